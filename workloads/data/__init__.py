@@ -1,0 +1,1 @@
+"""Synthetic transaction data for the reference use case (generated here, never downloaded)."""

@@ -1,0 +1,71 @@
+"""Runtime settings of the workloads, read from environment variables (prefix `SAHAB_`).
+
+The stacks wire their outputs in as environment variables (bucket names, endpoints, keys); the
+workloads never hard-code cloud names. Defaults give local mode: everything under `SAHAB_HOME`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# AWS regions physically in the UAE (see UAE.md): me-south-1 is Bahrain and is refused.
+UAE_AWS_REGIONS = ("me-central-1",)
+
+
+class SahabSettings(BaseSettings):
+    """Settings shared by every workload entry point."""
+
+    model_config = SettingsConfigDict(env_prefix="SAHAB_", frozen=True, extra="ignore")
+
+    home: Path = Path(".sahab/local")
+    """Local state: MLflow SQLite database, artifacts, Feast repo data, checkpoints."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow tracking (and registry) URI; default `sqlite:///<home>/mlflow.db`."""
+    mlflow_artifact_location: str | None = None
+    """Artifact root for new experiments (`s3://bucket/mlflow` in the cloud); default `<home>/mlartifacts`."""
+    mlflow_experiment: str = "transaction-risk"
+    model_name: str = "transaction-risk"
+    """Registered model name."""
+
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def artifact_location(self) -> str:
+        if self.mlflow_artifact_location:
+            return self.mlflow_artifact_location
+        return (self.home / "mlartifacts").resolve().as_uri()
+
+
+class FeatureStoreSettings(BaseSettings):
+    """Where the Feast repository keeps its registry, offline data and online store."""
+
+    model_config = SettingsConfigDict(env_prefix="SAHAB_FEAST_", frozen=True, extra="ignore")
+
+    mode: Literal["local", "aws"] = "local"
+    project: str = "sahab"
+    region: str = "me-central-1"
+    """AWS region of the S3 offline store; must be in the UAE."""
+    s3_uri: str | None = None
+    """`s3://bucket/prefix` holding the offline Parquet data and the Feast registry (aws mode)."""
+    s3_endpoint_override: str | None = None
+    redis_url: SecretStr | None = None
+    """ElastiCache connection string `host:port,ssl=true,password=...` (aws mode)."""
+
+    @field_validator("region")
+    @classmethod
+    def _in_uae(cls, value: str) -> str:
+        if value not in UAE_AWS_REGIONS:
+            raise ValueError(f"SAHAB_FEAST_REGION={value!r} is not in the UAE; allowed: {list(UAE_AWS_REGIONS)}")
+        return value
+
+    @field_validator("s3_uri")
+    @classmethod
+    def _s3(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(f"SAHAB_FEAST_S3_URI must start with s3://, got {value!r}")
+        return value.rstrip("/") if value else value
