@@ -1,0 +1,17 @@
+# The two commands the README promises, plus a few conveniences. Each target installs what it needs.
+.PHONY: setup plan test check bench
+
+setup:
+	@scripts/setup.sh
+
+plan: setup  ## the main job: the uae-central platform as a credential-free plan
+	@.venv/bin/sahab plan uae-central
+
+test: setup  ## the whole test suite (what CI runs)
+	@.venv/bin/python -m pytest -q
+
+check: setup  ## plan + policy packs + checkov + Kubernetes schemas for uae-central
+	@.venv/bin/sahab check uae-central
+
+bench: setup
+	@for b in benchmarks/*.py; do .venv/bin/python $$b || exit 1; done

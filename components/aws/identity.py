@@ -1,0 +1,85 @@
+"""Least-privilege IAM roles for the workloads, bound to their Kubernetes service accounts through
+EKS Pod Identity, each scoped to its own buckets, the data key and its own secrets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws._policy import allow, service_trust
+from components.workloads import Workload
+
+_READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:GetBucketLocation"]
+_WRITE = _READ + ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+
+
+@dataclass(frozen=True)
+class WorkloadIdentityArgs:
+    cluster_name: pulumi.Input[str]
+    """EKS cluster whose Pod Identity agent hands out the credentials."""
+    workloads: tuple[Workload, ...]
+    """The workloads to create roles for."""
+    bucket_arns: pulumi.Input[dict[str, str]]
+    """Bucket purpose -> ARN."""
+    data_key_arn: pulumi.Input[str]
+    """KMS key the buckets and secrets are encrypted with."""
+    secret_arns: pulumi.Input[dict[str, str]]
+    """Secret name (`registry-db`, `online-store`) -> ARN."""
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    role_arns: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sahab:aws:WorkloadIdentity", name, None, opts)
+        names = [w.name for w in args.workloads]
+        if len(set(names)) != len(names):
+            raise ValueError(f"workloads: names must be unique, got {names}")
+        child = pulumi.ResourceOptions(parent=self)
+        arns = {}
+        for w in args.workloads:
+            role = aws.iam.Role(
+                f"{name}-{w.name}",
+                description=f"Sahab {w.name} workload ({w.namespace}/{w.service_account})",
+                assume_role_policy=service_trust("pods.eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")),
+                max_session_duration=3600,
+                opts=child,
+            )
+            aws.iam.RolePolicy(
+                f"{name}-{w.name}-access",
+                role=role.id,
+                policy=pulumi.Output.all(args.bucket_arns, args.secret_arns, args.data_key_arn).apply(lambda a, w=w: _access_policy(w, *a)),
+                opts=child,
+            )
+            aws.eks.PodIdentityAssociation(
+                f"{name}-{w.name}-binding",
+                cluster_name=args.cluster_name,
+                namespace=w.namespace,
+                service_account=w.service_account,
+                role_arn=role.arn,
+                opts=child,
+            )
+            arns[w.name] = role.arn
+        self.role_arns = pulumi.Output.all(**arns)
+        self.register_outputs({"role_arns": self.role_arns})
+
+
+def _access_policy(w: Workload, buckets: dict[str, str], secrets: dict[str, str], key_arn: str) -> str:
+    for purpose in (*w.read_buckets, *w.write_buckets):
+        if purpose not in buckets:
+            raise ValueError(f"workloads[{w.name}]: unknown bucket {purpose!r}; known: {sorted(buckets)}")
+    statements = []
+    for sid, purposes, actions in (("Read", w.read_buckets, _READ), ("ReadWrite", w.write_buckets, _WRITE)):
+        if purposes:
+            resources = [r for p in purposes for r in (buckets[p], f"{buckets[p]}/*")]
+            statements.append(allow(f"{sid}Buckets", actions, resources))
+    statements.append(allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], key_arn))
+    if w.secrets:
+        missing = [s for s in w.secrets if not secrets.get(s)]
+        if missing:
+            raise ValueError(f"workloads[{w.name}]: no ARN for secrets {missing}")
+        statements.append(allow("ReadOwnSecrets", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], [secrets[s] for s in w.secrets]))
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -1,0 +1,1 @@
+"""The Pulumi program: `spec` validates the environment, `platform` composes the components."""
