@@ -1,0 +1,224 @@
+"""The `sahab` command line.
+
+    sahab plan <env> [--stack S] [--out DIR] [--full]   offline plan: tree, counts, plan.json, manifests
+    sahab check <env>                                   plan + policy packs + checkov + schemas
+    sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
+    sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
+    sahab bootstrap <env>                               in-region state backend (S3 + KMS)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from sahab.offline import Plan, ProgramError, plan_environment, write_plan
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sahab: a UAE-resident ML platform on Pulumi.")
+policy_app = typer.Typer(no_args_is_help=True, help="Policy packs on any Pulumi Python program, offline.")
+app.add_typer(policy_app, name="policy")
+console = Console()
+err = Console(stderr=True)
+
+
+def _repo() -> Path:
+    """The Sahab checkout: the nearest folder upwards holding Pulumi.yaml and environments/."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").exists() and (folder / "environments").is_dir():
+            return folder
+    err.print("[red]error:[/] run sahab inside a Sahab checkout (a folder with Pulumi.yaml and environments/)")
+    raise typer.Exit(2)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _short_type(token: str) -> str:
+    return token.split(":")[-1] if token.count(":") >= 2 else token
+
+
+def render_tree(plan: Plan, full: bool = False) -> Tree:
+    """Components with their children; without `full`, same-type leaves fold into `Type ×N`."""
+    children: dict[str, list] = defaultdict(list)
+    for r in plan.resources:
+        children[r.parent].append(r)
+    stack = next((r for r in plan.resources if r.type == "pulumi:pulumi:Stack"), None)
+    root = Tree(f"[bold]{plan.project}[/] / stack [bold cyan]{plan.stack}[/]  ({len(plan.resources)} resources)")
+
+    def add(node: Tree, urn: str) -> None:
+        kids = sorted(children.get(urn, []), key=lambda r: (not children.get(r.urn), r.type, r.name))
+        leaves: dict[str, list] = defaultdict(list)
+        for r in kids:
+            if children.get(r.urn):
+                add(node.add(f"[bold magenta]{r.type}[/] {r.name}"), r.urn)
+            elif full:
+                node.add(f"[green]{r.type}[/] {r.name}")
+            else:
+                leaves[r.type].append(r)
+        for typ, rs in leaves.items():
+            label = f"[green]{typ}[/] {rs[0].name}" if len(rs) == 1 else f"[green]{typ}[/] ×{len(rs)}"
+            node.add(label)
+
+    add(root, stack.urn if stack else "")
+    return root
+
+
+def counts_table(plan: Plan) -> Table:
+    table = Table(title="Resources per type", show_lines=False)
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for typ, n in sorted(Counter(r.type for r in plan.resources if r.custom).items()):
+        table.add_row(typ, str(n))
+    comps = sum(1 for r in plan.resources if not r.custom and r.type != "pulumi:pulumi:Stack")
+    table.add_row("[bold]custom resources[/]", f"[bold]{sum(1 for r in plan.resources if r.custom)}[/]")
+    table.add_row("[bold]components[/]", f"[bold]{comps}[/]")
+    return table
+
+
+@app.command()
+def plan(
+    env: str = typer.Argument(..., help="Environment folder under environments/ (e.g. uae-central)."),
+    stack: Optional[str] = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: .sahab/<env>/)."),
+    full: bool = typer.Option(False, "--full", help="List every resource in the tree instead of folding same-type leaves."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line."),
+) -> None:
+    """Run the platform program offline (no credentials) and write plan.json and manifests."""
+    repo = _repo()
+    try:
+        with err.status(f"planning {env} offline…"):
+            result = plan_environment(repo, env, stack)
+    except ProgramError as e:
+        _fail(str(e))
+    out_dir = out or repo / ".sahab" / env
+    path = write_plan(result, out_dir)
+    manifests = sum(1 for _ in (out_dir / "manifests").rglob("*.yaml")) if (out_dir / "manifests").exists() else 0
+    if not quiet:
+        console.print(render_tree(result, full=full))
+        console.print(counts_table(result))
+    region = result.config.get("aws:region", "")
+    console.print(
+        f"[bold green]planned[/] {env} ({result.stack}, {region}): {len(result.resources)} resources in {result.seconds:.1f} s; "
+        f"wrote {_rel(path, repo)} and {manifests} manifest(s)"
+    )
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@app.command()
+def check(
+    env: str = typer.Argument(..., help="Environment folder under environments/."),
+    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: .sahab/<env>/)."),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
+) -> None:
+    """Plan + every policy pack (with the environment's policy.yaml) + checkov + Kubernetes schemas."""
+    try:
+        from sahab import gate
+    except ImportError:
+        _fail("the policy gate is not available in this build (sahab/gate.py missing)")
+    raise typer.Exit(gate.check_environment(_repo(), env, stack=stack, out=out, fmt=fmt))
+
+
+@policy_app.command("check")
+def policy_check(
+    program_dir: Path = typer.Argument(..., help="Folder of a Pulumi Python program (Pulumi.yaml + program)."),
+    stack: str = typer.Option("dev", "--stack", "-s", help="Reads PROGRAM_DIR/Pulumi.<stack>.yaml for config."),
+    pack: list[str] = typer.Option([], "--pack", help="Pack name under policy_packs/ (repeatable; default: all)."),
+    policy_config: Optional[Path] = typer.Option(None, "--policy-config", help="policy.yaml with per-pack config."),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
+) -> None:
+    """Run the policy packs over any Pulumi Python program, offline. Exit 1 on mandatory violations."""
+    try:
+        from sahab import gate
+    except ImportError:
+        _fail("the policy gate is not available in this build (sahab/gate.py missing)")
+    raise typer.Exit(gate.policy_check(program_dir, stack=stack, packs=pack, policy_config=policy_config, fmt=fmt))
+
+
+def _deploy(action: str, env: str, stack: Optional[str], backend_url: Optional[str], secrets_provider: Optional[str], policies: bool) -> None:
+    from sahab import deploy
+
+    repo = _repo()
+    try:
+        deploy.check_prerequisites("aws")
+        backend = deploy.read_backend(repo, env, backend_url, secrets_provider)
+        request = deploy.build_request(repo, env, action, stack, backend=backend, with_policies=policies)
+    except deploy.DeployError as e:
+        _fail(str(e))
+    console.print(f"[bold]{action}[/] {env} (stack {request.stack}) with {_rel(request.config_file, repo)}, state in {backend.url}")
+    try:
+        deploy.run(request, on_output=lambda line: console.print(line, end="", markup=False, highlight=False))
+    except Exception as e:  # noqa: BLE001 the CLI's own error text is the useful part
+        _fail(f"pulumi {action} failed: {e}", code=1)
+
+
+@app.command()
+def up(
+    env: str,
+    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
+    backend_url: Optional[str] = typer.Option(None, "--backend-url", help="s3://BUCKET?region=me-central-1 (default: environments/<env>/backend.yaml)"),
+    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider", help="awskms://alias/NAME?region=me-central-1"),
+    no_policies: bool = typer.Option(False, "--no-policies", help="Skip the policy packs (not recommended)."),
+) -> None:
+    """Deploy the environment with the Pulumi CLI (Automation API), policy packs enforced."""
+    _deploy("up", env, stack, backend_url, secrets_provider, not no_policies)
+
+
+@app.command()
+def preview(
+    env: str,
+    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
+    backend_url: Optional[str] = typer.Option(None, "--backend-url"),
+    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider"),
+    no_policies: bool = typer.Option(False, "--no-policies"),
+) -> None:
+    """Preview the environment against the real cloud (needs the Pulumi CLI and credentials)."""
+    _deploy("preview", env, stack, backend_url, secrets_provider, not no_policies)
+
+
+@app.command()
+def destroy(
+    env: str,
+    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
+    backend_url: Optional[str] = typer.Option(None, "--backend-url"),
+    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider"),
+) -> None:
+    """Destroy the environment (protected resources such as the cluster and database stop it)."""
+    _deploy("destroy", env, stack, backend_url, secrets_provider, False)
+
+
+@app.command()
+def bootstrap(
+    env: str,
+    region: str = typer.Option("me-central-1", "--region", help="UAE region of the state bucket and key."),
+) -> None:
+    """Create an in-region Pulumi state backend (S3 + KMS) and record it in environments/<env>/backend.yaml."""
+    from sahab import deploy
+
+    repo = _repo()
+    try:
+        deploy.check_prerequisites("aws")
+        backend = deploy.bootstrap(repo, env, region, on_output=lambda line: console.print(line, end="", markup=False, highlight=False))
+    except deploy.DeployError as e:
+        _fail(str(e))
+    console.print(f"[bold green]state backend ready[/]: {backend.url}\nsecrets provider: {backend.secrets_provider}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())
