@@ -1,0 +1,108 @@
+"""Drift detector: false alarms on stationary data, detection of injected shifts, the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from drift_data import profile_of, reference_and_current
+
+from workloads.data.generator import DriftSpec
+from workloads.monitoring.__main__ import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, main
+from workloads.monitoring.drift import DriftSettings, detect_drift
+from workloads.monitoring.profile import ReferenceProfile
+
+
+def test_false_alarm_rate_on_stationary_gaussian_windows():
+    # Exact null: iid data, 10 features x 2 tests x 4 windows = 80 tests per run, 200 runs.
+    rng = np.random.default_rng(20)
+    cols = [f"x{i}" for i in range(10)]
+    alarms = 0
+    for _ in range(200):
+        ref = pd.DataFrame({c: rng.normal(size=4_000) for c in cols})
+        cur = pd.DataFrame({c: rng.normal(size=8_000) for c in cols})
+        alarms += detect_drift(ReferenceProfile.fit(ref, cols, []), cur, DriftSettings(window_rows=2_000)).drift_detected
+    assert alarms / 200 <= 0.05, f"false-alarm rate {alarms / 200:.3f} > 0.05"
+
+
+def test_false_alarm_rate_on_stationary_generator_data():
+    alarms = 0
+    runs = 40
+    for seed in range(runs):
+        ref, cur = reference_and_current(16_000, seed=100 + seed)
+        report = detect_drift(profile_of(ref), cur, DriftSettings(window_rows=2_000))
+        alarms += report.drift_detected
+    assert alarms / runs <= 0.05, f"false-alarm rate {alarms / runs:.3f} > 0.05 over {runs} runs"
+
+
+def test_power_at_a_fifth_of_a_standard_deviation_with_5000_row_windows():
+    runs, hits = 20, 0
+    for seed in range(runs):
+        ref, cur = reference_and_current(20_000, seed=300 + seed, drift=DriftSpec(mean_shift={"amount_zscore_30d": 0.2}))
+        hits += "amount_zscore_30d" in detect_drift(profile_of(ref), cur.iloc[:5_000]).drifted_features
+    assert hits / runs >= 0.9, f"detection power {hits / runs:.2f} < 0.9"
+
+
+@pytest.mark.parametrize(
+    "drift,feature",
+    [
+        (DriftSpec(mean_shift={"amount": 0.3}), "amount"),
+        (DriftSpec(variance_scale={"hours_since_last_txn": 1.5}), "hours_since_last_txn"),
+        (DriftSpec(new_categories={"merchant_category": 0.05}), "merchant_category"),
+        (DriftSpec(missing_rate={"txn_count_24h": 0.05}), "txn_count_24h"),
+    ],
+    ids=["mean", "variance", "new-category", "missing"],
+)
+def test_detects_injected_shift_and_names_the_feature(drift, feature):
+    ref, cur = reference_and_current(20_000, seed=42, drift=drift)
+    report = detect_drift(profile_of(ref), cur, DriftSettings(window_rows=5_000))
+    assert report.drift_detected, report.reason
+    assert feature in report.drifted_features, f"{feature} not among {report.drifted_features}"
+    assert all(w.drifted for w in report.windows if w.tested), "every window carries the shift"
+    assert set(report.drifted_features) == {feature}, f"only {feature} was shifted: {report.drifted_features}"
+
+
+def test_stationary_report_and_missing_column_error(stationary_pair):
+    ref, cur = stationary_pair
+    report = detect_drift(profile_of(ref), cur, DriftSettings(window="7D"))
+    assert not report.drift_detected, report.reason
+    assert len(report.windows) >= 4 and all(w.start for w in report.windows)
+    assert report.n_tests == 2 * 12 * sum(w.tested for w in report.windows)
+    with pytest.raises(ValueError, match="amount"):
+        detect_drift(profile_of(ref), cur.drop(columns=["amount"]))
+
+
+def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, stationary_pair, capsys):
+    ref, cur = stationary_pair
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    profile = tmp_path / "reference.npz"
+    assert main(["profile", "--data", str(tmp_path / "ref.parquet"), "--out", str(profile), "--meta", "model_version=7"]) == 0
+
+    out = tmp_path / "ok"
+    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "cur.parquet"),
+                 "--out-dir", str(out), "--window", "10D"])
+    assert code == EXIT_OK
+    report = json.loads((out / "report.json").read_text())
+    assert report["drift_detected"] is False and report["reference"]["model_version"] == "7"
+    assert "sahab_drift_detected 0.0" in (out / "metrics.prom").read_text()
+    assert json.loads((out / "event.json").read_text())["type"].endswith("drift.none")
+
+    drifted = cur.copy()
+    drifted["amount"] = drifted["amount"] * 1.5
+    drifted["channel"] = np.where(np.arange(len(drifted)) % 10 == 0, "crypto", drifted["channel"])
+    drifted.to_parquet(tmp_path / "drifted.parquet")
+    out = tmp_path / "drift"
+    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "drifted.parquet"),
+                 "--out-dir", str(out), "--window-rows", "5000"])
+    assert code == EXIT_DRIFT
+    event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert event["type"] == "ai.sahab.monitoring.drift.detected"
+    assert {"amount", "channel"} <= set(event["data"]["drifted_features"])
+    html = (out / "report.html").read_text()
+    assert "DRIFT DETECTED" in html and html.count("data:image/png;base64,") >= 3
+    assert 'sahab_drift_feature_drifted{feature="amount"} 1.0' in (out / "metrics.prom").read_text()
+
+    assert main(["check", "--reference", str(profile), "--current", str(tmp_path / "nope.parquet"),
+                 "--out-dir", str(out)]) == EXIT_USAGE

@@ -1,0 +1,70 @@
+"""The statistics under the drift detector, checked against scipy and by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from workloads.monitoring.profile import ReferenceProfile
+from workloads.monitoring.stats import benjamini_hochberg, chi2_counts, ks_sorted, missing_rate_test, psi
+
+
+@pytest.mark.parametrize("n,m,shift", [(5_000, 3_000, 0.0), (2_000, 2_000, 0.1), (50_000, 20_000, 0.02)])
+def test_ks_matches_scipy(n, m, shift):
+    rng = np.random.default_rng(n)
+    ref, cur = rng.normal(size=n), rng.normal(shift, 1.0, m)
+    d, p = ks_sorted(np.sort(ref), cur)
+    expected = stats.ks_2samp(ref, cur, method="asymp")
+    assert d == pytest.approx(expected.statistic, abs=1e-12)
+    assert p == pytest.approx(expected.pvalue, rel=0.02, abs=1e-4)
+
+
+def test_ks_handles_ties_and_missing():
+    rng = np.random.default_rng(0)
+    ref = np.sort(rng.poisson(3, 4_000).astype(float))
+    cur = np.append(rng.poisson(3, 4_000).astype(float), [np.nan] * 50)
+    d, p = ks_sorted(ref, cur)
+    assert d == pytest.approx(stats.ks_2samp(ref, cur[~np.isnan(cur)]).statistic)
+    assert p > 0.01
+    assert ks_sorted(ref, np.array([np.nan])) == (0.0, 1.0)
+
+
+def test_chi2_matches_scipy_and_ignores_empty_categories():
+    ref, cur = np.array([500, 300, 200, 0]), np.array([40, 35, 25, 0])
+    chi2, p = chi2_counts(ref, cur)
+    expected = stats.chi2_contingency(np.vstack((ref[:3], cur[:3])), correction=False)
+    assert chi2 == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+    # An unseen category in the current window is strong evidence.
+    assert chi2_counts(np.array([1000, 1000, 0]), np.array([90, 90, 20]))[1] < 1e-10
+    assert missing_rate_test(0, 1000, 0, 500) == (0.0, 1.0)
+
+
+def test_benjamini_hochberg_by_hand():
+    p = np.array([0.01, 0.04, 0.03, 0.20, 0.005])
+    rejected, adjusted = benjamini_hochberg(p, 0.05)
+    # sorted: .005 .01 .03 .04 .20 -> p*m/k = .025 .025 .05 .05 .20 -> step-up min from the right
+    assert adjusted.tolist() == pytest.approx([0.025, 0.05, 0.05, 0.20, 0.025])
+    assert rejected.tolist() == [True, True, True, False, True]
+    assert benjamini_hochberg(np.array([]), 0.05)[0].size == 0
+
+
+def test_psi_is_zero_on_equal_and_grows_with_shift():
+    r = np.array([0.25, 0.25, 0.25, 0.25])
+    assert psi(r, r) == 0.0
+    assert 0 < psi(r, np.array([0.3, 0.3, 0.2, 0.2])) < psi(r, np.array([0.5, 0.3, 0.1, 0.1]))
+
+
+def test_profile_round_trips_through_npz(tmp_path):
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=1000), "c": rng.choice(["a", "b", None], 1000)})
+    df.loc[:9, "x"] = np.nan
+    prof = ReferenceProfile.fit(df, ["x"], ["c"], meta={"model_version": "3"})
+    loaded = ReferenceProfile.load(prof.save(tmp_path / "p.npz"))
+    assert loaded.n_rows == 1000 and loaded.meta == {"model_version": "3"}
+    assert loaded.numeric["x"].n_missing == 10 and np.array_equal(loaded.numeric["x"].sample, prof.numeric["x"].sample)
+    assert np.all(np.diff(loaded.numeric["x"].sample) >= 0), "the reference sample must be stored sorted"
+    assert loaded.categorical["c"].categories == prof.categorical["c"].categories
+    assert loaded.categorical["c"].n_missing == int(df["c"].isna().sum())
+    with pytest.raises(ValueError, match="missing"):
+        ReferenceProfile.fit(df, ["x", "nope"], [])

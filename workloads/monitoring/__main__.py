@@ -1,0 +1,123 @@
+"""Drift job entry point (what the CronJob runs).
+
+    python -m workloads.monitoring profile --data train.parquet --out reference.npz
+    python -m workloads.monitoring check --reference reference.npz --current live.parquet \
+        --out-dir reports/ [--window 1h | --window-rows 5000] [--alpha 0.05]
+
+`check` writes report.json, report.html, metrics.prom and event.json into --out-dir, prints the
+event, and exits 0 when there is no drift, 3 when there is (the retraining trigger: a failed Job
+or an event consumer reacts to it) and 2 when the inputs are unusable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from workloads.monitoring.drift import DriftSettings, detect_drift
+from workloads.monitoring.profile import ReferenceProfile
+from workloads.monitoring.report import event, write_html, write_json, write_metrics
+
+EXIT_OK, EXIT_USAGE, EXIT_DRIFT = 0, 2, 3
+SCORE_COLUMN = "score"
+logger = logging.getLogger("workloads.monitoring")
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    if path.suffix in (".parquet", ".pq") or path.is_dir():
+        return pd.read_parquet(path)
+    raise ValueError(f"{path}: expected a .parquet / .csv file or a folder of Parquet files")
+
+
+def _columns(df: pd.DataFrame, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    numeric = list(args.numeric or NUMERIC_FEATURES)
+    # The model's score is monitored like a feature when the data carries it.
+    if args.score_column and args.score_column in df.columns and args.score_column not in numeric:
+        numeric.append(args.score_column)
+    return numeric, list(args.categorical or CATEGORICAL_FEATURES)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    df = read_frame(args.data)
+    numeric, categorical = _columns(df, args)
+    meta = dict(kv.split("=", 1) for kv in args.meta)
+    profile = ReferenceProfile.fit(df, numeric, categorical, max_rows=args.max_rows, meta=meta)
+    profile.save(args.out)
+    print(json.dumps({"profile": str(args.out), "rows": len(df), "numeric": numeric, "categorical": categorical}))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("alpha", args.alpha), ("window", args.window), ("window_rows", args.window_rows),
+                                   ("min_window_rows", args.min_window_rows)) if v is not None}
+    settings = DriftSettings(**overrides)
+    current = read_frame(args.current)
+    if args.reference.suffix == ".npz":
+        profile = ReferenceProfile.load(args.reference)
+    else:
+        ref = read_frame(args.reference)
+        numeric, categorical = _columns(ref, args)
+        profile = ReferenceProfile.fit(ref, numeric, categorical, max_rows=settings.max_reference_rows)
+    started = time.perf_counter()
+    report = detect_drift(profile, current, settings)
+    elapsed = time.perf_counter() - started
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(report, out / "report.json")
+    write_html(report, profile, current, settings, out / "report.html")
+    write_metrics(report, out / "metrics.prom", settings)
+    evt = event(report)
+    (out / "event.json").write_text(json.dumps(evt, indent=2))
+    logger.info("drift check of %d rows in %.2fs: %s", len(current), elapsed, report.reason)
+    print(json.dumps(evt))
+    return EXIT_DRIFT if report.drift_detected else EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workloads.monitoring", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--numeric", nargs="*", help="numeric columns (default: the schema's)")
+    common.add_argument("--categorical", nargs="*", help="categorical columns (default: the schema's)")
+    common.add_argument("--score-column", default=SCORE_COLUMN, help="model score column, profiled when present")
+
+    pr = sub.add_parser("profile", parents=[common], help="profile training data into a reference .npz")
+    pr.add_argument("--data", type=Path, required=True)
+    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--max-rows", type=int, default=100_000)
+    pr.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="provenance (model version, run id)")
+    pr.set_defaults(func=cmd_profile)
+
+    ck = sub.add_parser("check", parents=[common], help="test live data against a reference")
+    ck.add_argument("--reference", type=Path, required=True, help="profile .npz, or reference data to profile")
+    ck.add_argument("--current", type=Path, required=True)
+    ck.add_argument("--out-dir", type=Path, required=True)
+    ck.add_argument("--window", help="time window (pandas frequency, e.g. 1h, 1D) over the timestamp column")
+    ck.add_argument("--window-rows", type=int, help="or windows of this many consecutive rows")
+    ck.add_argument("--min-window-rows", type=int)
+    ck.add_argument("--alpha", type=float, help="Benjamini-Hochberg level over all tests")
+    ck.set_defaults(func=cmd_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
