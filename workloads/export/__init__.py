@@ -1,0 +1,1 @@
+"""ONNX export with a parity check against PyTorch and int8 dynamic quantization."""

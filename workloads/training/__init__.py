@@ -1,0 +1,1 @@
+"""Training: typed config, deterministic trainer (plain PyTorch or DeepSpeed), checkpoints."""

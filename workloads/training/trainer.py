@@ -1,0 +1,347 @@
+"""The trainer: `train()` is a short loop over `train_step()`.
+
+Determinism: on CPU, the same config and data give bitwise-identical weights, and a run that is
+interrupted (SIGTERM, e.g. a spot interruption notice) and resumed from its checkpoint ends with
+the same weights as one that was not. A checkpoint holds model, optimizer, LR schedule, step,
+RNG states, data-order state and the config; resuming under a different config is refused.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workloads.features.encoding import FeatureSpec
+from workloads.training.checkpoint import CheckpointStore, open_store
+from workloads.training.config import TrainConfig, deepspeed_json, validate_deepspeed_json
+from workloads.training.data import Dataset, EpochSampler, TrainingData
+from workloads.training.metrics import binary_metrics
+from workloads.training.model import build_model
+
+_FORMAT = 1
+# Fields that may differ between an interrupted run and its resumption without changing results.
+_RESUME_FREE = {"checkpoint", "threads", "log_every"}
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainState:
+    cfg: TrainConfig
+    spec: FeatureSpec
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: EpochSampler
+    device: torch.device
+    train: Dataset
+    step: int = 0
+    engine: Any = None
+    """The DeepSpeed engine when `cfg.deepspeed.enabled`; it owns optimizer and scheduler steps."""
+    rank: int = 0
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: nn.Module
+    step: int
+    interrupted: bool
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    samples_per_s: float = 0.0
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA device is available")
+    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    warmup, total = cfg.optim.warmup_steps, cfg.steps
+
+    def factor(step: int) -> float:  # linear warmup, then cosine down to 10% of the peak
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.1 + 0.45 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def build_state(cfg: TrainConfig, data: TrainingData) -> TrainState:
+    """Seed everything, then build model, optimizer, schedule and data order from `cfg`."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    torch.manual_seed(cfg.seed)
+    device = _device(cfg)
+    if cfg.precision == "bf16" and device.type != "cuda":
+        raise RuntimeError("precision 'bf16' needs a CUDA device")
+    model = build_model(data.spec, cfg.model).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    train = Dataset(*(t.to(device) for t in (data.train.numeric, data.train.categorical, data.train.label)))
+    state = TrainState(
+        cfg, data.spec, model, optimizer, scheduler, EpochSampler(len(train), cfg.batch_size, cfg.seed), device, train
+    )
+    if cfg.deepspeed.enabled:
+        _attach_deepspeed(state)
+    return state
+
+
+def _attach_deepspeed(state: TrainState) -> None:
+    cuda = state.device.type == "cuda"
+    if not cuda:
+        # DeepSpeed picks its accelerator at import; without CUDA its CPU accelerator is the one.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511"), ("RANK", "0"),
+                       ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
+        os.environ.setdefault(key, value)  # a single process needs no launcher
+    import deepspeed
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo", verbose=False)
+    state.rank, state.world_size = dist.get_rank(), dist.get_world_size()
+    ds_config = deepspeed_json(state.cfg, state.world_size)
+    validate_deepspeed_json(ds_config, state.world_size)
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=state.model, optimizer=state.optimizer, lr_scheduler=state.scheduler, config=ds_config
+    )
+    state.engine, state.model, state.optimizer, state.scheduler = engine, engine.module, optimizer, scheduler
+
+
+def train_step(state: TrainState, numeric: torch.Tensor, categorical: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on a global batch, split into `grad_accum_steps` micro-batches.
+
+    Returns the mean loss as a detached tensor (no host sync: callers `.item()` it when logging).
+    """
+    cfg, engine = state.cfg, state.engine
+    state.model.train()
+    if state.world_size > 1:  # each rank takes its own slice of the global batch
+        per = numeric.shape[0] // state.world_size
+        sl = slice(state.rank * per, (state.rank + 1) * per)
+        numeric, categorical, label = numeric[sl], categorical[sl], label[sl]
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.precision == "bf16" and engine is None)
+    total = torch.zeros((), device=numeric.device)
+    for num, cat, y in zip(*(t.chunk(cfg.grad_accum_steps) for t in (numeric, categorical, label))):
+        with autocast:
+            logits = (engine or state.model)(num, cat)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        if engine is not None:
+            engine.backward(loss)  # DeepSpeed scales by accumulation and steps at the boundary
+            engine.step()
+        else:
+            (loss / cfg.grad_accum_steps).backward()
+        total += loss.detach()
+    if engine is None:
+        if cfg.optim.grad_clip > 0:
+            nn.utils.clip_grad_norm_(state.model.parameters(), cfg.optim.grad_clip)
+        state.optimizer.step()
+        state.scheduler.step()
+        state.optimizer.zero_grad(set_to_none=True)
+    return total / cfg.grad_accum_steps
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, batch_size: int = 16_384) -> np.ndarray:
+    """Fraud probabilities for every row of `dataset` (eval mode, no gradients)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        sl = slice(start, start + batch_size)
+        logits = model(dataset.numeric[sl].to(device), dataset.categorical[sl].to(device))
+        out.append(torch.sigmoid(logits.float()).cpu())
+    return torch.cat(out).numpy()
+
+
+def evaluate(model: nn.Module, dataset: Dataset, threshold: float) -> dict[str, float]:
+    """Validation metrics, keys prefixed `val_` (val_auc, val_precision, val_recall, val_ece, ...)."""
+    metrics = binary_metrics(dataset.label.numpy(), predict(model, dataset), threshold)
+    return {f"val_{k}": v for k, v in metrics.items()}
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(state: TrainState, store: CheckpointStore) -> None:
+    folder = store.staging(state.step)
+    meta = {
+        "format": _FORMAT,
+        "step": state.step,
+        "sampler": state.sampler.state_dict(),
+        "rng": _rng_state(),
+        "config": state.cfg.model_dump(mode="json"),
+        "feature_spec": state.spec.to_json(),
+    }
+    if state.engine is not None:
+        state.engine.save_checkpoint(str(folder), tag="engine", client_state=meta, save_latest=False)
+    else:
+        payload = {
+            **meta,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
+        }
+        tmp = folder / "state.pt.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, folder / "state.pt")
+    if state.rank == 0:
+        store.commit(state.step, state.cfg.checkpoint.keep_last)
+
+
+def load_checkpoint(state: TrainState, folder: Path) -> None:
+    """Restore everything `save_checkpoint` wrote; refuse a checkpoint of a different config."""
+    if state.engine is not None:
+        _, meta = state.engine.load_checkpoint(str(folder), tag="engine")
+        if meta is None:
+            raise FileNotFoundError(f"no DeepSpeed checkpoint in {folder}")
+    else:
+        # weights_only=False: the payload holds numpy / python RNG states. Checkpoints come only
+        # from this run's own store, never from users.
+        meta = torch.load(folder / "state.pt", map_location=state.device, weights_only=False)
+    _check_same_config(meta["config"], state.cfg)
+    if state.engine is None:
+        state.model.load_state_dict(meta["model"])
+        state.optimizer.load_state_dict(meta["optimizer"])
+        state.scheduler.load_state_dict(meta["scheduler"])
+    state.sampler.load_state_dict(meta["sampler"])
+    _set_rng_state(meta["rng"])
+    state.step = int(meta["step"])
+
+
+def _check_same_config(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    now = cfg.model_dump(mode="json")
+    differ = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
+    if differ:
+        raise ValueError(
+            f"cannot resume: the checkpoint was written with a different config in {differ}; "
+            "use the same config, or start a new run without --resume"
+        )
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event set by SIGTERM (a spot interruption notice or `kubectl delete pod`)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(
+    cfg: TrainConfig,
+    data: TrainingData,
+    *,
+    resume: bool = False,
+    log: Log = print,
+    on_metrics: Callable[[int, dict[str, float]], None] | None = None,
+    store: CheckpointStore | None = None,
+) -> TrainResult:
+    """Train to `cfg.steps`, checkpointing every `checkpoint.every_steps` and on SIGTERM.
+
+    On SIGTERM the current step finishes, a checkpoint is written and the result comes back with
+    `interrupted=True`; `train(..., resume=True)` continues from the latest checkpoint.
+    """
+    state = build_state(cfg, data)
+    if store is None and cfg.checkpoint.uri:
+        store = open_store(cfg.checkpoint.uri)
+    if resume:
+        if store is None:
+            raise ValueError("--resume needs checkpoint.uri (where the interrupted run saved its checkpoints)")
+        latest = store.latest_step()
+        if latest is None:
+            log("resume: no checkpoint found, starting from step 0")
+        else:
+            load_checkpoint(state, store.fetch(latest))
+            log(f"resume: continuing from step {latest}")
+    history: list[dict[str, float]] = []
+    log_every = max(1, cfg.log_every)
+    start_step, t0 = state.step, time.perf_counter()
+    with _stop_on_sigterm() as stop:
+        while state.step < cfg.steps:
+            loss = train_step(state, *state.train.batch(state.sampler.next()))
+            state.step += 1
+            if state.step % log_every == 0 or state.step == cfg.steps:
+                rate = (state.step - start_step) * cfg.batch_size / (time.perf_counter() - t0)
+                log(f"step {state.step}/{cfg.steps} loss {loss.item():.4f} "
+                    f"lr {state.scheduler.get_last_lr()[0]:.2e} {rate:,.0f} samples/s")
+            if state.step % cfg.eval_every == 0 and state.step < cfg.steps:
+                metrics = evaluate(state.model, data.val, cfg.threshold)
+                history.append({"step": state.step, **metrics})
+                if on_metrics:
+                    on_metrics(state.step, metrics)
+            if store is not None and (state.step % cfg.checkpoint.every_steps == 0 or stop.is_set()):
+                save_checkpoint(state, store)
+            if stop.is_set():
+                log(f"SIGTERM: checkpoint written at step {state.step}; exiting so the job can --resume")
+                return TrainResult(state.model, state.step, True, {}, history)
+    samples_per_s = (state.step - start_step) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
+    if store is not None and state.step % cfg.checkpoint.every_steps:
+        save_checkpoint(state, store)
+    metrics = evaluate(state.model, data.val, cfg.threshold)
+    history.append({"step": state.step, **metrics})
+    if on_metrics:
+        on_metrics(state.step, metrics)
+    log("final " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return TrainResult(state.model, state.step, False, metrics, history, samples_per_s)
+
+
+def export_copy(model: nn.Module) -> nn.Module:
+    """A float32 CPU copy of a trained model for export (leaves the original untouched)."""
+    return copy.deepcopy(model).float().cpu().eval()
+
+
+def save_model_bundle(path: Path, model: nn.Module, cfg: TrainConfig, spec: FeatureSpec) -> None:
+    """Everything export needs to rebuild the model: weights, model config and feature spec."""
+    torch.save(
+        {"format": _FORMAT, "model": export_copy(model).state_dict(), "config": cfg.model_dump(mode="json"),
+         "feature_spec": spec.to_json()},
+        path,
+    )
+
+
+def load_model_bundle(path: Path) -> tuple[nn.Module, TrainConfig, FeatureSpec]:
+    bundle = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = TrainConfig.model_validate(bundle["config"])
+    spec = FeatureSpec.from_json(bundle["feature_spec"])
+    model = build_model(spec, cfg.model)
+    model.load_state_dict(bundle["model"])
+    return model.eval(), cfg, spec
