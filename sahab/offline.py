@@ -40,7 +40,15 @@ UNKNOWN = "[unknown]"
 
 
 class ProgramError(RuntimeError):
-    """The Pulumi program itself failed (bad config, an exception in the program)."""
+    """The Pulumi program itself failed (bad config, an exception in the program).
+
+    `registered` lists the URNs registered before the failure (besides the root stack), so callers
+    and tests can prove a bad spec stopped the run before any resource.
+    """
+
+    def __init__(self, message: str, registered: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.registered = registered
 
 
 @dataclass
@@ -291,7 +299,8 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     if error is not None:
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise error
-        raise ProgramError(_program_error_message(error)) from error
+        registered = tuple(r.urn for r in monitor.records if r.type != "pulumi:pulumi:Stack")
+        raise ProgramError(_program_error_message(error), registered) from error
     records = sorted(monitor.records, key=lambda r: r.urn)
     return Plan(project=project, stack=stack, config=_clean(config), resources=records, outputs=monitor.stack_outputs, seconds=time.perf_counter() - started)
 
