@@ -69,3 +69,44 @@ class FeatureStoreSettings(BaseSettings):
         if value is not None and not value.startswith("s3://"):
             raise ValueError(f"SAHAB_FEAST_S3_URI must start with s3://, got {value!r}")
         return value.rstrip("/") if value else value
+
+
+class TrainJobSettings(BaseSettings):
+    """What a training Job gets from its manifest (the stacks fill these from stack outputs)."""
+
+    model_config = SettingsConfigDict(env_prefix="SAHAB_TRAIN_", frozen=True, extra="ignore")
+
+    config: Path | None = None
+    """Training config file (JSON or YAML); defaults are used without one."""
+    checkpoint_uri: str | None = None
+    """Overrides checkpoint.uri: a local path or `s3://bucket/prefix` in the checkpoint bucket."""
+    data_path: str | None = None
+    """Overrides data.path (and sets data.source to parquet): a training set from the features job."""
+
+
+def run_cli(main, argv=None) -> int:
+    """Run a CLI `main(argv) -> int`, turning configuration errors into one clear message and
+    exit status 2 instead of a traceback."""
+    import sys
+
+    from pydantic import ValidationError
+
+    try:
+        return int(main(argv) or 0)
+    except ValidationError as exc:
+        print(format_errors(exc), file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def format_errors(exc) -> str:
+    """One line per problem: the field path (dotted, or the env variable) and what is allowed."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        got = err.get("input")
+        suffix = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+        lines.append(f"  {loc}: {err['msg']}{suffix}")
+    return f"invalid {exc.title}:\n" + "\n".join(lines)

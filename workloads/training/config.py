@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Frozen(BaseModel):
@@ -146,15 +146,6 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 raise ValueError(f"override {dotted!r}: {key!r} is not a section")
         node[leaf] = value
     return out
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: the dotted field path and what is allowed."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(config)"
-        lines.append(f"  {loc}: {err['msg']}" + (f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""))
-    return "invalid training config:\n" + "\n".join(lines)
 
 
 def deepspeed_json(cfg: TrainConfig, world_size: int = 1) -> dict[str, Any]:
