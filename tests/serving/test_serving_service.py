@@ -1,0 +1,241 @@
+"""The scoring service through BentoML's in-process test client (Starlette on `to_asgi()`)."""
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from serving_models import feature_records
+from starlette.testclient import TestClient
+
+from workloads.features.encoding import FeatureSpec, encode
+from workloads.registry import client as registry_client
+from workloads.serving.abtest import assign
+
+
+@pytest.fixture
+def make_client(registry, serving_env):
+    from workloads.serving.service import TransactionRisk
+
+    clients = []
+
+    def build(**env: object) -> TestClient:
+        serving_env(**env)
+        client = TestClient(TransactionRisk.to_asgi(), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def _expected(version: str, records, precision: str = "fp32") -> np.ndarray:
+    resolved = registry_client.resolve_version(version)
+    spec = FeatureSpec.from_json(resolved.feature_spec.read_text())
+    path = resolved.fp32_onnx if precision == "fp32" else resolved.int8_onnx
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    num, cat = encode(records, spec)
+    return sess.run(["score"], {"numeric": num, "categorical": cat})[0]
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_serves_champion_and_challenger_with_verified_versions(make_client, registry):
+    client = make_client()
+    assert client.get("/readyz").status_code == 200
+    status = client.post("/status", json={}).json()
+    assert status["ready"] and status["reason"].startswith("verified")
+    assert status["models"]["champion"]["version"] == registry.champion
+    assert status["models"]["challenger"]["version"] == registry.challenger
+    tags = registry_client.resolve_version(registry.champion).sha256
+    assert status["models"]["champion"]["sha256"] == tags[registry_client.FP32_ONNX]
+
+    records = feature_records(40, seed=3)
+    keys = [f"acct-{i}" for i in range(40)]
+    payload = {"requests": [{"key": k, "records": records[i : i + 1]} for i, k in enumerate(keys)]}
+    body = client.post("/score", json=payload).json()
+    assert [r["key"] for r in body] == keys
+    for i, resp in enumerate(body):
+        assert resp["variant"] == assign(keys[i], 0.5, "sahab-ab-1"), f"{keys[i]} routed off its sticky variant"
+        version = registry.champion if resp["variant"] == "champion" else registry.challenger
+        assert resp["model_version"] == version and resp["precision"] == "fp32"
+        assert resp["scores"] == pytest.approx(_expected(version, records[i : i + 1]).tolist(), abs=1e-6)
+    assert {r["variant"] for r in body} == {"champion", "challenger"}
+    again = client.post("/score", json=payload).json()
+    assert [r["variant"] for r in again] == [r["variant"] for r in body], "assignment must be sticky"
+
+    metrics = client.get("/metrics").text
+    for variant in ("champion", "challenger"):
+        assert _metric(metrics, "sahab_serving_requests_total", variant=variant, mode="live") >= 1
+        assert _metric(metrics, "sahab_serving_score_count", variant=variant, mode="live") >= 1
+        assert _metric(metrics, "sahab_serving_inference_seconds_count", variant=variant) >= 1
+    assert re.search(r"^sahab_serving_ready(\{[^}]*\})? 1\.0$", metrics, re.M), "ready gauge must read 1"
+
+
+def test_int8_precision_and_multi_record_requests(make_client, registry):
+    client = make_client(precision="int8", ab_mode="off")
+    records = feature_records(300, seed=4)[:256]
+    body = client.post("/score", json={"requests": [{"key": "k1", "records": records}]}).json()
+    (resp,) = body
+    assert resp["precision"] == "int8" and resp["variant"] == "champion" and len(resp["scores"]) == 256
+    expected = _expected(registry.champion, records, "int8")
+    assert np.allclose(resp["scores"], expected, atol=1e-6)
+    fp32 = _expected(registry.champion, records, "fp32")
+    assert np.max(np.abs(expected - fp32)) < 0.05, "int8 scores should stay close to fp32"
+
+
+def test_shadow_mode_scores_challenger_but_returns_champion(make_client, registry):
+    client = make_client(ab_mode="shadow")
+    before = client.get("/metrics").text
+    records = feature_records(10, seed=5)
+    payload = {"requests": [{"key": f"s-{i}", "records": records} for i in range(20)]}
+    body = client.post("/score", json=payload).json()
+    assert {r["variant"] for r in body} == {"champion"}
+    assert {r["model_version"] for r in body} == {registry.champion}
+    after = client.get("/metrics").text
+    shadow = lambda text: _metric(text, "sahab_serving_records_total", variant="challenger", mode="shadow")  # noqa: E731
+    assert shadow(after) - shadow(before) == 200, "the challenger must score every record in shadow"
+
+
+BAD_PAYLOADS = [
+    ("wrong type", lambda r: {"requests": [{"key": "k", "records": [{**r, "amount": "12.5"}]}]}, "amount"),
+    ("bool as number", lambda r: {"requests": [{"key": "k", "records": [{**r, "txn_count_24h": True}]}]}, "txn_count_24h"),
+    ("number as category", lambda r: {"requests": [{"key": "k", "records": [{**r, "channel": 3}]}]}, "channel"),
+    ("missing feature", lambda r: {"requests": [{"key": "k", "records": [{k: v for k, v in r.items() if k != "country"}]}]}, "country"),
+    ("unknown field", lambda r: {"requests": [{"key": "k", "records": [{**r, "amuont": 1.0}]}]}, "amuont"),
+    ("huge number", lambda r: {"requests": [{"key": "k", "records": [{**r, "amount": 1e300}]}]}, "amount"),
+    ("null key", lambda r: {"requests": [{"key": None, "records": [r]}]}, "key"),
+    ("empty records", lambda r: {"requests": [{"key": "k", "records": []}]}, "records"),
+    ("records not a list", lambda r: {"requests": [{"key": "k", "records": r}]}, "records"),
+    ("no requests", lambda r: {}, "requests"),
+    ("empty requests", lambda r: {"requests": []}, "requests"),
+    ("oversized batch", lambda r: {"requests": [{"key": "k", "records": [r] * 257}]}, "records"),
+    ("too many requests", lambda r: {"requests": [{"key": str(i), "records": [r]} for i in range(65)]}, "requests"),
+]
+
+
+@pytest.mark.parametrize("case,build,field", BAD_PAYLOADS, ids=[c[0] for c in BAD_PAYLOADS])
+def test_bad_input_is_a_4xx_naming_the_field(make_client, case, build, field):
+    client = make_client()
+    record = feature_records(1, seed=6)[0]
+    resp = client.post("/score", json=build(record))
+    assert 400 <= resp.status_code < 500, f"{case}: {resp.status_code} {resp.text[:300]}"
+    assert field in resp.text, f"{case}: the error must name {field!r}: {resp.text[:300]}"
+    if case == "oversized batch":
+        assert "at most 256" in resp.text
+
+
+def test_garbage_never_yields_a_5xx(make_client):
+    client = make_client()
+    record = feature_records(1, seed=7)[0]
+    rng = random.Random(0)
+    junk = [None, "", "x", -1, 0, 1.5, True, [], {}, [1, 2], {"a": 1}, "9" * 400, -1e12]
+    for raw in (b"", b"{", b"not json", b"[]", b"null", b'{"requests": 5}', "\u00ff".encode("latin-1")):
+        resp = client.post("/score", content=raw, headers={"content-type": "application/json"})
+        assert resp.status_code < 500, f"{raw!r}: {resp.status_code} {resp.text[:200]}"
+    for i in range(150):
+        rec = dict(record)
+        for _ in range(rng.randint(1, 3)):
+            rec[rng.choice([*rec, "extra"])] = rng.choice(junk)
+        payload = {"requests": [{"key": rng.choice(["k", None, 5, ""]), "records": [rec]}]}
+        resp = client.post("/score", json=payload)
+        assert resp.status_code < 500, f"case {i} {json.dumps(payload)[:300]}: {resp.status_code} {resp.text[:200]}"
+    for route, payload in (("/feedback", {"outcomes": [{"key": "k", "outcome": "good"}]}),
+                           ("/feedback", {"outcomes": [{"key": "k", "outcome": 1, "variant": "shadow"}]}),
+                           ("/promote", {"apply": "yes"})):
+        resp = client.post(route, json=payload)
+        assert 400 <= resp.status_code < 500, f"{route} {payload}: {resp.status_code}"
+
+
+def _tamper(registry, version: str, filename: str) -> tuple[Path, bytes]:
+    resolved = registry_client.resolve_version(version)
+    run = registry_client.mlflow_client().get_run(resolved.run_id)
+    path = Path(run.info.artifact_uri.removeprefix("file://")) / registry_client.ARTIFACT_DIR / filename
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["tampered", "missing"])
+def test_bad_artifact_keeps_service_unready_and_says_why(make_client, registry, damage, caplog):
+    path, original = _tamper(registry, registry.champion, registry_client.FP32_ONNX)
+    try:
+        if damage == "tampered":
+            path.write_bytes(original[:-8] + b"\x00" * 8)
+        else:
+            path.unlink()
+        client = make_client(reload_interval_s=3600)
+        assert client.get("/readyz").status_code == 503
+        status = client.post("/status", json={}).json()
+        assert not status["ready"] and "model.fp32.onnx" in status["reason"], status
+        expected = "differs" if damage == "tampered" else "missing"
+        assert expected in status["reason"] or "download" in status["reason"], status["reason"]
+        assert any("unready" in r.getMessage() for r in caplog.records), "the reason must be logged"
+        record = feature_records(1)[0]
+        resp = client.post("/score", json={"requests": [{"key": "k", "records": [record]}]})
+        assert resp.status_code == 503
+    finally:
+        path.write_bytes(original)
+    # Once the artifact is right again, the next readiness probe reloads (interval 0).
+    client = make_client(reload_interval_s=0)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_feedback_sequential_test_and_promotion_move_registry_aliases(make_client, registry_copy):
+    client = make_client(test_min_samples=100, allow_promotion="true")
+    assert client.post("/promote", json={"apply": True}).json()["action"] == "none"
+    rng = np.random.default_rng(0)
+    keys = [f"u{i}" for i in range(1200)]
+    outcomes = []
+    for k in keys:
+        better = assign(k, 0.5, "sahab-ab-1") == "challenger"
+        outcomes.append({"key": k, "outcome": float(rng.uniform() < (0.5 if better else 0.3))})
+    for i in range(0, len(outcomes), 300):
+        ack = client.post("/feedback", json={"outcomes": outcomes[i : i + 300]}).json()
+        assert ack["accepted"] == 300 and set(ack["variants"]) == {"champion", "challenger"}
+    status = client.post("/experiment_status", json={}).json()
+    decision = status["decision"]
+    assert decision["recommendation"] == "promote", decision
+    assert decision["p_value"] <= 0.05 and decision["ci_low"] > 0 and "mSPRT" in decision["test"]
+    assert decision["n_champion"] + decision["n_challenger"] == 1200
+
+    result = client.post("/promote", json={"apply": True}).json()
+    assert result["action"] == "promoted", result
+    mlflow = registry_client.mlflow_client()
+    name = registry_client.SahabSettings().model_name
+    assert mlflow.get_model_version_by_alias(name, "champion").version == registry_copy.challenger
+    tags = mlflow.get_model_version(name, registry_copy.challenger).tags
+    assert json.loads(tags["sahab.abtest.decision"])["recommendation"] == "promote"
+    status = client.post("/status", json={}).json()
+    assert status["models"]["champion"]["version"] == registry_copy.challenger
+    assert "challenger" not in status["models"], "the promoted challenger alias is gone"
+
+
+def test_rollback_removes_the_challenger_alias(make_client, registry_copy):
+    client = make_client(test_min_samples=100, allow_promotion="true")
+    fb = [{"key": f"r{i}", "outcome": 0.0 if i % 2 else 1.0, "variant": "champion"} for i in range(400)]
+    fb += [{"key": f"r{i}", "outcome": 0.0, "variant": "challenger"} for i in range(400)]
+    client.post("/feedback", json={"outcomes": fb})
+    result = client.post("/promote", json={"apply": True}).json()
+    assert result["recommendation"] == "rollback" and result["action"] == "rolled_back", result
+    status = client.post("/status", json={}).json()
+    assert set(status["models"]) == {"champion"} and status["ready"]
+
+
+def test_promotion_refused_when_not_allowed(make_client):
+    client = make_client(test_min_samples=100)
+    fb = [{"key": f"p{i}", "outcome": 1.0, "variant": "challenger"} for i in range(200)]
+    fb += [{"key": f"p{i}", "outcome": float(i % 2), "variant": "champion"} for i in range(200)]
+    client.post("/feedback", json={"outcomes": fb})
+    resp = client.post("/promote", json={"apply": True})
+    assert resp.status_code == 409 and re.search("ALLOW_PROMOTION", resp.text), resp.text
