@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
+# This machine's pip config names an extra local index that may be absent: hide that one warning.
+pip_q() { "$@" 2> >(grep -v "is neither a file nor a directory" >&2); }
 stamp_of() { cat pyproject.toml constraints.txt "$0" 2>/dev/null | sha256sum | cut -c1-16; }
 want=$(stamp_of)
 
@@ -16,10 +18,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ "$(cat .venv/.sahab-stamp 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Sahab into .venv (first run takes a few minutes)" >&2
-  .venv/bin/python -m pip install -q --upgrade pip wheel
+  pip_q .venv/bin/python -m pip install -q --upgrade pip wheel
   # torch first and pinned: resolving it together with deepspeed and the rest backtracks for a long time.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[ml,gpu,dev]"
+  pip_q .venv/bin/python -m pip install -q "torch==2.13.0"
+  pip_q .venv/bin/python -m pip install -q -c constraints.txt -e ".[ml,gpu,dev]"
   echo "$want" > .venv/.sahab-stamp
 fi
 
@@ -27,7 +29,7 @@ ck_want=$(cat scripts/checkov-requirements.txt | sha256sum | cut -c1-16)
 if [ ! -x .venv-checkov/bin/checkov ] || [ "$(cat .venv-checkov/.sahab-stamp 2>/dev/null)" != "$ck_want" ]; then
   echo "setup: installing checkov into .venv-checkov" >&2
   "$PY" -m venv .venv-checkov
-  .venv-checkov/bin/python -m pip install -q --upgrade pip
-  .venv-checkov/bin/python -m pip install -q -r scripts/checkov-requirements.txt
+  pip_q .venv-checkov/bin/python -m pip install -q --upgrade pip
+  pip_q .venv-checkov/bin/python -m pip install -q -r scripts/checkov-requirements.txt
   echo "$ck_want" > .venv-checkov/.sahab-stamp
 fi
