@@ -25,6 +25,7 @@ def make_client(registry, serving_env):
 
     def build(**env: object) -> TestClient:
         serving_env(**env)
+        _forget_bentoml_metrics()
         client = TestClient(TransactionRisk.to_asgi(), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
@@ -33,6 +34,16 @@ def make_client(registry, serving_env):
     yield build
     for c in clients:
         c.__exit__(None, None, None)
+
+
+def _forget_bentoml_metrics() -> None:
+    """BentoML registers its HTTP metrics in prometheus_client's default registry once per app,
+    assuming one app per process; a second test app would collide, so drop the first's."""
+    from prometheus_client import REGISTRY
+
+    for collector in list(REGISTRY._collector_to_names):
+        if any(n.startswith("bentoml_") for n in REGISTRY._collector_to_names[collector]):
+            REGISTRY.unregister(collector)
 
 
 def _expected(version: str, records, precision: str = "fp32") -> np.ndarray:
@@ -213,7 +224,7 @@ def test_feedback_sequential_test_and_promotion_move_registry_aliases(make_clien
     assert result["action"] == "promoted", result
     mlflow = registry_client.mlflow_client()
     name = registry_client.SahabSettings().model_name
-    assert mlflow.get_model_version_by_alias(name, "champion").version == registry_copy.challenger
+    assert str(mlflow.get_model_version_by_alias(name, "champion").version) == registry_copy.challenger
     tags = mlflow.get_model_version(name, registry_copy.challenger).tags
     assert json.loads(tags["sahab.abtest.decision"])["recommendation"] == "promote"
     status = client.post("/status", json={}).json()
