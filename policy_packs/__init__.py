@@ -1,0 +1,1 @@
+"""Sahab's CrossGuard policy packs (one folder per pack) and the helpers they share (`common`)."""

@@ -1,0 +1,32 @@
+"""Building a pack's policy list: one line per policy, same metadata everywhere."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, Severity, StackValidationPolicy
+
+
+
+def resource(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        severity=severity,
+        enforcement_level=enforcement,
+        remediation_steps=remediation,
+    )
+
+
+def stack(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        severity=severity,
+        enforcement_level=enforcement,
+        remediation_steps=remediation,
+    )
