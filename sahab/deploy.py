@@ -114,6 +114,23 @@ class DeployRequest:
     env_vars: dict[str, str] = field(default_factory=dict)
 
 
+def preflight_spec(config_file: Path) -> None:
+    """Validate `sahab:platform` before the CLI runs: a typo fails here, not halfway into an update."""
+    from stacks.spec import SpecError, load_spec
+
+    try:
+        doc = yaml.safe_load(config_file.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise DeployError(f"{config_file}: not valid YAML: {e}") from None
+    raw = (doc.get("config") or {}).get("sahab:platform")
+    if raw is None:
+        raise DeployError(f"{config_file}: missing `sahab:platform`")
+    try:
+        load_spec(raw)
+    except SpecError as e:
+        raise DeployError(str(e)) from None
+
+
 def build_request(repo: Path, env: str, action: str, stack: str | None = None, backend: Backend | None = None, with_policies: bool = True) -> DeployRequest:
     if action not in ("up", "preview", "destroy"):
         raise DeployError(f"action {action!r}: one of up, preview, destroy")
@@ -121,6 +138,8 @@ def build_request(repo: Path, env: str, action: str, stack: str | None = None, b
     config_file = repo / "environments" / env / f"Pulumi.{stack}.yaml"
     if not config_file.exists():
         raise DeployError(f"{config_file.relative_to(repo)} does not exist: create it or pass --stack")
+    if action != "destroy":
+        preflight_spec(config_file)
     backend = backend or read_backend(repo, env)
     packs: tuple[Path, ...] = ()
     configs: tuple[Path, ...] = ()

@@ -150,3 +150,16 @@ def test_preview_and_destroy(in_repo, fake_pulumi):
 def test_bootstrap_refuses_regions_outside_the_uae(in_repo):
     with pytest.raises(deploy.DeployError, match="not in the UAE"):
         deploy.bootstrap(Path(in_repo), "smb", "eu-central-1")
+
+
+def test_up_with_a_bad_spec_stops_before_the_cli(in_repo, fake_pulumi, tmp_path, monkeypatch):
+    root = tmp_path / "checkout"
+    (root / "environments" / "bad").mkdir(parents=True)
+    shutil.copy(in_repo / "Pulumi.yaml", root / "Pulumi.yaml")
+    doc = yaml.safe_load((in_repo / "environments/smb/Pulumi.smb.yaml").read_text())
+    doc["config"]["sahab:platform"]["region"] = "me-south-1"
+    (root / "environments/bad/Pulumi.bad.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.chdir(root)
+    result = runner.invoke(app, ["up", "bad", "--backend-url", "s3://state?region=me-central-1", "--secrets-provider", "awskms://alias/s?region=me-central-1"])
+    assert result.exit_code == 2 and "Bahrain" in result.output, result.output
+    assert " up " not in f" {fake_pulumi.read_text()} ", "the Pulumi CLI ran despite an invalid spec"
