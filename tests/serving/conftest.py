@@ -1,10 +1,9 @@
-"""A local MLflow registry with a `champion` and a `challenger`, built once per session.
+"""A local MLflow registry with a `champion` and a `challenger`, built once per session by the
+local pipeline (workloads/pipeline.py), plus helpers to run `bentoml serve` on loopback.
 
 The registry is private to these tests: its location is set with a session-scoped MonkeyPatch
 (SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI) that is undone at the end, so other test folders never
-see it. Its versions follow the export contract (inputs `numeric` float32 [B, n_num] and
-`categorical` int64 [B, n_cat], output `score` float32 [B]; fp32 and int8 files plus
-feature_spec.json, sha256 tags) and are registered through `workloads.registry.client`.
+see it.
 """
 from __future__ import annotations
 

@@ -16,8 +16,9 @@ Endpoints (all POST, JSON):
 - BentoML's own `/readyz` (503 until verified models are loaded), `/livez`, `/metrics`.
 
 Bad input is a 400 naming the field (pydantic, before any model code runs); oversized requests
-are refused by the same validation; overload is shed with 503 (max_concurrency, and the batcher
-cancelling what cannot meet max_latency_ms) instead of queueing without bound.
+are refused by the same validation; overload is shed with 503 + Retry-After (LoadShedding beyond
+SAHAB_SERVING_MAX_CONCURRENCY requests in flight, and the batcher cancelling what cannot meet
+max_latency_ms) instead of queueing without bound.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import Field, Strict
 
 from workloads.serving.abtest import SequentialTest, Variant, assign
+from workloads.serving.overload import LoadShedding
 from workloads.serving.schemas import (
     ExperimentStatus,
     Feedback,
@@ -68,7 +70,8 @@ class Conflict(BentoMLException):
     name="transaction_risk",
     resources={"cpu": SETTINGS.cpu},
     workers=SETTINGS.workers,
-    traffic={"timeout": SETTINGS.timeout_s, "max_concurrency": SETTINGS.max_concurrency},
+    # BentoML's own limit (429) is only a backstop; LoadShedding answers 503 first (see below).
+    traffic={"timeout": SETTINGS.timeout_s, "max_concurrency": 2 * SETTINGS.max_concurrency},
 )
 class TransactionRisk:
     def __init__(self) -> None:
@@ -246,3 +249,6 @@ class TransactionRisk:
             models={v: ModelInfo(alias=m.alias, version=m.version, precision=m.precision, sha256=m.sha256)
                     for v, m in models.items()},
         )
+
+
+TransactionRisk.add_asgi_middleware(LoadShedding, max_in_flight=SETTINGS.max_concurrency)
