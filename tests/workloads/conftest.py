@@ -22,17 +22,6 @@ def small_data():
     return prepare(generate(6_000, seed=7), 0.25)
 
 
-def tiny_config(tmp: Path | None = None, **overrides):
-    """A config that trains in about a second on one thread."""
-    from workloads.training.config import TrainConfig, apply_overrides
-
-    base = {"steps": 40, "batch_size": 128, "eval_every": 1000, "log_every": 1000, "threads": 1,
-            "optim": {"warmup_steps": 5}, "model": {"hidden": 32}}
-    if tmp is not None:
-        base["checkpoint"] = {"uri": str(tmp), "every_steps": 10}
-    return TrainConfig.model_validate(apply_overrides(base, overrides))
-
-
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
     """The whole local workflow once: champion promoted, a second version as challenger.

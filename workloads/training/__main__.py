@@ -67,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(deepspeed_json(cfg), indent=2))
         return 0
 
-    from workloads.registry import tracking
     from workloads.training.data import prepare
     from workloads.training.data_source import load_frame
     from workloads.training.trainer import save_model_bundle, train
@@ -78,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = SahabSettings()
     run_id = None
     if not args.no_track:
+        from workloads.registry import tracking  # MLflow is imported only when it is used
+
         run_id = tracking.start_run(cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256,
                                     feature_views=data.feature_views, settings=settings)
         print(f"mlflow run {run_id} at {settings.tracking_uri()}", flush=True)

@@ -23,8 +23,8 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5, bins: i
             ece += mask.mean() * abs(p[mask].mean() - y[mask].mean())
     return {
         "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
-        "precision": tp / pred.sum() if pred.sum() else 0.0,
-        "recall": tp / y.sum() if y.sum() else 0.0,
+        "precision": tp / float(pred.sum()) if pred.sum() else 0.0,
+        "recall": tp / float(y.sum()) if y.sum() else 0.0,
         "ece": float(ece),
         "brier": float(np.mean((p - y) ** 2)),
         "logloss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
