@@ -434,6 +434,8 @@ def manifest_files(manifest_dir: Path) -> list[Path]:
 
 
 _SCHEMA_CACHE: dict[str, Any] = {}
+# The offline engine masks secrets and marks unknowns with these strings; they are not errors.
+OFFLINE_PLACEHOLDERS = ("[secret]", "[unknown]")
 
 
 def _schema_dir(kubernetes_version: str) -> tuple[Path, str]:
@@ -499,10 +501,14 @@ def validate_schemas(manifest_dir: Path, kubernetes_version: str = DEFAULT_KUBER
                 findings.append(Finding("schema", "kubernetes-schemas", "manifest-has-kind", MANDATORY, f"{rel}: object without apiVersion/kind. Fix: set both on the Kubernetes resource.", urn=urn, resource=rel, file=rel))
                 continue
             validator = _validator(schema_dir, kind, api)
+            group = api.split("/")[0] if "/" in api else ""
+            if validator is None and "." in group and not group.endswith(".k8s.io"):
+                continue  # a custom resource (karpenter.sh, monitoring.coreos.com): its CRD comes with its chart
             if validator is None:
                 findings.append(Finding("schema", "kubernetes-schemas", "schema-known", ADVISORY, f"{label} in {rel}: no Kubernetes {used} schema for {api} {kind} (a CRD?), so it was not validated. Fix: nothing if it is a CRD installed by a chart; otherwise check apiVersion/kind.", urn=urn, resource=label, file=rel))
                 continue
-            for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))[:10]:
+            errors = [e for e in validator.iter_errors(doc) if e.instance not in OFFLINE_PLACEHOLDERS]
+            for error in sorted(errors, key=lambda e: list(e.absolute_path))[:10]:
                 where = "/".join(str(p) for p in error.absolute_path) or "(root)"
                 findings.append(Finding("schema", "kubernetes-schemas", f"schema-{kind.lower()}", MANDATORY, f"{label} in {rel}: `{where}`: {error.message} (Kubernetes {used} schema). Fix: correct that field in the resource's inputs.", urn=urn, resource=label, file=rel))
     return findings
@@ -537,6 +543,18 @@ class CheckovRun:
         return parse_checkov(out.decode(errors="replace"), err.decode(errors="replace"), self.proc.returncode, self.mandatory_checks, self.default_level, self.urns)
 
 
+def warm_checkov(checkov: Path = CHECKOV) -> subprocess.Popen | None:
+    """Start checkov's interpreter now so its slow import overlaps the plan; `start_checkov(warm=...)`
+    hands it the arguments later. None when checkov is not installed."""
+    python = Path(checkov).parent / "python"
+    if not python.exists():
+        return None
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
+    env.pop("PYTHONPATH", None)
+    runner = Path(__file__).resolve().parent / "checkov_runner.py"
+    return subprocess.Popen([str(python), str(runner)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
 def start_checkov(
     manifest_dir: Path,
     *,
@@ -546,24 +564,44 @@ def start_checkov(
     allowed_registries: Iterable[str] = (),
     urns: dict[str, str] | None = None,
     checkov: Path = CHECKOV,
+    warm: subprocess.Popen | None = None,
 ) -> CheckovRun:
-    """Start checkov (its own venv) on the manifests with Sahab's custom checks and suppressions."""
+    """Start checkov (its own venv) on the manifests with Sahab's custom checks and suppressions.
+    With `warm` (from `warm_checkov`), the already-started interpreter runs the scan."""
     skip = {**SUPPRESSIONS, **(skip or {})}
     run = CheckovRun(None, manifest_dir, skip, tuple(mandatory_checks), default_level, urns or {})
     if not manifest_files(manifest_dir):
+        _release(warm)
         return run
     if not Path(checkov).exists():
+        _release(warm)
         run.missing = f"checkov is not installed at {checkov}. Fix: run scripts/setup.sh (it creates .venv-checkov; checkov cannot share .venv with pulumi)."
         return run
-    cmd = [
-        str(checkov), "-d", str(manifest_dir), "--framework", "kubernetes", "--external-checks-dir", str(CHECKS_DIR),
+    args = [
+        "-d", str(manifest_dir), "--framework", "kubernetes", "--external-checks-dir", str(CHECKS_DIR),
         "--skip-path", "helm", "-o", "json", "--quiet", "--compact", "--skip-download", "--skip-check", ",".join(sorted(skip)),
     ]
+    registries = ",".join(allowed_registries)
+    if warm is not None and warm.poll() is None:
+        # The registry allow-list reaches the custom checks through the environment the runner sets.
+        warm.stdin.write((json.dumps({"argv": args, "env": {"SAHAB_ALLOWED_REGISTRIES": registries}}) + "\n").encode())
+        warm.stdin.flush()  # not close(): communicate() closes it when collecting the result
+        run.proc = warm
+        return run
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
-    if allowed_registries:
-        env["SAHAB_ALLOWED_REGISTRIES"] = ",".join(allowed_registries)
-    run.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    if registries:
+        env["SAHAB_ALLOWED_REGISTRIES"] = registries
+    run.proc = subprocess.Popen([str(checkov), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     return run
+
+
+def _release(warm: subprocess.Popen | None) -> None:
+    if warm is not None and warm.poll() is None:
+        try:
+            warm.stdin.close()
+        except OSError:
+            pass
+        warm.wait(timeout=30)
 
 
 def run_checkov(manifest_dir: Path, **options: Any) -> list[Finding]:
@@ -706,13 +744,14 @@ def print_table(result: GateResult, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    # CI logs are not terminals: give the table room instead of folding it into a column of letters.
+    console = console or Console(width=None if sys.stdout.isatty() else 180)
     if result.findings:
         table = Table(title=f"Policy gate: {result.environment or result.project} ({result.stack})", show_lines=True, expand=True)
-        table.add_column("level", no_wrap=True)
-        table.add_column("policy", overflow="fold", max_width=38)
-        table.add_column("resource", overflow="fold", max_width=40)
-        table.add_column("what is wrong, and the fix", overflow="fold", ratio=3)
+        table.add_column("level", no_wrap=True, min_width=9)
+        table.add_column("policy", overflow="fold", min_width=20, ratio=1)
+        table.add_column("resource", overflow="fold", min_width=20, ratio=1)
+        table.add_column("what is wrong, and the fix", overflow="fold", min_width=40, ratio=3)
         for f in sorted(result.findings, key=lambda f: (not f.mandatory, f.pack, f.policy, f.resource)):
             level = "[bold red]mandatory[/]" if f.mandatory else "[yellow]advisory[/]"
             table.add_row(level, f"{f.pack}/{f.policy}", f.resource or f.urn or "stack", f.message)
@@ -772,7 +811,7 @@ def _registries(doc: dict[str, Any]) -> list[str]:
     return list(ALLOWED_REGISTRIES["default"])
 
 
-def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: list[Path], environment: str = "", kubernetes_version: str | None = None, config_file: str = "", kubernetes: bool = True) -> GateResult:
+def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: list[Path], environment: str = "", kubernetes_version: str | None = None, config_file: str = "", kubernetes: bool = True, warm: subprocess.Popen | None = None) -> GateResult:
     """Judge an already planned program; manifests are expected under out_dir/manifests."""
     result = GateResult(project=plan.project, stack=plan.stack, environment=environment, resources=len(plan.resources), config_file=config_file)
     manifest_dir = out_dir / "manifests"
@@ -790,6 +829,7 @@ def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: li
             default_level=str(checkov_cfg.get("enforcementLevel") or ADVISORY),
             allowed_registries=_registries(policy_doc),
             urns=urns,
+            warm=warm,
         )
     started = time.perf_counter()
     try:
@@ -830,6 +870,7 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
     err = Console(stderr=True)
     out_dir = out or repo / ".sahab" / env
     t0 = time.perf_counter()
+    warm = warm_checkov()  # imports checkov while the plan runs
     try:
         doc = _backend_config(repo, env, load_policy_doc(repo / "environments" / env / "policy.yaml"))
         pack_dirs = discover_packs(packs, repo / "policy_packs" if (repo / "policy_packs").is_dir() else PACKS_DIR)
@@ -837,8 +878,13 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
         t_plan = time.perf_counter() - t0
         write_plan(plan, out_dir)
         config_file = f"environments/{env}/Pulumi.{plan.stack}.yaml"
-        result = gate_plan(plan, out_dir, policy_doc=doc, packs=pack_dirs, environment=env, kubernetes_version=_kubernetes_version(plan), config_file=config_file)
-    except (ProgramError, GateError) as e:
+        result = gate_plan(plan, out_dir, policy_doc=doc, packs=pack_dirs, environment=env, kubernetes_version=_kubernetes_version(plan), config_file=config_file, warm=warm)
+    except BaseException as e:
+        if warm is not None and warm.poll() is None:
+            warm.kill()
+            warm.wait()
+        if not isinstance(e, (ProgramError, GateError)):
+            raise
         err.print(f"[red]error:[/] {e}")
         return 2
     result.timings = {"plan": t_plan, **result.timings, "total": time.perf_counter() - t0}
