@@ -8,6 +8,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
+from policy_packs.common.speed import share_conversions  # noqa: E402
+
 from policy_packs.security_baseline.policies import POLICIES  # noqa: E402
 
+share_conversions()
 PolicyPack(name="security-baseline", enforcement_level=EnforcementLevel.MANDATORY, policies=POLICIES, description=__doc__)
