@@ -13,7 +13,16 @@ NAMESPACES = {
     "training": "sahab-training",
     "serving": "sahab-serving",
     "monitoring": "sahab-monitoring",
+    # Platform-layer namespaces without cloud workload roles of their own (components/kubernetes).
+    "gpu": "sahab-gpu",
+    "autoscaling": "sahab-autoscaling",
 }
+TEAM_NAMESPACE_PREFIX = "sahab-team-"
+
+
+def team_namespace(team: str) -> str:
+    """The namespace of a team from the spec's `kubernetes.teams`."""
+    return f"{TEAM_NAMESPACE_PREFIX}{team}"
 
 
 @dataclass(frozen=True)
@@ -39,3 +48,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("drift", NAMESPACES["monitoring"], "drift-monitor", read_buckets=("offline-features", "model-artifacts"), write_buckets=("experiment-artifacts",)),
     Workload("mlflow", NAMESPACES["platform"], "mlflow", write_buckets=("model-artifacts", "experiment-artifacts"), secrets=("registry-db",)),
 )
+
+
+def workload(name: str) -> Workload:
+    """The row of WORKLOADS called `name` (KeyError naming the known ones otherwise)."""
+    for w in WORKLOADS:
+        if w.name == name:
+            return w
+    raise KeyError(f"no workload {name!r}; known: {[w.name for w in WORKLOADS]}")

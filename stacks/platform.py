@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from stacks.aws import CloudPlatform, build_aws
+from stacks.kubernetes import build_kubernetes
 from stacks.spec import PlatformSpec, SpecError, load_spec
 
 CLOUDS = {"aws": build_aws}
@@ -29,6 +30,7 @@ def build(spec: PlatformSpec) -> CloudPlatform:
     if spec.cloud not in CLOUDS:
         raise pulumi.RunError(f"sahab:platform.cloud: {spec.cloud!r} is not implemented in this release; available: {sorted(CLOUDS)}")
     cloud = CLOUDS[spec.cloud](spec)
+    build_kubernetes(spec, cloud)
     export(spec, cloud)
     return cloud
 

@@ -1,0 +1,239 @@
+"""Node autoscaling so GPU pools scale from 0 and back to 0.
+
+Karpenter (default): one NodePool + EC2NodeClass per GPU pool of the spec, with the pool's
+instance types, capacity type, labels and GPU taint; empty nodes are removed after
+`consolidate_after`, so idle GPU capacity returns to 0. It runs with `isolatedVPC` (no calls to the
+pricing API in us-east-1) and listens to the spot-interruption queue.
+Cluster Autoscaler (alternative): scales the foundation's managed node groups (which already
+scale from 0; it reads their labels and taints from the EKS API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes import images
+from components.kubernetes._helm import release
+from components.kubernetes._pod import GPU_RESOURCE, resources
+
+KARPENTER_CHART = ("oci://public.ecr.aws/karpenter/karpenter", "1.6.3", None)
+CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1", "https://kubernetes.github.io/autoscaler")
+SERVICE_ACCOUNT = {"karpenter": "karpenter", "cluster-autoscaler": "cluster-autoscaler"}
+# AL2023 AMIs pinned by release (Karpenter picks the NVIDIA variant for GPU instance types).
+DEFAULT_AMI_ALIAS = "al2023@v20250915"
+
+
+def gpus_of(instance_type: str) -> int:
+    """GPUs of the GPU instance types offered in me-central-1 (stacks/offerings.py)."""
+    if instance_type == "p5en.48xlarge":
+        return 8
+    family, _, size = instance_type.partition(".")
+    if family in ("g5", "g6"):
+        return {"12xlarge": 4, "24xlarge": 4, "48xlarge": 8}.get(size, 1)
+    raise ValueError(f"instance_types: {instance_type!r} is not a known GPU instance type")
+
+
+@dataclass(frozen=True)
+class GpuPoolSpec:
+    name: str
+    """Pool name (node label `sahab.ae/pool`)."""
+    instance_types: tuple[str, ...]
+    """Allowed instance types."""
+    capacity: str
+    """`spot` or `on-demand`."""
+    max_nodes: int
+    """Most nodes at once (becomes the pool's GPU limit)."""
+    disk_gib: int = 100
+    """Root volume size."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """Extra node labels."""
+
+
+@dataclass(frozen=True)
+class AutoscalingArgs:
+    kind: str
+    """`karpenter` or `cluster-autoscaler`."""
+    namespace: str
+    """Namespace the controller runs in."""
+    cluster_name: pulumi.Input[str]
+    """EKS cluster name."""
+    region: str
+    """AWS region."""
+    registry_host: pulumi.Input[str]
+    """In-region registry host (mirrors)."""
+    gpu_pools: tuple[GpuPoolSpec, ...] = ()
+    """GPU pools Karpenter provisions (ignored by the Cluster Autoscaler: node groups own them)."""
+    zones: tuple[str, ...] = ()
+    """Availability zones nodes may start in."""
+    node_role_name: pulumi.Input[str] | None = None
+    """Karpenter: IAM role of the nodes it launches."""
+    interruption_queue: pulumi.Input[str] | None = None
+    """Karpenter: SQS queue of spot-interruption events."""
+    volume_key_arn: pulumi.Input[str] | None = None
+    """Karpenter: KMS key for node root volumes."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the instances and volumes Karpenter launches."""
+    ami_alias: str = DEFAULT_AMI_ALIAS
+    """Karpenter: pinned AMI alias (`al2023@vYYYYMMDD`), never `@latest`."""
+    consolidate_after: str = "5m"
+    """Empty GPU nodes are removed after this long (back to 0)."""
+    monitoring_enabled: bool = True
+    """Create ServiceMonitors (needs the Prometheus operator's CRDs)."""
+
+
+class NodeAutoscaling(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sahab:kubernetes:NodeAutoscaling", name, None, opts)
+        _validate(args)
+        child = pulumi.ResourceOptions(parent=self)
+        if args.kind == "karpenter":
+            self._karpenter(name, args, child)
+        else:
+            self._cluster_autoscaler(name, args, child)
+        self.register_outputs({})
+
+    def _karpenter(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
+        image = images.mirror(args.registry_host, "karpenter")
+        chart, version, repo = KARPENTER_CHART
+        controller = release(
+            f"{name}-karpenter",
+            release_name="karpenter",
+            chart=chart,
+            version=version,
+            repo=repo,
+            namespace=args.namespace,
+            values={
+                "settings": {
+                    "clusterName": args.cluster_name,
+                    "interruptionQueue": args.interruption_queue,
+                    # me-central-1: no pricing API calls to us-east-1 (see UAE.md).
+                    "isolatedVPC": True,
+                },
+                "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT["karpenter"]},
+                "replicas": 2,
+                "controller": {
+                    "image": {"repository": pulumi.Output.format("{0}/{1}", image["registry"], image["repository"]), "tag": image["tag"], "digest": ""},
+                    "resources": resources("500m", "1Gi", cpu_limit="1", memory_limit="1Gi"),
+                },
+                "podSecurityContext": {"fsGroup": 65532, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "priorityClassName": "system-cluster-critical",
+                "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                "serviceMonitor": {"enabled": args.monitoring_enabled},
+                "logLevel": "info",
+            },
+            opts=child,
+        )
+        after = pulumi.ResourceOptions(parent=self, depends_on=[controller])
+        for pool in args.gpu_pools:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{pool.name}-nodeclass",
+                api_version="karpenter.k8s.aws/v1",
+                kind="EC2NodeClass",
+                metadata={"name": pool.name},
+                spec=_node_class(args, pool),
+                opts=after,
+            )
+            k8s.apiextensions.CustomResource(
+                f"{name}-{pool.name}-nodepool",
+                api_version="karpenter.sh/v1",
+                kind="NodePool",
+                metadata={"name": pool.name},
+                spec=_node_pool(args, pool),
+                opts=after,
+            )
+
+    def _cluster_autoscaler(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
+        image = images.mirror(args.registry_host, "cluster-autoscaler")
+        chart, version, repo = CLUSTER_AUTOSCALER_CHART
+        release(
+            f"{name}-cluster-autoscaler",
+            release_name="cluster-autoscaler",
+            chart=chart,
+            version=version,
+            repo=repo,
+            namespace=args.namespace,
+            values={
+                "cloudProvider": "aws",
+                "awsRegion": args.region,
+                "autoDiscovery": {"clusterName": args.cluster_name},
+                "image": {"repository": pulumi.Output.format("{0}/{1}", image["registry"], image["repository"]), "tag": image["tag"]},
+                "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT["cluster-autoscaler"]}},
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    "expander": "least-waste",
+                    # GPU node groups go back to 0 once their training pods are gone.
+                    "scale-down-unneeded-time": args.consolidate_after,
+                    "skip-nodes-with-local-storage": False,
+                },
+                "resources": resources("100m", "512Mi", cpu_limit="500m", memory_limit="512Mi"),
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+                "priorityClassName": "system-cluster-critical",
+                "serviceMonitor": {"enabled": args.monitoring_enabled, "namespace": args.namespace},
+            },
+            opts=child,
+        )
+
+
+def _node_class(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
+    return {
+        "role": args.node_role_name,
+        "amiSelectorTerms": [{"alias": args.ami_alias}],
+        # The node subnets (private) and the cluster security group, found by the tags the cloud layer sets.
+        "subnetSelectorTerms": [{"tags": {"sahab.ae/tier": "nodes", "kubernetes.io/role/internal-elb": "1"}}],
+        "securityGroupSelectorTerms": [{"tags": {"aws:eks:cluster-name": args.cluster_name}}],
+        "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1, "httpProtocolIPv6": "disabled"},
+        "blockDeviceMappings": [
+            {
+                "deviceName": "/dev/xvda",
+                "ebs": {"volumeSize": f"{pool.disk_gib}Gi", "volumeType": "gp3", "encrypted": True, "kmsKeyID": args.volume_key_arn, "deleteOnTermination": True},
+            }
+        ],
+        "tags": {**args.tags, "sahab.ae/pool": pool.name},
+    }
+
+
+def _node_pool(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
+    labels = {"sahab.ae/pool": pool.name, "sahab.ae/accelerator": "nvidia", "sahab.ae/capacity": pool.capacity, **pool.labels}
+    requirements = [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot" if pool.capacity == "spot" else "on-demand"]},
+    ]
+    if args.zones:
+        requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.zones)})
+    return {
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
+                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+                "requirements": requirements,
+                "expireAfter": "720h",
+            },
+        },
+        # Only empty nodes are removed: a running training job is never consolidated away.
+        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": args.consolidate_after},
+        "limits": {GPU_RESOURCE: str(pool.max_nodes * max(gpus_of(t) for t in pool.instance_types))},
+    }
+
+
+def _validate(args: AutoscalingArgs) -> None:
+    if args.kind not in SERVICE_ACCOUNT:
+        raise ValueError(f"kind: {args.kind!r} must be one of {sorted(SERVICE_ACCOUNT)}")
+    if args.kind == "karpenter":
+        for f in ("node_role_name", "interruption_queue", "volume_key_arn"):
+            if getattr(args, f) is None:
+                raise ValueError(f"{f}: required with kind 'karpenter'")
+        if args.ami_alias.endswith("@latest") or "@" not in args.ami_alias:
+            raise ValueError(f"ami_alias: {args.ami_alias!r} must pin an AMI release, e.g. {DEFAULT_AMI_ALIAS!r}")
+    for pool in args.gpu_pools:
+        if pool.capacity not in ("spot", "on-demand"):
+            raise ValueError(f"gpu_pools[{pool.name}].capacity: {pool.capacity!r} must be 'spot' or 'on-demand'")
+        if pool.max_nodes < 1:
+            raise ValueError(f"gpu_pools[{pool.name}].max_nodes: must be >= 1")
+        for t in pool.instance_types:
+            gpus_of(t)

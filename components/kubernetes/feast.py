@@ -1,0 +1,159 @@
+"""Feast: the feature server (online features from the foundation's Redis) and the materialization
+CronJob that loads the offline store (S3 Parquet) into Redis. The Redis AUTH token is read from
+Secrets Manager at start with the `features` workload's IAM role (EKS Pod Identity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes import _objects as obj
+from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
+
+PORT = 6566
+REDIS_PORT = 6379
+
+
+@dataclass(frozen=True)
+class FeatureStoreArgs:
+    namespace: str
+    """Namespace (the platform namespace)."""
+    service_account: str
+    """Service account bound to the `features` IAM role."""
+    image: pulumi.Input[str]
+    """Pinned `sahab/features` image."""
+    redis_endpoint: pulumi.Input[str]
+    """Primary endpoint host of the online store (TLS, AUTH)."""
+    redis_secret_arn: pulumi.Input[str]
+    """Secrets Manager ARN of the Redis AUTH token."""
+    offline_uri: pulumi.Input[str]
+    """`s3://bucket/prefix` of the offline store and the Feast registry."""
+    region: str
+    """AWS region (must be in the UAE; the features workload refuses others)."""
+    vpc_cidr: str
+    """Where Redis lives (egress rule)."""
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods may read online features."""
+    materialize_schedule: str = "*/30 * * * *"
+    """Cron schedule of materialization."""
+    replicas: int = 2
+    """Feature server replicas."""
+
+
+class FeatureStore(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sahab:kubernetes:FeatureStore", name, None, opts)
+        if args.replicas < 1:
+            raise ValueError(f"replicas: must be >= 1, got {args.replicas}")
+        if len(args.materialize_schedule.split()) != 5:
+            raise ValueError(f"materialize_schedule: {args.materialize_schedule!r} is not a 5-field cron expression")
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child)
+        scripts = obj.scripts_config_map(f"{name}-scripts", ns, "feast-scripts", ("with_secrets.py",), child)
+        volume, mount = script_volume("feast-scripts")
+        after = pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts])
+        variables = env(
+            {
+                "SAHAB_FEAST_MODE": "aws",
+                "SAHAB_FEAST_S3_URI": args.offline_uri,
+                "SAHAB_FEAST_REGION": args.region,
+                "SAHAB_HOME": "/tmp/sahab",
+                "AWS_REGION": args.region,
+                "AWS_DEFAULT_REGION": args.region,
+                "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
+                    {"SAHAB_FEAST_REDIS_URL": {"arn": args.redis_secret_arn, "template": pulumi.Output.format("{0}:{1},ssl=true,password={{value}}", args.redis_endpoint, REDIS_PORT)}}
+                ),
+            }
+        )
+
+        def container(name: str, argv: list[str], res: dict, **extra) -> dict:
+            return {
+                "name": name,
+                "image": args.image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python", f"{SCRIPTS_DIR}/with_secrets.py", "python", "-m", "workloads.features"],
+                "args": argv,
+                "env": variables,
+                "resources": res,
+                "securityContext": container_security(),
+                "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
+                **extra,
+            }
+
+        def pod(containers: list[dict], **extra) -> dict:
+            return {
+                "serviceAccountName": args.service_account,
+                "automountServiceAccountToken": False,
+                "securityContext": pod_security(),
+                "containers": containers,
+                "volumes": [volume, tmp_volume(size="4Gi")],
+                **extra,
+            }
+
+        server_labels = labels("feature-server", "online-features")
+        selector = {"app.kubernetes.io/name": "feature-server"}
+        probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
+        k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata={"name": "feature-server", "namespace": ns, "labels": server_labels},
+            spec={
+                "replicas": args.replicas,
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": server_labels},
+                    "spec": pod(
+                        [container("feature-server", ["serve", "--host", "0.0.0.0", "--port", str(PORT)], resources("250m", "1Gi", cpu_limit="1", memory_limit="1Gi"),
+                                   ports=[{"name": "http", "containerPort": PORT}], readinessProbe=probe, livenessProbe={**probe, "initialDelaySeconds": 30})],
+                        topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}],
+                    ),
+                },
+            },
+            opts=after,
+        )
+        svc = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": "feature-server", "namespace": ns, "labels": server_labels},
+            spec={"type": "ClusterIP", "selector": selector, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata={"name": "feature-server", "namespace": ns}, spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}}, opts=child
+        )
+        job_labels = labels("feast-materialize", "materialization")
+        k8s.batch.v1.CronJob(
+            f"{name}-materialize",
+            metadata={"name": "feast-materialize", "namespace": ns, "labels": job_labels},
+            spec={
+                "schedule": args.materialize_schedule,
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 2,
+                        "activeDeadlineSeconds": 3600,
+                        "ttlSecondsAfterFinished": 86400,
+                        "template": {
+                            "metadata": {"labels": job_labels},
+                            "spec": pod([container("materialize", ["materialize"], resources("500m", "2Gi", cpu_limit="2", memory_limit="2Gi"))], restartPolicy="Never"),
+                        },
+                    }
+                },
+            },
+            opts=after,
+        )
+        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}]
+        obj.network_policy(
+            f"{name}-server-netpol", ns, "feature-server", selector, child,
+            ingress=[{"from": obj.from_namespaces(*args.client_namespaces), "ports": [{"protocol": "TCP", "port": PORT}]}],
+            egress=redis_egress,
+        )
+        obj.network_policy(f"{name}-materialize-netpol", ns, "feast-materialize", {"app.kubernetes.io/name": "feast-materialize"}, child, egress=redis_egress)
+        self.url = pulumi.Output.format("http://{0}.{1}.svc:{2}", svc.metadata["name"], ns, PORT)
+        self.register_outputs({"url": self.url})

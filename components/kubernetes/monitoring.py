@@ -1,0 +1,325 @@
+"""Monitoring: kube-prometheus-stack (Prometheus, Alertmanager, Grafana) on encrypted volumes, a
+Pushgateway for the short-lived drift job, ServiceMonitors for serving and drift, the alerting
+rules (serving latency and error SLOs, drift, GPU idle, spot interruptions) and the Grafana
+dashboards kept as JSON in components/kubernetes/dashboards/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.kubernetes import images
+from components.kubernetes._helm import release
+from components.kubernetes._pod import container_security, pod_security, resources
+
+STACK_CHART = ("kube-prometheus-stack", "77.6.2", "https://prometheus-community.github.io/helm-charts")
+PUSHGATEWAY_CHART = ("prometheus-pushgateway", "3.4.1", "https://prometheus-community.github.io/helm-charts")
+DASHBOARDS = Path(__file__).parent / "dashboards"
+PUSHGATEWAY_SERVICE = "pushgateway"
+PUSHGATEWAY_PORT = 9091
+
+
+@dataclass(frozen=True)
+class SloTargets:
+    latency_p99_seconds: float = 0.25
+    """Serving p99 latency objective (alert when above for 10 minutes)."""
+    availability: float = 0.999
+    """Share of non-5xx answers (multi-window burn-rate alert on the error budget)."""
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    namespace: str
+    """Namespace of the stack (restricted PSA)."""
+    registry_host: pulumi.Input[str]
+    """In-region registry host (mirrors)."""
+    storage_class: pulumi.Input[str]
+    """Encrypted storage class for every volume."""
+    serving_namespace: str
+    """Namespace of the serving Deployments (scraped on their `http` port, `/metrics`)."""
+    retention_days: int = 15
+    """Prometheus retention."""
+    prometheus_storage_gib: int = 100
+    """Volume per Prometheus replica."""
+    alertmanager_storage_gib: int = 10
+    """Volume per Alertmanager replica."""
+    grafana_storage_gib: int = 10
+    """Grafana's volume."""
+    slo: SloTargets = SloTargets()
+    """Serving objectives the rules alert on."""
+    gpu_idle_minutes: int = 60
+    """A GPU below 5% utilisation this long raises the idle alert."""
+    drift_max_age_hours: int = 3
+    """The drift job not reporting for this long raises an alert."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    pushgateway_url: pulumi.Output[str]
+    stack: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sahab:kubernetes:Monitoring", name, None, opts)
+        _validate(args)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+
+        # The chart's default Grafana password is public knowledge: generate one, keep it secret.
+        password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False, opts=child)
+        admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": "grafana-admin", "namespace": ns},
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": password.result},
+            opts=child,
+        )
+        self.stack = release(
+            f"{name}-stack",
+            release_name="kube-prometheus-stack",
+            chart=STACK_CHART[0],
+            version=STACK_CHART[1],
+            repo=STACK_CHART[2],
+            namespace=ns,
+            values=_stack_values(args),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+        )
+        push = images.mirror(args.registry_host, "pushgateway")
+        release(
+            f"{name}-pushgateway",
+            release_name=PUSHGATEWAY_SERVICE,
+            chart=PUSHGATEWAY_CHART[0],
+            version=PUSHGATEWAY_CHART[1],
+            repo=PUSHGATEWAY_CHART[2],
+            namespace=ns,
+            values={
+                "fullnameOverride": PUSHGATEWAY_SERVICE,
+                "image": {"repository": pulumi.Output.format("{0}/{1}", push["registry"], push["repository"]), "tag": push["tag"]},
+                "securityContext": pod_security(),
+                "containerSecurityContext": container_security(),
+                "resources": resources("50m", "64Mi", cpu_limit="200m", memory_limit="128Mi"),
+                # The drift ServiceMonitor below scrapes it (honorLabels keeps the job's own labels).
+                "serviceMonitor": {"enabled": False},
+                "persistentVolume": {"enabled": False},
+                "automountServiceAccountToken": False,
+            },
+            opts=child,
+        )
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.stack])
+        self._service_monitors(name, args, after_crds)
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": "sahab-platform", "namespace": ns, "labels": {"app.kubernetes.io/part-of": "sahab"}},
+            spec={"groups": alert_groups(args)},
+            opts=after_crds,
+        )
+        for path in sorted(DASHBOARDS.glob("*.json")):
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{path.stem}",
+                metadata={"name": f"dashboard-{path.stem}", "namespace": ns, "labels": {"grafana_dashboard": "1"}},
+                data={path.name: path.read_text()},
+                opts=child,
+            )
+        self.pushgateway_url = pulumi.Output.from_input(f"http://{PUSHGATEWAY_SERVICE}.{ns}.svc:{PUSHGATEWAY_PORT}")
+        self.register_outputs({"pushgateway_url": self.pushgateway_url})
+
+    def _service_monitors(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
+        monitors = {
+            "serving": {
+                "namespaceSelector": {"matchNames": [args.serving_namespace]},
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "serving"}},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+            },
+            "drift": {
+                "namespaceSelector": {"matchNames": [args.namespace]},
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "prometheus-pushgateway"}},
+                # Metrics pushed by the drift job keep their own `job`/`instance` labels.
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s", "honorLabels": True}],
+            },
+        }
+        for what, spec in monitors.items():
+            k8s.apiextensions.CustomResource(
+                f"{name}-{what}-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": f"sahab-{what}", "namespace": args.namespace, "labels": {"app.kubernetes.io/part-of": "sahab"}},
+                spec=spec,
+                opts=opts,
+            )
+
+
+def _image(registry_host: pulumi.Input[str], key: str) -> dict[str, Any]:
+    return images.mirror(registry_host, key)
+
+
+def _volume(storage_class: pulumi.Input[str], gib: int) -> dict[str, Any]:
+    return {"volumeClaimTemplate": {"spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
+
+
+def _stack_values(args: MonitoringArgs) -> dict[str, Any]:
+    host, sc = args.registry_host, args.storage_class
+    secure = {"securityContext": pod_security(), "containerSecurityContext": container_security()}
+    return {
+        "crds": {"enabled": True},
+        "defaultRules": {"create": True, "rules": {"etcd": False, "kubeControllerManager": False, "kubeScheduler": False, "kubeProxy": False}},
+        # EKS hides the control plane; node-exporter needs host namespaces (not allowed under restricted PSA).
+        "kubeEtcd": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "nodeExporter": {"enabled": False},
+        "prometheusOperator": {
+            "image": _image(host, "prometheus-operator"),
+            "prometheusConfigReloader": {"image": _image(host, "config-reloader"), "resources": resources("50m", "64Mi", cpu_limit="100m", memory_limit="128Mi")},
+            # The admission webhook needs a cert-generation Job with another image; rules are checked in CI instead.
+            "admissionWebhooks": {"enabled": False},
+            "tls": {"enabled": False},
+            "resources": resources("100m", "256Mi", cpu_limit="500m", memory_limit="512Mi"),
+            **secure,
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "image": _image(host, "prometheus"),
+                "replicas": 2,
+                "retention": f"{args.retention_days}d",
+                "storageSpec": _volume(sc, args.prometheus_storage_gib),
+                # Pick up every ServiceMonitor / PrometheusRule, not only the chart's own.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "resources": resources("500m", "4Gi", cpu_limit="2", memory_limit="4Gi"),
+                "securityContext": pod_security(),
+            }
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "image": _image(host, "alertmanager"),
+                "replicas": 2,
+                "storage": _volume(sc, args.alertmanager_storage_gib),
+                "resources": resources("50m", "128Mi", cpu_limit="200m", memory_limit="256Mi"),
+                "securityContext": pod_security(),
+            }
+        },
+        "grafana": {
+            "image": _image(host, "grafana"),
+            "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+            "persistence": {"enabled": True, "type": "pvc", "storageClassName": sc, "size": f"{args.grafana_storage_gib}Gi"},
+            # initChownData runs as root; the volume's fsGroup makes it unnecessary.
+            "initChownData": {"enabled": False},
+            "testFramework": {"enabled": False},
+            "sidecar": {
+                "image": _image(host, "grafana-sidecar"),
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": args.namespace},
+                "datasources": {"enabled": True},
+                "resources": resources("50m", "64Mi", cpu_limit="100m", memory_limit="128Mi"),
+                "securityContext": container_security(),
+            },
+            "securityContext": {**pod_security(472), "runAsGroup": 472, "fsGroup": 472},
+            "containerSecurityContext": container_security(),
+            "resources": resources("100m", "256Mi", cpu_limit="500m", memory_limit="512Mi"),
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False, "check_for_plugin_updates": False}},
+        },
+        "kube-state-metrics": {
+            "image": _image(host, "kube-state-metrics"),
+            "resources": resources("50m", "128Mi", cpu_limit="200m", memory_limit="256Mi"),
+            "securityContext": {**pod_security(), "enabled": True},
+            "containerSecurityContext": container_security(),
+        },
+    }
+
+
+def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
+    """The platform's alerting rules (also read by tests and the dashboards' documentation)."""
+    serving = f'namespace="{args.serving_namespace}",endpoint!~"/(readyz|livez|metrics)"'
+    budget = 1 - args.slo.availability
+    err_ratio = (
+        'sum(rate(bentoml_service_request_total{{{sel},http_response_code=~"5.."}}[{w}])) / sum(rate(bentoml_service_request_total{{{sel}}}[{w}]))'
+    )
+
+    def burn(w: str) -> str:
+        return err_ratio.format(sel=serving, w=w)
+
+    return [
+        {
+            "name": "sahab-serving-slo",
+            "rules": [
+                {
+                    "alert": "SahabServingLatencySLO",
+                    "expr": f"histogram_quantile(0.99, sum by (le) (rate(bentoml_service_request_duration_seconds_bucket{{{serving}}}[5m]))) > {args.slo.latency_p99_seconds}",
+                    "for": "10m",
+                    "labels": {"severity": "page", "slo": "latency"},
+                    "annotations": {"summary": f"Serving p99 latency above {args.slo.latency_p99_seconds}s for 10 minutes"},
+                },
+                {
+                    # Multi-window burn rate (Google SRE workbook): 2% of a 30-day budget in 1 hour.
+                    "alert": "SahabServingErrorBudgetBurn",
+                    "expr": f"({burn('5m')}) > {14.4 * budget:.6f} and ({burn('1h')}) > {14.4 * budget:.6f}",
+                    "for": "2m",
+                    "labels": {"severity": "page", "slo": "availability"},
+                    "annotations": {"summary": f"Serving 5xx ratio burns the {args.slo.availability:.3%} availability budget 14x too fast"},
+                },
+                {
+                    "alert": "SahabServingErrorBudgetSlowBurn",
+                    "expr": f"({burn('30m')}) > {6 * budget:.6f} and ({burn('6h')}) > {6 * budget:.6f}",
+                    "for": "15m",
+                    "labels": {"severity": "ticket", "slo": "availability"},
+                    "annotations": {"summary": "Serving 5xx ratio burns the availability budget 6x too fast"},
+                },
+            ],
+        },
+        {
+            "name": "sahab-drift",
+            "rules": [
+                {
+                    "alert": "SahabDriftDetected",
+                    "expr": 'max(sahab_drift_detected{job="sahab-drift"}) == 1',
+                    "labels": {"severity": "ticket"},
+                    "annotations": {"summary": "The drift job found drift in live features; retraining was triggered (see the drift report)"},
+                },
+                {
+                    "alert": "SahabDriftJobStale",
+                    "expr": f'time() - max(sahab_drift_last_run_timestamp_seconds{{job="sahab-drift"}}) > {args.drift_max_age_hours * 3600}',
+                    "for": "10m",
+                    "labels": {"severity": "ticket"},
+                    "annotations": {"summary": f"No drift run reported for {args.drift_max_age_hours} hours"},
+                },
+            ],
+        },
+        {
+            "name": "sahab-gpu",
+            "rules": [
+                {
+                    "alert": "SahabGpuIdle",
+                    "expr": f"avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{args.gpu_idle_minutes}m])) < 5",
+                    "for": "15m",
+                    "labels": {"severity": "ticket", "cost": "gpu"},
+                    "annotations": {"summary": f"A GPU has been under 5% utilisation for {args.gpu_idle_minutes} minutes while its node is up"},
+                },
+                {
+                    "alert": "SahabSpotInterruption",
+                    "expr": 'sum by (message_type) (increase(karpenter_interruption_received_messages_total{message_type=~"spot_interrupted|rebalance_recommendation"}[10m])) > 0',
+                    "labels": {"severity": "info"},
+                    "annotations": {"summary": "Spot interruption notices received; training jobs checkpoint and resume on new capacity"},
+                },
+            ],
+        },
+    ]
+
+
+def _validate(args: MonitoringArgs) -> None:
+    if not 1 <= args.retention_days <= 365:
+        raise ValueError(f"retention_days: {args.retention_days} is outside 1-365")
+    for f in ("prometheus_storage_gib", "alertmanager_storage_gib", "grafana_storage_gib"):
+        if getattr(args, f) < 1:
+            raise ValueError(f"{f}: must be at least 1 GiB")
+    if not 0.9 <= args.slo.availability < 1:
+        raise ValueError(f"slo.availability: {args.slo.availability} must be in [0.9, 1)")
+    if args.slo.latency_p99_seconds <= 0:
+        raise ValueError("slo.latency_p99_seconds: must be positive")

@@ -1,0 +1,225 @@
+"""The Kubernetes platform layer on the cluster the cloud layer built: one provider from its
+kubeconfig, the spec's `kubernetes:` settings turned into components, stack outputs as the
+workloads' environment (never hard-coded cloud names)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import kubernetes as kc
+from components.aws.autoscaling import ClusterAutoscalerIdentity, ClusterAutoscalerIdentityArgs, KarpenterIdentity, KarpenterIdentityArgs
+from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
+from components.kubernetes import images
+from components.kubernetes.autoscaling import SERVICE_ACCOUNT
+from components.kubernetes.tenancy import GROUPS
+from components.workloads import NAMESPACES, team_namespace, workload
+from stacks.aws import CloudPlatform
+from stacks.spec import PlatformSpec
+
+# The device plugin mounts the kubelet's device-plugin socket directory and DCGM the pod-resources
+# socket: hostPath volumes, which only the `privileged` level admits.
+GPU_NAMESPACE_REASON = "NVIDIA device plugin and DCGM exporter mount kubelet hostPath sockets (device-plugins, pod-resources)"
+
+
+def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
+    layer, env = spec.kubernetes, spec.name
+    provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, enable_server_side_apply=True)
+    opts = pulumi.ResourceOptions(providers=[provider])
+    # The AWS half of this layer (autoscaling IAM, access entries) uses the stack's default AWS
+    # provider (`aws:region`, in the UAE); CloudPlatform does not hand out the cloud layer's, so
+    # its default tags are repeated on every taggable resource instead.
+    aws_opts = pulumi.ResourceOptions()
+    aws_tags = spec.tags.as_aws()
+    account_id = aws.get_caller_identity_output().account_id
+    host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
+    buckets, data_key = cloud.bucket_names, cloud.key_arns.apply(lambda k: k["data"])
+
+    def bucket_uri(purpose: str, prefix: str) -> pulumi.Output[str]:
+        return buckets.apply(lambda b: f"s3://{b[purpose]}/{prefix}")
+
+    ns = NAMESPACES
+    teams = [team_namespace(t.name) for t in layer.teams]
+    tenancy = kc.Tenancy(
+        f"{env}-tenancy",
+        kc.TenancyArgs(
+            namespaces=(
+                kc.NamespaceSpec(ns["platform"]),
+                kc.NamespaceSpec(ns["training"], ml_engineers=True),
+                kc.NamespaceSpec(ns["serving"]),
+                kc.NamespaceSpec(ns["monitoring"]),
+                kc.NamespaceSpec(ns["autoscaling"]),
+                kc.NamespaceSpec(ns["gpu"], pod_security="privileged", reason=GPU_NAMESPACE_REASON),
+                *(kc.NamespaceSpec(team_namespace(t.name), ml_engineers=True, gpu_quota=t.gpu_quota, cpu_quota=t.cpu_quota, memory_quota_gib=t.memory_quota_gib) for t in layer.teams),
+            ),
+            vpc_cidr=cidr,
+            volume_key_arn=data_key,
+            monitoring_namespace=ns["monitoring"],
+        ),
+        opts,
+    )
+    after_tenancy = pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy])
+    access = layer.access
+    role_groups = {arn: (GROUPS[role],) for role, arns in (("platform-admin", access.platform_admin_role_arns), ("ml-engineer", access.ml_engineer_role_arns),
+                                                           ("auditor", access.auditor_role_arns)) for arn in arns}
+    if role_groups:
+        ClusterAccess(f"{env}-cluster-access", ClusterAccessArgs(cluster_name=cloud.cluster_name, role_groups=role_groups, tags=aws_tags), aws_opts)
+
+    monitoring = kc.Monitoring(
+        f"{env}-monitoring",
+        kc.MonitoringArgs(
+            namespace=ns["monitoring"],
+            registry_host=host,
+            storage_class=tenancy.storage_class,
+            serving_namespace=ns["serving"],
+            retention_days=layer.monitoring.retention_days,
+            prometheus_storage_gib=layer.monitoring.prometheus_storage_gib,
+            alertmanager_storage_gib=layer.monitoring.alertmanager_storage_gib,
+            grafana_storage_gib=layer.monitoring.grafana_storage_gib,
+        ),
+        after_tenancy,
+    )
+    # CRD users (ServiceMonitors of the charts, Karpenter's own) wait for the Prometheus operator's CRDs.
+    after_crds = pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy, monitoring.stack])
+    if spec.gpu_pools:
+        kc.GpuSupport(f"{env}-gpu", kc.GpuSupportArgs(namespace=ns["gpu"], registry_host=host), after_crds)
+    _autoscaling(spec, cloud, host, data_key, account_id, aws_opts, after_crds)
+
+    mlflow_wl, features_wl = workload("mlflow"), workload("features")
+    mlflow = kc.Mlflow(
+        f"{env}-mlflow",
+        kc.MlflowArgs(
+            namespace=mlflow_wl.namespace,
+            service_account=mlflow_wl.service_account,
+            image=images.workload_ref(host, "mlflow", release),
+            database_endpoint=cloud.database_endpoint,
+            database_secret_arn=cloud.database_secret_arn,
+            artifact_root=bucket_uri("experiment-artifacts", "mlflow"),
+            region=cloud.region,
+            vpc_cidr=cidr,
+            client_namespaces=(ns["platform"], ns["training"], ns["serving"], ns["monitoring"], *teams),
+        ),
+        after_tenancy,
+    )
+    feast = kc.FeatureStore(
+        f"{env}-feast",
+        kc.FeatureStoreArgs(
+            namespace=features_wl.namespace,
+            service_account=features_wl.service_account,
+            image=images.workload_ref(host, "features", release),
+            redis_endpoint=cloud.cache_endpoint,
+            redis_secret_arn=cloud.cache_secret_arn,
+            offline_uri=bucket_uri("offline-features", "feast"),
+            region=cloud.region,
+            vpc_cidr=cidr,
+            client_namespaces=(ns["serving"], ns["training"], *teams),
+            materialize_schedule=layer.monitoring.materialize_schedule,
+        ),
+        after_tenancy,
+    )
+    training_wl = workload("training")
+    if spec.gpu_pools:
+        pool = layer.training.gpu_pool or spec.gpu_pools[0].name
+        kc.Training(
+            f"{env}-training",
+            kc.TrainingArgs(
+                namespace=training_wl.namespace,
+                service_account=training_wl.service_account,
+                training_image=images.workload_ref(host, "training", release),
+                export_image=images.workload_ref(host, "export", release),
+                gpu_pool=f"{env}-{pool}",
+                checkpoint_prefix=bucket_uri("experiment-artifacts", "checkpoints"),
+                data_path=bucket_uri("offline-features", "training-sets/current.parquet"),
+                tracking_uri=mlflow.tracking_uri,
+                artifact_location=bucket_uri("experiment-artifacts", "mlflow"),
+                region=cloud.region,
+                gpus=layer.training.gpus,
+                grace_seconds=layer.training.checkpoint_grace_seconds,
+            ),
+            after_tenancy,
+        )
+    serving_wl, serving = workload("serving"), layer.serving
+    kc.Serving(
+        f"{env}-serving",
+        kc.ServingArgs(
+            namespace=serving_wl.namespace,
+            service_account=serving_wl.service_account,
+            image=images.workload_ref(host, "serving", release),
+            tracking_uri=mlflow.tracking_uri,
+            feature_server_url=feast.url,
+            region=cloud.region,
+            vpc_cidr=cidr,
+            node_selector=_serving_tier(spec),
+            replicas=serving.replicas,
+            max_replicas=serving.max_replicas,
+            challenger_weight=serving.challenger_weight,
+            public=serving.load_balancer == "internet-facing" and serving.allow_public,
+            public_source_cidrs=serving.public_source_cidrs,
+        ),
+        after_tenancy,
+    )
+    drift_wl = workload("drift")
+    kc.DriftMonitor(
+        f"{env}-drift",
+        kc.DriftMonitorArgs(
+            namespace=drift_wl.namespace,
+            service_account=drift_wl.service_account,
+            image=images.workload_ref(host, "drift", release),
+            reference_uri=bucket_uri("model-artifacts", "drift/reference.npz"),
+            current_uri=bucket_uri("offline-features", "serving-log/"),
+            pushgateway_url=monitoring.pushgateway_url,
+            training_namespace=ns["training"],
+            retrain_template="retrain",
+            region=cloud.region,
+            schedule=layer.monitoring.drift_schedule,
+        ),
+        after_tenancy,
+    )
+
+
+def _serving_tier(spec: PlatformSpec) -> dict[str, str]:
+    """Node labels of the serving tier: the tier labelled `sahab.ae/workload: serving`, else the first."""
+    for tier in spec.inference_tiers:
+        if tier.labels.get("sahab.ae/workload") == "serving":
+            return {"sahab.ae/workload": "serving"}
+    return {"sahab.ae/pool": f"{spec.name}-{spec.inference_tiers[0].name}"}
+
+
+def _autoscaling(spec: PlatformSpec, cloud: CloudPlatform, host, data_key, account_id, aws_opts: pulumi.ResourceOptions, opts: pulumi.ResourceOptions) -> None:
+    layer, env, ns = spec.kubernetes, spec.name, NAMESPACES["autoscaling"]
+    kind = layer.autoscaler
+    extra: dict = {}
+    if kind == "karpenter":
+        identity = KarpenterIdentity(
+            f"{env}-karpenter",
+            KarpenterIdentityArgs(
+                cluster_name=cloud.cluster_name, region=spec.region, account_id=account_id, namespace=ns,
+                service_account=SERVICE_ACCOUNT[kind], volume_key_arn=data_key, key_rotation_days=spec.encryption.rotation_days, tags=spec.tags.as_aws(),
+            ),
+            aws_opts,
+        )
+        extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": spec.tags.as_aws()}
+    else:
+        ClusterAutoscalerIdentity(
+            f"{env}-cluster-autoscaler",
+            ClusterAutoscalerIdentityArgs(cluster_name=cloud.cluster_name, namespace=ns, service_account=SERVICE_ACCOUNT[kind], tags=spec.tags.as_aws()),
+            aws_opts,
+        )
+    kc.NodeAutoscaling(
+        f"{env}-autoscaling",
+        kc.AutoscalingArgs(
+            kind=kind,
+            namespace=ns,
+            cluster_name=cloud.cluster_name,
+            region=spec.region,
+            registry_host=host,
+            gpu_pools=tuple(
+                kc.GpuPoolSpec(name=f"{env}-{p.name}", instance_types=p.instance_types, capacity=p.capacity, max_nodes=p.max_size, disk_gib=p.disk_gib, labels=dict(p.labels))
+                for p in spec.gpu_pools
+            ),
+            zones=spec.availability_zones,
+            **extra,
+        ),
+        opts,
+    )
