@@ -75,6 +75,9 @@ def test_stationary_report_and_missing_column_error(stationary_pair):
 
 def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, stationary_pair, capsys):
     ref, cur = stationary_pair
+    # A model score column is profiled and tested like a numeric feature.
+    rng = np.random.default_rng(0)
+    ref, cur = ref.assign(score=rng.beta(1, 30, len(ref))), cur.assign(score=rng.beta(1, 30, len(cur)))
     ref.to_parquet(tmp_path / "ref.parquet")
     cur.to_parquet(tmp_path / "cur.parquet")
     profile = tmp_path / "reference.npz"
@@ -86,11 +89,13 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
     assert code == EXIT_OK
     report = json.loads((out / "report.json").read_text())
     assert report["drift_detected"] is False and report["reference"]["model_version"] == "7"
+    assert {t["feature"] for t in report["tests"]} >= {"score", "amount", "channel"}
     assert "sahab_drift_detected 0.0" in (out / "metrics.prom").read_text()
     assert json.loads((out / "event.json").read_text())["type"].endswith("drift.none")
 
     drifted = cur.copy()
     drifted["amount"] = drifted["amount"] * 1.5
+    drifted["score"] = drifted["score"] * 2
     drifted["channel"] = np.where(np.arange(len(drifted)) % 10 == 0, "crypto", drifted["channel"])
     drifted.to_parquet(tmp_path / "drifted.parquet")
     out = tmp_path / "drift"
@@ -99,7 +104,7 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
     assert code == EXIT_DRIFT
     event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert event["type"] == "ai.sahab.monitoring.drift.detected"
-    assert {"amount", "channel"} <= set(event["data"]["drifted_features"])
+    assert {"amount", "channel", "score"} <= set(event["data"]["drifted_features"])
     html = (out / "report.html").read_text()
     assert "DRIFT DETECTED" in html and html.count("data:image/png;base64,") >= 3
     assert 'sahab_drift_feature_drifted{feature="amount"} 1.0' in (out / "metrics.prom").read_text()
