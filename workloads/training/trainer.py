@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,15 +136,16 @@ def train_step(state: TrainState, numeric: torch.Tensor, categorical: torch.Tens
     Returns the mean loss as a detached tensor (no host sync: callers `.item()` it when logging).
     """
     cfg, engine = state.cfg, state.engine
-    state.model.train()
+    if not state.model.training:  # evaluation leaves eval mode behind; checking is cheaper than setting
+        state.model.train()
     if state.world_size > 1:  # each rank takes its own slice of the global batch
         per = numeric.shape[0] // state.world_size
         sl = slice(state.rank * per, (state.rank + 1) * per)
         numeric, categorical, label = numeric[sl], categorical[sl], label[sl]
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.precision == "bf16" and engine is None)
-    total = torch.zeros((), device=numeric.device)
+    bf16_autocast = cfg.precision == "bf16" and engine is None
+    losses = []
     for num, cat, y in zip(*(t.chunk(cfg.grad_accum_steps) for t in (numeric, categorical, label))):
-        with autocast:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if bf16_autocast else nullcontext():
             logits = (engine or state.model)(num, cat)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y)
         if engine is not None:
@@ -152,14 +153,14 @@ def train_step(state: TrainState, numeric: torch.Tensor, categorical: torch.Tens
             engine.step()
         else:
             (loss / cfg.grad_accum_steps).backward()
-        total += loss.detach()
+        losses.append(loss.detach())
     if engine is None:
         if cfg.optim.grad_clip > 0:
             nn.utils.clip_grad_norm_(state.model.parameters(), cfg.optim.grad_clip)
         state.optimizer.step()
         state.scheduler.step()
         state.optimizer.zero_grad(set_to_none=True)
-    return total / cfg.grad_accum_steps
+    return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
 @torch.no_grad()
@@ -313,6 +314,8 @@ def train(
             if stop.is_set():
                 log(f"SIGTERM: checkpoint written at step {state.step}; exiting so the job can --resume")
                 return TrainResult(state.model, state.step, True, {}, history)
+    if state.device.type == "cuda":
+        torch.cuda.synchronize()  # queued kernels belong to the loop's time, not to what follows
     samples_per_s = (state.step - start_step) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
     if store is not None and state.step % cfg.checkpoint.every_steps:
         save_checkpoint(state, store)
