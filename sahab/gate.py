@@ -363,11 +363,16 @@ class PackSession:
             options = _options_message(r)
             if not r.type.startswith("pulumi:providers:"):
                 req = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider)
-                futures.append(self.stub.Analyze.future(req))
+                futures.append((r.urn, self.stub.Analyze.future(req)))
             stack_resources.append(
                 analyzer_pb2.AnalyzerResource(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider, parent=r.parent or "", dependencies=list((r.options or {}).get("dependsOn") or []))
             )
-        diagnostics = [d for f in futures for d in f.result().diagnostics]
+        diagnostics = []
+        for urn, future in futures:
+            for d in future.result().diagnostics:
+                if not d.urn:
+                    d.urn = urn  # as the engine does: a resource policy's violation is about that resource
+                diagnostics.append(d)
         response = self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources))
         return diagnostics + list(response.diagnostics)
 
