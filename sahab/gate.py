@@ -346,13 +346,33 @@ class PackSession:
             request.policyConfig[name].CopyFrom(analyzer_pb2.PolicyConfig(enforcementLevel=_level_value(cfg["level"]), properties=_struct(cfg["props"])))
         self.stub.Configure(request)
 
-    def analyze(self, resources: list[Any]) -> list[Any]:
+    def analyze(self, resources: list[Any], requests: AnalyzerRequests | None = None) -> list[Any]:
         """Analyze every non-provider resource (requests pipelined), then AnalyzeStack once."""
+        requests = requests or AnalyzerRequests.of(resources)
+        futures = [(req.urn, self.stub.Analyze.future(req)) for req in requests.analyze]
+        diagnostics = []
+        for urn, future in futures:
+            for d in future.result().diagnostics:
+                if not d.urn:
+                    d.urn = urn  # as the engine does: a resource policy's violation is about that resource
+                diagnostics.append(d)
+        response = self.stub.AnalyzeStack(requests.stack)
+        return diagnostics + list(response.diagnostics)
+
+
+@dataclass
+class AnalyzerRequests:
+    """The plan as analyzer messages, built once and sent to every pack."""
+
+    analyze: list[Any]
+    stack: Any
+
+    @classmethod
+    def of(cls, resources: list[Any]) -> AnalyzerRequests:
         from pulumi.runtime.proto import analyzer_pb2
 
         providers: dict[str, Any] = {}
-        futures = []
-        stack_resources = []
+        analyze, stack_resources = [], []
         for r in resources:
             provider = None
             if r.provider:
@@ -362,19 +382,11 @@ class PackSession:
             props = _struct(r.inputs)
             options = _options_message(r)
             if not r.type.startswith("pulumi:providers:"):
-                req = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider)
-                futures.append((r.urn, self.stub.Analyze.future(req)))
+                analyze.append(analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider))
             stack_resources.append(
                 analyzer_pb2.AnalyzerResource(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider, parent=r.parent or "", dependencies=list((r.options or {}).get("dependsOn") or []))
             )
-        diagnostics = []
-        for urn, future in futures:
-            for d in future.result().diagnostics:
-                if not d.urn:
-                    d.urn = urn  # as the engine does: a resource policy's violation is about that resource
-                diagnostics.append(d)
-        response = self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=stack_resources))
-        return diagnostics + list(response.diagnostics)
+        return cls(analyze, analyzer_pb2.AnalyzeStackRequest(resources=stack_resources))
 
 
 def _severity_name(value: int) -> str:
@@ -402,14 +414,17 @@ def _finding(d: Any, pack_dir: Path, names: dict[str, str]) -> Finding:
     )
 
 
-def run_pack(pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] | None = None, env: dict[str, str] | None = None) -> tuple[PackInfo, list[Finding]]:
-    """Start one pack, configure it, analyze the plan, stop it."""
+def run_pack(pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] | None = None, env: dict[str, str] | None = None, requests: Any = None) -> tuple[PackInfo, list[Finding]]:
+    """Start one pack, configure it, analyze the plan, stop it. `requests` (or a Future of them):
+    the plan's analyzer messages, when several packs share them."""
     names = {r.urn: f"{r.name} ({r.type})" for r in plan.resources}
     with PackSession(pack_dir, project=plan.project, stack=plan.stack, config=plan.config, env=env) as session:
         info, plugin_version = session.handshake_and_info()
         reconciled = reconcile_config(info, pack_config or {}, pack_dir.name)
         session.configure(reconciled)
-        diagnostics = session.analyze(plan.resources)
+        if hasattr(requests, "result"):  # a Future: built while this pack started
+            requests = requests.result()
+        diagnostics = session.analyze(plan.resources, requests)
     policies = {
         p.name: {"description": p.description, "enforcement": reconciled[p.name]["level"], "severity": _severity_name(p.severity), "type": "stack" if p.policy_type == 2 else "resource"}
         for p in info.policies
@@ -421,8 +436,9 @@ def run_pack(pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] |
 def run_packs(plan: Any, packs: list[Path], policy_doc: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> tuple[list[PackInfo], list[Finding]]:
     """Every pack in parallel (one process each); findings in pack order."""
     configs = {p.name: parse_pack_config(((policy_doc or {}).get("packs") or {}).get(p.name), f"policy.yaml packs.{p.name}") for p in packs}
-    with ThreadPoolExecutor(max_workers=max(1, len(packs))) as pool:
-        results = list(pool.map(lambda p: run_pack(p, plan, configs[p.name], env), packs))
+    with ThreadPoolExecutor(max_workers=len(packs) + 1) as pool:
+        requests = pool.submit(AnalyzerRequests.of, plan.resources)  # built while the packs start
+        results = list(pool.map(lambda p: run_pack(p, plan, configs[p.name], env, requests), packs))
     return [r[0] for r in results], [f for r in results for f in r[1]]
 
 

@@ -5,7 +5,8 @@ it and wraps it in a proxy once per policy, for every resource: with ~25 policie
 a pack's time. The three steps are pure functions of their input, so each is memoized on the
 identity of the object it is given (up to _KEEP entries per thread, each kept alive while cached, so an
 id is never reused). Policies receive the same read-only proxy; validators copy what they read.
-Behaviour under the Pulumi CLI and `sahab check` is identical, only faster.
+Runtime settings (PULUMI_CONFIG, project, stack) are applied once per process instead of once per
+call. Behaviour under the Pulumi CLI and `sahab check` is identical, only faster.
 """
 
 from __future__ import annotations
@@ -49,4 +50,16 @@ def share_conversions() -> None:
     policy.json_format = shim
     policy.deserialize_properties = _memo("deserialize", policy.deserialize_properties)
     policy.unknown_checking_proxy = _memo("proxy", policy.unknown_checking_proxy)
+    # The servicer re-reads PULUMI_CONFIG and re-configures the runtime on every call (with an
+    # inspect.signature each time); the process environment never changes, so once is enough.
+    servicer = policy._PolicyAnalyzerServicer
+    configure = servicer._configure_runtime_settings
+    done: list[bool] = []
+
+    def configure_once(self: Any) -> None:
+        if not done:
+            configure(self)
+            done.append(True)
+
+    servicer._configure_runtime_settings = configure_once
     policy._sahab_shared = True
