@@ -871,6 +871,19 @@ def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: li
     return result
 
 
+def write_pack_configs(doc: dict[str, Any], packs: list[Path], out_dir: Path) -> list[Path]:
+    """One `--policy-pack-config` JSON per pack (`policy-config-<pack>.json`, the names `sahab up`
+    uses), so `pulumi preview --policy-pack policy_packs/<pack> --policy-pack-config ...` runs
+    with exactly the config the gate used."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for pack in packs:
+        path = out_dir / f"policy-config-{pack.name}.json"
+        path.write_text(json.dumps((doc.get("packs") or {}).get(pack.name) or {}, indent=1))
+        paths.append(path)
+    return paths
+
+
 def _kubernetes_version(plan: Any) -> str:
     platform = plan.config.get("sahab:platform")
     if isinstance(platform, str):
@@ -898,6 +911,7 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
         plan = plan_environment(repo, env, stack)
         t_plan = time.perf_counter() - t0
         write_plan(plan, out_dir)
+        write_pack_configs(doc, pack_dirs, out_dir)
         config_file = f"environments/{env}/Pulumi.{plan.stack}.yaml"
         result = gate_plan(plan, out_dir, policy_doc=doc, packs=pack_dirs, environment=env, kubernetes_version=_kubernetes_version(plan), config_file=config_file, warm=warm)
     except BaseException as e:
