@@ -126,13 +126,12 @@ def check(
     stack: Optional[str] = typer.Option(None, "--stack", "-s"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: .sahab/<env>/)."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
+    pack: list[str] = typer.Option([], "--pack", help="Only this pack under policy_packs/ (repeatable; default: all)."),
 ) -> None:
     """Plan + every policy pack (with the environment's policy.yaml) + checkov + Kubernetes schemas."""
-    try:
-        from sahab import gate
-    except ImportError:
-        _fail("the policy gate is not available in this build (sahab/gate.py missing)")
-    raise typer.Exit(gate.check_environment(_repo(), env, stack=stack, out=out, fmt=fmt))
+    from sahab import gate
+
+    raise typer.Exit(gate.check_environment(_repo(), env, stack=stack, out=out, fmt=fmt, packs=pack))
 
 
 @policy_app.command("check")
@@ -142,13 +141,13 @@ def policy_check(
     pack: list[str] = typer.Option([], "--pack", help="Pack name under policy_packs/ (repeatable; default: all)."),
     policy_config: Optional[Path] = typer.Option(None, "--policy-config", help="policy.yaml with per-pack config."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write report.json/.md/.sarif here."),
+    kubernetes: bool = typer.Option(False, "--kubernetes", help="Also validate the program's Kubernetes manifests (schemas + checkov)."),
 ) -> None:
     """Run the policy packs over any Pulumi Python program, offline. Exit 1 on mandatory violations."""
-    try:
-        from sahab import gate
-    except ImportError:
-        _fail("the policy gate is not available in this build (sahab/gate.py missing)")
-    raise typer.Exit(gate.policy_check(program_dir, stack=stack, packs=pack, policy_config=policy_config, fmt=fmt))
+    from sahab import gate
+
+    raise typer.Exit(gate.policy_check(program_dir, stack=stack, packs=pack, policy_config=policy_config, fmt=fmt, out=out, kubernetes=kubernetes))
 
 
 def _deploy(action: str, env: str, stack: Optional[str], backend_url: Optional[str], secrets_provider: Optional[str], policies: bool) -> None:

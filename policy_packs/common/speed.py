@@ -43,6 +43,12 @@ def share_conversions() -> None:
 
     if getattr(policy, "_sahab_shared", False):
         return
+    needed = ("json_format", "deserialize_properties", "unknown_checking_proxy", "_PolicyAnalyzerServicer")
+    servicer = getattr(policy, "_PolicyAnalyzerServicer", None)
+    if not all(hasattr(policy, n) for n in needed) or not hasattr(servicer, "_configure_runtime_settings"):
+        # A pulumi_policy release moved these internals: run unpatched (correct, only slower)
+        # rather than break the pack under the Pulumi CLI.
+        return
     json_format = policy.json_format
     shim = types.ModuleType("json_format_shared")
     shim.__dict__.update(json_format.__dict__)
@@ -52,7 +58,6 @@ def share_conversions() -> None:
     policy.unknown_checking_proxy = _memo("proxy", policy.unknown_checking_proxy)
     # The servicer re-reads PULUMI_CONFIG and re-configures the runtime on every call (with an
     # inspect.signature each time); the process environment never changes, so once is enough.
-    servicer = policy._PolicyAnalyzerServicer
     configure = servicer._configure_runtime_settings
     done: list[bool] = []
 
