@@ -110,7 +110,7 @@ class Serving(pulumi.ComponentResource):
                                     "name": "bentoml",
                                     "image": args.image,
                                     "imagePullPolicy": "IfNotPresent",
-                                    "command": ["bentoml", "serve", "workloads.serving", "--host", "0.0.0.0", "--port", str(PORT)],
+                                    # The image's own entrypoint (bentoml containerize) serves the bento on :3000.
                                     "env": env(
                                         {
                                             "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
