@@ -1,5 +1,5 @@
 """A local MLflow registry with a `champion` and a `challenger`, built once per session by the
-local pipeline (workloads/pipeline.py), plus helpers to run `bentoml serve` on loopback.
+local pipeline (workloads/pipeline.py).
 
 The registry is private to these tests: its location is set with a session-scoped MonkeyPatch
 (SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI) that is undone at the end, so other test folders never
@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from serving_models import build_registry
-
-REPO = Path(__file__).resolve().parents[2]
 
 # BentoML's /metrics reads prometheus_client's multiprocess files; `bentoml serve` sets this
 # directory in each worker, the in-process test client needs one before prometheus_client loads.
@@ -72,51 +65,3 @@ def serving_env(monkeypatch):
 
     apply(reload_interval_s=0, ab_mode="split", challenger_weight=0.5)
     return apply
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-
-def start_bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 120.0) -> Server:
-    """`bentoml serve` on loopback in its own process group; waits for /readyz."""
-    port = free_port()
-    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
-    cmd = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk",
-           "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
-    out = open(log, "wb")
-    proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return Server(url, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop_server(Server(url, proc, log))
-    raise RuntimeError(f"bentoml serve not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(server: Server) -> None:
-    import signal
-
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait()

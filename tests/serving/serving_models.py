@@ -1,4 +1,4 @@
-"""Registered models and feature records for the serving tests (and benchmarks/serving.py).
+"""Registered models, feature records and a `bentoml serve` runner for the serving tests.
 
 `build_registry` runs issue 4's local pipeline once (generate -> Feast -> train -> export ONNX
 fp32/int8 -> register -> promote), leaving a `champion` and an unpromoted `challenger` trained
@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from workloads.data.generator import generate
 from workloads.data.schema import FEATURES
 
+REPO = Path(__file__).resolve().parents[2]
 logger = logging.getLogger(__name__)
 
 
@@ -34,3 +44,49 @@ def build_registry(home: Path) -> tuple[str, str]:
     settings = local_settings(home)
     challenger = mlflow_client(settings).get_model_version_by_alias(settings.model_name, CHALLENGER)
     return champion.version, str(challenger.version)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+
+def start_bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 120.0) -> Server:
+    """`bentoml serve` on loopback in its own process group; waits for /readyz."""
+    port = free_port()
+    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
+    cmd = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk",
+           "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
+    out = open(log, "wb")
+    proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return Server(url, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_server(Server(url, proc, log))
+    raise RuntimeError(f"bentoml serve not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()

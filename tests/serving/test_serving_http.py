@@ -7,8 +7,7 @@ import re
 import bentoml
 import httpx
 import pytest
-from conftest import start_bentoml_serve, stop_server
-from serving_models import feature_records
+from serving_models import feature_records, start_bentoml_serve, stop_server
 
 pytestmark = pytest.mark.slow
 

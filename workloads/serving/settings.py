@@ -39,6 +39,8 @@ class ServingSettings(BaseSettings):
     """Records in one keyed request; larger requests are refused with 400."""
     max_requests: int = Field(64, ge=1, le=10_000)
     """Keyed requests in one HTTP call."""
+    adaptive_batching: bool = True
+    """Merge keyed requests of concurrent callers into one model call (BentoML's batcher)."""
     max_batch_size: int = Field(64, ge=2)
     """Adaptive batching: keyed requests merged into one model call."""
     max_latency_ms: int = Field(200, ge=1)
