@@ -29,7 +29,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import ROOT, configure
+from pulumi.runtime.settings import ROOT, Settings, configure
 from pulumi.runtime.stack import run_in_stack
 
 from sahab.mocks import ProviderMocks
@@ -263,16 +263,11 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     monitor = RecordingMonitor(mocks, project, stack, config)
 
     ROOT.set(None)
-    settings = pmocks.MockSettings(
-        monitor=monitor,
-        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
-        engine=pmocks.MockEngine(logging.getLogger("sahab.program")),
-        project=project,
-        stack=stack,
-        dry_run=False,
-        organization="organization",
-        callbacks=None,
-    )
+    # A full Settings, not pulumi's MockSettings: that one keeps the previous run's pending
+    # outputs and lock, so a plan after `set_mocks` (or after another plan) would await tasks of
+    # a dead event loop forever.
+    settings = Settings(project=project, stack=stack, monitor=monitor, engine=pmocks.MockEngine(logging.getLogger("sahab.program")), dry_run=False, organization="organization")
+    settings.monitor_features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
     configure(settings)
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
 

@@ -8,6 +8,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import aws as c
+from components.aws.registry import WORKLOAD_REPOSITORIES
+from components.kubernetes.images import required_mirror_repositories
 from components.workloads import WORKLOADS
 from stacks.spec import PlatformSpec
 
@@ -28,6 +30,9 @@ class CloudPlatform:
     cache_secret_arn: pulumi.Output[str]
     role_arns: pulumi.Output[dict[str, str]]
     region: str
+    account_id: pulumi.Output[str]
+    provider: pulumi.ProviderResource
+    """The cloud layer's provider (region-pinned, default tags): later layers reuse it."""
 
 
 def build_aws(spec: PlatformSpec) -> CloudPlatform:
@@ -100,7 +105,10 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
     for tier in spec.inference_tiers:
         c.InferenceNodePool(f"{env}-{tier.name}", _pool_args(tier, cluster, net, keys, tags, "on-demand"), opts)
 
-    registry = c.Registry(f"{env}-registry", c.RegistryArgs(key_arn=keys.data_key_arn), opts)
+    # One repository per workload image, and one per third-party image the platform layer runs, so
+    # the cluster pulls nothing from outside the region at run time.
+    repositories = WORKLOAD_REPOSITORIES + tuple(required_mirror_repositories())
+    registry = c.Registry(f"{env}-registry", c.RegistryArgs(key_arn=keys.data_key_arn, repositories=repositories), opts)
     db_spec, cache_spec = spec.databases.registry, spec.databases.online_store
     db = c.RegistryDatabase(
         f"{env}-registry-db",
@@ -154,6 +162,8 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         cache_secret_arn=cache.auth_secret_arn,
         role_arns=identity.role_arns,
         region=spec.region,
+        account_id=account_id,
+        provider=provider,
     )
 
 

@@ -5,7 +5,6 @@ workloads' environment (never hard-coded cloud names)."""
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import kubernetes as kc
@@ -27,12 +26,11 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     layer, env = spec.kubernetes, spec.name
     provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(providers=[provider])
-    # The AWS half of this layer (autoscaling IAM, access entries) uses the stack's default AWS
-    # provider (`aws:region`, in the UAE); CloudPlatform does not hand out the cloud layer's, so
-    # its default tags are repeated on every taggable resource instead.
-    aws_opts = pulumi.ResourceOptions()
+    # The AWS half of this layer (autoscaling IAM, access entries) inherits the cloud layer's
+    # provider: same region pin and default tags as everything else.
+    aws_opts = pulumi.ResourceOptions(providers=[cloud.provider])
     aws_tags = spec.tags.as_aws()
-    account_id = aws.get_caller_identity_output().account_id
+    account_id = cloud.account_id
     host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
     buckets, data_key = cloud.bucket_names, cloud.key_arns.apply(lambda k: k["data"])
 

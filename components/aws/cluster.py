@@ -13,7 +13,10 @@ from components.aws._policy import managed_policy, service_trust
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 # Pod Identity instead of IRSA: no OIDC provider to manage, and trust policies name one service.
-ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
+# metrics-server feeds the HorizontalPodAutoscalers of the serving tier.
+ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver", "metrics-server")
+# Without this the VPC CNI ignores NetworkPolicy objects: every default-deny would be decorative.
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Cluster(pulumi.ComponentResource):
             extra = {}
             if addon == "aws-ebs-csi-driver":
                 extra["pod_identity_associations"] = [{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}]
+            if addon in ADDON_CONFIGURATION:
+                extra["configuration_values"] = json.dumps(ADDON_CONFIGURATION[addon])
             aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, resolve_conflicts_on_update="OVERWRITE", **extra, opts=child)
 
         self.name = cluster.name

@@ -9,26 +9,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# Workload images built from workloads/, and mirrors of the platform's third-party images so the
-# cluster never pulls from outside the region at run time.
+# Workload images built from workloads/. Mirrors of third-party images are named by the platform
+# layer that runs them (components/kubernetes/images.py) and passed in by the stack.
 WORKLOAD_REPOSITORIES = ("training", "export", "serving", "drift", "features", "mlflow")
-MIRROR_REPOSITORIES = (
-    "mirror/nvidia/k8s-device-plugin",
-    "mirror/nvidia/dcgm-exporter",
-    "mirror/prometheus/prometheus",
-    "mirror/prometheus/alertmanager",
-    "mirror/grafana/grafana",
-    "mirror/karpenter/controller",
-    "mirror/feast/feature-server",
-)
 
 
 @dataclass(frozen=True)
 class RegistryArgs:
     key_arn: pulumi.Input[str]
     """KMS key encrypting image layers."""
-    repositories: tuple[str, ...] = WORKLOAD_REPOSITORIES + MIRROR_REPOSITORIES
-    """Repository names, created under `<prefix>/`."""
+    repositories: tuple[str, ...] = WORKLOAD_REPOSITORIES
+    """Repository names, created under `<prefix>/` (workload images, `mirror/...` copies)."""
     prefix: str = "sahab"
     """Namespace of the repositories."""
     untagged_expiry_days: int = 14

@@ -79,7 +79,7 @@ def test_audit_bucket_is_object_locked_in_compliance_mode(uae_plan):
 
 def test_keys_rotate_and_stay_single_region(uae_plan):
     keys = aws(uae_plan, "aws:kms/key:Key")
-    assert len(keys) == 3
+    assert len([k for k in keys if "sahab:aws:Encryption$" in k.urn]) == 3, "one key per purpose: data, logs, cluster"
     for k in keys:
         assert k.inputs["enableKeyRotation"] is True, f"{k.urn}: rotation off"
         assert k.inputs["rotationPeriodInDays"] == 365, f"{k.urn}: rotation period"
@@ -89,6 +89,12 @@ def test_keys_rotate_and_stay_single_region(uae_plan):
             assert s.get("Principal") != "*" and s.get("Principal") != {"AWS": "*"}, f"{k.urn}: key policy open to everyone ({s['Sid']})"
             if "Service" in s.get("Principal", {}):
                 assert "Condition" in s, f"{k.urn}: service statement {s['Sid']} not pinned by a condition"
+
+
+def test_network_policies_are_enforced_and_autoscaling_has_metrics(uae_plan):
+    addons = {a.inputs["addonName"]: a for a in aws(uae_plan, "aws:eks/addon:Addon")}
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}, "NetworkPolicies would be ignored"
+    assert "metrics-server" in addons, "HPAs need metrics-server"
 
 
 def test_cluster_endpoint_private_secrets_encrypted_logs_on(uae_plan):

@@ -151,12 +151,10 @@ def test_images_come_from_the_in_region_registry_and_are_pinned(env, request):
         assert ":" in ref.split("/", 1)[1] and tag and tag != "latest", f"{where}: image {ref} is not pinned"
 
 
-@pytest.mark.xfail(reason="needs the lead: add these mirrors to components/aws/registry.py MIRROR_REPOSITORIES", strict=False)
-def test_every_mirror_the_layer_pulls_has_an_ecr_repository():
-    from components.aws.registry import MIRROR_REPOSITORIES
-
-    missing = sorted(set(images.required_mirror_repositories()) - set(MIRROR_REPOSITORIES))
-    assert not missing, f"ECR mirror repositories missing from components/aws/registry.py: {missing}"
+def test_every_mirror_the_layer_pulls_has_an_ecr_repository(uae_plan):
+    planned = {r.inputs["name"] for r in uae_plan.resources if r.type == "aws:ecr/repository:Repository"}
+    missing = sorted(f"sahab/{m}" for m in images.required_mirror_repositories() if f"sahab/{m}" not in planned)
+    assert not missing, f"ECR mirror repositories missing from the plan: {missing}"
 
 
 def test_workload_images_have_ecr_repositories():

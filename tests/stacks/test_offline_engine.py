@@ -122,3 +122,17 @@ def test_secure_config_is_masked(tmp_path):
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  aws:region: me-central-1\n  token:\n    secure: v1:abc\n")
     assert read_stack_config(f, "proj") == {"aws:region": "me-central-1", "proj:token": "[secret]"}
+
+
+@pytest.mark.timeout(120)
+def test_plan_after_unit_test_mocks_does_not_hang(repo):
+    """A plan in a process where `pulumi.runtime.set_mocks` ran before (unit tests) must finish."""
+    import pulumi
+
+    from components import aws as c
+    from sahab.mocks import ProviderMocks
+
+    pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)
+    c.Registry("leftover", c.RegistryArgs(key_arn="arn:k"))  # leaves registrations pending on that runtime
+    plan = plan_environment(repo, "smb")
+    assert plan.by_type("aws:eks/cluster:Cluster"), "plan after set_mocks is empty"
