@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--end", type=_when, help="ISO time (default: latest label + 1 s)")
     o = sub.add_parser("online", help="read online features for account ids")
     o.add_argument("account_ids", type=int, nargs="+")
+    s = sub.add_parser("serve", help="run the Feast feature server (HTTP: /health, /get-online-features)")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (the pod uses 0.0.0.0)")
+    s.add_argument("--port", type=int, default=6566)
+    s.add_argument("--workers", type=int, default=1)
     return p
 
 
@@ -69,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         end = args.end or labels["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
         repo.materialize(start, end)
         print(f"materialized {start.isoformat()} .. {end.isoformat()} into the {settings.mode} online store")
+    elif args.command == "serve":
+        print(f"feature server on http://{args.host}:{args.port} ({settings.mode} online store)", flush=True)
+        repo.store.serve(host=args.host, port=args.port, type_="http", no_access_log=True, workers=args.workers)
     else:
         print(repo.online(args.account_ids).to_string(index=False))
     return 0
