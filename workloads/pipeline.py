@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 from workloads.data.generator import generate
-from workloads.data.schema import TIMESTAMP
+from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TIMESTAMP
 from workloads.export.onnx import ExportConfig, ExportReport, export_all
 from workloads.features.store import FeatureRepo
+from workloads.monitoring.profile import ReferenceProfile
 from workloads.registry import tracking
 from workloads.registry.client import (
     CHALLENGER,
@@ -24,6 +25,8 @@ from workloads.registry.client import (
     promote,
     register_version,
     resolve,
+    sha256_file,
+    sha_tag,
     verify,
 )
 from workloads.settings import FeatureStoreSettings, SahabSettings
@@ -86,8 +89,16 @@ def train_and_register(
             report = export_all(result.model, data.spec, data.val, out, export)
             tracking.log_metrics(run_id, result.step, report.metrics(), settings=settings)
             tracking.log_artifacts(run_id, out, "onnx", settings=settings)
+            reference_tags = {}
+            if data.train_frame is not None:
+                monitoring = Path(tmp) / "monitoring"
+                monitoring.mkdir()
+                reference = monitoring / REFERENCE_PROFILE
+                _reference_profile(result.model, data, {"run_id": run_id, "data_sha256": data.snapshot_sha256}).save(reference)
+                tracking.log_artifacts(run_id, monitoring, "monitoring", settings=settings)
+                reference_tags = {TAG_REFERENCE: f"monitoring/{REFERENCE_PROFILE}", sha_tag(REFERENCE_PROFILE): sha256_file(reference)}
             version = register_version(run_id, out, alias=alias, settings=settings,
-                                       tags={"sahab.data.sha256": data.snapshot_sha256})
+                                       tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags})
     except BaseException:
         tracking.end_run(run_id, "FAILED", settings=settings)
         raise
@@ -95,6 +106,20 @@ def train_and_register(
     log(f"registered {settings.model_name} v{version} (run {run_id}): parity {report.parity_max_abs_diff:.2e}, "
         f"int8 AUC delta {report.int8_auc_delta_points:+.3f} points")
     return RunOutcome(run_id, version, result, report)
+
+
+REFERENCE_PROFILE = "reference.npz"
+TAG_REFERENCE = "sahab.drift.reference"
+
+
+@torch.no_grad()
+def _reference_profile(model: torch.nn.Module, data: TrainingData, meta: dict[str, str]) -> ReferenceProfile:
+    """The drift job's reference: the training rows' features plus the model's own scores on them,
+    so live scores are compared with what the model produced on the data it learned from."""
+    model.eval()
+    scores = torch.sigmoid(model(data.train.numeric, data.train.categorical)).float().numpy()
+    frame = data.train_frame.assign(score=scores)
+    return ReferenceProfile.fit(frame, [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES), meta=meta)
 
 
 def run_local_pipeline(

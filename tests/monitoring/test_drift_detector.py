@@ -111,3 +111,21 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
 
     assert main(["check", "--reference", str(profile), "--current", str(tmp_path / "nope.parquet"),
                  "--out-dir", str(out)]) == EXIT_USAGE
+
+
+def test_cli_reads_and_writes_object_storage_uris(tmp_path, stationary_pair):
+    """The CronJob passes s3:// URIs; any fsspec URI works the same way (memory:// here, no S3 needed)."""
+    import fsspec
+
+    ref, cur = stationary_pair
+    fs = fsspec.filesystem("memory")
+    with fs.open("/sahab-test/reference/part-0.parquet", "wb") as fh:
+        ref.to_parquet(fh)
+    with fs.open("/sahab-test/live/part-0.parquet", "wb") as fh:
+        cur.to_parquet(fh)
+    assert main(["profile", "--data", "memory://sahab-test/reference/part-0.parquet", "--out", "memory://sahab-test/profiles/reference.npz"]) == EXIT_OK
+    assert fs.exists("/sahab-test/profiles/reference.npz"), "profile not written to the URI"
+    code = main(["check", "--reference", "memory://sahab-test/profiles/reference.npz", "--current", "memory://sahab-test/live/",
+                 "--out-dir", str(tmp_path / "out"), "--window-rows", "5000"])
+    assert code == EXIT_OK
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["drift_detected"] is False

@@ -79,3 +79,25 @@ def test_promotion_is_gated_then_explicit(pipeline):
     aliases = {k: str(v) for k, v in client.get_registered_model(settings.model_name).aliases.items()}
     assert promoted == "2" and aliases == {CHAMPION: "2"}
     assert client.get_model_version(settings.model_name, "2").tags["sahab.promotion.previous"] == "1"
+
+
+def test_drift_reference_is_taken_at_training_time(pipeline, tmp_path):
+    """Each registered version carries the profile the drift job compares live traffic with."""
+    from mlflow.artifacts import download_artifacts
+
+    from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+    from workloads.monitoring.profile import ReferenceProfile
+    from workloads.pipeline import REFERENCE_PROFILE, TAG_REFERENCE
+    from workloads.registry.client import sha256_file
+
+    home, resolved, _ = pipeline
+    settings = local_settings(home)
+    client = mlflow_client(settings)
+    version = client.get_model_version(settings.model_name, resolved.version)
+    assert version.tags[TAG_REFERENCE] == f"monitoring/{REFERENCE_PROFILE}"
+    local = download_artifacts(run_id=resolved.run_id, artifact_path=version.tags[TAG_REFERENCE], dst_path=str(tmp_path), tracking_uri=client.tracking_uri)
+    assert sha256_file(__import__("pathlib").Path(local)) == version.tags[sha_tag(REFERENCE_PROFILE)], "reference profile digest differs"
+    profile = ReferenceProfile.load(local)
+    assert set(profile.numeric) == {*NUMERIC_FEATURES, "score"} and set(profile.categorical) == set(CATEGORICAL_FEATURES)
+    assert profile.meta["run_id"] == resolved.run_id
+    assert 0.0 < profile.numeric["score"].mean < 0.5, "scores are fraud probabilities on mostly legitimate rows"

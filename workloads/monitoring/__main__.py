@@ -15,13 +15,14 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import pandas as pd
 
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from workloads.monitoring.drift import DriftSettings, detect_drift
-from workloads.monitoring.profile import ReferenceProfile
+from workloads.monitoring.profile import ReferenceProfile, is_remote
 from workloads.monitoring.report import event, write_html, write_json, write_metrics
 
 EXIT_OK, EXIT_USAGE, EXIT_DRIFT = 0, 2, 3
@@ -29,12 +30,20 @@ SCORE_COLUMN = "score"
 logger = logging.getLogger("workloads.monitoring")
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    if path.suffix in (".parquet", ".pq") or path.is_dir():
-        return pd.read_parquet(path)
-    raise ValueError(f"{path}: expected a .parquet / .csv file or a folder of Parquet files")
+def _suffix(uri: str) -> str:
+    return PurePosixPath(urlparse(uri).path if is_remote(uri) else uri).suffix
+
+
+def read_frame(uri: str) -> pd.DataFrame:
+    """A local path or a URI (`s3://bucket/prefix/`: what the CronJob passes); CSV, Parquet, or a Parquet folder."""
+    uri = str(uri)
+    suffix = _suffix(uri)
+    if suffix == ".csv":
+        return pd.read_csv(uri)
+    # A remote URI without a suffix is a folder (prefix) of Parquet files.
+    if suffix in (".parquet", ".pq") or (is_remote(uri) and not suffix) or Path(uri).is_dir():
+        return pd.read_parquet(uri)
+    raise ValueError(f"{uri}: expected a .parquet / .csv file or a folder of Parquet files")
 
 
 def _columns(df: pd.DataFrame, args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -60,7 +69,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                                    ("min_window_rows", args.min_window_rows)) if v is not None}
     settings = DriftSettings(**overrides)
     current = read_frame(args.current)
-    if args.reference.suffix == ".npz":
+    if _suffix(args.reference) == ".npz":
         profile = ReferenceProfile.load(args.reference)
     else:
         ref = read_frame(args.reference)
@@ -91,15 +100,15 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--score-column", default=SCORE_COLUMN, help="model score column, profiled when present")
 
     pr = sub.add_parser("profile", parents=[common], help="profile training data into a reference .npz")
-    pr.add_argument("--data", type=Path, required=True)
-    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--data", required=True, help="training data: path or URI (s3://...)")
+    pr.add_argument("--out", required=True, help="profile .npz: path or URI")
     pr.add_argument("--max-rows", type=int, default=100_000)
     pr.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="provenance (model version, run id)")
     pr.set_defaults(func=cmd_profile)
 
     ck = sub.add_parser("check", parents=[common], help="test live data against a reference")
-    ck.add_argument("--reference", type=Path, required=True, help="profile .npz, or reference data to profile")
-    ck.add_argument("--current", type=Path, required=True)
+    ck.add_argument("--reference", required=True, help="profile .npz, or reference data to profile (path or URI)")
+    ck.add_argument("--current", required=True, help="live features: path or URI (s3://bucket/prefix/)")
     ck.add_argument("--out-dir", type=Path, required=True)
     ck.add_argument("--window", help="time window (pandas frequency, e.g. 1h, 1D) over the timestamp column")
     ck.add_argument("--window-rows", type=int, help="or windows of this many consecutive rows")

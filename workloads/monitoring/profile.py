@@ -23,6 +23,20 @@ FORMAT_VERSION = 1
 PSI_BINS = 10
 
 
+def is_remote(path: str | Path) -> bool:
+    """`s3://bucket/key` (or any fsspec URI) rather than a local path."""
+    return isinstance(path, str) and "://" in path and not path.startswith("file://")
+
+
+def open_uri(path: str | Path, mode: str):
+    """A file object for a local path or an fsspec URI (S3 needs s3fs, in the images' `aws` extra)."""
+    if is_remote(path):
+        import fsspec
+
+        return fsspec.open(str(path), mode).open()
+    return open(Path(path), mode)
+
+
 @dataclass(frozen=True)
 class NumericProfile:
     sample: np.ndarray
@@ -103,9 +117,11 @@ class ReferenceProfile:
             )
         return cls(num, cat, len(df), dict(meta or {}))
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, path: str | Path) -> str | Path:
+        """Write the profile to a local path or a URI (`s3://...`, anything fsspec opens)."""
+        if not is_remote(path):
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
         header = {
             "format_version": FORMAT_VERSION,
             "n_rows": self.n_rows,
@@ -124,13 +140,13 @@ class ReferenceProfile:
         for i, (k, p) in enumerate(self.numeric.items()):
             # Positional keys: feature names are free text, npz keys are file names.
             arrays[f"n{i}_sample"], arrays[f"n{i}_edges"], arrays[f"n{i}_props"] = p.sample, p.edges, p.proportions
-        with open(path, "wb") as fh:
+        with open_uri(path, "wb") as fh:
             np.savez(fh, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:
-        with np.load(Path(path), allow_pickle=False) as data:
+        with open_uri(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
             if header.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"{path}: profile format_version {header.get('format_version')!r}, expected {FORMAT_VERSION}")

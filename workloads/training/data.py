@@ -42,6 +42,8 @@ class TrainingData:
     """sha256 of the full training frame (values, dtypes, column order): the data snapshot's identity."""
     feature_views: dict[str, str] = field(default_factory=dict)
     """Feast feature view name -> version, when the rows came from the feature store."""
+    train_frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    """The raw training rows, for the drift reference profile taken at training time."""
 
 
 def frame_sha256(df: pd.DataFrame) -> str:
@@ -73,6 +75,7 @@ def prepare(df: pd.DataFrame, val_fraction: float, feature_views: dict[str, str]
         val=Dataset.from_frame(val_df, spec),
         snapshot_sha256=frame_sha256(df),
         feature_views=dict(feature_views or {}),
+        train_frame=train_df,
     )
 
 
