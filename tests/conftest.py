@@ -6,6 +6,7 @@ same ones: a test and `sahab plan` can never disagree about what a provider retu
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -33,3 +34,19 @@ def smb_plan():
     from sahab.offline import plan_environment
 
     return plan_environment(REPO, "smb")
+
+
+@pytest.fixture
+def unit_mocks():
+    """Pulumi's unit-test mode with Sahab's mocks, for constructing components directly.
+
+    A fresh event loop each time: `set_mocks` registers the root stack on the current loop, and
+    tests that ran before (servers, test clients) may have left the main thread without one.
+    """
+    import pulumi
+
+    from sahab.mocks import ProviderMocks
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)
+    yield

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import pulumi
 import pytest
 
 from components import aws as c
-from sahab.mocks import ProviderMocks
 
 
-@pytest.fixture(autouse=True)
-def mocks():
-    pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)
-    yield
+pytestmark = pytest.mark.usefixtures("unit_mocks")
 
 
 def _pool(**over) -> c.NodePoolArgs:

@@ -17,17 +17,12 @@ from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes.serving import split
-from sahab.mocks import ProviderMocks
 from stacks.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def mocks(uae_plan, smb_plan):
-    # The shipped plans first: sahab.offline hangs when set_mocks ran before it (reported to the lead).
-    pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)
-    yield
+pytestmark = pytest.mark.usefixtures("unit_mocks")
 
 
 def _serving(**over) -> kc.ServingArgs:

@@ -125,14 +125,10 @@ def test_secure_config_is_masked(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_plan_after_unit_test_mocks_does_not_hang(repo):
+def test_plan_after_unit_test_mocks_does_not_hang(repo, unit_mocks):
     """A plan in a process where `pulumi.runtime.set_mocks` ran before (unit tests) must finish."""
-    import pulumi
-
     from components import aws as c
-    from sahab.mocks import ProviderMocks
 
-    pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)
     c.Registry("leftover", c.RegistryArgs(key_arn="arn:k"))  # leaves registrations pending on that runtime
     plan = plan_environment(repo, "smb")
     assert plan.by_type("aws:eks/cluster:Cluster"), "plan after set_mocks is empty"
