@@ -7,9 +7,8 @@ from typing import Any, Callable
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, Severity, StackValidationPolicy
 
 
-
-def resource(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
+def _policy(kind: type, name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> Any:
+    return kind(
         name=name,
         description=description,
         validate=validate,
@@ -18,15 +17,13 @@ def resource(name: str, description: str, validate: Callable[..., Any], config: 
         enforcement_level=enforcement,
         remediation_steps=remediation,
     )
+
+
+def resource(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> ResourceValidationPolicy:
+    """A per-resource policy."""
+    return _policy(ResourceValidationPolicy, name, description, validate, config, severity, enforcement, remediation)
 
 
 def stack(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> StackValidationPolicy:
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
-        severity=severity,
-        enforcement_level=enforcement,
-        remediation_steps=remediation,
-    )
+    """A whole-stack policy."""
+    return _policy(StackValidationPolicy, name, description, validate, config, severity, enforcement, remediation)
