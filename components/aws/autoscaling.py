@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.aws._pod_identity import pod_identity_role
 from components.aws._policy import allow, document, managed_policy, service_trust
 
 # EventBridge events Karpenter acts on (its documented interruption set).
@@ -19,7 +20,6 @@ INTERRUPTION_EVENTS = {
     "instance-state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
 }
-_POD_TRUST = ("sts:AssumeRole", "sts:TagSession")
 
 
 @dataclass(frozen=True)
@@ -99,23 +99,15 @@ class KarpenterIdentity(pulumi.ComponentResource):
         # Nodes Karpenter launches join the cluster through this access entry (API authentication mode).
         aws.eks.AccessEntry(f"{name}-node-access", cluster_name=args.cluster_name, principal_arn=node_role.arn, type="EC2_LINUX", tags=args.tags, opts=child)
 
-        controller = aws.iam.Role(f"{name}-controller-role", assume_role_policy=service_trust("pods.eks.amazonaws.com", actions=_POD_TRUST), max_session_duration=3600, tags=args.tags, opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-controller-policy",
-            role=controller.id,
-            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn).apply(
-                lambda a: _controller_policy(args.region, *a)
-            ),
-            opts=child,
-        )
-        aws.eks.PodIdentityAssociation(
-            f"{name}-controller-binding",
+        controller = pod_identity_role(
+            f"{name}-controller",
+            parent=self,
             cluster_name=args.cluster_name,
             namespace=args.namespace,
             service_account=args.service_account,
-            role_arn=controller.arn,
+            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn).apply(lambda a: _controller_policy(args.region, *a)),
+            description="Karpenter controller",
             tags=args.tags,
-            opts=child,
         )
         self.controller_role_arn = controller.arn
         self.node_role_name = node_role.name
@@ -142,11 +134,15 @@ class ClusterAutoscalerIdentity(pulumi.ComponentResource):
         super().__init__("sahab:aws:ClusterAutoscalerIdentity", name, None, opts)
         if not args.namespace or not args.service_account:
             raise ValueError("namespace/service_account: the autoscaler's service account must be named")
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=service_trust("pods.eks.amazonaws.com", actions=_POD_TRUST), max_session_duration=3600, tags=args.tags, opts=child)
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy), opts=child)
-        aws.eks.PodIdentityAssociation(
-            f"{name}-binding", cluster_name=args.cluster_name, namespace=args.namespace, service_account=args.service_account, role_arn=role.arn, tags=args.tags, opts=child
+        role = pod_identity_role(
+            name,
+            parent=self,
+            cluster_name=args.cluster_name,
+            namespace=args.namespace,
+            service_account=args.service_account,
+            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
+            description="Cluster Autoscaler",
+            tags=args.tags,
         )
         self.role_arn = role.arn
         self.register_outputs({"role_arn": self.role_arn})

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
-from components.aws._policy import allow, service_trust
+from components.aws._pod_identity import pod_identity_role
+from components.aws._policy import allow
 from components.workloads import Workload
 
 _READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:GetBucketLocation"]
@@ -38,29 +38,16 @@ class WorkloadIdentity(pulumi.ComponentResource):
         names = [w.name for w in args.workloads]
         if len(set(names)) != len(names):
             raise ValueError(f"workloads: names must be unique, got {names}")
-        child = pulumi.ResourceOptions(parent=self)
         arns = {}
         for w in args.workloads:
-            role = aws.iam.Role(
+            role = pod_identity_role(
                 f"{name}-{w.name}",
-                description=f"Sahab {w.name} workload ({w.namespace}/{w.service_account})",
-                assume_role_policy=service_trust("pods.eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")),
-                max_session_duration=3600,
-                opts=child,
-            )
-            aws.iam.RolePolicy(
-                f"{name}-{w.name}-access",
-                role=role.id,
-                policy=pulumi.Output.all(args.bucket_arns, args.secret_arns, args.data_key_arn).apply(lambda a, w=w: _access_policy(w, *a)),
-                opts=child,
-            )
-            aws.eks.PodIdentityAssociation(
-                f"{name}-{w.name}-binding",
+                parent=self,
                 cluster_name=args.cluster_name,
                 namespace=w.namespace,
                 service_account=w.service_account,
-                role_arn=role.arn,
-                opts=child,
+                policy=pulumi.Output.all(args.bucket_arns, args.secret_arns, args.data_key_arn).apply(lambda a, w=w: _access_policy(w, *a)),
+                description=f"Sahab {w.name} workload ({w.namespace}/{w.service_account})",
             )
             arns[w.name] = role.arn
         self.role_arns = pulumi.Output.all(**arns)

@@ -290,7 +290,11 @@ def test_cloudtrail_validated_encrypted_to_locked_bucket(uae_plan):
 
 
 def test_workload_roles_are_scoped(uae_plan):
-    policies = {r.name.removesuffix("-access").split("-identity-")[-1]: json.loads(r.inputs["policy"]) for r in aws(uae_plan, "aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-access")}
+    policies = {
+        r.name.removesuffix("-access").split("-identity-")[-1]: json.loads(r.inputs["policy"])
+        for r in aws(uae_plan, "aws:iam/rolePolicy:RolePolicy")
+        if "sahab:aws:WorkloadIdentity$" in r.urn
+    }
     assert set(policies) == {"training", "serving", "features", "drift", "mlflow"}
     for name, doc in policies.items():
         for s in doc["Statement"]:
