@@ -15,6 +15,7 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--skip-evidently", action="store_true")
     args = parser.parse_args()
     console = Console(width=150)
+    if not args.skip_evidently and importlib.util.find_spec("evidently") is None:
+        console.print("Evidently is not installed (a benchmark-only dependency: pip install -e '.[bench]'); its rows are skipped.")
+        args.skip_evidently = True
     rng = np.random.default_rng(0)
     ref, cur = frame(args.rows, rng), frame(args.rows, rng, shift=0.05)
 
