@@ -5,14 +5,34 @@ workloads never hard-code cloud names. Defaults give local mode: everything unde
 """
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS regions physically in the UAE (see UAE.md): me-south-1 is Bahrain and is refused.
 UAE_AWS_REGIONS = ("me-central-1",)
+
+
+class StrictEnvSettings(BaseSettings):
+    """Settings that own their env prefix (`SAHAB_SERVING_`, ...): a variable under it that names no
+    field is an error, because a misspelt knob would otherwise be silently ignored."""
+
+    @model_validator(mode="after")
+    def _no_unknown_variables(self):
+        prefix = str(self.model_config.get("env_prefix") or "")
+        known = {prefix + name.upper() for name in type(self).model_fields}
+        unknown = sorted(k for k in os.environ if prefix and k.upper().startswith(prefix) and k.upper() not in known)
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+                hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            raise ValueError(f"unknown environment variable(s) {', '.join(hints)}; {prefix}* takes: {', '.join(sorted(known))}")
+        return self
 
 
 class SahabSettings(BaseSettings):
@@ -41,7 +61,7 @@ class SahabSettings(BaseSettings):
         return (self.home / "mlartifacts").resolve().as_uri()
 
 
-class FeatureStoreSettings(BaseSettings):
+class FeatureStoreSettings(StrictEnvSettings):
     """Where the Feast repository keeps its registry, offline data and online store."""
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_FEAST_", frozen=True, extra="ignore")
@@ -71,7 +91,7 @@ class FeatureStoreSettings(BaseSettings):
         return value.rstrip("/") if value else value
 
 
-class TrainJobSettings(BaseSettings):
+class TrainJobSettings(StrictEnvSettings):
     """What a training Job gets from its manifest (the stacks fill these from stack outputs)."""
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_TRAIN_", frozen=True, extra="ignore")

@@ -16,8 +16,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from workloads.settings import StrictEnvSettings
 from workloads.monitoring.profile import ReferenceProfile, categorical_values, numeric_values
 from workloads.monitoring.stats import (
     benjamini_hochberg,
@@ -29,7 +30,7 @@ from workloads.monitoring.stats import (
 )
 
 
-class DriftSettings(BaseSettings):
+class DriftSettings(StrictEnvSettings):
     """Drift job settings (env prefix `SAHAB_MONITORING_`); CLI flags override them."""
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_MONITORING_", frozen=True, extra="forbid")

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from workloads.settings import StrictEnvSettings
 
 
-class ServingSettings(BaseSettings):
+class ServingSettings(StrictEnvSettings):
     model_config = SettingsConfigDict(env_prefix="SAHAB_SERVING_", frozen=True, extra="forbid")
 
     precision: Literal["fp32", "int8"] = "fp32"
