@@ -97,7 +97,6 @@ class NodeAutoscaling(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _karpenter(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
-        image = images.mirror(args.registry_host, "karpenter")
         chart, version, repo = KARPENTER_CHART
         controller = release(
             f"{name}-karpenter",
@@ -116,7 +115,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT["karpenter"]},
                 "replicas": 2,
                 "controller": {
-                    "image": {"repository": pulumi.Output.format("{0}/{1}", image["registry"], image["repository"]), "tag": image["tag"], "digest": ""},
+                    "image": images.helm_image(args.registry_host, "karpenter", digest=""),
                     "resources": resources("500m", "1Gi", cpu_limit="1", memory_limit="1Gi"),
                 },
                 "podSecurityContext": {"fsGroup": 65532, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -147,7 +146,6 @@ class NodeAutoscaling(pulumi.ComponentResource):
             )
 
     def _cluster_autoscaler(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
-        image = images.mirror(args.registry_host, "cluster-autoscaler")
         chart, version, repo = CLUSTER_AUTOSCALER_CHART
         release(
             f"{name}-cluster-autoscaler",
@@ -160,7 +158,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
                 "cloudProvider": "aws",
                 "awsRegion": args.region,
                 "autoDiscovery": {"clusterName": args.cluster_name},
-                "image": {"repository": pulumi.Output.format("{0}/{1}", image["registry"], image["repository"]), "tag": image["tag"]},
+                "image": images.helm_image(args.registry_host, "cluster-autoscaler"),
                 "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT["cluster-autoscaler"]}},
                 "extraArgs": {
                     "balance-similar-node-groups": True,

@@ -42,7 +42,6 @@ class GpuSupport(pulumi.ComponentResource):
             "tolerations": [GPU_TOLERATION, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "priorityClassName": "system-node-critical",
         }
-        plugin_image = images.mirror(args.registry_host, "device-plugin")
         chart, version, repo = DEVICE_PLUGIN_CHART
         self.device_plugin = release(
             f"{name}-device-plugin",
@@ -52,7 +51,7 @@ class GpuSupport(pulumi.ComponentResource):
             repo=repo,
             namespace=args.namespace,
             values={
-                "image": {"repository": pulumi.Output.format("{0}/{1}", plugin_image["registry"], plugin_image["repository"]), "tag": plugin_image["tag"], "pullPolicy": "IfNotPresent"},
+                "image": images.helm_image(args.registry_host, "device-plugin", pullPolicy="IfNotPresent"),
                 **placement,
                 "affinity": {},  # the chart's default wants NFD labels; our nodeSelector is authoritative
                 "gfd": {"enabled": False},
@@ -65,7 +64,6 @@ class GpuSupport(pulumi.ComponentResource):
             },
             opts=child,
         )
-        dcgm_image = images.mirror(args.registry_host, "dcgm-exporter")
         chart, version, repo = DCGM_CHART
         self.dcgm_exporter = release(
             f"{name}-dcgm-exporter",
@@ -75,7 +73,7 @@ class GpuSupport(pulumi.ComponentResource):
             repo=repo,
             namespace=args.namespace,
             values={
-                "image": {"repository": pulumi.Output.format("{0}/{1}", dcgm_image["registry"], dcgm_image["repository"]), "tag": dcgm_image["tag"], "pullPolicy": "IfNotPresent"},
+                "image": images.helm_image(args.registry_host, "dcgm-exporter", pullPolicy="IfNotPresent"),
                 **placement,
                 "serviceMonitor": {"enabled": args.monitoring_enabled, "interval": "15s", "honorLabels": False},
                 # No SYS_ADMIN: the utilisation/memory metrics we alert on are not profiling metrics.

@@ -41,6 +41,12 @@ def mirror(registry_host: pulumi.Input[str], key: str) -> dict[str, pulumi.Outpu
     return {"registry": registry_host, "repository": f"sahab/{mirror_repository(key)}", "tag": tag}
 
 
+def helm_image(registry_host: pulumi.Input[str], key: str, **extra: str) -> dict[str, pulumi.Output[str] | str]:
+    """The `image:` block most charts take (`repository` with the registry host, `tag`), plus `extra`."""
+    parts = mirror(registry_host, key)
+    return {"repository": pulumi.Output.format("{0}/{1}", parts["registry"], parts["repository"]), "tag": parts["tag"], **extra}
+
+
 def mirror_ref(registry_host: pulumi.Input[str], key: str) -> pulumi.Output[str]:
     """The full reference `<host>/sahab/mirror/...:<tag>` of a mirrored image."""
     _, tag = MIRRORS[key]

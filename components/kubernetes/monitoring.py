@@ -87,7 +87,6 @@ class Monitoring(pulumi.ComponentResource):
             values=_stack_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
         )
-        push = images.mirror(args.registry_host, "pushgateway")
         release(
             f"{name}-pushgateway",
             release_name=PUSHGATEWAY_SERVICE,
@@ -97,7 +96,7 @@ class Monitoring(pulumi.ComponentResource):
             namespace=ns,
             values={
                 "fullnameOverride": PUSHGATEWAY_SERVICE,
-                "image": {"repository": pulumi.Output.format("{0}/{1}", push["registry"], push["repository"]), "tag": push["tag"]},
+                "image": images.helm_image(args.registry_host, "pushgateway"),
                 "securityContext": pod_security(),
                 "containerSecurityContext": container_security(),
                 "resources": resources("50m", "64Mi", cpu_limit="200m", memory_limit="128Mi"),
