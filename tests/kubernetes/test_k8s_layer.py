@@ -10,7 +10,7 @@ import pytest
 
 from components.kubernetes import images
 from components.kubernetes.monitoring import DASHBOARDS
-from conftest import HELM, containers, helm_images, k8s_objects, pods
+from k8s_helpers import HELM, containers, helm_images, k8s_objects, pods
 
 REGISTRY = "123456789012.dkr.ecr.me-central-1.amazonaws.com"
 COMPONENTS = ("Tenancy", "GpuSupport", "NodeAutoscaling", "Monitoring", "Mlflow", "FeatureStore", "Training", "Serving", "DriftMonitor")
