@@ -47,14 +47,7 @@ class RegistryDatabase(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         major = args.engine_version.split(".")[0]
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids, opts=child)
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            vpc_id=args.vpc_id,
-            description="PostgreSQL from the cluster's node subnets only",
-            ingress=[{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": args.client_cidrs, "description": "PostgreSQL from nodes"}],
-            egress=[],
-            opts=child,
-        )
+        sg = _nodes_only_sg(f"{name}-sg", args.vpc_id, "PostgreSQL", 5432, args.client_cidrs, child)
         params = aws.rds.ParameterGroup(
             f"{name}-params",
             family=f"postgres{major}",
@@ -135,14 +128,7 @@ class OnlineStoreCache(pulumi.ComponentResource):
         secret = aws.secretsmanager.Secret(f"{name}-auth", description="AUTH token of the Feast online store (Redis)", kms_key_id=args.key_arn, opts=child)
         aws.secretsmanager.SecretVersion(f"{name}-auth-value", secret_id=secret.id, secret_string=token.result, opts=child)
         subnets = aws.elasticache.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids, opts=child)
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            vpc_id=args.vpc_id,
-            description="Redis from the cluster's node subnets only",
-            ingress=[{"protocol": "tcp", "from_port": 6379, "to_port": 6379, "cidr_blocks": args.client_cidrs, "description": "Redis from nodes"}],
-            egress=[],
-            opts=child,
-        )
+        sg = _nodes_only_sg(f"{name}-sg", args.vpc_id, "Redis", 6379, args.client_cidrs, child)
         failover = args.replicas >= 1
         group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
@@ -167,3 +153,15 @@ class OnlineStoreCache(pulumi.ComponentResource):
         self.primary_endpoint = group.primary_endpoint_address
         self.auth_secret_arn = secret.arn
         self.register_outputs({"primary_endpoint": self.primary_endpoint, "auth_secret_arn": self.auth_secret_arn})
+
+
+def _nodes_only_sg(name: str, vpc_id: pulumi.Input[str], service: str, port: int, cidrs: list[str], opts: pulumi.ResourceOptions) -> aws.ec2.SecurityGroup:
+    """A data service's security group: its one port from the node subnets, nothing else in or out."""
+    return aws.ec2.SecurityGroup(
+        name,
+        vpc_id=vpc_id,
+        description=f"{service} from the cluster's node subnets only",
+        ingress=[{"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": cidrs, "description": f"{service} from nodes"}],
+        egress=[],
+        opts=opts,
+    )
