@@ -1,13 +1,16 @@
 # The two commands the README promises, plus a few conveniences. Each target installs what it needs.
-.PHONY: setup plan test check bench
+.PHONY: setup servers plan test check bench
 
 setup:
 	@scripts/setup.sh
 
+servers:  ## Debian's redis-server, PostgreSQL and prometheus/promtool (tests and `sahab local` run them on loopback)
+	@scripts/servers.sh
+
 plan: setup  ## the main job: the uae-central platform as a credential-free plan
 	@.venv/bin/sahab plan uae-central
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup servers  ## the whole test suite (what CI runs)
 	@.venv/bin/python -m pytest -q
 
 check: setup  ## plan + policy packs + checkov + Kubernetes schemas for uae-central
