@@ -16,6 +16,13 @@ PSA_LEVELS = ("restricted", "baseline", "privileged")
 # Kubernetes groups the cloud identities are mapped to (components/aws/cluster_access.py).
 GROUPS = {"platform-admin": "sahab:platform-admins", "ml-engineer": "sahab:ml-engineers", "auditor": "sahab:auditors"}
 STORAGE_CLASS = "sahab-encrypted"
+# The EKS Pod Identity agent's link-local addresses (IPv4, IPv6) and port: pods get their AWS
+# credentials there (checked: docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html,
+# "169.254.170.23 for IPv4 and [fd00:ec2::23] for IPv6", AWS_CONTAINER_CREDENTIALS_FULL_URI on :80).
+POD_IDENTITY_AGENT = ("169.254.170.23/32", "fd00:ec2::23/128")
+POD_IDENTITY_PORT = 80
+# Instance metadata (IPv4, IPv6): carved out of "HTTPS anywhere" so no pod reaches the node's role.
+ANYWHERE_BUT_IMDS = (("0.0.0.0/0", "169.254.169.254/32"), ("::/0", "fd00:ec2::254/128"))
 _READ = ["get", "list", "watch"]
 
 
@@ -225,14 +232,17 @@ class Tenancy(pulumi.ComponentResource):
 def _baseline_policy(namespace: str, monitoring: str, vpc_cidr: str) -> dict:
     """What every namespace needs on top of default-deny. Components add their own ingress rules.
 
-    Egress: DNS; HTTPS anywhere (the API server, AWS interface endpoints and the S3 gateway,
+    Egress: DNS; the EKS Pod Identity agent (every workload's AWS credentials); HTTPS anywhere but
+    the instance metadata service (the API server, AWS interface endpoints and the S3 gateway,
     whose prefix list cannot be written as a CIDR); any pod in the cluster (each pod's own
-    ingress policy decides). Ingress: from its own namespace and from the monitoring namespace.
+    ingress policy decides). IMDS is never allowed: pods use Pod Identity, not the node's role.
+    Ingress: from its own namespace and from the monitoring namespace.
     """
     dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
     egress = [
         {"to": [dns], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-        {"ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"ipBlock": {"cidr": c}} for c in POD_IDENTITY_AGENT], "ports": [{"protocol": "TCP", "port": POD_IDENTITY_PORT}]},
+        {"to": [{"ipBlock": {"cidr": cidr, "except": [imds]}} for cidr, imds in ANYWHERE_BUT_IMDS], "ports": [{"protocol": "TCP", "port": 443}]},
         {"to": [{"namespaceSelector": {}}]},
     ]
     if namespace == monitoring:
