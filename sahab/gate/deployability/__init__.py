@@ -1,0 +1,112 @@
+"""Deployability: does the plan deploy and work, not only comply.
+
+Each check is a function `check(ctx: Context) -> list[Finding]`, listed once in `CHECKS` below; the
+gate runs them all over the same `Context` (the plan, its rendered manifests, the platform spec, the
+environment folder) after the packs, and their findings go into report.json/md/sarif like any policy
+finding (pack `deployability`, mandatory unless the environment's policy.yaml
+`packs.deployability.<policy>` says otherwise). To add a check, write the function in its own module
+of this package and append it to `CHECKS`; to add a section to report.md, append a function to
+`sahab.gate.reports.SECTIONS` (data a check wants to show goes in `ctx.extras`, which becomes
+`GateResult.extras`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from sahab.gate.model import MANDATORY, Finding, GateError
+
+PACK = "deployability"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What every deployability check reads. `manifests`: (path under manifests/, document) for
+    every Kubernetes object; `releases`: the same for each Helm release (chart, version, values)."""
+
+    plan: Any
+    manifests: list[tuple[str, dict[str, Any]]]
+    releases: list[tuple[str, dict[str, Any]]]
+    spec: dict[str, Any]
+    environment_dir: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, plan: Any, environment_dir: Path | None = None) -> Context:
+        from sahab.render import manifests
+
+        docs = manifests(plan.resources)
+        return cls(
+            plan=plan,
+            manifests=[(rel, d) for rel, d in docs if not rel.startswith("helm/")],
+            releases=[(rel, d) for rel, d in docs if rel.startswith("helm/")],
+            spec=platform_spec(plan),
+            environment_dir=environment_dir,
+        )
+
+    def resources(self, type_: str) -> list[Any]:
+        return [r for r in self.plan.resources if r.type == type_]
+
+    def objects(self, *kinds: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(rel, d) for rel, d in self.manifests if d.get("kind") in kinds]
+
+
+def platform_spec(plan: Any) -> dict[str, Any]:
+    """The `sahab:platform` stack config (the environment's spec) as a dict; {} when absent."""
+    value = (plan.config or {}).get("sahab:platform")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                value = None
+    return value if isinstance(value, dict) else {}
+
+
+def finding(policy: str, message: str, *, urn: str = "", resource: str = "", file: str = "", enforcement: str = MANDATORY, description: str = "") -> Finding:
+    """A deployability finding, shaped like a policy finding."""
+    return Finding("deployability", PACK, policy, enforcement, message, urn=urn, resource=resource, description=description, file=file)
+
+
+Check = Callable[[Context], list[Finding]]
+
+# The one registry of deployability checks, run in this order.
+CHECKS: list[Check] = []
+
+
+def run_checks(ctx: Context, levels: dict[str, str] | None = None, checks: list[Check] | None = None) -> list[Finding]:
+    """Every check over `ctx`; `levels` (policy -> enforcement, from policy.yaml) overrides the
+    default mandatory level (`all` for every policy; `disabled` drops the finding)."""
+    levels = levels or {}
+    out: list[Finding] = []
+    for check in CHECKS if checks is None else checks:
+        for f in check(ctx):
+            level = levels.get(f.policy) or levels.get("all")
+            if level == "disabled":
+                continue
+            if level:
+                f.enforcement = level
+            out.append(f)
+    return out
+
+
+def policy_levels(doc: Any) -> dict[str, str]:
+    """policy.yaml `packs.deployability`: policy -> level or {enforcementLevel}."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise GateError("policy.yaml packs.deployability: must be a mapping of policy name to an enforcement level")
+    out = {}
+    for name, value in doc.items():
+        level = value.get("enforcementLevel") if isinstance(value, dict) else value
+        if level not in ("advisory", "mandatory", "disabled", "remediate"):
+            raise GateError(f"policy.yaml packs.deployability.{name}: {level!r} is not one of advisory, mandatory, disabled")
+        out[str(name)] = str(level)
+    return out
