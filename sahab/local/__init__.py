@@ -1,0 +1,1 @@
+"""The platform on one machine (`sahab local up|status|down`) and the real servers it runs on."""

@@ -1,0 +1,494 @@
+"""Real backing servers on loopback: Redis, PostgreSQL 15 and an S3-compatible store (moto).
+
+Each `start_*` returns a `Server` handle (`name`, `url`, `pid`, `healthy()`, `stop()`) once the
+server answers its health check, with its log and data under the directory it is given. Ports are
+free loopback ports (bound to 0 and read back); a start that loses the race for its port is retried
+on another. Servers run in their own session, so they survive the process that started them (the
+`sahab local` CLI records them and `down` stops them by PID) and a Ctrl-C in a terminal does not
+reach them.
+
+Which binaries: Debian's `redis-server` and PostgreSQL 15 (`/usr/lib/postgresql/15/bin`), found on
+PATH or in the usual places (`SAHAB_LOCAL_REDIS_SERVER`, `SAHAB_LOCAL_PG_BIN` override them), and
+moto's server mode (`python -m moto.server`, pip `moto[server]`). PostgreSQL refuses to run as
+root: when the effective uid is 0, initdb and postgres run as the unprivileged system user
+`sahab-pg` (created idempotently with `useradd`), which owns the data directory; if that directory's
+parents are not reachable by the user (pytest's 0700 temporary folders), the data goes to
+`/var/tmp/sahab-pg/<hash of the directory>` instead (`Server.data_dir` says where) and is removed
+when the server stops, since nothing could find it again.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+PG_USER = "sahab-pg"
+"""The unprivileged OS user PostgreSQL runs as when Sahab is started as root."""
+PG_SUPERUSER = "postgres"
+"""The database superuser initdb creates (password auth over TCP, password in the data folder)."""
+_PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+class ServerError(RuntimeError):
+    """A server could not be started or did not become healthy; the message names it, says why
+    (with the tail of its log) and how to fix it."""
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (bound to 0 and read back; the caller retries if it is taken
+    before the server binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessIdentity:
+    """What identifies a process beyond its PID (PIDs are reused): its start time. The command line
+    is recorded for people reading the state file, not compared: servers rewrite their process title
+    (redis-server shows `redis-server 127.0.0.1:PORT`). `matches()` is how `sahab local down` makes
+    sure it only signals what `up` started."""
+
+    pid: int
+    create_time: float
+    cmdline: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity:
+        import psutil
+
+        proc = psutil.Process(pid)
+        return cls(pid=pid, create_time=proc.create_time(), cmdline=tuple(proc.cmdline()))
+
+    def matches(self) -> bool:
+        """True while the same process is alive (not a zombie, same start time)."""
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return abs(proc.create_time() - self.create_time) < 0.01
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+
+    def as_dict(self) -> dict:
+        return {"pid": self.pid, "create_time": self.create_time, "cmdline": list(self.cmdline)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ProcessIdentity:
+        return cls(pid=int(data["pid"]), create_time=float(data["create_time"]), cmdline=tuple(data["cmdline"]))
+
+
+def stop_process(identity: ProcessIdentity, *, sig: int = signal.SIGTERM, timeout: float = 15.0) -> bool:
+    """Stop the process (and its process group, which it leads) if it is still the one recorded:
+    `sig`, then SIGKILL after `timeout`. Returns False when it was already gone or is another
+    process now (then nothing is signalled)."""
+    import psutil
+
+    if not identity.matches():
+        return False
+    try:
+        proc = psutil.Process(identity.pid)
+        children = proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    _signal_group(identity.pid, sig)
+    for child in children:  # workers that left the group (BentoML/gunicorn do not, but be sure)
+        try:
+            child.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+    gone, alive = psutil.wait_procs([proc, *children], timeout=timeout)
+    for survivor in alive:
+        try:
+            survivor.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+            return
+    except ProcessLookupError:
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass(kw_only=True, eq=False)
+class Server:
+    """A running server: `url` is what clients are given; `stop()` ends it (idempotent)."""
+
+    name: str
+    url: str
+    pid: int
+    log: Path
+    data_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables a client needs besides the URL (e.g. AWS_* for the S3 store)."""
+    identity: ProcessIdentity | None = None
+    stop_signal: int = signal.SIGTERM
+    check: Callable[[], str | None] = field(repr=False, default=lambda: None)
+    """None when healthy, else why not."""
+    process: subprocess.Popen | None = field(default=None, repr=False)
+    on_stop: Callable[[], None] | None = field(default=None, repr=False)
+    """Run once the process is gone (PostgreSQL removes a fallback data folder)."""
+
+    def health(self) -> str | None:
+        """None when the server is running and answers its check, else the reason."""
+        if self.process is not None and self.process.poll() is not None:
+            return f"exited with status {self.process.returncode}"
+        if self.identity is not None and not self.identity.matches():
+            return "process is gone"
+        try:
+            return self.check()
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def healthy(self) -> bool:
+        return self.health() is None
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        reason = self.health()
+        while reason is not None:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                reason = f"not healthy after {timeout:.0f}s ({reason})"
+                break
+            time.sleep(0.1)
+            reason = self.health()
+        if reason is not None:
+            self.stop()
+            raise ServerError(
+                f"{self.name} (server): {reason}. Log {self.log}:\n{log_tail(self.log)}\n"
+                f"Fix: see the log above; `make servers` installs the Debian servers."
+            )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.identity is not None:
+            stop_process(self.identity, sig=self.stop_signal, timeout=timeout)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.on_stop is not None:
+            on_stop, self.on_stop = self.on_stop, None
+            on_stop()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    url: str,
+    check: Callable[[], str | None],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+    timeout: float = 60.0,
+    client_env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> Server:
+    """Start `argv` in its own session with stdout and stderr appended to `log`, wait until `check`
+    passes (or raise ServerError with the log's tail, having stopped it). Used for every service
+    `sahab local` runs, not only the servers here."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+        out.flush()
+        kwargs = {}
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        try:
+            process = subprocess.Popen(
+                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, **kwargs,
+            )
+        except OSError as exc:
+            raise ServerError(f"{name} (server): cannot run {argv[0]}: {exc}. Fix: install it (`make servers`).") from exc
+    try:
+        identity = ProcessIdentity.of(process.pid)
+    except Exception:  # exited at once: the health wait reports it with the log
+        identity = None
+    server = Server(
+        name=name, url=url, pid=process.pid, log=log, identity=identity, check=check, process=process,
+        stop_signal=stop_signal, env=dict(client_env or {}), data_dir=data_dir, on_stop=on_stop,
+    )
+    server.wait_healthy(timeout)
+    return server
+
+
+def _with_port_retries(start: Callable[[int], Server], attempts: int = 3) -> Server:
+    last: ServerError | None = None
+    for _ in range(attempts):
+        try:
+            return start(free_port())
+        except ServerError as exc:
+            if "in use" not in str(exc).lower():
+                raise
+            last = exc
+    assert last is not None
+    raise last
+
+
+def which(name: str, override_var: str, candidates: Sequence[str] = ()) -> str | None:
+    """A binary from `$override_var`, PATH, or one of `candidates`."""
+    if os.environ.get(override_var):
+        return os.environ[override_var]
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
+# --- Redis -------------------------------------------------------------------------------------
+
+def redis_binary() -> str | None:
+    return which("redis-server", "SAHAB_LOCAL_REDIS_SERVER", ("/usr/bin/redis-server", "/usr/local/bin/redis-server"))
+
+
+def _redis_ping(port: int) -> str | None:
+    with socket.create_connection((LOOPBACK, port), timeout=2) as sock:
+        sock.sendall(b"PING\r\n")
+        answer = sock.recv(64)
+    return None if answer.startswith(b"+PONG") else f"PING answered {answer!r}"
+
+
+def start_redis(directory: Path, *, persist: bool = False, timeout: float = 30.0) -> Server:
+    """redis-server on a free loopback port, data (if `persist`: RDB snapshots) and log under
+    `directory`. URL: `redis://127.0.0.1:PORT/0`."""
+    binary = redis_binary()
+    if binary is None:
+        raise ServerError("redis (server): redis-server not found on PATH. Fix: `make servers` (Debian redis-server) "
+                          "or set SAHAB_LOCAL_REDIS_SERVER to a redis-server binary.")
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def start(port: int) -> Server:
+        argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--dir", str(directory), "--daemonize", "no",
+                "--protected-mode", "yes", "--appendonly", "no", "--save", "60 1" if persist else ""]
+        return spawn("redis", argv, log=directory / "redis.log", url=f"redis://{LOOPBACK}:{port}/0",
+                     check=lambda: _redis_ping(port), timeout=timeout, data_dir=directory)
+
+    return _with_port_retries(start)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+def postgres_bin_dir() -> Path | None:
+    override = os.environ.get("SAHAB_LOCAL_PG_BIN")
+    if override:
+        return Path(override)
+    for candidate in _PG_BIN_DIRS:
+        if os.access(Path(candidate) / "postgres", os.X_OK):
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def ensure_pg_user() -> str:
+    """The unprivileged user PostgreSQL runs as under root; created (system, no login) if absent."""
+    try:
+        pwd.getpwnam(PG_USER)
+    except KeyError:
+        result = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
+                                capture_output=True, text=True)
+        if result.returncode not in (0, 9):  # 9: created meanwhile by someone else
+            raise ServerError(f"postgres (server): cannot create the OS user {PG_USER}: {result.stderr.strip()}. "
+                              f"Fix: create it (`useradd --system {PG_USER}`) or run Sahab as a non-root user.")
+    return PG_USER
+
+
+def _reachable_by(path: Path, user: str) -> bool:
+    """Whether `user` can traverse every parent of `path` (so postgres can open its data dir)."""
+    entry = pwd.getpwnam(user)
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        if st.st_uid == entry.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid == entry.pw_gid:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return False
+    return True
+
+
+def _pg_data_dir(directory: Path, user: str | None) -> Path:
+    wanted = directory / "data"
+    if user is None or _reachable_by(directory, user):
+        return wanted
+    digest = hashlib.sha256(str(directory).encode()).hexdigest()[:16]
+    base = Path("/var/tmp/sahab-pg")
+    base.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(base, 0o711)
+    return base / digest
+
+
+def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
+    """PostgreSQL on a free loopback port (TCP only, no Unix socket), initialised on first use with
+    a superuser `postgres` whose generated password is kept in `directory/password` (0600).
+    URL: `postgresql://postgres:PASSWORD@127.0.0.1:PORT/postgres`. `create_database()` adds one."""
+    bindir = postgres_bin_dir()
+    if bindir is None:
+        raise ServerError("postgres (server): PostgreSQL binaries not found (looked in /usr/lib/postgresql/15/bin). "
+                          "Fix: `make servers` (Debian postgresql-15) or set SAHAB_LOCAL_PG_BIN to its bin folder.")
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    user = ensure_pg_user() if os.geteuid() == 0 else None
+    data = _pg_data_dir(directory, user)
+    password_file = directory / "password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(18))
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    log = directory / "postgres.log"
+
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o700)
+        # initdb reads the password from a file the postgres user can read; removed right after.
+        pwfile = data.parent / f".{data.name}.pw"
+        pwfile.write_text(password)
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(data, entry.pw_uid, entry.pw_gid)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        pwfile.chmod(0o600)
+        kwargs = {}
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        with open(log, "ab") as out:
+            result = subprocess.run(
+                [str(bindir / "initdb"), "-D", str(data), "-U", PG_SUPERUSER, "--pwfile", str(pwfile),
+                 "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
+                stdout=out, stderr=subprocess.STDOUT, cwd="/", **kwargs,
+            )
+        pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            shutil.rmtree(data, ignore_errors=True)
+            raise ServerError(f"postgres (server): initdb failed (status {result.returncode}). Log {log}:\n{log_tail(log)}\n"
+                              f"Fix: see the log; run as a non-root user or let Sahab create {PG_USER}.")
+
+    cleanup = None if data.is_relative_to(directory) else (lambda: shutil.rmtree(data, ignore_errors=True))
+
+    def start(port: int) -> Server:
+        argv = [str(bindir / "postgres"), "-D", str(data), "-h", LOOPBACK, "-p", str(port), "-k", "",
+                "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=100"]
+        url = f"postgresql://{PG_SUPERUSER}:{password}@{LOOPBACK}:{port}/postgres"
+        return spawn("postgres", argv, log=log, url=url, user=user, cwd=Path("/"), stop_signal=signal.SIGINT,
+                     check=lambda: _pg_ready(bindir, port), timeout=timeout, data_dir=data,
+                     client_env={"PGPASSWORD": password}, on_stop=cleanup)
+
+    return _with_port_retries(start)
+
+
+def _pg_ready(bindir: Path, port: int) -> str | None:
+    result = subprocess.run([str(bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(port), "-t", "2"],
+                            capture_output=True, text=True)
+    return None if result.returncode == 0 else (result.stdout.strip() or f"pg_isready status {result.returncode}")
+
+
+def create_database(server: Server, name: str) -> str:
+    """Create database `name` on a `start_postgres` server if absent; returns its URL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"database name {name!r}: only letters, digits and '_'")
+    bindir = postgres_bin_dir()
+    base = server.url.rsplit("/", 1)[0]
+    psql = [str(bindir / "psql"), server.url, "-v", "ON_ERROR_STOP=1", "-tAc"]
+    env = {**os.environ, **server.env}
+    exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                            capture_output=True, text=True, env=env)
+    if exists.returncode != 0:
+        raise ServerError(f"postgres (server): cannot query {server.url.split('@')[-1]}: {exists.stderr.strip()}")
+    if exists.stdout.strip() != "1":
+        created = subprocess.run([*psql, f'CREATE DATABASE "{name}"'], capture_output=True, text=True, env=env)
+        if created.returncode != 0:
+            raise ServerError(f"postgres (server): CREATE DATABASE {name} failed: {created.stderr.strip()}")
+    return f"{base}/{name}"
+
+
+# --- S3 (moto) ---------------------------------------------------------------------------------
+
+S3_CREDENTIALS = {
+    # moto accepts any credentials; these keep boto3 from looking for real ones (and never match any).
+    "AWS_ACCESS_KEY_ID": "sahab-local",
+    "AWS_SECRET_ACCESS_KEY": "sahab-local-secret",
+    "AWS_DEFAULT_REGION": "me-central-1",
+}
+
+
+def _http_ok(port: int, path: str) -> str | None:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=3)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    return None if response.status < 500 else f"GET {path} answered {response.status}"
+
+
+def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
+    """moto's server mode (an S3-compatible API, in memory) on a free loopback port, its log under
+    `directory`. URL: `http://127.0.0.1:PORT` (the endpoint for boto3, MLflow's
+    MLFLOW_S3_ENDPOINT_URL, s3fs); `Server.env` holds the AWS_* variables clients need."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        raise ServerError("s3 (server): moto's server mode is not installed. Fix: pip install 'moto[server]' "
+                          "(it is in Sahab's dev extra).") from exc
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def start(port: int) -> Server:
+        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+        url = f"http://{LOOPBACK}:{port}"
+        return spawn("s3", argv, log=directory / "s3.log", url=url, check=lambda: _http_ok(port, "/moto-api/"),
+                     timeout=timeout, env=S3_CREDENTIALS, client_env={**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": url},
+                     data_dir=directory)
+
+    return _with_port_retries(start)
