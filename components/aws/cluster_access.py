@@ -4,13 +4,12 @@ No access policy is associated: what a group may do is Kubernetes RBAC, reviewab
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-_ROLE_ARN = re.compile(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]+")
+from components.constants import IAM_ROLE_ARN as _ROLE_ARN
 _RESERVED = ("system:", "eks:", "amazon:", "aws:", "iam:", "kubernetes-")
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.constants import GPU_RESOURCE, GPU_TOLERATION  # noqa: F401 (re-exported to the layer)
+
 NONROOT_UID = 65532  # distroless `nonroot`; the workload images use the same uid (IMAGES.md)
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
 # Karpenter and the managed node groups label GPU nodes the same way (components/aws/node_pools.py).
 GPU_NODE_LABEL = {"sahab.ae/accelerator": "nvidia"}
 

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.constants import GPU_TAINT
 from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_RESOURCE, resources
@@ -208,7 +209,7 @@ def _node_pool(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
             "metadata": {"labels": labels},
             "spec": {
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
-                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+                "taints": [dict(GPU_TAINT)],
                 "requirements": requirements,
                 "expireAfter": "720h",
             },

@@ -1,0 +1,193 @@
+"""The environment spec: the `sahab:platform` stack-config object, validated before anything runs.
+
+`load_spec(raw)` turns the raw config object into a frozen `PlatformSpec` or raises `SpecError`
+with one line per bad field: its path (as written in the YAML), the value given, and what is
+allowed. Nothing is registered before this passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from components.constants import ALL_UAE_REGIONS, NOT_UAE, UAE_REGIONS
+from stacks.offerings import OFFERINGS, family_of
+from stacks.spec._base import Model, Name
+from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
+from stacks.spec.kubernetes import KubernetesSpec, kubernetes_problems
+
+DataClass = Literal["public", "internal", "confidential", "restricted", "health"]
+Cloud = Literal["aws", "azure"]
+
+# ICT Health Law (Federal Law 2/2019) Art. 20: health records are kept 25 years.
+HEALTH_RETENTION_DAYS = 25 * 365
+
+
+class ResidencySpec(Model):
+    allowed_regions: tuple[str, ...] = Field(default=(), description="Regions data may live in; default: the stack's region.")
+    transfer_basis: str | None = Field(
+        default=None,
+        description="For DIFC/ADGM entities: the recorded basis for transfers to onshore UAE (DIFC DP Law Art. 26-27).",
+    )
+
+    @field_validator("allowed_regions")
+    @classmethod
+    def _only_uae(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
+        for region in regions:
+            if region not in ALL_UAE_REGIONS:
+                why = NOT_UAE.get(region, f"{region!r} is not a UAE region")
+                raise ValueError(f"{why}; UAE regions are {sorted(ALL_UAE_REGIONS)}")
+        return regions
+
+
+class TagsSpec(Model):
+    owner: str = Field(min_length=1, description="Team or mailbox accountable for the environment.")
+    cost_center: str = Field(min_length=1, description="Billing code, tagged as `cost-center`.")
+    data_classification: DataClass = Field(description="Highest class of data the platform holds.")
+    extra: dict[str, str] = Field(default_factory=dict, description="More tags, applied everywhere.")
+
+    def as_aws(self) -> dict[str, str]:
+        """The tag set every taggable resource carries."""
+        return {
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "data-classification": self.data_classification,
+            "managed-by": "sahab",
+            **self.extra,
+        }
+
+
+class PlatformSpec(Model):
+    """One environment of the platform, as written under `sahab:platform`."""
+
+    name: Name = Field(description="Environment name, used in every resource name.")
+    cloud: Cloud = "aws"
+    region: str
+    residency: ResidencySpec = Field(default_factory=ResidencySpec)
+    tags: TagsSpec
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    gpu_pools: tuple[GpuNodePoolSpec, ...] = ()
+    inference_tiers: tuple[InferenceTierSpec, ...] = Field(description="CPU node groups; at least one (serving).")
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
+    databases: DatabasesSpec = Field(default_factory=DatabasesSpec)
+    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
+
+    @field_validator("region")
+    @classmethod
+    def _uae_region(cls, region: str, info: ValidationInfo) -> str:
+        cloud = info.data.get("cloud", "aws")
+        allowed = UAE_REGIONS.get(cloud, ())
+        if region not in allowed:
+            why = NOT_UAE.get(region, f"{region!r} is not a UAE region of {cloud}")
+            raise ValueError(f"{why}; allowed for {cloud}: {list(allowed)}")
+        return region
+
+    @field_validator("inference_tiers")
+    @classmethod
+    def _at_least_one_tier(cls, tiers: tuple[InferenceTierSpec, ...]) -> tuple[InferenceTierSpec, ...]:
+        if not tiers:
+            raise ValueError("at least one CPU inference tier is needed (serving and platform pods run there)")
+        return tiers
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> PlatformSpec:
+        problems = list(_cross_field_problems(self))
+        if problems:
+            # One line per problem, each already prefixed with its path; load_spec splits them.
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def allowed_regions(self) -> tuple[str, ...]:
+        return self.residency.allowed_regions or (self.region,)
+
+    @property
+    def availability_zones(self) -> tuple[str, ...]:
+        return OFFERINGS[self.region].availability_zones[: self.network.az_count]
+
+
+def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
+    region = spec.region
+    if spec.residency.allowed_regions and region not in spec.residency.allowed_regions:
+        yield f"region: {region!r} is outside residency.allowed_regions {list(spec.residency.allowed_regions)}"
+    offer = OFFERINGS.get(region)
+    if offer is None:
+        yield f"cloud: {spec.cloud} in {region!r} is not supported by this release (supported: {sorted(OFFERINGS)})"
+        return
+    if spec.network.az_count > len(offer.availability_zones):
+        yield f"network.az_count: {region} has {len(offer.availability_zones)} zones, asked for {spec.network.az_count}"
+    for field, pools in (("gpu_pools", spec.gpu_pools), ("inference_tiers", spec.inference_tiers)):
+        seen: set[str] = set()
+        for i, pool in enumerate(pools):
+            if pool.name in seen:
+                yield f"{field}[{i}].name: {pool.name!r} is used twice; pool names must be unique"
+            seen.add(pool.name)
+            for j, itype in enumerate(pool.instance_types):
+                path = f"{field}[{i}].instance_types[{j}]"
+                if field == "gpu_pools" and itype not in offer.gpu_instance_types:
+                    yield (
+                        f"{path}: {itype!r} is not a GPU type offered in {region}; "
+                        f"offered: g5.*, g6.*, p5en.48xlarge (see stacks/offerings.py)"
+                    )
+                if field == "inference_tiers" and family_of(itype) not in offer.cpu_instance_families:
+                    yield f"{path}: {itype!r} is not a CPU family offered in {region}; offered: {sorted(offer.cpu_instance_families)}"
+    db = spec.databases.registry.instance_class
+    if family_of(db) not in offer.db_instance_families:
+        yield f"databases.registry.instance_class: {db!r} not offered in {region}; families: {sorted(offer.db_instance_families)}"
+    node = spec.databases.online_store.node_type
+    if family_of(node) not in offer.cache_node_families:
+        yield f"databases.online_store.node_type: {node!r} not offered in {region}; families: {sorted(offer.cache_node_families)}"
+    if spec.tags.data_classification == "health" and spec.storage.audit_retention_days < HEALTH_RETENTION_DAYS:
+        yield (
+            f"storage.audit_retention_days: {spec.storage.audit_retention_days} is below the {HEALTH_RETENTION_DAYS} days "
+            "(25 years) the ICT Health Law requires for data_classification 'health'"
+        )
+    yield from kubernetes_problems(spec)
+
+
+class SpecError(ValueError):
+    """A spec that cannot be deployed: `problems` holds one 'path: value: what is allowed' line each."""
+
+    def __init__(self, problems: list[str], source: str = "sahab:platform"):
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} is invalid ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-") or part in ("tagged-union",):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_spec(raw: Any, source: str = "sahab:platform") -> PlatformSpec:
+    """Validate the raw config object; raise `SpecError` naming every bad field."""
+    if not isinstance(raw, dict):
+        raise SpecError([f"expected an object (mapping) of platform settings, got {type(raw).__name__}"], source)
+    try:
+        return PlatformSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = _path(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "value_error" and not err["loc"]:
+                problems.extend(msg.splitlines())  # cross-field lines carry their own paths
+                continue
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{path}: unknown key; check the spelling (allowed keys are in stacks/spec/)")
+                continue
+            shown = err.get("input")
+            value = "" if isinstance(shown, dict) or err["type"] == "missing" else f" (got {shown!r})"
+            problems.append(f"{path or '<root>'}: {msg}{value}")
+        raise SpecError(problems, source) from None
