@@ -17,8 +17,8 @@ from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, resources
 
-DEVICE_PLUGIN_CHART = ("nvidia-device-plugin", "0.17.4", "https://nvidia.github.io/k8s-device-plugin")
-DCGM_CHART = ("dcgm-exporter", "4.2.3", "https://nvidia.github.io/dcgm-exporter/helm-charts")
+DEVICE_PLUGIN_CHART = images.chart("nvidia-device-plugin")
+DCGM_CHART = images.chart("dcgm-exporter")  # pins and where they were checked: images.CHARTS
 
 
 @dataclass(frozen=True)

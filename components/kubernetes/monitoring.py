@@ -17,8 +17,8 @@ from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import container_security, pod_security, resources
 
-STACK_CHART = ("kube-prometheus-stack", "77.6.2", "https://prometheus-community.github.io/helm-charts")
-PUSHGATEWAY_CHART = ("prometheus-pushgateway", "3.4.1", "https://prometheus-community.github.io/helm-charts")
+STACK_CHART = images.chart("kube-prometheus-stack")  # pins and where they were checked: images.CHARTS
+PUSHGATEWAY_CHART = images.chart("prometheus-pushgateway")
 DASHBOARDS = Path(__file__).parent / "dashboards"
 PUSHGATEWAY_SERVICE = "pushgateway"
 PUSHGATEWAY_PORT = 9091
