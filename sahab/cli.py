@@ -2,6 +2,7 @@
 
     sahab plan <env> [--stack S] [--out DIR] [--full]   offline plan: tree, counts, plan.json, manifests
     sahab check <env>                                   plan + policy packs + checkov + schemas
+    sahab cost <env> [--format text|json|md]            monthly cost range from the dated price snapshot
     sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
     sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
     sahab bootstrap <env>                               in-region state backend (S3 + KMS)
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter, defaultdict
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -132,6 +134,36 @@ def check(
     from sahab import gate
 
     raise typer.Exit(gate.check_environment(_repo(), env, stack=stack, out=out, fmt=fmt, packs=pack))
+
+
+class CostFormat(str, Enum):
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+@app.command()
+def cost(
+    env: Annotated[str, typer.Argument(help="Environment folder under environments/.")],
+    stack: Annotated[Optional[str], typer.Option("--stack", "-s")] = None,
+    fmt: Annotated[CostFormat, typer.Option("--format", help="text, json or md")] = CostFormat.text,
+) -> None:
+    """Monthly cost range of the environment, offline, from the dated price snapshot (USD and AED)."""
+    import json
+
+    from sahab import cost as sahab_cost
+    from sahab.cost.render import markdown, text
+
+    try:
+        est = sahab_cost.estimate_environment(_repo(), env, stack)
+    except (ProgramError, sahab_cost.SnapshotError) as e:
+        _fail(str(e))
+    if fmt is CostFormat.json:
+        print(json.dumps(est.to_json(), indent=1))
+    elif fmt is CostFormat.md:
+        print("\n".join(markdown(est, budget_usd=est.budget_usd)))
+    else:
+        console.print(text(est))
 
 
 @policy_app.command("check")
