@@ -8,6 +8,11 @@ Contract:
   naming the file when one is missing or its digest differs. Serving calls both before loading.
 - `promote()` moves `champion` to the `challenger` version only after the evaluation gate passes,
   and records the gate and its measured values as tags on the promoted version.
+- `promote_tested()` promotes **by version** with compare-and-set on the aliases: it acts only when
+  `challenger` still points at the version that was tested and `champion` at the one it was tested
+  against, else raises `PromotionConflict` (HTTP 409). MLflow has no conditional alias write, so
+  callers serialise concurrent promotions with the experiment store's claim
+  (workloads/serving/state.py: Redis SET NX / a SQLite primary key) before calling it.
 """
 from __future__ import annotations
 
@@ -57,6 +62,10 @@ class ArtifactIntegrityError(RuntimeError):
 
 class PromotionRefused(RuntimeError):
     """The challenger did not pass the evaluation gate; `champion` was left unchanged."""
+
+
+class PromotionConflict(RuntimeError):
+    """The aliases no longer point at the tested versions (or another promotion won)."""
 
 
 @dataclass(frozen=True)
@@ -255,16 +264,70 @@ def promote(
     """
     settings = settings or SahabSettings()
     name = name or settings.model_name
-    gate = gate or PromotionGate()
     client = mlflow_client(settings)
+    candidate = _alias_version(client, name, from_alias)
+    if candidate is None:
+        raise LookupError(f"registered model {name!r} has no alias {from_alias!r} to promote")
+    return _promote(client, name, candidate, _alias_version(client, name, to_alias), gate or PromotionGate(),
+                    from_alias, to_alias)
+
+
+def alias_versions(aliases: tuple[str, ...], *, name: str | None = None,
+                   settings: SahabSettings | None = None) -> dict[str, str | None]:
+    """The version each alias points at now (None where the alias is not set)."""
+    settings = settings or SahabSettings()
+    client = mlflow_client(settings)
+    return {a: (mv.version if (mv := _alias_version(client, name or settings.model_name, a)) else None) for a in aliases}
+
+
+def promote_tested(
+    *,
+    tested_challenger: str,
+    tested_champion: str | None,
+    name: str | None = None,
+    gate: PromotionGate | None = None,
+    from_alias: str = CHALLENGER,
+    to_alias: str = CHAMPION,
+    settings: SahabSettings | None = None,
+) -> str:
+    """Promote the version that was tested, and only while the aliases still say what was tested.
+
+    Raises PromotionConflict when `from_alias` no longer points at `tested_challenger` (moved to
+    an untested version, or already promoted) or `to_alias` no longer at `tested_champion`;
+    PromotionRefused when the gate fails. The caller holds the experiment's claim (see the module
+    docstring), which is what makes concurrent promotions exclusive.
+    """
+    settings = settings or SahabSettings()
+    name = name or settings.model_name
+    client = mlflow_client(settings)
+    candidate = _alias_version(client, name, from_alias)
+    current = _alias_version(client, name, to_alias)
+    now_challenger = candidate.version if candidate else None
+    now_champion = current.version if current else None
+    if str(now_challenger) != str(tested_challenger) or (now_champion and str(now_champion)) != (
+        tested_champion and str(tested_champion)
+    ):
+        raise PromotionConflict(
+            f"{name}: tested {from_alias}=v{tested_challenger} against {to_alias}=v{tested_champion}, but the "
+            f"registry now has {from_alias}={_v(now_challenger)} and {to_alias}={_v(now_champion)}; "
+            "nothing promoted (a new experiment starts for the new versions)"
+        )
+    return _promote(client, name, candidate, current, gate or PromotionGate(), from_alias, to_alias)
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "unset"
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str):
     try:
-        candidate = client.get_model_version_by_alias(name, from_alias)
-    except MlflowException as exc:
-        raise LookupError(f"registered model {name!r} has no alias {from_alias!r} to promote") from exc
-    try:
-        current = client.get_model_version_by_alias(name, to_alias)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        current = None
+        return None
+
+
+def _promote(client: MlflowClient, name: str, candidate, current, gate: PromotionGate, from_alias: str,
+             to_alias: str) -> str:
     champion_metrics = None
     if current is not None and current.version != candidate.version:
         champion_metrics = client.get_run(current.run_id).data.metrics

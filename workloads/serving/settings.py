@@ -5,9 +5,10 @@ The registry location and model name come from the shared `SAHAB_*` settings
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from workloads.settings import StrictEnvSettings
@@ -32,8 +33,45 @@ class ServingSettings(StrictEnvSettings):
     """Changing the salt starts a new, independent assignment of keys."""
     test_alpha: float = Field(0.05, gt=0.0, lt=1.0)
     test_tau: float = Field(0.05, gt=0.0)
-    """Standard deviation of the mSPRT's normal mixture over the effect (outcome units)."""
+    """Kept for compatibility (the mSPRT's mixture scale); the betting test does not use it."""
     test_min_samples: int = Field(200, ge=2)
+    """Units (keys) per arm before a decision other than `keep` may be reported."""
+    test_key_outcomes: int = Field(10, ge=1, le=10_000)
+    """The key is the unit of analysis: a key enters the test once, with the mean of its first
+    this-many outcomes (or of those it has when the evaluator seals it after TEST_KEY_IDLE_S)."""
+    test_key_idle_s: float = Field(3600.0, ge=0.0)
+    """A key with fewer than TEST_KEY_OUTCOMES outcomes and none for this long is sealed as it is."""
+    outcome_min: float = Field(0.0, ge=-1e6, le=1e6)
+    """Declared range of a feedback outcome: anything outside [OUTCOME_MIN, OUTCOME_MAX] is a 400."""
+    outcome_max: float = Field(1.0, ge=-1e6, le=1e6)
+
+    ab_redis_url: SecretStr | None = None
+    """Experiment state in Redis (`redis://host:6379/2`, `rediss://:password@host:6379/0` for
+    ElastiCache with TLS); unset: the embedded SQLite store at AB_STATE_PATH (local mode)."""
+    ab_redis_prefix: str = Field("sahab:ab:", min_length=1, max_length=64)
+    """Prefix of every experiment key in Redis (the online store shares the instance)."""
+    ab_state_path: Path | None = None
+    """Embedded store file; default `<SAHAB_HOME>/serving/ab-state.sqlite`."""
+    evaluator_interval_s: float = Field(60.0, gt=0.0)
+    """`python -m workloads.serving.evaluator`: seconds between looks (without --once)."""
+
+    control_host: str = "127.0.0.1"
+    """Address of the control plane (`python -m workloads.serving.control`); 0.0.0.0 in a pod."""
+    control_port: int = Field(3001, ge=0, le=65535)
+    """Port of the control plane (/feedback, /promote, /experiment): never behind the scoring LB."""
+    control_token: SecretStr | None = None
+    """Bearer token of the control plane; unset: every control call is refused (401)."""
+
+    prediction_log_uri: str | None = None
+    """Where every scored record is appended as Parquet (a folder or `s3://bucket/prefix/`);
+    unset: no prediction log. Layout and columns: workloads/serving/prediction_log.py."""
+    prediction_log_flush_s: float = Field(10.0, gt=0.0)
+    """Seconds between flushes of the prediction log (also flushed on shutdown)."""
+    prediction_log_max_rows: int = Field(200_000, ge=1)
+    """Rows buffered at most; beyond it records are dropped and counted
+    (sahab_serving_prediction_log_dropped_total) rather than growing memory."""
+    max_inflight_bytes: int = Field(64 * 2**20, ge=1024)
+    """Request bytes in flight per worker (with MAX_CONCURRENCY requests): beyond it, 503."""
     allow_promotion: bool = False
     """Let the `promote` endpoint move registry aliases (needs registry write access)."""
 
@@ -57,10 +95,31 @@ class ServingSettings(StrictEnvSettings):
     cpu: str = "2"
     """CPU request declared to BentoML (and the container recipe)."""
     reload_interval_s: float = Field(30.0, ge=0.0)
-    """While unready, retry loading the models at most this often (on readiness probes)."""
+    """Seconds between checks of the registry aliases: a moved alias is reloaded within it (and,
+    while unready, the load is retried at most this often)."""
+
+    @field_validator("prediction_log_uri")
+    @classmethod
+    def _log_uri(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError(f"SAHAB_SERVING_PREDICTION_LOG_URI must be a folder or s3://bucket/prefix/, got {value!r}")
+        return value or None
+
+    @field_validator("ab_redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("SAHAB_SERVING_AB_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
 
     @model_validator(mode="after")
     def _aliases_differ(self) -> ServingSettings:
         if self.champion_alias == self.challenger_alias:
             raise ValueError("SAHAB_SERVING_CHALLENGER_ALIAS must differ from SAHAB_SERVING_CHAMPION_ALIAS")
+        if self.outcome_min >= self.outcome_max:
+            raise ValueError(f"SAHAB_SERVING_OUTCOME_MIN ({self.outcome_min}) must be below SAHAB_SERVING_OUTCOME_MAX ({self.outcome_max})")
         return self
+
+    def state_path(self, home: Path) -> Path:
+        """The embedded experiment store's file under `home` (SAHAB_HOME) unless AB_STATE_PATH is set."""
+        return self.ab_state_path or home / "serving" / "ab-state.sqlite"
