@@ -17,23 +17,28 @@ from stacks.spec.cloud import (
     TaintSpec,
 )
 from stacks.spec.kubernetes import AccessSpec, KubernetesSpec, MonitoringSpec, ServingSpec, TeamSpec, TrainingSpec
+from stacks.spec.onprem import BudgetSpec, DataServicesSpec, HardwareSpec, OnPremSpec
 from stacks.spec.platform import HEALTH_RETENTION_DAYS, PlatformSpec, ResidencySpec, SpecError, TagsSpec, load_spec
 
 __all__ = [
     "GPU_TAINT",
     "HEALTH_RETENTION_DAYS",
     "AccessSpec",
+    "BudgetSpec",
     "CacheSpec",
     "ClusterSpec",
     "DatabaseSpec",
     "DatabasesSpec",
+    "DataServicesSpec",
     "EncryptionSpec",
     "GpuNodePoolSpec",
+    "HardwareSpec",
     "InferenceTierSpec",
     "KubernetesSpec",
     "MonitoringSpec",
     "NetworkSpec",
     "NodePoolSpec",
+    "OnPremSpec",
     "PlatformSpec",
     "ResidencySpec",
     "ServingSpec",

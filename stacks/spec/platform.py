@@ -16,9 +16,10 @@ from stacks.offerings import OFFERINGS, family_of
 from stacks.spec._base import Model, Name
 from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
 from stacks.spec.kubernetes import KubernetesSpec, kubernetes_problems
+from stacks.spec.onprem import ON_PREMISES, BudgetSpec, OnPremSpec
 
 DataClass = Literal["public", "internal", "confidential", "restricted", "health"]
-Cloud = Literal["aws", "azure"]
+Cloud = Literal["aws", "azure", "kubernetes"]  # kubernetes: an existing cluster (stacks/onprem.py)
 
 # ICT Health Law (Federal Law 2/2019) Art. 20: health records are kept 25 years.
 HEALTH_RETENTION_DAYS = 25 * 365
@@ -69,26 +70,32 @@ class PlatformSpec(Model):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     gpu_pools: tuple[GpuNodePoolSpec, ...] = ()
-    inference_tiers: tuple[InferenceTierSpec, ...] = Field(description="CPU node groups; at least one (serving).")
+    inference_tiers: tuple[InferenceTierSpec, ...] = Field(
+        default=(), validate_default=True, description="CPU node groups; at least one (serving), none for cloud: kubernetes (its nodes exist)."
+    )
     storage: StorageSpec = Field(default_factory=StorageSpec)
     encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
     databases: DatabasesSpec = Field(default_factory=DatabasesSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
+    onprem: OnPremSpec | None = Field(default=None, description="The existing cluster of `cloud: kubernetes` (required with it, refused without).")
+    budget: BudgetSpec | None = Field(default=None, description="Monthly budget; `sahab check` fails when the maximum estimate exceeds it.")
 
     @field_validator("region")
     @classmethod
     def _uae_region(cls, region: str, info: ValidationInfo) -> str:
         cloud = info.data.get("cloud", "aws")
-        allowed = UAE_REGIONS.get(cloud, ())
+        allowed = (ON_PREMISES,) if cloud == "kubernetes" else UAE_REGIONS.get(cloud, ())
         if region not in allowed:
             why = NOT_UAE.get(region, f"{region!r} is not a UAE region of {cloud}")
+            if cloud == "kubernetes":
+                why = f"cloud: kubernetes runs on the customer's own cluster, not in a cloud region (got {region!r})"
             raise ValueError(f"{why}; allowed for {cloud}: {list(allowed)}")
         return region
 
     @field_validator("inference_tiers")
     @classmethod
-    def _at_least_one_tier(cls, tiers: tuple[InferenceTierSpec, ...]) -> tuple[InferenceTierSpec, ...]:
-        if not tiers:
+    def _at_least_one_tier(cls, tiers: tuple[InferenceTierSpec, ...], info: ValidationInfo) -> tuple[InferenceTierSpec, ...]:
+        if not tiers and info.data.get("cloud") != "kubernetes":  # an existing cluster brings its own nodes
             raise ValueError("at least one CPU inference tier is needed (serving and platform pods run there)")
         return tiers
 
@@ -106,10 +113,29 @@ class PlatformSpec(Model):
 
     @property
     def availability_zones(self) -> tuple[str, ...]:
-        return OFFERINGS[self.region].availability_zones[: self.network.az_count]
+        offer = OFFERINGS.get(self.region)
+        return offer.availability_zones[: self.network.az_count] if offer else ()
+
+
+def _onprem_problems(spec: PlatformSpec) -> Iterator[str]:
+    """Rules of `cloud: kubernetes`: the cluster is described, nothing cloud-only is asked for."""
+    onprem = spec.onprem
+    if onprem is None:
+        yield "onprem: cloud: kubernetes needs `onprem:` (kubeconfig, storage_class, registry_host; see environments/smb-onprem)"
+        return
+    if spec.gpu_pools and onprem.minimum.gpus == 0:
+        yield "onprem.minimum.gpus: gpu_pools lists GPU nodes but the minimum hardware has 0 GPUs; set the GPUs the node advertises"
+    if spec.kubernetes.autoscaler == "karpenter" and "autoscaler" in spec.kubernetes.model_fields_set:
+        yield "kubernetes.autoscaler: an existing cluster's nodes are the customer's; Karpenter needs AWS (leave autoscaler unset)"
+    yield from kubernetes_problems(spec)
 
 
 def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
+    if spec.cloud == "kubernetes":
+        yield from _onprem_problems(spec)
+        return
+    if spec.onprem is not None:
+        yield f"onprem: only meaningful with cloud: kubernetes (this environment is cloud: {spec.cloud}); remove it"
     region = spec.region
     if spec.residency.allowed_regions and region not in spec.residency.allowed_regions:
         yield f"region: {region!r} is outside residency.allowed_regions {list(spec.residency.allowed_regions)}"

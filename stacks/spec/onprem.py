@@ -1,0 +1,79 @@
+"""The `cloud: kubernetes` half of the spec: an existing conformant cluster (k3s on a server in the
+customer's premises is the reference), and the budget every environment may carry.
+
+Nothing is created outside the cluster: PostgreSQL, Redis and the S3-compatible object store run
+in it on volumes of its storage class, and every image comes from the registry the customer names.
+`minimum` is the hardware the platform needs; `sahab preflight` checks it against the kubeconfig's
+cluster before a long install starts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from stacks.spec._base import Model
+
+# Where a customer's images must not come from: public registries move code in and telemetry out.
+PUBLIC_REGISTRIES = ("docker.io", "registry-1.docker.io", "ghcr.io", "quay.io", "registry.k8s.io", "k8s.gcr.io", "gcr.io", "nvcr.io", "public.ecr.aws", "mcr.microsoft.com")
+_HOST = re.compile(r"^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
+_DNS1123 = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+ON_PREMISES = "on-premises"  # the `region` of `cloud: kubernetes`: the customer's own site in the UAE
+
+
+class BudgetSpec(Model):
+    """The most the environment may cost a month; `sahab check` fails when the maximum estimate exceeds it."""
+
+    monthly_usd_max: float = Field(gt=0, le=10_000_000, description="Monthly budget in USD (the gate compares the maximum estimate).")
+
+
+class HardwareSpec(Model):
+    """The least the cluster must offer (allocatable, over all its nodes) for the platform to install and run."""
+
+    nodes: int = Field(default=1, ge=1, le=1000, description="Schedulable nodes.")
+    cpu_cores: int = Field(default=8, ge=4, le=100_000, description="Allocatable CPU cores, all nodes together.")
+    memory_gib: int = Field(default=32, ge=16, le=1_000_000, description="Allocatable memory (GiB), all nodes together.")
+    disk_gib: int = Field(default=250, ge=50, le=10_000_000, description="Ephemeral storage (GiB) the nodes report; volumes come on top.")
+    gpus: int = Field(default=0, ge=0, le=1024, description="nvidia.com/gpu the nodes advertise (0: CPU-only serving and training).")
+
+
+class DataServicesSpec(Model):
+    """The in-cluster data services, each on a volume of the storage class."""
+
+    postgres_storage_gib: int = Field(default=20, ge=1, le=65536, description="PostgreSQL (MLflow tracking and registry).")
+    redis_storage_gib: int = Field(default=5, ge=1, le=4096, description="Redis (Feast online store), append-only file.")
+    object_store_storage_gib: int = Field(default=100, ge=5, le=1_000_000, description="The S3-compatible store (data lake, features, models, audit).")
+
+
+class OnPremSpec(Model):
+    """An existing conformant cluster the platform layer is installed on."""
+
+    kubeconfig: str = Field(default="~/.kube/config", min_length=1, description="Kubeconfig file of the cluster (k3s: /etc/rancher/k3s/k3s.yaml, copied).")
+    context: str | None = Field(default=None, description="Context in the kubeconfig; default: its current-context.")
+    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.(2[89]|3[0-9])$", description="Minor version of the cluster (schemas, preflight minimum).")
+    storage_class: str = Field(default="local-path", description="StorageClass for every volume (k3s ships `local-path`).")
+    registry_host: str = Field(description="The customer's registry, host[:port], every image is pulled from (mirrors of the charts' images too).")
+    load_balancer: Literal["LoadBalancer", "ClusterIP"] = Field(
+        default="ClusterIP", description="Serving Service type: ClusterIP (reach it through your ingress) or LoadBalancer (k3s ServiceLB, MetalLB)."
+    )
+    minimum: HardwareSpec = Field(default_factory=HardwareSpec)
+    data_services: DataServicesSpec = Field(default_factory=DataServicesSpec)
+
+    @field_validator("registry_host")
+    @classmethod
+    def _customer_registry(cls, host: str) -> str:
+        if not _HOST.match(host):
+            raise ValueError("use host[:port] of your registry, e.g. registry.example.ae or 10.0.0.5:5000 (no scheme, no path)")
+        name = host.split(":", 1)[0]
+        if name in PUBLIC_REGISTRIES or any(name.endswith("." + p) for p in PUBLIC_REGISTRIES):
+            raise ValueError(f"{name} is a public registry; name your own registry (mirror the images there, see components/kubernetes/IMAGES.md)")
+        return host
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, name: str) -> str:
+        if not _DNS1123.match(name):
+            raise ValueError("a StorageClass name is lower-case letters, digits, '-' and '.'")
+        return name
