@@ -1,4 +1,5 @@
-"""The AWS cloud layer: the spec's cloud half turned into components, in dependency order."""
+"""The AWS cloud layer: the spec's cloud half turned into components, in dependency order, and
+the EKS adapter the Kubernetes layer asks for what is AWS-specific (stacks/cloud.py)."""
 
 from __future__ import annotations
 
@@ -8,31 +9,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components import aws as c
+from components import kubernetes as kc
+from components.aws.autoscaling import ClusterAutoscalerIdentity, ClusterAutoscalerIdentityArgs, KarpenterIdentity, KarpenterIdentityArgs
+from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.aws.registry import WORKLOAD_REPOSITORIES
+from components.kubernetes.autoscaling import SERVICE_ACCOUNT
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes.images import required_mirror_repositories
-from components.workloads import WORKLOADS
+from components.workloads import NAMESPACES, WORKLOADS
+from stacks.cloud import CloudPlatform
 from stacks.spec import PlatformSpec
-
-
-@dataclass(frozen=True)
-class CloudPlatform:
-    """What the platform layer and the stack outputs need from a cloud layer (AWS or Azure)."""
-
-    cluster_name: pulumi.Output[str]
-    kubeconfig: pulumi.Output[str]
-    bucket_names: pulumi.Output[dict[str, str]]
-    key_arns: pulumi.Output[dict[str, str]]
-    registry_urls: pulumi.Output[dict[str, str]]
-    registry_host: pulumi.Output[str]
-    database_endpoint: pulumi.Output[str]
-    database_secret_arn: pulumi.Output[str]
-    cache_endpoint: pulumi.Output[str]
-    cache_secret_arn: pulumi.Output[str]
-    role_arns: pulumi.Output[dict[str, str]]
-    region: str
-    account_id: pulumi.Output[str]
-    provider: pulumi.ProviderResource
-    """The cloud layer's provider (region-pinned, default tags): later layers reuse it."""
 
 
 def build_aws(spec: PlatformSpec) -> CloudPlatform:
@@ -149,13 +135,18 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         ),
         opts,
     )
+    registry_host = pulumi.Output.format("{0}.dkr.ecr.{1}.amazonaws.com", account_id, spec.region)
+    adapter = EksAdapter(
+        bucket_names=storage.bucket_names, cluster_name=cluster.name, account_id=account_id, data_key_arn=keys.data_key_arn,
+        registry_host=registry_host, provider=provider,
+    )
     return CloudPlatform(
         cluster_name=cluster.name,
         kubeconfig=cluster.kubeconfig,
         bucket_names=storage.bucket_names,
         key_arns=keys.key_arns,
         registry_urls=registry.repository_urls,
-        registry_host=pulumi.Output.format("{0}.dkr.ecr.{1}.amazonaws.com", account_id, spec.region),
+        registry_host=registry_host,
         database_endpoint=db.endpoint,
         database_secret_arn=db.master_secret_arn,
         cache_endpoint=cache.primary_endpoint,
@@ -164,6 +155,7 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         region=spec.region,
         account_id=account_id,
         provider=provider,
+        adapter=adapter,
     )
 
 
@@ -182,3 +174,66 @@ def _pool_args(pool, cluster: c.Cluster, net: c.Network, keys: c.Encryption, tag
         taints=tuple(t.model_dump() for t in pool.taints),
         tags=tags,
     )
+
+
+@dataclass(frozen=True)
+class EksAdapter:
+    """The EKS answers of `stacks.cloud.CloudAdapter`: S3 URIs, EBS storage, access entries, Karpenter."""
+
+    bucket_names: pulumi.Output[dict[str, str]]
+    cluster_name: pulumi.Output[str]
+    account_id: pulumi.Output[str]
+    data_key_arn: pulumi.Output[str]
+    registry_host: pulumi.Output[str]
+    provider: pulumi.ProviderResource
+    cluster: ClusterCloud = EKS
+
+    def _aws_opts(self) -> pulumi.ResourceOptions:
+        # The AWS half of the Kubernetes layer (autoscaling IAM, access entries) inherits the cloud
+        # layer's provider: same region pin and default tags as everything else.
+        return pulumi.ResourceOptions(providers=[self.provider])
+
+    def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
+        return self.bucket_names.apply(lambda b: f"s3://{b[purpose]}/{prefix}")
+
+    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
+        if role_groups:
+            ClusterAccess(f"{spec.name}-cluster-access", ClusterAccessArgs(cluster_name=self.cluster_name, role_groups=role_groups, tags=spec.tags.as_aws()), self._aws_opts())
+
+    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+        layer, env, ns = spec.kubernetes, spec.name, NAMESPACES["autoscaling"]
+        kind, data_key, tags = layer.autoscaler, self.data_key_arn, spec.tags.as_aws()
+        extra: dict = {}
+        if kind == "karpenter":
+            identity = KarpenterIdentity(
+                f"{env}-karpenter",
+                KarpenterIdentityArgs(
+                    cluster_name=self.cluster_name, region=spec.region, account_id=self.account_id, namespace=ns,
+                    service_account=SERVICE_ACCOUNT[kind], volume_key_arn=data_key, key_rotation_days=spec.encryption.rotation_days, tags=tags,
+                ),
+                self._aws_opts(),
+            )
+            extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": tags}
+        else:
+            ClusterAutoscalerIdentity(
+                f"{env}-cluster-autoscaler",
+                ClusterAutoscalerIdentityArgs(cluster_name=self.cluster_name, namespace=ns, service_account=SERVICE_ACCOUNT[kind], tags=tags),
+                self._aws_opts(),
+            )
+        kc.NodeAutoscaling(
+            f"{env}-autoscaling",
+            kc.AutoscalingArgs(
+                kind=kind,
+                namespace=ns,
+                cluster_name=self.cluster_name,
+                region=spec.region,
+                registry_host=self.registry_host,
+                gpu_pools=tuple(
+                    kc.GpuPoolSpec(name=f"{env}-{p.name}", instance_types=p.instance_types, capacity=p.capacity, max_nodes=p.max_size, disk_gib=p.disk_gib, labels=dict(p.labels))
+                    for p in spec.gpu_pools
+                ),
+                zones=spec.availability_zones,
+                **extra,
+            ),
+            k8s_opts,
+        )

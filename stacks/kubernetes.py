@@ -1,6 +1,8 @@
 """The Kubernetes platform layer on the cluster the cloud layer built: one provider from its
 kubeconfig, the spec's `kubernetes:` settings turned into components, stack outputs as the
-workloads' environment (never hard-coded cloud names)."""
+workloads' environment (never hard-coded cloud names). Whatever is cloud-specific (storage class,
+load balancers, region variables, workload identity, object-store URIs, cluster access, node
+autoscaling) comes from `cloud.adapter` (stacks/cloud.py): this module never branches on the cloud."""
 
 from __future__ import annotations
 
@@ -8,13 +10,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kubernetes as kc
-from components.aws.autoscaling import ClusterAutoscalerIdentity, ClusterAutoscalerIdentityArgs, KarpenterIdentity, KarpenterIdentityArgs
-from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.kubernetes import images
-from components.kubernetes.autoscaling import SERVICE_ACCOUNT
 from components.kubernetes.tenancy import GROUPS
 from components.workloads import NAMESPACES, team_namespace, workload
-from stacks.aws import CloudPlatform
+from stacks.cloud import CloudPlatform
 from stacks.spec import PlatformSpec
 
 # The device plugin mounts the kubelet's device-plugin socket directory and DCGM the pod-resources
@@ -26,16 +25,11 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     layer, env = spec.kubernetes, spec.name
     provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(providers=[provider])
-    # The AWS half of this layer (autoscaling IAM, access entries) inherits the cloud layer's
-    # provider: same region pin and default tags as everything else.
-    aws_opts = pulumi.ResourceOptions(providers=[cloud.provider])
-    aws_tags = spec.tags.as_aws()
-    account_id = cloud.account_id
+    adapter = cloud.adapter
+    on = adapter.cluster  # what the components need to know about the cluster's cloud
     host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
-    buckets, data_key = cloud.bucket_names, cloud.key_arns.apply(lambda k: k["data"])
-
-    def bucket_uri(purpose: str, prefix: str) -> pulumi.Output[str]:
-        return buckets.apply(lambda b: f"s3://{b[purpose]}/{prefix}")
+    data_key = cloud.key_arns.apply(lambda k: k["data"])
+    bucket_uri = adapter.object_uri
 
     ns = NAMESPACES
     teams = [team_namespace(t.name) for t in layer.teams]
@@ -54,6 +48,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             vpc_cidr=cidr,
             volume_key_arn=data_key,
             monitoring_namespace=ns["monitoring"],
+            cloud=on,
         ),
         opts,
     )
@@ -61,8 +56,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     access = layer.access
     role_groups = {arn: (GROUPS[role],) for role, arns in (("platform-admin", access.platform_admin_role_arns), ("ml-engineer", access.ml_engineer_role_arns),
                                                            ("auditor", access.auditor_role_arns)) for arn in arns}
-    if role_groups:
-        ClusterAccess(f"{env}-cluster-access", ClusterAccessArgs(cluster_name=cloud.cluster_name, role_groups=role_groups, tags=aws_tags), aws_opts)
+    adapter.cluster_access(spec, role_groups)
 
     monitoring = kc.Monitoring(
         f"{env}-monitoring",
@@ -82,7 +76,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     after_crds = pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy, monitoring.stack])
     if spec.gpu_pools:
         kc.GpuSupport(f"{env}-gpu", kc.GpuSupportArgs(namespace=ns["gpu"], registry_host=host), after_crds)
-    _autoscaling(spec, cloud, host, data_key, account_id, aws_opts, after_crds)
+    adapter.node_autoscaling(spec, after_crds)
 
     mlflow_wl, features_wl = workload("mlflow"), workload("features")
     mlflow = kc.Mlflow(
@@ -97,6 +91,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             region=cloud.region,
             vpc_cidr=cidr,
             client_namespaces=(ns["platform"], ns["training"], ns["serving"], ns["monitoring"], *teams),
+            cloud=on,
         ),
         after_tenancy,
     )
@@ -113,6 +108,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             vpc_cidr=cidr,
             client_namespaces=(ns["serving"], ns["training"], *teams),
             materialize_schedule=layer.monitoring.materialize_schedule,
+            cloud=on,
         ),
         after_tenancy,
     )
@@ -134,6 +130,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
                 region=cloud.region,
                 gpus=layer.training.gpus,
                 grace_seconds=layer.training.checkpoint_grace_seconds,
+                cloud=on,
             ),
             after_tenancy,
         )
@@ -154,6 +151,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             challenger_weight=serving.challenger_weight,
             public=serving.load_balancer == "internet-facing" and serving.allow_public,
             public_source_cidrs=serving.public_source_cidrs,
+            cloud=on,
         ),
         after_tenancy,
     )
@@ -171,6 +169,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             retrain_template="retrain",
             region=cloud.region,
             schedule=layer.monitoring.drift_schedule,
+            cloud=on,
         ),
         after_tenancy,
     )
@@ -183,41 +182,3 @@ def _serving_tier(spec: PlatformSpec) -> dict[str, str]:
             return {"sahab.ae/workload": "serving"}
     return {"sahab.ae/pool": f"{spec.name}-{spec.inference_tiers[0].name}"}
 
-
-def _autoscaling(spec: PlatformSpec, cloud: CloudPlatform, host, data_key, account_id, aws_opts: pulumi.ResourceOptions, opts: pulumi.ResourceOptions) -> None:
-    layer, env, ns = spec.kubernetes, spec.name, NAMESPACES["autoscaling"]
-    kind = layer.autoscaler
-    extra: dict = {}
-    if kind == "karpenter":
-        identity = KarpenterIdentity(
-            f"{env}-karpenter",
-            KarpenterIdentityArgs(
-                cluster_name=cloud.cluster_name, region=spec.region, account_id=account_id, namespace=ns,
-                service_account=SERVICE_ACCOUNT[kind], volume_key_arn=data_key, key_rotation_days=spec.encryption.rotation_days, tags=spec.tags.as_aws(),
-            ),
-            aws_opts,
-        )
-        extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": spec.tags.as_aws()}
-    else:
-        ClusterAutoscalerIdentity(
-            f"{env}-cluster-autoscaler",
-            ClusterAutoscalerIdentityArgs(cluster_name=cloud.cluster_name, namespace=ns, service_account=SERVICE_ACCOUNT[kind], tags=spec.tags.as_aws()),
-            aws_opts,
-        )
-    kc.NodeAutoscaling(
-        f"{env}-autoscaling",
-        kc.AutoscalingArgs(
-            kind=kind,
-            namespace=ns,
-            cluster_name=cloud.cluster_name,
-            region=spec.region,
-            registry_host=host,
-            gpu_pools=tuple(
-                kc.GpuPoolSpec(name=f"{env}-{p.name}", instance_types=p.instance_types, capacity=p.capacity, max_nodes=p.max_size, disk_gib=p.disk_gib, labels=dict(p.labels))
-                for p in spec.gpu_pools
-            ),
-            zones=spec.availability_zones,
-            **extra,
-        ),
-        opts,
-    )

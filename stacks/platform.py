@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.aws import CloudPlatform, build_aws
+from stacks.aws import build_aws
+from stacks.cloud import CloudPlatform
 from stacks.kubernetes import build_kubernetes
 from stacks.spec import PlatformSpec, SpecError, load_spec
 

@@ -12,13 +12,15 @@ import pulumi_kubernetes as k8s
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def service_account(name: str, namespace: str, account: str, opts: pulumi.ResourceOptions, *, automount: bool = False, reason: str = "") -> k8s.core.v1.ServiceAccount:
-    """A service account; the API token is mounted only when the pod calls the API (`reason`)."""
+def service_account(name: str, namespace: str, account: str, opts: pulumi.ResourceOptions, *, automount: bool = False, reason: str = "",
+                    annotations: dict[str, pulumi.Input[str]] | None = None) -> k8s.core.v1.ServiceAccount:
+    """A service account; the API token is mounted only when the pod calls the API (`reason`).
+    `annotations` bind it to a cloud identity where the cloud needs that (Azure workload identity)."""
     if automount and not reason:
         raise ValueError(f"service_account[{account}]: automount needs a written reason")
     return k8s.core.v1.ServiceAccount(
         name,
-        metadata={"name": account, "namespace": namespace, "annotations": {"sahab.ae/token-reason": reason} if reason else {}},
+        metadata={"name": account, "namespace": namespace, "annotations": {**({"sahab.ae/token-reason": reason} if reason else {}), **(annotations or {})}},
         automount_service_account_token=automount,
         opts=opts,
     )

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 EXIT_DRIFT, EXIT_USAGE = 3, 2
@@ -45,11 +46,13 @@ class DriftMonitorArgs:
     retrain_template: str
     """Name of the suspended training CronJob the trigger instantiates."""
     region: str
-    """AWS region."""
+    """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
     schedule: str = "0 * * * *"
     """Cron schedule."""
     window: str = "1h"
     """Time window the check splits live data into."""
+    cloud: ClusterCloud = EKS
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -62,7 +65,8 @@ class DriftMonitor(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         sa = obj.service_account(
-            f"{name}-sa", ns, args.service_account, child, automount=True, reason="the retraining trigger creates a Job through the Kubernetes API"
+            f"{name}-sa", ns, args.service_account, child, automount=True, reason="the retraining trigger creates a Job through the Kubernetes API",
+            annotations=args.cloud.account_annotations(args.service_account),
         )
         scripts = obj.scripts_config_map(f"{name}-scripts", ns, "drift-scripts", ("retrain_trigger.py",), child)
         role = k8s.rbac.v1.Role(
@@ -82,7 +86,7 @@ class DriftMonitor(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
         )
         volume, mount = script_volume("drift-scripts")
-        job_labels = labels("drift", "drift-monitor")
+        job_labels = labels("drift", "drift-monitor", **args.cloud.pod_labels)
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata={
@@ -129,8 +133,7 @@ class DriftMonitor(pulumi.ComponentResource):
                                                 "SAHAB_MONITORING_JOB_NAME": "sahab-drift",
                                                 "SAHAB_RETRAIN_NAMESPACE": args.training_namespace,
                                                 "SAHAB_RETRAIN_CRONJOB": args.retrain_template,
-                                                "AWS_REGION": args.region,
-                                                "AWS_DEFAULT_REGION": args.region,
+                                                **args.cloud.region_env(args.region),
                                                 "HOME": "/tmp",
                                                 "MPLCONFIGDIR": "/tmp/matplotlib",
                                             }

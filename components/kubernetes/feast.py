@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 PORT = 6566
@@ -40,6 +41,8 @@ class FeatureStoreArgs:
     """Cron schedule of materialization."""
     replicas: int = 2
     """Feature server replicas."""
+    cloud: ClusterCloud = EKS
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
 class FeatureStore(pulumi.ComponentResource):
@@ -53,7 +56,7 @@ class FeatureStore(pulumi.ComponentResource):
             raise ValueError(f"materialize_schedule: {args.materialize_schedule!r} is not a 5-field cron expression")
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
-        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child)
+        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
         scripts = obj.scripts_config_map(f"{name}-scripts", ns, "feast-scripts", ("with_secrets.py",), child)
         volume, mount = script_volume("feast-scripts")
         after = pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts])
@@ -63,8 +66,7 @@ class FeatureStore(pulumi.ComponentResource):
                 "SAHAB_FEAST_S3_URI": args.offline_uri,
                 "SAHAB_FEAST_REGION": args.region,
                 "SAHAB_HOME": "/tmp/sahab",
-                "AWS_REGION": args.region,
-                "AWS_DEFAULT_REGION": args.region,
+                **args.cloud.region_env(args.region),
                 "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
                     {"SAHAB_FEAST_REDIS_URL": {"arn": args.redis_secret_arn, "template": pulumi.Output.format("{0}:{1},ssl=true,password={{value}}", args.redis_endpoint, REDIS_PORT)}}
                 ),
@@ -95,7 +97,7 @@ class FeatureStore(pulumi.ComponentResource):
                 **extra,
             }
 
-        server_labels = labels("feature-server", "online-features")
+        server_labels = labels("feature-server", "online-features", **args.cloud.pod_labels)
         selector = {"app.kubernetes.io/name": "feature-server"}
         probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
         k8s.apps.v1.Deployment(
@@ -124,7 +126,7 @@ class FeatureStore(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata={"name": "feature-server", "namespace": ns}, spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}}, opts=child
         )
-        job_labels = labels("feast-materialize", "materialization")
+        job_labels = labels("feast-materialize", "materialization", **args.cloud.pod_labels)
         k8s.batch.v1.CronJob(
             f"{name}-materialize",
             metadata={"name": "feast-materialize", "namespace": ns, "labels": job_labels},

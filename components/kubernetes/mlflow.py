@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 PORT = 5000
@@ -38,6 +39,8 @@ class MlflowArgs:
     """Namespaces whose pods may call the server."""
     replicas: int = 2
     """Server replicas (stateless; spread over nodes)."""
+    cloud: ClusterCloud = EKS
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -51,9 +54,9 @@ class Mlflow(pulumi.ComponentResource):
             raise ValueError("service_account: required (Pod Identity binds the IAM role to it)")
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
-        app = labels("mlflow", "tracking-server")
+        app = labels("mlflow", "tracking-server", **args.cloud.pod_labels)
         selector = {"app.kubernetes.io/name": "mlflow"}
-        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child)
+        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
         scripts = obj.scripts_config_map(f"{name}-scripts", ns, "mlflow-scripts", ("with_secrets.py",), child)
         volume, mount = script_volume("mlflow-scripts")
         secret_env = pulumi.Output.json_dumps(
@@ -85,8 +88,7 @@ class Mlflow(pulumi.ComponentResource):
                                     {
                                         "SAHAB_SECRET_ENV": secret_env,
                                         "MLFLOW_ARTIFACTS_DESTINATION": args.artifact_root,
-                                        "AWS_REGION": args.region,
-                                        "AWS_DEFAULT_REGION": args.region,
+                                        **args.cloud.region_env(args.region),
                                         "HOME": "/tmp",
                                     }
                                 ),

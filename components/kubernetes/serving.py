@@ -16,15 +16,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import container_security, env, labels, pod_security, resources, tmp_volume
 
 PORT = 3000
 VARIANTS = ("champion", "challenger")
-INTERNAL_LB = {
-    # In-tree controller (Classic LB) and AWS Load Balancer Controller (NLB) spellings of "internal".
-    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-}
 
 
 @dataclass(frozen=True)
@@ -40,7 +36,7 @@ class ServingArgs:
     feature_server_url: pulumi.Input[str]
     """Feast feature server URL."""
     region: str
-    """AWS region."""
+    """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
     vpc_cidr: str
     """Load balancer and node addresses (ingress rule)."""
     node_selector: dict[str, str]
@@ -59,6 +55,8 @@ class ServingArgs:
     """CPU request and limit per pod (also onnxruntime's thread count)."""
     memory: str = "4Gi"
     """Memory request and limit per pod."""
+    cloud: ClusterCloud = EKS
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
 def split(total: int, weight: float) -> dict[str, int]:
@@ -77,13 +75,13 @@ class Serving(pulumi.ComponentResource):
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
-        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child)
+        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
         at_rest, at_peak = split(args.replicas, args.challenger_weight), split(args.max_replicas, args.challenger_weight)
         selector = {"app.kubernetes.io/name": "serving"}
         threads = str(max(1, math.floor(float(args.cpu))))
         for variant, replicas in at_rest.items():
             other = "challenger" if variant == "champion" else "champion"
-            vlabels = labels("serving", "model-server", **{"sahab.ae/variant": variant})
+            vlabels = labels("serving", "model-server", **{"sahab.ae/variant": variant}, **args.cloud.pod_labels)
             vselector = {**selector, "sahab.ae/variant": variant}
             weight = args.challenger_weight if variant == "challenger" else 1 - args.challenger_weight
             deployment = k8s.apps.v1.Deployment(
@@ -123,8 +121,7 @@ class Serving(pulumi.ComponentResource):
                                             "SAHAB_SERVING_CPU": args.cpu,
                                             "SAHAB_HOME": "/tmp/sahab",
                                             "BENTOML_HOME": "/tmp/bentoml",
-                                            "AWS_REGION": args.region,
-                                            "AWS_DEFAULT_REGION": args.region,
+                                            **args.cloud.region_env(args.region),
                                             "HOME": "/tmp",
                                         }
                                     ),
@@ -162,10 +159,10 @@ class Serving(pulumi.ComponentResource):
                 opts=child,
             )
         if args.public:
-            annotations = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing", "sahab.ae/public": "explicitly allowed by kubernetes.serving.allow_public"}
+            annotations = {**args.cloud.public_lb_annotations, "sahab.ae/public": "explicitly allowed by kubernetes.serving.allow_public"}
             source_ranges = list(args.public_source_cidrs)
         else:
-            annotations, source_ranges = dict(INTERNAL_LB), [args.vpc_cidr]
+            annotations, source_ranges = dict(args.cloud.internal_lb_annotations), [args.vpc_cidr]
         svc = k8s.core.v1.Service(
             f"{name}-service",
             metadata={"name": "serving", "namespace": ns, "labels": labels("serving", "model-server"), "annotations": annotations},

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes._pod import GPU_RESOURCE
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 PSA_LEVELS = ("restricted", "baseline", "privileged")
 # Kubernetes groups the cloud identities are mapped to (components/aws/cluster_access.py).
@@ -51,11 +52,13 @@ class TenancyArgs:
     vpc_cidr: str
     """The VPC's CIDR: nodes, load balancers, data services and the API server's ENIs live there."""
     volume_key_arn: pulumi.Input[str]
-    """KMS key the encrypted storage class uses for EBS volumes."""
+    """Key of the encrypted storage class: a KMS key ARN (EBS), a disk encryption set id (Azure Disk)."""
     monitoring_namespace: str
     """Namespace whose pods may scrape every namespace."""
     groups: dict[str, str] = field(default_factory=lambda: dict(GROUPS))
     """RBAC role -> Kubernetes group the cloud identities are mapped to."""
+    cloud: ClusterCloud = EKS
+    """CSI driver and parameters of the encrypted default storage class; from the stack's adapter."""
 
 
 class Tenancy(pulumi.ComponentResource):
@@ -74,8 +77,8 @@ class Tenancy(pulumi.ComponentResource):
         sc = k8s.storage.v1.StorageClass(
             f"{name}-encrypted-gp3",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": args.volume_key_arn, "csi.storage.k8s.io/fstype": "ext4"},
+            provisioner=args.cloud.storage_provisioner,
+            parameters=args.cloud.storage_class_parameters(args.volume_key_arn),
             reclaim_policy="Retain",
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
+from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, container_security, env, labels, pod_security, resources, tmp_volume
 
 SUSPENDED_SCHEDULE = "0 0 1 1 *"  # never runs while suspended; the CronJob is a template
@@ -43,7 +44,7 @@ class TrainingArgs:
     artifact_location: pulumi.Input[str]
     """MLflow artifact root for new experiments (`s3://...`)."""
     region: str
-    """AWS region."""
+    """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
     gpus: int = 1
     """GPUs per Job; >1 starts the DeepSpeed launcher with one process per GPU."""
     grace_seconds: int = 110
@@ -54,6 +55,8 @@ class TrainingArgs:
     """Memory request (and limit) of the trainer."""
     backoff_limit: int = 6
     """Failed pods (other than disruptions) before the Job gives up."""
+    cloud: ClusterCloud = EKS
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
 class Training(pulumi.ComponentResource):
@@ -64,14 +67,13 @@ class Training(pulumi.ComponentResource):
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
-        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child)
+        sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
         after = pulumi.ResourceOptions(parent=self, depends_on=[sa])
         common_env = {
             "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
             "SAHAB_MLFLOW_ARTIFACT_LOCATION": args.artifact_location,
             "SAHAB_HOME": "/tmp/sahab",
-            "AWS_REGION": args.region,
-            "AWS_DEFAULT_REGION": args.region,
+            **args.cloud.region_env(args.region),
             "HOME": "/tmp",
         }
         job_name_env = {"name": "SAHAB_JOB_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}}
@@ -79,7 +81,7 @@ class Training(pulumi.ComponentResource):
             command = ["deepspeed", "--num_gpus", str(args.gpus), "--module", "workloads.training", "--resume", "--set", "deepspeed.enabled=true"]
         else:
             command = ["python", "-m", "workloads.training", "--resume"]
-        train_labels = labels("trainer", "training", **{"sahab.ae/pool": args.gpu_pool})
+        train_labels = labels("trainer", "training", **{"sahab.ae/pool": args.gpu_pool}, **args.cloud.pod_labels)
         trainer = {
             "name": "trainer",
             "image": args.training_image,
@@ -121,7 +123,7 @@ class Training(pulumi.ComponentResource):
             annotations={"karpenter.sh/do-not-disrupt": "true"},  # no consolidation mid-run; spot reclaims still checkpoint
             container="trainer",
         )
-        export_labels = labels("export", "export")
+        export_labels = labels("export", "export", **args.cloud.pod_labels)
         self._template(
             f"{name}-export",
             ns,

@@ -1,0 +1,67 @@
+"""What the platform layer needs to know about the cloud under the cluster, in one value.
+
+The stack's cloud adapter (stacks/cloud.py) builds a `ClusterCloud` and hands it to the components,
+which never branch on the cloud themselves: the storage class's CSI driver and its key parameter,
+the load balancer's annotations, the environment variables naming the region, and the workload
+identity wiring (service-account annotations and pod labels). `EKS` is the default so a component
+built on its own (tests) behaves as it always did on EKS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterCloud:
+    name: str
+    """`eks`, `aks` or `kubernetes` (an existing cluster)."""
+    storage_provisioner: str
+    """CSI driver of the encrypted default storage class."""
+    storage_parameters: Mapping[str, str]
+    """StorageClass parameters other than the key."""
+    storage_key_parameter: str | None
+    """Parameter that takes the volume key (`kmsKeyId`, `diskEncryptionSetID`); None: the driver has none."""
+    internal_lb_annotations: Mapping[str, str]
+    """Service annotations that make a LoadBalancer internal."""
+    public_lb_annotations: Mapping[str, str]
+    """Service annotations of an explicitly public LoadBalancer."""
+    region_variables: tuple[str, ...]
+    """Environment variables set to the region in every workload container (SDK defaults)."""
+    service_account_annotations: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    """Per service account name: annotations binding it to its cloud identity (Azure: client id)."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels on every workload pod that uses a cloud identity (Azure: `azure.workload.identity/use`)."""
+
+    def storage_class_parameters(self, key: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
+        params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)
+        if self.storage_key_parameter:
+            if key is None:
+                raise ValueError(f"volume_key_arn: the {self.name} storage class needs a key for `{self.storage_key_parameter}`")
+            params[self.storage_key_parameter] = key
+        return params
+
+    def region_env(self, region: str) -> dict[str, str]:
+        return {variable: region for variable in self.region_variables}
+
+    def account_annotations(self, account: str) -> dict[str, pulumi.Input[str]]:
+        return dict(self.service_account_annotations.get(account, {}))
+
+
+EKS = ClusterCloud(
+    name="eks",
+    storage_provisioner="ebs.csi.aws.com",
+    storage_parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+    storage_key_parameter="kmsKeyId",
+    internal_lb_annotations={
+        # In-tree controller (Classic LB) and AWS Load Balancer Controller (NLB) spellings of "internal".
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    },
+    public_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
+    # EKS Pod Identity binds roles to service accounts on the AWS side: nothing to annotate.
+    region_variables=("AWS_REGION", "AWS_DEFAULT_REGION"),
+)

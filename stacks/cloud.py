@@ -1,0 +1,86 @@
+"""The neutral shape every cloud layer returns, and the adapter the Kubernetes layer asks for
+everything cloud-specific.
+
+A cloud module (`stacks/aws.py`, `stacks/azure.py`, an existing-cluster module for
+`cloud: kubernetes`) builds its half of the platform and returns a `CloudPlatform`. The Kubernetes
+layer (`stacks/kubernetes.py`) and the stack outputs (`stacks/platform.py`) read only this shape;
+whatever differs between clusters comes from `CloudPlatform.adapter`, a `CloudAdapter`:
+
+| concern                    | EKS (stacks/aws.py)                       | AKS (stacks/azure.py)                            |
+|----------------------------|-------------------------------------------|--------------------------------------------------|
+| storage class              | ebs.csi.aws.com, gp3, `kmsKeyId`          | disk.csi.azure.com, Premium, `diskEncryptionSetID` |
+| load balancer annotations  | aws-load-balancer-scheme internal         | azure-load-balancer-internal                     |
+| region variables           | AWS_REGION, AWS_DEFAULT_REGION            | AZURE_LOCATION                                   |
+| workload identity          | EKS Pod Identity (AWS side, nothing on SA)| SA annotation client-id, pod label `use: "true"` |
+| node autoscaling           | Karpenter (or cluster-autoscaler) + IAM   | AKS's managed cluster autoscaler on the pools    |
+| cluster access             | EKS access entries for IAM roles          | Entra ID groups (cloud side, AKS `aadProfile`)   |
+| registry host              | <account>.dkr.ecr.<region>.amazonaws.com  | <name>.azurecr.io                                |
+| object-store URI           | s3://<bucket>/<prefix>                    | abfss://<container>@<account>.dfs.core.windows.net/<prefix> |
+| secret source              | Secrets Manager ARN                       | Key Vault secret id                              |
+
+A third adapter (an existing cluster with in-cluster PostgreSQL/Redis/S3-compatible store)
+implements the same four members; nothing in `components/kubernetes` changes for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import pulumi
+
+from components.kubernetes.cloud import ClusterCloud
+
+if TYPE_CHECKING:
+    from stacks.spec import PlatformSpec
+
+
+class CloudAdapter(Protocol):
+    """What the Kubernetes layer asks the cloud for. Implementations are small frozen dataclasses."""
+
+    cluster: ClusterCloud
+    """The components' view: storage class, load balancer annotations, region variables, identity wiring."""
+
+    def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
+        """URI of `prefix` in the object store of `purpose` (a `components.workloads` bucket purpose)."""
+        ...
+
+    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
+        """Map the spec's cloud identities to the platform's Kubernetes groups (may register cloud resources)."""
+        ...
+
+    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+        """Whatever scales the nodes: cloud-side identity plus in-cluster controller, or nothing in-cluster
+        where the cloud runs the autoscaler itself (AKS)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CloudPlatform:
+    """What the platform layer and the stack outputs need from a cloud layer (AWS, Azure, a cluster).
+
+    The `*_arn(s)` fields are the cloud's own references under their historical names: ARNs on AWS,
+    resource / Key Vault ids on Azure (stack outputs keep these names; workloads read them)."""
+
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    bucket_names: pulumi.Output[dict[str, str]]
+    """Bucket (AWS) or container (Azure) per purpose."""
+    key_arns: pulumi.Output[dict[str, str]]
+    """Customer-managed key per purpose (`data` encrypts volumes: KMS ARN / disk encryption set id)."""
+    registry_urls: pulumi.Output[dict[str, str]]
+    registry_host: pulumi.Output[str]
+    database_endpoint: pulumi.Output[str]
+    database_secret_arn: pulumi.Output[str]
+    """Where the registry database's credentials are read (Secrets Manager ARN / Key Vault secret id)."""
+    cache_endpoint: pulumi.Output[str]
+    cache_secret_arn: pulumi.Output[str]
+    role_arns: pulumi.Output[dict[str, str]]
+    """Cloud identity per workload (IAM role ARN / user-assigned identity client id)."""
+    region: str
+    account_id: pulumi.Output[str]
+    """AWS account id / Azure subscription id."""
+    provider: pulumi.ProviderResource | None
+    """The cloud layer's provider (region-pinned, default tags): later layers reuse it. None without a cloud."""
+    adapter: CloudAdapter
+    """Everything cloud-specific the Kubernetes layer needs."""
