@@ -6,6 +6,7 @@ import json
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -85,6 +86,13 @@ def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: li
             urns=urns,
             warm=warm,
         )
+    deployability_run = None
+    if deployability and deploy.CHECKS:
+        # Alongside the packs: the checks mostly wait on their analyzers (NCA, promtool).
+        levels = deploy.policy_levels((policy_doc.get("packs") or {}).get(deploy.PACK))
+        pool = ThreadPoolExecutor(max_workers=1)
+        deployability_run = pool.submit(_run_deployability, plan, environment_dir, levels)
+        pool.shutdown(wait=False)
     started = time.perf_counter()
     try:
         infos, findings = run_packs(plan, packs, policy_doc)
@@ -102,15 +110,20 @@ def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: li
         result.findings.extend(run.result())
         result.timings["checkov"] = run.seconds
     result.checks = ["kubernetes-schemas", "checkov"]
-    if deployability and deploy.CHECKS:
-        started = time.perf_counter()
-        ctx = deploy.Context.of(plan, environment_dir)
-        levels = deploy.policy_levels((policy_doc.get("packs") or {}).get(deploy.PACK))
-        result.findings.extend(deploy.run_checks(ctx, levels))
-        result.extras.update(ctx.extras)
+    if deployability_run is not None:
+        found, extras, seconds = deployability_run.result()
+        result.findings.extend(found)
+        result.extras.update(extras)
         result.checks.append(deploy.PACK)
-        result.timings["deployability"] = time.perf_counter() - started
+        result.timings["deployability"] = seconds
     return result
+
+
+def _run_deployability(plan: Any, environment_dir: Path | None, levels: dict[str, str]) -> tuple[list[Any], dict[str, Any], float]:
+    started = time.perf_counter()
+    ctx = deploy.Context.of(plan, environment_dir)
+    found = deploy.run_checks(ctx, levels)
+    return found, ctx.extras, time.perf_counter() - started
 
 
 def write_pack_configs(doc: dict[str, Any], packs: list[Path], out_dir: Path) -> list[Path]:

@@ -34,20 +34,31 @@ class Context:
     releases: list[tuple[str, dict[str, Any]]]
     spec: dict[str, Any]
     environment_dir: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    urns: dict[str, str] = field(default_factory=dict)  # manifest path -> URN of its resource
+    extras: dict[str, Any] = field(default_factory=dict)  # handed to report sections (GateResult.extras)
+    cache: dict[str, Any] = field(default_factory=dict)  # what several checks derive once (pods, ...)
 
     @classmethod
     def of(cls, plan: Any, environment_dir: Path | None = None) -> Context:
         from sahab.render import manifests
 
-        docs = manifests(plan.resources)
+        docs, urns = [], {}
+        for r in plan.resources:
+            for rel, doc in manifests([r]):
+                docs.append((rel, doc))
+                urns[rel] = r.urn
         return cls(
             plan=plan,
             manifests=[(rel, d) for rel, d in docs if not rel.startswith("helm/")],
             releases=[(rel, d) for rel, d in docs if rel.startswith("helm/")],
             spec=platform_spec(plan),
             environment_dir=environment_dir,
+            urns=urns,
         )
+
+    def label(self, r: Any) -> str:
+        """`name (type)`, as policy findings name a resource."""
+        return f"{r.name} ({r.type})"
 
     def resources(self, type_: str) -> list[Any]:
         return [r for r in self.plan.resources if r.type == type_]
@@ -76,9 +87,6 @@ def finding(policy: str, message: str, *, urn: str = "", resource: str = "", fil
 
 
 Check = Callable[[Context], list[Finding]]
-
-# The one registry of deployability checks, run in this order.
-CHECKS: list[Check] = []
 
 
 def run_checks(ctx: Context, levels: dict[str, str] | None = None, checks: list[Check] | None = None) -> list[Finding]:
@@ -110,3 +118,10 @@ def policy_levels(doc: Any) -> dict[str, str]:
             raise GateError(f"policy.yaml packs.deployability.{name}: {level!r} is not one of advisory, mandatory, disabled")
         out[str(name)] = str(level)
     return out
+
+
+# The one registry of deployability checks, in run order. (Imported here, at the end: each check
+# module imports Context and finding from above.)
+from sahab.gate.deployability import connectivity  # noqa: E402
+
+CHECKS: list[Check] = [connectivity.check]

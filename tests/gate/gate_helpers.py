@@ -1,0 +1,34 @@
+"""Helpers for breaking one object of a plan's Context (the catalogue of broken variants)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def doc(ctx: Any, rel: str) -> dict[str, Any]:
+    """The manifest at `rel` (relative to manifests/), to mutate in place."""
+    for path, d in ctx.manifests:
+        if path == rel:
+            return d
+    raise KeyError(f"no manifest {rel}; have {sorted(p for p, _ in ctx.manifests)[:20]}...")
+
+
+def release(ctx: Any, chart: str) -> dict[str, Any]:
+    for _, r in ctx.releases:
+        if str(r.get("chart", "")).endswith(chart):
+            return r
+    raise KeyError(f"no Helm release of chart {chart}")
+
+
+def resource(ctx: Any, type_: str, name_part: str = "") -> Any:
+    for r in ctx.plan.resources:
+        if r.type == type_ and name_part in r.name:
+            return r
+    raise KeyError(f"no {type_} named like {name_part!r}")
+
+
+def policies(findings: list[Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in findings:
+        out.setdefault(f.policy, []).append(f.message)
+    return out
