@@ -19,6 +19,15 @@ NAMESPACES = {
 }
 TEAM_NAMESPACE_PREFIX = "sahab-team-"
 
+# Object prefixes the ML loop hands from one workload to the next (`<bucket purpose>/<prefix>/`).
+# The stack builds the workloads' URIs from these, and the roles below grant exactly them.
+MLFLOW_ARTIFACTS = "experiment-artifacts/mlflow/"
+"""Where MLflow (and training, through it) writes run artifacts and registered models."""
+SERVING_LOG = "offline-features/serving-log/"
+"""The prediction log: serving writes it (Parquet, hourly), drift reads it."""
+DRIFT_STATE = "offline-features/drift-state/"
+"""The drift job's watermark (which windows it has already judged)."""
+
 
 def team_namespace(team: str) -> str:
     """The namespace of a team from the spec's `kubernetes.teams`."""
@@ -34,20 +43,30 @@ class Workload:
     service_account: str
     """Kubernetes service account bound to the IAM role."""
     read_buckets: tuple[str, ...] = ()
-    """Bucket purposes (see components.aws.storage.BUCKETS) it may read."""
+    """What it may read: bucket purposes (see components.aws.storage.BUCKETS), whole, or
+    `<purpose>/<prefix>/` for the objects under one prefix."""
     write_buckets: tuple[str, ...] = ()
-    """Bucket purposes it may read and write."""
+    """What it may read and write, in the same form."""
     secrets: tuple[str, ...] = ()
     """Secrets it may read: `registry-db` (MLflow's database), `online-store` (Redis AUTH)."""
 
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload("training", NAMESPACES["training"], "trainer", read_buckets=("data-lake", "offline-features"), write_buckets=("model-artifacts", "experiment-artifacts")),
-    Workload("serving", NAMESPACES["serving"], "model-server", read_buckets=("model-artifacts",)),
+    # Serving loads the model versions wherever MLflow wrote them, and writes only its prediction log.
+    Workload("serving", NAMESPACES["serving"], "model-server", read_buckets=("model-artifacts", MLFLOW_ARTIFACTS), write_buckets=(SERVING_LOG,)),
     Workload("features", NAMESPACES["platform"], "feature-store", read_buckets=("data-lake",), write_buckets=("offline-features",), secrets=("online-store",)),
-    Workload("drift", NAMESPACES["monitoring"], "drift-monitor", read_buckets=("offline-features", "model-artifacts"), write_buckets=("experiment-artifacts",)),
+    # Drift reads the prediction log and the champion's reference (registry artifacts), keeps its watermark.
+    Workload("drift", NAMESPACES["monitoring"], "drift-monitor", read_buckets=("offline-features", "model-artifacts", MLFLOW_ARTIFACTS),
+             write_buckets=("experiment-artifacts", DRIFT_STATE)),
     Workload("mlflow", NAMESPACES["platform"], "mlflow", write_buckets=("model-artifacts", "experiment-artifacts"), secrets=("registry-db",)),
 )
+
+
+def split_grant(grant: str) -> tuple[str, str]:
+    """`purpose` -> (purpose, ""); `purpose/prefix/` -> (purpose, "prefix/")."""
+    purpose, _, prefix = grant.partition("/")
+    return purpose, prefix
 
 
 def workload(name: str) -> Workload:

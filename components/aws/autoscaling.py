@@ -105,7 +105,7 @@ class KarpenterIdentity(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             namespace=args.namespace,
             service_account=args.service_account,
-            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn).apply(lambda a: _controller_policy(args.region, *a)),
+            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn, key.arn).apply(lambda a: _controller_policy(args.region, *a)),
             description="Karpenter controller",
             tags=args.tags,
         )
@@ -161,41 +161,55 @@ def _queue_policy(queue_arn: str) -> str:
     )
 
 
-def _controller_policy(region: str, cluster: str, account: str, queue_arn: str, node_role_arn: str, key_arn: str) -> str:
-    """Karpenter v1's controller policy, scoped to this cluster's tags and region; no pricing API
-    (Karpenter runs with isolatedVPC, so it never calls us-east-1)."""
+def _controller_policy(region: str, cluster: str, account: str, queue_arn: str, node_role_arn: str, key_arn: str, queue_key_arn: str) -> str:
+    """Karpenter v1.6's controller policy, statement for statement, scoped to this cluster's tags
+    and region; no pricing API (Karpenter runs with isolatedVPC, so it never calls us-east-1).
+    checked: aws/karpenter-provider-aws v1.6.3 website/content/en/docs/getting-started/
+    getting-started-with-karpenter/cloudformation.yaml (fetched 2026-12): instance profiles are
+    created and tagged under aws:RequestTag conditions (a profile that does not exist yet carries
+    no aws:ResourceTag), the rest under aws:ResourceTag."""
     ec2 = f"arn:aws:ec2:{region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
     tagged = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
     in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    launched = ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    profiles = f"arn:aws:iam::{account}:instance-profile/*"
+    profile_request = {**owned, "aws:RequestTag/topology.kubernetes.io/region": region}
+    profile_resource = {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": region}
     statements = [
         allow("ScopedInstanceAccess", ["ec2:RunInstances", "ec2:CreateFleet"],
               [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*"]),
         allow("ScopedLaunchTemplateAccess", ["ec2:RunInstances", "ec2:CreateFleet"], f"{ec2}:*:launch-template/*",
               Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
         allow("ScopedInstanceCreation", ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-              [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")],
+              [f"{ec2}:*:{kind}/*" for kind in (*launched, "capacity-reservation")],
               Condition={"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-        allow("ScopedCreationTagging", ["ec2:CreateTags"],
-              [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")],
+        allow("ScopedCreationTagging", ["ec2:CreateTags"], [f"{ec2}:*:{kind}/*" for kind in launched],
               Condition={"StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
                          "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
         allow("ScopedInstanceTagging", ["ec2:CreateTags"], f"{ec2}:*:instance/*",
               Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                         "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
                          "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}}),
         allow("ScopedDeletion", ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"], [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
               Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
-        allow("RegionalReads", ["ec2:DescribeAvailabilityZones", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
+        allow("RegionalReads", ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
                                 "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory",
-                                "ec2:DescribeSubnets", "ec2:DescribeCapacityReservations"], "*", Condition=in_region),
+                                "ec2:DescribeSubnets"], "*", Condition=in_region),
         allow("AmiParameters", ["ssm:GetParameter"], f"arn:aws:ssm:{region}::parameter/aws/service/*"),
         allow("InterruptionQueue", ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], queue_arn),
+        # The queue is encrypted with its own CMK (customer-managed keys in-region, UAE.md), where
+        # upstream uses SSE-SQS: receiving its messages needs kms:Decrypt, only through SQS.
+        allow("InterruptionQueueKey", ["kms:Decrypt"], queue_key_arn, Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}}),
         allow("PassNodeRole", ["iam:PassRole"], node_role_arn, Condition={"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}}),
-        allow("ScopedInstanceProfiles", ["iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
-                                         "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-              f"arn:aws:iam::{account}:instance-profile/*",
-              Condition={"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned", "aws:ResourceTag/topology.kubernetes.io/region": region}}),
-        allow("ReadInstanceProfiles", ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "*"),
+        allow("ScopedInstanceProfileCreation", ["iam:CreateInstanceProfile"], profiles,
+              Condition={"StringEquals": profile_request, "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+        allow("ScopedInstanceProfileTagging", ["iam:TagInstanceProfile"], profiles,
+              Condition={"StringEquals": {**profile_resource, **profile_request},
+                         "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+        allow("ScopedInstanceProfileActions", ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"], profiles,
+              Condition={"StringEquals": profile_resource, "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+        allow("ReadInstanceProfiles", ["iam:GetInstanceProfile"], profiles),
         allow("ClusterEndpoint", ["eks:DescribeCluster"], f"arn:aws:eks:{region}:{account}:cluster/{cluster}"),
         # Volumes of launched nodes are encrypted with the data key; EC2 uses it on Karpenter's behalf.
         allow("EncryptNodeVolumes", ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"], key_arn,

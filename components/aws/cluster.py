@@ -136,7 +136,10 @@ class Cluster(pulumi.ComponentResource):
                 extra["pod_identity_associations"] = [{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}]
             if addon in ADDON_CONFIGURATION:
                 extra["configuration_values"] = json.dumps(ADDON_CONFIGURATION[addon])
-            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, resolve_conflicts_on_update="OVERWRITE", **extra, opts=child)
+            # vpc-cni, coredns and kube-proxy come pre-installed (self-managed): OVERWRITE on create
+            # takes them over instead of failing on their conflicting fields.
+            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                          **extra, opts=child)
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint

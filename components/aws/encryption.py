@@ -81,18 +81,23 @@ def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str) -> pul
                 Condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": pulumi.Output.format("arn:aws:logs:{0}:{1}:log-group:*", region, account_id)}},
             )
         )
+        # checked: docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html
+        # (fetched 2026-12): encrypt under the trail's encryption context; DescribeKey carries no
+        # encryption context, so it must not sit under that condition; with an S3 Bucket Key on the
+        # audit bucket, creating or updating an SSE-KMS trail also needs kms:Decrypt.
+        trails = {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": {"aws:SourceArn": pulumi.Output.format("arn:aws:cloudtrail:{0}:{1}:trail/*", region, account_id)}}
+        cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
         statements.append(
             allow(
                 "CloudTrailEncryptsLogs",
-                ["kms:GenerateDataKey*", "kms:DescribeKey"],
+                ["kms:GenerateDataKey*"],
                 "*",
-                Principal={"Service": "cloudtrail.amazonaws.com"},
-                Condition={
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format("arn:aws:cloudtrail:*:{0}:trail/*", account_id)},
-                },
+                Principal=cloudtrail,
+                Condition={**trails, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format("arn:aws:cloudtrail:*:{0}:trail/*", account_id)}},
             )
         )
+        statements.append(allow("CloudTrailDescribesKey", ["kms:DescribeKey"], "*", Principal=cloudtrail, Condition=trails))
+        statements.append(allow("CloudTrailDecryptsForBucketKey", ["kms:Decrypt"], "*", Principal=cloudtrail, Condition=trails))
     if purpose == "data":
         # Managed node groups launch encrypted volumes through the Auto Scaling service-linked role.
         asg = pulumi.Output.format("arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", account_id)

@@ -10,10 +10,13 @@ import pulumi
 
 from components.aws._pod_identity import pod_identity_role
 from components.aws._policy import allow
-from components.workloads import Workload
+from components.workloads import Workload, split_grant
 
-_READ = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:GetBucketLocation"]
-_WRITE = _READ + ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+_READ_OBJECTS = ["s3:GetObject", "s3:GetObjectVersion"]
+_WRITE_OBJECTS = _READ_OBJECTS + ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+_BUCKET = ["s3:ListBucket", "s3:GetBucketLocation"]
+_READ = _READ_OBJECTS + _BUCKET
+_WRITE = _WRITE_OBJECTS + _BUCKET
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,24 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
 
 def _access_policy(w: Workload, buckets: dict[str, str], secrets: dict[str, str], key_arn: str) -> str:
-    for purpose in (*w.read_buckets, *w.write_buckets):
+    grants = {"Read": [split_grant(g) for g in w.read_buckets], "ReadWrite": [split_grant(g) for g in w.write_buckets]}
+    for purpose, _ in (*grants["Read"], *grants["ReadWrite"]):
         if purpose not in buckets:
             raise ValueError(f"workloads[{w.name}]: unknown bucket {purpose!r}; known: {sorted(buckets)}")
     statements = []
-    for sid, purposes, actions in (("Read", w.read_buckets, _READ), ("ReadWrite", w.write_buckets, _WRITE)):
-        if purposes:
-            resources = [r for p in purposes for r in (buckets[p], f"{buckets[p]}/*")]
-            statements.append(allow(f"{sid}Buckets", actions, resources))
+    for sid, actions, objects in (("Read", _READ, _READ_OBJECTS), ("ReadWrite", _WRITE, _WRITE_OBJECTS)):
+        whole = [p for p, prefix in grants[sid] if not prefix]
+        if whole:
+            statements.append(allow(f"{sid}Buckets", actions, [r for p in whole for r in (buckets[p], f"{buckets[p]}/*")]))
+        prefixed = [(p, prefix) for p, prefix in grants[sid] if prefix]
+        if prefixed:
+            statements.append(allow(f"{sid}Prefixes", objects, [f"{buckets[p]}/{prefix}*" for p, prefix in prefixed]))
+    # Listing under a granted prefix only (one statement per bucket: s3:prefix is per request).
+    for purpose in sorted({p for sid in grants for p, prefix in grants[sid] if prefix} - {p for sid in grants for p, prefix in grants[sid] if not prefix}):
+        prefixes = sorted({f"{prefix}*" for sid in grants for p, prefix in grants[sid] if p == purpose and prefix})
+        slug = "".join(x.capitalize() for x in purpose.split("-"))
+        statements.append(allow(f"List{slug}Prefixes", ["s3:ListBucket"], buckets[purpose], Condition={"StringLike": {"s3:prefix": prefixes}}))
+        statements.append(allow(f"Locate{slug}", ["s3:GetBucketLocation"], buckets[purpose]))
     statements.append(allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], key_arn))
     if w.secrets:
         missing = [s for s in w.secrets if not secrets.get(s)]

@@ -300,7 +300,9 @@ def test_workload_roles_are_scoped(uae_plan):
         for s in doc["Statement"]:
             assert "*" not in s["Action"] and s["Resource"] != "*", f"workload {name}: wildcard in {s}"
     serving = policies["serving"]["Statement"]
-    assert not any("s3:PutObject" in s["Action"] for s in serving), "serving must not write to any bucket"
+    # Serving writes its prediction log and nothing else (issue 9: the ML loop's serving-log/).
+    writes = [res for s in serving if "s3:PutObject" in s["Action"] for res in s["Resource"]]
+    assert writes and all(res.endswith("/serving-log/*") for res in writes), f"serving may write only its prediction log, got {writes}"
     assert all("model-artifacts" in res for s in serving if s["Sid"].endswith("Buckets") for res in s["Resource"])
     bindings = {r.inputs["serviceAccount"]: r.inputs["namespace"] for r in aws(uae_plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     assert bindings["model-server"] == "sahab-serving" and bindings["trainer"] == "sahab-training"
