@@ -1,6 +1,15 @@
-"""The whole local workflow in one call, for tests, demos and the serving engineer's fixtures:
-generate -> features (Feast, local) -> train -> export (ONNX, parity, int8) -> log + register ->
-promote. The Kubernetes Jobs run the same steps through the three CLIs.
+"""The ML workflow: the whole local run in one call (tests, demos, serving fixtures) and the
+retraining the drift job starts.
+
+    python -m workloads.pipeline retrain [--days 14] [--config train.yaml] [--set steps=300] [--resume]
+
+`retrain` builds a fresh point-in-time training set from the feature store (Feast
+`get_historical_features` over the stored labels), trains, exports (ONNX, parity, int8), logs the
+drift reference profile and registers the result as a new version under the alias `challenger`;
+serving picks the challenger up and the A/B evaluator decides. The same command runs on one
+machine (`SAHAB_DRIFT_RETRAIN_COMMAND`, `sahab local`) and in the cluster's `retrain` Job.
+Exit status: 0 registered, 2 bad settings or data, 143 stopped by SIGTERM after a checkpoint
+(run it again with --resume).
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TIMEST
 from workloads.export.onnx import ExportConfig, ExportReport, export_all
 from workloads.features.store import FeatureRepo
 from workloads.monitoring.profile import ReferenceProfile
+from workloads.monitoring.reference import REFERENCE_ARTIFACT, REFERENCE_PROFILE, TAG_REFERENCE
 from workloads.registry import tracking
 from workloads.registry.client import (
     CHALLENGER,
@@ -70,16 +80,24 @@ def train_and_register(
     settings: SahabSettings,
     export: ExportConfig | None = None,
     alias: str | None = CHALLENGER,
+    tags: dict[str, str] | None = None,
+    resume: bool = False,
     log: Log = print,
-) -> RunOutcome:
-    """Train, export, log everything to one MLflow run and register it as a new version."""
+) -> RunOutcome | None:
+    """Train, export, log everything to one MLflow run and register it as a new version.
+
+    None when training was stopped by SIGTERM (the run is marked KILLED, nothing is registered)."""
     run_id = tracking.start_run(
         cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256, feature_views=data.feature_views,
         run_name=f"{cfg.model.kind}-seed{cfg.seed}", settings=settings,
     )
     try:
-        result = train(cfg, data, log=log,
+        result = train(cfg, data, log=log, resume=resume,
                        on_metrics=lambda step, m: tracking.log_metrics(run_id, step, m, settings=settings))
+        if result.interrupted:
+            tracking.set_tags(run_id, {"sahab.interrupted_at_step": str(result.step)}, settings=settings)
+            tracking.end_run(run_id, "KILLED", settings=settings)
+            return None
         with tempfile.TemporaryDirectory() as tmp:
             bundle = Path(tmp) / "torch"
             bundle.mkdir()
@@ -96,9 +114,9 @@ def train_and_register(
                 reference = monitoring / REFERENCE_PROFILE
                 _reference_profile(result.model, data, {"run_id": run_id, "data_sha256": data.snapshot_sha256}).save(reference)
                 tracking.log_artifacts(run_id, monitoring, "monitoring", settings=settings)
-                reference_tags = {TAG_REFERENCE: f"monitoring/{REFERENCE_PROFILE}", sha_tag(REFERENCE_PROFILE): sha256_file(reference)}
+                reference_tags = {TAG_REFERENCE: REFERENCE_ARTIFACT, sha_tag(REFERENCE_PROFILE): sha256_file(reference)}
             version = register_version(run_id, out, alias=alias, settings=settings,
-                                       tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags})
+                                       tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags, **(tags or {})})
     except BaseException:
         tracking.end_run(run_id, "FAILED", settings=settings)
         raise
@@ -106,10 +124,6 @@ def train_and_register(
     log(f"registered {settings.model_name} v{version} (run {run_id}): parity {report.parity_max_abs_diff:.2e}, "
         f"int8 AUC delta {report.int8_auc_delta_points:+.3f} points")
     return RunOutcome(run_id, version, result, report)
-
-
-REFERENCE_PROFILE = "reference.npz"
-TAG_REFERENCE = "sahab.drift.reference"
 
 
 @torch.no_grad()
@@ -152,3 +166,81 @@ def run_local_pipeline(
     resolved = resolve("champion", settings=settings)
     verify(resolved)
     return resolved
+
+
+EXIT_INTERRUPTED = 143
+
+
+def retraining_set(repo: FeatureRepo, days: float | None, log: Log = print):
+    """The point-in-time training set over the stored labels (the last `days` of them when given)."""
+    import pandas as pd
+
+    labels = repo.labels()
+    if labels.empty:
+        raise ValueError("the feature store holds no labels to train on (write them with `python -m workloads.features generate`)")
+    if days:
+        ts = pd.to_datetime(labels[TIMESTAMP], utc=True)
+        labels = labels[ts >= ts.max() - pd.Timedelta(days=days)].reset_index(drop=True)
+    frame = repo.training_set(labels)
+    log(f"retrain: {len(frame)} rows from Feast get_historical_features, "
+        f"{frame[TIMESTAMP].min()} .. {frame[TIMESTAMP].max()}, views {repo.versions()}")
+    return frame
+
+
+def retrain(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import os
+
+    from workloads.settings import TrainJobSettings
+    from workloads.training.__main__ import parse_overrides
+    from workloads.training.config import apply_overrides
+
+    p = argparse.ArgumentParser(prog="python -m workloads.pipeline retrain", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--days", type=float, help="train on the labels of the last DAYS days (default: all)")
+    p.add_argument("--config", type=Path, help="training config (default: SAHAB_TRAIN_CONFIG, else defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--alias", default=CHALLENGER, help="alias of the new version (default: challenger)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (checkpoint.uri)")
+    args = p.parse_args(argv)
+    settings, job = SahabSettings(), TrainJobSettings()
+    overrides = parse_overrides(args.overrides)
+    if job.checkpoint_uri:
+        overrides.setdefault("checkpoint.uri", job.checkpoint_uri)
+    path = args.config or job.config
+    cfg = TrainConfig.from_file(path, overrides) if path else TrainConfig.model_validate(apply_overrides({}, overrides))
+    repo = FeatureRepo(settings.home, FeatureStoreSettings())
+    data = prepare(retraining_set(repo, args.days), cfg.data.val_fraction, feature_views=repo.versions())
+    tags = {"sahab.retrain.reason": os.environ.get("SAHAB_RETRAIN_REASON", "manual"),
+            "sahab.retrain.key": os.environ.get("SAHAB_RETRAIN_KEY", ""),
+            "sahab.retrain.windows": os.environ.get("SAHAB_RETRAIN_WINDOWS", "")[:5000]}
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    if int(os.environ.get("RANK", "0")) != 0:
+        # Under the DeepSpeed launcher the other ranks train with rank 0, which alone registers.
+        result = train(cfg, data, resume=args.resume, log=lambda line: None)
+        return EXIT_INTERRUPTED if result.interrupted else 0
+    outcome = train_and_register(cfg, data, settings=settings, alias=args.alias, tags=tags, resume=args.resume, log=log)
+    if outcome is None:
+        return EXIT_INTERRUPTED
+    print(json.dumps({"model": settings.model_name, "version": outcome.version, "run_id": outcome.run_id,
+                      "alias": args.alias, "rows": len(data.train) + len(data.val), **tags}), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "retrain":
+        print("usage: python -m workloads.pipeline retrain [--help]", file=sys.stderr)
+        return 2
+    return retrain(argv[1:])
+
+
+if __name__ == "__main__":
+    import sys
+
+    from workloads.settings import run_cli
+
+    sys.exit(run_cli(main))

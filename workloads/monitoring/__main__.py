@@ -4,9 +4,17 @@
     python -m workloads.monitoring check --reference reference.npz --current live.parquet \
         --out-dir reports/ [--window 1h | --window-rows 5000] [--alpha 0.05]
 
+    python -m workloads.monitoring run [--out-dir reports/] [--now 2026-12-01T15:10:00Z]
+
 `check` writes report.json, report.html, metrics.prom and event.json into --out-dir, prints the
 event, and exits 0 when there is no drift, 3 when there is (the retraining trigger: a failed Job
 or an event consumer reacts to it) and 2 when the inputs are unusable.
+
+`run` is the scheduled job (settings `SAHAB_DRIFT_*`, see workloads/monitoring/job.py and the
+README): it tests the prediction log's windows not tested yet against the champion's reference,
+starts one retraining per drift episode, prints a JSON summary and exits 0 (whether or not it
+found drift: the metrics and the trigger report that), 2 for unusable input or settings, 1 when
+the retrain command failed (the next run retries it).
 """
 from __future__ import annotations
 
@@ -15,17 +23,20 @@ import json
 import logging
 import sys
 import time
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import pandas as pd
+from pydantic import ValidationError
 
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from workloads.monitoring.drift import DriftSettings, detect_drift
 from workloads.monitoring.profile import ReferenceProfile, is_remote
 from workloads.monitoring.report import event, write_html, write_json, write_metrics
+from workloads.settings import format_errors
 
-EXIT_OK, EXIT_USAGE, EXIT_DRIFT = 0, 2, 3
+EXIT_OK, EXIT_TRIGGER_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 SCORE_COLUMN = "score"
 logger = logging.getLogger("workloads.monitoring")
 
@@ -90,6 +101,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_DRIFT if report.drift_detected else EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from workloads.monitoring.job import DriftJobSettings, TriggerFailed, run
+
+    job = DriftJobSettings(**({"log_uri": args.log} if args.log else {}))
+    try:
+        summary, _ = run(job, DriftSettings(), now=args.now, out_dir=args.out_dir)
+    except TriggerFailed as exc:
+        logger.error("%s", exc)
+        return EXIT_TRIGGER_FAILED
+    logger.info("drift run: %s", summary.reason)
+    print(json.dumps(summary.as_dict(), default=str))
+    return EXIT_OK
+
+
+def _utc(value: str) -> datetime:
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m workloads.monitoring", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
     ck.add_argument("--min-window-rows", type=int)
     ck.add_argument("--alpha", type=float, help="Benjamini-Hochberg level over all tests")
     ck.set_defaults(func=cmd_check)
+
+    rn = sub.add_parser("run", help="the scheduled job: new windows of the prediction log, one retraining per episode")
+    rn.add_argument("--log", help="prediction log root (default: SAHAB_DRIFT_LOG_URI)")
+    rn.add_argument("--out-dir", type=Path, help="also keep this run's reports here")
+    rn.add_argument("--now", type=_utc, help="the run's notion of now (ISO time; default: the clock)")
+    rn.set_defaults(func=cmd_run)
     return p
 
 
@@ -123,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except ValidationError as exc:
+        logger.error("%s", format_errors(exc))
+        return EXIT_USAGE
+    except (ValueError, LookupError, FileNotFoundError, OSError) as exc:
         logger.error("%s", exc)
         return EXIT_USAGE
 

@@ -49,7 +49,11 @@ def event(report: DriftReport, source: str = "workloads.monitoring") -> dict[str
     }
 
 
-def write_metrics(report: DriftReport, path: Path, settings: DriftSettings) -> Path:
+def write_metrics(
+    report: DriftReport, path: Path, settings: DriftSettings, extra: dict[str, tuple[str, float]] | None = None
+) -> Path:
+    """The run's gauges (plus `extra`: name -> (help, value), the scheduled job's own) as a
+    textfile, pushed to the Pushgateway when one is configured."""
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
     registry = CollectorRegistry()
@@ -75,6 +79,8 @@ def write_metrics(report: DriftReport, path: Path, settings: DriftSettings) -> P
         for feat, pv in frame.groupby("feature")["psi"].max().items():
             effect.labels(feature=feat).set(pv)
             drifted.labels(feature=feat).set(int(feat in report.drifted_features))
+    for name, (doc, value) in (extra or {}).items():
+        Gauge(name, doc, registry=registry).set(value)
     write_to_textfile(str(path), registry)
     if settings.pushgateway_url:
         push_to_gateway(settings.pushgateway_url, job=settings.job_name, registry=registry)
