@@ -36,6 +36,7 @@ class ChartWorkload:
     replicas: str = ""
     default_replicas: int = 1
     default_affinity: dict[str, Any] = field(default_factory=dict)
+    default_tolerations: tuple[dict[str, Any], ...] = ()
     scraped_when: str = ""  # values key that must be true for the metrics port to be scraped
 
 
@@ -69,6 +70,13 @@ CHARTS: dict[str, list[ChartWorkload]] = {
         ChartWorkload(
             "kube-state-metrics", "Deployment", {"app.kubernetes.io/name": "kube-state-metrics"}, {"http": 8080}, "http",
             resources="kube-state-metrics.resources", node_selector="kube-state-metrics.nodeSelector", tolerations="kube-state-metrics.tolerations", affinity="kube-state-metrics.affinity",
+        ),
+        # hostNetwork: Prometheus scrapes it on the node's address, which NetworkPolicies do not govern.
+        ChartWorkload(
+            "node-exporter", "DaemonSet", {"app.kubernetes.io/name": "prometheus-node-exporter"}, {},
+            resources="prometheus-node-exporter.resources", node_selector="prometheus-node-exporter.nodeSelector",
+            tolerations="prometheus-node-exporter.tolerations", affinity="prometheus-node-exporter.affinity",
+            default_tolerations=({"effect": "NoSchedule", "operator": "Exists"},),
         ),
         ChartWorkload(
             "prometheus-operator", "Deployment", {"app": "kube-prometheus-stack-operator"}, {"https": 10250}, "https",

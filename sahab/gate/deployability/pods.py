@@ -88,7 +88,7 @@ def chart_pods(releases: list[tuple[str, dict[str, Any]]]) -> tuple[list[PodTemp
             spec = {
                 "containers": [container],
                 "nodeSelector": charts.value(values, w.node_selector) or {},
-                "tolerations": charts.value(values, w.tolerations) or [],
+                "tolerations": charts.value(values, w.tolerations) or list(w.default_tolerations),
                 "affinity": charts.value(values, w.affinity) or w.default_affinity,
             }
             scraped = bool(w.metrics_port) and (not w.scraped_when or bool(charts.value(values, w.scraped_when)))

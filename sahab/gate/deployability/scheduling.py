@@ -1,0 +1,321 @@
+"""Scheduling: every pod template fits at least one node pool that admits it, and every HPA's (and
+Deployment's) replicas fit the nodes its pools may grow to.
+
+Pools are what the plan creates: EKS managed node groups (instance types, labels, taints,
+scaling) and Karpenter NodePools (requirements, template labels and taints, limits). A node's
+allocatable CPU/memory/GPUs/pods come from stacks/offerings.py (CAPACITY and the EKS formula),
+less the per-node daemons (the plan's DaemonSets and chart DaemonSets that land there, and the EKS
+add-ons' own). A pool is admitted when the pod tolerates every NoSchedule/NoExecute taint and its
+nodeSelector and required node affinity match the node's labels (the pool's, and the well-known
+ones the node gets: instance type, arch, os, node group / NodePool name, capacity type).
+
+A node group grows to its maximum only when something scales it: with the Cluster Autoscaler
+chart installed; otherwise (Karpenter mode) it stays at its desired size. A NodePool grows to its
+`limits` (unbounded without them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sahab.gate.deployability import Context, charts, finding
+from sahab.gate.deployability.pods import PodTemplate, all_pods
+from stacks.offerings import CAPACITY, allocatable
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+GPU = "nvidia.com/gpu"
+_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+# What EKS itself runs on every node, beside the plan's DaemonSets. checked: amazon-vpc-cni-k8s
+# charts/aws-vpc-cni/values.yaml (aws-node requests cpu 25m); EKS kube-proxy add-on DaemonSet
+# (requests cpu 100m). The other add-on DaemonSets set no requests we could check.
+EKS_NODE_DAEMONS = {"aws-node": (25, 0), "kube-proxy": (100, 0)}
+
+
+@dataclass(frozen=True)
+class Request:
+    cpu: int = 0  # millicores
+    memory: int = 0  # MiB
+    gpus: int = 0
+
+    def __add__(self, other: Request) -> Request:
+        return Request(self.cpu + other.cpu, self.memory + other.memory, self.gpus + other.gpus)
+
+    def text(self) -> str:
+        gpus = f", {self.gpus} GPU" if self.gpus else ""
+        return f"{self.cpu / 1000:g} CPU, {self.memory / 1024:.3g} GiB{gpus}"
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    kind: str  # "node group" | "Karpenter NodePool"
+    instance_types: tuple[str, ...]
+    labels: dict[str, str]
+    taints: tuple[dict[str, str], ...]
+    max_nodes: int | None  # None: unbounded
+    why_max: str
+    urn: str = ""
+    capacity_type: str = ""
+    requirements: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def node_labels(self, itype: str) -> dict[str, str]:
+        arch = "arm64" if re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", itype) and not itype.startswith(("g5.", "g6.")) else "amd64"
+        labels = {"node.kubernetes.io/instance-type": itype, "kubernetes.io/arch": arch, "kubernetes.io/os": "linux", **self.labels}
+        if self.kind == "node group":
+            labels["eks.amazonaws.com/nodegroup"] = self.name
+            labels["eks.amazonaws.com/capacityType"] = self.capacity_type or "ON_DEMAND"
+        else:
+            labels["karpenter.sh/nodepool"] = self.name
+            for r in self.requirements:
+                if r.get("operator") == "In" and len(r.get("values") or []) == 1:
+                    labels.setdefault(r["key"], r["values"][0])
+        return labels
+
+
+def quantity(value: Any, unit: str) -> int:
+    """A Kubernetes quantity in millicores (`unit="cpu"`) or MiB (`unit="memory"`)."""
+    if value is None or value == "":
+        return 0
+    text = str(value).strip()
+    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", text)
+    if not m:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    number, suffix = float(m.group(1)), m.group(2)
+    if unit == "cpu":
+        return int(round(number if suffix == "m" else number * 1000))
+    factor = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "m": 1e-3}[suffix]
+    return int(math.ceil(number * factor / 1024**2))
+
+
+def _defaults(ctx: Context) -> dict[str, dict[str, Any]]:
+    """Namespace -> its LimitRange's container defaults (defaultRequest, else default)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, d in ctx.objects("LimitRange"):
+        for limit in (d.get("spec") or {}).get("limits") or []:
+            if limit.get("type") == "Container":
+                out[d["metadata"].get("namespace", "default")] = {**(limit.get("default") or {}), **(limit.get("defaultRequest") or {})}
+    return out
+
+
+def pod_request(pod: PodTemplate, defaults: dict[str, dict[str, Any]]) -> Request:
+    """What the scheduler reserves for the pod: the sum of its containers' requests (a limit stands
+    in for a missing request, then the namespace's LimitRange default), or its largest init container."""
+
+    def one(c: dict[str, Any]) -> Request:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        ns_default = defaults.get(pod.namespace, {})
+
+        def pick(key: str) -> Any:
+            return req.get(key, lim.get(key, ns_default.get(key)))
+
+        return Request(quantity(pick("cpu"), "cpu"), quantity(pick("memory"), "memory"), int(float(lim.get(GPU, req.get(GPU, 0)) or 0)))
+
+    main = sum((one(c) for c in pod.spec.get("containers") or []), Request())
+    for c in pod.spec.get("initContainers") or []:
+        i = one(c)
+        main = Request(max(main.cpu, i.cpu), max(main.memory, i.memory), max(main.gpus, i.gpus))
+    return main
+
+
+def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
+    for t in tolerations or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint.get("key")):
+            return True
+        if t.get("key") == taint.get("key") and str(t.get("value", "")) == str(taint.get("value", "")):
+            return True
+    return False
+
+
+def _term_matches(term: dict[str, Any], labels: dict[str, str]) -> bool:
+    for e in term.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), [str(v) for v in e.get("values") or []]
+        have = labels.get(key)
+        if op == "In" and have not in values:
+            return False
+        if op == "NotIn" and have in values:
+            return False
+        if op == "Exists" and have is None:
+            return False
+        if op == "DoesNotExist" and have is not None:
+            return False
+        if op in ("Gt", "Lt"):
+            try:
+                if have is None or (int(have) <= int(values[0]) if op == "Gt" else int(have) >= int(values[0])):
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+def admits(pod: PodTemplate, pool: Pool, itype: str) -> str:
+    """'' when a node of `pool` and `itype` admits the pod, else why not."""
+    for taint in pool.taints:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod.spec.get("tolerations") or [], taint):
+            return f"does not tolerate its taint {taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}"
+    labels = pool.node_labels(itype)
+    for key, want in (pod.spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != str(want):
+            return f"its nodes lack the label {key}={want} the pod's nodeSelector asks for"
+    required = (((pod.spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
+    if required and not any(_term_matches(t, labels) for t in required):
+        return "its nodes do not match the pod's required node affinity"
+    return ""
+
+
+def _scales(ctx: Context) -> bool:
+    return any(charts.chart_name(r.get("chart", "")) == "cluster-autoscaler" for _, r in ctx.releases)
+
+
+def pools(ctx: Context) -> list[Pool]:
+    out = []
+    autoscaled = _scales(ctx)
+    for r in ctx.resources(NODE_GROUP):
+        i = r.inputs
+        scaling = i.get("scalingConfig") or {}
+        desired = int(scaling.get("desiredSize") or scaling.get("minSize") or 0)
+        maximum = int(scaling.get("maxSize") or desired)
+        why = "its scalingConfig.maxSize (the Cluster Autoscaler scales it)" if autoscaled else "its desired size: nothing scales it (no Cluster Autoscaler; Karpenter only launches NodePool nodes)"
+        taints = tuple({"key": t.get("key"), "value": t.get("value", ""), "effect": _EFFECTS.get(str(t.get("effect")), str(t.get("effect")))} for t in i.get("taints") or [])
+        out.append(Pool(str(i.get("nodeGroupName") or r.name.removesuffix("-ng")), "node group", tuple(i.get("instanceTypes") or ()), dict(i.get("labels") or {}), taints, maximum if autoscaled else desired, why, r.urn, str(i.get("capacityType") or "")))
+    for rel, d in ctx.objects("NodePool"):
+        if not str(d.get("apiVersion", "")).startswith("karpenter.sh/"):
+            continue
+        template = (d.get("spec") or {}).get("template") or {}
+        spec = template.get("spec") or {}
+        reqs = tuple(spec.get("requirements") or ())
+        types = next((tuple(r.get("values") or ()) for r in reqs if r.get("key") == "node.kubernetes.io/instance-type" and r.get("operator") == "In"), None)
+        if types is None:
+            families = next((set(r.get("values") or ()) for r in reqs if r.get("key") == "karpenter.k8s.aws/instance-family" and r.get("operator") == "In"), None)
+            types = tuple(sorted(t for t in CAPACITY if families is None or t.split(".")[0] in families))
+        out.append(Pool(d["metadata"]["name"], "Karpenter NodePool", types, dict((template.get("metadata") or {}).get("labels") or {}), tuple(spec.get("taints") or ()), *_nodepool_max(d, types), urn=ctx.urns.get(rel, ""), requirements=reqs))
+    return out
+
+
+def _nodepool_max(d: dict[str, Any], types: tuple[str, ...]) -> tuple[int | None, str]:
+    limits = (d.get("spec") or {}).get("limits") or {}
+    known = [CAPACITY[t] for t in types if t in CAPACITY]
+    if not limits or not known:
+        return None, "it has no limits"
+    bounds = []
+    smallest = min(known, key=lambda c: (c.vcpus, c.memory_gib))
+    if "cpu" in limits:
+        bounds.append(quantity(limits["cpu"], "cpu") // (smallest.vcpus * 1000))
+    if "memory" in limits:
+        bounds.append(quantity(limits["memory"], "memory") // int(smallest.memory_gib * 1024))
+    if GPU in limits and smallest.gpus:
+        bounds.append(int(float(limits[GPU])) // smallest.gpus)
+    return (min(bounds), "its limits") if bounds else (None, "it has no CPU/memory/GPU limits")
+
+
+def _daemons(ctx: Context, defaults: dict[str, dict[str, Any]]) -> list[tuple[PodTemplate, Request]]:
+    return [(p, pod_request(p, defaults)) for p in all_pods(ctx) if p.kind == "DaemonSet"]
+
+
+def node_room(pool: Pool, itype: str, daemons: list[tuple[PodTemplate, Request]]) -> Request:
+    """Allocatable on one node, less the daemons that land there."""
+    a = allocatable(itype)
+    used = sum((req for p, req in daemons if not admits(p, pool, itype)), Request(sum(c for c, _ in EKS_NODE_DAEMONS.values()), sum(m for _, m in EKS_NODE_DAEMONS.values())))
+    return Request(a.cpu_millicores - used.cpu, a.memory_mib - used.memory, a.gpus - used.gpus)
+
+
+def fits(req: Request, room: Request) -> bool:
+    return req.cpu <= room.cpu and req.memory <= room.memory and req.gpus <= room.gpus
+
+
+def per_node(req: Request, room: Request, pods_cap: int) -> int:
+    counts = [pods_cap]
+    for need, have in ((req.cpu, room.cpu), (req.memory, room.memory), (req.gpus, room.gpus)):
+        if need:
+            counts.append(max(have, 0) // need)
+    return max(min(counts), 0)
+
+
+def _fix_env(ctx: Context) -> str:
+    env = ctx.environment_dir.name if ctx.environment_dir else "<env>"
+    return f"environments/{env}/Pulumi.{env}.yaml"
+
+
+def check(ctx: Context) -> list:
+    defaults = _defaults(ctx)
+    node_pools = pools(ctx)
+    daemons = _daemons(ctx, defaults)
+    out = []
+    for pool in node_pools:
+        for t in pool.instance_types:
+            if t not in CAPACITY:
+                out.append(finding("scheduling-capacity-known", f"{pool.name} ({pool.kind}): instance type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to stacks/offerings.py CAPACITY.", urn=pool.urn, resource=pool.name))
+    capacity: dict[str, int | None] = {}
+    for pod in all_pods(ctx):
+        req = pod_request(pod, defaults)
+        urn = ctx.urns.get(pod.file, "")
+        admitted, too_small, refused = [], [], []
+        for pool in node_pools:
+            for t in pool.instance_types:
+                if t not in CAPACITY:
+                    continue
+                why = admits(pod, pool, t)
+                if why:
+                    refused.append(f"{pool.name}: {why}")
+                    continue
+                room = node_room(pool, t, daemons)
+                if fits(req, room):
+                    admitted.append((pool, t, room))
+                else:
+                    too_small.append(f"{pool.name} {t} leaves {room.text()}")
+        if pod.kind == "DaemonSet":
+            for line in too_small:
+                out.append(finding("scheduling-daemonset-fits", f"{pod.label}: requests {req.text()} but a node of {line} after kube-reserved and the other daemons, so it stays pending there. Fix: lower its requests in {pod.file}'s source.", urn=urn, resource=f"{pod.namespace}/{pod.name}", file=pod.file))
+            continue
+        if not admitted:
+            if too_small:
+                what = f"requests {req.text()}, more than any node that admits it can give ({'; '.join(sorted(set(too_small)))})"
+                fix = f"lower the pod's requests, or give its pool a larger instance type in {_fix_env(ctx)}"
+            else:
+                what = f"no node pool admits it ({'; '.join(sorted(set(refused))) or 'the plan has no node pools'})"
+                fix = "give the pod the tolerations/nodeSelector of a pool, or add a pool with its labels"
+            out.append(finding("scheduling-pod-fits", f"{pod.label}: {what}, so it stays pending. Fix: {fix}.", urn=urn, resource=f"{pod.namespace}/{pod.name}", file=pod.file))
+            capacity[f"{pod.namespace}/{pod.name}"] = 0
+            continue
+        total: int | None = 0
+        counted = set()
+        for pool, t, room in admitted:
+            if pool.name in counted:
+                continue
+            counted.add(pool.name)
+            # The autoscaler may launch any of the pool's types: count the least room among them.
+            least = min(per_node(req, r, allocatable(t2).pods) for p2, t2, r in admitted if p2.name == pool.name)
+            total = None if total is None or pool.max_nodes is None else total + least * pool.max_nodes
+        capacity[f"{pod.namespace}/{pod.name}"] = total
+        pools_of = {p.name: (p.name, p.max_nodes, p.why_max) for p, _, _ in admitted}
+        ctx.cache.setdefault("scheduling", {})[f"{pod.namespace}/{pod.name}"] = (req, list(pools_of.values()))
+    out += _replicas(ctx, capacity)
+    return out
+
+
+def _replicas(ctx: Context, capacity: dict[str, int | None]) -> list:
+    out = []
+    hpas = {}
+    for rel, h in ctx.objects("HorizontalPodAutoscaler"):
+        target = (h.get("spec") or {}).get("scaleTargetRef") or {}
+        hpas[f"{h['metadata'].get('namespace')}/{target.get('name')}"] = (rel, h)
+    for pod in all_pods(ctx):
+        key = f"{pod.namespace}/{pod.name}"
+        cap = capacity.get(key)
+        if cap is None or cap == 0 or pod.kind not in ("Deployment", "StatefulSet"):
+            continue
+        info = ctx.cache.get("scheduling", {}).get(key)
+        pools_text = "; ".join(f"{name}: at most {n} nodes, {why}" for name, n, why in (info[1] if info else []))
+        if key in hpas:
+            rel, h = hpas[key]
+            want = int((h.get("spec") or {}).get("maxReplicas") or 0)
+            if want > cap:
+                out.append(finding("scheduling-hpa-capacity", f"{h['metadata']['name']} (HorizontalPodAutoscaler): maxReplicas {want} for {key}, but its pools hold at most {cap} such pods ({pools_text}), so the rest stay pending. Fix: let the pool grow (a Karpenter NodePool or the Cluster Autoscaler for it, or a larger max_size in {_fix_env(ctx)}), or lower max_replicas.", urn=ctx.urns.get(rel, ""), resource=f"{h['metadata'].get('namespace')}/{h['metadata']['name']}", file=rel))
+        elif pod.replicas > cap:
+            out.append(finding("scheduling-replicas-fit", f"{pod.label}: {pod.replicas} replicas, but its pools hold at most {cap} such pods ({pools_text}). Fix: lower the replicas or let the pool grow in {_fix_env(ctx)}.", urn=ctx.urns.get(pod.file, ""), resource=key, file=pod.file))
+    return out
