@@ -46,8 +46,9 @@ def labels(app: str, component: str, **extra: str) -> dict[str, str]:
 
 
 def env(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Environment variables from a mapping (values may be Outputs); sorted for stable manifests."""
-    return [{"name": k, "value": v} for k, v in sorted(values.items())]
+    """Environment variables from a mapping (values may be Outputs, or `{"valueFrom": ...}` for a
+    Secret/ConfigMap key); sorted for stable manifests."""
+    return [{"name": k, **(v if isinstance(v, dict) and set(v) == {"valueFrom"} else {"value": v})} for k, v in sorted(values.items())]
 
 
 def tmp_volume(name: str = "tmp", size: str = "1Gi") -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -35,6 +36,9 @@ class ClusterCloud:
     """Per service account name: annotations binding it to its cloud identity (Azure: client id)."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on every workload pod that uses a cloud identity (Azure: `azure.workload.identity/use`)."""
+    workload_env: Mapping[str, Any] = field(default_factory=dict)
+    """More environment of every workload container (values, or `{"valueFrom": ...}` Secret keys): an existing
+    cluster's in-cluster object store endpoint and credentials. Empty on EKS and AKS."""
 
     def storage_class_parameters(self, key: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
         params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)
@@ -44,8 +48,9 @@ class ClusterCloud:
             params[self.storage_key_parameter] = key
         return params
 
-    def region_env(self, region: str) -> dict[str, str]:
-        return {variable: region for variable in self.region_variables}
+    def region_env(self, region: str) -> dict[str, Any]:
+        """The environment every workload container gets from the cloud: the region variables and `workload_env`."""
+        return {**{variable: region for variable in self.region_variables}, **self.workload_env}
 
     def account_annotations(self, account: str) -> dict[str, pulumi.Input[str]]:
         return dict(self.service_account_annotations.get(account, {}))

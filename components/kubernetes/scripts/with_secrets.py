@@ -9,6 +9,11 @@ with the workload image's Python:
 SAHAB_SECRET_ENV is a JSON object {"ENV_NAME": {"arn": "...", "template": "..."}}. Template
 fields are the secret's JSON keys (a plain-string secret is `value`), each also URL-quoted as
 `<key>_url` for use inside URIs.
+
+On an existing cluster (`cloud: kubernetes`) there is no secrets service: `"arn": "env:PREFIX_"`
+reads the fields from the variables `PREFIX_<FIELD>` (filled from in-cluster Secrets by
+`secretKeyRef`), and SAHAB_CA_PEM, when set, is the private CA the in-cluster services' TLS
+certificates chain to: it is written to a file that SSL_CERT_FILE names, so clients verify them.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def render(spec: dict[str, dict[str, str]], fetch: Callable[[str], str]) -> dict
 
 
 def _fetch(arn: str) -> str:
+    if arn.startswith("env:"):
+        prefix = arn[len("env:"):]
+        fields = {k[len(prefix):].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+        if not fields:
+            sys.exit(f"with_secrets.py: no variables {prefix}* in the environment (secret {arn}); is the Secret in this namespace?")
+        return json.dumps(fields)
     import boto3  # in every workload image (S3 access)
 
     region = arn.split(":")[3]
@@ -52,6 +63,11 @@ def main(argv: list[str]) -> None:
     spec = json.loads(os.environ.get("SAHAB_SECRET_ENV", "{}"))
     env = {k: v for k, v in os.environ.items() if k != "SAHAB_SECRET_ENV"}
     env.update(render(spec, _fetch))
+    if env.get("SAHAB_CA_PEM"):
+        path = os.path.join(env.get("TMPDIR", "/tmp"), "sahab-ca.pem")
+        with open(path, "w") as f:
+            f.write(env.pop("SAHAB_CA_PEM"))
+        env["SSL_CERT_FILE"] = path
     os.execvpe(argv[0], argv, env)
 
 
