@@ -4,13 +4,13 @@ customer's premises is the reference), and the budget every environment may carr
 Nothing is created outside the cluster: PostgreSQL, Redis and the S3-compatible object store run
 in it on volumes of its storage class, and every image comes from the registry the customer names.
 `minimum` is the hardware the platform needs; `sahab preflight` checks it against the kubeconfig's
-cluster before a long install starts.
+cluster before a long install starts. With `cloud: kubernetes`, `network.cidr` is the cluster's pod
+network (k3s: 10.42.0.0/16): the network policies allow the in-cluster services there.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -19,7 +19,7 @@ from stacks.spec._base import Model
 # Where a customer's images must not come from: public registries move code in and telemetry out.
 PUBLIC_REGISTRIES = ("docker.io", "registry-1.docker.io", "ghcr.io", "quay.io", "registry.k8s.io", "k8s.gcr.io", "gcr.io", "nvcr.io", "public.ecr.aws", "mcr.microsoft.com")
 _HOST = re.compile(r"^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
-_DNS1123 = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+_PROVISIONER = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(/[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?)?$")
 ON_PREMISES = "on-premises"  # the `region` of `cloud: kubernetes`: the customer's own site in the UAE
 
 
@@ -53,11 +53,12 @@ class OnPremSpec(Model):
     kubeconfig: str = Field(default="~/.kube/config", min_length=1, description="Kubeconfig file of the cluster (k3s: /etc/rancher/k3s/k3s.yaml, copied).")
     context: str | None = Field(default=None, description="Context in the kubeconfig; default: its current-context.")
     kubernetes_version: str = Field(default="1.33", pattern=r"^1\.(2[89]|3[0-9])$", description="Minor version of the cluster (schemas, preflight minimum).")
-    storage_class: str = Field(default="local-path", description="StorageClass for every volume (k3s ships `local-path`).")
-    registry_host: str = Field(description="The customer's registry, host[:port], every image is pulled from (mirrors of the charts' images too).")
-    load_balancer: Literal["LoadBalancer", "ClusterIP"] = Field(
-        default="ClusterIP", description="Serving Service type: ClusterIP (reach it through your ingress) or LoadBalancer (k3s ServiceLB, MetalLB)."
+    storage_provisioner: str = Field(
+        default="rancher.io/local-path",
+        description="Provisioner of the platform's StorageClass (k3s: rancher.io/local-path). Encryption at rest is the nodes' disks' (LUKS): say so in disks_encrypted.",
     )
+    disks_encrypted: bool = Field(default=False, validate_default=True, description="The nodes' data disks are encrypted at rest (LUKS, SED); required: true.")
+    registry_host: str = Field(description="The customer's registry, host[:port], every image is pulled from (mirrors of the charts' images too).")
     minimum: HardwareSpec = Field(default_factory=HardwareSpec)
     data_services: DataServicesSpec = Field(default_factory=DataServicesSpec)
 
@@ -71,9 +72,17 @@ class OnPremSpec(Model):
             raise ValueError(f"{name} is a public registry; name your own registry (mirror the images there, see components/kubernetes/IMAGES.md)")
         return host
 
-    @field_validator("storage_class")
+    @field_validator("storage_provisioner")
     @classmethod
-    def _storage_class(cls, name: str) -> str:
-        if not _DNS1123.match(name):
-            raise ValueError("a StorageClass name is lower-case letters, digits, '-' and '.'")
+    def _provisioner(cls, name: str) -> str:
+        if not _PROVISIONER.match(name):
+            raise ValueError("a provisioner name looks like rancher.io/local-path or driver.longhorn.io")
         return name
+
+    @field_validator("disks_encrypted")
+    @classmethod
+    def _encrypted(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("the platform keeps data at rest on the nodes' disks: encrypt them (LUKS or self-encrypting drives) and set disks_encrypted: true")
+        return value
+

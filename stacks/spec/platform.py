@@ -127,6 +127,12 @@ def _onprem_problems(spec: PlatformSpec) -> Iterator[str]:
         yield "onprem.minimum.gpus: gpu_pools lists GPU nodes but the minimum hardware has 0 GPUs; set the GPUs the node advertises"
     if spec.kubernetes.autoscaler == "karpenter" and "autoscaler" in spec.kubernetes.model_fields_set:
         yield "kubernetes.autoscaler: an existing cluster's nodes are the customer's; Karpenter needs AWS (leave autoscaler unset)"
+    access = spec.kubernetes.access
+    for field in ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns"):
+        if getattr(access, field):
+            yield f"kubernetes.access.{field}: IAM roles map to groups through EKS access entries; on your own cluster bind your users to the groups sahab:platform-admins / sahab:ml-engineers / sahab:auditors in its own authentication (client certificates, OIDC) instead"
+    if spec.cluster.admin_role_arns:
+        yield "cluster.admin_role_arns: IAM roles mean nothing to your own cluster; remove them (cluster admins are whoever holds the kubeconfig)"
     yield from kubernetes_problems(spec)
 
 
