@@ -96,6 +96,8 @@ class Promises(BaseModel):
     namespaces: tuple[str, ...] = ()
     deployments: tuple[str, ...] = Field(default=(), description="namespace/name of every planned Deployment.")
     cronjobs: tuple[str, ...] = ()
+    services: dict[str, str] = Field(default_factory=dict, description="Service name -> namespace/name:port (first port).")
+    monitoring_namespace: str | None = Field(default=None, description="Namespace of the kube-prometheus-stack release.")
 
 
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -160,6 +162,12 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
             if m.get("kind") == kind
         )
 
+    services = {
+        m["metadata"]["name"]: f"{m['metadata'].get('namespace', 'default')}/{m['metadata']['name']}:{m['spec']['ports'][0]['port']}"
+        for m in manifests
+        if m.get("kind") == "Service" and (m.get("spec") or {}).get("ports")
+    }
+    monitoring = next((i.get("namespace") for r in resources if r.get("type") == "kubernetes:helm.sh/v3:Release" and (i := r.get("inputs") or {}).get("chart") == "kube-prometheus-stack"), None)
     return Promises(
         environment=spec.name,
         stack=str(plan.get("stack") or spec.name),
@@ -174,6 +182,8 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         namespaces=tuple(objects("Namespace")),
         deployments=tuple(objects("Deployment")),
         cronjobs=tuple(objects("CronJob")),
+        services=services,
+        monitoring_namespace=monitoring,
     )
 
 
