@@ -20,6 +20,10 @@ def _digest(*parts: str, n: int = 7) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
 
+def _pem(kind: str, name: str) -> str:
+    return f"-----BEGIN {kind}-----\noffline-{_digest(name, kind, n=32)}\n-----END {kind}-----\n"
+
+
 def _service_and_kind(type_token: str) -> tuple[str, str]:
     """`aws:s3/bucket:Bucket` -> (`s3`, `bucket`)."""
     module = type_token.split(":")[1]
@@ -63,9 +67,20 @@ COMPUTED: dict[str, Computed] = {
     },
     "aws:cloudwatch/logGroup:LogGroup": lambda p, i, r, a: {"arn": f"arn:aws:logs:{r}:{a}:log-group:{i.get('name', p)}"},
     "aws:iam/role:Role": lambda p, i, r, a: {"arn": f"arn:aws:iam::{a}:role/{i.get('name', p)}", "name": i.get("name", p), "uniqueId": f"AROA{_digest(p, n=16).upper()}"},
+    # IAM names service-linked roles itself (AWSServiceRoleFor<Service>) under aws-service-role/<service>/.
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": lambda p, i, r, a: {
+        "name": (n := {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling", "spot.amazonaws.com": "AWSServiceRoleForEC2Spot"}.get(i.get("awsServiceName", ""), p)),
+        "arn": f"arn:aws:iam::{a}:role/aws-service-role/{i.get('awsServiceName', '')}/{n}",
+        "path": f"/aws-service-role/{i.get('awsServiceName', '')}/",
+    },
     "aws:cloudtrail/trail:Trail": lambda p, i, r, a: {"arn": f"arn:aws:cloudtrail:{r}:{a}:trail/{i.get('name', p)}"},
     "aws:secretsmanager/secret:Secret": lambda p, i, r, a: {"arn": f"arn:aws:secretsmanager:{r}:{a}:secret:{p}-{_digest(p, n=6)}"},
     "random:index/randomPassword:RandomPassword": lambda p, i, r, a: {"result": "offline-" + _digest(p, n=32), "bcryptHash": "offline"},
+    # pulumi-tls (the in-cluster services' CA of cloud: kubernetes): PEM-shaped placeholders, never real keys.
+    "tls:index/privateKey:PrivateKey": lambda p, i, r, a: {"privateKeyPem": _pem("PRIVATE KEY", p), "publicKeyPem": _pem("PUBLIC KEY", p), "privateKeyPemPkcs8": _pem("PRIVATE KEY", p)},
+    "tls:index/selfSignedCert:SelfSignedCert": lambda p, i, r, a: {"certPem": _pem("CERTIFICATE", p), "readyForRenewal": False},
+    "tls:index/certRequest:CertRequest": lambda p, i, r, a: {"certRequestPem": _pem("CERTIFICATE REQUEST", p)},
+    "tls:index/locallySignedCert:LocallySignedCert": lambda p, i, r, a: {"certPem": _pem("CERTIFICATE", p), "readyForRenewal": False},
 }
 
 # The attribute that holds a resource's physical name, when the provider auto-names it.

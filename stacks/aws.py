@@ -13,6 +13,7 @@ from components import kubernetes as kc
 from components.aws.autoscaling import ClusterAutoscalerIdentity, ClusterAutoscalerIdentityArgs, KarpenterIdentity, KarpenterIdentityArgs
 from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.aws.registry import WORKLOAD_REPOSITORIES
+from components.aws.service_roles import ServiceLinkedRoles, ServiceLinkedRolesArgs
 from components.kubernetes.autoscaling import SERVICE_ACCOUNT
 from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes.images import required_mirror_repositories
@@ -32,9 +33,15 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
     cluster_name = f"sahab-{env}"
     trail_name = f"sahab-{env}-audit"
 
+    # A fresh account has no Auto Scaling / EC2 Spot service-linked role; the data key's policy names
+    # the first (a key policy naming a missing principal is refused), so the keys wait for them.
+    asg_role = None
+    if spec.cluster.create_service_linked_roles:
+        asg_role = ServiceLinkedRoles(f"{env}-service-roles", ServiceLinkedRolesArgs(), opts).role_arns.apply(lambda r: r["autoscaling.amazonaws.com"])
     keys = c.Encryption(
         f"{env}-keys",
-        c.EncryptionArgs(account_id=account_id, region=spec.region, rotation_days=spec.encryption.rotation_days, deletion_window_days=spec.encryption.deletion_window_days),
+        c.EncryptionArgs(account_id=account_id, region=spec.region, rotation_days=spec.encryption.rotation_days, deletion_window_days=spec.encryption.deletion_window_days,
+                         autoscaling_role_arn=asg_role),
         opts,
     )
     net = c.Network(
@@ -82,6 +89,9 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
             public_endpoint=spec.cluster.public_endpoint,
             public_access_cidrs=spec.cluster.public_access_cidrs,
             admin_role_arns=spec.cluster.admin_role_arns,
+            deployer_role_arn=spec.cluster.deployer.role_arn if spec.cluster.deployer else None,
+            deployer_cidrs=spec.cluster.deployer.cidrs if spec.cluster.deployer else (),
+            deployer_security_group_id=spec.cluster.deployer.security_group_id if spec.cluster.deployer else None,
             log_retention_days=spec.cluster.log_retention_days,
         ),
         opts,

@@ -45,6 +45,12 @@ class ClusterArgs:
     """IAM roles given cluster-admin through access entries."""
     log_retention_days: int = 365
     """Control-plane log retention."""
+    deployer_role_arn: str | None = None
+    """IAM role `pulumi up` runs as: access entry + cluster admin, and the kubeconfig waits for both."""
+    deployer_cidrs: tuple[str, ...] = ()
+    """Where the deployer runs: CIDRs the cluster security group admits on 443."""
+    deployer_security_group_id: str | None = None
+    """Or: the deployer runner's security group, admitted on 443."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -61,6 +67,10 @@ class Cluster(pulumi.ComponentResource):
             raise ValueError("private_endpoint/public_endpoint: at least one endpoint must be on")
         if args.public_endpoint and (not args.public_access_cidrs or "0.0.0.0/0" in args.public_access_cidrs):
             raise ValueError("public_access_cidrs: a public endpoint needs an explicit, non-global CIDR list")
+        if args.deployer_cidrs and args.deployer_security_group_id:
+            raise ValueError("deployer_cidrs/deployer_security_group_id: give one source for the deployer, not both")
+        if (args.deployer_cidrs or args.deployer_security_group_id) and not args.deployer_role_arn:
+            raise ValueError("deployer_role_arn: a deployer source needs the role it runs as (it gets cluster admin)")
         child = pulumi.ResourceOptions(parent=self)
 
         role = aws.iam.Role(f"{name}-control-plane-role", assume_role_policy=service_trust("eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")), opts=child)
@@ -91,16 +101,29 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
+        admins = {}
         for i, arn in enumerate(args.admin_role_arns):
-            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=arn, type="STANDARD", opts=child)
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{i}-policy",
-                cluster_name=cluster.name,
-                principal_arn=arn,
-                policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope={"type": "cluster"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
-            )
+            admins[arn] = _cluster_admin(f"{name}-admin-{i}", cluster, arn, self)
+        # The deployer: the kubeconfig (and so the Kubernetes provider built from it) waits until
+        # its role is cluster admin and the private endpoint admits where it runs.
+        deployer_ready: list[pulumi.Output[str]] = []
+        if args.deployer_role_arn:
+            association = admins.get(args.deployer_role_arn) or _cluster_admin(f"{name}-deployer", cluster, args.deployer_role_arn, self)
+            deployer_ready.append(association.id)
+            cluster_sg = cluster.vpc_config.apply(lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id)
+            sources = [{"cidr_ipv4": c} for c in args.deployer_cidrs] + ([{"referenced_security_group_id": args.deployer_security_group_id}] if args.deployer_security_group_id else [])
+            for i, source in enumerate(sources):
+                rule = aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-deployer-api-{i}",
+                    security_group_id=cluster_sg,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    description="pulumi up (the deployer) to the private API endpoint",
+                    **source,
+                    opts=child,
+                )
+                deployer_ready.append(rule.id)
 
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
         for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore"):
@@ -147,9 +170,22 @@ class Cluster(pulumi.ComponentResource):
         self.node_role_arn = node_role.arn
         self.cluster_security_group_id = cluster.vpc_config.apply(lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id)
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority).apply(lambda a: _kubeconfig(a[0], a[1], a[2], args.region))
+            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority, *deployer_ready).apply(lambda a: _kubeconfig(a[0], a[1], a[2], args.region))
         )
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "node_role_arn": self.node_role_arn})
+
+
+def _cluster_admin(name: str, cluster: aws.eks.Cluster, arn: str, parent: pulumi.Resource) -> aws.eks.AccessPolicyAssociation:
+    """An access entry for `arn` and the cluster-admin access policy on it."""
+    entry = aws.eks.AccessEntry(name, cluster_name=cluster.name, principal_arn=arn, type="STANDARD", opts=pulumi.ResourceOptions(parent=parent))
+    return aws.eks.AccessPolicyAssociation(
+        f"{name}-policy",
+        cluster_name=cluster.name,
+        principal_arn=arn,
+        policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        access_scope={"type": "cluster"},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[entry]),
+    )
 
 
 def _kubeconfig(name: str, endpoint: str, ca: str, region: str) -> str:

@@ -23,6 +23,9 @@ class EncryptionArgs:
     """Automatic rotation period (90-2560 days)."""
     deletion_window_days: int = 30
     """Waiting period before a scheduled deletion takes effect."""
+    autoscaling_role_arn: pulumi.Input[str] | None = None
+    """The Auto Scaling service-linked role the data key admits (the one the stack creates, so the key
+    waits for it); None: the account's existing `AWSServiceRoleForAutoScaling`."""
 
 
 class Encryption(pulumi.ComponentResource):
@@ -52,7 +55,7 @@ class Encryption(pulumi.ComponentResource):
                 multi_region=False,
                 key_usage="ENCRYPT_DECRYPT",
                 customer_master_key_spec="SYMMETRIC_DEFAULT",
-                policy=_key_policy(purpose, args.account_id, args.region),
+                policy=_key_policy(purpose, args.account_id, args.region, args.autoscaling_role_arn),
                 opts=child,
             )
             aws.kms.Alias(f"{name}-{purpose}-alias", name=f"alias/sahab/{name}/{purpose}", target_key_id=keys[purpose].key_id, opts=child)
@@ -63,7 +66,7 @@ class Encryption(pulumi.ComponentResource):
         self.register_outputs({"key_arns": self.key_arns})
 
 
-def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str) -> pulumi.Output[str]:
+def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str, autoscaling_role_arn: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
     """Least privilege: the account root may administer (so IAM policies can grant use and the key
     can never become unmanageable); services get only the crypto actions they need, pinned to this
     account's resources by encryption context or source account."""
@@ -100,7 +103,7 @@ def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str) -> pul
         statements.append(allow("CloudTrailDecryptsForBucketKey", ["kms:Decrypt"], "*", Principal=cloudtrail, Condition=trails))
     if purpose == "data":
         # Managed node groups launch encrypted volumes through the Auto Scaling service-linked role.
-        asg = pulumi.Output.format("arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", account_id)
+        asg = autoscaling_role_arn or pulumi.Output.format("arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", account_id)
         statements.append(allow("AutoScalingUsesKeyForVolumes", _CRYPTO, "*", Principal={"AWS": asg}))
         statements.append(
             allow(

@@ -38,6 +38,34 @@ def check_role_arns(arns: tuple[str, ...]) -> tuple[str, ...]:
     return arns
 
 
+class DeployerSpec(Model):
+    """Where `pulumi up` runs and as whom. The API endpoint is private, so the cluster's security
+    group admits the deployer on 443, and its role gets an access entry with cluster admin (the
+    cluster creator gets none); the Kubernetes provider waits for both."""
+
+    role_arn: str = Field(description="IAM role `pulumi up` runs as (a CI runner's or a bastion's role).")
+    cidrs: tuple[str, ...] = Field(default=(), description="Private CIDRs it runs from (inside the VPC, or reaching it through peering/VPN).")
+    security_group_id: str | None = Field(default=None, pattern=r"^sg-[0-9a-f]{8,17}$", description="Or: the security group of the runner inside the VPC.")
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn(cls, arn: str) -> str:
+        return check_role_arns((arn,))[0]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DeployerSpec:
+        if bool(self.cidrs) == bool(self.security_group_id):
+            raise ValueError("set exactly one of cidrs (where the deployer runs) or security_group_id (its runner's security group)")
+        for cidr in self.cidrs:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError as e:
+                raise ValueError(f"cidrs: {cidr!r} is not a CIDR block ({e})") from None
+            if not net.is_private:
+                raise ValueError(f"cidrs: {cidr} is not private; the API endpoint is reached from inside the VPC (or a peered network)")
+        return self
+
+
 class ClusterSpec(Model):
     kubernetes_version: str = Field(default="1.33", pattern=r"^1\.(2[89]|3[0-9])$", description="EKS version, 1.28-1.39.")
     private_endpoint: bool = Field(default=True, description="API server reachable from inside the VPC.")
@@ -45,6 +73,10 @@ class ClusterSpec(Model):
     public_access_cidrs: tuple[str, ...] = Field(default=(), description="Who may reach a public endpoint; required with it.")
     admin_role_arns: tuple[str, ...] = Field(default=(), description="IAM roles given cluster-admin through EKS access entries.")
     log_retention_days: int = Field(default=365, ge=1, description="Control-plane log retention.")
+    deployer: DeployerSpec | None = Field(default=None, description="Where `pulumi up` runs and its role (needed to deploy a private-only cluster).")
+    create_service_linked_roles: bool = Field(
+        default=True, description="Create the Auto Scaling and EC2 Spot service-linked roles (a fresh account has neither); false where they exist already."
+    )
 
     @field_validator("admin_role_arns")
     @classmethod

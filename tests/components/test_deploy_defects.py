@@ -221,3 +221,92 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
         assert not allowed(serving.inputs["policy"], "s3:PutObject", resource), f"{serving.urn}: may write {resource}"
     listing = {"s3:prefix": "serving-log/2026/"}
     assert allowed(drift.inputs["policy"], "s3:ListBucket", f"arn:aws:s3:::{b['offline-features']}", listing), f"{drift.urn}: cannot list the prediction log"
+
+
+# ---------------------------------------------------------------------------------------------
+# The deployer reaches the private cluster
+# ---------------------------------------------------------------------------------------------
+
+def _spec(env: str) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((REPO / "environments" / env / f"Pulumi.{env}.yaml").read_text())["config"]["sahab:platform"]
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_the_deployer_reaches_the_private_endpoint_as_cluster_admin(env, request):
+    """Defect: the endpoint is private only, nothing admitted wherever `pulumi up` runs, the creator
+    got no admin, and the Kubernetes provider did not wait for the admin association."""
+    plan = request.getfixturevalue(env)
+    deployer = _spec(plan.stack)["cluster"]["deployer"]
+    eks = one(plan, "aws:eks/cluster:Cluster", "-cluster-eks")
+    vpc = eks.inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True and not vpc.get("endpointPublicAccess"), f"{eks.urn}: the test's premise (private-only endpoint) changed"
+    cluster_sg = eks.outputs["vpcConfig"]["clusterSecurityGroupId"]
+    rules = [r for r in plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.inputs["securityGroupId"] == cluster_sg]
+    admitted = {r.inputs.get("cidrIpv4") for r in rules if r.inputs["ipProtocol"] == "tcp" and r.inputs["fromPort"] <= 443 <= r.inputs["toPort"]}
+    assert set(deployer["cidrs"]) <= admitted, f"{eks.urn}: cluster security group {cluster_sg} does not admit the deployer {deployer['cidrs']} on 443 (admits {admitted})"
+    associations = [r for r in plan.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation") if r.inputs["principalArn"] == deployer["role_arn"]]
+    assert associations and associations[0].inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy") and associations[0].inputs["accessScope"]["type"] == "cluster", (
+        f"{plan.stack}: deployer {deployer['role_arn']} is not cluster admin"
+    )
+    assert any(r.inputs["principalArn"] == deployer["role_arn"] for r in plan.by_type("aws:eks/accessEntry:AccessEntry")), f"{plan.stack}: no access entry for the deployer"
+    provider = next(r for r in plan.resources if r.type == "pulumi:providers:kubernetes")
+    waits = set(provider.options.get("dependsOn", []))
+    assert associations[0].urn in waits, f"{provider.urn}: does not wait for {associations[0].urn}"
+    assert all(r.urn in waits for r in rules if r.inputs.get("cidrIpv4") in deployer["cidrs"]), f"{provider.urn}: does not wait for the deployer's ingress rule"
+
+
+def test_the_deployer_spec_is_validated():
+    from stacks.spec import SpecError, load_spec
+
+    base = _spec("uae-central")
+    for bad, fragment in (
+        ({"role_arn": "arn:aws:iam::111122223333:role/d"}, "exactly one of cidrs"),
+        ({"role_arn": "arn:aws:iam::111122223333:role/d", "cidrs": ["8.8.8.0/24"]}, "not private"),
+        ({"role_arn": "not-an-arn", "cidrs": ["10.99.0.0/24"]}, "not an IAM role ARN"),
+        ({"role_arn": "arn:aws:iam::111122223333:role/d", "cidrs": ["10.99.0.0/24"], "security_group_id": "sg-0123456789abcdef0"}, "exactly one of cidrs"),
+    ):
+        raw = copy.deepcopy(base)
+        raw["cluster"]["deployer"] = bad
+        with pytest.raises(SpecError) as e:
+            load_spec(raw)
+        assert "cluster.deployer" in str(e.value) and fragment in str(e.value), str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fresh accounts: service-linked roles
+# ---------------------------------------------------------------------------------------------
+
+SLR_ASG = "arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_service_linked_roles_exist_before_the_key_that_names_them(env, request):
+    """Defect: the data key's policy names the Auto Scaling service-linked role and spot launches
+    need the EC2 Spot one; a new account has neither (and KMS refuses a policy naming a missing role)."""
+    plan = request.getfixturevalue(env)
+    roles = {r.inputs["awsServiceName"]: r for r in plan.by_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")}
+    assert set(roles) == {"autoscaling.amazonaws.com", "spot.amazonaws.com"}, f"{plan.stack}: service-linked roles planned: {sorted(roles)}"
+    for r in roles.values():
+        assert r.options.get("retainOnDelete") is True, f"{r.urn}: deleting the stack would delete an account-wide role"
+    key = one(plan, "aws:kms/key:Key", "-keys-data")
+    asg = roles["autoscaling.amazonaws.com"]
+    assert asg.outputs["arn"] == SLR_ASG.format(account_of(plan)), f"{asg.urn}: mock ARN shape differs from IAM's"
+    assert asg.urn in key.options.get("dependsOn", []), f"{key.urn}: does not wait for {asg.urn}"
+    assert allowed(key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": asg.outputs["arn"]}), f"{key.urn}: Auto Scaling cannot create grants"
+
+
+def test_service_linked_roles_can_be_left_to_an_account_that_has_them():
+    """IAM refuses a second service-linked role for a service: `create_service_linked_roles: false`
+    plans none, and the key names the account's existing role."""
+    from sahab.offline import read_project, read_stack_config, run_program
+
+    project, entry = read_project(REPO)
+    config = read_stack_config(REPO / "environments/smb/Pulumi.smb.yaml", project)
+    config["sahab:platform"] = copy.deepcopy(config["sahab:platform"])
+    config["sahab:platform"]["cluster"]["create_service_linked_roles"] = False
+    plan = run_program(REPO, "smb", config, project=project, entry=entry)
+    assert not plan.by_type("aws:iam/serviceLinkedRole:ServiceLinkedRole"), "create_service_linked_roles: false still plans service-linked roles"
+    key = one(plan, "aws:kms/key:Key", "-keys-data")
+    assert allowed(key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": SLR_ASG.format(account_of(plan))}), key.urn
