@@ -153,7 +153,7 @@ def main() -> None:
         pw.add_column(col, justify="right" if col != "engine" else "left")
     hit, alarm = power(args.power_runs, 0.2, 20_000, 5_000, seed=1)
     _, false_alarm = power(args.power_runs, 0.0, 20_000, 5_000, seed=2)
-    pw.add_row("sahab (KS/chi2 + BH q=0.05)", str(args.power_runs), f"{hit:.0%}", f"{alarm:.0%}", f"{false_alarm:.1%}")
+    pw.add_row("sahab (KS/chi2/Fisher + BH q=0.05, PSI >= 0.02)", str(args.power_runs), f"{hit:.0%}", f"{alarm:.0%}", f"{false_alarm:.1%}")
     if not args.skip_evidently and args.evidently_power_runs:
         ev_hit, ev_alarm = evidently_power(args.evidently_power_runs, 0.2, 20_000, 5_000, seed=1)
         _, ev_false = evidently_power(args.evidently_power_runs, 0.0, 20_000, 5_000, seed=2)

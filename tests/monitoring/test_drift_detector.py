@@ -129,3 +129,50 @@ def test_cli_reads_and_writes_object_storage_uris(tmp_path, stationary_pair):
                  "--out-dir", str(tmp_path / "out"), "--window-rows", "5000"])
     assert code == EXIT_OK
     assert json.loads((tmp_path / "out" / "report.json").read_text())["drift_detected"] is False
+
+
+def test_one_missing_value_or_unseen_category_in_a_300_row_window_raises_no_alarm():
+    alarms = 0
+    for seed in range(20):
+        ref, cur = reference_and_current(24_000, seed=500 + seed)
+        window = cur.iloc[:300].copy()
+        window.loc[window.index[0], "amount"] = np.nan  # the reference has no missing amount
+        window.loc[window.index[1], "channel"] = "satellite"  # never seen in training
+        report = detect_drift(profile_of(ref), window, DriftSettings(min_window_rows=200))
+        assert not {"amount", "channel"} & set(report.drifted_features), f"seed {seed}: {report.reason}"
+        alarms += report.drift_detected
+    assert alarms / 20 <= 0.05, f"false-alarm rate {alarms / 20:.2f} on 300-row windows"
+
+
+def test_effect_size_gate_ignores_significant_but_tiny_shifts_in_huge_windows():
+    rng = np.random.default_rng(8)
+    ref = pd.DataFrame({"x": rng.normal(size=100_000)})
+    cur = pd.DataFrame({"x": rng.normal(0.05, 1.0, 100_000)})  # 0.05 sd: significant at this size, PSI ~ 0.003
+    profile = ReferenceProfile.fit(ref, ["x"], [])
+    gated = detect_drift(profile, cur)
+    assert not gated.drift_detected and any(t.significant for t in gated.tests), gated.reason
+    assert "PSI" in gated.reason
+    assert detect_drift(profile, cur, DriftSettings(min_psi=0.0)).drift_detected, "min_psi=0 turns the gate off"
+
+
+def test_unusable_input_exits_2_with_a_message(tmp_path, stationary_pair, caplog):
+    ref, cur = stationary_pair
+    profile = tmp_path / "reference.npz"
+    profile_of(ref).save(profile)
+    cases = {
+        "empty": (cur.iloc[:0], "no rows"),
+        "strings": (cur.assign(amount=["n/a"] * len(cur)), "amount (numeric in the reference"),
+        "numbers": (cur.assign(channel=np.arange(len(cur), dtype=float)), "channel (categorical"),
+        "missing column": (cur.drop(columns=["country"]), "lacks the profiled columns ['country']"),
+    }
+    for name, (frame, message) in cases.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+        caplog.clear()
+        code = main(["check", "--reference", str(profile), "--current", str(tmp_path / f"{name}.parquet"),
+                     "--out-dir", str(tmp_path / "out")])
+        assert code == EXIT_USAGE, f"{name}: exit {code}"
+        assert message in caplog.text, f"{name}: {caplog.text}"
+    # A few unparsable values in a numeric column are missing values, not a schema problem.
+    few = cur.astype({"amount": object})
+    few.loc[few.index[:3], "amount"] = "n/a"
+    assert detect_drift(profile_of(ref), few, DriftSettings(window="10D")).n_tests > 0

@@ -68,3 +68,40 @@ def test_profile_round_trips_through_npz(tmp_path):
     assert loaded.categorical["c"].n_missing == int(df["c"].isna().sum())
     with pytest.raises(ValueError, match="missing"):
         ReferenceProfile.fit(df, ["x", "nope"], [])
+
+
+def test_categorical_test_is_pearson_when_counts_allow_and_exact_when_they_do_not():
+    from workloads.monitoring.stats import categorical_test
+
+    ref, cur = np.array([5_000, 3_000, 2_000, 0]), np.array([160, 80, 60, 0])
+    expected = stats.chi2_contingency(np.vstack((ref[:3], cur[:3])), correction=False)
+    assert categorical_test(ref, cur) == pytest.approx((expected.statistic, expected.pvalue))
+    # One unseen value in a 300-row window: Pearson says p ~ 1e-15, the exact test about 0.03.
+    ref, cur = np.array([12_000, 5_000, 3_000, 0]), np.array([180, 75, 44, 1])
+    assert chi2_counts(ref, cur)[1] < 1e-10, "Pearson's approximation fails on this table"
+    _, p = categorical_test(ref, cur)
+    pool = stats.fisher_exact([[0, 20_000], [1, 299]]).pvalue
+    rest = stats.chi2_contingency(np.vstack((ref[:3], cur[:3])), correction=False).pvalue
+    assert p == pytest.approx(min(1.0, 2 * min(pool, rest))) and p > 0.01, p
+    # Fifteen unseen values in 300 rows are still overwhelming evidence.
+    assert categorical_test(ref, np.array([170, 72, 43, 15]))[1] < 1e-8
+    # Rare known categories are pooled rather than tested cell by cell.
+    ref, cur = np.array([10_000, 9_000, 40, 30, 0]), np.array([150, 148, 1, 0, 1])
+    assert categorical_test(ref, cur)[1] > 0.01
+
+
+def test_missing_rate_test_is_fisher_exact_on_small_counts():
+    _, p = missing_rate_test(0, 20_000, 1, 300)
+    assert p == pytest.approx(stats.fisher_exact([[0, 20_000], [1, 299]]).pvalue) and p > 0.01
+    chi2, p_big = missing_rate_test(200, 20_000, 150, 5_000)
+    assert p_big == pytest.approx(stats.chi2_contingency([[200, 19_800], [150, 4_850]], correction=False).pvalue)
+    assert p_big < 1e-10
+
+
+def test_psi_counts_missing_values_as_their_own_bucket():
+    from workloads.monitoring.stats import with_missing
+
+    r = np.array([0.5, 0.5])
+    assert with_missing(r, 0.1).tolist() == pytest.approx([0.45, 0.45, 0.1])
+    # Same shape, 5% of values now missing: invisible to PSI on present values, visible with the bucket.
+    assert psi(r, r) == 0.0 and psi(with_missing(r, 0.0), with_missing(r, 0.05)) > 0.2

@@ -1,11 +1,17 @@
 """Drift detection: windows of live data against the reference profile.
 
-For every window and feature: a distribution test (KS for numeric, chi-squared for categorical)
-and a missing-rate test, with PSI as the effect size. Benjamini-Hochberg then runs once over all
-p-values of the run (every feature, test and window), so the false discovery rate is controlled
-over features and windows together; a feature drifts in a window when any of its tests is
-rejected, a window drifts when at least `min_drifted_features` features do, and the run reports
-drift when any window does. Under stationary data that alarm rate is at most `alpha`.
+For every window and feature: a distribution test (KS for numeric, pooled chi-squared / Fisher
+for categorical) and a missing-rate test (chi-squared, Fisher where counts are small), with PSI
+(missing values as their own bucket) as the effect size. Benjamini-Hochberg then runs once over
+all p-values of the run (every feature, test and window), so the false discovery rate is
+controlled over features and windows together; a feature drifts in a window when any of its
+tests is rejected *and* its PSI reaches `min_psi` (significance alone flags irrelevant shifts in
+large windows), a window drifts when at least `min_drifted_features` features do, and the run
+reports drift when any window does. Under stationary data the alarm rate is at most `alpha`.
+
+Unusable input raises ValueError naming the problem (the CLI exits 2): no rows, profiled columns
+missing, a numeric column whose values are mostly not numbers, a categorical column holding
+numbers where the reference held labels.
 """
 from __future__ import annotations
 
@@ -23,11 +29,16 @@ from workloads.monitoring.profile import ReferenceProfile, categorical_values, n
 from workloads.monitoring.stats import (
     benjamini_hochberg,
     bin_proportions,
-    chi2_counts,
+    categorical_test,
     ks_sorted,
     missing_rate_test,
     psi,
+    with_missing,
 )
+
+MAX_UNPARSABLE_SHARE = 0.5
+"""A numeric column with more than this share of its non-missing values not numbers is mistyped
+(a shifted column, a schema change), not drift; fewer count as missing values."""
 
 
 class DriftSettings(StrictEnvSettings):
@@ -39,6 +50,10 @@ class DriftSettings(StrictEnvSettings):
     """Benjamini-Hochberg level over every test of a run."""
     min_drifted_features: int = Field(1, ge=1)
     """A window drifts when at least this many features do."""
+    min_psi: float = Field(0.02, ge=0.0)
+    """Effect-size gate: a significant feature drifts only when its PSI reaches this. PSI 0.1 is
+    the customary "moderate shift"; 0.02 still passes a 0.15-sd mean shift (PSI ~ shift^2) and
+    stops the 0.05-sd shifts that 100k-row windows make significant. 0 disables the gate."""
     window: str | None = None
     """Pandas frequency (`1h`, `1D`) splitting the current data by its timestamp column."""
     window_rows: int | None = Field(None, ge=1)
@@ -66,7 +81,10 @@ class FeatureTest:
     missing_reference: float
     missing_current: float
     q_value: float = 1.0
+    significant: bool = False
+    """Rejected by Benjamini-Hochberg at alpha."""
     rejected: bool = False
+    """Significant and PSI >= min_psi: the test flags the feature."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,8 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
         values = numeric_values(frame[feat])
         missing = int(np.isnan(values).sum())
         d, p = ks_sorted(ref.sample, values)
-        effect = psi(ref.proportions, bin_proportions(values, ref.edges))
+        effect = psi(with_missing(ref.proportions, ref.n_missing / ref.n_rows),
+                     with_missing(bin_proportions(values, ref.edges), missing / max(n, 1)))
         common = dict(window=name, feature=feat, kind="numeric", psi=effect, n_reference=ref.n_rows,
                       n_current=n, missing_reference=ref.n_missing / ref.n_rows, missing_current=missing / max(n, 1))
         out.append(FeatureTest(test="ks", statistic=d, p_value=p, **common))
@@ -150,9 +169,9 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
         for cat, count in counts.items():
             cur_counts[index.get(cat, len(ref.categories))] += count
         ref_counts = np.append(ref.counts, 0)
-        ref_props = ref_counts / max(ref_counts.sum(), 1)
-        cur_props = cur_counts / max(cur_counts.sum(), 1)
-        chi2, p = chi2_counts(ref_counts, cur_counts)
+        ref_props = with_missing(ref_counts / max(ref_counts.sum(), 1), ref.n_missing / ref.n_rows)
+        cur_props = with_missing(cur_counts / max(cur_counts.sum(), 1), missing / max(n, 1))
+        chi2, p = categorical_test(ref_counts, cur_counts)
         common = dict(window=name, feature=feat, kind="categorical", psi=psi(ref_props, cur_props),
                       n_reference=ref.n_rows, n_current=n, missing_reference=ref.n_missing / ref.n_rows,
                       missing_current=missing / max(n, 1))
@@ -162,15 +181,39 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
     return out
 
 
+def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
+    """Raise ValueError naming what makes `current` unusable (see the module docstring)."""
+    if len(current) == 0:
+        raise ValueError("current data has no rows: nothing to compare with the reference (is the log path right?)")
+    expected = [*profile.numeric, *profile.categorical]
+    absent = [c for c in expected if c not in current.columns]
+    if absent:
+        raise ValueError(f"current data lacks the profiled columns {absent}")
+    mistyped = []
+    for feat in profile.numeric:
+        column = current[feat]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        present = column.dropna()
+        unparsable = pd.to_numeric(present, errors="coerce").isna()
+        if present.size and unparsable.sum() / present.size > MAX_UNPARSABLE_SHARE:
+            mistyped.append(f"{feat} (numeric in the reference; {int(unparsable.sum())} of {present.size} values "
+                            f"are not numbers, e.g. {present[unparsable].iloc[0]!r})")
+    for feat, ref in profile.categorical.items():
+        column = current[feat]
+        labels_are_text = bool(pd.to_numeric(pd.Series(ref.categories, dtype=object), errors="coerce").isna().any())
+        if labels_are_text and pd.api.types.is_numeric_dtype(column) and column.notna().any():
+            mistyped.append(f"{feat} (categorical, labels such as {ref.categories[0]!r} in the reference; {column.dtype} here)")
+    if mistyped:
+        raise ValueError("current data has mistyped columns: " + "; ".join(mistyped) + ". Fix: send the schema's types")
+
+
 def detect_drift(
     profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings | None = None
 ) -> DriftReport:
     """Compare `current` (one or more windows) with `profile`; see the module docstring."""
     settings = settings or DriftSettings()
-    expected = [*profile.numeric, *profile.categorical]
-    absent = [c for c in expected if c not in current.columns]
-    if absent:
-        raise ValueError(f"current data lacks the profiled columns {absent}")
+    check_usable(profile, current)
     windows: list[WindowResult] = []
     tests: list[FeatureTest] = []
     for name, frame in split_windows(current, settings):
@@ -181,7 +224,8 @@ def detect_drift(
             tests.extend(_test_window(name, frame, profile))
     rejected, q = benjamini_hochberg(np.array([t.p_value for t in tests]), settings.alpha)
     tests = [
-        FeatureTest(**{**asdict(t), "q_value": float(qi), "rejected": bool(r)}) for t, qi, r in zip(tests, q, rejected)
+        FeatureTest(**{**asdict(t), "q_value": float(qi), "significant": bool(r), "rejected": bool(r) and t.psi >= settings.min_psi})
+        for t, qi, r in zip(tests, q, rejected)
     ]
     decided = []
     for w in windows:
@@ -195,6 +239,9 @@ def detect_drift(
     elif n_drifted:
         feats = sorted({f for w in decided for f in w.drifted_features})
         reason = f"{n_drifted} of {sum(w.tested for w in decided)} windows drifted; features: {', '.join(feats)}"
+    elif any(t.significant for t in tests):
+        reason = (f"no drift: {sum(t.significant for t in tests)} of {len(tests)} tests significant at BH level "
+                  f"{settings.alpha}, none with PSI >= {settings.min_psi}")
     else:
         reason = f"no test rejected at BH level {settings.alpha} over {len(tests)} tests"
     return DriftReport(
