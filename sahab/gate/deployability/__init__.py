@@ -122,6 +122,6 @@ def policy_levels(doc: Any) -> dict[str, str]:
 
 # The one registry of deployability checks, in run order. (Imported here, at the end: each check
 # module imports Context and finding from above.)
-from sahab.gate.deployability import connectivity, pins, scheduling  # noqa: E402
+from sahab.gate.deployability import connectivity, pins, rules, scheduling  # noqa: E402
 
-CHECKS: list[Check] = [connectivity.check, scheduling.check, pins.check]
+CHECKS: list[Check] = [connectivity.check, scheduling.check, pins.check, rules.check]
