@@ -6,6 +6,8 @@
     sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
     sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
     sahab bootstrap <env>                               in-region state backend (S3 + KMS)
+    sahab local up|status|down [--embedded]             the platform on one machine, real services on loopback
+    sahab verify <env|local> [--junit F] [--report D]   the live platform is what the plan promised
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from sahab.local.cli import local_app
 from sahab.offline import Plan, ProgramError, plan_environment, write_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sahab: a UAE-resident ML platform on Pulumi.")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy packs on any Pulumi Python program, offline.")
 app.add_typer(policy_app, name="policy")
+app.add_typer(local_app, name="local")
 console = Console()
 err = Console(stderr=True)
 
@@ -249,6 +253,41 @@ def bootstrap(
     except deploy.DeployError as e:
         _fail(str(e))
     console.print(f"[bold green]state backend ready[/]: {backend.url}\nsecrets provider: {backend.secrets_provider}")
+
+
+@app.command()
+def verify(
+    target: str = typer.Argument(..., help="Environment under environments/ (after `sahab up`), or `local` (after `sahab local up`)."),
+    stack: Optional[str] = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help="Stack outputs JSON (`pulumi stack output --json --show-secrets`); default: read them with the Pulumi CLI."),
+    plan_file: Optional[Path] = typer.Option(None, "--plan", help="plan.json holding the promises (default: plan the environment offline now)."),
+    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="Kubeconfig for the cluster part (default: the stack's kubeconfig output)."),
+    kube_context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown evidence summary (verify-report.md) into this folder."),
+    part: list[str] = typer.Option([], "--part", help="Only this part: cloud, cluster, workloads, local (repeatable; default: all)."),
+    scan_region: list[str] = typer.Option([], "--scan-region", help="Regions the tag scan covers (repeatable; default: every region enabled for the account)."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="State folder of `sahab local up` (default: .sahab/local)."),
+) -> None:
+    """Verify the live platform against the plan: cloud, cluster and workloads. Exit 1 on any failed check."""
+    from sahab.verify import runner
+    from sahab.verify.context import VerifyError
+
+    request = runner.VerifyRequest(
+        repo=_repo(), target=target, stack=stack, outputs_file=outputs, plan_file=plan_file, kubeconfig=kubeconfig,
+        kube_context=kube_context, junit=junit, report=report, parts=tuple(part) or runner.PARTS,
+        scan_regions=tuple(scan_region), local_state_dir=state_dir,
+    )
+    try:
+        result = runner.run(request, on_output=lambda line: console.print(line, end="", markup=False, highlight=False))
+    except VerifyError as e:
+        _fail(str(e))
+    failed = sum(o.outcome == "failed" for o in result.outcomes)
+    skipped = sum(o.outcome == "skipped" for o in result.outcomes)
+    where = "".join(f"; wrote {_rel(p, request.repo)}" for p in (result.junit, result.report) if p)
+    verdict = "[bold red]FAILED[/]" if result.exit_code else "[bold green]verified[/]"
+    console.print(f"{verdict} {target}: {len(result.outcomes)} checks, {failed} failed, {skipped} skipped{where}")
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -98,6 +98,7 @@ class Promises(BaseModel):
     cronjobs: tuple[str, ...] = ()
     services: dict[str, str] = Field(default_factory=dict, description="Service name -> namespace/name:port (first port).")
     monitoring_namespace: str | None = Field(default=None, description="Namespace of the kube-prometheus-stack release.")
+    drift_cronjob: str | None = Field(default=None, description="namespace/name of the drift CronJob.")
 
 
 _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -184,6 +185,7 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         cronjobs=tuple(objects("CronJob")),
         services=services,
         monitoring_namespace=monitoring,
+        drift_cronjob=next((f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in manifests if m.get("kind") == "CronJob" and ((m.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == "drift-monitor"), None),
     )
 
 
