@@ -154,7 +154,8 @@ class Decision:
     test: str = "betting test martingales (aGRAPA), IPW increments, key as unit (Waudby-Smith & Ramdas 2023)"
 
     def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        """JSON-ready: an empty sequence's infinite bounds become null."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass

@@ -62,9 +62,14 @@ def new_test(settings: ServingSettings, experiment: Experiment) -> SequentialTes
                           outcome_max=settings.outcome_max, key_outcomes=settings.test_key_outcomes)
 
 
-def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSettings, *, seal: bool = True) -> dict:
-    """Seal idle keys, replay every unit of the experiment, store and return the decision."""
-    store.register(experiment)
+def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSettings, *, seal: bool = True,
+             save: bool = True) -> dict:
+    """Seal idle keys, replay every unit of the experiment, store and return the decision.
+
+    The control plane reads with seal=False, save=False: a pure function of the shared store, so
+    every replica answers the same."""
+    if save:
+        store.register(experiment)
     if seal:
         store.seal_idle(experiment.id, settings.test_key_idle_s)
     test = new_test(settings, experiment)
@@ -73,8 +78,10 @@ def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSe
     decision = test.decide().as_dict()
     decision.update(experiment_id=experiment.id, champion_version=experiment.champion_version,
                     challenger_version=experiment.challenger_version,
-                    outcomes=store.outcome_counts(experiment.id), evaluated_at=time.time())
-    store.save_decision(experiment.id, decision)
+                    outcomes=store.outcome_counts(experiment.id))
+    if save:
+        decision["evaluated_at"] = time.time()
+        store.save_decision(experiment.id, decision)
     if decision["alert"]:
         logger.warning("experiment %s: %s", experiment.id, decision["alert"])
     return decision

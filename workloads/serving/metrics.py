@@ -21,9 +21,8 @@ class ServingMetrics:
     scores: object
     batch_records: object
     ready: object
-    feedback: object
-    ab_p_value: object
-    ab_effect: object
+    log_written: object
+    log_dropped: object
 
 
 @functools.cache
@@ -42,7 +41,7 @@ def serving_metrics() -> ServingMetrics:
         batch_records=Histogram("sahab_serving_batch_records", "Records per adaptive batch",
                                 buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)),
         ready=Gauge("sahab_serving_ready", "1 when verified models are loaded", multiprocess_mode="livemax"),
-        feedback=Counter("sahab_ab_feedback_total", "Outcomes received", ["variant"]),
-        ab_p_value=Gauge("sahab_ab_p_value", "Always-valid p-value of the mSPRT", multiprocess_mode="livemin"),
-        ab_effect=Gauge("sahab_ab_effect", "mean(challenger) - mean(champion) outcome", multiprocess_mode="liveall"),
+        log_written=Counter("sahab_serving_prediction_log_rows_total", "Scored records written to the prediction log"),
+        log_dropped=Counter("sahab_serving_prediction_log_dropped_total",
+                            "Scored records dropped from the prediction log (buffer full or storage failing)"),
     )

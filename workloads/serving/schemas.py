@@ -35,6 +35,9 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    request_id: Optional[str] = Field(None, min_length=1, max_length=128,
+                                      description="echoed back (and logged); generated when absent")
+
     key: str = Field(..., min_length=1, max_length=256, description="sticky A/B key, e.g. the account id")
     records: list[FeatureRecord] = Field(  # type: ignore[valid-type]
         ...,
@@ -45,6 +48,10 @@ class ScoreRequest(BaseModel):
 
 
 class ScoreResponse(BaseModel):
+    request_id: str
+    """Send it back with the outcome (`/feedback` on the control port)."""
+    experiment_id: Optional[str]
+    """The experiment that routed the key (null when only the champion serves)."""
     key: str
     variant: Variant
     """The variant whose scores these are (always the champion in shadow mode)."""
@@ -55,20 +62,32 @@ class ScoreResponse(BaseModel):
     """Fraud probability per record, in request order."""
 
 
-class Feedback(BaseModel):
-    """An observed outcome for a key: higher is better (1 = the decision proved right)."""
+class Outcome(BaseModel):
+    """One observed outcome, for the control plane's `/feedback` (higher is better)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    request_id: str = Field(..., min_length=1, max_length=128, description="the /score answer's request_id (idempotency)")
     key: str = Field(..., min_length=1, max_length=256)
-    outcome: float = Field(..., ge=-1e6, le=1e6, allow_inf_nan=False)
+    outcome: float = Field(..., allow_inf_nan=False, description="within [OUTCOME_MIN, OUTCOME_MAX]")
+    experiment_id: Optional[str] = Field(None, min_length=1, max_length=64,
+                                         description="the /score answer's experiment_id; default: the current one")
     variant: Optional[Variant] = None
-    """The variant that served the key; derived from the sticky assignment when omitted."""
+    """Checked against the key's assignment in that experiment when given."""
 
 
-class FeedbackAck(BaseModel):
-    accepted: int
-    variants: dict[str, int]
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    outcomes: list[Outcome] = Field(..., min_length=1, max_length=10_000)
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    apply: bool = False
+    experiment_id: Optional[str] = Field(None, min_length=1, max_length=64)
+    """Act on this experiment (the one whose decision was read); default: the current one."""
 
 
 class ModelInfo(BaseModel):
@@ -83,18 +102,5 @@ class ServiceStatus(BaseModel):
     reason: str
     ab_mode: str
     challenger_weight: float
+    experiment_id: Optional[str] = None
     models: dict[str, ModelInfo]
-
-
-class ExperimentStatus(BaseModel):
-    ab_mode: str
-    champion_version: Optional[str]
-    challenger_version: Optional[str]
-    decision: dict[str, object]
-
-
-class PromotionResult(BaseModel):
-    recommendation: str
-    action: Literal["none", "promoted", "rolled_back"]
-    detail: str
-    decision: dict[str, object]
