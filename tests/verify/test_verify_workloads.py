@@ -1,0 +1,50 @@
+"""Workloads checks that need no running platform: the drift job's last run (CronJob Jobs as the
+API returns them, the local schedule's status file) and the fixture record serving scores."""
+
+from __future__ import annotations
+
+import json
+
+from sahab.verify.workloads import FIXTURE_RECORD, drift_cronjob_last_run, drift_schedule_last_run
+
+CRONJOB = {"metadata": {"name": "drift", "namespace": "sahab-monitoring"}}
+
+
+def _job(name: str, start: str, outcome: str | None) -> dict:
+    conditions = [{"type": outcome, "status": "True", "reason": "BackoffLimitExceeded" if outcome == "Failed" else None, "message": "Job has reached the specified backoff limit" if outcome == "Failed" else None}] if outcome else []
+    return {"metadata": {"name": name, "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "drift"}]},
+            "status": {"startTime": start, "conditions": conditions}}
+
+
+def test_fixture_record_has_exactly_the_models_features():
+    from workloads.data.schema import FEATURES
+
+    assert list(FIXTURE_RECORD) == list(FEATURES), "the fixture record must carry every feature, in order, and nothing else"
+
+
+def test_drift_cronjob_last_finished_run_decides():
+    ok = [_job("drift-1", "2026-12-01T20:00:00Z", "Failed"), _job("drift-2", "2026-12-01T21:00:00Z", "Complete"), _job("drift-3", "2026-12-01T22:00:00Z", None)]
+    assert drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], ok) == [], "the latest finished run completed (the running one does not count yet)"
+
+    failed = [_job("drift-1", "2026-12-01T20:00:00Z", "Complete"), _job("drift-2", "2026-12-01T21:00:00Z", "Failed")]
+    found = drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], failed)
+    assert len(found) == 1 and "sahab-monitoring/drift-2 (Job)" in found[0] and "BackoffLimitExceeded" in found[0], found
+
+
+def test_drift_cronjob_that_never_ran_or_is_missing():
+    never = drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], [_job("drift-1", "2026-12-01T22:00:00Z", None)])
+    assert len(never) == 1 and "has not finished a run yet" in never[0] and "create job --from=cronjob/drift" in never[0], never
+    other = {"metadata": {"name": "x", "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "retrain"}]}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    assert "has not finished" in drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], [other])[0], "another CronJob's Jobs do not count"
+    missing = drift_cronjob_last_run("sahab-monitoring/drift", [], [])
+    assert "sahab-monitoring/drift (CronJob): the plan has it but the cluster does not" in missing[0], missing
+
+
+def test_local_drift_schedule_status(tmp_path):
+    status = tmp_path / "drift.status.json"
+    assert "has not finished a run yet" in drift_schedule_last_run(status)[0]
+    status.write_text(json.dumps({"runs": 2, "last_exit": 0, "last_start": 1764626400.0, "last_seconds": 3.5}))
+    assert drift_schedule_last_run(status) == []
+    status.write_text(json.dumps({"runs": 3, "last_exit": 1, "last_start": 1764626400.0, "last_seconds": 3.5}))
+    found = drift_schedule_last_run(status, tmp_path / "drift.log")
+    assert len(found) == 1 and "exited 1" in found[0] and "drift.log" in found[0], found
