@@ -191,7 +191,8 @@ class PredictionLog:
                 table = to_table(group)
                 folder = f"{self.root}/date={date}/hour={hour}"
                 try:
-                    self.fs.create_dir(folder, recursive=True)
+                    if isinstance(self.fs, pafs.LocalFileSystem):  # S3 needs (and gets) no directory markers
+                        self.fs.create_dir(folder, recursive=True)
                     pq.write_table(table, f"{folder}/part-{self.host}-{uuid.uuid4().hex}.parquet", filesystem=self.fs)
                 except Exception:  # storage down: count the loss, keep serving
                     logger.exception("prediction log: cannot write %d rows under %s", table.num_rows, folder)
