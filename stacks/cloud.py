@@ -18,12 +18,19 @@ whatever differs between clusters comes from `CloudPlatform.adapter`, a `CloudAd
 | object-store URI           | s3://<bucket>/<prefix>                    | abfss://<container>@<account>.dfs.core.windows.net/<prefix> |
 | secret source              | Secrets Manager ARN                       | Key Vault secret id                              |
 
+`cloud: kubernetes` (stacks/onprem.py, an existing cluster): the customer's storage provisioner, no
+load-balancer annotations, `env:` secret sources filled from in-cluster Secrets, `s3://` URIs on the
+in-cluster S3-compatible store (`ClusterCloud.workload_env` names its endpoint), the customer's
+registry, no node autoscaling and no cloud identities; its data services run in the cluster
+(`CloudPlatform.in_cluster`).
+
 A third adapter (an existing cluster with in-cluster PostgreSQL/Redis/S3-compatible store)
 implements the same four members; nothing in `components/kubernetes` changes for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -84,3 +91,8 @@ class CloudPlatform:
     """The cloud layer's provider (region-pinned, default tags): later layers reuse it. None without a cloud."""
     adapter: CloudAdapter
     """Everything cloud-specific the Kubernetes layer needs."""
+    kube_context: str | None = None
+    """Context of `kubeconfig` to use (an existing cluster's kubeconfig may hold several); None: its current one."""
+    in_cluster: tuple[Callable[[PlatformSpec, pulumi.ResourceOptions], None], ...] = ()
+    """What the cloud layer runs inside the cluster once the platform namespaces exist (called with the
+    Kubernetes provider, after tenancy): an existing cluster's PostgreSQL, Redis and object store. Empty on EKS/AKS."""

@@ -23,12 +23,12 @@ GPU_NAMESPACE_REASON = "NVIDIA device plugin and DCGM exporter mount kubelet hos
 
 def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     layer, env = spec.kubernetes, spec.name
-    provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, enable_server_side_apply=True)
+    provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, context=cloud.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(providers=[provider])
     adapter = cloud.adapter
     on = adapter.cluster  # what the components need to know about the cluster's cloud
     host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
-    data_key = cloud.key_arns.apply(lambda k: k["data"])
+    data_key = cloud.key_arns.apply(lambda k: k.get("data"))  # none on an existing cluster (its disks' own encryption)
     bucket_uri = adapter.object_uri
 
     ns = NAMESPACES
@@ -53,6 +53,8 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
         opts,
     )
     after_tenancy = pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy])
+    for in_cluster in cloud.in_cluster:  # an existing cluster's data services (stacks/onprem.py)
+        in_cluster(spec, after_tenancy)
     access = layer.access
     role_groups = {arn: (GROUPS[role],) for role, arns in (("platform-admin", access.platform_admin_role_arns), ("ml-engineer", access.ml_engineer_role_arns),
                                                            ("auditor", access.auditor_role_arns)) for arn in arns}
@@ -176,7 +178,10 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
 
 
 def _serving_tier(spec: PlatformSpec) -> dict[str, str]:
-    """Node labels of the serving tier: the tier labelled `sahab.ae/workload: serving`, else the first."""
+    """Node labels of the serving tier: the tier labelled `sahab.ae/workload: serving`, else the first
+    (an existing cluster without tiers: any Linux node, the well-known label every kubelet sets)."""
+    if not spec.inference_tiers:
+        return {"kubernetes.io/os": "linux"}
     for tier in spec.inference_tiers:
         if tier.labels.get("sahab.ae/workload") == "serving":
             return {"sahab.ae/workload": "serving"}

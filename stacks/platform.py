@@ -11,9 +11,10 @@ import pulumi
 from stacks.aws import build_aws
 from stacks.cloud import CloudPlatform
 from stacks.kubernetes import build_kubernetes
+from stacks.onprem import build_onprem
 from stacks.spec import PlatformSpec, SpecError, load_spec
 
-CLOUDS = {"aws": build_aws}
+CLOUDS = {"aws": build_aws, "kubernetes": build_onprem}
 
 
 def read_spec() -> PlatformSpec:

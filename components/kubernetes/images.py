@@ -105,9 +105,23 @@ _IMAGE_CHECKED: dict[str, str] = {
     "cuda-base": "nvcr.io nvidia/cuda, tag 12.4.1-cudnn-runtime-ubuntu22.04 (training build base, IMAGES.md)",
 }
 
+# The in-cluster data services of `cloud: kubernetes` (components/kubernetes/data_services.py): pinned
+# like the mirrors and copied the same way into the customer's registry, never into ECR/ACR (the clouds
+# run RDS/ElastiCache/S3 and their Azure peers instead). key: (upstream repository, tag, where checked).
+DATA_SERVICE_IMAGES: dict[str, tuple[str, str, str]] = {
+    "postgres": ("docker.io/library/postgres", "17.11-trixie",
+                 "docker-library/official-images library/postgres lists 17.11-trixie (fetched 2026-12); Debian variant runs as postgres uid 999"),
+    "redis": ("docker.io/library/redis", "8.10.1-trixie",
+              "docker-library/official-images library/redis lists 8.10.1-trixie (fetched 2026-12); Debian variant runs as redis uid 999"),
+    "seaweedfs": ("docker.io/chrislusf/seaweedfs", "4.44",
+                  "seaweedfs/seaweedfs tag 4.44 (weed/util/version 4.44), k8s/charts/seaweedfs/values.yaml image chrislusf/seaweedfs, "
+                  "docker/Dockerfile.go_build user seaweed uid 1000 and /usr/bin/weed (fetched 2026-12)"),
+}
+
 PINS: tuple[Pin, ...] = (
     *(Pin("chart", c.chart, c.version, c.checked) for c in CHARTS.values()),
     *(Pin("image", upstream, tag, _IMAGE_CHECKED[key]) for key, (upstream, tag) in MIRRORS.items()),
+    *(Pin("image", upstream, tag, checked) for upstream, tag, checked in DATA_SERVICE_IMAGES.values()),
 )
 
 

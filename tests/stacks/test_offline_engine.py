@@ -98,7 +98,7 @@ def test_not_yaml(repo, tmp_path):
 
 
 def test_unknown_environment_and_stack(repo):
-    with pytest.raises(ProgramError, match="known: \\['smb', 'uae-central'\\]"):
+    with pytest.raises(ProgramError, match=r"known: \[.*'smb'.*'uae-central'.*\]"):  # every folder under environments/
         plan_environment(repo, "dubai")
     with pytest.raises(ProgramError, match="stacks of 'smb': \\['smb'\\]"):
         plan_environment(repo, "smb", stack="prod")

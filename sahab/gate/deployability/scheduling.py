@@ -23,7 +23,7 @@ from typing import Any
 
 from sahab.gate.deployability import Context, charts, finding
 from sahab.gate.deployability.pods import PodTemplate, all_pods
-from stacks.offerings import CAPACITY, allocatable
+from stacks.offerings import CAPACITY, Allocatable, allocatable
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GPU = "nvidia.com/gpu"
@@ -60,6 +60,7 @@ class Pool:
     urn: str = ""
     capacity_type: str = ""
     requirements: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    allocatable: Allocatable | None = None  # an existing cluster's nodes (cloud: kubernetes): stated, not looked up
 
     def node_labels(self, itype: str) -> dict[str, str]:
         arch = "arm64" if re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", itype) and not itype.startswith(("g5.", "g6.")) else "amd64"
@@ -67,7 +68,7 @@ class Pool:
         if self.kind == "node group":
             labels["eks.amazonaws.com/nodegroup"] = self.name
             labels["eks.amazonaws.com/capacityType"] = self.capacity_type or "ON_DEMAND"
-        else:
+        elif self.kind == "Karpenter NodePool":
             labels["karpenter.sh/nodepool"] = self.name
             for r in self.requirements:
                 if r.get("operator") == "In" and len(r.get("values") or []) == 1:
@@ -194,7 +195,29 @@ def pools(ctx: Context) -> list[Pool]:
             families = next((set(r.get("values") or ()) for r in reqs if r.get("key") == "karpenter.k8s.aws/instance-family" and r.get("operator") == "In"), None)
             types = tuple(sorted(t for t in CAPACITY if families is None or t.split(".")[0] in families))
         out.append(Pool(d["metadata"]["name"], "Karpenter NodePool", types, dict((template.get("metadata") or {}).get("labels") or {}), tuple(spec.get("taints") or ()), *_nodepool_max(d, types), urn=ctx.urns.get(rel, ""), requirements=reqs))
-    return out
+    return out + existing_nodes(ctx.spec)
+
+
+EXISTING_NODE = "existing-node"
+
+
+def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
+    """`cloud: kubernetes`: the customer's nodes as one pool, each with its share of `onprem.minimum`
+    (allocatable CPU, memory and GPUs over all nodes; the preflight checks the cluster offers them)."""
+    if spec.get("cloud") != "kubernetes":
+        return []
+    m = {"nodes": 1, "cpu_cores": 8, "memory_gib": 32, "gpus": 0, **((spec.get("onprem") or {}).get("minimum") or {})}
+    n = max(int(m["nodes"]), 1)
+    room = Allocatable(int(m["cpu_cores"]) * 1000 // n, int(m["memory_gib"]) * 1024 // n, int(m["gpus"]) // n, 110)
+    return [Pool("existing nodes", "existing nodes", (EXISTING_NODE,), {}, (), n, "onprem.minimum.nodes (the customer's own; nothing scales them)", allocatable=room)]
+
+
+def _known(pool: Pool, itype: str) -> bool:
+    return pool.allocatable is not None or itype in CAPACITY
+
+
+def _allocatable(pool: Pool, itype: str) -> Allocatable:
+    return pool.allocatable or allocatable(itype)
 
 
 def _nodepool_max(d: dict[str, Any], types: tuple[str, ...]) -> tuple[int | None, str]:
@@ -219,7 +242,7 @@ def _daemons(ctx: Context, defaults: dict[str, dict[str, Any]]) -> list[tuple[Po
 
 def node_room(pool: Pool, itype: str, daemons: list[tuple[PodTemplate, Request]]) -> Request:
     """Allocatable on one node, less the daemons that land there."""
-    a = allocatable(itype)
+    a = _allocatable(pool, itype)
     used = sum((req for p, req in daemons if not admits(p, pool, itype)), Request(sum(c for c, _ in EKS_NODE_DAEMONS.values()), sum(m for _, m in EKS_NODE_DAEMONS.values())))
     return Request(a.cpu_millicores - used.cpu, a.memory_mib - used.memory, a.gpus - used.gpus)
 
@@ -248,7 +271,7 @@ def check(ctx: Context) -> list:
     out = []
     for pool in node_pools:
         for t in pool.instance_types:
-            if t not in CAPACITY:
+            if not _known(pool, t):
                 out.append(finding("scheduling-capacity-known", f"{pool.name} ({pool.kind}): instance type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to stacks/offerings.py CAPACITY.", urn=pool.urn, resource=pool.name))
     capacity: dict[str, int | None] = {}
     for pod in all_pods(ctx):
@@ -257,7 +280,7 @@ def check(ctx: Context) -> list:
         admitted, too_small, refused = [], [], []
         for pool in node_pools:
             for t in pool.instance_types:
-                if t not in CAPACITY:
+                if not _known(pool, t):
                     continue
                 why = admits(pod, pool, t)
                 if why:
@@ -289,7 +312,7 @@ def check(ctx: Context) -> list:
                 continue
             counted.add(pool.name)
             # The autoscaler may launch any of the pool's types: count the least room among them.
-            least = min(per_node(req, r, allocatable(t2).pods) for p2, t2, r in admitted if p2.name == pool.name)
+            least = min(per_node(req, r, _allocatable(p2, t2).pods) for p2, t2, r in admitted if p2.name == pool.name)
             total = None if total is None or pool.max_nodes is None else total + least * pool.max_nodes
         capacity[f"{pod.namespace}/{pod.name}"] = total
         pools_of = {p.name: (p.name, p.max_nodes, p.why_max) for p, _, _ in admitted}
