@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 LOOPBACK = "127.0.0.1"
 PG_USER = "sahab-pg"
@@ -142,6 +143,34 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+@dataclass(frozen=True, kw_only=True)
+class HealthCheck:
+    """How to tell a service is healthy, as data (so `sahab local status` can rebuild it from the
+    state file in another process): `http` (GET `path` answers below 500, or exactly `status` when
+    set), `redis` (PING answers PONG), `postgres` (pg_isready), `alive` (the process runs)."""
+
+    kind: Literal["http", "redis", "postgres", "alive"]
+    port: int | None = None
+    path: str = "/"
+    status: int | None = None
+
+    def __call__(self) -> str | None:
+        if self.kind == "http":
+            return _http_check(self.port, self.path, self.status)
+        if self.kind == "redis":
+            return _redis_ping(self.port)
+        if self.kind == "postgres":
+            return _pg_ready(self.port)
+        return None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "port": self.port, "path": self.path, "status": self.status}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> HealthCheck:
+        return cls(**data)
+
+
 @dataclass(kw_only=True, eq=False)
 class Server:
     """A running server: `url` is what clients are given; `stop()` ends it (idempotent)."""
@@ -155,8 +184,7 @@ class Server:
     """Variables a client needs besides the URL (e.g. AWS_* for the S3 store)."""
     identity: ProcessIdentity | None = None
     stop_signal: int = signal.SIGTERM
-    check: Callable[[], str | None] = field(repr=False, default=lambda: None)
-    """None when healthy, else why not."""
+    check: HealthCheck = field(default_factory=lambda: HealthCheck(kind="alive"))
     process: subprocess.Popen | None = field(default=None, repr=False)
     on_stop: Callable[[], None] | None = field(default=None, repr=False)
     """Run once the process is gone (PostgreSQL removes a fallback data folder)."""
@@ -219,7 +247,7 @@ def spawn(
     *,
     log: Path,
     url: str,
-    check: Callable[[], str | None],
+    check: HealthCheck,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     user: str | None = None,
@@ -228,9 +256,11 @@ def spawn(
     client_env: dict[str, str] | None = None,
     data_dir: Path | None = None,
     on_stop: Callable[[], None] | None = None,
+    replace_env: bool = False,
 ) -> Server:
     """Start `argv` in its own session with stdout and stderr appended to `log`, wait until `check`
-    passes (or raise ServerError with the log's tail, having stopped it). Used for every service
+    passes (or raise ServerError with the log's tail, having stopped it). `env` is added to this
+    process's environment, or is the whole environment with `replace_env`. Used for every service
     `sahab local` runs, not only the servers here."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -243,7 +273,7 @@ def spawn(
         try:
             process = subprocess.Popen(
                 list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, **kwargs,
+                env=dict(env or {}) if replace_env else {**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, **kwargs,
             )
         except OSError as exc:
             raise ServerError(f"{name} (server): cannot run {argv[0]}: {exc}. Fix: install it (`make servers`).") from exc
@@ -309,7 +339,7 @@ def start_redis(directory: Path, *, persist: bool = False, timeout: float = 30.0
         argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--dir", str(directory), "--daemonize", "no",
                 "--protected-mode", "yes", "--appendonly", "no", "--save", "60 1" if persist else ""]
         return spawn("redis", argv, log=directory / "redis.log", url=f"redis://{LOOPBACK}:{port}/0",
-                     check=lambda: _redis_ping(port), timeout=timeout, data_dir=directory)
+                     check=HealthCheck(kind="redis", port=port), timeout=timeout, data_dir=directory)
 
     return _with_port_retries(start)
 
@@ -420,13 +450,16 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
                 "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=100"]
         url = f"postgresql://{PG_SUPERUSER}:{password}@{LOOPBACK}:{port}/postgres"
         return spawn("postgres", argv, log=log, url=url, user=user, cwd=Path("/"), stop_signal=signal.SIGINT,
-                     check=lambda: _pg_ready(bindir, port), timeout=timeout, data_dir=data,
+                     check=HealthCheck(kind="postgres", port=port), timeout=timeout, data_dir=data,
                      client_env={"PGPASSWORD": password}, on_stop=cleanup)
 
     return _with_port_retries(start)
 
 
-def _pg_ready(bindir: Path, port: int) -> str | None:
+def _pg_ready(port: int) -> str | None:
+    bindir = postgres_bin_dir()
+    if bindir is None:
+        return "pg_isready not found"
     result = subprocess.run([str(bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(port), "-t", "2"],
                             capture_output=True, text=True)
     return None if result.returncode == 0 else (result.stdout.strip() or f"pg_isready status {result.returncode}")
@@ -461,15 +494,16 @@ S3_CREDENTIALS = {
 }
 
 
-def _http_ok(port: int, path: str) -> str | None:
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=3)
+def _http_check(port: int, path: str, status: int | None = None) -> str | None:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
         response.read()
     finally:
         conn.close()
-    return None if response.status < 500 else f"GET {path} answered {response.status}"
+    ok = response.status == status if status is not None else response.status < 500
+    return None if ok else f"GET {path} answered {response.status}"
 
 
 def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
@@ -487,7 +521,7 @@ def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
     def start(port: int) -> Server:
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
         url = f"http://{LOOPBACK}:{port}"
-        return spawn("s3", argv, log=directory / "s3.log", url=url, check=lambda: _http_ok(port, "/moto-api/"),
+        return spawn("s3", argv, log=directory / "s3.log", url=url, check=HealthCheck(kind="http", port=port, path="/moto-api/"),
                      timeout=timeout, env=S3_CREDENTIALS, client_env={**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": url},
                      data_dir=directory)
 

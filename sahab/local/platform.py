@@ -1,0 +1,454 @@
+"""`sahab local up | status | down`: the platform's services as processes on one machine.
+
+The same services the cluster runs, on loopback, configured through the same `SAHAB_*` settings
+the stacks give the pods (`platform_env()`):
+
+    postgres, redis, s3     real servers (sahab.local.servers); absent with --embedded
+    mlflow                  tracking server + registry on PostgreSQL (--embedded: SQLite),
+                            artifacts in the S3-compatible store (--embedded: a folder)
+    bootstrap (one-shot)    data -> Feast -> train -> export -> champion (+ challenger)
+    feast                   the Feast feature server on the Redis online store (--embedded: SQLite)
+    serving                 BentoML + onnxruntime, both variants, A/B state in Redis (--embedded:
+                            SQLite), the prediction log in the store (--embedded: a folder)
+    evaluator               the A/B evaluator (the one decision-maker), every EVALUATOR_EVERY_S
+    drift                   the drift job on a schedule (sahab.local.schedule, like its CronJob);
+                            its trigger runs `python -m workloads.pipeline retrain`
+    prometheus              scraping serving with the shipped alert rules (where the binary exists)
+
+Logs and state live under the state directory (default `.sahab/local/`): `state.json` lists every
+service (name, url, pid, its start time and command, its health check, the env it was given),
+`logs/<service>.log`, and the servers' data. `up` returns once every service is healthy, or stops
+what it started and raises LocalError naming the service, why, and the tail of its log. `down`
+stops only the processes `up` recorded, and only while they are still those processes (same PID
+and start time).
+
+moto's S3 store lives in memory: a platform on servers starts from fresh data on every `up` (the
+bootstrap rebuilds the registry); an `--embedded` platform keeps its SQLite and folders and is
+reused (no retraining) when brought up again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sahab.local import servers
+from sahab.local.servers import HealthCheck, ProcessIdentity, Server, ServerError, log_tail
+
+DEFAULT_STATE_DIR = Path(".sahab/local")
+STATE_FILE = "state.json"
+STATE_FORMAT = 1
+REPO = Path(__file__).resolve().parents[2]
+REGION = "me-central-1"
+BUCKETS = {
+    # purpose -> bucket, named like the stacks' buckets (environment "local").
+    "offline-features": "sahab-local-offline-features",
+    "model-artifacts": "sahab-local-model-artifacts",
+    "experiment-artifacts": "sahab-local-experiment-artifacts",
+}
+SERVING_NAMESPACE = "serving"
+"""Label the local scrape target carries, so the shipped rules (which select the serving
+namespace) apply unchanged."""
+
+Progress = Callable[[str], None]
+
+
+class LocalError(RuntimeError):
+    """`sahab local` could not do what was asked; the message says which service, why, and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalOptions:
+    """What `sahab local up` brings up and how fast its schedules run."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    embedded: bool = False
+    """SQLite, folders and the embedded A/B store instead of PostgreSQL, S3 and Redis."""
+    rows: int = 20_000
+    """Transactions the bootstrap generates."""
+    days: int = 30
+    steps: int = 200
+    """Training steps per bootstrapped version."""
+    challenger: bool = True
+    """Bootstrap a challenger too (serving then runs an A/B test at once)."""
+    evaluator_every_s: float = 60.0
+    drift_every_s: float = 300.0
+    prometheus: bool = True
+    """Run Prometheus when /usr/bin/prometheus (or one on PATH) exists."""
+    retrain_args: tuple[str, ...] = ()
+    """Extra arguments of the drift trigger's `python -m workloads.pipeline retrain`."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra variables for every service (e.g. SAHAB_SERVING_TEST_MIN_SAMPLES, SAHAB_DRIFT_WINDOW)."""
+    timeout_s: float = 240.0
+    """Longest wait for one service to become healthy (the bootstrap gets its own, longer one)."""
+    bootstrap_timeout_s: float = 900.0
+
+
+@dataclass(kw_only=True)
+class ServiceRecord:
+    """One started process as the state file keeps it."""
+
+    name: str
+    url: str
+    identity: ProcessIdentity
+    log: str
+    health: HealthCheck
+    env: dict[str, str]
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "pid": self.pid, "identity": self.identity.as_dict(),
+                "log": self.log, "health": self.health.as_dict(), "env": self.env, "stop_signal": int(self.stop_signal)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
+        return cls(name=data["name"], url=data["url"], identity=ProcessIdentity.from_dict(data["identity"]),
+                   log=data["log"], health=HealthCheck.from_dict(data["health"]), env=dict(data.get("env", {})),
+                   stop_signal=int(data.get("stop_signal", signal.SIGTERM)))
+
+    @classmethod
+    def of(cls, server: Server) -> ServiceRecord:
+        assert server.identity is not None
+        return cls(name=server.name, url=server.url, identity=server.identity, log=str(server.log),
+                   health=server.check, env=dict(server.env), stop_signal=server.stop_signal)
+
+    def health_reason(self) -> str | None:
+        if not self.identity.matches():
+            return "not running"
+        try:
+            return self.health()
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+# --- the state file ----------------------------------------------------------------------------
+
+def state_path(state_dir: Path) -> Path:
+    return Path(state_dir) / STATE_FILE
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    path = state_path(state_dir)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("format") != STATE_FORMAT:
+        raise LocalError(f"{path} (state): format {data.get('format')!r}, this Sahab reads {STATE_FORMAT}. "
+                         f"Fix: stop its processes by hand, then delete the file.")
+    return data
+
+
+def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    path = state_path(state_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.chmod(0o600)  # it holds the PostgreSQL password
+    os.replace(tmp, path)
+
+
+def _records(state: dict[str, Any] | None) -> list[ServiceRecord]:
+    return [ServiceRecord.from_dict(s) for s in (state or {}).get("services", [])]
+
+
+# --- the Python API (H14's `sahab verify local` reads these) -----------------------------------
+
+def platform_env(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
+    """The variables every service of the running local platform was given (`SAHAB_*`, AWS_* for
+    the S3-compatible store, MLflow's S3 endpoint): what a client needs to talk to it."""
+    state = read_state(state_dir)
+    if state is None:
+        raise LocalError(f"{Path(state_dir)} (local platform): not up. Fix: sahab local up.")
+    return dict(state["env"])
+
+
+def status(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
+    """`{"services": [{"name", "url", "healthy", "pid"}]}` for the services `up` recorded (an
+    empty list when the platform is not up). URLs carry no passwords."""
+    keys = ("name", "url", "healthy", "pid")
+    return {"services": [{k: s[k] for k in keys} for s in service_health(state_dir)]}
+
+
+def service_health(state_dir: Path = DEFAULT_STATE_DIR) -> list[dict[str, Any]]:
+    """status() plus `reason` (why a service is unhealthy, None when healthy) and `log`."""
+    out = []
+    for record in _records(read_state(state_dir)):
+        reason = record.health_reason()
+        out.append({"name": record.name, "url": _redact(record.url), "healthy": reason is None,
+                    "pid": record.pid, "reason": reason, "log": record.log})
+    return out
+
+
+def _redact(url: str) -> str:
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR, progress: Progress = lambda line: None) -> list[str]:
+    """Stop what `up` started (last started first), each only while it is still the recorded
+    process; returns the names stopped. Removes the state file."""
+    state = read_state(state_dir)
+    stopped = []
+    for record in reversed(_records(state)):
+        if servers.stop_process(record.identity, sig=record.stop_signal):
+            stopped.append(record.name)
+            progress(f"{record.name}: stopped (pid {record.pid})")
+        else:
+            progress(f"{record.name}: was not running (pid {record.pid} is gone or another process)")
+    if state is not None:
+        state_path(state_dir).unlink(missing_ok=True)
+    return stopped
+
+
+# --- up ----------------------------------------------------------------------------------------
+
+def _clean_environ() -> dict[str, str]:
+    """The caller's environment minus every SAHAB_*/MLFLOW_*/AWS_* variable: the services get the
+    platform's settings and nothing a shell happened to export."""
+    drop = ("SAHAB_", "MLFLOW_", "AWS_", "FEAST_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+class _Starter:
+    """Starts services one after another, records each in the state file as soon as it runs, and
+    stops them all (last first) if anything fails."""
+
+    def __init__(self, options: LocalOptions, progress: Progress):
+        self.options = options
+        self.progress = progress
+        self.state_dir = Path(options.state_dir).resolve()
+        self.logs = self.state_dir / "logs"
+        self.records: list[ServiceRecord] = []
+        self.state: dict[str, Any] = {"format": STATE_FORMAT, "mode": "embedded" if options.embedded else "servers",
+                                      "state_dir": str(self.state_dir), "started_at": time.time(), "env": {}, "services": []}
+
+    def save(self) -> None:
+        self.state["services"] = [r.as_dict() for r in self.records]
+        _write_state(self.state_dir, self.state)
+
+    def add(self, server: Server) -> Server:
+        self.records.append(ServiceRecord.of(server))
+        self.save()
+        where = f"at {_redact(server.url)} " if server.url else ""
+        self.progress(f"{server.name}: healthy {where}(pid {server.pid})")
+        return server
+
+    def server(self, name: str, start: Callable[[], Server]) -> Server:
+        self.progress(f"{name}: starting")
+        try:
+            return self.add(start())
+        except ServerError as exc:
+            raise LocalError(str(exc)) from exc
+
+    def service(self, name: str, argv: Sequence[str], *, env: dict[str, str], url: str, check: HealthCheck,
+                timeout: float | None = None) -> Server:
+        """A platform service: argv with the platform env (and nothing else from the caller's)."""
+        full_env = {**_clean_environ(), **env, "PYTHONUNBUFFERED": "1"}
+        return self.server(name, lambda: servers.spawn(
+            name, argv, log=self.logs / f"{name}.log", url=url, check=check, env=full_env, replace_env=True,
+            cwd=REPO, timeout=timeout or self.options.timeout_s, client_env=env))
+
+    def stop_all(self) -> None:
+        for record in reversed(self.records):
+            servers.stop_process(record.identity, sig=record.stop_signal)
+        self.records.clear()
+        state_path(self.state_dir).unlink(missing_ok=True)
+
+
+def up(options: LocalOptions = LocalOptions(), progress: Progress = print) -> dict[str, Any]:
+    """Bring the platform up; returns status() once every service is healthy. On any failure the
+    services already started are stopped and LocalError says which one failed and why."""
+    state_dir = Path(options.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = [r.name for r in _records(read_state(state_dir)) if r.identity.matches()]
+    if running:
+        raise LocalError(f"{state_dir} (local platform): already up ({', '.join(running)} running). "
+                         f"Fix: sahab local status, or sahab local down first.")
+    state_path(state_dir).unlink(missing_ok=True)
+    starter = _Starter(options, progress)
+    try:
+        _bring_up(starter)
+    except BaseException:
+        progress("stopping what was started")
+        starter.stop_all()
+        raise
+    unhealthy = [s for s in service_health(state_dir) if not s["healthy"]]
+    if unhealthy:
+        starter.stop_all()
+        first = unhealthy[0]
+        raise LocalError(f"{first['name']} (local service): {first['reason']} right after start. "
+                         f"Log {first['log']}:\n{log_tail(Path(first['log']))}")
+    return status(state_dir)
+
+
+def _bring_up(starter: _Starter) -> None:
+    options, state_dir = starter.options, starter.state_dir
+    home = state_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env: dict[str, str] = {"SAHAB_HOME": str(home), "SAHAB_FEAST_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+
+    if options.embedded:
+        backend = f"sqlite:///{home / 'mlflow.db'}"
+        artifacts = (home / "mlartifacts").as_uri()
+        log_uri = str(home / "serving-log")
+        env.update(SAHAB_FEAST_MODE="local", SAHAB_MLFLOW_ARTIFACT_LOCATION=artifacts)
+        mlflow_env: dict[str, str] = {}
+    else:
+        for name in ("postgres", "redis", "s3"):  # moto's S3 is in memory: start every server fresh
+            shutil.rmtree(state_dir / name, ignore_errors=True)
+        pg = starter.server("postgres", lambda: servers.start_postgres(state_dir / "postgres", timeout=options.timeout_s))
+        backend = servers.create_database(pg, "mlflow")
+        redis = starter.server("redis", lambda: servers.start_redis(state_dir / "redis", timeout=options.timeout_s))
+        s3 = starter.server("s3", lambda: servers.start_s3(state_dir / "s3", timeout=options.timeout_s))
+        _create_buckets(s3)
+        redis_hostport = redis.url.removeprefix("redis://").rsplit("/", 1)[0]
+        features = BUCKETS["offline-features"]
+        log_uri = f"s3://{features}/serving-log/"
+        env.update(s3.env)
+        env.update(
+            AWS_ENDPOINT_URL=s3.url, MLFLOW_S3_ENDPOINT_URL=s3.url, FEAST_S3_ENDPOINT_URL=s3.url,
+            SAHAB_MLFLOW_ARTIFACT_LOCATION=f"s3://{BUCKETS['experiment-artifacts']}/mlflow",
+            SAHAB_FEAST_MODE="aws", SAHAB_FEAST_S3_URI=f"s3://{features}/feast",
+            SAHAB_FEAST_S3_ENDPOINT_OVERRIDE=s3.url, SAHAB_FEAST_REDIS_URL=redis_hostport,
+            SAHAB_SERVING_AB_REDIS_URL=f"redis://{redis_hostport}/2",
+        )
+        artifacts = f"s3://{BUCKETS['model-artifacts']}/mlflow"
+        mlflow_env = {"MLFLOW_S3_ENDPOINT_URL": s3.url, **s3.env}
+
+    ports = {name: servers.free_port() for name in ("mlflow", "feast", "serving", "prometheus")}
+    mlflow_url = f"http://{servers.LOOPBACK}:{ports['mlflow']}"
+    serving_url = f"http://{servers.LOOPBACK}:{ports['serving']}"
+    retrain = [sys.executable, "-m", "workloads.pipeline", "retrain", *options.retrain_args]
+    env.update(
+        SAHAB_MLFLOW_TRACKING_URI=mlflow_url,
+        SAHAB_FEATURE_SERVER_URL=f"http://{servers.LOOPBACK}:{ports['feast']}",
+        SAHAB_SERVING_PREDICTION_LOG_URI=log_uri,
+        SAHAB_SERVING_ALLOW_PROMOTION="true",
+        SAHAB_SERVING_RELOAD_INTERVAL_S="10",
+        SAHAB_SERVING_EVALUATOR_INTERVAL_S=str(options.evaluator_every_s),
+        SAHAB_DRIFT_LOG_URI=log_uri,
+        SAHAB_DRIFT_RETRAIN_COMMAND=subprocess.list2cmdline(retrain),
+        SAHAB_DRIFT_RETRAIN_DETACH="true",
+    )
+    env.update(options.env)
+    starter.state["env"] = env
+    starter.save()
+
+    # The MLflow server reads its stores from the environment, as its Deployment does (the
+    # database URL carries the password: it stays out of the process list).
+    starter.service("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK,
+                               "--port", str(ports["mlflow"]), "--serve-artifacts", "--workers", "1"],
+                    env={**env, **mlflow_env, "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
+                         # MLflow 3's job runner (GenAI evaluation) starts eight huey consumers: ~2 GB
+                         # and CPU the platform does not use.
+                         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                    url=mlflow_url, check=HealthCheck(kind="http", port=ports["mlflow"], path="/health", status=200))
+    starter.records[-1].env = env  # the state keeps what clients need, not the database password
+    starter.save()
+
+    _bootstrap(starter, env)
+
+    python = sys.executable
+    starter.service("feast", [python, "-m", "workloads.features", "serve", "--host", servers.LOOPBACK,
+                              "--port", str(ports["feast"])],
+                    env=env, url=env["SAHAB_FEATURE_SERVER_URL"],
+                    check=HealthCheck(kind="http", port=ports["feast"], path="/health", status=200))
+    bentoml = str(Path(python).with_name("bentoml"))
+    starter.service("serving", [bentoml, "serve", "workloads.serving.service:TransactionRisk",
+                                "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
+                    env=env, url=serving_url, check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200))
+    starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="",
+                    check=HealthCheck(kind="alive"))
+    starter.service("drift", [python, "-m", "sahab.local.schedule", "--every", str(options.drift_every_s),
+                              "--status", str(state_dir / "logs" / "drift.status.json"), "--",
+                              python, "-m", "workloads.monitoring", "run"],
+                    env=env, url="", check=HealthCheck(kind="alive"))
+    prometheus = servers.which("prometheus", "SAHAB_LOCAL_PROMETHEUS", ("/usr/bin/prometheus",))
+    if options.prometheus and prometheus:
+        config = _prometheus_config(state_dir, ports["serving"])
+        starter.service("prometheus", [prometheus, f"--config.file={config}",
+                                       f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
+                                       f"--web.listen-address={servers.LOOPBACK}:{ports['prometheus']}",
+                                       "--storage.tsdb.retention.time=2d"],
+                        env={}, url=f"http://{servers.LOOPBACK}:{ports['prometheus']}",
+                        check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200))
+    elif options.prometheus:
+        starter.progress("prometheus: not found (install Debian's prometheus or set SAHAB_LOCAL_PROMETHEUS); skipped")
+
+
+def _bootstrap(starter: _Starter, env: dict[str, str]) -> None:
+    """Run `python -m sahab.local.bootstrap` in the platform env; raise LocalError with its log."""
+    options = starter.options
+    log = starter.logs / "bootstrap.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "sahab.local.bootstrap", "--rows", str(options.rows), "--days", str(options.days),
+            "--steps", str(options.steps), "--challenger" if options.challenger else "--no-challenger"]
+    starter.progress(f"bootstrap: data -> features -> train -> register ({options.rows} rows, {options.steps} steps)")
+    started = time.monotonic()
+    with open(log, "ab") as out:
+        try:
+            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, timeout=options.bootstrap_timeout_s,
+                                  env={**_clean_environ(), **env, "PYTHONUNBUFFERED": "1"})
+            code = done.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    if code != 0:
+        why = f"timed out after {options.bootstrap_timeout_s:.0f}s" if code is None else f"exited with status {code}"
+        raise LocalError(f"bootstrap (local job): {why}. Log {log}:\n{log_tail(log, 30)}\n"
+                         f"Fix: see the log (it checks every service's SAHAB_* settings first, then trains).")
+    lines = log.read_text(errors="replace").strip().splitlines()
+    summary = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    starter.state["bootstrap"] = summary
+    starter.save()
+    starter.progress(f"bootstrap: champion v{summary.get('champion')}"
+                     + (f", challenger v{summary['challenger']}" if summary.get("challenger") else "")
+                     + f" ({time.monotonic() - started:.0f}s)")
+
+
+def _create_buckets(s3: Server) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3.url, region_name=REGION,
+                          aws_access_key_id=s3.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=s3.env["AWS_SECRET_ACCESS_KEY"])
+    for bucket in BUCKETS.values():
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def _prometheus_config(state_dir: Path, serving_port: int) -> Path:
+    """prometheus.yml scraping serving, with the platform's own alert rules (the ones the cluster's
+    PrometheusRule carries, from components/kubernetes/monitoring.py)."""
+    import yaml
+
+    from components.kubernetes.monitoring import MonitoringArgs, alert_groups
+
+    folder = state_dir / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    args = MonitoringArgs(namespace="monitoring", registry_host="local", storage_class="local",
+                          serving_namespace=SERVING_NAMESPACE)
+    rules = folder / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": alert_groups(args)}, sort_keys=False))
+    config = folder / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{
+            "job_name": "sahab-serving", "metrics_path": "/metrics",
+            "static_configs": [{"targets": [f"{servers.LOOPBACK}:{serving_port}"],
+                                "labels": {"namespace": SERVING_NAMESPACE}}],
+        }],
+    }, sort_keys=False))
+    return config
