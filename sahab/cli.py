@@ -6,6 +6,7 @@
     sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
     sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
     sahab bootstrap <env>                               in-region state backend (S3 + KMS)
+    sahab local up|status|down [--embedded]             the platform on one machine, real services on loopback
     sahab verify <env|local> [--junit F] [--report D]   the live platform is what the plan promised
 """
 
@@ -22,11 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from sahab.local.cli import local_app
 from sahab.offline import Plan, ProgramError, plan_environment, write_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sahab: a UAE-resident ML platform on Pulumi.")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy packs on any Pulumi Python program, offline.")
 app.add_typer(policy_app, name="policy")
+app.add_typer(local_app, name="local")
 console = Console()
 err = Console(stderr=True)
 
