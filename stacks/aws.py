@@ -14,11 +14,12 @@ from components.aws.autoscaling import ClusterAutoscalerIdentity, ClusterAutosca
 from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.aws.registry import WORKLOAD_REPOSITORIES
 from components.aws.service_roles import ServiceLinkedRoles, ServiceLinkedRolesArgs
-from components.kubernetes.autoscaling import SERVICE_ACCOUNT
+from components.kubernetes.autoscaling import SERVICE_ACCOUNT, CpuPoolSpec
 from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes.images import required_mirror_repositories
 from components.workloads import NAMESPACES, WORKLOADS
 from stacks.cloud import CloudPlatform
+from stacks.offerings import CAPACITY
 from stacks.spec import PlatformSpec
 
 
@@ -223,7 +224,8 @@ class EksAdapter:
                 ),
                 self._aws_opts(),
             )
-            extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": tags}
+            extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": tags,
+                     "cpu_pools": _karpenter_cpu_pools(spec)}
         else:
             ClusterAutoscalerIdentity(
                 f"{env}-cluster-autoscaler",
@@ -247,3 +249,18 @@ class EksAdapter:
             ),
             k8s_opts,
         )
+
+
+def _karpenter_cpu_pools(spec: PlatformSpec) -> tuple[CpuPoolSpec, ...]:
+    """Karpenter capacity for each inference tier: up to its `max_size` nodes in all, the managed
+    node group holding `min_size` of them (so the serving HPA's maximum can schedule)."""
+    return tuple(
+        CpuPoolSpec(
+            name=f"{spec.name}-{t.name}",
+            instance_types=t.instance_types,
+            max_cpu=(t.max_size - t.min_size) * max(CAPACITY[i].vcpus for i in t.instance_types),
+            disk_gib=t.disk_gib,
+            labels=dict(t.labels),
+        )
+        for t in spec.inference_tiers
+    )

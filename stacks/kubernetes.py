@@ -14,6 +14,7 @@ from components.kubernetes import images
 from components.kubernetes.tenancy import GROUPS
 from components.workloads import NAMESPACES, team_namespace, workload
 from stacks.cloud import CloudPlatform
+from stacks.offerings import CAPACITY, allocatable
 from stacks.spec import PlatformSpec
 
 # The device plugin mounts the kubelet's device-plugin socket directory and DCGM the pod-resources
@@ -132,6 +133,8 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
                 region=cloud.region,
                 gpus=layer.training.gpus,
                 grace_seconds=layer.training.checkpoint_grace_seconds,
+                **_sized(next(p.instance_types for p in spec.gpu_pools if p.name == pool), cpu=8, memory_gib=64, gpu_node=True),
+                **{f"export_{k}": v for k, v in _sized(tuple(t for tier in spec.inference_tiers for t in tier.instance_types), cpu=2, memory_gib=8).items()},
                 cloud=on,
             ),
             after_tenancy,
@@ -148,6 +151,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             region=cloud.region,
             vpc_cidr=cidr,
             node_selector=_serving_tier(spec),
+            **_sized(_serving_tier_types(spec), cpu=2, memory_gib=4),
             replicas=serving.replicas,
             max_replicas=serving.max_replicas,
             challenger_weight=serving.challenger_weight,
@@ -187,3 +191,30 @@ def _serving_tier(spec: PlatformSpec) -> dict[str, str]:
             return {"sahab.ae/workload": "serving"}
     return {"sahab.ae/pool": f"{spec.name}-{spec.inference_tiers[0].name}"}
 
+def _serving_tier_types(spec: PlatformSpec) -> tuple[str, ...]:
+    """Instance types of the tier `_serving_tier` selects (none on an existing cluster)."""
+    tiers = [t for t in spec.inference_tiers if t.labels.get("sahab.ae/workload") == "serving"] or list(spec.inference_tiers[:1])
+    return tiers[0].instance_types if tiers else ()
+
+
+# What the DaemonSets take on every node before a pod lands (vpc-cni, kube-proxy, the Pod Identity
+# agent, the EBS CSI node plugin; on GPU nodes also the device plugin and the DCGM exporter).
+NODE_DAEMONS = (250, 512)  # (CPU millicores, MiB)
+GPU_NODE_DAEMONS = (150, 320)
+
+
+def _sized(instance_types: tuple[str, ...], *, cpu: int, memory_gib: int, gpu_node: bool = False) -> dict[str, str]:
+    """Requests of a pod that wants `cpu` cores and `memory_gib` GiB, cut down (whole cores, whole
+    GiB) to what one node of the smallest of `instance_types` leaves after kube-reserved, eviction
+    and the DaemonSets: otherwise it never schedules and the autoscaler never adds a node for it.
+    Types outside stacks/offerings.CAPACITY (an existing cluster's nodes) keep the wanted size."""
+    if not instance_types or any(t not in CAPACITY for t in instance_types):
+        return {"cpu": str(cpu), "memory": f"{memory_gib}Gi"}
+    node = min((allocatable(t) for t in instance_types), key=lambda a: (a.cpu_millicores, a.memory_mib))
+    daemons = [NODE_DAEMONS, GPU_NODE_DAEMONS] if gpu_node else [NODE_DAEMONS]
+    free_cpu = node.cpu_millicores - sum(d[0] for d in daemons)
+    free_mib = node.memory_mib - sum(d[1] for d in daemons)
+    cores, gib = min(cpu, free_cpu // 1000), min(memory_gib, free_mib // 1024)
+    if cores < 1 or gib < 1:
+        raise pulumi.RunError(f"instance types {list(instance_types)}: a node leaves {free_cpu}m CPU / {free_mib}Mi for pods, too little for one; use a larger instance type")
+    return {"cpu": str(cores), "memory": f"{gib}Gi"}

@@ -21,8 +21,8 @@ from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_RESOURCE, resources
 
-KARPENTER_CHART = ("oci://public.ecr.aws/karpenter/karpenter", "1.6.3", None)
-CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1", "https://kubernetes.github.io/autoscaler")
+KARPENTER_CHART = images.chart("karpenter")  # pins and where they were checked: images.CHARTS
+CLUSTER_AUTOSCALER_CHART = images.chart("cluster-autoscaler")
 SERVICE_ACCOUNT = {"karpenter": "karpenter", "cluster-autoscaler": "cluster-autoscaler"}
 # AL2023 AMIs pinned by release (Karpenter picks the NVIDIA variant for GPU instance types).
 DEFAULT_AMI_ALIAS = "al2023@v20250915"
@@ -55,6 +55,20 @@ class GpuPoolSpec:
 
 
 @dataclass(frozen=True)
+class CpuPoolSpec:
+    name: str
+    """Pool name: the inference tier's (node label `sahab.ae/pool`, same as its managed node group)."""
+    instance_types: tuple[str, ...]
+    """Allowed instance types (the tier's)."""
+    max_cpu: int
+    """vCPUs Karpenter may add on top of the tier's managed nodes (the NodePool's cpu limit)."""
+    disk_gib: int = 100
+    """Root volume size."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """The tier's node labels (what its pods select)."""
+
+
+@dataclass(frozen=True)
 class AutoscalingArgs:
     kind: str
     """`karpenter` or `cluster-autoscaler`."""
@@ -68,6 +82,9 @@ class AutoscalingArgs:
     """In-region registry host (mirrors)."""
     gpu_pools: tuple[GpuPoolSpec, ...] = ()
     """GPU pools Karpenter provisions (ignored by the Cluster Autoscaler: node groups own them)."""
+    cpu_pools: tuple[CpuPoolSpec, ...] = ()
+    """Karpenter: on-demand CPU capacity for the inference tiers beyond their managed nodes, so the
+    HPAs' maximum schedules (the Cluster Autoscaler scales the tiers' node groups instead)."""
     zones: tuple[str, ...] = ()
     """Availability zones nodes may start in."""
     node_role_name: pulumi.Input[str] | None = None
@@ -128,7 +145,12 @@ class NodeAutoscaling(pulumi.ComponentResource):
             opts=child,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[controller])
-        for pool in args.gpu_pools:
+        # One autoscaler for everything: Karpenter adds CPU nodes for the inference tiers too (their
+        # managed node groups keep the floor and run Karpenter itself), rather than a second
+        # controller (the Cluster Autoscaler) racing it over the same pending pods.
+        pools: list[tuple[GpuPoolSpec | CpuPoolSpec, dict[str, Any]]] = [(p, _node_pool(args, p)) for p in args.gpu_pools]
+        pools += [(p, _cpu_node_pool(args, p)) for p in args.cpu_pools]
+        for pool, pool_spec in pools:
             k8s.apiextensions.CustomResource(
                 f"{name}-{pool.name}-nodeclass",
                 api_version="karpenter.k8s.aws/v1",
@@ -142,7 +164,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
                 api_version="karpenter.sh/v1",
                 kind="NodePool",
                 metadata={"name": pool.name},
-                spec=_node_pool(args, pool),
+                spec=pool_spec,
                 opts=after,
             )
 
@@ -178,7 +200,7 @@ class NodeAutoscaling(pulumi.ComponentResource):
         )
 
 
-def _node_class(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
+def _node_class(args: AutoscalingArgs, pool: GpuPoolSpec | CpuPoolSpec) -> dict[str, Any]:
     return {
         "role": args.node_role_name,
         "amiSelectorTerms": [{"alias": args.ami_alias}],
@@ -220,6 +242,31 @@ def _node_pool(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
     }
 
 
+def _cpu_node_pool(args: AutoscalingArgs, pool: CpuPoolSpec) -> dict[str, Any]:
+    """On-demand CPU nodes labelled like the tier's managed nodes (no taint: the tier's pods select
+    it by label), at most `max_cpu` vCPUs; empty nodes go after `consolidate_after`."""
+    labels = {"sahab.ae/pool": pool.name, "sahab.ae/capacity": "on-demand", **pool.labels}
+    requirements = [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+    ]
+    if args.zones:
+        requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.zones)})
+    return {
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
+                "requirements": requirements,
+                "expireAfter": "720h",
+            },
+        },
+        # Live traffic: only empty nodes are removed (the serving PDBs guard the rest).
+        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": args.consolidate_after},
+        "limits": {"cpu": str(pool.max_cpu)},
+    }
+
+
 def _validate(args: AutoscalingArgs) -> None:
     if args.kind not in SERVICE_ACCOUNT:
         raise ValueError(f"kind: {args.kind!r} must be one of {sorted(SERVICE_ACCOUNT)}")
@@ -236,3 +283,11 @@ def _validate(args: AutoscalingArgs) -> None:
             raise ValueError(f"gpu_pools[{pool.name}].max_nodes: must be >= 1")
         for t in pool.instance_types:
             gpus_of(t)
+    for cpu in args.cpu_pools:
+        if args.kind != "karpenter":
+            raise ValueError(f"cpu_pools[{cpu.name}]: only with kind 'karpenter' (the Cluster Autoscaler scales the tiers' node groups)")
+        if cpu.max_cpu < 0 or not cpu.instance_types:
+            raise ValueError(f"cpu_pools[{cpu.name}]: needs instance types and max_cpu >= 0")
+    names = [p.name for p in (*args.gpu_pools, *args.cpu_pools)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"gpu_pools/cpu_pools: pool names must be unique, got {names}")

@@ -53,6 +53,10 @@ class TrainingArgs:
     """CPU request (and limit) of the trainer."""
     memory: str = "64Gi"
     """Memory request (and limit) of the trainer."""
+    export_cpu: str = "2"
+    """CPU request (and limit) of the export Job (any CPU node)."""
+    export_memory: str = "8Gi"
+    """Memory request (and limit) of the export Job."""
     backoff_limit: int = 6
     """Failed pods (other than disruptions) before the Job gives up."""
     cloud: ClusterCloud = EKS
@@ -141,7 +145,7 @@ class Training(pulumi.ComponentResource):
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["python", "-m", "workloads.export"],
                         "env": env(common_env),
-                        "resources": resources("2", "8Gi"),
+                        "resources": resources(args.export_cpu, args.export_memory),
                         "securityContext": container_security(),
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }

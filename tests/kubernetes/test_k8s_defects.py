@@ -168,3 +168,132 @@ def test_workload_images_install_the_drivers_their_backends_need():
     recipe = (Path(__file__).resolve().parents[2] / "components/kubernetes/IMAGES.md").read_text()
     assert "WORKLOAD_IMAGES" in recipe and "build_args" in recipe and "${PACKAGES}" in recipe, "IMAGES.md: the build recipe must be driven by images.WORKLOAD_IMAGES"
     assert build_args("mlflow")["PACKAGES"] == "psycopg2-binary"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling: pods fit the node pools that admit them; each HPA's maximum fits its tier
+# ---------------------------------------------------------------------------------------------
+
+# DaemonSet requests left on every node before workload pods (test's own estimate; GPU nodes also
+# run the device plugin and the DCGM exporter).
+DAEMONS = {"cpu": 200, "memory": 400}
+GPU_DAEMONS = {"cpu": 150, "memory": 320}
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+def _cpu_m(q: str) -> int:
+    return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
+
+
+def _mem_mib(q: str) -> int:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+    for u, f in units.items():
+        if q.endswith(u):
+            return int(float(q[: -len(u)]) * f)
+    return int(int(q) / 1024 / 1024)
+
+
+def _node_pools(plan) -> list[dict[str, Any]]:
+    """The spec's node pools as the scheduler sees them: labels, GPU taint, free CPU/memory/GPUs of
+    the smallest instance type (stacks/offerings.allocatable), and how many nodes it may reach."""
+    import yaml
+    from stacks.offerings import CAPACITY, allocatable
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "environments" / plan.stack / f"Pulumi.{plan.stack}.yaml").read_text())["config"]["sahab:platform"]
+    env, karpenter = raw["name"], (raw.get("kubernetes") or {}).get("autoscaler", "karpenter") == "karpenter"
+    limits = {r.inputs["metadata"]["name"]: r.inputs["spec"].get("limits", {}) for r in k8s_objects(plan, "NodePool")}
+    pools = []
+    for kind, specs in (("gpu", raw.get("gpu_pools") or []), ("cpu", raw.get("inference_tiers") or [])):
+        for p in specs:
+            name = f"{env}-{p['name']}"
+            node = min((allocatable(t) for t in p["instance_types"]), key=lambda a: (a.cpu_millicores, a.memory_mib))
+            reserve = [DAEMONS, GPU_DAEMONS] if kind == "gpu" else [DAEMONS]
+            labels = {"sahab.ae/pool": name, "sahab.ae/capacity": p.get("capacity", "on-demand"), **(p.get("labels") or {})}
+            if kind == "gpu":
+                labels["sahab.ae/accelerator"] = "nvidia"
+            if kind == "cpu" and karpenter:
+                # Managed nodes hold the floor; Karpenter adds nodes up to its NodePool's cpu limit.
+                extra = int(limits.get(name, {}).get("cpu", 0)) // max(CAPACITY[t].vcpus for t in p["instance_types"])
+                nodes = p.get("min_size", 2) + extra
+            else:
+                nodes = p["max_size"]
+            pools.append({"name": name, "labels": labels, "gpu": kind == "gpu", "nodes": nodes,
+                          "cpu": node.cpu_millicores - sum(r["cpu"] for r in reserve),
+                          "memory": node.memory_mib - sum(r["memory"] for r in reserve), "gpus": node.gpus})
+    return pools
+
+
+def _requests(pod: dict[str, Any]) -> dict[str, int]:
+    total = {"cpu": 0, "memory": 0, "gpus": 0}
+    for c in pod.get("containers") or []:
+        req = (c.get("resources") or {}).get("requests") or {}
+        total["cpu"] += _cpu_m(str(req.get("cpu", "0")))
+        total["memory"] += _mem_mib(str(req.get("memory", "0")))
+        total["gpus"] += int(req.get(GPU_TAINT_KEY, 0))
+    return total
+
+
+def _admits(pool: dict[str, Any], pod: dict[str, Any]) -> bool:
+    if any(pool["labels"].get(k) != v for k, v in (pod.get("nodeSelector") or {}).items()):
+        return False
+    tolerates_gpu = any(t.get("key") == GPU_TAINT_KEY for t in pod.get("tolerations") or [])
+    return tolerates_gpu or not pool["gpu"]
+
+
+def _fits(pool: dict[str, Any], need: dict[str, int]) -> bool:
+    return need["cpu"] <= pool["cpu"] and need["memory"] <= pool["memory"] and need["gpus"] <= pool["gpus"]
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_every_pod_fits_a_node_pool_that_admits_it(env, request):
+    """Defect (smb): serving asked 2 CPU of a t3.large (about 1.93 allocatable) and training 8 CPU /
+    64 GiB of a g5.xlarge (4 vCPU / 16 GiB), so neither ever scheduled and the GPU pool never left 0."""
+    plan = request.getfixturevalue(env)
+    pools = _node_pools(plan)
+    for r, pod in pods(plan):
+        need = _requests(pod)
+        admitting = [p for p in pools if _admits(p, pod)]
+        assert admitting, f"{r.urn}: no node pool admits the pod (nodeSelector {pod.get('nodeSelector')})"
+        assert any(_fits(p, need) for p in admitting), (
+            f"{r.urn}: requests {need['cpu']}m CPU / {need['memory']}Mi / {need['gpus']} GPUs fit no admitting pool: "
+            + ", ".join(f"{p['name']} frees {p['cpu']}m / {p['memory']}Mi / {p['gpus']} GPUs" for p in admitting)
+        )
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_each_hpa_maximum_fits_its_tier(env, request):
+    """Defect (Karpenter mode): no CPU NodePool and no Cluster Autoscaler for the CPU tiers, so the
+    serving HPA's maximum left pods pending on the managed groups' fixed nodes."""
+    plan = request.getfixturevalue(env)
+    pools = _node_pools(plan)
+    deployments = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r for r in k8s_objects(plan, "Deployment")}
+    by_pool: dict[str, list[tuple[str, dict[str, int], int]]] = {}
+    for hpa in k8s_objects(plan, "HorizontalPodAutoscaler"):
+        ns = hpa.inputs["metadata"]["namespace"]
+        target = deployments[(ns, hpa.inputs["spec"]["scaleTargetRef"]["name"])]
+        pod = target.inputs["spec"]["template"]["spec"]
+        pool = next(p for p in pools if _admits(p, pod) and not p["gpu"])
+        by_pool.setdefault(pool["name"], []).append((hpa.urn, _requests(pod), hpa.inputs["spec"]["maxReplicas"]))
+    assert by_pool, "no HPA in the plan"
+    for name, hpas in by_pool.items():
+        pool = next(p for p in pools if p["name"] == name)
+        need_cpu = sum(req["cpu"] * n for _, req, n in hpas)
+        need_mem = sum(req["memory"] * n for _, req, n in hpas)
+        # Whole pods per node, as the scheduler packs them (the largest pod bounds the packing).
+        per_node = min(pool["cpu"] // max(req["cpu"] for _, req, _ in hpas), pool["memory"] // max(req["memory"] for _, req, _ in hpas))
+        pods_at_max = sum(n for _, _, n in hpas)
+        assert per_node * pool["nodes"] >= pods_at_max and need_cpu <= pool["cpu"] * pool["nodes"] and need_mem <= pool["memory"] * pool["nodes"], (
+            f"{[u for u, _, _ in hpas]}: {pods_at_max} pods at the HPAs' maximum need {need_cpu}m CPU; tier {name} reaches {pool['nodes']} nodes "
+            f"of {per_node} such pods each. Fix: a Karpenter CPU NodePool for the tier (or the Cluster Autoscaler), or a larger max_size"
+        )
+
+
+def test_karpenter_cpu_node_pools_are_on_demand_with_the_tier_labels(uae_plan):
+    pools = {r.inputs["metadata"]["name"]: r for r in k8s_objects(uae_plan, "NodePool")}
+    for tier in ("uae-central-serving", "uae-central-platform"):
+        assert tier in pools, f"no Karpenter NodePool for inference tier {tier}: {sorted(pools)}"
+        spec = pools[tier].inputs["spec"]
+        reqs = {r["key"]: r["values"] for r in spec["template"]["spec"]["requirements"]}
+        assert reqs["karpenter.sh/capacity-type"] == ["on-demand"], f"{pools[tier].urn}: inference capacity must be on-demand"
+        assert not spec["template"]["spec"].get("taints"), f"{pools[tier].urn}: CPU nodes must not carry the GPU taint"
+        assert spec["template"]["metadata"]["labels"]["sahab.ae/pool"] == tier
