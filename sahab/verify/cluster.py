@@ -44,41 +44,42 @@ class Cluster:
     }
 
     def __init__(self, kubeconfig: str, context: str | None = None):
-        from kubernetes import config
+        from kubernetes import client, config
 
-        self.api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        # The client resolves the kubeconfig (exec plugins such as `aws eks get-token`, client
+        # certificates, CA); the calls themselves are plain HTTPS, independent of its API surface.
+        self.config = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=self.config)
 
-    def get(self, path: str, query: list[tuple[str, str]] | None = None) -> tuple[int, str]:
-        """GET `path` on the API server; (status, body). Errors come back as their status."""
-        from kubernetes.client.exceptions import ApiException
+    def request(self, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None) -> tuple[int, str]:
+        """`method path` on the API server; (status, body); status 0 when it does not answer."""
+        import httpx
 
+        cfg = self.config
+        headers = {"Accept": "application/json"}
+        # Newer clients (37 here) keep the token under "BearerToken", older ones under "authorization".
+        auth = next((a for key in ("BearerToken", "authorization") if (a := cfg.get_api_key_with_prefix(key))), None)
+        if auth:
+            headers["Authorization"] = auth
+        verify: Any = (cfg.ssl_ca_cert or True) if cfg.verify_ssl else False
+        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file else None
         try:
-            resp = self.api.call_api(path, "GET", query_params=query or [], auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30)
-        except ApiException as e:
-            return e.status or 0, e.body or str(e)
-        raw = resp[0] if isinstance(resp, tuple) else resp
-        return raw.status, raw.data.decode()
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            resp = self.api.call_api(path, method, body=body, header_params={"Content-Type": "application/json"}, auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30)
-        except ApiException as e:
-            return e.status or 0, e.body or str(e)
-        raw = resp[0] if isinstance(resp, tuple) else resp
-        return raw.status, raw.data.decode()
+            with httpx.Client(base_url=cfg.host, verify=verify, cert=cert, timeout=30) as http:
+                r = http.request(method, path, params=query, json=body, headers=headers)
+        except httpx.HTTPError as e:
+            return 0, f"{type(e).__name__}: {e}"
+        return r.status_code, r.text
 
     @functools.cache  # noqa: B019 one Cluster per verification run
     def list(self, kind: str) -> list[dict[str, Any]]:
-        status, body = self.get(self._PATHS[kind])
+        status, body = self.request("GET", self._PATHS[kind])
         if status != 200:
             raise RuntimeError(f"listing {kind} failed ({status}): {body[:300]}")
         return json.loads(body).get("items", [])
 
     def prometheus_targets(self, namespace: str) -> dict[str, Any]:
         # prometheus-operated: the Service the operator creates for every Prometheus it runs.
-        status, body = self.get(f"/api/v1/namespaces/{namespace}/services/prometheus-operated:9090/proxy/api/v1/targets", [("state", "active")])
+        status, body = self.request("GET", f"/api/v1/namespaces/{namespace}/services/prometheus-operated:9090/proxy/api/v1/targets", query=[("state", "active")])
         if status != 200:
             raise RuntimeError(f"Prometheus in {namespace} did not answer /api/v1/targets ({status}): {body[:300]}")
         return json.loads(body)
