@@ -32,3 +32,15 @@ def policies(findings: list[Any]) -> dict[str, list[str]]:
     for f in findings:
         out.setdefault(f.policy, []).append(f.message)
     return out
+
+
+def statements(r: Any) -> list[dict[str, Any]]:
+    import json
+
+    return json.loads(r.inputs["policy"])["Statement"]
+
+
+def set_statements(r: Any, statements: list[dict[str, Any]]) -> None:
+    import json
+
+    r.inputs["policy"] = json.dumps({"Version": "2012-10-17", "Statement": statements})
