@@ -122,9 +122,9 @@ def policy_levels(doc: Any) -> dict[str, str]:
 
 # The one registry of deployability checks, in run order. (Imported here, at the end: each check
 # module imports Context and finding from above.)
-from sahab.gate.deployability import budget, connectivity, pins, rules, scheduling  # noqa: E402
+from sahab.gate.deployability import budget, connectivity, iam, pins, rules, scheduling  # noqa: E402
 
-CHECKS: list[Check] = [connectivity.check, scheduling.check, pins.check, rules.check, budget.check_budget]
+CHECKS: list[Check] = [connectivity.check, iam.check, scheduling.check, pins.check, rules.check, budget.check_budget]
 
 # report.md sections of these checks (sahab.gate.reports.SECTIONS, the hook for extra sections).
 from sahab.gate import reports as _reports  # noqa: E402
