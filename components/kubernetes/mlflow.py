@@ -15,6 +15,18 @@ from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 PORT = 5000
+# RDS rotates its managed master secret (every 7 days by default) while MLflow reads it once: the
+# secrets wrapper re-reads it this often and restarts the server with the new password when it
+# changed (existing connections survive a password change; new ones need the new one).
+SECRET_REFRESH_SECONDS = 60
+
+
+def allowed_hosts(service: str, namespace: str, port: int = PORT) -> list[str]:
+    """The Host headers MLflow (>= 3.5 checks them; the default admits only localhost and private
+    IPs) must accept: every in-cluster DNS name of its Service, with and without the port. Health
+    probes are exempt (mlflow/server/security_utils.py is_health_endpoint)."""
+    names = [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
+    return [h for n in names for h in (n, f"{n}:{port}")]
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,10 @@ class Mlflow(pulumi.ComponentResource):
                                 "env": env(
                                     {
                                         "SAHAB_SECRET_ENV": secret_env,
+                                        "SAHAB_SECRET_REFRESH_SECONDS": str(SECRET_REFRESH_SECONDS),
+                                        # The variable of `mlflow server --allowed-hosts` (checked: mlflow 3.17.2
+                                        # mlflow/utils/cli_args.py ALLOWED_HOSTS envvar); releases before 3.5 ignore it.
+                                        "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(allowed_hosts("mlflow", ns)),
                                         "MLFLOW_ARTIFACTS_DESTINATION": args.artifact_root,
                                         **args.cloud.region_env(args.region),
                                         "HOME": "/tmp",

@@ -297,3 +297,117 @@ def test_karpenter_cpu_node_pools_are_on_demand_with_the_tier_labels(uae_plan):
         assert reqs["karpenter.sh/capacity-type"] == ["on-demand"], f"{pools[tier].urn}: inference capacity must be on-demand"
         assert not spec["template"]["spec"].get("taints"), f"{pools[tier].urn}: CPU nodes must not carry the GPU taint"
         assert spec["template"]["metadata"]["labels"]["sahab.ae/pool"] == tier
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow: the Host header check (MLflow >= 3.5) and the rotating database password
+# ---------------------------------------------------------------------------------------------
+
+def _container(plan, kind: str, name: str) -> tuple[str, dict[str, Any]]:
+    for r, pod in pods(plan):
+        if r.inputs.get("kind") == kind and r.inputs["metadata"]["name"] == name:
+            return r.urn, pod["containers"][0]
+    raise AssertionError(f"no {kind} {name} in {plan.stack}")
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_mlflow_admits_the_host_names_its_clients_use(env, request):
+    """Defect: MLflow >= 3.5 answers 403 to a Host header outside its allowed hosts (default:
+    localhost and private IPs), and every client calls it by its Service name."""
+    from urllib.parse import urlsplit
+
+    from mlflow.server.security_utils import is_allowed_host_header
+
+    plan = request.getfixturevalue(env)
+    urn, mlflow = _container(plan, "Deployment", "mlflow")
+    allowed_env = _env(mlflow).get("MLFLOW_SERVER_ALLOWED_HOSTS")
+    assert allowed_env, f"{urn}: MLFLOW_SERVER_ALLOWED_HOSTS unset, so only localhost and private IPs pass MLflow's Host check"
+    hosts = [h.strip() for h in allowed_env.split(",")]  # as mlflow's get_allowed_hosts_from_env splits it
+    clients = [(r.urn, e["value"]) for r, pod in pods(plan) for c in containers(pod) for e in c.get("env", [])
+               if e["name"] in ("SAHAB_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI") and isinstance(e.get("value"), str)]
+    assert clients, "no MLflow client in the plan"
+    for client, uri in clients:
+        host = urlsplit(uri).netloc
+        assert is_allowed_host_header(hosts, host), f"{urn}: MLflow refuses Host {host!r} that {client} sends"
+    assert not is_allowed_host_header(hosts, "mlflow.attacker.example:5000"), f"{urn}: allowed hosts admit any name"
+
+
+def test_mlflow_image_has_the_host_check_this_fix_targets():
+    import mlflow
+    from packaging.version import Version
+
+    assert Version(mlflow.__version__) >= Version("3.5"), f"mlflow {mlflow.__version__}: the test's premise (Host header check) needs >= 3.5"
+
+
+@pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
+def test_mlflow_rereads_its_rotating_database_secret(env, request):
+    """Defect: the RDS-managed master secret rotates (every 7 days by default) while MLflow read it
+    once at start; now the wrapper re-reads it and restarts the server when it changed."""
+    plan = request.getfixturevalue(env)
+    urn, mlflow = _container(plan, "Deployment", "mlflow")
+    values = _env(mlflow)
+    assert mlflow["command"][:2] == ["python", "/opt/sahab/with_secrets.py"], f"{urn}: MLflow does not start through the secrets wrapper"
+    assert "MLFLOW_BACKEND_STORE_URI" in values["SAHAB_SECRET_ENV"], f"{urn}: the database URI is not rendered from the secret"
+    refresh = values.get("SAHAB_SECRET_REFRESH_SECONDS")
+    assert refresh and 0 < float(refresh) <= 300, f"{urn}: SAHAB_SECRET_REFRESH_SECONDS={refresh!r}: a rotated password would break new connections until a restart"
+
+
+def _with_secrets():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("with_secrets_h9a", Path(__file__).resolve().parents[2] / "components/kubernetes/scripts/with_secrets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_with_secrets_restarts_the_command_when_the_secret_rotates(tmp_path):
+    """Real processes: a child that records the password it was started with; rotating the secret
+    restarts it with the new one, an unchanged secret does not."""
+    import json
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    ws = _with_secrets()
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"username": "mlflow", "password": "first"}))
+    seen = tmp_path / "seen.txt"
+    child = f"import os, time; open({str(seen)!r}, 'a').write(f\"{{os.getpid()}} {{os.environ['DB']}}\\n\"); time.sleep(60)"
+    spec = {"DB": {"arn": "arn:aws:secretsmanager:me-central-1:123456789012:secret:rds!db", "template": "postgresql://{username}:{password_url}@db/mlflow"}}
+    result: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: result.update(rc=ws.supervise([sys.executable, "-c", child], spec, lambda arn: secret.read_text(),
+                                                                             {"PATH": os.environ["PATH"]}, refresh_seconds=0.2, grace_seconds=5, log=lambda m: None)))
+    runner.start()
+
+    def lines(n: int, within: float = 15.0) -> list[str]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            got = seen.read_text().splitlines() if seen.exists() else []
+            if len(got) >= n:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"child started {len(got)} times, expected {n}: {got}")
+
+    try:
+        first = lines(1)
+        time.sleep(1.0)  # five refresh periods with the same secret
+        assert len(seen.read_text().splitlines()) == 1, "restarted although the secret did not change"
+        secret.write_text(json.dumps({"username": "mlflow", "password": "sec/ond"}))
+        second = lines(2)
+        assert first[0].endswith("postgresql://mlflow:first@db/mlflow"), first
+        assert second[1].endswith("postgresql://mlflow:sec%2Fond@db/mlflow"), second
+        old_pid, new_pid = int(second[0].split()[0]), int(second[1].split()[0])
+        assert old_pid != new_pid
+    finally:
+        for line in seen.read_text().splitlines()[-1:] if seen.exists() else []:
+            os.kill(int(line.split()[0]), signal.SIGTERM)
+        runner.join(timeout=15)
+    assert not runner.is_alive(), "supervise did not return when its child ended"
+    assert result["rc"] == -signal.SIGTERM

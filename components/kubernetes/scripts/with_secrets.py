@@ -14,13 +14,24 @@ On an existing cluster (`cloud: kubernetes`) there is no secrets service: `"arn"
 reads the fields from the variables `PREFIX_<FIELD>` (filled from in-cluster Secrets by
 `secretKeyRef`), and SAHAB_CA_PEM, when set, is the private CA the in-cluster services' TLS
 certificates chain to: it is written to a file that SSL_CERT_FILE names, so clients verify them.
+
+Secrets that rotate (the RDS-managed master password rotates every 7 days by default): with
+SAHAB_SECRET_REFRESH_SECONDS=N the command runs as a child instead of replacing this process; the
+secrets are read again every N seconds and, when a rendered value changed, the child is stopped
+(SIGTERM, SIGKILL after SAHAB_SECRET_STOP_GRACE_SECONDS, default 30) and started again with the
+new values. SIGTERM/SIGINT are passed on to the child; its exit status is this process's. A failed
+re-read keeps the running child (the next period tries again).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 from typing import Callable
 
@@ -57,17 +68,76 @@ def _fetch(arn: str) -> str:
     return boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
 
 
-def main(argv: list[str]) -> None:
-    if not argv:
-        sys.exit("usage: with_secrets.py COMMAND [ARGS...]")
-    spec = json.loads(os.environ.get("SAHAB_SECRET_ENV", "{}"))
-    env = {k: v for k, v in os.environ.items() if k != "SAHAB_SECRET_ENV"}
-    env.update(render(spec, _fetch))
+def environment(base: dict[str, str], spec: dict[str, dict[str, str]], fetch: Callable[[str], str]) -> dict[str, str]:
+    """`base` without SAHAB_SECRET_ENV, plus the rendered secrets (and the CA file, see above)."""
+    env = {k: v for k, v in base.items() if k != "SAHAB_SECRET_ENV"}
+    env.update(render(spec, fetch))
     if env.get("SAHAB_CA_PEM"):
         path = os.path.join(env.get("TMPDIR", "/tmp"), "sahab-ca.pem")
         with open(path, "w") as f:
             f.write(env.pop("SAHAB_CA_PEM"))
         env["SSL_CERT_FILE"] = path
+    return env
+
+
+def _stop(child: subprocess.Popen, grace: float) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def supervise(argv: list[str], spec: dict[str, dict[str, str]], fetch: Callable[[str], str], base: dict[str, str], *, refresh_seconds: float,
+              grace_seconds: float = 30.0, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> int:
+    """Run `argv` with the rendered secrets; restart it whenever they change. Returns its exit status."""
+    env = environment(base, spec, fetch)
+    child = subprocess.Popen(argv, env=env)
+    stopping = threading.Event()
+
+    def forward(signum, _frame):
+        stopping.set()
+        child.send_signal(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, forward)
+    next_check = time.monotonic() + refresh_seconds
+    while True:
+        try:
+            return child.wait(timeout=max(0.05, min(1.0, next_check - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            pass
+        if stopping.is_set() or time.monotonic() < next_check:
+            continue
+        next_check = time.monotonic() + refresh_seconds
+        try:
+            fresh = environment(base, spec, fetch)
+        except Exception as e:  # noqa: BLE001 a transient read failure must not stop a healthy server
+            log(f"with_secrets.py: re-reading the secrets failed ({e}); keeping the running process")
+            continue
+        if fresh != env:
+            changed = sorted(k for k in spec if fresh.get(k) != env.get(k))
+            log(f"with_secrets.py: {', '.join(changed)} changed (secret rotated); restarting {argv[0]}")
+            _stop(child, grace_seconds)
+            if stopping.is_set():
+                return child.returncode
+            env = fresh
+            child = subprocess.Popen(argv, env=env)
+
+
+def main(argv: list[str]) -> None:
+    if not argv:
+        sys.exit("usage: with_secrets.py COMMAND [ARGS...]")
+    spec = json.loads(os.environ.get("SAHAB_SECRET_ENV", "{}"))
+    refresh = os.environ.get("SAHAB_SECRET_REFRESH_SECONDS")
+    if refresh:
+        grace = float(os.environ.get("SAHAB_SECRET_STOP_GRACE_SECONDS", "30"))
+        base = {k: v for k, v in os.environ.items() if k not in ("SAHAB_SECRET_REFRESH_SECONDS", "SAHAB_SECRET_STOP_GRACE_SECONDS")}
+        status = supervise(argv, spec, _fetch, base, refresh_seconds=float(refresh), grace_seconds=grace)
+        sys.exit(128 - status if status < 0 else status)  # killed by signal N: 128+N, as a shell reports it
+    env = environment(dict(os.environ), spec, _fetch)
     os.execvpe(argv[0], argv, env)
 
 
