@@ -186,12 +186,23 @@ def policy_check(
     raise typer.Exit(gate.policy_check(program_dir, stack=stack, packs=pack, policy_config=policy_config, fmt=fmt, out=out, kubernetes=kubernetes))
 
 
+def _cloud_of(repo: Path, env: str, stack: Optional[str]) -> str:
+    """`sahab:platform.cloud` of the environment (which credentials a deploy needs); aws when unreadable."""
+    import yaml
+
+    path = repo / "environments" / env / f"Pulumi.{stack or env}.yaml"
+    try:
+        return str(((yaml.safe_load(path.read_text()) or {}).get("config") or {}).get("sahab:platform", {}).get("cloud", "aws"))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return "aws"  # build_request reports a missing or broken file with its own words
+
+
 def _deploy(action: str, env: str, stack: Optional[str], backend_url: Optional[str], secrets_provider: Optional[str], policies: bool) -> None:
     from sahab import deploy
 
     repo = _repo()
     try:
-        deploy.check_prerequisites("aws")
+        deploy.check_prerequisites(_cloud_of(repo, env, stack))
         backend = deploy.read_backend(repo, env, backend_url, secrets_provider)
         request = deploy.build_request(repo, env, action, stack, backend=backend, with_policies=policies)
     except deploy.DeployError as e:
