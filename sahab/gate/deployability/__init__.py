@@ -92,10 +92,15 @@ Check = Callable[[Context], list[Finding]]
 def run_checks(ctx: Context, levels: dict[str, str] | None = None, checks: list[Check] | None = None) -> list[Finding]:
     """Every check over `ctx`; `levels` (policy -> enforcement, from policy.yaml) overrides the
     default mandatory level (`all` for every policy; `disabled` drops the finding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     levels = levels or {}
     out: list[Finding] = []
-    for check in CHECKS if checks is None else checks:
-        for f in check(ctx):
+    # In threads: connectivity and rules mostly wait on their analyzers (NCA, promtool).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda check: check(ctx), CHECKS if checks is None else checks))
+    for found in results:
+        for f in found:
             level = levels.get(f.policy) or levels.get("all")
             if level == "disabled":
                 continue

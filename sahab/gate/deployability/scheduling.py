@@ -195,7 +195,34 @@ def pools(ctx: Context) -> list[Pool]:
             families = next((set(r.get("values") or ()) for r in reqs if r.get("key") == "karpenter.k8s.aws/instance-family" and r.get("operator") == "In"), None)
             types = tuple(sorted(t for t in CAPACITY if families is None or t.split(".")[0] in families))
         out.append(Pool(d["metadata"]["name"], "Karpenter NodePool", types, dict((template.get("metadata") or {}).get("labels") or {}), tuple(spec.get("taints") or ()), *_nodepool_max(d, types), urn=ctx.urns.get(rel, ""), requirements=reqs))
-    return out + existing_nodes(ctx.spec)
+    return out + aks_pools(ctx) + existing_nodes(ctx.spec)
+
+
+AKS_CLUSTER, AKS_POOL = "azure-native:containerservice:ManagedCluster", "azure-native:containerservice:AgentPool"
+
+
+def aks_pools(ctx: Context) -> list[Pool]:
+    """AKS agent pools (the cluster's system pool and the user pools): one VM size each, scaled by
+    AKS's own cluster autoscaler to maxCount; allocatable from stacks/azure_offerings.py."""
+    from stacks.azure_offerings import VM_CAPACITY, aks_allocatable
+
+    def pool(p: dict[str, Any], urn: str) -> Pool:
+        size, name = str(p.get("vmSize") or ""), str(p.get("name") or p.get("agentPoolName") or "")
+        taints = []
+        for t in p.get("nodeTaints") or []:
+            kv, _, effect = str(t).rpartition(":")
+            key, _, value = kv.partition("=")
+            taints.append({"key": key, "value": value, "effect": effect})
+        auto = bool(p.get("enableAutoScaling"))
+        maximum = int(p.get("maxCount") or p.get("count") or 0) if auto else int(p.get("count") or 0)
+        why = "its maxCount (AKS's cluster autoscaler scales it)" if auto else "its count (autoscaling off)"
+        labels = {"kubernetes.azure.com/agentpool": name, "agentpool": name, **(p.get("nodeLabels") or {})}
+        room = Allocatable(*aks_allocatable(size, int(p.get("maxPods") or 250))) if size in VM_CAPACITY else None
+        return Pool(name, "AKS agent pool", (size,), labels, tuple(taints), maximum, why, urn,
+                    "spot" if p.get("scaleSetPriority") == "Spot" else "on-demand", allocatable=room)
+
+    out = [pool(p, r.urn) for r in ctx.resources(AKS_CLUSTER) for p in r.inputs.get("agentPoolProfiles") or []]
+    return out + [pool({**r.inputs, "name": r.inputs.get("agentPoolName")}, r.urn) for r in ctx.resources(AKS_POOL)]
 
 
 EXISTING_NODE = "existing-node"
@@ -308,14 +335,14 @@ def check(ctx: Context) -> list:
         total: int | None = 0
         counted = set()
         for pool, t, room in admitted:
-            if pool.name in counted:
+            if id(pool) in counted:  # a node group and a NodePool may share a name: the pool itself is the key
                 continue
-            counted.add(pool.name)
+            counted.add(id(pool))
             # The autoscaler may launch any of the pool's types: count the least room among them.
-            least = min(per_node(req, r, _allocatable(p2, t2).pods) for p2, t2, r in admitted if p2.name == pool.name)
+            least = min(per_node(req, r, _allocatable(p2, t2).pods) for p2, t2, r in admitted if p2 is pool)
             total = None if total is None or pool.max_nodes is None else total + least * pool.max_nodes
         capacity[f"{pod.namespace}/{pod.name}"] = total
-        pools_of = {p.name: (p.name, p.max_nodes, p.why_max) for p, _, _ in admitted}
+        pools_of = {(p.kind, p.name): (f"{p.name} ({p.kind})", p.max_nodes, p.why_max) for p, _, _ in admitted}
         ctx.cache.setdefault("scheduling", {})[f"{pod.namespace}/{pod.name}"] = (req, list(pools_of.values()))
     out += _replicas(ctx, capacity)
     return out
