@@ -219,6 +219,12 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
     # Serving writes only its log: not the offline store's features, not the models.
     for resource in (f"arn:aws:s3:::{b['offline-features']}/feast/data.parquet", model_object):
         assert not allowed(serving.inputs["policy"], "s3:PutObject", resource), f"{serving.urn}: may write {resource}"
+    # The log the drift job actually reads (its settings) is the one serving may write.
+    drift_log = _env_of(plan, "CronJob", "drift").get("SAHAB_DRIFT_LOG_URI")
+    if drift_log:
+        obj = f"arn:aws:s3:::{drift_log[len('s3://'):].rstrip('/')}/2026/12/01/10.parquet"
+        assert allowed(drift.inputs["policy"], "s3:GetObject", obj), f"{drift.urn}: cannot read its SAHAB_DRIFT_LOG_URI {drift_log}"
+        assert allowed(serving.inputs["policy"], "s3:PutObject", obj), f"{serving.urn}: cannot write the log drift reads ({drift_log})"
     listing = {"s3:prefix": "serving-log/2026/"}
     assert allowed(drift.inputs["policy"], "s3:ListBucket", f"arn:aws:s3:::{b['offline-features']}", listing), f"{drift.urn}: cannot list the prediction log"
 
