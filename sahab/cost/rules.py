@@ -83,6 +83,14 @@ FREE_TYPES = frozenset({
     "aws:elasticache/parameterGroup:ParameterGroup", "aws:secretsmanager/secretVersion:SecretVersion",
     "aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/eventTarget:EventTarget", "aws:sqs/queuePolicy:QueuePolicy",
     "aws:kms/keyPolicy:KeyPolicy",
+    # Azure: grouping, identity, wiring and configuration of billed resources.
+    "azure-native:resources:ResourceGroup", "azure-native:authorization:RoleAssignment", "azure-native:compute:DiskEncryptionSet",
+    "azure-native:managedidentity:UserAssignedIdentity", "azure-native:managedidentity:FederatedIdentityCredential",
+    "azure-native:monitor:DiagnosticSetting", "azure-native:network:NetworkSecurityGroup", "azure-native:network:Subnet",
+    "azure-native:network:VirtualNetwork", "azure-native:network:PrivateDnsZoneGroup", "azure-native:privatedns:VirtualNetworkLink",
+    "azure-native:redisenterprise:Database", "azure-native:storage:BlobContainer", "azure-native:storage:BlobServiceProperties",
+    "azure-native:storage:ManagementPolicy", "azure-native:dbforpostgresql:Configuration", "azure-native:dbforpostgresql:Database",
+    "azure-native:dbforpostgresql:FirewallRule",
 })
 
 
@@ -251,6 +259,84 @@ def _request_priced(what: str) -> Rule:
     return lambda r, ctx: NotPriced(f"{what} is billed per request; the plan cannot know the request volume")
 
 
+# --- Azure (azure-native) --------------------------------------------------------------------------------
+def _vm_pool(item: str, vm: str, lo: float, hi: float, spot: bool, disk: float, ctx: Context) -> list[Charge]:
+    factor = 1 - ctx.assume("spot_discount") if spot else 1.0
+    charges = [Charge(f"{'spot' if spot else 'pay-as-you-go'} nodes {vm} x {lo:g}..{hi:g}{item}", f"vm:{vm}", lo, hi, factor,
+                      ctx.note("spot_discount", "spot price assumed") if spot else None)]
+    if disk:
+        charges.append(Charge(f"OS disks {disk:g} GiB per node", "disk:premium-ssd-gib", disk * lo, disk * hi))
+    return charges
+
+
+def _agent_pool_counts(p: dict[str, Any]) -> tuple[float, float]:
+    if p.get("enableAutoScaling"):
+        return _num(p.get("minCount")), _num(p.get("maxCount"), _num(p.get("count")))
+    return _num(p.get("count"), 1), _num(p.get("count"), 1)
+
+
+def _aks(r: Resource, ctx: Context) -> list[Charge]:
+    tier = str((r.inputs.get("sku") or {}).get("tier", "Free"))
+    charges = [Charge(f"AKS {tier} tier control plane", "aks:standard-tier", 1, 1)] if tier in ("Standard", "Premium") else []
+    for p in r.inputs.get("agentPoolProfiles") or ():
+        lo, hi = _agent_pool_counts(p)
+        disk = _num(p.get("osDiskSizeGB"), 128) if p.get("osDiskType", "Managed") == "Managed" else 0
+        charges += _vm_pool(f" (pool {p.get('name')})", str(p.get("vmSize")), lo, hi, p.get("scaleSetPriority") == "Spot", disk, ctx)
+    return charges
+
+
+def _agent_pool(r: Resource, ctx: Context) -> list[Charge]:
+    i = r.inputs
+    lo, hi = _agent_pool_counts(i)
+    disk = _num(i.get("osDiskSizeGB"), 128) if i.get("osDiskType", "Managed") == "Managed" else 0
+    return _vm_pool("", str(i.get("vmSize")), lo, hi, i.get("scaleSetPriority") == "Spot", disk, ctx)
+
+
+def _pg_flexible(r: Resource, ctx: Context) -> list[Charge]:
+    sku = str((r.inputs.get("sku") or {}).get("name", "?"))
+    ha = str((r.inputs.get("highAvailability") or {}).get("mode", "Disabled")) in ("ZoneRedundant", "SameZone")
+    copies = 2 if ha else 1
+    gib_ = _num((r.inputs.get("storage") or {}).get("storageSizeGB"), 32)
+    return [Charge(f"{sku} x {copies}{' (HA standby)' if ha else ''}", f"pgflex:{sku}", copies, copies),
+            Charge(f"storage {gib_:g} GiB x {copies}", "pgflex-storage:gib", gib_ * copies, gib_ * copies)]
+
+
+def _storage_account(r: Resource, ctx: Context) -> list[Charge]:
+    sku = str((r.inputs.get("sku") or {}).get("name", "Standard_LRS"))
+    g = ctx.assume("blob_stored_gib_per_account")
+    return [Charge(f"blob {sku} {g:g} GiB", f"blob:{sku}-gib", g, g, assumption=ctx.note("blob_stored_gib_per_account", "GiB stored"))]
+
+
+def _workspace(r: Resource, ctx: Context) -> list[Charge]:
+    g = ctx.assume("log_ingest_gib_per_workspace")
+    return [Charge(f"ingestion {g:g} GiB", "loganalytics:ingest-gib", g, g, assumption=ctx.note("log_ingest_gib_per_workspace", "GiB per month"))]
+
+
+def _private_endpoint(r: Resource, ctx: Context) -> list[Charge]:
+    g = ctx.assume("endpoint_processed_gib")
+    return [Charge("private endpoint", "privatelink:endpoint-hour", 1, 1),
+            Charge(f"data processed {g:g} GiB", "privatelink:endpoint-gib", g, g, assumption=ctx.note("endpoint_processed_gib", "GiB per month"))]
+
+
+def _vault_key(r: Resource, ctx: Context) -> list[Charge] | NotPriced:
+    props = r.inputs.get("properties") or {}
+    kty, size = str(props.get("kty", "RSA")), _num(props.get("keySize"), 2048)
+    if not kty.endswith("-HSM"):
+        return NotPriced("software-protected Key Vault keys are billed per operation; the plan cannot know the operation count")
+    advanced = kty.startswith("EC") or size > 2048
+    return [Charge(f"HSM key {kty} {size:g}", "keyvault:hsm-key-advanced" if advanced else "keyvault:hsm-key", 1, 1)]
+
+
+def _registry(r: Resource, ctx: Context) -> list[Charge]:
+    sku = str((r.inputs.get("sku") or {}).get("name", "Basic"))
+    return [Charge(f"ACR {sku}", f"acr:{sku}", 1, 1)]
+
+
+def _redis_enterprise(r: Resource, ctx: Context) -> list[Charge]:
+    sku = str((r.inputs.get("sku") or {}).get("name", "?"))
+    return [Charge(f"Azure Managed Redis {sku}{' (high availability)' if r.inputs.get('highAvailability') == 'Enabled' else ''}", f"redis:{sku}", 1, 1)]
+
+
 # --- Kubernetes objects that buy cloud resources ------------------------------------------------------
 def _service(r: Resource, ctx: Context) -> list[Charge] | NotPriced | None:
     spec = r.inputs.get("spec") or {}
@@ -304,6 +390,18 @@ RULES: dict[str, Rule] = {
     "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
     "aws:ebs/volume:Volume": _ebs_volume,
     "aws:sqs/queue:Queue": _request_priced("SQS (first 1M requests a month free)"),
+    "azure-native:containerservice:ManagedCluster": _aks,
+    "azure-native:containerservice:AgentPool": _agent_pool,
+    "azure-native:dbforpostgresql:Server": _pg_flexible,
+    "azure-native:storage:StorageAccount": _storage_account,
+    "azure-native:operationalinsights:Workspace": _workspace,
+    "azure-native:network:PrivateEndpoint": _private_endpoint,
+    "azure-native:keyvault:Key": _vault_key,
+    "azure-native:keyvault:Vault": _request_priced("Key Vault (per operation)"),
+    "azure-native:keyvault:Secret": _request_priced("Key Vault secrets (per operation)"),
+    "azure-native:containerregistry:Registry": _registry,
+    "azure-native:redisenterprise:RedisEnterprise": _redis_enterprise,
+    "azure-native:privatedns:PrivateZone": _flat("private DNS zone", "dns:private-zone"),
     "kubernetes:core/v1:Service": _service,
     "kubernetes:helm.sh/v3:Release": _helm_release,
     "kubernetes:apps/v1:StatefulSet": _stateful_set,

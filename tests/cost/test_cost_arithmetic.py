@@ -165,3 +165,36 @@ def test_a_malformed_snapshot_says_what_is_wrong(tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(SnapshotError, match=r"prices\.ec2:x\.usd"):
         read_snapshot(path)
+
+
+AZURE = {
+    "cloud": "azure", "region": "uaenorth", "date": "2026-01-02", "source": "hand-written Azure test snapshot", "hours_per_month": 730,
+    "assumptions": {"spot_discount": {"value": 0.5, "why": "test: half price"}, "blob_stored_gib_per_account": {"value": 100, "why": "test: a hundred GiB"}},
+    "prices": {
+        "vm:Standard_NC40ads_H100_v5": {"usd": 10.0, "unit": "hour", "confirmed": False, "source": "test price gpu vm"},
+        "disk:premium-ssd-gib": {"usd": 0.1, "unit": "gib-month", "confirmed": False, "source": "test price disk"},
+        "pgflex:Standard_D4ds_v5": {"usd": 0.5, "unit": "hour", "confirmed": False, "source": "test price pg"},
+        "pgflex-storage:gib": {"usd": 0.1, "unit": "gib-month", "confirmed": False, "source": "test price pg gib"},
+        "keyvault:hsm-key-advanced": {"usd": 5.0, "unit": "month", "confirmed": False, "source": "test price hsm"},
+        "blob:Standard_GRS-gib": {"usd": 0.05, "unit": "gib-month", "confirmed": False, "source": "test price grs"},
+    },
+}
+
+
+def test_azure_spot_agent_pool_zone_redundant_postgres_hsm_key_and_blob(tmp_path):
+    (tmp_path / "uaenorth.json").write_text(json.dumps(AZURE))
+    pool = res("azure-native:containerservice:AgentPool", "t-h100", {"vmSize": "Standard_NC40ads_H100_v5", "enableAutoScaling": True, "minCount": 0, "maxCount": 2, "count": 0, "scaleSetPriority": "Spot", "osDiskSizeGB": 1000})
+    pg = res("azure-native:dbforpostgresql:Server", "t-pg", {"sku": {"name": "Standard_D4ds_v5", "tier": "GeneralPurpose"}, "storage": {"storageSizeGB": 256}, "highAvailability": {"mode": "ZoneRedundant"}})
+    key = res("azure-native:keyvault:Key", "t-key", {"properties": {"kty": "RSA-HSM", "keySize": 3072}})
+    soft = res("azure-native:keyvault:Key", "t-soft", {"properties": {"kty": "RSA", "keySize": 2048}})
+    account = res("azure-native:storage:StorageAccount", "t-data", {"sku": {"name": "Standard_GRS"}})
+    doc = plan(pool, pg, key, soft, account)
+    doc["config"]["sahab:platform"].update(cloud="azure", region="uaenorth")
+    est = estimate_plan(doc, prices_dir=tmp_path)
+    assert (line(est, "t-h100", "spot nodes").monthly_min, line(est, "t-h100", "spot nodes").monthly_max) == (0, pytest.approx(2 * 10 * 730 * 0.5))
+    assert line(est, "t-h100", "OS disks").monthly_max == pytest.approx(2 * 1000 * 0.1)
+    assert line(est, "t-pg", "Standard_D4ds_v5 x 2").monthly_max == pytest.approx(2 * 0.5 * 730), "zone-redundant HA doubles the compute"
+    assert line(est, "t-pg", "storage").monthly_max == pytest.approx(2 * 256 * 0.1)
+    assert line(est, "t-key", "HSM key").monthly_max == 5.0, "RSA 3072 HSM keys are the advanced price"
+    assert line(est, "t-data", "blob").monthly_max == pytest.approx(100 * 0.05)
+    assert [u.name for u in est.unpriced] == ["t-soft"] and "per operation" in est.unpriced[0].reason
