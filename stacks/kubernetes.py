@@ -168,7 +168,8 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             namespace=drift_wl.namespace,
             service_account=drift_wl.service_account,
             image=images.workload_ref(host, "drift", release),
-            reference_uri=bucket_uri("model-artifacts", "drift/reference.npz"),
+            reference_uri=None,  # the champion's, resolved from the registry on every run
+            tracking_uri=mlflow.tracking_uri,
             current_uri=bucket_uri("offline-features", "serving-log/"),
             pushgateway_url=monitoring.pushgateway_url,
             training_namespace=ns["training"],
@@ -190,6 +191,7 @@ def _serving_tier(spec: PlatformSpec) -> dict[str, str]:
         if tier.labels.get("sahab.ae/workload") == "serving":
             return {"sahab.ae/workload": "serving"}
     return {"sahab.ae/pool": f"{spec.name}-{spec.inference_tiers[0].name}"}
+
 
 def _serving_tier_types(spec: PlatformSpec) -> tuple[str, ...]:
     """Instance types of the tier `_serving_tier` selects (none on an existing cluster)."""

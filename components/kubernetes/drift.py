@@ -1,8 +1,10 @@
-"""The drift CronJob: `python -m workloads.monitoring check` on live features against the training
-reference, metrics pushed to the Pushgateway (alert `SahabDriftDetected`), and the retraining
-trigger: on drift (exit 3) it creates a Job from the training namespace's `retrain` template
-(scripts/retrain_trigger.py). RBAC lets it read that one CronJob and create Jobs there, nothing
-else."""
+"""The drift CronJob: `python -m workloads.monitoring run` tests the prediction log's windows not
+tested yet (watermark in `drift-state/`) against the champion's reference profile from the
+registry, pushes metrics to the Pushgateway (alert `SahabDriftDetected`) and, once per drift
+episode, runs the retraining trigger (scripts/retrain_trigger.py as SAHAB_DRIFT_RETRAIN_COMMAND):
+a Job from the training namespace's `retrain` template, named after the episode so a retried
+trigger cannot start a second one. RBAC lets it read that one CronJob and create Jobs there,
+nothing else."""
 
 from __future__ import annotations
 
@@ -15,16 +17,8 @@ from components.kubernetes import _objects as obj
 from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
-EXIT_DRIFT, EXIT_USAGE = 3, 2
-_RUN = f"""set -u
-python -m workloads.monitoring check --reference "$SAHAB_DRIFT_REFERENCE" --current "$SAHAB_DRIFT_CURRENT" --out-dir /tmp/drift --window "$SAHAB_DRIFT_WINDOW"
-rc=$?
-if [ "$rc" -eq {EXIT_DRIFT} ]; then
-  # Drift: start retraining; the run succeeds when the trigger does (the alert reports the drift).
-  exec python {SCRIPTS_DIR}/retrain_trigger.py
-fi
-exit "$rc"
-"""
+EXIT_USAGE = 2  # unusable input or settings: retrying cannot help (exit 1, a failed trigger, is retried)
+COMMAND = ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +29,10 @@ class DriftMonitorArgs:
     """Service account bound to the `drift` IAM role."""
     image: pulumi.Input[str]
     """Pinned `sahab/drift` image."""
-    reference_uri: pulumi.Input[str]
-    """Reference profile (`s3://.../reference.npz`) written at training time."""
+    reference_uri: pulumi.Input[str] | None
+    """A fixed reference profile (`s3://.../reference.npz`); None: the champion's, from the registry."""
     current_uri: pulumi.Input[str]
-    """Live feature/score log to test (`s3://...` Parquet)."""
+    """The prediction log serving writes (`s3://<offline-features>/serving-log/`, hourly partitions)."""
     pushgateway_url: pulumi.Input[str]
     """Where the run pushes its metrics."""
     training_namespace: str
@@ -50,7 +44,13 @@ class DriftMonitorArgs:
     schedule: str = "0 * * * *"
     """Cron schedule."""
     window: str = "1h"
-    """Time window the check splits live data into."""
+    """Time window the job tests (each once)."""
+    tracking_uri: pulumi.Input[str] | None = None
+    """MLflow tracking URI, where the champion's reference profile is resolved (needed without `reference_uri`)."""
+    state_uri: pulumi.Input[str] | None = None
+    """Watermark, episodes and reports; None: `drift-state/` beside the log."""
+    cooldown: str = "6h"
+    """No two retrainings within this time."""
     cloud: ClusterCloud = EKS
     """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
@@ -62,6 +62,8 @@ class DriftMonitor(pulumi.ComponentResource):
             raise ValueError(f"schedule: {args.schedule!r} is not a 5-field cron expression")
         if not args.retrain_template:
             raise ValueError("retrain_template: required (the retraining trigger instantiates it)")
+        if args.reference_uri is None and args.tracking_uri is None:
+            raise ValueError("tracking_uri: required when reference_uri is None (the champion's reference comes from the registry)")
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         sa = obj.service_account(
@@ -123,12 +125,17 @@ class DriftMonitor(pulumi.ComponentResource):
                                         "name": "drift",
                                         "image": args.image,
                                         "imagePullPolicy": "IfNotPresent",
-                                        "command": ["/bin/sh", "-c", _RUN],
+                                        "command": COMMAND,
                                         "env": env(
                                             {
-                                                "SAHAB_DRIFT_REFERENCE": args.reference_uri,
-                                                "SAHAB_DRIFT_CURRENT": args.current_uri,
+                                                "SAHAB_DRIFT_LOG_URI": args.current_uri,
+                                                **({"SAHAB_DRIFT_REFERENCE_URI": args.reference_uri} if args.reference_uri is not None else {}),
+                                                **({"SAHAB_DRIFT_STATE_URI": args.state_uri} if args.state_uri is not None else {}),
+                                                **({"SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri} if args.tracking_uri is not None else {}),
                                                 "SAHAB_DRIFT_WINDOW": args.window,
+                                                "SAHAB_DRIFT_COOLDOWN": args.cooldown,
+                                                "SAHAB_DRIFT_RETRAIN_COMMAND": f"python {SCRIPTS_DIR}/retrain_trigger.py",
+                                                "SAHAB_HOME": "/tmp/sahab",
                                                 "SAHAB_MONITORING_PUSHGATEWAY_URL": args.pushgateway_url,
                                                 "SAHAB_MONITORING_JOB_NAME": "sahab-drift",
                                                 "SAHAB_RETRAIN_NAMESPACE": args.training_namespace,
