@@ -8,6 +8,7 @@ certificate data, latest versions). `call` answers the invokes the program uses.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any, Callable
 
@@ -122,9 +123,11 @@ def _uuid(seed: str) -> str:
 class ProviderMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like the AWS, Azure, Kubernetes and random providers."""
 
-    def __init__(self, stack: str, default_region: str | None, account_id: str = ACCOUNT_ID, provider_region: Callable[[str], str | None] | None = None):
+    def __init__(self, stack: str, default_region: str | None, account_id: str = ACCOUNT_ID, provider_region: Callable[[str], str | None] | None = None,
+                 default_location: str | None = None):
         self.stack = stack
         self.default_region = default_region or "me-central-1"
+        self.default_location = default_location or "uaenorth"  # stack config `azure-native:location`
         self.account_id = account_id
         # Resolves a provider reference (`urn::id`) to that provider's region, if it set one.
         self.provider_region = provider_region or (lambda ref: None)
@@ -138,6 +141,9 @@ class ProviderMocks(pulumi.runtime.Mocks):
             return f"{args.name}-provider-id", inputs
         if typ.startswith("kubernetes:"):
             return self._kubernetes(args.name, inputs)
+        if typ.startswith("azure-native:"):
+            location = inputs.get("location") or self.provider_region(args.provider) or self.default_location
+            return azure_resource(self.stack, typ, args.name, inputs, location)
         region = self.effective_region(args)
         name_attr = NAME_ATTRIBUTE.get(typ)
         phys = inputs.get(name_attr) if name_attr else None
@@ -173,6 +179,8 @@ class ProviderMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         token = args.token
+        if token.startswith("azure-native:"):
+            return azure_call(token, dict(args.args))
         region = args.args.get("region") or self.provider_region(args.provider) or self.default_region
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:user/offline", "userId": "AIDAOFFLINE", "id": self.account_id}
@@ -184,3 +192,138 @@ class ProviderMocks(pulumi.runtime.Mocks):
             names = [f"{region}{z}" for z in "abc"]
             return {"names": names, "zoneIds": [f"mec1-az{i + 1}" for i in range(3)], "id": region}
         return {}
+
+
+# --- Azure (pulumi-azure-native v3) ---------------------------------------------------------------
+# Ids are ARM resource ids in the offline subscription; names are the resources' own name inputs
+# (or Pulumi's auto-name); computed attributes are what the program reads, shaped as ARM returns them.
+SUBSCRIPTION_ID = "5a4a1d1e-0000-4000-8000-00000000ae01"
+TENANT_ID = "5a4a1d1e-0000-4000-8000-00000000ae02"
+_PROVIDERS = "/subscriptions/{sub}/resourceGroups/{resourceGroupName}/providers/"
+# type token -> ARM id under the resource group ({input} placeholders; the last one is the name).
+AZURE_IDS = {
+    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+    "azure-native:network:Subnet": "Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}",
+    "azure-native:network:NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}",
+    "azure-native:network:PrivateEndpoint": "Microsoft.Network/privateEndpoints/{privateEndpointName}",
+    "azure-native:network:PrivateDnsZoneGroup": "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/{privateDnsZoneGroupName}",
+    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones/{privateZoneName}",
+    "azure-native:privatedns:VirtualNetworkLink": "Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks/{virtualNetworkLinkName}",
+    "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults/{vaultName}",
+    "azure-native:keyvault:Key": "Microsoft.KeyVault/vaults/{vaultName}/keys/{keyName}",
+    "azure-native:keyvault:Secret": "Microsoft.KeyVault/vaults/{vaultName}/secrets/{secretName}",
+    "azure-native:managedidentity:UserAssignedIdentity": "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}",
+    "azure-native:managedidentity:FederatedIdentityCredential":
+        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials/{federatedIdentityCredentialResourceName}",
+    "azure-native:compute:DiskEncryptionSet": "Microsoft.Compute/diskEncryptionSets/{diskEncryptionSetName}",
+    "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts/{accountName}",
+    "azure-native:storage:BlobServiceProperties": "Microsoft.Storage/storageAccounts/{accountName}/blobServices/{blobServicesName}",
+    "azure-native:storage:BlobContainer": "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{containerName}",
+    "azure-native:storage:ManagementPolicy": "Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{managementPolicyName}",
+    "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces/{workspaceName}",
+    "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters/{resourceName}",
+    "azure-native:containerservice:AgentPool": "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{agentPoolName}",
+    "azure-native:containerregistry:Registry": "Microsoft.ContainerRegistry/registries/{registryName}",
+    "azure-native:containerregistry:Replication": "Microsoft.ContainerRegistry/registries/{registryName}/replications/{replicationName}",
+    "azure-native:dbforpostgresql:Server": "Microsoft.DBforPostgreSQL/flexibleServers/{serverName}",
+    "azure-native:dbforpostgresql:Configuration": "Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/configurations/{configurationName}",
+    "azure-native:dbforpostgresql:Database": "Microsoft.DBforPostgreSQL/flexibleServers/{serverName}/databases/{databaseName}",
+    "azure-native:redisenterprise:RedisEnterprise": "Microsoft.Cache/redisEnterprise/{clusterName}",
+    "azure-native:redisenterprise:Database": "Microsoft.Cache/redisEnterprise/{clusterName}/databases/{databaseName}",
+}
+# Extension resources live under the resource they attach to.
+AZURE_SCOPED = {
+    "azure-native:authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
+    "azure-native:monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
+}
+
+
+def _placeholders(template: str) -> list[str]:
+    return [part[1:-1] for part in template.split("/") if part.startswith("{")]
+
+
+def _kubeconfig(cluster: str, server: str) -> str:
+    """What listManagedClusterUserCredentials(format=exec) returns for an Entra ID cluster: kubelogin."""
+    return (
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: https://{server}:443\n"
+        f"    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=\n"
+        f"contexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: clusterUser_{cluster}}}\ncurrent-context: {cluster}\n"
+        f"users:\n- name: clusterUser_{cluster}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n"
+        f"      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n"
+    )
+
+
+def _azure_computed(typ: str, name: str, inputs: dict, location: str) -> dict:
+    if typ == "azure-native:keyvault:Vault":
+        return {"properties": {**(inputs.get("properties") or {}), "vaultUri": f"https://{name}.vault.azure.net/"}}
+    if typ == "azure-native:keyvault:Key":
+        uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
+        return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{_digest(uri, n=32)}"}
+    if typ == "azure-native:keyvault:Secret":
+        uri = f"https://{inputs.get('vaultName')}.vault.azure.net/secrets/{name}"
+        return {"properties": {**(inputs.get("properties") or {}), "secretUri": uri, "secretUriWithVersion": f"{uri}/{_digest(uri, n=32)}"}}
+    if typ == "azure-native:managedidentity:UserAssignedIdentity":
+        return {"principalId": _uuid(name + "/principal"), "clientId": _uuid(name + "/client"), "tenantId": TENANT_ID}
+    if typ == "azure-native:compute:DiskEncryptionSet":
+        return {"identity": {**(inputs.get("identity") or {}), "principalId": _uuid(name + "/principal"), "tenantId": TENANT_ID}}
+    if typ == "azure-native:storage:StorageAccount":
+        return {"primaryEndpoints": {s: f"https://{name}.{s}.core.windows.net/" for s in ("blob", "dfs", "queue", "table", "file")}, "primaryLocation": location}
+    if typ == "azure-native:containerservice:ManagedCluster":
+        return {
+            "oidcIssuerProfile": {**(inputs.get("oidcIssuerProfile") or {}), "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{_uuid(name)}/"},
+            "identityProfile": {"kubeletidentity": {"clientId": _uuid(name + "/kubelet-client"), "objectId": _uuid(name + "/kubelet"), "resourceId": f"{name}-agentpool"}},
+            "privateFQDN": f"{name}-{_digest(name, n=8)}.{_uuid(name)}.privatelink.{location}.azmk8s.io",
+            "provisioningState": "Succeeded",
+        }
+    if typ == "azure-native:containerregistry:Registry":
+        return {"loginServer": f"{name.lower()}.azurecr.io"}
+    if typ == "azure-native:dbforpostgresql:Server":
+        return {"fullyQualifiedDomainName": f"{name}.postgres.database.azure.com", "state": "Ready"}
+    if typ == "azure-native:redisenterprise:RedisEnterprise":
+        return {"hostName": f"{name}.{location}.redis.azure.net"}
+    if typ == "azure-native:operationalinsights:Workspace":
+        return {"customerId": _uuid(name)}
+    return {}
+
+
+def azure_resource(stack: str, typ: str, logical: str, inputs: dict, location: str) -> tuple[str, dict]:
+    """(ARM resource id, state) for an azure-native resource, as the provider's Create returns them."""
+    state = {**inputs}
+    if typ == "azure-native:resources:ResourceGroup":
+        name = inputs.get("resourceGroupName") or f"{logical}{_digest(stack, logical)}"
+        rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{name}"
+    elif typ in AZURE_SCOPED:
+        scope_key, path, name_key = AZURE_SCOPED[typ]
+        name = inputs.get(name_key) or _uuid(stack + logical)
+        rid = f"{inputs.get(scope_key)}/providers/{path}/{name}"
+    else:
+        template = AZURE_IDS.get(typ)
+        if template is None:  # a type the platform does not create: a plausible id all the same
+            namespace = "Microsoft." + typ.split(":")[1].capitalize()
+            template = f"{namespace}/{typ.split(':')[2][0].lower() + typ.split(':')[2][1:]}s/{{name}}"
+        keys = _placeholders(template)
+        name = inputs.get(keys[-1]) or f"{logical}{_digest(stack, logical)}"
+        values = {k: inputs.get(k, "") for k in keys[:-1]}
+        rid = (_PROVIDERS + template).format(sub=SUBSCRIPTION_ID, resourceGroupName=inputs.get("resourceGroupName", ""), **values, **{keys[-1]: name})
+    state.update({"name": name, "azureApiVersion": "offline"})
+    identity = state.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+        # Inputs list the identities' ids; ARM answers with a map of id -> principal and client ids.
+        state["identity"] = {**identity, "userAssignedIdentities": {i: {"principalId": _uuid(f"{i}/principal"), "clientId": _uuid(f"{i}/client")} for i in identity["userAssignedIdentities"]}}
+    if "location" in inputs or typ not in AZURE_SCOPED:
+        state.setdefault("location", location)
+    state.update(_azure_computed(typ, name, inputs, location))
+    return rid, state
+
+
+def azure_call(token: str, args: dict) -> dict:
+    if token == "azure-native:authorization:getClientConfig":
+        return {"clientId": _uuid("offline-client"), "objectId": _uuid("offline-object"), "subscriptionId": SUBSCRIPTION_ID, "tenantId": TENANT_ID}
+    if token == "azure-native:containerservice:listManagedClusterUserCredentials":
+        cluster = str(args.get("resourceName"))
+        value = base64.b64encode(_kubeconfig(cluster, f"{cluster}.privatelink.offline.azmk8s.io").encode()).decode()
+        return {"kubeconfigs": [{"name": "clusterUser", "value": value}]}
+    if token == "azure-native:redisenterprise:listDatabaseKeys":
+        seed = f"{args.get('clusterName')}/{args.get('databaseName')}"
+        return {"primaryKey": "offline-" + _digest(seed, "1", n=32), "secondaryKey": "offline-" + _digest(seed, "2", n=32)}
+    return {}

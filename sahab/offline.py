@@ -163,7 +163,7 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def provider_region(self, ref: str) -> str | None:
         found = self._providers.get(ref)
-        return found[1].get("region") if found else None
+        return (found[1].get("region") or found[1].get("location")) if found else None  # AWS region / Azure location
 
     def _default_provider(self, type_token: str) -> tuple[str, dict[str, Any]]:
         """The provider the CLI would create for a resource without an explicit one."""
@@ -259,7 +259,7 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     program_dir = program_dir.resolve()
     if project is None or entry is None:
         project, entry = read_project(program_dir)
-    mocks = ProviderMocks(stack=stack, default_region=config.get("aws:region"))
+    mocks = ProviderMocks(stack=stack, default_region=config.get("aws:region"), default_location=config.get("azure-native:location"))
     monitor = RecordingMonitor(mocks, project, stack, config)
 
     ROOT.set(None)

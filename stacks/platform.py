@@ -14,7 +14,16 @@ from stacks.kubernetes import build_kubernetes
 from stacks.onprem import build_onprem
 from stacks.spec import PlatformSpec, SpecError, load_spec
 
-CLOUDS = {"aws": build_aws, "kubernetes": build_onprem}
+
+
+def build_azure(spec: PlatformSpec) -> CloudPlatform:
+    # Imported on use: pulumi-azure-native's modules are large, and AWS plans never need them.
+    from stacks.azure import build_azure as build
+
+    return build(spec)
+
+
+CLOUDS = {"aws": build_aws, "azure": build_azure, "kubernetes": build_onprem}
 
 
 def read_spec() -> PlatformSpec:

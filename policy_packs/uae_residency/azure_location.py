@@ -11,8 +11,13 @@ from policy_packs.common.regions import allowed, azure_location, fmt_regions
 
 CONFIG = schema(allowedRegions=ALLOWED_REGIONS)
 # `global` is legitimate for metadata-only resources (DNS zones, alert action groups).
-GLOBAL_METADATA = ("azure-native:network:DnsZone", "azure-native:network:PrivateZone", "azure-native:privatedns:PrivateZone", "azure-native:insights:ActionGroup", "azure-native:monitor:ActionGroup", "azure:dns/zone:Zone", "azure:privatedns/zone:Zone", "azure:monitoring/actionGroup:ActionGroup")
-JUDGED_ELSEWHERE_PREFIXES = ("azure-native:operationalinsights:", "azure-native:insights:Component", "azure-native:insights:DataCollection", "azure-native:applicationinsights:", "azure-native:containerregistry:Replication", "azure-native:cdn:", "azure-native:network:FrontDoor", "azure-native:network:Profile", "azure-native:frontdoor:", "azure-native:trafficmanager:", "azure:frontdoor", "azure:cdn/frontdoor", "azure:network/trafficManager", "azure:loganalytics/", "azure:appinsights/")
+# pulumi-azure-native v3 tokens (checked against pulumi-azure-native 3.29.0's SDK): dns:Zone,
+# privatedns:PrivateZone/VirtualNetworkLink (DNS records and their VNet links: location `global`).
+GLOBAL_METADATA = ("azure-native:network:DnsZone", "azure-native:dns:Zone", "azure-native:network:PrivateZone", "azure-native:privatedns:PrivateZone",
+                   "azure-native:privatedns:VirtualNetworkLink", "azure-native:insights:ActionGroup", "azure-native:monitor:ActionGroup", "azure:dns/zone:Zone",
+                   "azure:privatedns/zone:Zone", "azure:privatedns/zoneVirtualNetworkLink:ZoneVirtualNetworkLink", "azure:monitoring/actionGroup:ActionGroup")
+JUDGED_ELSEWHERE_PREFIXES = ("azure-native:operationalinsights:", "azure-native:insights:Component", "azure-native:insights:DataCollection",
+                             "azure-native:monitor:DataCollection", "azure-native:monitor:AzureMonitorWorkspace", "azure-native:applicationinsights:", "azure-native:containerregistry:Replication", "azure-native:cdn:", "azure-native:network:FrontDoor", "azure-native:network:Profile", "azure-native:frontdoor:", "azure-native:trafficmanager:", "azure:frontdoor", "azure:cdn/frontdoor", "azure:network/trafficManager", "azure:loganalytics/", "azure:appinsights/")
 
 
 def is_azure(type_token: str) -> bool:

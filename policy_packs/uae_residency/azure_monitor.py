@@ -10,8 +10,13 @@ from policy_packs.common.policy import say, subject
 from policy_packs.common.regions import allowed, azure_location, fmt_regions
 
 CONFIG = schema(allowedRegions=ALLOWED_REGIONS)
+# pulumi-azure-native v3 moved DCRs and DCEs to `monitor` (checked against the 3.29.0 SDK); the
+# Azure Monitor workspace (managed Prometheus) stores metrics too. v2 tokens stay for older programs.
 MONITORING = (
     "azure-native:operationalinsights:Workspace",
+    "azure-native:monitor:DataCollectionRule",
+    "azure-native:monitor:DataCollectionEndpoint",
+    "azure-native:monitor:AzureMonitorWorkspace",
     "azure-native:insights:Component",
     "azure-native:applicationinsights:Component",
     "azure-native:insights:DataCollectionRule",

@@ -17,6 +17,7 @@ from stacks.spec.cloud import (
     StorageSpec,
     TaintSpec,
 )
+from stacks.spec.azure import AzureSpec
 from stacks.spec.kubernetes import AccessSpec, KubernetesSpec, MonitoringSpec, ServingSpec, TeamSpec, TrainingSpec
 from stacks.spec.onprem import BudgetSpec, DataServicesSpec, HardwareSpec, OnPremSpec
 from stacks.spec.platform import HEALTH_RETENTION_DAYS, PlatformSpec, ResidencySpec, SpecError, TagsSpec, load_spec
@@ -25,6 +26,7 @@ __all__ = [
     "GPU_TAINT",
     "HEALTH_RETENTION_DAYS",
     "AccessSpec",
+    "AzureSpec",
     "BudgetSpec",
     "CacheSpec",
     "ClusterSpec",

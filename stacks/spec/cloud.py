@@ -154,6 +154,10 @@ class StorageSpec(Model):
     noncurrent_version_days: int = Field(default=90, ge=1, description="Old object versions kept this long.")
     infrequent_access_days: int = Field(default=30, ge=30, description="Move data-lake objects to STANDARD_IA after.")
     force_destroy: bool = Field(default=False, description="Allow deleting non-empty buckets (never for production).")
+    replication: Literal["LRS", "ZRS", "GRS", "GZRS"] | None = Field(
+        default=None,
+        description="Azure storage redundancy; default ZRS where the region has zones, else LRS. GRS/GZRS only from uaenorth (to uaecentral), never for health data.",
+    )
 
 
 class EncryptionSpec(Model):

@@ -13,7 +13,9 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from components.constants import ALL_UAE_REGIONS, NOT_UAE, UAE_REGIONS
 from stacks.offerings import OFFERINGS, family_of
+from stacks.azure_offerings import AZURE_REGIONS
 from stacks.spec._base import Model, Name
+from stacks.spec.azure import AzureSpec, azure_problems, with_azure_defaults
 from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
 from stacks.spec.kubernetes import KubernetesSpec, kubernetes_problems
 from stacks.spec.onprem import ON_PREMISES, BudgetSpec, OnPremSpec
@@ -79,6 +81,12 @@ class PlatformSpec(Model):
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
     onprem: OnPremSpec | None = Field(default=None, description="The existing cluster of `cloud: kubernetes` (required with it, refused without).")
     budget: BudgetSpec | None = Field(default=None, description="Monthly budget; `sahab check` fails when the maximum estimate exceeds it.")
+    azure: AzureSpec | None = Field(default=None, description="What only `cloud: azure` takes (Entra ID admin groups, restricted-region access); required with it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cloud_defaults(cls, raw: Any) -> Any:
+        return with_azure_defaults(raw)
 
     @field_validator("region")
     @classmethod
@@ -113,6 +121,8 @@ class PlatformSpec(Model):
 
     @property
     def availability_zones(self) -> tuple[str, ...]:
+        if self.cloud == "azure":
+            return AZURE_REGIONS[self.region].zones[: self.network.az_count]
         offer = OFFERINGS.get(self.region)
         return offer.availability_zones[: self.network.az_count] if offer else ()
 
@@ -145,6 +155,15 @@ def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
     region = spec.region
     if spec.residency.allowed_regions and region not in spec.residency.allowed_regions:
         yield f"region: {region!r} is outside residency.allowed_regions {list(spec.residency.allowed_regions)}"
+    if spec.cloud == "azure":
+        yield from azure_problems(spec)
+        yield from _retention_problems(spec)
+        yield from kubernetes_problems(spec)
+        return
+    if spec.azure is not None:
+        yield f"azure: only meaningful with cloud: azure (this environment is cloud: {spec.cloud}); remove it"
+    if spec.storage.replication is not None:
+        yield f"storage.replication: an Azure setting (S3 keeps objects in 3 AZs of {region} already); remove it"
     offer = OFFERINGS.get(region)
     if offer is None:
         yield f"cloud: {spec.cloud} in {region!r} is not supported by this release (supported: {sorted(OFFERINGS)})"
@@ -172,12 +191,16 @@ def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
     node = spec.databases.online_store.node_type
     if family_of(node) not in offer.cache_node_families:
         yield f"databases.online_store.node_type: {node!r} not offered in {region}; families: {sorted(offer.cache_node_families)}"
+    yield from _retention_problems(spec)
+    yield from kubernetes_problems(spec)
+
+
+def _retention_problems(spec: PlatformSpec) -> Iterator[str]:
     if spec.tags.data_classification == "health" and spec.storage.audit_retention_days < HEALTH_RETENTION_DAYS:
         yield (
             f"storage.audit_retention_days: {spec.storage.audit_retention_days} is below the {HEALTH_RETENTION_DAYS} days "
             "(25 years) the ICT Health Law requires for data_classification 'health'"
         )
-    yield from kubernetes_problems(spec)
 
 
 class SpecError(ValueError):

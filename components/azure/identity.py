@@ -1,0 +1,91 @@
+"""Workload identity: one user-assigned identity per workload (components/workloads.py), federated
+with its Kubernetes service account through the cluster's OIDC issuer, and role assignments
+scoped to exactly what the workload touches: the containers it reads or writes, the Key Vault
+secrets it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import managedidentity
+
+from components.azure._common import assign
+from components.workloads import Workload, split_grant
+
+AUDIENCE = "api://AzureADTokenExchange"
+_BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+READ_ACTIONS = (f"{_BLOBS}/read",)
+WRITE_ACTIONS = (f"{_BLOBS}/read", f"{_BLOBS}/write", f"{_BLOBS}/delete", f"{_BLOBS}/add/action", f"{_BLOBS}/move/action")
+
+
+def path_condition(prefix: str, actions: tuple[str, ...]) -> str:
+    """An ABAC condition limiting a container-scoped blob role to paths under `prefix` (checked:
+    learn.microsoft.com "Example Azure role assignment conditions for Blob Storage", path
+    attribute on hierarchical-namespace accounts, fetched 2026-12)."""
+    matches = " OR ".join(f"ActionMatches{{'{a}'}}" for a in actions)
+    return f"((!({matches})) OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}'))"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AzureWorkloadIdentityArgs:
+    resource_group: pulumi.Input[str]
+    """Platform resource group."""
+    location: str
+    """UAE location."""
+    subscription_id: pulumi.Input[str]
+    """Subscription (role definition ids)."""
+    oidc_issuer_url: pulumi.Input[str]
+    """The AKS OIDC issuer."""
+    workloads: tuple[Workload, ...]
+    """Who runs on the platform (namespace, service account, containers, secrets)."""
+    container_ids: Mapping[str, pulumi.Input[str]]
+    """Container resource id per purpose."""
+    vault_id: pulumi.Input[str]
+    """Key Vault of the secrets."""
+    secret_names: Mapping[str, str]
+    """Key Vault secret name per workload secret (`registry-db`, `online-store`)."""
+    tags: dict[str, str]
+    """Tags of every identity."""
+
+
+class AzureWorkloadIdentity(pulumi.ComponentResource):
+    client_ids: pulumi.Output[dict[str, str]]
+    """Client id per workload (the service account annotation)."""
+
+    def __init__(self, name: str, args: AzureWorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sahab:azure:WorkloadIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        client_ids = {}
+        for w in args.workloads:
+            missing = [g for g in (*w.read_buckets, *w.write_buckets) if split_grant(g)[0] not in args.container_ids]
+            missing += [s for s in w.secrets if s not in args.secret_names]
+            if missing:
+                raise ValueError(f"workloads[{w.name}]: no container or secret for {missing}")
+            uai = managedidentity.UserAssignedIdentity(f"{name}-{w.name}", resource_name_=f"sahab-{w.name}", resource_group_name=args.resource_group,
+                                                       location=args.location, tags=args.tags, opts=child)
+            managedidentity.FederatedIdentityCredential(
+                f"{name}-{w.name}-federated",
+                federated_identity_credential_resource_name=f"{w.namespace}-{w.service_account}",
+                resource_name_=uai.name,
+                resource_group_name=args.resource_group,
+                issuer=args.oidc_issuer_url,
+                subject=f"system:serviceaccount:{w.namespace}:{w.service_account}",
+                audiences=[AUDIENCE],
+                opts=child,
+            )
+            grants = [(g, "Storage Blob Data Reader", READ_ACTIONS, "read") for g in w.read_buckets if g not in w.write_buckets]
+            grants += [(g, "Storage Blob Data Contributor", WRITE_ACTIONS, "write") for g in w.write_buckets]
+            for grant, role, actions, verb in grants:
+                purpose, prefix = split_grant(grant)
+                condition = path_condition(prefix, actions) if prefix else None
+                assign(f"{name}-{w.name}-{verb}-{grant.rstrip('/').replace('/', '-')}", subscription_id=args.subscription_id, role=role,
+                       principal_id=uai.principal_id, scope=args.container_ids[purpose], condition=condition, opts=child)
+            for secret in w.secrets:
+                assign(f"{name}-{w.name}-secret-{secret}", subscription_id=args.subscription_id, role="Key Vault Secrets User", principal_id=uai.principal_id,
+                       scope=pulumi.Output.format("{0}/secrets/{1}", args.vault_id, args.secret_names[secret]), opts=child)
+            client_ids[w.name] = uai.client_id
+        self.client_ids = pulumi.Output.all(**client_ids)
+        self.client_id_outputs = client_ids
+        self.register_outputs({"client_ids": self.client_ids})

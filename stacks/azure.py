@@ -1,0 +1,211 @@
+"""The Azure cloud layer: the spec's cloud half on AKS in the UAE (pulumi-azure-native v3), in
+dependency order, and the AKS adapter the Kubernetes layer asks for what is Azure-specific
+(stacks/cloud.py). Same `PlatformSpec`, same `CloudPlatform` shape as stacks/aws.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native as azure_native
+from pulumi_azure_native import authorization
+
+from components import azure as c
+from components.aws.registry import WORKLOAD_REPOSITORIES
+from components.kubernetes.cloud import ClusterCloud
+from components.workloads import WORKLOADS
+from stacks.azure_offerings import AZURE_REGIONS
+from stacks.cloud import CloudPlatform
+from stacks.spec import PlatformSpec
+
+# Azure workload identity: the webhook injects the federated token into pods with this label,
+# for the identity the service account's annotation names (checked: azure.github.io/azure-workload-identity
+# docs "Service Account Labels and Annotations", fetched 2026-12).
+WORKLOAD_IDENTITY_USE = {"azure.workload.identity/use": "true"}
+WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
+# The Azure Disk CSI driver takes the disk encryption set as `diskEncryptionSetID` (checked:
+# kubernetes-sigs/azuredisk-csi-driver docs/driver-parameters.md, fetched 2026-12).
+DISK_CSI = "disk.csi.azure.com"
+INTERNAL_LB = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+
+
+def build_azure(spec: PlatformSpec) -> CloudPlatform:
+    if spec.azure is None:  # the spec refuses this; a direct caller gets the same words
+        raise ValueError("azure: cloud: azure needs `azure:` (admin_group_object_ids)")
+    env, loc, region = spec.name, spec.region, AZURE_REGIONS[spec.region]
+    tags = spec.tags.as_aws()  # the neutral tag set: owner, cost-center, data-classification, managed-by
+    zones = spec.availability_zones
+    # One explicit provider pinned to the spec's location; every component inherits it.
+    provider = azure_native.Provider(f"{env}-azure", location=loc)
+    opts = pulumi.ResourceOptions(providers=[provider])
+    client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+    subscription, tenant = client.subscription_id, client.tenant_id
+    cluster_name = f"sahab-{env}"
+
+    groups = c.ResourceGroups(f"{env}-rg", c.ResourceGroupsArgs(environment=env, location=loc, tags=tags), opts)
+    net = c.Network(f"{env}-net", c.NetworkArgs(environment=env, resource_group=groups.platform, location=loc, cidr=spec.network.cidr, tags=tags), opts)
+    subnets, dns = net.subnet_ids, net.dns_zone_ids
+    keys = c.KeyVault(
+        f"{env}-keys",
+        c.KeyVaultArgs(
+            environment=env, resource_group=groups.data, location=loc, tenant_id=tenant, subscription_id=subscription,
+            endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["vault"], rotation_days=spec.encryption.rotation_days, tags=tags,
+        ),
+        opts,
+    )
+    logs = c.LogAnalytics(f"{env}-logs", c.LogAnalyticsArgs(resource_group=groups.platform, location=loc, retention_days=spec.azure.log_retention_days, tags=tags), opts)
+    storage = c.Storage(
+        f"{env}-storage",
+        c.StorageArgs(
+            environment=env, resource_group=groups.data, location=loc, replication=spec.storage.replication or ("ZRS" if region.zones else "LRS"),
+            vault_uri=keys.vault_uri, key_name=keys.key_names["storage"], cmk_identity_id=keys.cmk_identity_id,
+            endpoint_subnet_id=subnets["endpoints"], blob_zone_id=dns["blob"], dfs_zone_id=dns["dfs"],
+            audit_retention_days=spec.storage.audit_retention_days, noncurrent_version_days=spec.storage.noncurrent_version_days,
+            infrequent_access_days=spec.storage.infrequent_access_days, tags=tags,
+        ),
+        opts,
+    )
+    cluster = c.AksCluster(
+        f"{env}-cluster",
+        c.AksClusterArgs(
+            cluster_name=cluster_name, resource_group=groups.platform, node_resource_group=f"sahab-{env}-nodes", location=loc, zones=zones,
+            kubernetes_version=spec.cluster.kubernetes_version, tenant_id=tenant, subscription_id=subscription,
+            admin_group_object_ids=spec.azure.admin_group_object_ids, node_subnet_id=subnets["nodes"], vault_id=keys.vault_id,
+            kms_key_id=keys.cluster_key_versioned_id, disk_encryption_set_id=keys.disk_encryption_set_id, log_analytics_id=logs.workspace_id,
+            system_vm_size=spec.azure.system_vm_size, tags=tags,
+        ),
+        opts,
+    )
+    for pool in spec.gpu_pools:
+        c.AksGpuNodePool(f"{env}-{pool.name}", _pool_args(spec, pool, cluster, groups, subnets, tags, gpu=True), opts)
+    for tier in spec.inference_tiers:
+        c.AksCpuNodePool(f"{env}-{tier.name}", _pool_args(spec, tier, cluster, groups, subnets, tags, gpu=False), opts)
+    registry = c.AcrRegistry(
+        f"{env}-registry",
+        c.AcrRegistryArgs(
+            environment=env, resource_group=groups.platform, location=loc, zone_redundant=bool(region.zones), subscription_id=subscription,
+            key_id=keys.key_ids["registry"], cmk_identity_id=keys.cmk_identity_id, cmk_identity_client_id=keys.cmk_identity_client_id,
+            kubelet_object_id=cluster.kubelet_object_id, endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["registry"], tags=tags,
+        ),
+        opts,
+    )
+    db_spec, cache_spec = spec.databases.registry, spec.databases.online_store
+    data_common = dict(environment=env, resource_group=groups.data, location=loc, vault_name=keys.vault_name, cmk_identity_id=keys.cmk_identity_id, tags=tags)
+    db = c.PostgresServer(
+        f"{env}-registry-db",
+        c.PostgresServerArgs(
+            **data_common, key_id=keys.key_ids["database"], subnet_id=subnets["data"], dns_zone_id=dns["postgres"], tenant_id=tenant,
+            sku_name=db_spec.instance_class, storage_gib=max(32, db_spec.allocated_storage_gib), version=db_spec.engine_version,
+            zone_redundant=db_spec.multi_az and bool(region.zones), backup_retention_days=max(7, db_spec.backup_retention_days),
+        ),
+        opts,
+    )
+    cache = c.ManagedRedis(
+        f"{env}-online-store",
+        c.ManagedRedisArgs(
+            **data_common, key_id=keys.key_ids["cache"], endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["redisEnterprise"],
+            sku_name=cache_spec.node_type, high_availability=cache_spec.replicas > 0,
+        ),
+        opts,
+    )
+    identity = c.AzureWorkloadIdentity(
+        f"{env}-identity",
+        c.AzureWorkloadIdentityArgs(
+            resource_group=groups.platform, location=loc, subscription_id=subscription, oidc_issuer_url=cluster.oidc_issuer_url, workloads=WORKLOADS,
+            container_ids=storage.container_ids, vault_id=keys.vault_id, secret_names={"registry-db": "registry-db", "online-store": "online-store"}, tags=tags,
+        ),
+        opts,
+    )
+    c.AuditDiagnostics(
+        f"{env}-audit",
+        c.AuditDiagnosticsArgs(
+            targets={
+                "vault": keys.vault_id,
+                "aks": cluster.id,
+                "registry": registry.registry_id,
+                "postgres": db.server_id,
+                "data-blobs": pulumi.Output.format("{0}/blobServices/default", storage.data_account_id),
+            },
+            workspace_id=logs.workspace_id,
+            audit_account_id=storage.audit_account_id,
+        ),
+        opts,
+    )
+    adapter = AksAdapter(
+        cluster=ClusterCloud(
+            name="aks",
+            storage_provisioner=DISK_CSI,
+            # Premium SSD, locally redundant and zonal: WaitForFirstConsumer puts each volume in its pod's zone.
+            storage_parameters={"skuName": "Premium_LRS", "cachingMode": "ReadOnly"},
+            storage_key_parameter="diskEncryptionSetID",
+            internal_lb_annotations=INTERNAL_LB,
+            public_lb_annotations={},
+            region_variables=("AZURE_LOCATION",),
+            service_account_annotations={w.service_account: {WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id_outputs[w.name]} for w in WORKLOADS},
+            pod_labels=WORKLOAD_IDENTITY_USE,
+            workload_env={"AZURE_STORAGE_ACCOUNT_NAME": storage.data_account_name},
+        ),
+        account_name=storage.data_account_name,
+        container_names=storage.container_names,
+    )
+    return CloudPlatform(
+        cluster_name=cluster.name,
+        kubeconfig=cluster.kubeconfig,
+        bucket_names=storage.container_names,
+        key_arns=pulumi.Output.all(keys.key_ids, keys.disk_encryption_set_id).apply(lambda kd: {**kd[0], "data": kd[1]}),
+        registry_urls=registry.login_server.apply(lambda host: {w: f"{host}/sahab/{w}" for w in WORKLOAD_REPOSITORIES}),
+        registry_host=registry.login_server,
+        database_endpoint=db.endpoint,
+        database_secret_arn=db.secret_id,
+        cache_endpoint=cache.endpoint,
+        cache_secret_arn=cache.secret_id,
+        role_arns=identity.client_ids,
+        region=loc,
+        account_id=subscription,
+        provider=provider,
+        adapter=adapter,
+    )
+
+
+def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.ResourceGroups, subnets, tags: dict[str, str], *, gpu: bool) -> c.AksNodePoolArgs:
+    name = f"{spec.name}-{pool.name}"
+    labels = {"sahab.ae/pool": name, "sahab.ae/capacity": getattr(pool, "capacity", "on-demand"), **({"sahab.ae/accelerator": "nvidia"} if gpu else {}), **pool.labels}
+    return c.AksNodePoolArgs(
+        cluster_name=cluster.name,
+        resource_group=groups.platform,
+        pool_name=pool.name,
+        vm_size=pool.instance_types[0],
+        min_count=pool.min_size,
+        max_count=pool.max_size,
+        zones=spec.availability_zones,
+        node_subnet_id=subnets["nodes"],
+        disk_gib=pool.disk_gib,
+        spot=gpu and pool.capacity == "spot",
+        labels=labels,
+        taints=tuple(t.model_dump() for t in pool.taints),
+        tags=tags,
+    )
+
+
+@dataclass(frozen=True)
+class AksAdapter:
+    """The AKS answers of `stacks.cloud.CloudAdapter`: abfss URIs on the data account, Azure Disk
+    storage with the disk encryption set, workload identity on the service accounts; cluster
+    access and node autoscaling are AKS's own (Entra ID admin groups, the managed autoscaler)."""
+
+    cluster: ClusterCloud
+    account_name: pulumi.Output[str]
+    container_names: pulumi.Output[dict[str, str]]
+
+    def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.all(self.account_name, self.container_names).apply(
+            lambda ac: f"abfss://{ac[1][purpose]}@{ac[0]}.dfs.core.windows.net/{prefix}")
+
+    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
+        # The spec refuses IAM roles on Azure; admins are aadProfile.adminGroupObjectIDs on the cluster.
+        if role_groups:
+            raise ValueError("kubernetes.access: IAM roles do not exist on Azure")
+
+    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+        # AKS runs the cluster autoscaler itself on every pool with enable_auto_scaling (node_pools.py).
+        return None
