@@ -219,51 +219,36 @@ def _node_class(args: AutoscalingArgs, pool: GpuPoolSpec | CpuPoolSpec) -> dict[
 
 
 def _node_pool(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
+    """GPU nodes: tainted, the pool's capacity type, limited in GPUs. Only empty nodes are removed:
+    a running training job is never consolidated away."""
     labels = {"sahab.ae/pool": pool.name, "sahab.ae/accelerator": "nvidia", "sahab.ae/capacity": pool.capacity, **pool.labels}
-    requirements = [
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot" if pool.capacity == "spot" else "on-demand"]},
-    ]
-    if args.zones:
-        requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.zones)})
-    return {
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
-                "taints": [dict(GPU_TAINT)],
-                "requirements": requirements,
-                "expireAfter": "720h",
-            },
-        },
-        # Only empty nodes are removed: a running training job is never consolidated away.
-        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": args.consolidate_after},
-        "limits": {GPU_RESOURCE: str(pool.max_nodes * max(gpus_of(t) for t in pool.instance_types))},
-    }
+    return _pool_spec(args, pool.name, pool.instance_types, "spot" if pool.capacity == "spot" else "on-demand", labels,
+                      {GPU_RESOURCE: str(pool.max_nodes * max(gpus_of(t) for t in pool.instance_types))}, taints=[dict(GPU_TAINT)])
 
 
 def _cpu_node_pool(args: AutoscalingArgs, pool: CpuPoolSpec) -> dict[str, Any]:
     """On-demand CPU nodes labelled like the tier's managed nodes (no taint: the tier's pods select
-    it by label), at most `max_cpu` vCPUs; empty nodes go after `consolidate_after`."""
+    it by label), at most `max_cpu` vCPUs. Live traffic: only empty nodes are removed (the serving
+    PDBs guard the rest)."""
     labels = {"sahab.ae/pool": pool.name, "sahab.ae/capacity": "on-demand", **pool.labels}
+    return _pool_spec(args, pool.name, pool.instance_types, "on-demand", labels, {"cpu": str(pool.max_cpu)})
+
+
+def _pool_spec(args: AutoscalingArgs, name: str, instance_types: tuple[str, ...], capacity: str, labels: dict[str, str], limits: dict[str, str], *,
+               taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
     requirements = [
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [capacity]},
     ]
     if args.zones:
         requirements.append({"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.zones)})
+    template: dict[str, Any] = {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name}}
+    if taints:
+        template["taints"] = taints
     return {
-        "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
-                "requirements": requirements,
-                "expireAfter": "720h",
-            },
-        },
-        # Live traffic: only empty nodes are removed (the serving PDBs guard the rest).
+        "template": {"metadata": {"labels": labels}, "spec": {**template, "requirements": requirements, "expireAfter": "720h"}},
         "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": args.consolidate_after},
-        "limits": {"cpu": str(pool.max_cpu)},
+        "limits": limits,
     }
 
 
