@@ -90,3 +90,26 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
+
+
+def start_module(module: str, env: dict[str, str], log: Path, health_path: str, timeout_s: float = 60.0,
+                 args: tuple[str, ...] = ()) -> Server:
+    """`python -m <module> --port P` on loopback (the control plane); waits for `health_path`."""
+    port = free_port()
+    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    out = open(log, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
+                            env=full_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{module} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}{health_path}", timeout=2).status_code == 200:
+                return Server(url, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_server(Server(url, proc, log))
+    raise RuntimeError(f"{module} not healthy after {timeout_s}s:\n{log.read_text()[-3000:]}")
