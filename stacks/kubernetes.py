@@ -72,6 +72,10 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             prometheus_storage_gib=layer.monitoring.prometheus_storage_gib,
             alertmanager_storage_gib=layer.monitoring.alertmanager_storage_gib,
             grafana_storage_gib=layer.monitoring.grafana_storage_gib,
+            # Alerts only where their metrics exist: dcgm-exporter runs with GPU pools, and the
+            # interruption metric comes from Karpenter, which only the EKS adapter installs.
+            gpu_alerts=bool(spec.gpu_pools),
+            spot_alerts=layer.autoscaler == "karpenter" and on.name == "eks",
         ),
         after_tenancy,
     )

@@ -56,6 +56,14 @@ class MonitoringArgs:
     """A GPU below 5% utilisation this long raises the idle alert."""
     drift_max_age_hours: int = 3
     """The drift job not reporting for this long raises an alert."""
+    gpu_alerts: bool = True
+    """The GPU idle alert: only where dcgm-exporter runs (the plan has GPU pools), else it could never fire."""
+    spot_alerts: bool = True
+    """The spot interruption alert: only where Karpenter handles interruptions (it exports the metric)."""
+    gpu_alerts: bool = True
+    """The GPU idle alert: only where dcgm-exporter runs (the plan has GPU pools), else it could never fire."""
+    spot_alerts: bool = True
+    """The spot interruption alert: only where Karpenter handles interruptions (it exports the metric)."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -245,7 +253,7 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
     def burn(w: str) -> str:
         return err_ratio.format(sel=serving, w=w)
 
-    return [
+    groups = [
         {
             "name": "sahab-serving-slo",
             "rules": [
@@ -293,23 +301,24 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
         },
         {
             "name": "sahab-gpu",
-            "rules": [
-                {
+            "rules": [rule for rule, wanted in (
+                ({
                     "alert": "SahabGpuIdle",
                     "expr": f"avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{args.gpu_idle_minutes}m])) < 5",
                     "for": "15m",
                     "labels": {"severity": "ticket", "cost": "gpu"},
                     "annotations": {"summary": f"A GPU has been under 5% utilisation for {args.gpu_idle_minutes} minutes while its node is up"},
-                },
-                {
+                }, args.gpu_alerts),
+                ({
                     "alert": "SahabSpotInterruption",
                     "expr": 'sum by (message_type) (increase(karpenter_interruption_received_messages_total{message_type=~"spot_interrupted|rebalance_recommendation"}[10m])) > 0',
                     "labels": {"severity": "info"},
                     "annotations": {"summary": "Spot interruption notices received; training jobs checkpoint and resume on new capacity"},
-                },
-            ],
+                }, args.spot_alerts),
+            ) if wanted],
         },
     ]
+    return [g for g in groups if g["rules"]]  # a group whose every alert is off is left out
 
 
 def _validate(args: MonitoringArgs) -> None:
