@@ -60,10 +60,6 @@ class MonitoringArgs:
     """The GPU idle alert: only where dcgm-exporter runs (the plan has GPU pools), else it could never fire."""
     spot_alerts: bool = True
     """The spot interruption alert: only where Karpenter handles interruptions (it exports the metric)."""
-    gpu_alerts: bool = True
-    """The GPU idle alert: only where dcgm-exporter runs (the plan has GPU pools), else it could never fire."""
-    spot_alerts: bool = True
-    """The spot interruption alert: only where Karpenter handles interruptions (it exports the metric)."""
 
 
 class Monitoring(pulumi.ComponentResource):
