@@ -2,6 +2,7 @@
 
     sahab plan <env> [--stack S] [--out DIR] [--full]   offline plan: tree, counts, plan.json, manifests
     sahab check <env>                                   plan + policy packs + checkov + schemas
+    sahab preflight <env>                               live: chart versions, instance offerings, endpoint services
     sahab cost <env> [--format text|json|md]            monthly cost range from the dated price snapshot
     sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
     sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
@@ -138,6 +139,33 @@ def check(
     from sahab import gate
 
     raise typer.Exit(gate.check_environment(_repo(), env, stack=stack, out=out, fmt=fmt, packs=pack))
+
+
+@app.command()
+def preflight(
+    env: Annotated[str, typer.Argument(help="Environment folder under environments/.")],
+    stack: Annotated[Optional[str], typer.Option("--stack", "-s")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where preflight.json goes (default: .sahab/<env>/).")] = None,
+) -> None:
+    """Ask the cloud what the offline gate cannot know (credentials needed). Exit 1 on a failed check."""
+    from sahab import preflight as pf
+
+    repo = _repo()
+    try:
+        results = pf.run(repo, env, stack)
+    except (ProgramError, pf.PreflightError) as e:
+        _fail(str(e))
+    table = Table(title=f"Preflight: {env}", show_lines=False)
+    for col in ("result", "check", "what was found"):
+        table.add_column(col, overflow="fold")
+    colour = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+    for r in results:
+        table.add_row(f"[{colour[r.level]}]{r.level}[/]", r.check, r.message)
+    console.print(table)
+    pf.write(results, (out or repo / ".sahab" / env) / "preflight.json")
+    failed = sum(r.level == "fail" for r in results)
+    console.print(f"{'[bold red]failed[/]' if failed else '[bold green]passed[/]'}: {failed} failed, {sum(r.level == 'warn' for r in results)} warnings, {len(results)} checks")
+    raise typer.Exit(1 if failed else 0)
 
 
 class CostFormat(str, Enum):

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sahab import gate
+from sahab.gate import deployability
 from sahab.offline import PlannedResource, read_project, read_stack_config, run_program
 from tests.policy.conftest import HERE, PROGRAMS, analyze
 
@@ -169,6 +170,9 @@ def test_shipped_policy_yaml_is_valid_for_the_packs():
     for env in ("uae-central", "smb"):
         doc = gate.load_policy_doc(REPO / "environments" / env / "policy.yaml")
         for pack, cfg in doc["packs"].items():
+            if pack == "deployability":  # not a CrossGuard pack: its levels per deployability policy
+                assert deployability.policy_levels(cfg), f"{env}: packs.deployability is empty"
+                continue
             assert set(gate.parse_pack_config(cfg, pack)) <= names[pack] | {"all"}, f"{env}: unknown policy in {pack}"
 
 
@@ -267,3 +271,5 @@ def test_shipped_environment_passes(env, tmp_path, repo):
     assert {p["name"] for p in doc["packs"]} == {"uae-residency", "security-baseline", "kubernetes-baseline"}
     assert sum(len(p["policies"]) for p in doc["packs"]) >= 50
     assert (tmp_path / "report.sarif").exists() and "✅" in (tmp_path / "report.md").read_text()
+    assert "| deployability | 0 |" in (tmp_path / "report.md").read_text(), "the deployability checks ran and passed"
+    assert "deployability" in doc["timings"]
