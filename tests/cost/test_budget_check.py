@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+
+import pytest
+import yaml
 
 from sahab.gate.deployability import Context
 from sahab.gate.deployability.budget import check_budget, cost_section
@@ -49,3 +54,26 @@ def test_no_budget_no_finding_but_still_a_cost_section(smb_plan):
     ctx = _ctx(_with_budget(smb_plan, None))
     assert check_budget(ctx) == []
     assert ctx.extras["cost"].monthly_max > 0
+
+
+@pytest.mark.slow
+def test_sahab_check_fails_the_environment_over_budget_and_reports_the_cost(repo, tmp_path):
+    """The whole gate on smb with its budget lowered below the estimate: exit 1, the finding and the
+    cost section in report.md (and exit 0 with the budget it ships with: see `sahab check smb`)."""
+    from sahab.gate import check_environment
+
+    root = tmp_path / "checkout"
+    (root / "environments" / "smb").mkdir(parents=True)
+    shutil.copy(repo / "Pulumi.yaml", root / "Pulumi.yaml")
+    for folder in ("stacks", "components", "policy_packs", "sahab"):
+        (root / folder).symlink_to(repo / folder)
+    doc = yaml.safe_load((repo / "environments" / "smb" / "Pulumi.smb.yaml").read_text())
+    doc["config"]["sahab:platform"]["budget"] = {"monthly_usd_max": 300}
+    (root / "environments" / "smb" / "Pulumi.smb.yaml").write_text(yaml.safe_dump(doc))
+    shutil.copy(repo / "environments" / "smb" / "policy.yaml", root / "environments" / "smb" / "policy.yaml")
+    code = check_environment(root, "smb", out=tmp_path / "out", fmt="json")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    over = [f for f in report["findings"] if f["policy"] == "budget-monthly-max"]
+    assert code == 1 and over and over[0]["enforcement"] == "mandatory", (code, [f["policy"] for f in report["findings"] if f["enforcement"] == "mandatory"])
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Monthly cost estimate: $" in md and "the maximum estimate is **over** it" in md, md[-1500:]
