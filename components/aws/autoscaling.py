@@ -226,7 +226,9 @@ def _autoscaler_policy(cluster: str) -> str:
             "Statement": [
                 allow("Read", ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLaunchConfigurations",
                                "autoscaling:DescribeScalingActivities", "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-                               "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"], "*"),
+                               "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"], "*"),
+                # Node groups' labels and taints (scale from 0): only this cluster's.
+                allow("ReadOwnNodegroups", ["eks:DescribeNodegroup"], f"arn:aws:eks:*:*:nodegroup/{cluster}/*/*"),
                 allow("ScaleOwnGroups", ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"], "*",
                       Condition={"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}}),
             ],
