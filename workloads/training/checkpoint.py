@@ -1,67 +1,138 @@
-"""Checkpoint stores: a local folder or object storage (`s3://bucket/prefix`).
+"""Checkpoints: what goes into one (the Checkpointer) and where it is kept (the stores).
+
+The Checkpointer (after torchtitan's `components/checkpoint.py`) saves and restores everything a
+run needs to continue bit for bit: model, optimizer, LR schedule, step, data-order state, RNG
+states (torch CPU, CUDA, numpy, python), the config and the sha256 of the training data. It refuses
+to resume under another config or on other data. RNG states are always loaded onto the CPU:
+`torch.set_rng_state` takes only a CPU ByteTensor, so a `map_location` of the GPU must never
+reach them (model and optimizer tensors move to their parameters' device on load anyway).
 
 A checkpoint is a folder `step-<NNNNNNNN>/` (the plain trainer writes `state.pt` into it,
-DeepSpeed its own files). A checkpoint becomes visible through the `LATEST` marker only after
-all of its files are written, so a run killed mid-save resumes from the previous one.
+DeepSpeed one model file and one optimizer shard per rank). Saving under several ranks:
+rank 0 clears the staging area, a barrier, every rank writes and uploads its own files, a
+barrier, then rank 0 alone points `LATEST` at the new checkpoint and prunes. A checkpoint is
+visible through `LATEST` only once every rank's files are stored, so a run killed mid-save
+resumes from the previous one. Pruning goes by recency of publication (the `CHECKPOINTS` index,
+newest last), never by step number, and never removes the checkpoint `LATEST` names: after a
+resume from an older checkpoint, a higher-numbered leftover of the abandoned attempt is the one
+to go.
 """
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from workloads.training.trainer import TrainState
 
 LATEST = "LATEST"
+INDEX = "CHECKPOINTS"
+FORMAT = 2
+# Fields that may differ between an interrupted run and its resumption without changing results.
+RESUME_FREE = {"checkpoint", "threads", "log_every"}
 
 
 def step_name(step: int) -> str:
     return f"step-{step:08d}"
 
 
-class CheckpointStore(Protocol):
-    def staging(self, step: int) -> Path:
-        """A fresh local folder to write checkpoint `step` into before `commit`."""
+def _step_of(name: str) -> int:
+    return int(name.strip().split("-")[1])
 
-    def commit(self, step: int, keep_last: int) -> None:
-        """Publish the staged checkpoint as the latest and drop all but the newest `keep_last`."""
+
+def _to_prune(index: list[str], present: set[str], latest: str, keep_last: int) -> list[str]:
+    """Checkpoint folders to delete: all but the `keep_last` most recently published, never `latest`."""
+    keep = set(index[-keep_last:]) | {latest}
+    return sorted(present - keep)
+
+
+class CheckpointStore(Protocol):
+    def prepare(self, step: int) -> None:
+        """Rank 0, before anyone writes: clear what an earlier attempt left of checkpoint `step`."""
+
+    def staging(self, step: int) -> Path:
+        """The local folder this rank writes checkpoint `step` into."""
+
+    def upload(self, step: int) -> None:
+        """Store this rank's files of checkpoint `step` (every rank calls it)."""
+
+    def publish(self, step: int, keep_last: int) -> None:
+        """Rank 0, after every rank uploaded: point LATEST at `step`, then prune by recency."""
 
     def latest_step(self) -> int | None: ...
 
     def fetch(self, step: int) -> Path:
         """A local folder holding checkpoint `step`."""
 
+    def commit(self, step: int, keep_last: int) -> None:
+        """One process: upload then publish."""
+
 
 class LocalStore:
+    """Checkpoints in a local (or node-shared) folder; ranks of one node share the staging folder."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def _staging(self, step: int) -> Path:
+        return self.root / f".staging-{step_name(step)}"
+
+    def prepare(self, step: int) -> None:
+        shutil.rmtree(self._staging(step), ignore_errors=True)
+
     def staging(self, step: int) -> Path:
-        path = self.root / f".staging-{step_name(step)}"
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
+        path = self._staging(step)
+        path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def commit(self, step: int, keep_last: int) -> None:
+    def upload(self, step: int) -> None:
+        """Nothing to move: the staging folder is already in the store."""
+
+    def publish(self, step: int, keep_last: int) -> None:
         final = self.root / step_name(step)
         shutil.rmtree(final, ignore_errors=True)
-        os.replace(self.root / f".staging-{step_name(step)}", final)
-        tmp = self.root / f".{LATEST}.tmp"
-        tmp.write_text(step_name(step))
-        os.replace(tmp, self.root / LATEST)  # atomic: readers see the old or the new marker
-        for old in sorted(p for p in self.root.glob("step-*") if p.is_dir())[:-keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+        os.replace(self._staging(step), final)
+        _atomic_write(self.root / LATEST, step_name(step))  # readers see the old or the new marker
+        index = [n for n in _read_index(self.root / INDEX) if n != step_name(step)] + [step_name(step)]
+        present = {p.name for p in self.root.glob("step-*") if p.is_dir()}
+        index = [n for n in index if n in present]
+        _atomic_write(self.root / INDEX, json.dumps(index))
+        for name in _to_prune(index, present, step_name(step), keep_last):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def commit(self, step: int, keep_last: int) -> None:
+        self.upload(step)
+        self.publish(step, keep_last)
 
     def latest_step(self) -> int | None:
         marker = self.root / LATEST
-        return int(marker.read_text().strip().split("-")[1]) if marker.is_file() else None
+        return _step_of(marker.read_text()) if marker.is_file() else None
 
     def fetch(self, step: int) -> Path:
         path = self.root / step_name(step)
         if not path.is_dir():
             raise FileNotFoundError(f"checkpoint {path} does not exist")
         return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_index(path: Path) -> list[str]:
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 class S3Store:
@@ -87,23 +158,50 @@ class S3Store:
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
+    def prepare(self, step: int) -> None:
+        for key in self._keys(self._key(step_name(step)) + "/"):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
     def staging(self, step: int) -> Path:
         path = self.local / step_name(step)
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
 
-    def commit(self, step: int, keep_last: int) -> None:
+    def upload(self, step: int) -> None:
+        """This rank's files (its own local staging folder): under DeepSpeed each rank holds its
+        own optimizer shard, so every rank uploads."""
         path = self.local / step_name(step)
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             self.client.upload_file(str(file), self.bucket, self._key(step_name(step), file.relative_to(path).as_posix()))
-        # The marker goes last: a partial upload is never the latest checkpoint.
-        self.client.put_object(Bucket=self.bucket, Key=self._key(LATEST), Body=step_name(step).encode())
-        steps = sorted(self._remote_steps())
-        for old in steps[:-keep_last]:
-            for key in self._keys(self._key(step_name(old)) + "/"):
-                self.client.delete_object(Bucket=self.bucket, Key=key)
         shutil.rmtree(path, ignore_errors=True)
+
+    def publish(self, step: int, keep_last: int) -> None:
+        # The marker goes after every rank's upload: a partial checkpoint is never the latest.
+        name = step_name(step)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(LATEST), Body=name.encode())
+        present = {step_name(s) for s in self._remote_steps()}
+        index = [n for n in self._index() if n != name and n in present] + [name]
+        self.client.put_object(Bucket=self.bucket, Key=self._key(INDEX), Body=json.dumps(index).encode())
+        for old in _to_prune(index, present, name, keep_last):
+            for key in self._keys(self._key(old) + "/"):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def commit(self, step: int, keep_last: int) -> None:
+        self.upload(step)
+        self.publish(step, keep_last)
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:  # botocore's NoSuchKey: nothing stored yet
+            if "NoSuchKey" in type(exc).__name__ or "NoSuchKey" in str(exc) or "404" in str(exc):
+                return None
+            raise
+
+    def _index(self) -> list[str]:
+        body = self._get(self._key(INDEX))
+        return json.loads(body) if body else []
 
     def _keys(self, prefix: str) -> list[str]:
         keys, token = [], None
@@ -120,13 +218,8 @@ class S3Store:
         return {int(k[len(base):].split("/")[0]) for k in self._keys(base)}
 
     def latest_step(self) -> int | None:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(LATEST))["Body"].read()
-        except Exception as exc:  # botocore's NoSuchKey: no checkpoint yet
-            if "NoSuchKey" in type(exc).__name__ or "NoSuchKey" in str(exc) or "404" in str(exc):
-                return None
-            raise
-        return int(body.decode().strip().split("-")[1])
+        body = self._get(self._key(LATEST))
+        return _step_of(body.decode()) if body else None
 
     def fetch(self, step: int) -> Path:
         path = self.local / f"fetched-{step_name(step)}"
@@ -148,3 +241,136 @@ def open_store(uri: str, client=None) -> CheckpointStore:
     if "://" in uri and not uri.startswith("file://"):
         raise ValueError(f"checkpoint.uri {uri!r}: only a local path, file:// or s3:// is supported")
     return LocalStore(Path(uri.removeprefix("file://")))
+
+
+# --- what goes into a checkpoint ---
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the generators; the tensors go back to the CPU first (set_rng_state and
+    cuda.set_rng_state_all take CPU ByteTensors only, whatever device they were loaded to)."""
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def load_payload(path: Path) -> dict[str, Any]:
+    """A plain-trainer `state.pt`, every tensor on the CPU (see the module docstring)."""
+    # weights_only=False: the payload holds numpy / python RNG states. Checkpoints come only
+    # from this run's own store, never from users.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def check_resumable(meta: dict[str, Any], config: dict[str, Any], data_sha256: str) -> None:
+    """ValueError when the checkpoint was written under another config or on other data."""
+    differ = sorted(k for k in set(meta["config"]) | set(config) if k not in RESUME_FREE and meta["config"].get(k) != config.get(k))
+    if differ:
+        raise ValueError(
+            f"cannot resume: the checkpoint was written with a different config in {differ}; "
+            "use the same config, or start a new run without --resume"
+        )
+    saved = meta.get("data_sha256")
+    if saved != data_sha256:
+        raise ValueError(
+            f"cannot resume: the checkpoint was trained on data {str(saved)[:16]}..., this run's data is "
+            f"{data_sha256[:16]}... (the training set changed); resume with the same training set, "
+            "or start a new run (another checkpoint.uri, or without --resume)"
+        )
+
+
+class Distributed:
+    """The collectives the Checkpointer and the loop need; no-ops in a single process."""
+
+    def __init__(self, rank: int = 0, world_size: int = 1) -> None:
+        self.rank, self.world_size = rank, world_size
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when `flag` is true on any: the SIGTERM stop flag, all-reduced so
+        every rank leaves the loop at the same step (a rank alone in a collective save hangs)."""
+        if self.world_size == 1:
+            return flag
+        # gloo reduces CPU tensors, NCCL CUDA ones.
+        t = torch.tensor([int(flag)], dtype=torch.int32, device=device if torch.distributed.get_backend() == "nccl" else "cpu")
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
+
+class Checkpointer:
+    """Save and restore a TrainState in a CheckpointStore (see the module docstring)."""
+
+    def __init__(self, store: CheckpointStore, dist: Distributed | None = None,
+                 on_saved: Callable[[int], None] | None = None) -> None:
+        self.store = store
+        self.dist = dist or Distributed()
+        self.on_saved = on_saved
+
+    def meta(self, state: TrainState) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "step": state.step,
+            "sampler": state.sampler.state_dict(),
+            "rng": rng_state(),
+            "config": state.cfg.model_dump(mode="json"),
+            "feature_spec": state.spec.to_json(),
+            "data_sha256": state.data_sha256,
+        }
+
+    def save(self, state: TrainState) -> None:
+        step, rank = state.step, self.dist.rank
+        if rank == 0:
+            self.store.prepare(step)
+        self.dist.barrier()  # nobody writes before rank 0 has cleared the staging area
+        folder = self.store.staging(step)
+        meta = self.meta(state)
+        if state.engine is not None:
+            # Collective: every rank writes its own optimizer shard, rank 0 the model states.
+            state.engine.save_checkpoint(str(folder), tag="engine", client_state=meta, save_latest=False)
+        else:
+            payload = {**meta, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+                       "scheduler": state.scheduler.state_dict()}
+            tmp = folder / "state.pt.tmp"
+            torch.save(payload, tmp)
+            os.replace(tmp, folder / "state.pt")
+        self.store.upload(step)
+        self.dist.barrier()  # every rank's files are stored before LATEST may name them
+        if rank == 0:
+            self.store.publish(step, state.cfg.checkpoint.keep_last)
+        self.dist.barrier()
+        if self.on_saved:
+            self.on_saved(step)
+
+    def load_latest(self, state: TrainState) -> int | None:
+        """Restore the latest checkpoint into `state`; its step, or None when there is none."""
+        latest = self.store.latest_step()
+        if latest is not None:
+            self.load(state, self.store.fetch(latest))
+        return latest
+
+    def load(self, state: TrainState, folder: Path) -> None:
+        """Restore everything `save` wrote; refuse another config or other data (ValueError)."""
+        if state.engine is not None:
+            _, meta = state.engine.load_checkpoint(str(folder), tag="engine")
+            if meta is None:
+                raise FileNotFoundError(f"no DeepSpeed checkpoint in {folder}")
+        else:
+            meta = load_payload(folder / "state.pt")
+        check_resumable(meta, state.cfg.model_dump(mode="json"), state.data_sha256)
+        if state.engine is None:
+            state.model.load_state_dict(meta["model"])
+            state.optimizer.load_state_dict(meta["optimizer"])  # moves its state to the parameters' device
+            state.scheduler.load_state_dict(meta["scheduler"])
+        state.sampler.load_state_dict(meta["sampler"])
+        set_rng_state(meta["rng"])
+        state.step = int(meta["step"])

@@ -1,9 +1,10 @@
-"""The trainer: `train()` is a short loop over `train_step()`.
+"""The trainer: `train()` is a short loop over `train_step()`; checkpoints are the Checkpointer's
+(checkpoint.py).
 
 Determinism: on CPU, the same config and data give bitwise-identical weights, and a run that is
 interrupted (SIGTERM, e.g. a spot interruption notice) and resumed from its checkpoint ends with
-the same weights as one that was not. A checkpoint holds model, optimizer, LR schedule, step,
-RNG states, data-order state and the config; resuming under a different config is refused.
+the same weights as one that was not. Under several ranks the SIGTERM flag is all-reduced every
+step, so all ranks stop, and checkpoint, at the same step.
 """
 from __future__ import annotations
 
@@ -26,15 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads.features.encoding import FeatureSpec
-from workloads.training.checkpoint import CheckpointStore, open_store
+from workloads.training.checkpoint import Checkpointer, CheckpointStore, Distributed, open_store
 from workloads.training.config import TrainConfig, deepspeed_json, validate_deepspeed_json
 from workloads.training.data import Dataset, EpochSampler, TrainingData
 from workloads.training.metrics import binary_metrics
 from workloads.training.model import build_model
 
-_FORMAT = 1
-# Fields that may differ between an interrupted run and its resumption without changing results.
-_RESUME_FREE = {"checkpoint", "threads", "log_every"}
+_FORMAT = 1  # of the model bundle export reads
 
 Log = Callable[[str], None]
 
@@ -54,6 +53,8 @@ class TrainState:
     """The DeepSpeed engine when `cfg.deepspeed.enabled`; it owns optimizer and scheduler steps."""
     rank: int = 0
     world_size: int = 1
+    data_sha256: str = ""
+    """sha256 of the training data; recorded in every checkpoint and checked on resume."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,12 @@ class TrainResult:
 def _device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was asked for but no CUDA device is available")
-    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    if cfg.device == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    # One GPU per rank under the launcher: rank data and model on the rank's own device.
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    return torch.device("cuda", local)
 
 
 def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -101,7 +107,8 @@ def build_state(cfg: TrainConfig, data: TrainingData) -> TrainState:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     train = Dataset(*(t.to(device) for t in (data.train.numeric, data.train.categorical, data.train.label)))
     state = TrainState(
-        cfg, data.spec, model, optimizer, scheduler, EpochSampler(len(train), cfg.batch_size, cfg.seed), device, train
+        cfg, data.spec, model, optimizer, scheduler, EpochSampler(len(train), cfg.batch_size, cfg.seed), device, train,
+        data_sha256=data.snapshot_sha256,
     )
     if cfg.deepspeed.enabled:
         _attach_deepspeed(state)
@@ -182,77 +189,6 @@ def evaluate(model: nn.Module, dataset: Dataset, threshold: float) -> dict[str, 
     return {f"val_{k}": v for k, v in metrics.items()}
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(state: TrainState, store: CheckpointStore) -> None:
-    folder = store.staging(state.step)
-    meta = {
-        "format": _FORMAT,
-        "step": state.step,
-        "sampler": state.sampler.state_dict(),
-        "rng": _rng_state(),
-        "config": state.cfg.model_dump(mode="json"),
-        "feature_spec": state.spec.to_json(),
-    }
-    if state.engine is not None:
-        state.engine.save_checkpoint(str(folder), tag="engine", client_state=meta, save_latest=False)
-    else:
-        payload = {
-            **meta,
-            "model": state.model.state_dict(),
-            "optimizer": state.optimizer.state_dict(),
-            "scheduler": state.scheduler.state_dict(),
-        }
-        tmp = folder / "state.pt.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, folder / "state.pt")
-    if state.rank == 0:
-        store.commit(state.step, state.cfg.checkpoint.keep_last)
-
-
-def load_checkpoint(state: TrainState, folder: Path) -> None:
-    """Restore everything `save_checkpoint` wrote; refuse a checkpoint of a different config."""
-    if state.engine is not None:
-        _, meta = state.engine.load_checkpoint(str(folder), tag="engine")
-        if meta is None:
-            raise FileNotFoundError(f"no DeepSpeed checkpoint in {folder}")
-    else:
-        # weights_only=False: the payload holds numpy / python RNG states. Checkpoints come only
-        # from this run's own store, never from users.
-        meta = torch.load(folder / "state.pt", map_location=state.device, weights_only=False)
-    _check_same_config(meta["config"], state.cfg)
-    if state.engine is None:
-        state.model.load_state_dict(meta["model"])
-        state.optimizer.load_state_dict(meta["optimizer"])
-        state.scheduler.load_state_dict(meta["scheduler"])
-    state.sampler.load_state_dict(meta["sampler"])
-    _set_rng_state(meta["rng"])
-    state.step = int(meta["step"])
-
-
-def _check_same_config(saved: dict[str, Any], cfg: TrainConfig) -> None:
-    now = cfg.model_dump(mode="json")
-    differ = sorted(k for k in set(saved) | set(now) if k not in _RESUME_FREE and saved.get(k) != now.get(k))
-    if differ:
-        raise ValueError(
-            f"cannot resume: the checkpoint was written with a different config in {differ}; "
-            "use the same config, or start a new run without --resume"
-        )
-
-
 @contextmanager
 def _stop_on_sigterm() -> Iterator[threading.Event]:
     """An event set by SIGTERM (a spot interruption notice or `kubectl delete pod`)."""
@@ -284,15 +220,13 @@ def train(
     state = build_state(cfg, data)
     if store is None and cfg.checkpoint.uri:
         store = open_store(cfg.checkpoint.uri)
+    dist = Distributed(state.rank, state.world_size)
+    checkpointer = Checkpointer(store, dist) if store is not None else None
     if resume:
-        if store is None:
+        if checkpointer is None:
             raise ValueError("--resume needs checkpoint.uri (where the interrupted run saved its checkpoints)")
-        latest = store.latest_step()
-        if latest is None:
-            log("resume: no checkpoint found, starting from step 0")
-        else:
-            load_checkpoint(state, store.fetch(latest))
-            log(f"resume: continuing from step {latest}")
+        latest = checkpointer.load_latest(state)
+        log("resume: no checkpoint found, starting from step 0" if latest is None else f"resume: continuing from step {latest}")
     history: list[dict[str, float]] = []
     log_every = max(1, cfg.log_every)
     start_step, t0 = state.step, time.perf_counter()
@@ -309,16 +243,17 @@ def train(
                 history.append({"step": state.step, **metrics})
                 if on_metrics:
                     on_metrics(state.step, metrics)
-            if store is not None and (state.step % cfg.checkpoint.every_steps == 0 or stop.is_set()):
-                save_checkpoint(state, store)
-            if stop.is_set():
+            stopping = dist.any(stop.is_set(), state.device)
+            if checkpointer is not None and (state.step % cfg.checkpoint.every_steps == 0 or stopping):
+                checkpointer.save(state)
+            if stopping:
                 log(f"SIGTERM: checkpoint written at step {state.step}; exiting so the job can --resume")
                 return TrainResult(state.model, state.step, True, {}, history)
     if state.device.type == "cuda":
         torch.cuda.synchronize()  # queued kernels belong to the loop's time, not to what follows
     samples_per_s = (state.step - start_step) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
-    if store is not None and state.step % cfg.checkpoint.every_steps:
-        save_checkpoint(state, store)
+    if checkpointer is not None and state.step % cfg.checkpoint.every_steps:
+        checkpointer.save(state)
     metrics = evaluate(state.model, data.val, cfg.threshold)
     history.append({"step": state.step, **metrics})
     if on_metrics:

@@ -1,0 +1,148 @@
+"""The Checkpointer and the stores: RNG states on the CPU, the data hash checked on resume, pruning
+by recency that never removes LATEST, and (two DeepSpeed ranks over gloo on CPU, checkpoints in a
+real S3 API, moto's server) per-rank upload before LATEST and the all-reduced SIGTERM flag."""
+from __future__ import annotations
+
+import torch
+import pytest
+from workload_helpers import tiny_config
+
+from workloads.training.checkpoint import LATEST, LocalStore, S3Store, load_payload, open_store, set_rng_state, step_name
+from workloads.training.trainer import train
+
+
+def test_rng_states_load_as_cpu_byte_tensors_that_set_rng_state_takes(tmp_path, small_data):
+    train(tiny_config(tmp_path, steps=10), small_data, log=lambda s: None)
+    meta = load_payload(tmp_path / step_name(10) / "state.pt")
+    rng = meta["rng"]["torch"]
+    assert rng.device.type == "cpu" and rng.dtype == torch.uint8, f"rng state on {rng.device} as {rng.dtype}"
+    torch.set_rng_state(rng)  # raises on anything but a CPU ByteTensor
+    assert all(s.device.type == "cpu" for s in meta["rng"].get("cuda", [])), "CUDA RNG states must load on the CPU too"
+    # A state that a GPU map_location moved would come back through .cpu(): simulated with a copy.
+    set_rng_state({**meta["rng"], "torch": rng.clone()})
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_gpu_restores_rng_states(tmp_path, small_data):
+    cfg = tiny_config(tmp_path, steps=20, device="cuda")
+    first = train(cfg, small_data, log=lambda s: None)
+    # Loading puts model and optimizer on the GPU and the RNG states on the CPU, where set_rng_state takes them.
+    again = train(cfg, small_data, resume=True, log=lambda s: None)
+    assert again.step == 20 and not again.interrupted
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), f"tensor {name} differs after a GPU resume"
+
+
+def test_resume_refuses_other_training_data(tmp_path, small_data):
+    from workloads.data.generator import generate
+    from workloads.training.data import prepare
+
+    cfg = tiny_config(tmp_path, steps=20)
+    train(cfg, small_data, log=lambda s: None)
+    other = prepare(generate(6_000, seed=8), 0.25)
+    with pytest.raises(ValueError, match="trained on data .* this run's data is"):
+        train(cfg, other, resume=True, log=lambda s: None)
+    assert train(cfg, small_data, resume=True, log=lambda s: None).step == 20, "the same data resumes"
+
+
+class DictS3:
+    """The boto3 calls S3Store makes, over a dict (the moto test below uses a real S3 API)."""
+
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def upload_file(self, filename, bucket, key):
+        from pathlib import Path
+        self.objects[key] = Path(filename).read_bytes()
+
+    def put_object(self, Bucket, Key, Body):
+        self.objects[Key] = Body
+
+    def get_object(self, Bucket, Key):
+        import io
+        if Key not in self.objects:
+            raise KeyError("NoSuchKey")
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def list_objects_v2(self, Bucket, Prefix, **_):
+        return {"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)], "IsTruncated": False}
+
+    def delete_object(self, Bucket, Key):
+        self.objects.pop(Key, None)
+
+    def download_file(self, bucket, key, filename):
+        from pathlib import Path
+        Path(filename).write_bytes(self.objects[key])
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_pruning_goes_by_recency_and_never_removes_latest(tmp_path, kind):
+    client = DictS3()
+    store = LocalStore(tmp_path) if kind == "local" else S3Store("s3://ckpt/run", client)
+
+    def save(step: int, keep_last: int) -> None:
+        store.prepare(step)
+        (store.staging(step) / "state.pt").write_text(str(step))
+        store.commit(step, keep_last)
+
+    save(10, 2)
+    save(30, 2)
+    # An abandoned attempt left step 40 (uploaded, never published); the run resumed from 30.
+    if kind == "local":
+        (tmp_path / step_name(40)).mkdir()
+        (tmp_path / step_name(40) / "state.pt").write_text("stale")
+    else:
+        client.objects[f"run/{step_name(40)}/state.pt"] = b"stale"
+    save(35, 1)
+    assert store.latest_step() == 35
+    assert (store.fetch(35) / "state.pt").read_text() == "35", "the checkpoint LATEST names must survive pruning"
+    for gone in (30, 40):
+        with pytest.raises(FileNotFoundError):
+            store.fetch(gone)
+
+
+@pytest.fixture()
+def moto_s3():
+    from moto.server import ThreadedMotoServer
+    from distributed_helpers import s3_client
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3_client(endpoint).create_bucket(Bucket="ckpt", CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
+    yield endpoint
+    server.stop()
+
+
+@pytest.mark.slow
+def test_two_ranks_upload_their_shards_and_stop_together(tmp_path, moto_s3):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (extra: gpu)")
+    from distributed_helpers import run_ranks, s3_client
+
+    uri = "s3://ckpt/run"
+    common = dict(endpoint=moto_s3, uri=uri, steps=8)
+    (tmp_path / "cut").mkdir()
+    # SIGTERM reaches rank 1 alone, at step 5: the all-reduced flag stops both ranks there.
+    assert run_ranks(2, resume=False, sigterm_rank=1, sigterm_at=5, out=str(tmp_path / "cut"), **common) == [0, 0]
+    for r in (0, 1):
+        result = torch.load(tmp_path / "cut" / f"rank{r}.pt")
+        assert (result["step"], result["interrupted"]) == (5, True), f"rank {r} stopped at {result['step']}"
+    keys = {o["Key"] for o in s3_client(moto_s3).list_objects_v2(Bucket="ckpt", Prefix="run/")["Contents"]}
+    shards = {k.rsplit("/", 1)[1] for k in keys if k.startswith(f"run/{step_name(5)}/engine/")}
+    assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt",
+            "mp_rank_00_model_states.pt"} <= shards, f"each rank uploads its own shard: {sorted(shards)}"
+    assert S3Store(uri, s3_client(moto_s3)).latest_step() == 5 and f"run/{LATEST}" in keys
+
+    (tmp_path / "resumed").mkdir()
+    assert run_ranks(2, resume=True, sigterm_rank=None, sigterm_at=None, out=str(tmp_path / "resumed"), **common) == [0, 0]
+    for r in (0, 1):
+        result = torch.load(tmp_path / "resumed" / f"rank{r}.pt")
+        assert (result["step"], result["interrupted"]) == (8, False), f"rank {r} resumed to {result['step']}"
+    assert S3Store(uri, s3_client(moto_s3)).latest_step() == 8
+    # Rank 0's model equals rank 1's: both restored the same step and stepped in lockstep after it.
+    a, b = (torch.load(tmp_path / "resumed" / f"rank{r}.pt")["weights"] for r in (0, 1))
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), f"ranks disagree on tensor {name} after resuming"
