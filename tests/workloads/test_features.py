@@ -79,6 +79,11 @@ def test_feature_store_settings_refuse_out_of_region_or_bad_uri(env, message):
         FeatureStoreSettings(**env)
 
 
-def test_aws_mode_needs_bucket_and_redis(tmp_path):
-    with pytest.raises(ValueError, match="SAHAB_FEAST_S3_URI and SAHAB_FEAST_REDIS_URL"):
+def test_aws_mode_needs_a_bucket_and_redis_only_for_the_online_store(tmp_path):
+    with pytest.raises(ValueError, match="SAHAB_FEAST_S3_URI"):
         repo_config(FeatureStoreSettings(mode="aws"), tmp_path)
+    # The retrain Job reads only the offline store: no Redis secret, a throwaway online store.
+    offline_only = repo_config(FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast"), tmp_path)
+    assert offline_only.online_store.type == "sqlite" and offline_only.registry.path == "s3://sahab-features/feast/registry.pb"
+    with_redis = repo_config(FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast", redis_url="h:6379,ssl=true"), tmp_path)
+    assert with_redis.online_store.type == "redis", "with Redis the online store is Redis"

@@ -49,17 +49,17 @@ def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
             repo_path=local,
             entity_key_serialization_version=3,
         )
-    if not settings.s3_uri or settings.redis_url is None:
-        raise ValueError("SAHAB_FEAST_MODE=aws needs SAHAB_FEAST_S3_URI and SAHAB_FEAST_REDIS_URL")
+    if not settings.s3_uri:
+        raise ValueError("SAHAB_FEAST_MODE=aws needs SAHAB_FEAST_S3_URI (and SAHAB_FEAST_REDIS_URL for the online store)")
+    # Without Redis only the offline store is usable (the retrain Job builds training sets and
+    # never reads online features); a local SQLite stands in so the config is complete.
+    online = ({"type": "redis", "redis_type": "redis", "connection_string": settings.redis_url.get_secret_value()}
+              if settings.redis_url is not None else {"type": "sqlite", "path": str(local / "online.db")})
     return RepoConfig(
         project=settings.project,
         provider="aws",
         registry={"registry_type": "file", "path": f"{settings.s3_uri}/registry.pb"},
-        online_store={
-            "type": "redis",
-            "redis_type": "redis",
-            "connection_string": settings.redis_url.get_secret_value(),
-        },
+        online_store=online,
         offline_store={"type": "file"},
         repo_path=local,
         entity_key_serialization_version=3,
