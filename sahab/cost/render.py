@@ -58,7 +58,8 @@ def text(est: Estimate):
         parts.append(unpriced)
     if est.snapshot is not None and est.snapshot.assumptions:
         parts.append(Text("assumptions: " + "; ".join(f"{k} = {a.value:g} ({a.why})" for k, a in est.snapshot.assumptions.items()), style="dim"))
-    parts.append(Text(_snapshot_line(est), style="dim"))
+    if est.snapshot is not None:
+        parts.append(Text(_snapshot_line(est), style="dim"))
     if est.note:
         parts.append(Text(est.note, style="yellow"))
     total = Text.assemble(("monthly ", "bold"), (money_range(est.monthly_min, est.monthly_max), "bold green"), f"  ({aed_range(est.monthly_min, est.monthly_max)})",

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import stat
-
 from typer.testing import CliRunner
 
 from sahab.cli import app
-from tests.stacks.test_sahab_cli import FAKE_PULUMI
+from tests.stacks.test_sahab_cli import fake_pulumi  # noqa: F401 (the fixture: a recording `pulumi` on PATH)
 
 runner = CliRunner()
 AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "SAHAB_AMBIENT_CREDENTIALS")
 
 
-def test_up_on_your_own_server_needs_no_aws_credentials(repo, tmp_path, monkeypatch):
+def test_up_on_your_own_server_needs_no_aws_credentials(repo, tmp_path, monkeypatch, fake_pulumi):  # noqa: F811
     monkeypatch.chdir(repo)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "pulumi"
-    exe.write_text(FAKE_PULUMI)
-    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
-    log = tmp_path / "pulumi.log"
-    log.touch()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
+    log = fake_pulumi
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws here
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "offline-test")
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
