@@ -173,14 +173,15 @@ def read_junit(path: Path) -> list[Outcome]:
         subject = subject[:-1] if subject.endswith("]") else subject
         if name.startswith("test_check[") and check == f"{part}-part":
             check, subject = f"{part} part", ""
-        elif not name.startswith("test_check"):
-            check, subject = f"{part}-{name.removeprefix('test_').replace('_', '-')}", ""
+        elif not name.startswith("test_check"):  # a plain test of the suite (testinfra's host tests)
+            bare, _, host = name.partition("[")
+            check, subject = f"{part}-{bare.removeprefix('test_').replace('_', '-')}", host.rstrip("]")
         outcome, detail = "passed", ""
         for tag in ("failure", "error", "skipped"):
             el = case.find(tag)
             if el is not None:
                 outcome = "skipped" if tag == "skipped" else "failed"
-                detail = (el.get("message") or el.text or "").strip()
+                detail = (el.get("message") or el.text or "").strip().removeprefix("Failed: ")
                 break
         out.append(Outcome(part=part, check=check, subject=subject, outcome=outcome, detail=detail, seconds=float(case.get("time") or 0)))
     return out

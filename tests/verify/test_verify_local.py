@@ -1,0 +1,68 @@
+"""`sahab verify local` against a running local platform (`sahab local up` on real PostgreSQL,
+Redis and moto S3): every check passes; then serving is killed and verification fails, naming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sahab.verify.runner import read_junit
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sahab(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAHAB_")}
+    return subprocess.run([sys.executable, "-m", "sahab", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    state = tmp_path_factory.mktemp("verify-local") / "local"
+    up = _sahab("local", "up", "--state-dir", str(state), "--rows", "8000", "--steps", "150", "--no-challenger", timeout=900)
+    try:
+        assert up.returncode == 0, f"sahab local up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
+        # The drift schedule runs at once; its first run's outcome is what verify reads.
+        status = state / "logs" / "drift.status.json"
+        deadline = time.time() + 240
+        while not status.exists() and time.time() < deadline:
+            time.sleep(2)
+        assert status.exists(), f"the drift job never finished a run: {(state / 'logs' / 'drift.log').read_text(errors='replace')[-2000:] if (state / 'logs' / 'drift.log').exists() else 'no log'}"
+        yield state
+    finally:
+        _sahab("local", "down", "--state-dir", str(state), timeout=180)
+
+
+def test_verify_local_passes_then_fails_when_serving_dies(platform, tmp_path):
+    ok = _sahab("verify", "local", "--state-dir", str(platform), "--junit", str(tmp_path / "ok.xml"), "--report", str(tmp_path / "ok"), timeout=300)
+    outcomes = read_junit(tmp_path / "ok.xml")
+    assert ok.returncode == 0, f"sahab verify local must pass on a running platform:\n{ok.stdout[-4000:]}\n{[o for o in outcomes if o.outcome == 'failed']}"
+    ran = {o.check for o in outcomes if o.outcome == "passed"}
+    assert {"workloads-mlflow-answers", "workloads-mlflow-champion", "workloads-serving-ready", "workloads-serving-scores", "workloads-drift-last-run",
+            "local-service-healthy", "local-processes-alive-and-listening"} <= ran, f"checks that passed: {sorted(ran)}"
+    assert {o.part for o in outcomes if o.outcome == "skipped"} == {"cloud", "cluster"}, "only the parts without a cloud or a cluster are skipped"
+    assert "**Result: PASSED**" in (tmp_path / "ok" / "verify-report.md").read_text()
+
+    serving = next(s for s in json.loads((platform / "state.json").read_text())["services"] if s["name"] == "serving")
+    # The whole service: BentoML's workers hold the listening socket too (killing only the parent
+    # leaves them answering, which verify reports as the recorded process being gone).
+    parent = psutil.Process(serving["identity"]["pid"])
+    doomed = [parent, *parent.children(recursive=True)]
+    for proc in doomed:
+        proc.send_signal(signal.SIGKILL)
+    psutil.wait_procs(doomed, timeout=10)
+    bad = _sahab("verify", "local", "--state-dir", str(platform), "--junit", str(tmp_path / "bad.xml"), timeout=300)
+    assert bad.returncode == 1, f"a dead serving process must fail verification:\n{bad.stdout[-3000:]}"
+    failed = {(o.check, o.subject): o.detail for o in read_junit(tmp_path / "bad.xml") if o.outcome == "failed"}
+    assert ("local-service-healthy", "serving") in failed, f"the serving service must be named: {failed}"
+    assert ("workloads-serving-ready", serving["url"]) in failed and ("workloads-serving-scores", serving["url"]) in failed, failed
+    assert not any(check.startswith("workloads-mlflow") for check, _ in failed), f"MLflow still answers: {failed}"
