@@ -132,6 +132,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
                 gpu_pool=f"{env}-{pool}",
                 checkpoint_prefix=bucket_uri("experiment-artifacts", "checkpoints"),
                 data_path=bucket_uri("offline-features", "training-sets/current.parquet"),
+                feature_store_uri=bucket_uri("offline-features", "feast"),  # the retrain Job's training set: Feast, point in time
                 tracking_uri=mlflow.tracking_uri,
                 artifact_location=bucket_uri("experiment-artifacts", "mlflow"),
                 region=cloud.region,

@@ -2,6 +2,13 @@
 or the drift job's trigger) on the GPU pool, and the `export` template that turns the trained
 model into ONNX.
 
+The retrain Job runs `python -m workloads.pipeline retrain --resume`: a fresh point-in-time
+training set from the Feast offline store, training, export, and the new version registered as
+`challenger` (without `feature_store_uri` it trains on `data_path` with `python -m workloads.training`).
+PID 1 is `tini`, which forwards SIGTERM; with several GPUs it starts `workloads.training.launch`,
+which forwards SIGTERM to every rank and waits for their checkpoints (the `deepspeed` launcher
+kills its ranks 30 s after SIGTERM and its runner ignores nothing and dies at once).
+
 The training pod tolerates the GPU taint, selects its GPU pool, requests whole GPUs, checkpoints to
 S3 under its own Job name, and gets `grace_seconds` after SIGTERM to write a checkpoint before a
 spot reclaim (the trainer exits 143 and the Job's next pod resumes with --resume). Disruptions do
@@ -20,6 +27,7 @@ from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, container_security, env, labels, pod_security, resources, tmp_volume
 
 SUSPENDED_SCHEDULE = "0 0 1 1 *"  # never runs while suspended; the CronJob is a template
+TINI = "/usr/bin/tini"  # Debian / Ubuntu package `tini` in the training image (IMAGES.md)
 SPOT_NOTICE_SECONDS = 120
 
 
@@ -59,6 +67,9 @@ class TrainingArgs:
     """Memory request (and limit) of the export Job."""
     backoff_limit: int = 6
     """Failed pods (other than disruptions) before the Job gives up."""
+    feature_store_uri: pulumi.Input[str] | None = None
+    """The Feast offline store and registry (`s3://<offline-features>/feast`) the retrain Job builds
+    its training set from; None: it trains on `data_path`."""
     cloud: ClusterCloud = EKS
     """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
@@ -81,10 +92,14 @@ class Training(pulumi.ComponentResource):
             "HOME": "/tmp",
         }
         job_name_env = {"name": "SAHAB_JOB_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}}
-        if args.gpus > 1:
-            command = ["deepspeed", "--num_gpus", str(args.gpus), "--module", "workloads.training", "--resume", "--set", "deepspeed.enabled=true"]
+        if args.feature_store_uri is not None:
+            command = ["python", "-m", "workloads.pipeline", "retrain", "--resume"]
         else:
             command = ["python", "-m", "workloads.training", "--resume"]
+        if args.gpus > 1:
+            command = ["python", "-m", "workloads.training.launch", "--nproc", str(args.gpus), "--", *command, "--set", "deepspeed.enabled=true"]
+        command = [TINI, "--", *command]  # PID 1 that forwards SIGTERM (and reaps)
+        feast_env = {"SAHAB_FEAST_MODE": "aws", "SAHAB_FEAST_S3_URI": args.feature_store_uri} if args.feature_store_uri is not None else {}
         train_labels = labels("trainer", "training", **{"sahab.ae/pool": args.gpu_pool}, **args.cloud.pod_labels)
         trainer = {
             "name": "trainer",
@@ -98,6 +113,7 @@ class Training(pulumi.ComponentResource):
                     **common_env,
                     "SAHAB_TRAIN_CHECKPOINT_URI": pulumi.Output.format("{0}/$(SAHAB_JOB_NAME)", args.checkpoint_prefix),
                     "SAHAB_TRAIN_DATA_PATH": args.data_path,
+                    **feast_env,
                     "NCCL_DEBUG": "WARN",
                 }
             ),

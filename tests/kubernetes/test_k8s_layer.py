@@ -255,7 +255,9 @@ def test_training_template_checkpoints_within_the_spot_notice(uae_plan):
     assert 30 <= pod["terminationGracePeriodSeconds"] < 120, f"{retrain.urn}: grace period must fit the 2-minute spot notice"
     assert pod["nodeSelector"]["sahab.ae/pool"] == "uae-central-train-h200", retrain.urn
     (c,) = pod["containers"]
-    assert c["command"][:3] == ["deepspeed", "--num_gpus", "8"] and "--resume" in c["command"], f"{retrain.urn}: {c['command']}"
+    # PID 1 forwards SIGTERM (tini); the launcher hands it to all 8 ranks and waits for their checkpoints.
+    assert c["command"][:8] == ["/usr/bin/tini", "--", "python", "-m", "workloads.training.launch", "--nproc", "8", "--"], f"{retrain.urn}: {c['command']}"
+    assert c["command"][8:12] == ["python", "-m", "workloads.pipeline", "retrain"] and "--resume" in c["command"], f"{retrain.urn}: {c['command']}"
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "8", retrain.urn
     envs = {e["name"]: e for e in c["env"]}
     assert envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].startswith("s3://") and envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].endswith("/$(SAHAB_JOB_NAME)"), retrain.urn
