@@ -179,11 +179,7 @@ def preflight_kubernetes(ctx: PreflightContext) -> list[Result]:
     from sahab import preflight_onprem
     from stacks.spec import PlatformSpec
 
-    try:
-        results = preflight_onprem.preflight(PlatformSpec.model_validate(ctx.spec))
-    except preflight_onprem.PreflightError as e:
-        raise PreflightError(str(e)) from None
-    return [Result(r.check, r.level, r.message) for r in results]
+    return preflight_onprem.preflight(PlatformSpec.model_validate(ctx.spec))  # its Result and PreflightError are this module's
 
 
 # The one registry: cloud (the spec's `cloud`) -> its preflight.

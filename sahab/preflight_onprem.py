@@ -8,25 +8,22 @@ Checks: Kubernetes version (at least the spec's `onprem.kubernetes_version`, the
 validated the manifests against), schedulable Ready nodes, allocatable CPU, memory and ephemeral
 storage over those nodes, GPUs when the spec asks for them, and a StorageClass of the spec's
 provisioner (proof the provisioner is installed). It needs the cluster: without the kubeconfig or
-a route to the API server it stops and says so (there is nothing to check offline).
+a route to the API server it stops and says so (there is nothing to check offline). `Result` and
+`PreflightError` are sahab/preflight.py's, whose PROVIDERS registry runs this for `cloud: kubernetes`.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from sahab.preflight import PreflightError, Result
 from stacks.spec import PlatformSpec
 
-Level = Literal["pass", "warn", "fail"]
 GPU = "nvidia.com/gpu"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-
-
-class PreflightError(RuntimeError):
-    """The cluster could not be asked (no kubeconfig, unreachable, refused): the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +46,6 @@ class ClusterFacts:
     nodes: tuple[Node, ...]
     provisioners: frozenset[str]
     storage_classes: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class Result:
-    check: str
-    level: Level
-    message: str
-    """`what was found` and, unless it passed, `Fix: how`."""
 
 
 def quantity(value: Any) -> float:
