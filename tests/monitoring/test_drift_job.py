@@ -185,3 +185,24 @@ def test_reference_comes_from_the_champion_in_the_registry(tmp_path, frames):
     summary, report = run(job, DriftSettings(), now=at(11), sahab=sahab)
     assert summary.model_version == str(mv.version) and len(summary.tested) == 1 and not summary.drifted, summary
     assert report.reference["source"] == f"models:/{sahab.model_name}@champion"
+
+
+def test_the_cluster_trigger_names_the_job_after_the_episode():
+    """retrain_trigger.py (the CronJob's SAHAB_DRIFT_RETRAIN_COMMAND): one Job name per episode key,
+    so a retried trigger meets 409 AlreadyExists instead of starting a second retraining."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "components/kubernetes/scripts/retrain_trigger.py"
+    spec = importlib.util.spec_from_file_location("retrain_trigger", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cronjob = {"metadata": {"name": "retrain", "namespace": "sahab-training"},
+               "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "trainer", "env": [{"name": "A", "value": "1"}]}]}}}}}}
+    first = mod.job_from_cronjob(cronjob, "drift", datetime(2026, 12, 1, 17, 6, tzinfo=timezone.utc), key="20261201T1400Z",
+                                 extra_env={"SAHAB_RETRAIN_KEY": "20261201t1400z"})
+    again = mod.job_from_cronjob(cronjob, "drift", datetime(2026, 12, 1, 18, 6, tzinfo=timezone.utc), key="20261201T1400Z")
+    assert first["metadata"]["name"] == again["metadata"]["name"] == "retrain-drift-20261201t1400z"
+    env = first["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "A", "value": "1"}, {"name": "SAHAB_RETRAIN_KEY", "value": "20261201t1400z"}], env
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}], \
+        "the template itself must not change"

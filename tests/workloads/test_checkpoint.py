@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 import pytest
-from workload_helpers import tiny_config
+from workload_helpers import FakeS3, tiny_config
 
 from workloads.training.checkpoint import LATEST, LocalStore, S3Store, load_payload, open_store, set_rng_state, step_name
 from workloads.training.trainer import train
@@ -47,39 +47,9 @@ def test_resume_refuses_other_training_data(tmp_path, small_data):
     assert train(cfg, small_data, resume=True, log=lambda s: None).step == 20, "the same data resumes"
 
 
-class DictS3:
-    """The boto3 calls S3Store makes, over a dict (the moto test below uses a real S3 API)."""
-
-    def __init__(self):
-        self.objects: dict[str, bytes] = {}
-
-    def upload_file(self, filename, bucket, key):
-        from pathlib import Path
-        self.objects[key] = Path(filename).read_bytes()
-
-    def put_object(self, Bucket, Key, Body):
-        self.objects[Key] = Body
-
-    def get_object(self, Bucket, Key):
-        import io
-        if Key not in self.objects:
-            raise KeyError("NoSuchKey")
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-    def list_objects_v2(self, Bucket, Prefix, **_):
-        return {"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)], "IsTruncated": False}
-
-    def delete_object(self, Bucket, Key):
-        self.objects.pop(Key, None)
-
-    def download_file(self, bucket, key, filename):
-        from pathlib import Path
-        Path(filename).write_bytes(self.objects[key])
-
-
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_pruning_goes_by_recency_and_never_removes_latest(tmp_path, kind):
-    client = DictS3()
+    client = FakeS3()
     store = LocalStore(tmp_path) if kind == "local" else S3Store("s3://ckpt/run", client)
 
     def save(step: int, keep_last: int) -> None:
@@ -94,7 +64,7 @@ def test_pruning_goes_by_recency_and_never_removes_latest(tmp_path, kind):
         (tmp_path / step_name(40)).mkdir()
         (tmp_path / step_name(40) / "state.pt").write_text("stale")
     else:
-        client.objects[f"run/{step_name(40)}/state.pt"] = b"stale"
+        client.objects[f"ckpt/run/{step_name(40)}/state.pt"] = b"stale"
     save(35, 1)
     assert store.latest_step() == 35
     assert (store.fetch(35) / "state.pt").read_text() == "35", "the checkpoint LATEST names must survive pruning"

@@ -1,7 +1,6 @@
 """Trainer: bad configs, determinism, kill-and-resume equality, checkpoint stores."""
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from workload_helpers import tiny_config
+from workload_helpers import FakeS3, tiny_config
 from workloads.training.checkpoint import S3Store, open_store
 from workloads.training.config import TrainConfig, deepspeed_json, validate_deepspeed_json
 from workloads.training.trainer import train
@@ -98,34 +97,6 @@ def test_checkpoints_keep_only_the_last_ones(tmp_path, small_data):
     train(tiny_config(tmp_path, steps=40, checkpoint={"uri": str(tmp_path), "every_steps": 10, "keep_last": 2}),
           small_data, log=lambda s: None)
     assert sorted(p.name for p in tmp_path.glob("step-*")) == ["step-00000030", "step-00000040"]
-
-
-class FakeS3:
-    """Just the boto3 calls S3Store makes, over a dict."""
-
-    def __init__(self):
-        self.objects: dict[str, bytes] = {}
-
-    def upload_file(self, filename, bucket, key):
-        self.objects[f"{bucket}/{key}"] = Path(filename).read_bytes()
-
-    def put_object(self, Bucket, Key, Body):
-        self.objects[f"{Bucket}/{Key}"] = Body
-
-    def get_object(self, Bucket, Key):
-        if f"{Bucket}/{Key}" not in self.objects:
-            raise KeyError("NoSuchKey")
-        return {"Body": io.BytesIO(self.objects[f"{Bucket}/{Key}"])}
-
-    def list_objects_v2(self, Bucket, Prefix, **_):
-        keys = sorted(k.split("/", 1)[1] for k in self.objects if k.startswith(f"{Bucket}/{Prefix}"))
-        return {"Contents": [{"Key": k} for k in keys], "IsTruncated": False}
-
-    def delete_object(self, Bucket, Key):
-        self.objects.pop(f"{Bucket}/{Key}", None)
-
-    def download_file(self, bucket, key, filename):
-        Path(filename).write_bytes(self.objects[f"{bucket}/{key}"])
 
 
 def test_object_storage_checkpoints_resume_exactly(small_data):

@@ -1,6 +1,7 @@
 """Helpers shared by the workload tests."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 
@@ -13,3 +14,31 @@ def tiny_config(tmp: Path | None = None, **overrides):
     if tmp is not None:
         base["checkpoint"] = {"uri": str(tmp), "every_steps": 10}
     return TrainConfig.model_validate(apply_overrides(base, overrides))
+
+
+class FakeS3:
+    """Just the boto3 calls S3Store makes, over a dict."""
+
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def upload_file(self, filename, bucket, key):
+        self.objects[f"{bucket}/{key}"] = Path(filename).read_bytes()
+
+    def put_object(self, Bucket, Key, Body):
+        self.objects[f"{Bucket}/{Key}"] = Body
+
+    def get_object(self, Bucket, Key):
+        if f"{Bucket}/{Key}" not in self.objects:
+            raise KeyError("NoSuchKey")
+        return {"Body": io.BytesIO(self.objects[f"{Bucket}/{Key}"])}
+
+    def list_objects_v2(self, Bucket, Prefix, **_):
+        keys = sorted(k.split("/", 1)[1] for k in self.objects if k.startswith(f"{Bucket}/{Prefix}"))
+        return {"Contents": [{"Key": k} for k in keys], "IsTruncated": False}
+
+    def delete_object(self, Bucket, Key):
+        self.objects.pop(f"{Bucket}/{Key}", None)
+
+    def download_file(self, bucket, key, filename):
+        Path(filename).write_bytes(self.objects[f"{bucket}/{key}"])
