@@ -253,24 +253,34 @@ def _kubeconfig(cluster: str, server: str) -> str:
     )
 
 
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's marker of a secret value on the wire
+
+
+def _with(value: Any, extra: dict) -> Any:
+    """`value` (an object input, maybe secret as a whole) with computed attributes added; a secret stays one."""
+    if isinstance(value, dict) and _SECRET_SIG in value:
+        return {**value, "value": {**(value.get("value") or {}), **extra}}
+    return {**(value or {}), **extra}
+
+
 def _azure_computed(typ: str, name: str, inputs: dict, location: str) -> dict:
     if typ == "azure-native:keyvault:Vault":
-        return {"properties": {**(inputs.get("properties") or {}), "vaultUri": f"https://{name}.vault.azure.net/"}}
+        return {"properties": _with(inputs.get("properties"), {"vaultUri": f"https://{name}.vault.azure.net/"})}
     if typ == "azure-native:keyvault:Key":
         uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
         return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{_digest(uri, n=32)}"}
     if typ == "azure-native:keyvault:Secret":
         uri = f"https://{inputs.get('vaultName')}.vault.azure.net/secrets/{name}"
-        return {"properties": {**(inputs.get("properties") or {}), "secretUri": uri, "secretUriWithVersion": f"{uri}/{_digest(uri, n=32)}"}}
+        return {"properties": _with(inputs.get("properties"), {"secretUri": uri, "secretUriWithVersion": f"{uri}/{_digest(uri, n=32)}"})}
     if typ == "azure-native:managedidentity:UserAssignedIdentity":
         return {"principalId": _uuid(name + "/principal"), "clientId": _uuid(name + "/client"), "tenantId": TENANT_ID}
     if typ == "azure-native:compute:DiskEncryptionSet":
-        return {"identity": {**(inputs.get("identity") or {}), "principalId": _uuid(name + "/principal"), "tenantId": TENANT_ID}}
+        return {"identity": _with(inputs.get("identity"), {"principalId": _uuid(name + "/principal"), "tenantId": TENANT_ID})}
     if typ == "azure-native:storage:StorageAccount":
         return {"primaryEndpoints": {s: f"https://{name}.{s}.core.windows.net/" for s in ("blob", "dfs", "queue", "table", "file")}, "primaryLocation": location}
     if typ == "azure-native:containerservice:ManagedCluster":
         return {
-            "oidcIssuerProfile": {**(inputs.get("oidcIssuerProfile") or {}), "issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{_uuid(name)}/"},
+            "oidcIssuerProfile": _with(inputs.get("oidcIssuerProfile"), {"issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{_uuid(name)}/"}),
             "identityProfile": {"kubeletidentity": {"clientId": _uuid(name + "/kubelet-client"), "objectId": _uuid(name + "/kubelet"), "resourceId": f"{name}-agentpool"}},
             "privateFQDN": f"{name}-{_digest(name, n=8)}.{_uuid(name)}.privatelink.{location}.azmk8s.io",
             "provisioningState": "Succeeded",

@@ -27,6 +27,10 @@ WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 # kubernetes-sigs/azuredisk-csi-driver docs/driver-parameters.md, fetched 2026-12).
 DISK_CSI = "disk.csi.azure.com"
 INTERNAL_LB = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+# AKS taints every spot node (checked: learn.microsoft.com "Add an Azure Spot node pool to an AKS
+# cluster", fetched 2026-12); GPU pods and daemons tolerate it so spot GPU pools get used.
+SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+SPOT_TOLERATION = {**SPOT_TAINT, "operator": "Equal"}
 
 
 def build_azure(spec: PlatformSpec) -> CloudPlatform:
@@ -144,6 +148,7 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             service_account_annotations={w.service_account: {WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id_outputs[w.name]} for w in WORKLOADS},
             pod_labels=WORKLOAD_IDENTITY_USE,
             workload_env={"AZURE_STORAGE_ACCOUNT_NAME": storage.data_account_name},
+            gpu_node_tolerations=(SPOT_TOLERATION,) if any(p.capacity == "spot" for p in spec.gpu_pools) else (),
         ),
         account_name=storage.data_account_name,
         container_names=storage.container_names,
@@ -182,7 +187,7 @@ def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.Resour
         disk_gib=pool.disk_gib,
         spot=gpu and pool.capacity == "spot",
         labels=labels,
-        taints=tuple(t.model_dump() for t in pool.taints),
+        taints=tuple(t.model_dump() for t in pool.taints) + ((SPOT_TAINT,) if gpu and pool.capacity == "spot" else ()),
         tags=tags,
     )
 

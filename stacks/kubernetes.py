@@ -82,7 +82,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     # CRD users (ServiceMonitors of the charts, Karpenter's own) wait for the Prometheus operator's CRDs.
     after_crds = pulumi.ResourceOptions(providers=[provider], depends_on=[tenancy, monitoring.stack])
     if spec.gpu_pools:
-        kc.GpuSupport(f"{env}-gpu", kc.GpuSupportArgs(namespace=ns["gpu"], registry_host=host), after_crds)
+        kc.GpuSupport(f"{env}-gpu", kc.GpuSupportArgs(namespace=ns["gpu"], registry_host=host, cloud=on), after_crds)
     adapter.node_autoscaling(spec, after_crds)
 
     mlflow_wl, features_wl = workload("mlflow"), workload("features")
@@ -160,6 +160,10 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             replicas=serving.replicas,
             max_replicas=serving.max_replicas,
             challenger_weight=serving.challenger_weight,
+            redis_endpoint=cloud.cache_endpoint,
+            redis_secret_arn=cloud.cache_secret_arn,
+            prediction_log_uri=bucket_uri("offline-features", "serving-log/"),
+            control_client_namespaces=(ns["platform"], *teams),
             public=serving.load_balancer == "internet-facing" and serving.allow_public,
             public_source_cidrs=serving.public_source_cidrs,
             cloud=on,

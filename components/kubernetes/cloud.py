@@ -38,7 +38,10 @@ class ClusterCloud:
     """Labels on every workload pod that uses a cloud identity (Azure: `azure.workload.identity/use`)."""
     workload_env: Mapping[str, Any] = field(default_factory=dict)
     """More environment of every workload container (values, or `{"valueFrom": ...}` Secret keys): an existing
-    cluster's in-cluster object store endpoint and credentials. Empty on EKS and AKS."""
+    cluster's in-cluster object store endpoint and credentials; AKS: the data account's name. Empty on EKS."""
+    gpu_node_tolerations: tuple[dict[str, str], ...] = ()
+    """Tolerations, beyond the GPU taint, of pods that must run on GPU nodes (AKS spot pools carry
+    `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`). Empty on EKS."""
 
     def storage_class_parameters(self, key: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
         params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)

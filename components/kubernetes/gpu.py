@@ -16,6 +16,7 @@ import pulumi
 from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, resources
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 DEVICE_PLUGIN_CHART = images.chart("nvidia-device-plugin")
 DCGM_CHART = images.chart("dcgm-exporter")  # pins and where they were checked: images.CHARTS
@@ -29,6 +30,8 @@ class GpuSupportArgs:
     """In-region registry host; images come from its `sahab/mirror/...` repositories."""
     monitoring_enabled: bool = True
     """Create the DCGM exporter's ServiceMonitor (needs the Prometheus operator's CRDs)."""
+    cloud: ClusterCloud = EKS
+    """Extra tolerations GPU nodes need (AKS spot pools); from the stack's adapter."""
 
 
 class GpuSupport(pulumi.ComponentResource):
@@ -39,7 +42,7 @@ class GpuSupport(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         placement = {
             "nodeSelector": dict(GPU_NODE_LABEL),
-            "tolerations": [GPU_TOLERATION, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "tolerations": [GPU_TOLERATION, *args.cloud.gpu_node_tolerations, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "priorityClassName": "system-node-critical",
         }
         chart, version, repo = DEVICE_PLUGIN_CHART

@@ -133,7 +133,7 @@ class Training(pulumi.ComponentResource):
                 "restartPolicy": "Never",
                 "terminationGracePeriodSeconds": args.grace_seconds,
                 "nodeSelector": {**GPU_NODE_LABEL, "sahab.ae/pool": args.gpu_pool},
-                "tolerations": [GPU_TOLERATION],
+                "tolerations": [GPU_TOLERATION, *args.cloud.gpu_node_tolerations],
                 "containers": [trainer],
                 # NCCL and data loaders need shared memory beyond the runtime's 64 MiB default.
                 "volumes": [tmp_volume(size="50Gi"), {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}],

@@ -35,6 +35,11 @@ EXPECTED = {
     "global_accelerator": ["uae-residency/aws-edge-services-denied"],
     "bedrock_global": ["uae-residency/aws-bedrock-in-region-inference"],
     "azure_grs_out": ["uae-residency/azure-storage-replication-in-region", "uae-residency/azure-location-allowed", "uae-residency/azure-openai-deployment-in-region"],
+    # Real pulumi-azure-native resources (installed by setup): storage, ACR replica, Log Analytics, provider outside the UAE.
+    "azure_storage_out": ["uae-residency/azure-location-allowed"],
+    "azure_acr_replica_out": ["uae-residency/azure-acr-replication-in-region"],
+    "azure_log_analytics_out": ["uae-residency/azure-monitor-location-in-region"],
+    "azure_provider_out": ["uae-residency/azure-location-allowed"],
     "k8s_dockerhub": ["uae-residency/kubernetes-images-in-region", "kubernetes-baseline/kubernetes-pods-no-privileged-or-root", "kubernetes-baseline/kubernetes-pods-resources-set", "kubernetes-baseline/kubernetes-images-pinned", "kubernetes-baseline/kubernetes-namespace-default-deny"],
     "health_replication": ["uae-residency/sahab-health-no-replication", "uae-residency/sahab-health-audit-retention"],
     "public_bucket": ["security-baseline/aws-s3-bucket-no-acls", "security-baseline/aws-s3-bucket-public-access-blocked", "security-baseline/aws-s3-bucket-cmk-encryption", "security-baseline/aws-s3-bucket-tls-only", "security-baseline/aws-cloudtrail-present"],

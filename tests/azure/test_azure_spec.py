@@ -1,0 +1,123 @@
+"""The same PlatformSpec drives Azure: region capabilities (zones in uaenorth, none in uaecentral,
+uaecentral restricted), VM size shapes, GRS rules; every refusal names its field."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from stacks.spec import SpecError, load_spec
+
+
+@pytest.fixture
+def raw(repo) -> dict:
+    doc = yaml.safe_load((repo / "environments" / "uae-north" / "Pulumi.uae-north.yaml").read_text())
+    return copy.deepcopy(doc["config"]["sahab:platform"])
+
+
+def _problems(raw: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_spec(raw)
+    return info.value.problems
+
+
+def _has(problems: list[str], path: str, *words: str) -> bool:
+    return any(p.startswith(f"{path}:") and all(w in p for w in words) for p in problems)
+
+
+def test_shipped_environment_is_valid(raw):
+    spec = load_spec(raw)
+    assert (spec.cloud, spec.region, spec.availability_zones) == ("azure", "uaenorth", ("1", "2", "3"))
+    assert spec.kubernetes.autoscaler == "cluster-autoscaler" and spec.storage.replication == "GRS"
+
+
+def test_azure_defaults_replace_aws_ones(raw):
+    for key in ("databases",):
+        raw.pop(key)
+    raw["kubernetes"].pop("autoscaler")
+    spec = load_spec(raw)
+    assert spec.databases.registry.instance_class == "Standard_D4ds_v5", "an Azure flexible-server size, not db.r6g.large"
+    assert spec.databases.online_store.node_type == "Balanced_B5", "an Azure Managed Redis SKU, not cache.r6g.large"
+    assert spec.kubernetes.autoscaler == "cluster-autoscaler", "AKS scales its pools itself"
+
+
+def test_uaecentral_is_restricted_and_has_no_zones(raw):
+    raw.update(region="uaecentral", residency={"allowed_regions": ["uaecentral"]})
+    problems = _problems(raw)
+    assert _has(problems, "region", "restricted", "azure.restricted_region_access"), problems
+    assert _has(problems, "network.az_count", "uaecentral has 0 availability zones"), problems
+    assert _has(problems, "storage.replication", "GRS from uaecentral"), problems
+    assert _has(problems, "databases.registry.multi_az", "no availability zones"), problems
+
+
+def test_uaecentral_with_access_and_lrs_is_valid(raw):
+    raw.update(region="uaecentral", residency={"allowed_regions": ["uaecentral"]})
+    raw["azure"]["restricted_region_access"] = True
+    raw["network"].pop("az_count")
+    raw["storage"]["replication"] = "LRS"
+    raw["databases"]["registry"]["multi_az"] = False
+    spec = load_spec(raw)
+    assert spec.availability_zones == (), "uaecentral has no zones: pools and services are not zonal"
+
+
+def test_zrs_needs_zones(raw):
+    raw.update(region="uaecentral", residency={"allowed_regions": ["uaecentral"]})
+    raw["azure"]["restricted_region_access"] = True
+    raw["storage"]["replication"] = "ZRS"
+    assert _has(_problems(raw), "storage.replication", "ZRS needs availability zones"), "ZRS in a region without zones"
+
+
+def test_grs_never_for_health_data(raw):
+    raw["tags"]["data_classification"] = "health"
+    raw["storage"]["audit_retention_days"] = 9125
+    assert _has(_problems(raw), "storage.replication", "health data"), "GRS with health data"
+
+
+def test_grs_needs_the_pair_allowed(raw):
+    raw["residency"]["allowed_regions"] = ["uaenorth"]
+    assert _has(_problems(raw), "storage.replication", "uaecentral", "residency.allowed_regions"), "GRS to a pair residency does not allow"
+
+
+def test_aws_shapes_are_refused_on_azure(raw):
+    raw["gpu_pools"][0]["instance_types"] = ["p5en.48xlarge"]
+    raw["inference_tiers"][0]["instance_types"] = ["Standard_F8s_v2", "Standard_F16s_v2"]
+    raw["databases"]["registry"]["instance_class"] = "db.r6g.large"
+    raw["databases"]["online_store"]["node_type"] = "cache.r6g.large"
+    raw["kubernetes"]["autoscaler"] = "karpenter"
+    raw["cluster"]["admin_role_arns"] = ["arn:aws:iam::111122223333:role/admin"]
+    problems = _problems(raw)
+    assert _has(problems, "gpu_pools[0].instance_types[0]", "p5en.48xlarge", "GPU"), problems
+    assert _has(problems, "inference_tiers[0].instance_types", "one VM size"), problems
+    assert _has(problems, "databases.registry.instance_class", "db.r6g.large"), problems
+    assert _has(problems, "databases.online_store.node_type", "cache.r6g.large"), problems
+    assert _has(problems, "kubernetes.autoscaler", "Karpenter"), problems
+    assert _has(problems, "cluster.admin_role_arns", "Entra ID"), problems
+
+
+def test_aks_pool_names(raw):
+    raw["gpu_pools"][0]["name"] = "train-h100"
+    assert _has(_problems(raw), "gpu_pools[0].name", "no '-'"), "AKS pool names have no dashes"
+
+
+def test_azure_block_required_and_validated(raw):
+    block = raw.pop("azure")
+    assert _has(_problems(raw), "azure", "admin_group_object_ids"), "cloud: azure without azure:"
+    raw["azure"] = {**block, "admin_group_object_ids": ["not-a-guid"]}
+    assert _has(_problems(raw), "azure.admin_group_object_ids", "GUID"), "admin groups are object ids"
+
+
+def test_azure_only_fields_refused_on_aws(repo):
+    doc = yaml.safe_load((repo / "environments" / "uae-central" / "Pulumi.uae-central.yaml").read_text())
+    raw = copy.deepcopy(doc["config"]["sahab:platform"])
+    raw["azure"] = {"admin_group_object_ids": ["00000000-0000-4000-8000-000000000001"]}
+    raw["storage"]["replication"] = "GRS"
+    problems = _problems(raw)
+    assert _has(problems, "azure", "only meaningful with cloud: azure"), problems
+    assert _has(problems, "storage.replication", "Azure setting"), problems
+
+
+def test_public_endpoint_refused(raw):
+    raw["cluster"].update(public_endpoint=True, public_access_cidrs=["203.0.113.0/24"])
+    assert _has(_problems(raw), "cluster.public_endpoint", "private cluster"), "AKS here is private only"
