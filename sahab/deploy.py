@@ -33,6 +33,16 @@ class Backend:
 
     url: str
     secrets_provider: str
+    location: str | None = None
+    """Azure location of an azblob:// account and azurekeyvault:// vault: their URLs do not say where
+    they are, so environments/<env>/backend.yaml records it (`location: uaenorth`)."""
+
+    def _azure_in_region(self, what: str) -> None:
+        if self.location not in UAE:
+            raise DeployError(
+                f"{what}: the URL does not say where it is; record its location (`location: uaenorth`) in environments/<env>/backend.yaml "
+                f"after creating it there (got location={self.location!r}; UAE locations: {sorted(UAE)})"
+            )
 
     def check_in_region(self) -> None:
         """State describes the platform and holds its secrets: it stays in the UAE (../shared/UAE.md)."""
@@ -42,7 +52,10 @@ class Backend:
             if region not in UAE:
                 raise DeployError(f"backend {self.url!r}: an s3:// backend must name an in-region bucket with ?region=me-central-1 (got region={region!r})")
         elif parsed.scheme == "azblob":
-            pass  # the storage account's location is checked by the residency pack on the bootstrap stack
+            # azblob://<container>?storage_account=<account> (or AZURE_STORAGE_ACCOUNT), in uaenorth.
+            if not (parse_qs(parsed.query).get("storage_account") or os.environ.get("AZURE_STORAGE_ACCOUNT")):
+                raise DeployError(f"backend {self.url!r}: name the storage account (azblob://<container>?storage_account=<account>, in uaenorth)")
+            self._azure_in_region(f"backend {self.url!r}")
         elif parsed.scheme == "file":
             pass  # local disk: wherever this machine is; acceptable for a single operator
         else:
@@ -55,7 +68,9 @@ class Backend:
             region = parse_qs(sp.query).get("region", [None])[0]
             if region not in UAE:
                 raise DeployError(f"secrets provider {self.secrets_provider!r}: an awskms:// key must be in-region (?region=me-central-1)")
-        elif sp.scheme not in ("azurekeyvault", "passphrase") and self.secrets_provider != "passphrase":
+        elif sp.scheme == "azurekeyvault":
+            self._azure_in_region(f"secrets provider {self.secrets_provider!r} (azurekeyvault://<vault>.vault.azure.net/keys/<key>)")
+        elif sp.scheme != "passphrase" and self.secrets_provider != "passphrase":
             raise DeployError(f"secrets provider {self.secrets_provider!r}: use awskms://alias/...?region=me-central-1 or azurekeyvault://...")
 
 
@@ -72,11 +87,13 @@ def read_backend(repo: Path, env: str, url: str | None = None, secrets_provider:
             f"no state backend for {env!r}: run `sahab bootstrap {env}` (creates an S3 bucket and KMS key in the UAE and writes "
             f"{path.relative_to(repo)}), or pass --backend-url and --secrets-provider"
         )
-    backend = Backend(url=url, secrets_provider=secrets_provider)
+    backend = Backend(url=url, secrets_provider=secrets_provider, location=recorded.get("location"))
     backend.check_in_region()
     return backend
 
 
+# azure-native reads ARM_* (or az login's ~/.azure); AZURE_* are the Azure SDKs' own.
+_AZURE_CREDENTIAL_ENV = ("ARM_CLIENT_ID", "ARM_USE_OIDC", "ARM_USE_MSI", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE")
 _AWS_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
 
 
@@ -96,6 +113,13 @@ def check_prerequisites(cloud: str = "aws", env: dict[str, str] | None = None, w
             raise DeployError(
                 "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
                 "or SAHAB_AMBIENT_CREDENTIALS=1 when running on an instance or pod role"
+            )
+    if cloud == "azure":
+        home = Path(env.get("HOME", "~")).expanduser()
+        if not (any(env.get(k) for k in _AZURE_CREDENTIAL_ENV) or (home / ".azure" / "azureProfile.json").exists() or env.get("SAHAB_AMBIENT_CREDENTIALS") == "1"):
+            raise DeployError(
+                "no Azure credentials found: run `az login` (then set ARM_SUBSCRIPTION_ID), or set ARM_CLIENT_ID with ARM_USE_OIDC=true "
+                "(a CI runner's federated identity), or SAHAB_AMBIENT_CREDENTIALS=1 on a VM or pod with a managed identity"
             )
     return cli
 
