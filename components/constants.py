@@ -15,6 +15,9 @@ UAE_REGIONS: dict[str, tuple[str, ...]] = {
     "azure": ("uaenorth", "uaecentral"),
 }
 ALL_UAE_REGIONS: tuple[str, ...] = tuple(r for regions in UAE_REGIONS.values() for r in regions)
+# The `region` of `cloud: kubernetes`: the customer's own site in the UAE, no cloud region at all (an
+# SDK told this region reaches no cloud endpoint; only the in-cluster object store answers it).
+ON_PREMISES = "on-premises"
 
 # Regions people reach for by mistake, with why they are not in the UAE.
 NOT_UAE: dict[str, str] = {

@@ -8,6 +8,8 @@ from checkov.kubernetes.checks.resource.base_container_check import BaseK8sConta
 
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AZURE_LOCATION", "AZURE_REGION")
 UAE = ("me-central-1", "uaenorth", "uaecentral")
+# cloud: kubernetes (components/constants.py ON_PREMISES): the in-cluster store's signing region, no cloud's.
+ON_PREMISES = "on-premises"
 
 
 class InRegionCloudEndpoints(BaseK8sContainerCheck):
@@ -18,7 +20,7 @@ class InRegionCloudEndpoints(BaseK8sContainerCheck):
         self.evaluated_container_keys = ["env"]
         for var in conf.get("env") or []:
             if isinstance(var, dict) and var.get("name") in REGION_VARIABLES and isinstance(var.get("value"), str):
-                if var["value"].replace(" ", "").lower() not in UAE:
+                if var["value"].replace(" ", "").lower() not in (*UAE, ON_PREMISES):
                     return CheckResult.FAILED
         return CheckResult.PASSED
 

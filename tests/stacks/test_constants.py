@@ -31,6 +31,7 @@ def test_uae_region_copies_agree():
     assert set(pack_config.UAE_REGIONS) == home, "policy_packs/common/config.py UAE_REGIONS differs from components/constants.py"
     assert pack_config.ALLOWED_REGIONS["default"] == pack_config.UAE_REGIONS, "packs' allowedRegions default must be the UAE list"
     assert set(_module_constant("sahab/checkov_checks/InRegionCloudEndpoints.py", "UAE")) == home, "CKV_SAHAB_3 UAE differs"
+    assert _module_constant("sahab/checkov_checks/InRegionCloudEndpoints.py", "ON_PREMISES") == c.ON_PREMISES, "CKV_SAHAB_3 ON_PREMISES differs"
     assert workload_settings.UAE_AWS_REGIONS == c.UAE_REGIONS["aws"], "workloads/settings.py UAE_AWS_REGIONS differs"
 
 
