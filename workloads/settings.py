@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS regions physically in the UAE (see UAE.md): me-south-1 is Bahrain and is refused.
 UAE_AWS_REGIONS = ("me-central-1",)
+# cloud: kubernetes (components/constants.py ON_PREMISES): the in-cluster S3-compatible store, no AWS region.
+ON_PREMISES = "on-premises"
 
 
 class StrictEnvSettings(BaseSettings):
@@ -79,9 +81,15 @@ class FeatureStoreSettings(StrictEnvSettings):
     @field_validator("region")
     @classmethod
     def _in_uae(cls, value: str) -> str:
-        if value not in UAE_AWS_REGIONS:
-            raise ValueError(f"SAHAB_FEAST_REGION={value!r} is not in the UAE; allowed: {list(UAE_AWS_REGIONS)}")
+        if value not in UAE_AWS_REGIONS and value != ON_PREMISES:
+            raise ValueError(f"SAHAB_FEAST_REGION={value!r} is not in the UAE; allowed: {[*UAE_AWS_REGIONS, ON_PREMISES]}")
         return value
+
+    @model_validator(mode="after")
+    def _on_premises_store(self) -> FeatureStoreSettings:
+        if self.mode == "aws" and self.region == ON_PREMISES and not self.s3_endpoint_override:
+            raise ValueError("SAHAB_FEAST_REGION=on-premises means the in-cluster object store: set SAHAB_FEAST_S3_ENDPOINT_OVERRIDE to its URL")
+        return self
 
     @field_validator("s3_uri")
     @classmethod
