@@ -44,3 +44,15 @@ def set_statements(r: Any, statements: list[dict[str, Any]]) -> None:
     import json
 
     r.inputs["policy"] = json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def workload(ctx: Any, kind: str, app: str) -> tuple[str, dict[str, Any]]:
+    """(manifest path, document) of the first `kind` whose pods carry app.kubernetes.io/name=`app`."""
+    for path, d in ctx.manifests:
+        if d.get("kind") != kind:
+            continue
+        spec = d.get("spec") or {}
+        template = (spec.get("jobTemplate") or {}).get("spec", {}).get("template") if kind == "CronJob" else spec.get("template")
+        if ((template or {}).get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/name") == app:
+            return path, d
+    raise KeyError(f"no {kind} of app.kubernetes.io/name={app}")

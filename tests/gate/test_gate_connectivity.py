@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from gate_helpers import doc, policies
+from gate_helpers import doc, policies, workload
 
 from sahab.gate.deployability import connectivity
 from sahab.gate.deployability.connectivity import ANY, Connectivity, _conn, _covers
@@ -28,10 +28,11 @@ def test_shipped_environments_pass_the_matrix(ctx_name, request):
 def test_pod_identity_egress_removed_fails_naming_the_pod_flow_and_fix(uae_ctx):
     baseline = doc(uae_ctx, "sahab-serving/networkpolicy-allow-baseline.yaml")
     baseline["spec"]["egress"] = [r for r in baseline["spec"]["egress"] if r not in _rules_to(baseline, "169.254.170.23/32")]
+    serving = workload(uae_ctx, "Deployment", "serving")[1]["metadata"]["name"]
     found = policies(connectivity.check(uae_ctx))
     assert set(found) == {"connectivity-pod-identity"}, found
-    message = next(m for m in found["connectivity-pod-identity"] if "serving-champion" in m)
-    assert "sahab-serving/serving-champion (Deployment)" in message and "169.254.170.23" in message and "TCP 80" in message and "Fix:" in message, message
+    message = next(m for m in found["connectivity-pod-identity"] if f"sahab-serving/{serving} " in m)
+    assert f"sahab-serving/{serving} (Deployment)" in message and "169.254.170.23" in message and "TCP 80" in message and "Fix:" in message, message
 
 
 def test_imds_opened_fails(uae_ctx):

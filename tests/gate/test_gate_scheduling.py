@@ -4,7 +4,7 @@ maxima against the nodes the pools may grow to."""
 from __future__ import annotations
 
 import pytest
-from gate_helpers import doc, policies, release, resource
+from gate_helpers import doc, policies, release, resource, workload
 
 from sahab.gate.deployability import scheduling
 from sahab.gate.deployability.pods import PodTemplate
@@ -29,11 +29,11 @@ def test_serving_2_cpu_on_t3_large_fails(smb_ctx):
     # The issue's arithmetic: 2 CPU requested, about 1.93 allocatable on a t3.large.
     group = resource(smb_ctx, NODE_GROUP, "serving")
     group.inputs["instanceTypes"] = ["t3.large"]
-    for rel in ("sahab-serving/deployment-serving-champion.yaml",):
-        c = _template(smb_ctx, rel)["containers"][0]
-        c["resources"] = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    rel, serving = workload(smb_ctx, "Deployment", "serving")
+    c = _template(smb_ctx, rel)["containers"][0]
+    c["resources"] = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
     found = policies(scheduling.check(smb_ctx))
-    assert any("serving-champion" in m and "t3.large" in m for m in found.get("scheduling-pod-fits", [])), found
+    assert any(f"sahab-serving/{serving['metadata']['name']} (Deployment)" in m and "t3.large" in m for m in found.get("scheduling-pod-fits", [])), found
 
 
 def test_training_8_cpu_64_gib_on_g5_xlarge_fails(smb_ctx):
@@ -54,10 +54,10 @@ def test_a_missing_toleration_leaves_no_admitting_pool(uae_ctx):
 
 
 def test_hpa_beyond_the_pools_nodes_fails(uae_ctx):
-    hpa = doc(uae_ctx, "sahab-serving/horizontalpodautoscaler-serving-champion.yaml")
+    hpa = next(d for _, d in uae_ctx.objects("HorizontalPodAutoscaler") if d["metadata"]["namespace"] == "sahab-serving")
     hpa["spec"]["maxReplicas"] = 500
     found = policies(scheduling.check(uae_ctx))
-    message = next(m for m in found["scheduling-hpa-capacity"] if "serving-champion" in m)
+    message = next(m for m in found["scheduling-hpa-capacity"] if hpa["metadata"]["name"] in m)
     assert "maxReplicas 500" in message and "Fix:" in message, message
 
 
