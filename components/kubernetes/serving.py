@@ -1,9 +1,17 @@
-"""Serving: one BentoML Deployment per variant (champion, challenger) on the CPU tier, each with
-its HPA and PodDisruptionBudget, spread over zones, ready on `/readyz`, behind one Service.
+"""Serving: one BentoML Deployment whose every pod loads champion and challenger and routes each
+key by its sticky hash (the same on every replica, whatever the replica count or the HPA does),
+with its HPA and PodDisruptionBudget, spread over zones, ready on `/readyz`, behind one Service.
 
-The A/B weight splits replicas (and therefore requests, kube-proxy balancing evenly over ready
-pods) between the variants; each variant serves its own registry alias. The Service is an
-internal load balancer unless `public` is asked for explicitly, with source CIDRs.
+Each pod has a second container, the A/B control plane (`python -m workloads.serving.control`,
+port 3001: `/feedback`, `/experiment`, `/promote`), behind its own ClusterIP Service and reachable
+only from the namespaces named in `control_client_namespaces` (the scoring load balancer only
+forwards port 3000), with a bearer token from the `serving-control-token` Secret (generated here,
+mounted as a file).
+Experiment state lives in the platform's Redis (the online store's, under the `sahab:ab:` key
+prefix), its AUTH token read from the secrets service at start by with_secrets.py; the evaluator
+CronJob (`python -m workloads.serving.evaluator --once`, concurrencyPolicy Forbid) is the one
+decision-maker. The Service is an internal load balancer unless `public` is asked for explicitly,
+with source CIDRs.
 """
 
 from __future__ import annotations
@@ -14,13 +22,20 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.kubernetes import _objects as obj
 from components.kubernetes.cloud import EKS, ClusterCloud
-from components.kubernetes._pod import container_security, env, labels, pod_security, resources, tmp_volume
+from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 PORT = 3000
-VARIANTS = ("champion", "challenger")
+CONTROL_PORT = 3001
+REDIS_PORT = 6379
+AB_REDIS_PREFIX = "sahab:ab:"
+CONTROL_TOKEN_SECRET = "serving-control-token"
+TOKEN_DIR = "/var/run/sahab/control-token"
+# The control plane is a small Starlette app: what it takes is subtracted from the pod's size.
+CONTROL_CPU_M, CONTROL_MEMORY_MI = 100, 256
 
 
 @dataclass(frozen=True)
@@ -30,45 +45,64 @@ class ServingArgs:
     service_account: str
     """Service account bound to the `serving` IAM role."""
     image: pulumi.Input[str]
-    """Pinned `sahab/serving` image (BentoML service `workloads.serving`)."""
+    """Pinned `sahab/serving` image (BentoML service `workloads.serving`; the control plane and the
+    evaluator run from it too)."""
     tracking_uri: pulumi.Input[str]
-    """MLflow registry the service resolves its alias from."""
+    """MLflow registry the service resolves its aliases from."""
     feature_server_url: pulumi.Input[str]
     """Feast feature server URL."""
     region: str
     """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
     vpc_cidr: str
-    """Load balancer and node addresses (ingress rule)."""
+    """Load balancer and node addresses (ingress rule); where Redis lives (egress rule)."""
     node_selector: dict[str, str]
     """Labels of the CPU serving tier."""
+    redis_endpoint: pulumi.Input[str] | None = None
+    """Host of the platform's Redis (the online store's): the shared experiment state. Required."""
+    redis_secret_arn: pulumi.Input[str] | None = None
+    """Where with_secrets.py reads the Redis AUTH token (a Secrets Manager ARN, or `env:PREFIX_`). Required."""
+    prediction_log_uri: pulumi.Input[str] | None = None
+    """`s3://<offline-features>/serving-log/`: every scored record, for the drift job; None: no log."""
     replicas: int = 3
-    """Pods of both variants at rest."""
+    """Pods at rest (each serves both variants)."""
     max_replicas: int = 12
-    """Pods of both variants at peak."""
+    """Pods at peak."""
     challenger_weight: float = 0.1
-    """Share of traffic (and pods) for the challenger; 0 runs the champion only."""
+    """Share of keys routed to the challenger; 0 runs the champion only."""
+    ab_salt: str = "sahab-ab-1"
+    """Salt of the key hash; a new one starts a new, independent assignment."""
+    allow_promotion: bool = False
+    """Let the evaluator and `/promote` move the registry aliases on a decision."""
+    evaluator_schedule: str = "*/5 * * * *"
+    """Cron schedule of the evaluator's looks."""
+    control_client_namespaces: tuple[str, ...] = ()
+    """Namespaces (besides serving's own) whose pods may call the control plane."""
     public: bool = False
     """Internet-facing load balancer (explicit opt-in); default internal."""
     public_source_cidrs: tuple[str, ...] = ()
     """Who may reach a public load balancer (required with `public`)."""
     cpu: str = "2"
-    """CPU request and limit per pod (also onnxruntime's thread count)."""
+    """CPU request and limit per pod (whole cores; the model server's share is also onnxruntime's thread count)."""
     memory: str = "4Gi"
-    """Memory request and limit per pod."""
+    """Memory request and limit per pod (both containers)."""
     cloud: ClusterCloud = EKS
     """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
 
 
-def split(total: int, weight: float) -> dict[str, int]:
-    """Pods per variant for `total` pods and the challenger's `weight` (champion keeps >= 2)."""
-    if weight <= 0:
-        return {"champion": max(2, total)}
-    challenger = max(1, round(total * weight))
-    return {"champion": max(2, total - challenger), "challenger": challenger}
+def _millicores(cpu: str) -> int:
+    return int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
+
+
+def _mebibytes(memory: str) -> int:
+    for suffix, factor in (("Gi", 1024), ("Mi", 1)):
+        if memory.endswith(suffix):
+            return int(float(memory[: -len(suffix)]) * factor)
+    raise ValueError(f"memory: {memory!r} must be in Gi or Mi")
 
 
 class Serving(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
+    control_service_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sahab:kubernetes:Serving", name, None, opts)
@@ -76,88 +110,162 @@ class Serving(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
-        at_rest, at_peak = split(args.replicas, args.challenger_weight), split(args.max_replicas, args.challenger_weight)
+        scripts = obj.scripts_config_map(f"{name}-scripts", ns, "serving-scripts", ("with_secrets.py",), child)
+        volume, mount = script_volume("serving-scripts")
+        token = random.RandomPassword(f"{name}-control-token", length=48, special=False, opts=child)
+        token_secret = k8s.core.v1.Secret(
+            f"{name}-control-token",
+            metadata={"name": CONTROL_TOKEN_SECRET, "namespace": ns, "labels": labels("serving", "control-plane")},
+            type="Opaque",
+            string_data={"token": token.result},
+            opts=child,
+        )
         selector = {"app.kubernetes.io/name": "serving"}
-        threads = str(max(1, math.floor(float(args.cpu))))
-        for variant, replicas in at_rest.items():
-            other = "challenger" if variant == "champion" else "champion"
-            vlabels = labels("serving", "model-server", **{"sahab.ae/variant": variant}, **args.cloud.pod_labels)
-            vselector = {**selector, "sahab.ae/variant": variant}
-            weight = args.challenger_weight if variant == "challenger" else 1 - args.challenger_weight
-            deployment = k8s.apps.v1.Deployment(
-                f"{name}-{variant}",
-                metadata={"name": f"serving-{variant}", "namespace": ns, "labels": vlabels, "annotations": {"sahab.ae/ab-weight": f"{weight:.3f}"}},
-                spec={
-                    "replicas": replicas,
-                    "selector": {"matchLabels": vselector},
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        pod_labels = labels("serving", "model-server", **args.cloud.pod_labels)
+        model_cpu = f"{_millicores(args.cpu) - CONTROL_CPU_M}m"
+        model_memory = f"{_mebibytes(args.memory) - CONTROL_MEMORY_MI}Mi"
+        threads = str(max(1, math.floor(_millicores(args.cpu) / 1000)))
+        ab = {
+            "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
+            "SAHAB_SERVING_AB_MODE": "split" if args.challenger_weight > 0 else "off",
+            "SAHAB_SERVING_CHALLENGER_WEIGHT": f"{args.challenger_weight:.6g}",
+            "SAHAB_SERVING_AB_SALT": args.ab_salt,
+            "SAHAB_SERVING_ALLOW_PROMOTION": "true" if args.allow_promotion else "false",
+            "SAHAB_HOME": "/tmp/sahab",
+            **args.cloud.region_env(args.region),
+            "HOME": "/tmp",
+        }
+        shared_state = {
+            "SAHAB_SERVING_AB_REDIS_PREFIX": AB_REDIS_PREFIX,
+            "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
+                {"SAHAB_SERVING_AB_REDIS_URL": {"arn": args.redis_secret_arn,
+                                                "template": pulumi.Output.format("rediss://:{{value_url}}@{0}:{1}/0", args.redis_endpoint, REDIS_PORT)}}
+            ),
+        }
+        with_secrets = ["python", f"{SCRIPTS_DIR}/with_secrets.py", "python", "-m"]
+        model_server = {
+            "name": "bentoml",
+            "image": args.image,
+            "imagePullPolicy": "IfNotPresent",
+            # The image's own entrypoint (bentoml containerize) serves the bento on :3000.
+            "env": env({
+                **ab,
+                "SAHAB_FEATURE_SERVER_URL": args.feature_server_url,
+                "SAHAB_SERVING_INTRA_OP_THREADS": threads,
+                "SAHAB_SERVING_CPU": threads,
+                "BENTOML_HOME": "/tmp/bentoml",
+                **({"SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri} if args.prediction_log_uri is not None else {}),
+            }),
+            "ports": [{"name": "http", "containerPort": PORT}],
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
+            "livenessProbe": {"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 20, "periodSeconds": 10},
+            "startupProbe": {"httpGet": {"path": "/livez", "port": "http"}, "periodSeconds": 5, "failureThreshold": 60},
+            "resources": resources(model_cpu, model_memory),
+            "securityContext": container_security(),
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }
+        control = {
+            "name": "control",
+            "image": args.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [*with_secrets, "workloads.serving.control"],
+            "env": env({
+                **ab,
+                **shared_state,
+                "SAHAB_SERVING_CONTROL_HOST": "0.0.0.0",
+                "SAHAB_SERVING_CONTROL_PORT": str(CONTROL_PORT),
+                # The token is a file (a mounted Secret), not an environment variable.
+                "SAHAB_SERVING_CONTROL_TOKEN_FILE": f"{TOKEN_DIR}/token",
+            }),
+            "ports": [{"name": "control", "containerPort": CONTROL_PORT}],
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "control"}, "periodSeconds": 10},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "control"}, "initialDelaySeconds": 20, "periodSeconds": 20},
+            "resources": resources(f"{CONTROL_CPU_M}m", f"{CONTROL_MEMORY_MI}Mi"),
+            "securityContext": container_security(),
+            "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}, {"name": "control-token", "mountPath": TOKEN_DIR, "readOnly": True}],
+        }
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": "serving", "namespace": ns, "labels": pod_labels, "annotations": {"sahab.ae/ab-weight": f"{args.challenger_weight:.3f}"}},
+            spec={
+                "replicas": args.replicas,
+                "selector": {"matchLabels": selector},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": {
+                    "metadata": {"labels": pod_labels},
+                    "spec": {
+                        "serviceAccountName": args.service_account,
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(),
+                        "nodeSelector": dict(args.node_selector),
+                        "topologySpreadConstraints": [
+                            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": selector}},
+                            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}},
+                        ],
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [model_server, control],
+                        "volumes": [volume, tmp_volume(size="4Gi"),
+                                    {"name": "control-token", "secret": {"secretName": CONTROL_TOKEN_SECRET, "defaultMode": 0o440}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts, token_secret], ignore_changes=["spec.replicas"]),  # the HPA owns replicas
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata={"name": "serving", "namespace": ns},
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.metadata["name"]},
+                "minReplicas": args.replicas,
+                "maxReplicas": args.max_replicas,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+            },
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata={"name": "serving", "namespace": ns},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            opts=child,
+        )
+        evaluator_labels = labels("serving-evaluator", "ab-evaluator", **args.cloud.pod_labels)
+        k8s.batch.v1.CronJob(
+            f"{name}-evaluator",
+            metadata={"name": "serving-evaluator", "namespace": ns, "labels": evaluator_labels},
+            spec={
+                "schedule": args.evaluator_schedule,
+                "concurrencyPolicy": "Forbid",  # one decision-maker: never two looks at once
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {"spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": 600,
                     "template": {
-                        "metadata": {"labels": vlabels},
+                        "metadata": {"labels": evaluator_labels},
                         "spec": {
                             "serviceAccountName": args.service_account,
                             "automountServiceAccountToken": False,
                             "securityContext": pod_security(),
                             "nodeSelector": dict(args.node_selector),
-                            "topologySpreadConstraints": [
-                                {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": vselector}},
-                                {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": vselector}},
-                            ],
-                            "terminationGracePeriodSeconds": 30,
-                            "containers": [
-                                {
-                                    "name": "bentoml",
-                                    "image": args.image,
-                                    "imagePullPolicy": "IfNotPresent",
-                                    # The image's own entrypoint (bentoml containerize) serves the bento on :3000.
-                                    "env": env(
-                                        {
-                                            "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
-                                            "SAHAB_FEATURE_SERVER_URL": args.feature_server_url,
-                                            # Each Deployment serves one variant; the split is done by replicas.
-                                            "SAHAB_SERVING_AB_MODE": "off",
-                                            "SAHAB_SERVING_CHAMPION_ALIAS": variant,
-                                            "SAHAB_SERVING_CHALLENGER_ALIAS": other,
-                                            "SAHAB_SERVING_INTRA_OP_THREADS": threads,
-                                            "SAHAB_SERVING_CPU": args.cpu,
-                                            "SAHAB_HOME": "/tmp/sahab",
-                                            "BENTOML_HOME": "/tmp/bentoml",
-                                            **args.cloud.region_env(args.region),
-                                            "HOME": "/tmp",
-                                        }
-                                    ),
-                                    "ports": [{"name": "http", "containerPort": PORT}],
-                                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
-                                    "livenessProbe": {"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 20, "periodSeconds": 10},
-                                    "startupProbe": {"httpGet": {"path": "/livez", "port": "http"}, "periodSeconds": 5, "failureThreshold": 60},
-                                    "resources": resources(args.cpu, args.memory),
-                                    "securityContext": container_security(),
-                                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                                }
-                            ],
-                            "volumes": [tmp_volume(size="4Gi")],
+                            "restartPolicy": "Never",
+                            "containers": [{
+                                "name": "evaluator",
+                                "image": args.image,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": [*with_secrets, "workloads.serving.evaluator", "--once"],
+                                "env": env({**ab, **shared_state}),
+                                "resources": resources("250m", "512Mi"),
+                                "securityContext": container_security(),
+                                "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
+                            }],
+                            "volumes": [volume, tmp_volume(size="1Gi")],
                         },
                     },
-                },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[sa], ignore_changes=["spec.replicas"]),  # the HPA owns replicas
-            )
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-{variant}-hpa",
-                metadata={"name": f"serving-{variant}", "namespace": ns},
-                spec={
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.metadata["name"]},
-                    "minReplicas": replicas,
-                    "maxReplicas": max(replicas, at_peak[variant]),
-                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
-                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
-                },
-                opts=child,
-            )
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-{variant}-pdb",
-                metadata={"name": f"serving-{variant}", "namespace": ns},
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": vselector}},
-                opts=child,
-            )
+                }},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts]),
+        )
         if args.public:
             annotations = {**args.cloud.public_lb_annotations, "sahab.ae/public": "explicitly allowed by kubernetes.serving.allow_public"}
             source_ranges = list(args.public_source_cidrs)
@@ -169,16 +277,32 @@ class Serving(pulumi.ComponentResource):
             spec={
                 "type": "LoadBalancer",
                 "selector": selector,
+                # Only the scoring port: the control plane is never behind the load balancer.
                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
                 "loadBalancerSourceRanges": source_ranges,
                 "externalTrafficPolicy": "Local",
             },
             opts=child,
         )
+        control_svc = k8s.core.v1.Service(
+            f"{name}-control-service",
+            metadata={"name": "serving-control", "namespace": ns, "labels": labels("serving", "control-plane")},
+            spec={"type": "ClusterIP", "selector": selector,
+                  "ports": [{"name": "control", "port": CONTROL_PORT, "targetPort": "control", "protocol": "TCP"}]},
+            opts=child,
+        )
         peers = [{"ipBlock": {"cidr": c}} for c in ([args.vpc_cidr] + (list(args.public_source_cidrs) if args.public else []))]
-        obj.network_policy(f"{name}-netpol", ns, "serving", selector, child, ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}])
+        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}]
+        obj.network_policy(f"{name}-netpol", ns, "serving", selector, child,
+                           ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress)
+        obj.network_policy(f"{name}-control-netpol", ns, "serving-control", selector, child,
+                           ingress=[{"from": obj.from_namespaces(ns, *args.control_client_namespaces),
+                                     "ports": [{"protocol": "TCP", "port": CONTROL_PORT}]}])
+        obj.network_policy(f"{name}-evaluator-netpol", ns, "serving-evaluator", {"app.kubernetes.io/name": "serving-evaluator"}, child,
+                           egress=redis_egress)
         self.service_name = svc.metadata["name"]
-        self.register_outputs({"service_name": self.service_name})
+        self.control_service_name = control_svc.metadata["name"]
+        self.register_outputs({"service_name": self.service_name, "control_service_name": self.control_service_name})
 
 
 def _validate(args: ServingArgs) -> None:
@@ -198,3 +322,10 @@ def _validate(args: ServingArgs) -> None:
                 raise ValueError(f"public_source_cidrs: {cidr} opens serving to the whole internet")
     elif args.public_source_cidrs:
         raise ValueError("public_source_cidrs: only meaningful with public=True")
+    if len(args.evaluator_schedule.split()) != 5:
+        raise ValueError(f"evaluator_schedule: {args.evaluator_schedule!r} is not a 5-field cron expression")
+    if _millicores(args.cpu) < 1000 or _mebibytes(args.memory) < 1024:
+        raise ValueError(f"cpu/memory: a serving pod needs at least 1 CPU and 1Gi (both variants and the control plane), got {args.cpu} / {args.memory}")
+    if args.redis_endpoint is None or args.redis_secret_arn is None:
+        raise ValueError("redis_endpoint, redis_secret_arn: the control plane and the evaluator share the experiment state in the "
+                         "platform's Redis; pass the online store's endpoint and AUTH secret")

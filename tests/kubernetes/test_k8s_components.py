@@ -16,7 +16,6 @@ from components.aws.autoscaling import KarpenterIdentity, KarpenterIdentityArgs
 from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.kubernetes import images
 from components.kubernetes._helm import release
-from components.kubernetes.serving import split
 from stacks.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,13 +83,6 @@ def test_bad_arguments_name_the_field(build, field):
     with pytest.raises(ValueError) as err:
         build()
     assert str(err.value).startswith(field), f"expected an error naming {field!r}, got: {err.value}"
-
-
-def test_ab_split_keeps_two_champions_and_follows_the_weight():
-    assert split(4, 0.1) == {"champion": 3, "challenger": 1}
-    assert split(10, 0.5) == {"champion": 5, "challenger": 5}
-    assert split(2, 0.0) == {"champion": 2}
-    assert split(2, 0.5)["champion"] == 2
 
 
 def _raw() -> dict:

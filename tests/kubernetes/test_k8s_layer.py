@@ -266,20 +266,33 @@ def test_training_template_checkpoints_within_the_spot_notice(uae_plan):
     assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules, f"{retrain.urn}: spot reclaims must not use the retry budget"
 
 
-def test_serving_has_one_deployment_per_variant_with_hpa_pdb_and_spread(uae_plan):
+def test_serving_is_one_deployment_of_both_variants_with_a_private_control_plane(uae_plan):
+    """Issue 10: every pod loads both variants (routing by key hash, not by pod counts); the control
+    plane is a second container behind a ClusterIP Service, never the scoring load balancer."""
     deps = {r.inputs["metadata"]["name"]: r for r in k8s_objects(uae_plan, "Deployment") if r.inputs["metadata"]["namespace"] == "sahab-serving"}
-    assert set(deps) == {"serving-champion", "serving-challenger"}, deps
-    assert deps["serving-champion"].inputs["spec"]["replicas"] + deps["serving-challenger"].inputs["spec"]["replicas"] >= 4
-    assert float(deps["serving-challenger"].inputs["metadata"]["annotations"]["sahab.ae/ab-weight"]) == pytest.approx(0.1)
+    assert set(deps) == {"serving"}, deps
+    r = deps["serving"]
+    assert r.inputs["spec"]["replicas"] >= 2 and float(r.inputs["metadata"]["annotations"]["sahab.ae/ab-weight"]) == pytest.approx(0.1)
     hpas = {r.inputs["spec"]["scaleTargetRef"]["name"] for r in k8s_objects(uae_plan, "HorizontalPodAutoscaler")}
     pdbs = {r.inputs["metadata"]["name"] for r in k8s_objects(uae_plan, "PodDisruptionBudget")}
-    for name, r in deps.items():
-        pod = r.inputs["spec"]["template"]["spec"]
-        (c,) = pod["containers"]
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{r.urn}: readiness"
-        assert any(t["topologyKey"] == "topology.kubernetes.io/zone" for t in pod["topologySpreadConstraints"]), f"{r.urn}: zone spread"
-        assert pod["nodeSelector"] == {"sahab.ae/workload": "serving"}, f"{r.urn}: serving runs on the CPU tier"
-        assert name in hpas and name in pdbs, f"{r.urn}: HPA and PDB"
+    pod = r.inputs["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert set(containers) == {"bentoml", "control"}, f"{r.urn}: {sorted(containers)}"
+    envs = {e["name"]: e for e in containers["bentoml"]["env"]}
+    assert envs["SAHAB_SERVING_AB_MODE"]["value"] == "split" and envs["SAHAB_SERVING_PREDICTION_LOG_URI"]["value"].endswith("/serving-log/"), r.urn
+    control_env = {e["name"]: e for e in containers["control"]["env"]}
+    assert control_env["SAHAB_SERVING_CONTROL_TOKEN_FILE"]["value"].endswith("/token"), f"{r.urn}: the token is a mounted file"
+    assert {"name": "control-token", "secret": {"secretName": "serving-control-token", "defaultMode": 0o440}} in pod["volumes"], r.urn
+    assert "SAHAB_SERVING_AB_REDIS_URL" in control_env["SAHAB_SECRET_ENV"]["value"], f"{r.urn}: the control plane shares state in Redis"
+    assert containers["bentoml"]["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{r.urn}: readiness"
+    assert any(t["topologyKey"] == "topology.kubernetes.io/zone" for t in pod["topologySpreadConstraints"]), f"{r.urn}: zone spread"
+    assert pod["nodeSelector"] == {"sahab.ae/workload": "serving"}, f"{r.urn}: serving runs on the CPU tier"
+    assert "serving" in hpas and "serving" in pdbs, f"{r.urn}: HPA and PDB"
+    services = {s.inputs["metadata"]["name"]: s for s in k8s_objects(uae_plan, "Service") if s.inputs["metadata"]["namespace"] == "sahab-serving"}
+    assert [p["targetPort"] for p in services["serving"].inputs["spec"]["ports"]] == ["http"], "the load balancer forwards only scoring"
+    assert services["serving-control"].inputs["spec"]["type"] == "ClusterIP"
+    (evaluator,) = [c for c in k8s_objects(uae_plan, "CronJob") if c.inputs["metadata"]["name"] == "serving-evaluator"]
+    assert evaluator.inputs["spec"]["concurrencyPolicy"] == "Forbid", f"{evaluator.urn}: one decision-maker"
 
 
 def test_drift_job_triggers_retraining_with_least_privilege(uae_plan):

@@ -71,3 +71,13 @@ def test_promotion_is_refused_when_not_allowed_and_reported_otherwise(control):
     resp = client.post("/promote", json={"apply": True}, headers=AUTH)
     assert resp.status_code == 409 and "ALLOW_PROMOTION" in resp.json()["error"], resp.text
     assert client.post("/promote", json={"apply": "yes"}, headers=AUTH).status_code == 400
+
+
+def test_the_token_can_come_from_a_mounted_file(control, tmp_path):
+    (tmp_path / "token").write_text("from-file\n")
+    client = control(control_token_file=tmp_path / "token")
+    assert client.get("/experiment", headers={"Authorization": "Bearer from-file"}).status_code == 200
+    assert client.get("/experiment", headers=AUTH).status_code == 401, "the file wins over CONTROL_TOKEN"
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(ValueError, match="CONTROL_TOKEN_FILE.*empty"):
+        control(control_token_file=tmp_path / "empty")

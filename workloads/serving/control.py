@@ -5,8 +5,8 @@
 Separate from the scoring service on purpose: on the cluster it is a second container of every
 serving pod, on `SAHAB_SERVING_CONTROL_PORT`, reachable only through its own ClusterIP Service
 (never the scoring load balancer), and every call but `/healthz` needs
-`Authorization: Bearer <SAHAB_SERVING_CONTROL_TOKEN>` (a Kubernetes Secret; 401 otherwise, and
-401 for every call when no token is configured). It holds no state: everything is in the shared
+`Authorization: Bearer <token>` (SAHAB_SERVING_CONTROL_TOKEN_FILE, a mounted Kubernetes Secret,
+or SAHAB_SERVING_CONTROL_TOKEN; 401 otherwise, and 401 for every call when no token is configured). It holds no state: everything is in the shared
 experiment store (state.py), so any replica answers the same.
 
 - `POST /feedback` `{"outcomes": [{"request_id", "key", "outcome", "experiment_id"?, "variant"?}]}`:
@@ -77,7 +77,7 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
     sahab = sahab or SahabSettings()
     store = store or open_store(settings, sahab.home)
     current = CurrentExperiment(settings, sahab)
-    token = settings.control_token.get_secret_value().encode() if settings.control_token else None
+    token = value.encode() if (value := settings.token()) else None
 
     def authorised(request: Request) -> JSONResponse | None:
         if token is None:
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServingSettings()
-    if settings.control_token is None:
+    if settings.token() is None:
         logger.warning("SAHAB_SERVING_CONTROL_TOKEN is not set: every control call will be refused with 401")
     uvicorn.run(create_app(settings), host=args.host or settings.control_host,
                 port=settings.control_port if args.port is None else args.port, log_level="warning")

@@ -60,7 +60,9 @@ class ServingSettings(StrictEnvSettings):
     control_port: int = Field(3001, ge=0, le=65535)
     """Port of the control plane (/feedback, /promote, /experiment): never behind the scoring LB."""
     control_token: SecretStr | None = None
-    """Bearer token of the control plane; unset: every control call is refused (401)."""
+    """Bearer token of the control plane; unset (and no CONTROL_TOKEN_FILE): every control call is refused (401)."""
+    control_token_file: Path | None = None
+    """A file holding the token (a mounted Kubernetes Secret); read at start, wins over CONTROL_TOKEN."""
 
     prediction_log_uri: str | None = None
     """Where every scored record is appended as Parquet (a folder or `s3://bucket/prefix/`);
@@ -119,6 +121,18 @@ class ServingSettings(StrictEnvSettings):
         if self.outcome_min >= self.outcome_max:
             raise ValueError(f"SAHAB_SERVING_OUTCOME_MIN ({self.outcome_min}) must be below SAHAB_SERVING_OUTCOME_MAX ({self.outcome_max})")
         return self
+
+    def token(self) -> str | None:
+        """The control plane's bearer token: CONTROL_TOKEN_FILE's content, else CONTROL_TOKEN."""
+        if self.control_token_file is not None:
+            try:
+                value = self.control_token_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"SAHAB_SERVING_CONTROL_TOKEN_FILE={self.control_token_file}: cannot read it ({exc})") from exc
+            if not value:
+                raise ValueError(f"SAHAB_SERVING_CONTROL_TOKEN_FILE={self.control_token_file} is empty")
+            return value
+        return self.control_token.get_secret_value() if self.control_token else None
 
     def state_path(self, home: Path) -> Path:
         """The embedded experiment store's file under `home` (SAHAB_HOME) unless AB_STATE_PATH is set."""
