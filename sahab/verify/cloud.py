@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sahab.verify.base import Check, problem
-from sahab.verify.context import BucketPromise, Promises, RepositoryPromise, StackOutputs, TrailPromise
+from sahab.verify.context import BucketPromise, ClusterPromise, DatabasePromise, LogGroupPromise, Promises, RepositoryPromise, StackOutputs, TrailPromise
 
 # Control-plane services whose ARNs carry no region by design (UAE.md: IAM must be allowed).
 GLOBAL_CONTROL_PLANE = frozenset({"iam", "sts", "organizations"})
@@ -73,6 +73,14 @@ def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Ch
         checks += _trail_checks(trail, promises, outputs, aws)
     for repo in promises.repositories:
         checks += _repository_checks(repo, outputs, aws)
+    for group in promises.log_groups:
+        checks.append(Check(id="cloud-logs-encrypted-with-stack-key", subject=group.name, run=lambda group=group: log_group_encrypted(group, outputs, aws)))
+    for cluster in promises.clusters:
+        checks += _eks_checks(cluster, outputs, aws)
+    if outputs.registry_database_endpoint:
+        identifier = outputs.registry_database_endpoint.split(".", 1)[0]
+        for db in promises.databases[:1]:  # the registry's database (the one the outputs name)
+            checks += _rds_checks(identifier, db, outputs, aws)
     checks.append(Check(id="cloud-ecr-replication-in-region", subject=f"registry {promises.region}", run=lambda: registry_replication_in_region(promises, aws)))
     for label, arn in (("registry database", outputs.registry_database_secret_arn), ("online store", outputs.online_store_secret_arn)):
         if arn:
@@ -183,6 +191,17 @@ def _or_missing(read: Callable[[], Any], resource: str, kind: str) -> Any:
         return _unreadable(resource, kind, e)
 
 
+def _wrong_key(resource: str, kind: str, ref: str | None, purpose: str | None, outputs: StackOutputs, aws: Aws, fix: str) -> list[str]:
+    """The finding when the key `ref` names is not the stack's `purpose` key (any stack key when
+    the plan's own reference could not be traced to a purpose)."""
+    want = outputs.key_arns.get(purpose or "")
+    allowed = {want} if want else set(outputs.key_arns.values())
+    got = (aws.key_arn(ref) or ref) if ref else None
+    if got in allowed:
+        return []
+    return [problem(resource, kind, f"it is encrypted with {got or 'no customer-managed key'}, not the stack's {purpose + ' ' if want else ''}key {want or sorted(allowed)}", fix)]
+
+
 # --- S3 --------------------------------------------------------------------------------------------
 
 
@@ -203,14 +222,10 @@ def _bucket_checks(bucket: BucketPromise, name: str | None, promises: Promises, 
         if isinstance(rules, Unreadable):
             return rules
         default = (rules[0] if rules else {}).get("ApplyServerSideEncryptionByDefault", {})
-        want = outputs.key_arns.get(bucket.key or "")
-        allowed = {want} if want else set(outputs.key_arns.values())
+        fix = f"set default encryption to SSE-KMS with the stack's {bucket.key or ''} key".replace("  ", " ")
         if default.get("SSEAlgorithm") not in ("aws:kms", "aws:kms:dsse"):
-            return [problem(name, kind, f"default encryption is {default.get('SSEAlgorithm')}, not SSE-KMS with the stack's key", f"set SSE-KMS with {want or 'a stack key'}")]
-        got = aws.key_arn(default.get("KMSMasterKeyID") or "") or default.get("KMSMasterKeyID")
-        if got not in allowed:
-            return [problem(name, kind, f"it is encrypted with {got}, not the stack's {bucket.key or ''} key {sorted(allowed)}", f"set SSE-KMS with {want or 'a stack key'}")]
-        return []
+            return [problem(name, kind, f"default encryption is {default.get('SSEAlgorithm')}, not SSE-KMS with the stack's key", fix)]
+        return _wrong_key(name, kind, default.get("KMSMasterKeyID"), bucket.key, outputs, aws, fix)
 
     def public_access_blocked() -> list[str]:
         try:
@@ -303,10 +318,7 @@ def _trail_checks(trail: TrailPromise, promises: Promises, outputs: StackOutputs
         t = describe()
         if isinstance(t, Unreadable):
             return t
-        want = outputs.key_arns.get(trail.key or "")
-        allowed = {want} if want else set(outputs.key_arns.values())
-        got = aws.key_arn(t.get("KmsKeyId") or "") if t.get("KmsKeyId") else None
-        return [] if got in allowed else [problem(trail.name, kind, f"its logs are encrypted with {got or 'no KMS key'}, not the stack's {trail.key or ''} key", f"set the trail's KMS key to {want or 'a stack key'}")]
+        return _wrong_key(trail.name, kind, t.get("KmsKeyId"), trail.key, outputs, aws, "set the trail's KMS key to the stack's logs key")
 
     def delivers() -> list[str]:
         t = describe()
@@ -337,12 +349,10 @@ def _repository_checks(repo: RepositoryPromise, outputs: StackOutputs, aws: Aws)
         if isinstance(r, Unreadable):
             return r
         conf = r.get("encryptionConfiguration") or {}
-        want = outputs.key_arns.get(repo.key or "")
-        allowed = {want} if want else set(outputs.key_arns.values())
-        got = aws.key_arn(conf.get("kmsKey") or "") if conf.get("kmsKey") else None
-        if conf.get("encryptionType") not in ("KMS", "KMS_DSSE") or got not in allowed:
-            return [problem(repo.name, kind, f"it is encrypted with {conf.get('encryptionType')} {got or ''}, not the stack's {repo.key or ''} key".replace("  ", " "), "recreate it with KMS encryption under the stack's key (encryption cannot be changed in place)")]
-        return []
+        fix = "recreate it with KMS encryption under the stack's key (encryption cannot be changed in place)"
+        if conf.get("encryptionType") not in ("KMS", "KMS_DSSE"):
+            return [problem(repo.name, kind, f"it is encrypted with {conf.get('encryptionType')}, not KMS with the stack's key", fix)]
+        return _wrong_key(repo.name, kind, conf.get("kmsKey"), repo.key, outputs, aws, fix)
 
     def immutable() -> list[str]:
         r = describe()
@@ -385,7 +395,78 @@ def secret_encrypted(arn: str, label: str, outputs: StackOutputs, aws: Aws) -> l
     meta = _or_missing(lambda: aws.client("secretsmanager", _arn_region(arn, aws.region)).describe_secret(SecretId=arn), arn, kind)
     if isinstance(meta, Unreadable):
         return meta
-    got = aws.key_arn(meta.get("KmsKeyId") or "") if meta.get("KmsKeyId") else None
-    if got not in set(outputs.key_arns.values()):
-        return [problem(arn, kind, f"it is encrypted with {got or 'the AWS-managed key'}, not one of the stack's keys", "set its KMS key to the stack's data key")]
-    return []
+    return _wrong_key(arn, kind, meta.get("KmsKeyId"), None, outputs, aws, "set its KMS key to the stack's data key")
+
+
+# --- CloudWatch Logs, EKS, RDS ---------------------------------------------------------------------
+
+
+def log_group_encrypted(group: LogGroupPromise, outputs: StackOutputs, aws: Aws) -> list[str]:
+    kind = "log group"
+    found = _or_missing(lambda: [g for g in aws.client("logs").describe_log_groups(logGroupNamePrefix=group.name)["logGroups"] if g["logGroupName"] == group.name], group.name, kind)
+    if isinstance(found, Unreadable):
+        return found
+    if not found:
+        return [problem(group.name, kind, f"no such log group in {aws.region}", "deploy it with `sahab up`")]
+    return _wrong_key(group.name, kind, found[0].get("kmsKeyId"), group.key, outputs, aws, "associate the stack's logs key (`aws logs associate-kms-key`)")
+
+
+def _eks_checks(cluster: ClusterPromise, outputs: StackOutputs, aws: Aws) -> list[Check]:
+    name = outputs.cluster_name or cluster.name
+    kind = "eks cluster"
+
+    def describe() -> Any:
+        return _or_missing(lambda: aws.client("eks").describe_cluster(name=name)["cluster"], name, kind)
+
+    def secrets_encrypted() -> list[str]:
+        c = describe()
+        if isinstance(c, Unreadable):
+            return c
+        keys = [e.get("provider", {}).get("keyArn") for e in c.get("encryptionConfig") or [] if "secrets" in e.get("resources", [])]
+        fix = "enable secrets envelope encryption with the stack's cluster key (`aws eks associate-encryption-config`)"
+        return _wrong_key(name, kind, keys[0] if keys else None, cluster.key, outputs, aws, fix)
+
+    def endpoint_private() -> list[str]:
+        c = describe()
+        if isinstance(c, Unreadable):
+            return c
+        vpc = c.get("resourcesVpcConfig") or {}
+        if vpc.get("endpointPublicAccess") and not cluster.public_endpoint:
+            return [problem(name, kind, f"its API endpoint is public (from {vpc.get('publicAccessCidrs') or ['0.0.0.0/0']}), the plan promised a private one", "turn endpointPublicAccess off")]
+        return []
+
+    return [
+        Check(id="cloud-eks-secrets-encrypted-with-stack-key", subject=name, run=secrets_encrypted),
+        Check(id="cloud-eks-endpoint-private", subject=name, run=endpoint_private),
+    ]
+
+
+def _rds_checks(identifier: str, db: DatabasePromise, outputs: StackOutputs, aws: Aws) -> list[Check]:
+    kind = "rds instance"
+
+    def describe() -> Any:
+        return _or_missing(lambda: aws.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0], identifier, kind)
+
+    def encrypted() -> list[str]:
+        d = describe()
+        if isinstance(d, Unreadable):
+            return d
+        if not d.get("StorageEncrypted"):
+            return [problem(identifier, kind, "its storage is not encrypted", "restore it from an encrypted snapshot under the stack's data key")]
+        return _wrong_key(identifier, kind, d.get("KmsKeyId"), db.key, outputs, aws, "restore it from a snapshot copied under the stack's data key")
+
+    def private() -> list[str]:
+        d = describe()
+        if isinstance(d, Unreadable):
+            return d
+        found = []
+        if d.get("PubliclyAccessible") and not db.publicly_accessible:
+            found.append(problem(identifier, kind, "it is publicly accessible", "turn PubliclyAccessible off (`aws rds modify-db-instance --no-publicly-accessible`)"))
+        if db.multi_az and not d.get("MultiAZ"):
+            found.append(problem(identifier, kind, "it is single-AZ, the plan promised Multi-AZ", "modify it to Multi-AZ"))
+        return found
+
+    return [
+        Check(id="cloud-rds-encrypted-with-stack-key", subject=identifier, run=encrypted),
+        Check(id="cloud-rds-private-multi-az", subject=identifier, run=private),
+    ]

@@ -36,6 +36,7 @@ class StackOutputs(BaseModel):
     bucket_names: dict[str, str] = Field(default_factory=dict)
     key_arns: dict[str, str] = Field(default_factory=dict)
     registry_urls: dict[str, str] = Field(default_factory=dict)
+    registry_database_endpoint: str | None = None
     registry_database_secret_arn: str | None = None
     online_store_secret_arn: str | None = None
 
@@ -68,6 +69,29 @@ class TrailPromise(BaseModel):
     log_file_validation: bool
 
 
+class LogGroupPromise(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    key: str | None
+
+
+class ClusterPromise(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    key: str | None = Field(description="Purpose of the key envelope-encrypting its secrets.")
+    public_endpoint: bool
+
+
+class DatabasePromise(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str | None
+    publicly_accessible: bool
+    multi_az: bool
+
+
 class PoolPromise(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,6 +116,9 @@ class Promises(BaseModel):
     repositories: tuple[RepositoryPromise, ...] = ()
     trails: tuple[TrailPromise, ...] = ()
     keys: tuple[str, ...] = ()
+    log_groups: tuple[LogGroupPromise, ...] = ()
+    clusters: tuple[ClusterPromise, ...] = ()
+    databases: tuple[DatabasePromise, ...] = ()
     pools: tuple[PoolPromise, ...] = ()
     namespaces: tuple[str, ...] = ()
     deployments: tuple[str, ...] = Field(default=(), description="namespace/name of every planned Deployment.")
@@ -144,6 +171,20 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         TrailPromise(name=i["name"], bucket=bucket_of.get(i.get("s3BucketName") or ""), key=key_of.get(i.get("kmsKeyId") or ""), log_file_validation=bool(i.get("enableLogFileValidation")))
         for i in inputs("aws:cloudtrail/trail:Trail")
     )
+    log_groups = tuple(LogGroupPromise(name=i["name"], key=key_of.get(i.get("kmsKeyId") or "")) for i in inputs("aws:cloudwatch/logGroup:LogGroup") if i.get("name"))
+    clusters = tuple(
+        ClusterPromise(
+            name=i["name"],
+            key=key_of.get((((i.get("encryptionConfig") or {}).get("provider")) or {}).get("keyArn") or ""),
+            public_endpoint=bool((i.get("vpcConfig") or {}).get("endpointPublicAccess")),
+        )
+        for i in inputs("aws:eks/cluster:Cluster")
+        if i.get("name")
+    )
+    databases = tuple(
+        DatabasePromise(key=key_of.get(i.get("kmsKeyId") or ""), publicly_accessible=bool(i.get("publiclyAccessible")), multi_az=bool(i.get("multiAz")))
+        for i in inputs("aws:rds/instance:Instance")
+    )
     pools = [
         PoolPromise(
             name=(i.get("labels") or {}).get("sahab.ae/pool", i.get("nodeGroupName") or ""),
@@ -179,6 +220,9 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         repositories=repositories,
         trails=trails,
         keys=tuple(sorted(key_of.values())),
+        log_groups=log_groups,
+        clusters=clusters,
+        databases=databases,
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         namespaces=tuple(objects("Namespace")),
         deployments=tuple(objects("Deployment")),

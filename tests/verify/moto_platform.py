@@ -110,8 +110,33 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         made = secrets.create_secret(Name=r.name, Description=r.inputs.get("description", ""), KmsKeyId=key(r.inputs["kmsKeyId"]), SecretString="offline", Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         secret_arns[r.name] = made["ARN"]
 
+    logs = moto.client("logs")
+    for r in plan.by_type("aws:cloudwatch/logGroup:LogGroup"):
+        logs.create_log_group(logGroupName=r.inputs["name"], kmsKeyId=key(r.inputs["kmsKeyId"]), tags=tags)
+
+    for r in plan.by_type("aws:eks/cluster:Cluster"):
+        i = r.inputs
+        vpc = i["vpcConfig"]
+        moto.client("eks").create_cluster(
+            name=i["name"], version=i["version"], roleArn=i["roleArn"], tags=tags,
+            resourcesVpcConfig={"subnetIds": vpc["subnetIds"], "endpointPublicAccess": vpc["endpointPublicAccess"], "endpointPrivateAccess": vpc["endpointPrivateAccess"]},
+            encryptionConfig=[{"resources": e["resources"] if "resources" in e else ["secrets"], "provider": {"keyArn": key(e["provider"]["keyArn"])}} for e in [i["encryptionConfig"]]],
+        )
+
+    database: dict[str, str] = {}
+    for r in plan.by_type("aws:rds/instance:Instance"):
+        i = r.inputs
+        made = moto.client("rds").create_db_instance(
+            DBInstanceIdentifier=r.outputs["identifier"], Engine=i["engine"], EngineVersion=i["engineVersion"], DBInstanceClass=i["instanceClass"],
+            AllocatedStorage=i["allocatedStorage"], DBName=i["dbName"], MasterUsername=i["username"], ManageMasterUserPassword=i["manageMasterUserPassword"],
+            MasterUserSecretKmsKeyId=key(i["masterUserSecretKmsKeyId"]), StorageEncrypted=i["storageEncrypted"], KmsKeyId=key(i["kmsKeyId"]),
+            MultiAZ=i["multiAz"], PubliclyAccessible=i["publiclyAccessible"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["DBInstance"]
+        database = {"registry_database_endpoint": f"{made['Endpoint']['Address']}:{made['Endpoint']['Port']}", "registry_database_secret_arn": made["MasterUserSecret"]["SecretArn"]}
+
     planned = plan.outputs
     return {
+        **database,
         "environment": planned["environment"],
         "region": moto.region,
         "data_classification": planned["data_classification"],

@@ -92,6 +92,8 @@ def test_the_deployed_plan_passes_every_cloud_check(deployed):
     assert f"cloud-s3-object-lock[{deployed.bucket('audit')}]" in {c.name for c in checks}, "Object Lock is promised on the audit bucket"
     assert {"cloud-tagged-resources-in-region", "cloud-cloudtrail-logging", "cloud-cloudtrail-log-file-validation", "cloud-kms-key-enabled", "cloud-ecr-replication-in-region"} <= ids
     assert sum(c.id == "cloud-ecr-immutable-tags" for c in checks) == len(deployed.outputs["registry_urls"]), "every planned repository is checked"
+    assert {"cloud-logs-encrypted-with-stack-key", "cloud-eks-secrets-encrypted-with-stack-key", "cloud-eks-endpoint-private", "cloud-rds-encrypted-with-stack-key"} <= ids
+    assert sum(c.id == "cloud-secret-encrypted-with-stack-key" for c in checks) == 2, "the database's and the online store's secrets are checked"
 
 
 # --- one broken property per case -----------------------------------------------------------------
@@ -173,10 +175,16 @@ def _rotation_off(d: Deployed) -> str:
 
 
 def _multi_region_key(d: Deployed) -> str:
-    # A key cannot become multi-Region in place: the stack's cluster key was replaced by one.
-    kms = d.moto.client("kms")
+    # A key cannot become multi-Region in place: the cluster (whose secrets encryption cannot be
+    # changed either) was recreated on a multi-Region key, which the outputs now name.
+    kms, eks = d.moto.client("kms"), d.moto.client("eks")
     arn = kms.create_key(Description="cluster key", MultiRegion=True)["KeyMetadata"]["Arn"]
-    kms.enable_key_rotation(KeyId=arn)
+    kms.enable_key_rotation(KeyId=arn.split("/")[-1])
+    old = eks.describe_cluster(name=d.outputs["cluster_name"])["cluster"]
+    eks.delete_cluster(name=old["name"])
+    vpc = old["resourcesVpcConfig"]
+    eks.create_cluster(name=old["name"], roleArn=old["roleArn"], encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": arn}}],
+                       resourcesVpcConfig={"subnetIds": vpc["subnetIds"], "endpointPublicAccess": vpc["endpointPublicAccess"], "endpointPrivateAccess": vpc["endpointPrivateAccess"]})
     d.outputs["key_arns"]["cluster"] = arn
     return f"cloud-kms-key-single-region[{arn}]"
 
@@ -209,7 +217,29 @@ def _secret_key(d: Deployed) -> str:
     return f"cloud-secret-encrypted-with-stack-key[{arn}]"
 
 
+def _log_group_key(d: Deployed) -> str:
+    # EKS recreates its control-plane log group unencrypted when it was deleted.
+    logs = d.moto.client("logs")
+    logs.delete_log_group(logGroupName="/aws/eks/sahab-uae-central/cluster")
+    logs.create_log_group(logGroupName="/aws/eks/sahab-uae-central/cluster")
+    return "cloud-logs-encrypted-with-stack-key[/aws/eks/sahab-uae-central/cluster]"
+
+
+def _public_endpoint(d: Deployed) -> str:
+    d.moto.client("eks").update_cluster_config(name=d.outputs["cluster_name"], resourcesVpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]})
+    return f"cloud-eks-endpoint-private[{d.outputs['cluster_name']}]"
+
+
+def _public_database(d: Deployed) -> str:
+    identifier = d.outputs["registry_database_endpoint"].split(".", 1)[0]
+    d.moto.client("rds").modify_db_instance(DBInstanceIdentifier=identifier, PubliclyAccessible=True, ApplyImmediately=True)
+    return f"cloud-rds-private-multi-az[{identifier}]"
+
+
 BREAKS: dict[str, Callable[[Deployed], Any]] = {
+    "log group without its key": _log_group_key,
+    "cluster endpoint made public": _public_endpoint,
+    "database made public": _public_database,
     "bucket made public": _public,
     "bucket half public": _half_public,
     "key scheduled for deletion": _key_deletion,

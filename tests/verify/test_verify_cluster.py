@@ -133,10 +133,15 @@ def _deployment_unavailable(c):
     return "cluster-namespace-workloads-ready[sahab-platform]", "sahab-platform/mlflow"
 
 
+def _serving_deployment(c):
+    return next(d for d in c.objects["Deployment"] if d["metadata"]["namespace"] == "sahab-serving")
+
+
 def _deployment_missing(c):
-    c.objects["Deployment"] = [d for d in c.objects["Deployment"] if d["metadata"]["name"] != "serving-challenger"]
-    c.objects["Pod"] = [p for p in c.objects["Pod"] if not p["metadata"]["name"].startswith("serving-challenger")]
-    return "cluster-planned-deployment-exists[sahab-serving/serving-challenger]", "sahab-serving/serving-challenger"
+    gone = _serving_deployment(c)["metadata"]["name"]
+    c.objects["Deployment"] = [d for d in c.objects["Deployment"] if d["metadata"]["name"] != gone]
+    c.objects["Pod"] = [p for p in c.objects["Pod"] if not p["metadata"]["name"].startswith(f"{gone}-")]
+    return f"cluster-planned-deployment-exists[sahab-serving/{gone}]", f"sahab-serving/{gone}"
 
 
 def _daemonset_unscheduled(c):
@@ -160,9 +165,11 @@ def _new_namespace(c):
 
 
 def _root_container(c):
-    pod = _find(c.objects["Pod"], "serving-champion-0", "sahab-serving")
-    pod["spec"]["containers"][0]["securityContext"]["runAsUser"] = 0
-    return "cluster-containers-non-root[sahab-serving]", "sahab-serving/serving-champion-0/bentoml"
+    name = _serving_deployment(c)["metadata"]["name"]
+    pod = _find(c.objects["Pod"], f"{name}-0", "sahab-serving")
+    container = pod["spec"]["containers"][0]
+    container["securityContext"]["runAsUser"] = 0
+    return "cluster-containers-non-root[sahab-serving]", f"sahab-serving/{name}-0/{container['name']}"
 
 
 def _writable_root(c):
