@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from drift_data import reference_and_current
 from prediction_log import hours, log_rows, write_hour
@@ -206,3 +207,44 @@ def test_the_cluster_trigger_names_the_job_after_the_episode():
     assert env == [{"name": "A", "value": "1"}, {"name": "SAHAB_RETRAIN_KEY", "value": "20261201t1400z"}], env
     assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}], \
         "the template itself must not change"
+
+
+@pytest.mark.slow
+def test_reads_what_serving_writes_on_s3_and_keeps_its_state_there(tmp_path, frames, monkeypatch):
+    """The contract with serving, end to end on an S3 API (moto's server on loopback): records
+    appended by workloads.serving.prediction_log are the rows the job tests; its state lands in
+    drift-state/ beside the log."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from workloads.data.schema import FEATURES
+    from workloads.serving.prediction_log import PredictionLog
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for k, v in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "me-central-1", "AWS_REGION": "me-central-1"}.items():
+            monkeypatch.setenv(k, v)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="features", CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
+        ref, live, _ = frames
+        profile = tmp_path / "reference.npz"
+        ReferenceProfile.fit(ref, [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES), meta={"model_version": "4"}).save(profile)
+        log = PredictionLog("s3://features/serving-log/", flush_s=3600, host="test")
+        rows = chunk(live, 0)
+        for i, (_, row) in enumerate(rows.iterrows()):
+            record = {f: (None if pd.isna(row[f]) else row[f]) for f in FEATURES}
+            log.append(request_id=f"r{i}", key=str(i), experiment_id="exp", variant="champion", model_version="4",
+                       scores=[float(row["score"])], records=[record], ts=T0 + pd.Timedelta(seconds=3 * i))
+        assert log.flush() == ROWS_PER_HOUR
+        log.close()
+        job = DriftJobSettings(log_uri="s3://features/serving-log/", reference_uri=str(profile))
+        summary, report = run(job, DriftSettings(), now=at(11))
+        assert summary.tested == ["2026-12-01T10:00:00+00:00"] and report.windows[0].n_rows == ROWS_PER_HOUR, summary
+        assert not summary.drifted, summary.reason
+        state = json.loads(s3.get_object(Bucket="features", Key="drift-state/state.json")["Body"].read())
+        assert state["watermark"] == "2026-12-01T11:00:00+00:00" and state["model_version"] == "4"
+    finally:
+        server.stop()

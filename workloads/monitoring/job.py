@@ -41,7 +41,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from workloads.monitoring.drift import DriftReport, DriftSettings, detect_drift
-from workloads.monitoring.reference import VersionReference, file_reference, registry_reference
+from workloads.monitoring.reference import UNKNOWN_VERSION, VersionReference, file_reference, registry_reference
 from workloads.settings import SahabSettings, StrictEnvSettings
 
 logger = logging.getLogger("workloads.monitoring.job")
@@ -131,8 +131,8 @@ def read_text(uri: str) -> str | None:
 
 def write_text(uri: str, text: str) -> None:
     fs, path = _fs(uri)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    if isinstance(fs, pafs.LocalFileSystem):
+    if isinstance(fs, pafs.LocalFileSystem):  # object stores need (and get) no directory markers
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         tmp = f"{path}.tmp"
         with fs.open_output_stream(tmp) as fh:
             fh.write(text.encode())
@@ -242,7 +242,8 @@ class RunSummary:
 
 
 class TriggerFailed(RuntimeError):
-    """The retrain command failed; the state keeps the episode untriggered so the next run retries."""
+    """The retrain command failed; nothing of the run is saved, so the next run re-tests the same
+    windows and retries under the same key."""
 
 
 def run(
@@ -283,7 +284,7 @@ def run(
         reason = f"no complete window after the watermark {state.watermark} (the next ends at {start + window})"
     else:
         rows = read_log(job.log_uri, start.to_pydatetime(), end.to_pydatetime())
-        if LOG_MODEL_VERSION in rows.columns and not rows.empty:
+        if LOG_MODEL_VERSION in rows.columns and not rows.empty and ref.model_version != UNKNOWN_VERSION:
             # Scores depend on the model: only the rows the reference's version scored are comparable.
             rows = rows[rows[LOG_MODEL_VERSION].astype(str) == ref.model_version].reset_index(drop=True)
         if rows.empty:

@@ -16,6 +16,8 @@ from workloads.settings import SahabSettings
 REFERENCE_PROFILE = "reference.npz"
 REFERENCE_ARTIFACT = f"monitoring/{REFERENCE_PROFILE}"
 TAG_REFERENCE = "sahab.drift.reference"
+UNKNOWN_VERSION = "unknown"
+"""The version of a profile file saved without `model_version`: the job then compares every log row."""
 
 
 @dataclass(frozen=True)
@@ -62,4 +64,4 @@ def registry_reference(alias: str, *, settings: SahabSettings | None = None, cac
 def file_reference(uri: str) -> VersionReference:
     """A profile at a path or URI; its version is the `model_version` it was saved with (or `unknown`)."""
     profile = ReferenceProfile.load(uri)
-    return VersionReference(profile, str(profile.meta.get("model_version", "unknown")), uri)
+    return VersionReference(profile, str(profile.meta.get("model_version", UNKNOWN_VERSION)), uri)
