@@ -80,13 +80,14 @@ def check(ctx: Context) -> list:
     for rel, release in ctx.releases:
         name, version = str(release.get("chart") or ""), str(release.get("version") or "")
         label = f"{release.get('release')} (kubernetes:helm.sh/v3:Release)"
+        urn = ctx.urns.get(rel, "")
         pin = charts.get(name)
         if pin is None:
-            out.append(finding("pins-chart-known", f"{label}: chart {name} {version} is not in the pin table. Fix: add Pin('chart', '{name}', '{version}', '<where you checked it>') to {PIN_TABLE} (CHARTS) after checking the chart index.", resource=str(release.get("release")), file=rel))
+            out.append(finding("pins-chart-known", f"{label}: chart {name} {version} is not in the pin table. Fix: add Pin('chart', '{name}', '{version}', '<where you checked it>') to {PIN_TABLE} (CHARTS) after checking the chart index.", urn=urn, resource=str(release.get("release")), file=rel))
         elif pin.version != version:
-            out.append(finding("pins-chart-version", f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: use images.chart() for the release, or move the pin in {PIN_TABLE} after checking the chart index.", resource=str(release.get("release")), file=rel))
+            out.append(finding("pins-chart-version", f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: use images.chart() for the release, or move the pin in {PIN_TABLE} after checking the chart index.", urn=urn, resource=str(release.get("release")), file=rel))
         for where, image, tag in _value_images(release.get("values") or {}):
-            out += _image_finding(images, label, f"values.{where}", image, tag, rel)
+            out += _image_finding(images, label, f"values.{where}", image, tag, rel, urn=urn)
     for rel, container, image, tag in _manifest_images(ctx):
         if image.startswith(MIRROR_PREFIX):
             out += _image_finding(images, f"{rel} container {container}", "image", image, tag, rel, urn=ctx.urns.get(rel, ""))
