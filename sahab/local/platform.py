@@ -10,6 +10,8 @@ the stacks give the pods (`platform_env()`):
     feast                   the Feast feature server on the Redis online store (--embedded: SQLite)
     serving                 BentoML + onnxruntime, both variants, A/B state in Redis (--embedded:
                             SQLite), the prediction log in the store (--embedded: a folder)
+    control                 the A/B control plane (feedback, experiment, promote; bearer token
+                            SAHAB_SERVING_CONTROL_TOKEN, generated, in the state file)
     evaluator               the A/B evaluator (the one decision-maker), every EVALUATOR_EVERY_S
     drift                   the drift job on a schedule (sahab.local.schedule, like its CronJob);
                             its trigger runs `python -m workloads.pipeline retrain`
@@ -20,7 +22,8 @@ service (name, url, pid, its start time and command, its health check, the env i
 `logs/<service>.log`, and the servers' data. `up` returns once every service is healthy, or stops
 what it started and raises LocalError naming the service, why, and the tail of its log. `down`
 stops only the processes `up` recorded, and only while they are still those processes (same PID
-and start time).
+and start time), then any process still carrying this `up`'s run id in `SAHAB_LOCAL_RUN`
+(workers in sessions of their own, detached retrainings).
 
 moto's S3 store lives in memory: a platform on servers starts from fresh data on every `up` (the
 bootstrap rebuilds the registry); an `--embedded` platform keeps its SQLite and folders and is
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +50,8 @@ from sahab.local.servers import HealthCheck, ProcessIdentity, Server, ServerErro
 DEFAULT_STATE_DIR = Path(".sahab/local")
 STATE_FILE = "state.json"
 STATE_FORMAT = 1
+RUN_MARKER = "SAHAB_LOCAL_RUN"
+"""Environment variable every service process (and what it starts) carries: the `up`'s run id."""
 REPO = Path(__file__).resolve().parents[2]
 REGION = "me-central-1"
 BUCKETS = {
@@ -210,16 +216,51 @@ def down(state_dir: Path = DEFAULT_STATE_DIR, progress: Progress = lambda line: 
         else:
             progress(f"{record.name}: was not running (pid {record.pid} is gone or another process)")
     if state is not None:
+        for name in _stop_marked(state.get("run_id")):
+            progress(f"{name}: stopped (it had outlived its service)")
         state_path(state_dir).unlink(missing_ok=True)
     return stopped
+
+
+def _stop_marked(run_id: str | None, timeout: float = 15.0) -> list[str]:
+    """Stop every process still carrying this platform's RUN_MARKER: workers that left their
+    service's process group (BentoML starts its workers in sessions of their own) and outlived it,
+    and retrainings the drift job started detached. The marker is a random id per `up`, so this
+    reaches only what that `up` started."""
+    import psutil
+
+    if not run_id:
+        return []
+    marked = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid != os.getpid() and proc.environ().get(RUN_MARKER) == run_id:
+                marked.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    names = []
+    for proc in marked:
+        try:
+            names.append(" ".join(proc.cmdline()[:3]))
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(marked, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return names
 
 
 # --- up ----------------------------------------------------------------------------------------
 
 def _clean_environ() -> dict[str, str]:
-    """The caller's environment minus every SAHAB_*/MLFLOW_*/AWS_* variable: the services get the
-    platform's settings and nothing a shell happened to export."""
-    drop = ("SAHAB_", "MLFLOW_", "AWS_", "FEAST_")
+    """The caller's environment minus every SAHAB_*/MLFLOW_*/AWS_*/FEAST_* variable and
+    PROMETHEUS_MULTIPROC_DIR: the services get the platform's settings and nothing a shell (or a
+    test session) happened to export."""
+    drop = ("SAHAB_", "MLFLOW_", "AWS_", "FEAST_", "PROMETHEUS_MULTIPROC_DIR")
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
@@ -234,7 +275,8 @@ class _Starter:
         self.logs = self.state_dir / "logs"
         self.records: list[ServiceRecord] = []
         self.state: dict[str, Any] = {"format": STATE_FORMAT, "mode": "embedded" if options.embedded else "servers",
-                                      "state_dir": str(self.state_dir), "started_at": time.time(), "env": {}, "services": []}
+                                      "state_dir": str(self.state_dir), "started_at": time.time(), "env": {}, "services": [],
+                                      "run_id": secrets.token_hex(8)}
 
     def save(self) -> None:
         self.state["services"] = [r.as_dict() for r in self.records]
@@ -257,7 +299,7 @@ class _Starter:
     def service(self, name: str, argv: Sequence[str], *, env: dict[str, str], url: str, check: HealthCheck,
                 timeout: float | None = None) -> Server:
         """A platform service: argv with the platform env (and nothing else from the caller's)."""
-        full_env = {**_clean_environ(), **env, "PYTHONUNBUFFERED": "1"}
+        full_env = {**_clean_environ(), **env, "PYTHONUNBUFFERED": "1", RUN_MARKER: self.state["run_id"]}
         return self.server(name, lambda: servers.spawn(
             name, argv, log=self.logs / f"{name}.log", url=url, check=check, env=full_env, replace_env=True,
             cwd=REPO, timeout=timeout or self.options.timeout_s, client_env=env))
@@ -265,6 +307,7 @@ class _Starter:
     def stop_all(self) -> None:
         for record in reversed(self.records):
             servers.stop_process(record.identity, sig=record.stop_signal)
+        _stop_marked(self.state["run_id"])
         self.records.clear()
         state_path(self.state_dir).unlink(missing_ok=True)
 
@@ -329,7 +372,7 @@ def _bring_up(starter: _Starter) -> None:
         artifacts = f"s3://{BUCKETS['model-artifacts']}/mlflow"
         mlflow_env = {"MLFLOW_S3_ENDPOINT_URL": s3.url, **s3.env}
 
-    ports = {name: servers.free_port() for name in ("mlflow", "feast", "serving", "prometheus")}
+    ports = {name: servers.free_port() for name in ("mlflow", "feast", "serving", "control", "prometheus")}
     mlflow_url = f"http://{servers.LOOPBACK}:{ports['mlflow']}"
     serving_url = f"http://{servers.LOOPBACK}:{ports['serving']}"
     retrain = [sys.executable, "-m", "workloads.pipeline", "retrain", *options.retrain_args]
@@ -338,6 +381,9 @@ def _bring_up(starter: _Starter) -> None:
         SAHAB_FEATURE_SERVER_URL=f"http://{servers.LOOPBACK}:{ports['feast']}",
         SAHAB_SERVING_PREDICTION_LOG_URI=log_uri,
         SAHAB_SERVING_ALLOW_PROMOTION="true",
+        SAHAB_SERVING_CONTROL_HOST=servers.LOOPBACK,
+        SAHAB_SERVING_CONTROL_PORT=str(ports["control"]),
+        SAHAB_SERVING_CONTROL_TOKEN=secrets.token_urlsafe(24),
         SAHAB_SERVING_RELOAD_INTERVAL_S="10",
         SAHAB_SERVING_EVALUATOR_INTERVAL_S=str(options.evaluator_every_s),
         SAHAB_DRIFT_LOG_URI=log_uri,
@@ -371,12 +417,21 @@ def _bring_up(starter: _Starter) -> None:
     starter.service("serving", [bentoml, "serve", "workloads.serving.service:TransactionRisk",
                                 "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
                     env=env, url=serving_url, check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200))
+    if _has_module("workloads.serving.control"):
+        starter.service("control", [python, "-m", "workloads.serving.control"], env=env,
+                        url=f"http://{servers.LOOPBACK}:{ports['control']}",
+                        check=HealthCheck(kind="http", port=ports["control"], path="/healthz", status=200))
     starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="",
                     check=HealthCheck(kind="alive"))
+    # Importing feast points PROMETHEUS_MULTIPROC_DIR at a temporary folder it deletes at exit; the
+    # drift job's detached retraining inherits the variable and would find the folder gone. A
+    # folder of the platform's own outlives the job.
+    metrics_dir = state_dir / "drift-metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
     starter.service("drift", [python, "-m", "sahab.local.schedule", "--every", str(options.drift_every_s),
                               "--status", str(state_dir / "logs" / "drift.status.json"), "--",
                               python, "-m", "workloads.monitoring", "run"],
-                    env=env, url="", check=HealthCheck(kind="alive"))
+                    env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, url="", check=HealthCheck(kind="alive"))
     prometheus = servers.which("prometheus", "SAHAB_LOCAL_PROMETHEUS", ("/usr/bin/prometheus",))
     if options.prometheus and prometheus:
         config = _prometheus_config(state_dir, ports["serving"])
@@ -388,6 +443,12 @@ def _bring_up(starter: _Starter) -> None:
                         check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200))
     elif options.prometheus:
         starter.progress("prometheus: not found (install Debian's prometheus or set SAHAB_LOCAL_PROMETHEUS); skipped")
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def _bootstrap(starter: _Starter, env: dict[str, str]) -> None:
