@@ -109,6 +109,7 @@ class Promises(BaseModel):
 
     environment: str
     stack: str
+    cloud: str = Field(description="spec.cloud: aws, azure or kubernetes (a cluster of your own).")
     region: str
     allowed_regions: tuple[str, ...]
     tags: dict[str, str]
@@ -213,6 +214,7 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
     return Promises(
         environment=spec.name,
         stack=str(plan.get("stack") or spec.name),
+        cloud=spec.cloud,
         region=spec.region,
         allowed_regions=tuple(spec.allowed_regions),
         tags=spec.tags.as_aws(),

@@ -17,6 +17,10 @@ from sahab.verify.context import Promises, StackOutputs, VerifyError, promises_f
 
 PARTS = ("cloud", "cluster", "workloads", "local")
 DEFAULT_MODEL = "transaction-risk"  # workloads/settings.py SahabSettings.model_name
+CLOUD_NOT_CHECKED = {
+    "azure": "the Azure cloud checks (Azure SDK) are not in this release: the plan's residency is proven by `sahab check`; the cluster and workloads parts still run",
+    "kubernetes": "cloud: kubernetes deploys into a cluster of your own, with no cloud account to check: the cluster and workloads parts verify it",
+}
 
 
 @functools.cache
@@ -47,6 +51,8 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
         return _local(part, ctx)
     promises = _promises(ctx["plan"])
     outputs = StackOutputs.model_validate(ctx["outputs"])
+    if part == "cloud" and promises.cloud != "aws":
+        return CLOUD_NOT_CHECKED.get(promises.cloud, f"cloud {promises.cloud!r} has no cloud checks")
     if part == "cloud":
         from sahab.verify.cloud import Aws, cloud_checks
 

@@ -91,3 +91,17 @@ def test_without_the_pulumi_cli_it_says_how_to_proceed(monkeypatch, tmp_path):
 def test_unknown_part_is_refused(tmp_path):
     done = _sahab("verify", "uae-central", "--part", "network", "--outputs", str(tmp_path / "x.json"), timeout=120)
     assert done.returncode == 2 and "'network' is not a part" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("env", "said"), [("uae-north", "Azure cloud checks"), ("smb-onprem", "no cloud account")])
+def test_clouds_without_cloud_checks_say_so(env, said, tmp_path):
+    import yaml
+
+    from sahab.verify.parts import checks_for
+
+    spec = yaml.safe_load((REPO / f"environments/{env}/Pulumi.{env}.yaml").read_text())["config"]["sahab:platform"]
+    plan = {"stack": env, "config": {"sahab:platform": spec}, "resources": [], "outputs": {}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    reason = checks_for("cloud", {"target": env, "plan": str(path), "outputs": {"environment": env, "region": spec["region"]}})
+    assert isinstance(reason, str) and said in reason, f"{env}: the cloud part must be skipped saying why, got {reason!r}"
