@@ -130,6 +130,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
         "target": f"environment {request.target}, stack {stack}, region {outputs.region}",
         "outputs": str(request.outputs_file) if request.outputs_file else f"pulumi stack output --stack {stack}",
         "plan": f"{plan_source} (sha256 {hashlib.sha256(plan_path.read_bytes()).hexdigest()[:16]})",
+        "deployed": f"cluster {outputs.cluster_name}; buckets {', '.join(sorted(outputs.bucket_names.values()))}; keys {', '.join(f'{k} {v}' for k, v in sorted(outputs.key_arns.items()))}; {len(outputs.registry_urls)} ECR repositories",
     }
     if "cloud" in request.parts:
         about["account"] = _caller(outputs.region)
