@@ -80,3 +80,19 @@ def test_address_ranges_cover_cidrs():
     report = Connectivity.parse("a/p[Deployment] => 10.0.0.0-10.0.0.255 : {protocols:TCP,dst_ports:6379}\na/p[Deployment] => b/q[Deployment] : All connections\n")
     assert report.allows("a/p", "10.0.0.0/25", ("TCP", 6379)) and not report.allows("a/p", "10.0.0.0/25", ("TCP", 5432))
     assert report.allows("a/p", "b/q", ("UDP", 53)) and not report.allows("b/q", "a/p", None)
+
+
+def test_in_cluster_data_services_of_an_existing_cluster(repo):
+    # cloud: kubernetes runs Redis and PostgreSQL as StatefulSets: the flows go to those pods.
+    from sahab.gate.deployability import Context
+    from sahab.offline import plan_environment
+
+    ctx = Context.of(plan_environment(repo, "smb-onprem"), repo / "environments" / "smb-onprem")
+    flows = {(f.policy, f.dst) for f in connectivity.matrix(ctx, connectivity.all_pods(ctx))}
+    assert {("connectivity-feast-redis", "sahab-platform/online-store"), ("connectivity-mlflow-postgres", "sahab-platform/registry-db")} <= flows, flows
+    assert connectivity.check(ctx) == [], [f.message for f in connectivity.check(ctx)]
+    doc(ctx, "sahab-platform/networkpolicy-registry-db.yaml")["spec"]["ingress"] = []
+    baseline = doc(ctx, "sahab-platform/networkpolicy-allow-baseline.yaml")
+    baseline["spec"]["ingress"] = []  # with the namespace's own allow gone too, the database admits nobody
+    found = policies(connectivity.check(ctx))
+    assert any("registry-db" in m and "TCP 5432" in m for m in found.get("connectivity-mlflow-postgres", [])), found

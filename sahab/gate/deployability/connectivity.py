@@ -281,6 +281,13 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
     for src in _named(pods, "feature-server") + _named(pods, "feast-materialize"):
         for cidr in data:
             flows.append(Flow("connectivity-feast-redis", src, cidr, (("TCP", redis_port),), True, "Feast reads and writes the online store (Redis) in the data subnets", f"allow egress to {cidr} TCP {redis_port} in the Feast NetworkPolicies (components/kubernetes/feast.py)", f"Redis in {cidr}"))
+    # `cloud: kubernetes`: the data services run in the cluster (components/kubernetes/data_services.py).
+    for src in _named(pods, "feature-server") + _named(pods, "feast-materialize"):
+        for dst in _named(pods, "online-store"):
+            flows.append(Flow("connectivity-feast-redis", src, _key(dst), (("TCP", _port(dst, "6379", 6379)),), True, "Feast reads and writes the online store (Redis)", "allow it in the online store's and Feast's NetworkPolicies", "the in-cluster Redis"))
+    for src in mlflow:
+        for dst in _named(pods, "registry-db"):
+            flows.append(Flow("connectivity-mlflow-postgres", src, _key(dst), (("TCP", _port(dst, "5432", 5432)),), True, "MLflow keeps runs and the registry in PostgreSQL", "allow it in the registry database's and MLflow's NetworkPolicies", "the in-cluster PostgreSQL"))
     for src in mlflow:
         for cidr in data:
             flows.append(Flow("connectivity-mlflow-postgres", src, cidr, (("TCP", pg_port),), True, "MLflow keeps runs and the registry in PostgreSQL in the data subnets", f"allow egress to {cidr} TCP {pg_port} in the MLflow NetworkPolicy (components/kubernetes/mlflow.py)", f"PostgreSQL in {cidr}"))
