@@ -65,21 +65,27 @@ def start_bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 120.0
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
     cmd = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk",
            "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
+    return _started("bentoml serve", cmd, full_env, port, log, "/readyz", timeout_s)
+
+
+def _started(what: str, cmd: list[str], env: dict[str, str], port: int, log: Path, health_path: str,
+             timeout_s: float) -> Server:
+    """Start `cmd` in its own process group, logging to `log`; wait until `health_path` answers 200."""
     out = open(log, "wb")
-    proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{health_path}", timeout=2).status_code == 200:
                 return Server(url, proc, log)
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.3)
     stop_server(Server(url, proc, log))
-    raise RuntimeError(f"bentoml serve not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{what} not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
 def stop_server(server: Server) -> None:
@@ -97,19 +103,5 @@ def start_module(module: str, env: dict[str, str], log: Path, health_path: str, 
     """`python -m <module> --port P` on loopback (the control plane); waits for `health_path`."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
-    out = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
-                            env=full_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{module} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}{health_path}", timeout=2).status_code == 200:
-                return Server(url, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_server(Server(url, proc, log))
-    raise RuntimeError(f"{module} not healthy after {timeout_s}s:\n{log.read_text()[-3000:]}")
+    cmd = [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args]
+    return _started(module, cmd, full_env, port, log, health_path, timeout_s)

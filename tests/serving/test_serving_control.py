@@ -81,3 +81,17 @@ def test_the_token_can_come_from_a_mounted_file(control, tmp_path):
     (tmp_path / "empty").write_text("")
     with pytest.raises(ValueError, match="CONTROL_TOKEN_FILE.*empty"):
         control(control_token_file=tmp_path / "empty")
+
+
+def test_a_worse_challenger_is_rolled_back_by_version(control, registry_copy):
+    from workloads.registry import client as registry_client
+
+    client = control(allow_promotion=True)
+    outcomes = [{"request_id": f"r{i}", "key": f"k{i}",
+                 "outcome": 0.0 if assign(f"k{i}", 0.5, "sahab-ab-1") == "challenger" else 1.0} for i in range(300)]
+    client.post("/feedback", json={"outcomes": outcomes}, headers=AUTH)
+    resp = client.post("/promote", json={"apply": True}, headers=AUTH)
+    body = resp.json()
+    assert resp.status_code == 200 and body["recommendation"] == "rollback" and body["action"] == "rolled_back", body
+    versions = registry_client.alias_versions(("champion", "challenger"))
+    assert versions == {"champion": registry_copy.champion, "challenger": None}, versions

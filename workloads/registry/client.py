@@ -277,7 +277,7 @@ def alias_versions(aliases: tuple[str, ...], *, name: str | None = None,
     """The version each alias points at now (None where the alias is not set)."""
     settings = settings or SahabSettings()
     client = mlflow_client(settings)
-    return {a: (mv.version if (mv := _alias_version(client, name or settings.model_name, a)) else None) for a in aliases}
+    return {a: (str(mv.version) if (mv := _alias_version(client, name or settings.model_name, a)) else None) for a in aliases}
 
 
 def promote_tested(
