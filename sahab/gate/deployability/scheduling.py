@@ -23,6 +23,8 @@ from typing import Any
 
 from sahab.gate.deployability import Context, charts, finding
 from sahab.gate.deployability.pods import PodTemplate, all_pods
+from components.constants import GPU_TAINT
+from components.kubernetes._pod import GPU_NODE_LABEL
 from stacks.offerings import CAPACITY, Allocatable, allocatable
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -235,8 +237,18 @@ def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
         return []
     m = {"nodes": 1, "cpu_cores": 8, "memory_gib": 32, "gpus": 0, **((spec.get("onprem") or {}).get("minimum") or {})}
     n = max(int(m["nodes"]), 1)
-    room = Allocatable(int(m["cpu_cores"]) * 1000 // n, int(m["memory_gib"]) * 1024 // n, int(m["gpus"]) // n, 110)
-    return [Pool("existing nodes", "existing nodes", (EXISTING_NODE,), {}, (), n, "onprem.minimum.nodes (the customer's own; nothing scales them)", allocatable=room)]
+    room = Allocatable(int(m["cpu_cores"]) * 1000 // n, int(m["memory_gib"]) * 1024 // n, 0, 110)
+    # GPU nodes the customer labels `sahab.ae/pool=<env>-<pool>`, `sahab.ae/accelerator=nvidia` and taints
+    # nvidia.com/gpu=present:NoSchedule (README, on your own server); the GPUs shared out over them, and
+    # the other pods keep to the remaining nodes.
+    gpu_pools = spec.get("gpu_pools") or []
+    gpu_nodes = sum(int(p.get("max_size") or 1) for p in gpu_pools)
+    out = [Pool("existing nodes", "existing nodes", (EXISTING_NODE,), {}, (), max(n - gpu_nodes, 1), "onprem.minimum.nodes less the GPU nodes (the customer's own; nothing scales them)", allocatable=room)]
+    for p in gpu_pools:
+        labels = {**(p.get("labels") or {}), "sahab.ae/pool": f"{spec.get('name')}-{p['name']}", **GPU_NODE_LABEL}
+        gpu_room = Allocatable(room.cpu_millicores, room.memory_mib, int(m["gpus"]) // max(gpu_nodes, 1), 110)
+        out.append(Pool(labels["sahab.ae/pool"], "existing nodes", (EXISTING_NODE,), labels, (GPU_TAINT,), int(p.get("max_size") or 1), "gpu_pools[].max_size GPU nodes of the customer's", allocatable=gpu_room))
+    return out
 
 
 def _known(pool: Pool, itype: str) -> bool:
