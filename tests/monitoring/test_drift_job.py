@@ -248,3 +248,36 @@ def test_reads_what_serving_writes_on_s3_and_keeps_its_state_there(tmp_path, fra
         assert state["watermark"] == "2026-12-01T11:00:00+00:00" and state["model_version"] == "4"
     finally:
         server.stop()
+
+
+def test_metrics_are_pushed_to_the_pushgateway(tmp_path, frames, reference, monkeypatch):
+    """A loopback HTTP server stands where the Pushgateway is; prometheus_client pushes to it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pushes: list[tuple[str, str]] = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            pushes.append((self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SAHAB_MONITORING_PUSHGATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        _, live, _ = frames
+        write_hour(tmp_path / "serving-log", log_rows(chunk(live, 0), T0), T0)
+        summary, _ = run(settings(tmp_path, reference), DriftSettings(), now=at(11))
+    finally:
+        server.shutdown()
+    assert summary.tested and len(pushes) == 1, pushes
+    path, body = pushes[0]
+    assert path == "/metrics/job/sahab-drift", path
+    for metric in ("sahab_drift_detected 0.0", "sahab_drift_episode_open 0.0", "sahab_drift_windows_tested 1.0",
+                   "sahab_drift_watermark_timestamp_seconds"):
+        assert metric in body, f"{metric} not pushed"
