@@ -47,7 +47,9 @@ class Image:
 IMAGES: dict[str, Image] = {key: Image(*pin) for key, pin in DATA_SERVICE_IMAGES.items()}
 
 POSTGRES_PORT, REDIS_PORT, S3_PORT = 5432, 6379, 8333
-POSTGRES_UID, REDIS_UID, SEAWEEDFS_UID = 999, 999, 1000
+# A high uid of their own each (checkov CKV_K8S_40: never a host user's); the images run as any uid with
+# a writable data volume (fsGroup), the postgres entrypoint through nss_wrapper.
+POSTGRES_UID, REDIS_UID, SEAWEEDFS_UID = 10999, 10998, 10997
 CA_CONFIG_MAP = "sahab-ca"
 OBJECT_STORE_SECRET = "object-store"
 REGISTRY_DB_SECRET = "registry-db"
@@ -118,6 +120,7 @@ class InClusterDataServices(pulumi.ComponentResource):
         cache_password = random.RandomPassword(f"{name}-online-store-password", length=32, special=False, opts=child)
         for client in sorted({ns, *args.cache_clients}):
             self._secret(f"{name}-online-store-{client}", client, ONLINE_STORE_SECRET, {"value": cache_password.result})
+        self._secret(f"{name}-online-store-config", ns, "online-store-config", {"redis.conf": pulumi.Output.format("requirepass {0}\n", cache_password.result)})
         self._statefulset_redis(name, ca_key, ca)
 
         access = random.RandomPassword(f"{name}-object-store-access-key", length=20, special=False, upper=True, lower=False, opts=child)
@@ -202,7 +205,6 @@ class InClusterDataServices(pulumi.ComponentResource):
     def _statefulset_postgres(self, name: str, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert) -> None:
         args = self._args
         tls_secret = self._server_tls(name, "registry-db", ca_key, ca)
-        secret_key = lambda key: {"valueFrom": {"secretKeyRef": {"name": REGISTRY_DB_SECRET, "key": key}}}  # noqa: E731
         self._statefulset(
             name, "registry-db", POSTGRES_UID, POSTGRES_PORT,
             {
@@ -211,9 +213,10 @@ class InClusterDataServices(pulumi.ComponentResource):
                 # TLS 1.2+ only, scram passwords; the key file is root-owned 0640 (group = fsGroup), which PostgreSQL accepts.
                 "args": ["-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql/tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql/tls/tls.key",
                          "-c", "ssl_min_protocol_version=TLSv1.2", "-c", "password_encryption=scram-sha-256"],
+                # The entrypoint reads *_FILE variables: the credentials stay files, never environment.
                 "env": [
-                    {"name": "POSTGRES_USER", **secret_key("username")},
-                    {"name": "POSTGRES_PASSWORD", **secret_key("password")},
+                    {"name": "POSTGRES_USER_FILE", "value": "/etc/postgresql/credentials/username"},
+                    {"name": "POSTGRES_PASSWORD_FILE", "value": "/etc/postgresql/credentials/password"},
                     {"name": "POSTGRES_DB", "value": args.database},
                     {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
                     {"name": "POSTGRES_INITDB_ARGS", "value": "--auth-host=scram-sha-256"},
@@ -221,10 +224,11 @@ class InClusterDataServices(pulumi.ComponentResource):
                 "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-d", args.database]}, "periodSeconds": 10},
                 "livenessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-d", args.database]}, "initialDelaySeconds": 30, "periodSeconds": 30},
                 "resources": resources("250m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
-                "volumeMounts": [{"name": "tls", "mountPath": "/etc/postgresql/tls", "readOnly": True}, {"name": "run", "mountPath": "/var/run/postgresql"},
-                                 {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [{"name": "tls", "mountPath": "/etc/postgresql/tls", "readOnly": True}, {"name": "credentials", "mountPath": "/etc/postgresql/credentials", "readOnly": True},
+                                 {"name": "run", "mountPath": "/var/run/postgresql"}, {"name": "tmp", "mountPath": "/tmp"}],
             },
-            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o640}}, tmp_volume("run", "16Mi"), tmp_volume()],
+            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o640}}, {"name": "credentials", "secret": {"secretName": REGISTRY_DB_SECRET, "defaultMode": 0o440}},
+             tmp_volume("run", "16Mi"), tmp_volume()],
             args.postgres_storage_gib, "/var/lib/postgresql/data", (),
         )
 
@@ -236,16 +240,17 @@ class InClusterDataServices(pulumi.ComponentResource):
             {
                 "name": "redis",
                 "image": IMAGES["redis"].ref(args.registry_host),
-                "args": ["--port", "0", "--tls-port", str(REDIS_PORT), "--tls-cert-file", "/tls/tls.crt", "--tls-key-file", "/tls/tls.key",
-                         "--tls-ca-cert-file", "/tls/ca.crt", "--tls-auth-clients", "no", "--requirepass", "$(REDIS_PASSWORD)",
-                         "--appendonly", "yes", "--dir", "/data", "--protected-mode", "no"],
-                "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ONLINE_STORE_SECRET, "key": "value"}}}],
+                # TLS only; the password comes from the mounted config (a Secret), never the environment.
+                "args": ["/etc/redis/redis.conf", "--port", "0", "--tls-port", str(REDIS_PORT), "--tls-cert-file", "/tls/tls.crt", "--tls-key-file", "/tls/tls.key",
+                         "--tls-ca-cert-file", "/tls/ca.crt", "--tls-auth-clients", "no", "--appendonly", "yes", "--dir", "/data", "--protected-mode", "no"],
                 "readinessProbe": {"tcpSocket": {"port": "service"}, "periodSeconds": 10},
                 "livenessProbe": {"tcpSocket": {"port": "service"}, "initialDelaySeconds": 15, "periodSeconds": 30},
                 "resources": resources("100m", "256Mi", cpu_limit="500m", memory_limit="512Mi"),
-                "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}, {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+                                 {"name": "tmp", "mountPath": "/tmp"}],
             },
-            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o440}}, tmp_volume()],
+            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o440}}, {"name": "config", "secret": {"secretName": "online-store-config", "defaultMode": 0o440}},
+             tmp_volume()],
             args.redis_storage_gib, "/data", args.cache_clients,
         )
 

@@ -69,9 +69,15 @@ def test_data_services_run_in_the_cluster_on_the_platform_storage_class(plan):
     (sc,) = [r for r in plan.resources if r.type == "kubernetes:storage.k8s.io/v1:StorageClass"]
     assert sc.inputs["provisioner"] == "rancher.io/local-path" and not sc.inputs.get("parameters"), f"{sc.urn}: the customer's provisioner, no cloud key"
     pg = sets["registry-db"].inputs["spec"]["template"]["spec"]["containers"][0]
-    assert "ssl=on" in pg["args"] and _env(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "registry-db"
+    volumes = {v["name"]: v for v in sets["registry-db"].inputs["spec"]["template"]["spec"]["volumes"]}
+    assert "ssl=on" in pg["args"] and _env(pg)["POSTGRES_PASSWORD_FILE"]["value"] == "/etc/postgresql/credentials/password"
+    assert volumes["credentials"]["secret"]["secretName"] == "registry-db", "the password is a mounted Secret, not an environment variable"
     redis = sets["online-store"].inputs["spec"]["template"]["spec"]["containers"][0]
-    assert redis["args"][:4] == ["--port", "0", "--tls-port", "6379"], "Redis listens on TLS only"
+    assert redis["args"][:5] == ["/etc/redis/redis.conf", "--port", "0", "--tls-port", "6379"], "Redis listens on TLS only, its password in the mounted config"
+    for name, r in sets.items():
+        envs = [e for c in r.inputs["spec"]["template"]["spec"]["containers"] for e in c.get("env") or []]
+        assert not [e for e in envs if "secretKeyRef" in e.get("valueFrom", {})], f"{r.urn}: no secret in the environment"
+        assert r.inputs["spec"]["template"]["spec"]["securityContext"]["runAsUser"] >= 10000, f"{r.urn}: a high uid"
 
 
 def test_workloads_reach_the_services_through_secrets_of_their_namespace(plan):
@@ -120,3 +126,16 @@ def test_spec_refuses_what_an_existing_cluster_cannot_honour(change, path, words
 def test_the_shipped_spec_is_valid_and_needs_no_inference_tiers():
     spec = load_spec(_raw())
     assert spec.cloud == "kubernetes" and spec.inference_tiers == () and spec.onprem.registry_host == "registry.smb.example.ae:5000"
+
+
+def test_scheduling_knows_the_customer_nodes_and_gpu_nodes():
+    from sahab.gate.deployability.scheduling import existing_nodes
+
+    raw = _raw()
+    raw["gpu_pools"] = [{"name": "gpu", "instance_types": ["node"], "max_size": 1}]
+    raw["onprem"]["minimum"].update(nodes=2, cpu_cores=24, memory_gib=160, gpus=1)
+    cpu, gpu = existing_nodes(raw)
+    assert (cpu.max_nodes, cpu.allocatable.cpu_millicores, cpu.allocatable.gpus) == (1, 12000, 0), cpu
+    assert gpu.labels == {"sahab.ae/pool": "smb-onprem-gpu", "sahab.ae/accelerator": "nvidia"} and gpu.allocatable.gpus == 1, gpu
+    assert gpu.taints == ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},), "GPU nodes are tainted like the clouds'"
+    assert existing_nodes({"cloud": "aws"}) == [], "only cloud: kubernetes has existing nodes"

@@ -231,7 +231,7 @@ EXISTING_NODE = "existing-node"
 
 
 def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
-    """`cloud: kubernetes`: the customer's nodes as one pool, each with its share of `onprem.minimum`
+    """`cloud: kubernetes`: the customer's nodes as pools (CPU nodes, and each GPU pool's), each node with its share of `onprem.minimum`
     (allocatable CPU, memory and GPUs over all nodes; the preflight checks the cluster offers them)."""
     if spec.get("cloud") != "kubernetes":
         return []
