@@ -74,7 +74,8 @@ def markdown(est: Estimate, budget_usd: float | None = None) -> list[str]:
     if budget_usd is not None:
         verdict = "within" if est.monthly_max <= budget_usd else "**over**"
         out += [f"Budget `monthly_usd_max: {budget_usd:g}`: the maximum estimate is {verdict} it.", ""]
-    out += [f"{est.cloud} {est.region}; {_snapshot_line(est)}.", ""]
+    if est.snapshot is not None:
+        out += [f"{est.cloud} {est.region}; {_snapshot_line(est)}.", ""]
     if est.note:
         out += [f"> {est.note}", ""]
     if est.lines:
