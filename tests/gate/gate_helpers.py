@@ -56,3 +56,13 @@ def workload(ctx: Any, kind: str, app: str) -> tuple[str, dict[str, Any]]:
         if ((template or {}).get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/name") == app:
             return path, d
     raise KeyError(f"no {kind} of app.kubernetes.io/name={app}")
+
+
+def edit_statement(r: Any, sid: str, change: Any) -> None:
+    """Apply `change(statement)` to the statement `sid` of resource `r`'s policy (KeyError if absent)."""
+    st = statements(r)
+    target = next((s for s in st if s.get("Sid") == sid), None)
+    if target is None:
+        raise KeyError(f"{r.name}: no statement {sid}; have {[s.get('Sid') for s in st]}")
+    change(target)
+    set_statements(r, st)

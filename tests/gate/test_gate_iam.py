@@ -4,7 +4,7 @@ resource and key policies together; the evaluator's semantics against the AWS do
 from __future__ import annotations
 
 import pytest
-from gate_helpers import policies, resource, set_statements, statements
+from gate_helpers import edit_statement, policies, resource, set_statements, statements
 
 from sahab.gate.deployability import iam
 from sahab.gate.deployability.iam import Policies, Principal, Request, condition_holds
@@ -24,12 +24,10 @@ def test_shipped_environments_pass_the_matrices(ctx_name, request):
 
 def test_karpenter_instance_profile_on_resource_tags_fails(uae_ctx):
     # The defect: creation conditioned on aws:ResourceTag, which a new profile cannot carry.
-    r = resource(uae_ctx, ROLE_POLICY, "karpenter-controller")
-    st = statements(r)
-    for s in st:
-        if s.get("Sid") == "ScopedInstanceProfileCreation":
-            s["Condition"] = {"StringEquals": {k.replace("RequestTag", "ResourceTag"): v for k, v in s["Condition"]["StringEquals"].items()}, "StringLike": {k.replace("RequestTag", "ResourceTag"): v for k, v in s["Condition"]["StringLike"].items()}}
-    set_statements(r, st)
+    def on_resource_tags(s):
+        s["Condition"] = {op: {k.replace("RequestTag", "ResourceTag"): v for k, v in keys.items()} for op, keys in s["Condition"].items()}
+
+    edit_statement(resource(uae_ctx, ROLE_POLICY, "karpenter-controller"), "ScopedInstanceProfileCreation", on_resource_tags)
     found = policies(iam.check(uae_ctx))
     message = found["iam-karpenter-instance-profile"][0]
     assert "iam:CreateInstanceProfile" in message and "karpenter-controller" in message and "aws:RequestTag" in message, message
@@ -51,24 +49,18 @@ def test_serving_that_may_read_only_model_artifacts_fails_on_mlflow_artifacts(ua
 
 
 def test_cloudtrail_describe_key_under_an_encryption_context_fails(uae_ctx):
+    # The defect: DescribeKey under an encryption-context condition it never carries, and
+    # no kms:Decrypt for the audit bucket's Bucket Key.
     r = resource(uae_ctx, KEY, "keys-logs")
-    st = statements(r)
-    for s in st:
-        if s.get("Sid") == "CloudTrailDescribesKey":
-            s["Condition"]["StringLike"] = {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"}
-    set_statements(r, [s for s in st if s.get("Sid") != "CloudTrailDecryptsForBucketKey"])
+    edit_statement(r, "CloudTrailDescribesKey", lambda s: s["Condition"].update(StringLike={"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"}))
+    set_statements(r, [s for s in statements(r) if s.get("Sid") != "CloudTrailDecryptsForBucketKey"])
     found = policies(iam.check(uae_ctx))
     messages = found["iam-cloudtrail-logs-key"]
     assert any("kms:DescribeKey" in m for m in messages) and any("kms:Decrypt" in m and "Bucket Key" in m for m in messages), messages
 
 
 def test_a_workload_reading_another_workloads_secret_fails(uae_ctx):
-    r = resource(uae_ctx, ROLE_POLICY, "identity-mlflow")
-    st = statements(r)
-    for s in st:
-        if s.get("Sid") == "ReadOwnSecrets":
-            s["Resource"] = "*"
-    set_statements(r, st)
+    edit_statement(resource(uae_ctx, ROLE_POLICY, "identity-mlflow"), "ReadOwnSecrets", lambda s: s.update(Resource="*"))
     found = policies(iam.check(uae_ctx))
     message = found["iam-secret-isolation"][0]
     assert "mlflow" in message and "online-store-auth" in message and "must not" in message, message
