@@ -221,8 +221,9 @@ class InClusterDataServices(pulumi.ComponentResource):
                     {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
                     {"name": "POSTGRES_INITDB_ARGS", "value": "--auth-host=scram-sha-256"},
                 ],
-                "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-d", args.database]}, "periodSeconds": 10},
-                "livenessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-d", args.database]}, "initialDelaySeconds": 30, "periodSeconds": 30},
+                # -U: the probe runs outside the entrypoint's nss_wrapper, where uid 10999 has no user name.
+                "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", args.database, "-d", args.database]}, "periodSeconds": 10},
+                "livenessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", args.database, "-d", args.database]}, "initialDelaySeconds": 30, "periodSeconds": 30},
                 "resources": resources("250m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
                 "volumeMounts": [{"name": "tls", "mountPath": "/etc/postgresql/tls", "readOnly": True}, {"name": "credentials", "mountPath": "/etc/postgresql/credentials", "readOnly": True},
                                  {"name": "run", "mountPath": "/var/run/postgresql"}, {"name": "tmp", "mountPath": "/tmp"}],
