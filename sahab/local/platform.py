@@ -395,7 +395,10 @@ def _bring_up(starter: _Starter) -> None:
     starter.save()
 
     # The MLflow server reads its stores from the environment, as its Deployment does (the
-    # database URL carries the password: it stays out of the process list).
+    # database URL carries the password: it stays out of the process list). checked: mlflow 3.17.2
+    # mlflow/cli/__init__.py (envvar= of --backend-store-uri and --artifacts-destination) and
+    # mlflow/environment_variables.py (MLFLOW_SERVER_ENABLE_JOB_EXECUTION); Feast's S3 registry
+    # reads FEAST_S3_ENDPOINT_URL (feast 0.67.0 feast/infra/registry/s3.py).
     starter.service("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK,
                                "--port", str(ports["mlflow"]), "--serve-artifacts", "--workers", "1"],
                     env={**env, **mlflow_env, "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_ARTIFACTS_DESTINATION": artifacts,

@@ -302,6 +302,12 @@ def _with_port_retries(start: Callable[[int], Server], attempts: int = 3) -> Ser
     raise last
 
 
+def _folder(directory: Path) -> Path:
+    directory = Path(directory).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def which(name: str, override_var: str, candidates: Sequence[str] = ()) -> str | None:
     """A binary from `$override_var`, PATH, or one of `candidates`."""
     if os.environ.get(override_var):
@@ -332,8 +338,7 @@ def start_redis(directory: Path, *, persist: bool = False, timeout: float = 30.0
     if binary is None:
         raise ServerError("redis (server): redis-server not found on PATH. Fix: `make servers` (Debian redis-server) "
                           "or set SAHAB_LOCAL_REDIS_SERVER to a redis-server binary.")
-    directory = Path(directory).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _folder(directory)
 
     def start(port: int) -> Server:
         argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--dir", str(directory), "--daemonize", "no",
@@ -405,8 +410,7 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
     if bindir is None:
         raise ServerError("postgres (server): PostgreSQL binaries not found (looked in /usr/lib/postgresql/15/bin). "
                           "Fix: `make servers` (Debian postgresql-15) or set SAHAB_LOCAL_PG_BIN to its bin folder.")
-    directory = Path(directory).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _folder(directory)
     user = ensure_pg_user() if os.geteuid() == 0 else None
     data = _pg_data_dir(directory, user)
     password_file = directory / "password"
@@ -515,10 +519,10 @@ def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
     except ImportError as exc:
         raise ServerError("s3 (server): moto's server mode is not installed. Fix: pip install 'moto[server]' "
                           "(it is in Sahab's dev extra).") from exc
-    directory = Path(directory).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _folder(directory)
 
     def start(port: int) -> Server:
+        # checked: moto 5.2.5 moto/moto_api/_internal/urls.py (the /moto-api/ dashboard answers 200)
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
         url = f"http://{LOOPBACK}:{port}"
         return spawn("s3", argv, log=directory / "s3.log", url=url, check=HealthCheck(kind="http", port=port, path="/moto-api/"),
