@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sahab.verify.base import Check, problem
-from sahab.verify.context import BucketPromise, ClusterPromise, DatabasePromise, LogGroupPromise, Promises, RepositoryPromise, StackOutputs, TrailPromise
+from sahab.verify.context import BucketPromise, CachePromise, ClusterPromise, DatabasePromise, LogGroupPromise, Promises, RepositoryPromise, StackOutputs, TrailPromise
 
 # Control-plane services whose ARNs carry no region by design (UAE.md: IAM must be allowed).
 GLOBAL_CONTROL_PLANE = frozenset({"iam", "sts", "organizations"})
@@ -81,6 +81,9 @@ def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Ch
         identifier = outputs.registry_database_endpoint.split(".", 1)[0]
         for db in promises.databases[:1]:  # the registry's database (the one the outputs name)
             checks += _rds_checks(identifier, db, outputs, aws)
+    if outputs.online_store_endpoint and promises.caches:
+        group = _replication_group_id(outputs.online_store_endpoint)
+        checks.append(Check(id="cloud-elasticache-encrypted-with-stack-key", subject=group, run=lambda: cache_encrypted(group, promises.caches[0], outputs, aws)))
     checks.append(Check(id="cloud-ecr-replication-in-region", subject=f"registry {promises.region}", run=lambda: registry_replication_in_region(promises, aws)))
     for label, arn in (("registry database", outputs.registry_database_secret_arn), ("online store", outputs.online_store_secret_arn)):
         if arn:
@@ -470,3 +473,27 @@ def _rds_checks(identifier: str, db: DatabasePromise, outputs: StackOutputs, aws
         Check(id="cloud-rds-encrypted-with-stack-key", subject=identifier, run=encrypted),
         Check(id="cloud-rds-private-multi-az", subject=identifier, run=private),
     ]
+
+
+# --- ElastiCache -----------------------------------------------------------------------------------
+
+
+def _replication_group_id(endpoint: str) -> str:
+    """`master.<group>.<id>.<region>.cache.amazonaws.com` (primary endpoint) -> the group's id."""
+    labels = endpoint.split(":", 1)[0].split(".")
+    return labels[1] if labels[0] in ("master", "clustercfg", "replica") and len(labels) > 1 else labels[0]
+
+
+def cache_encrypted(group: str, cache: CachePromise, outputs: StackOutputs, aws: Aws) -> list[str]:
+    kind = "elasticache replication group"
+    g = _or_missing(lambda: aws.client("elasticache").describe_replication_groups(ReplicationGroupId=group)["ReplicationGroups"][0], group, kind)
+    if isinstance(g, Unreadable):
+        return g
+    found = []
+    if cache.in_transit and not g.get("TransitEncryptionEnabled"):
+        found.append(problem(group, kind, "in-transit encryption is off: AUTH tokens and features cross the network in clear", "enable TLS (TransitEncryptionEnabled)"))
+    if cache.at_rest and not g.get("AtRestEncryptionEnabled"):
+        found.append(problem(group, kind, "at-rest encryption is off", "recreate it from a backup with at-rest encryption under the stack's data key"))
+    elif cache.at_rest:
+        found += _wrong_key(group, kind, g.get("KmsKeyId"), cache.key, outputs, aws, "recreate it from a backup with the stack's data key")
+    return found

@@ -37,6 +37,7 @@ class StackOutputs(BaseModel):
     key_arns: dict[str, str] = Field(default_factory=dict)
     registry_urls: dict[str, str] = Field(default_factory=dict)
     registry_database_endpoint: str | None = None
+    online_store_endpoint: str | None = None
     registry_database_secret_arn: str | None = None
     online_store_secret_arn: str | None = None
 
@@ -92,6 +93,14 @@ class DatabasePromise(BaseModel):
     multi_az: bool
 
 
+class CachePromise(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str | None
+    at_rest: bool
+    in_transit: bool
+
+
 class PoolPromise(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -120,6 +129,7 @@ class Promises(BaseModel):
     log_groups: tuple[LogGroupPromise, ...] = ()
     clusters: tuple[ClusterPromise, ...] = ()
     databases: tuple[DatabasePromise, ...] = ()
+    caches: tuple[CachePromise, ...] = ()
     pools: tuple[PoolPromise, ...] = ()
     namespaces: tuple[str, ...] = ()
     deployments: tuple[str, ...] = Field(default=(), description="namespace/name of every planned Deployment.")
@@ -186,6 +196,10 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         DatabasePromise(key=key_of.get(i.get("kmsKeyId") or ""), publicly_accessible=bool(i.get("publiclyAccessible")), multi_az=bool(i.get("multiAz")))
         for i in inputs("aws:rds/instance:Instance")
     )
+    caches = tuple(
+        CachePromise(key=key_of.get(i.get("kmsKeyId") or ""), at_rest=bool(i.get("atRestEncryptionEnabled")), in_transit=bool(i.get("transitEncryptionEnabled")))
+        for i in inputs("aws:elasticache/replicationGroup:ReplicationGroup")
+    )
     pools = [
         PoolPromise(
             name=(i.get("labels") or {}).get("sahab.ae/pool", i.get("nodeGroupName") or ""),
@@ -225,6 +239,7 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         log_groups=log_groups,
         clusters=clusters,
         databases=databases,
+        caches=caches,
         pools=tuple(sorted(pools, key=lambda p: p.name)),
         namespaces=tuple(objects("Namespace")),
         deployments=tuple(objects("Deployment")),

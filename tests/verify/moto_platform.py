@@ -134,8 +134,21 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         )["DBInstance"]
         database = {"registry_database_endpoint": f"{made['Endpoint']['Address']}:{made['Endpoint']['Port']}", "registry_database_secret_arn": made["MasterUserSecret"]["SecretArn"]}
 
+    cache: dict[str, str] = {}
+    for r in plan.by_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        i = r.inputs
+        made = moto.client("elasticache").create_replication_group(
+            ReplicationGroupId=r.outputs.get("replicationGroupId") or r.outputs["id"], ReplicationGroupDescription=i["description"], Engine=i["engine"],
+            EngineVersion=i["engineVersion"], CacheNodeType=i["nodeType"], NumCacheClusters=i["numCacheClusters"], Port=i["port"],
+            AtRestEncryptionEnabled=i["atRestEncryptionEnabled"], TransitEncryptionEnabled=i["transitEncryptionEnabled"], KmsKeyId=key(i["kmsKeyId"]),
+            AuthToken="offline-auth-token-0123456789", MultiAZEnabled=i["multiAzEnabled"], AutomaticFailoverEnabled=i["automaticFailoverEnabled"],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )["ReplicationGroup"]
+        cache = {"online_store_endpoint": made["NodeGroups"][0]["PrimaryEndpoint"]["Address"] if made.get("NodeGroups") else f"master.{made['ReplicationGroupId']}.cache.amazonaws.com"}
+
     planned = plan.outputs
     return {
+        **cache,
         **database,
         "environment": planned["environment"],
         "region": moto.region,

@@ -92,7 +92,7 @@ def test_the_deployed_plan_passes_every_cloud_check(deployed):
     assert f"cloud-s3-object-lock[{deployed.bucket('audit')}]" in {c.name for c in checks}, "Object Lock is promised on the audit bucket"
     assert {"cloud-tagged-resources-in-region", "cloud-cloudtrail-logging", "cloud-cloudtrail-log-file-validation", "cloud-kms-key-enabled", "cloud-ecr-replication-in-region"} <= ids
     assert sum(c.id == "cloud-ecr-immutable-tags" for c in checks) == len(deployed.outputs["registry_urls"]), "every planned repository is checked"
-    assert {"cloud-logs-encrypted-with-stack-key", "cloud-eks-secrets-encrypted-with-stack-key", "cloud-eks-endpoint-private", "cloud-rds-encrypted-with-stack-key"} <= ids
+    assert {"cloud-elasticache-encrypted-with-stack-key", "cloud-logs-encrypted-with-stack-key", "cloud-eks-secrets-encrypted-with-stack-key", "cloud-eks-endpoint-private", "cloud-rds-encrypted-with-stack-key"} <= ids
     assert sum(c.id == "cloud-secret-encrypted-with-stack-key" for c in checks) == 2, "the database's and the online store's secrets are checked"
 
 
@@ -236,7 +236,18 @@ def _public_database(d: Deployed) -> str:
     return f"cloud-rds-private-multi-az[{identifier}]"
 
 
+def _cache_unencrypted(d: Deployed) -> str:
+    # At-rest encryption cannot be turned off in place: the online store was replaced by a group
+    # without it, which the outputs now name.
+    made = d.moto.client("elasticache").create_replication_group(
+        ReplicationGroupId="uae-central-online-store-v2", ReplicationGroupDescription="replacement", Engine="redis", CacheNodeType="cache.r6g.large",
+        NumCacheClusters=3, AtRestEncryptionEnabled=False, TransitEncryptionEnabled=True, AuthToken="offline-auth-token-0123456789")["ReplicationGroup"]
+    d.outputs["online_store_endpoint"] = made["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    return "cloud-elasticache-encrypted-with-stack-key[uae-central-online-store-v2]"
+
+
 BREAKS: dict[str, Callable[[Deployed], Any]] = {
+    "online store recreated unencrypted": _cache_unencrypted,
     "log group without its key": _log_group_key,
     "cluster endpoint made public": _public_endpoint,
     "database made public": _public_database,
