@@ -62,10 +62,39 @@ def _fetch(arn: str) -> str:
         if not fields:
             sys.exit(f"with_secrets.py: no variables {prefix}* in the environment (secret {arn}); is the Secret in this namespace?")
         return json.dumps(fields)
+    if arn.startswith("https://") and urllib.parse.urlparse(arn).path.startswith("/secrets/"):
+        return key_vault_secret(arn)
     import boto3  # in every workload image (S3 access)
 
     region = arn.split(":")[3]
     return boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
+
+
+def key_vault_secret(uri: str, env: dict[str, str] | None = None) -> str:
+    """An Azure Key Vault secret (`https://<vault>.vault.azure.net/secrets/<name>`) read as the pod's
+    workload identity: the federated token the webhook mounts is exchanged at Entra ID for a vault
+    token (client-credentials grant with a JWT assertion). Standard library only. (checked:
+    learn.microsoft.com "Microsoft identity platform ... client credentials flow" and Key Vault REST
+    "Get Secret" api-version 7.4; the webhook's AZURE_* variables: azure-workload-identity docs,
+    fetched 2026-12)"""
+    import urllib.request
+
+    env = dict(os.environ if env is None else env)
+    missing = [k for k in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE") if not env.get(k)]
+    if missing:
+        sys.exit(f"with_secrets.py: {', '.join(missing)} unset (secret {uri}); label the pod azure.workload.identity/use=true and annotate its service account with the identity's client id")
+    with open(env["AZURE_FEDERATED_TOKEN_FILE"]) as f:
+        assertion = f.read().strip()
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials", "client_id": env["AZURE_CLIENT_ID"], "scope": "https://vault.azure.net/.default",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": assertion,
+    }).encode()
+    authority = env.get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/").rstrip("/")
+    with urllib.request.urlopen(f"{authority}/{env['AZURE_TENANT_ID']}/oauth2/v2.0/token", data=form, timeout=30) as r:
+        token = json.load(r)["access_token"]
+    request = urllib.request.Request(f"{uri}?api-version=7.4", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.load(r)["value"]
 
 
 def environment(base: dict[str, str], spec: dict[str, dict[str, str]], fetch: Callable[[str], str]) -> dict[str, str]:
