@@ -83,6 +83,9 @@ def run(request: VerifyRequest, on_output: Callable[[str], None] = lambda line: 
         outcomes = read_junit(junit)
         if code not in (0, 1) or not outcomes:
             raise VerifyError(f"the verification suite did not run (pytest exit {code}); its output is above")
+        if all(o.outcome == "skipped" for o in outcomes):
+            reasons = sorted({f"{o.part}: {o.detail}" for o in outcomes if o.detail})
+            raise VerifyError("nothing was verified, every part was skipped (" + "; ".join(reasons) + "). Fix: give what the parts need (AWS credentials, a kubeconfig) or choose them with --part")
         exit_code = 1 if any(o.outcome == "failed" for o in outcomes) else 0
         report = None
         if request.report:

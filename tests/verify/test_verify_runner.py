@@ -105,3 +105,12 @@ def test_clouds_without_cloud_checks_say_so(env, said, tmp_path):
     path.write_text(json.dumps(plan))
     reason = checks_for("cloud", {"target": env, "plan": str(path), "outputs": {"environment": env, "region": spec["region"]}})
     assert isinstance(reason, str) and said in reason, f"{env}: the cloud part must be skipped saying why, got {reason!r}"
+
+
+def test_nothing_verified_is_not_a_pass(uae_plan, tmp_path):
+    plan = uae_plan.to_json()
+    (tmp_path / "plan.json").write_text(json.dumps(plan, default=str))
+    (tmp_path / "outputs.json").write_text(json.dumps({**plan["outputs"], "kubeconfig": None}))
+    done = _sahab("verify", "uae-central", "--part", "cluster", "--outputs", str(tmp_path / "outputs.json"), "--plan", str(tmp_path / "plan.json"), timeout=300)
+    assert done.returncode == 2, f"a run that checked nothing must not pass: {done.stdout[-2000:]}"
+    assert "nothing was verified" in " ".join(done.stderr.split()) and "no kubeconfig" in " ".join(done.stderr.split()), done.stderr
