@@ -19,7 +19,7 @@ from sahab.local import LocalError, LocalOptions, platform_env, status, up
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = {"mlflow", "feast", "serving", "control", "evaluator", "drift"}
+EXPECTED = {"mlflow", "feast", "serving", "control", "evaluator", "drift", "prometheus"}
 
 
 def sahab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -30,8 +30,7 @@ def sahab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 def test_embedded_up_status_down_from_the_cli(tmp_path):
     state = tmp_path / "local"
-    done = sahab("up", "--embedded", "--state-dir", str(state), "--rows", "8000", "--steps", "150",
-                 "--no-challenger", "--no-prometheus")
+    done = sahab("up", "--embedded", "--state-dir", str(state), "--rows", "8000", "--steps", "150", "--no-challenger")
     assert done.returncode == 0, f"sahab local up failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     assert "bootstrap: champion v1" in done.stdout, f"no bootstrap progress line:\n{done.stdout[-2000:]}"
     recorded = json.loads((state / "state.json").read_text())
@@ -50,6 +49,19 @@ def test_embedded_up_status_down_from_the_cli(tmp_path):
 
         answer = httpx.post(f"{serving}/status", json={}, timeout=10).json()
         assert answer["ready"] and answer["models"]["champion"]["version"] == "1", f"serving /status: {answer}"
+        # Prometheus scrapes serving with the platform's own alert rules loaded
+        prometheus = next(s["url"] for s in report["services"] if s["name"] == "prometheus")
+        groups = {g["name"] for g in httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]}
+        assert {"sahab-serving-slo", "sahab-drift"} <= groups, f"rule groups loaded: {groups}"
+
+        def scraped():
+            targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+            return [t for t in targets if t["labels"].get("job") == "sahab-serving" and t["health"] == "up"]
+
+        deadline = time.time() + 60
+        while not scraped() and time.time() < deadline:
+            time.sleep(1)
+        assert scraped(), f"prometheus never scraped serving: {httpx.get(f'{prometheus}/api/v1/targets').text[:1000]}"
         env = platform_env(state)
         assert env["SAHAB_FEAST_MODE"] == "local" and env["SAHAB_MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:"), env
 
