@@ -15,6 +15,7 @@ from pulumi_azure_native import managedidentity
 
 from components.azure._common import assign
 from components.azure.network import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
+from components.azure.node_pools import NODE_HARDENING
 
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 
@@ -112,10 +113,8 @@ class AksCluster(pulumi.ComponentResource):
                 availability_zones=zones,
                 vnet_subnet_id=args.node_subnet_id,
                 node_taints=[SYSTEM_TAINT],
-                os_type="Linux",
+                **NODE_HARDENING,
                 os_sku="AzureLinux",
-                os_disk_type="Managed",
-                enable_encryption_at_host=True,
                 upgrade_settings=cs.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
             )],
             auto_scaler_profile=cs.ManagedClusterPropertiesAutoScalerProfileArgs(expander="least-waste", balance_similar_node_groups="true", scale_down_unneeded_time="10m"),

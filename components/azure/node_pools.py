@@ -15,6 +15,9 @@ from components.constants import GPU_TAINT
 # Azure GPU VM sizes are the N family (NC, ND, NV). Which ones uaenorth offers is checked at
 # preflight (`az vm list-skus -l uaenorth`): no authoritative public per-SKU list exists (UAE.md).
 GPU_SIZE = re.compile(r"^Standard_N[CDV]\w+$")
+# Every AKS node, system or user pool: Linux, managed OS disk (encrypted with the cluster's disk
+# encryption set), host encryption of temp disks and caches (the EncryptionAtHost feature).
+NODE_HARDENING = {"os_type": "Linux", "os_disk_type": "Managed", "enable_encryption_at_host": True}
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
 
@@ -64,11 +67,9 @@ class _AksPool(pulumi.ComponentResource):
             resource_group_name=args.resource_group,
             mode="User",
             vm_size=args.vm_size,
-            os_type="Linux",
+            **NODE_HARDENING,
             os_sku="AzureLinux" if not gpu else "Ubuntu",  # the GPU driver AKS installs is built for Ubuntu images
-            os_disk_type="Managed",
             os_disk_size_gb=args.disk_gib,
-            enable_encryption_at_host=True,
             enable_auto_scaling=True,
             count=args.min_count,
             min_count=args.min_count,

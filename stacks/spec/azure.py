@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from stacks.azure_offerings import AZURE_REGIONS
 from stacks.spec._base import Model
+from stacks.spec.kubernetes import iam_role_fields
 
 if TYPE_CHECKING:
     from stacks.spec.platform import PlatformSpec
@@ -117,12 +118,8 @@ def azure_problems(spec: PlatformSpec) -> Iterator[str]:
         yield f"storage.replication: {replication} needs availability zones, which {spec.region} has none of; use LRS (or GRS from uaenorth)"
     if spec.kubernetes.autoscaler == "karpenter":
         yield "kubernetes.autoscaler: Karpenter runs on EKS here; AKS runs the cluster autoscaler on its pools (set cluster-autoscaler or leave it unset)"
-    access = spec.kubernetes.access
-    for field in ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns"):
-        if getattr(access, field):
-            yield f"kubernetes.access.{field}: IAM roles do not exist on Azure; cluster admins are azure.admin_group_object_ids (Entra ID groups)"
-    if spec.cluster.admin_role_arns:
-        yield "cluster.admin_role_arns: IAM roles do not exist on Azure; list Entra ID groups in azure.admin_group_object_ids"
+    for path in iam_role_fields(spec):
+        yield f"{path}: IAM roles do not exist on Azure; cluster admins are the Entra ID groups of azure.admin_group_object_ids"
     if spec.cluster.public_endpoint:
         yield "cluster.public_endpoint: AKS here is a private cluster only (API server on a private endpoint); remove it"
     if spec.cluster.deployer is not None:

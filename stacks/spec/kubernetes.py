@@ -14,6 +14,7 @@ from stacks.spec.cloud import check_role_arns
 if TYPE_CHECKING:
     from stacks.spec.platform import PlatformSpec
 
+ACCESS_ROLE_FIELDS = ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CRON = re.compile(r"^(\S+\s+){4}\S+$")
 
@@ -43,7 +44,7 @@ class AccessSpec(Model):
     ml_engineer_role_arns: tuple[str, ...] = Field(default=(), description="Roles bound to `ml-engineer` (training and team namespaces).")
     auditor_role_arns: tuple[str, ...] = Field(default=(), description="Roles bound to `auditor` (read-only, no secrets).")
 
-    @field_validator("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns")
+    @field_validator(*ACCESS_ROLE_FIELDS)
     @classmethod
     def _role_arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
         return check_role_arns(arns)
@@ -51,7 +52,7 @@ class AccessSpec(Model):
     @model_validator(mode="after")
     def _one_role_each(self) -> AccessSpec:
         seen: dict[str, str] = {}
-        for field in ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns"):
+        for field in ACCESS_ROLE_FIELDS:
             for arn in getattr(self, field):
                 if arn in seen:
                     raise ValueError(f"{field}: {arn} is already listed in {seen[arn]}; an IAM role maps to one group")
@@ -135,6 +136,15 @@ class KubernetesSpec(Model):
         return teams
 
 
+def iam_role_fields(spec: PlatformSpec) -> Iterator[str]:
+    """Paths of the IAM-role fields the spec sets (only EKS maps IAM roles to the cluster)."""
+    for field in ACCESS_ROLE_FIELDS:
+        if getattr(spec.kubernetes.access, field):
+            yield f"kubernetes.access.{field}"
+    if spec.cluster.admin_role_arns:
+        yield "cluster.admin_role_arns"
+
+
 def kubernetes_problems(spec: PlatformSpec) -> Iterator[str]:
     """Rules of the Kubernetes layer that depend on the rest of the spec."""
     k8s, pools = spec.kubernetes, [p.name for p in spec.gpu_pools]
@@ -143,7 +153,7 @@ def kubernetes_problems(spec: PlatformSpec) -> Iterator[str]:
     for i, team in enumerate(k8s.teams):
         if team.gpu_quota and not pools:
             yield f"kubernetes.teams[{i}].gpu_quota: {team.gpu_quota} GPUs asked for but the spec has no gpu_pools"
-    for field in ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns"):
+    for field in ACCESS_ROLE_FIELDS:
         for arn in getattr(k8s.access, field):
             if arn in spec.cluster.admin_role_arns:
                 yield f"kubernetes.access.{field}: {arn} is already a cluster admin (cluster.admin_role_arns); list it once"

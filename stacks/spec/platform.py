@@ -17,7 +17,7 @@ from stacks.azure_offerings import AZURE_REGIONS
 from stacks.spec._base import Model, Name
 from stacks.spec.azure import AzureSpec, azure_problems, with_azure_defaults
 from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
-from stacks.spec.kubernetes import KubernetesSpec, kubernetes_problems
+from stacks.spec.kubernetes import ACCESS_ROLE_FIELDS, KubernetesSpec, kubernetes_problems
 from stacks.spec.onprem import ON_PREMISES, BudgetSpec, OnPremSpec
 
 DataClass = Literal["public", "internal", "confidential", "restricted", "health"]
@@ -138,7 +138,7 @@ def _onprem_problems(spec: PlatformSpec) -> Iterator[str]:
     if spec.kubernetes.autoscaler == "karpenter" and "autoscaler" in spec.kubernetes.model_fields_set:
         yield "kubernetes.autoscaler: an existing cluster's nodes are the customer's; Karpenter needs AWS (leave autoscaler unset)"
     access = spec.kubernetes.access
-    for field in ("platform_admin_role_arns", "ml_engineer_role_arns", "auditor_role_arns"):
+    for field in ACCESS_ROLE_FIELDS:
         if getattr(access, field):
             yield f"kubernetes.access.{field}: IAM roles map to groups through EKS access entries; on your own cluster bind your users to the groups sahab:platform-admins / sahab:ml-engineers / sahab:auditors in its own authentication (client certificates, OIDC) instead"
     if spec.cluster.admin_role_arns:

@@ -8,23 +8,15 @@ import copy
 import pytest
 import yaml
 
-from stacks.spec import SpecError, load_spec
+from stacks.spec import load_spec
+from tests.stacks.spec_helpers import has as _has
+from tests.stacks.spec_helpers import problems as _problems
 
 
 @pytest.fixture
 def raw(repo) -> dict:
     doc = yaml.safe_load((repo / "environments" / "uae-north" / "Pulumi.uae-north.yaml").read_text())
     return copy.deepcopy(doc["config"]["sahab:platform"])
-
-
-def _problems(raw: dict) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        load_spec(raw)
-    return info.value.problems
-
-
-def _has(problems: list[str], path: str, *words: str) -> bool:
-    return any(p.startswith(f"{path}:") and all(w in p for w in words) for p in problems)
 
 
 def test_shipped_environment_is_valid(raw):

@@ -9,6 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from stacks.spec import HEALTH_RETENTION_DAYS, PlatformSpec, SpecError, load_spec
+from tests.stacks.spec_helpers import has as _has
+from tests.stacks.spec_helpers import problems as _problems
 
 
 def _env(repo, env: str) -> dict:
@@ -19,16 +21,6 @@ def _env(repo, env: str) -> dict:
 @pytest.fixture
 def raw(repo) -> dict:
     return copy.deepcopy(_env(repo, "uae-central"))
-
-
-def _problems(raw: dict) -> list[str]:
-    with pytest.raises(SpecError) as info:
-        load_spec(raw)
-    return info.value.problems
-
-
-def _has(problems: list[str], path: str, *words: str) -> bool:
-    return any(p.startswith(f"{path}:") and all(w in p for w in words) for p in problems)
 
 
 @pytest.mark.parametrize("env", ["uae-central", "smb"])
