@@ -182,8 +182,14 @@ def preflight_kubernetes(ctx: PreflightContext) -> list[Result]:
     return preflight_onprem.preflight(PlatformSpec.model_validate(ctx.spec))  # its Result and PreflightError are this module's
 
 
+def preflight_azure(ctx: PreflightContext) -> list[Result]:
+    from sahab import preflight_azure as azure
+
+    return azure.preflight(ctx)
+
+
 # The one registry: cloud (the spec's `cloud`) -> its preflight.
-PROVIDERS: dict[str, Callable[[PreflightContext], list[Result]]] = {"aws": preflight_aws, "kubernetes": preflight_kubernetes}
+PROVIDERS: dict[str, Callable[[PreflightContext], list[Result]]] = {"aws": preflight_aws, "azure": preflight_azure, "kubernetes": preflight_kubernetes}
 
 
 def context(repo: Path, env: str, stack: str | None = None) -> PreflightContext:
