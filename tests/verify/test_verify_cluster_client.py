@@ -1,7 +1,7 @@
 """`Cluster`, the live reader of the cluster part, over the Kubernetes client: a kubeconfig with a
 bearer token, list calls on the API paths, Prometheus through the service proxy.
 
-There is no API server here, so a loopback HTTP server answers the list calls with the objects of
+There is no API server here, so a loopback stand-in (kube_api.py) answers the list calls with the objects of
 test_verify_cluster's healthy cluster (built from the plan), as an API server would (a `<Kind>List`
 with `items`). What is under test is Sahab's side: the kubeconfig loaded by the real client, the
 paths and the token it sends, the JSON read back, and `sahab verify` running the cluster part.
@@ -12,75 +12,43 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sahab.verify.base import failing
 from sahab.verify.cluster import Cluster, cluster_checks
 from sahab.verify.context import promises_from_plan
 from sahab.verify.runner import read_junit
+from kube_api import TOKEN, FakeApi
 from test_verify_cluster import healthy_cluster
 
-TOKEN = "sahab-verify-test-token"
 REPO = Path(__file__).resolve().parents[2]
 
 
-class _Api(BaseHTTPRequestHandler):
-    routes: dict[str, dict] = {}
-    seen: list[tuple[str, str]] = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        path = self.path.split("?", 1)[0]
-        type(self).seen.append((path, self.headers.get("Authorization", "")))
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._send(401, {"kind": "Status", "code": 401, "message": "Unauthorized"})
-        if path not in self.routes:
-            return self._send(404, {"kind": "Status", "code": 404, "message": f"{path} not found"})
-        self._send(200, self.routes[path])
-
-    def _send(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):  # quiet
-        pass
-
-
 @pytest.fixture(scope="module")
-def api(uae_plan, tmp_path_factory):
+def fake_api(uae_plan):
     view = healthy_cluster(uae_plan.to_json())
     routes = {path: {"kind": f"{kind}List", "apiVersion": "v1", "items": view.list(kind)} for kind, path in Cluster._PATHS.items()}
     routes["/api/v1/namespaces/sahab-monitoring/services/prometheus-operated:9090/proxy/api/v1/targets"] = view.targets
-    _Api.routes = routes
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "verify",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
-        "users": [{"name": "auditor", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "verify", "context": {"cluster": "c", "user": "auditor"}}],
-    }))
-    yield kubeconfig
-    server.shutdown()
+    api = FakeApi(routes)
+    yield api
+    api.close()
 
 
-def test_live_reader_sends_the_token_and_reads_the_lists(api, uae_plan):
-    _Api.seen.clear()
+@pytest.fixture(scope="module")
+def api(fake_api, tmp_path_factory):
+    return fake_api.kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+def test_live_reader_sends_the_token_and_reads_the_lists(api, fake_api, uae_plan):
+    fake_api.seen.clear()
     checks = cluster_checks(promises_from_plan(uae_plan.to_json()), Cluster(str(api)))
     assert failing(checks) == {}, "the healthy cluster read over the API must pass"
-    paths = {p for p, _ in _Api.seen}
+    paths = {p for _, p, _ in fake_api.seen}
     assert {"/api/v1/nodes", "/api/v1/pods", "/apis/networking.k8s.io/v1/networkpolicies", "/apis/apps/v1/daemonsets"} <= paths, paths
-    assert all(auth == f"Bearer {TOKEN}" for _, auth in _Api.seen), "every call carries the kubeconfig's token"
-    assert sum(p == "/api/v1/nodes" for p, _ in _Api.seen) == 1, "each kind is listed once per run"
+    assert all(auth == f"Bearer {TOKEN}" for _, _, auth in fake_api.seen), "every call carries the kubeconfig's token"
+    assert sum(p == "/api/v1/nodes" for _, p, _ in fake_api.seen) == 1, "each kind is listed once per run"
 
 
 def test_an_api_that_refuses_is_a_failed_check_not_a_pass(api, tmp_path, uae_plan):

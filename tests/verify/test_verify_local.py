@@ -1,5 +1,7 @@
 """`sahab verify local` against a running local platform (`sahab local up` on real PostgreSQL,
-Redis and moto S3): every check passes; then serving is killed and verification fails, naming it."""
+Redis and moto S3): every check passes; then serving is killed and verification fails, naming it.
+The same platform also stands behind a stand-in API server's service proxy, for the cluster's
+workloads part."""
 
 from __future__ import annotations
 
@@ -40,6 +42,43 @@ def platform(tmp_path_factory):
         yield state
     finally:
         _sahab("local", "down", "--state-dir", str(state), timeout=180)
+
+
+# Runs first: the next test kills serving.
+def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platform, uae_plan, tmp_path):
+    """The cluster's workloads part (MLflow, serving, the drift CronJob) through the API server's
+    service proxy, with the proxy forwarding to this platform's real MLflow and serving."""
+    from kube_api import FakeApi
+
+    from sahab.verify.base import failing
+    from sahab.verify.context import promises_from_plan
+    from sahab.verify.parts import checks_for
+
+    services = {s["name"]: s["url"] for s in json.loads((platform / "state.json").read_text())["services"]}
+    promises = promises_from_plan(uae_plan.to_json())
+    proxies = {}
+    for name in ("mlflow", "serving"):
+        ns, rest = promises.services[name].split("/", 1)
+        svc, port = rest.split(":")
+        proxies[f"/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy"] = services[name]
+    ns, cron = promises.drift_cronjob.split("/")
+    routes = {
+        "/apis/batch/v1/cronjobs": {"kind": "CronJobList", "items": [{"metadata": {"name": cron, "namespace": ns}}]},
+        "/apis/batch/v1/jobs": {"kind": "JobList", "items": [{"metadata": {"name": f"{cron}-29412345", "namespace": ns, "ownerReferences": [{"kind": "CronJob", "name": cron}]},
+                                                             "status": {"startTime": "2026-12-01T22:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]}}]},
+    }
+    api = FakeApi(routes, proxies)
+    try:
+        plan_file = tmp_path / "plan.json"
+        plan_file.write_text(json.dumps(uae_plan.to_json(), default=str))
+        ctx = {"target": "uae-central", "plan": str(plan_file), "outputs": {**uae_plan.outputs, "kubeconfig": None},
+               "kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig"))}
+        checks = checks_for("workloads", ctx)
+        assert [c.id for c in checks] == ["workloads-mlflow-answers", "workloads-mlflow-champion", "workloads-serving-ready", "workloads-serving-scores", "workloads-drift-last-run"]
+        assert failing(checks) == {}, "MLflow, serving and the drift job answer through the service proxy"
+        assert ("POST", "/api/v1/namespaces/sahab-serving/services/serving:80/proxy/score") in {(m, p) for m, p, _ in api.seen}, api.seen
+    finally:
+        api.close()
 
 
 def test_verify_local_passes_then_fails_when_serving_dies(platform, tmp_path):
