@@ -73,7 +73,9 @@ class ServingSettings(StrictEnvSettings):
     """Rows buffered at most; beyond it records are dropped and counted
     (sahab_serving_prediction_log_dropped_total) rather than growing memory."""
     max_inflight_bytes: int = Field(64 * 2**20, ge=1024)
-    """Request bytes in flight per worker (with MAX_CONCURRENCY requests): beyond it, 503."""
+    """Request bytes in flight per pod (divided by WORKERS), next to MAX_CONCURRENCY: beyond it, 503.
+    A maximal call (64 x 256 records) is about 6 MB of JSON and parses into roughly ten times that,
+    so 64 MiB admits about 11 of them (well under 1 GiB parsed) where 128 small ones would pass."""
     allow_promotion: bool = False
     """Let the `promote` endpoint move registry aliases (needs registry write access)."""
 
