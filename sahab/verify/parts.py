@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +133,3 @@ def local_snapshot(state_dir: Path) -> dict[str, Any]:
         raise VerifyError(str(e)) from None
     return {"state_dir": str(Path(state_dir).resolve()), "services": local.service_health(state_dir), "env": env}
 
-
-def scrub_env() -> dict[str, str]:
-    """The environment the suite runs in: ours, minus pytest's own variables."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

@@ -114,3 +114,8 @@ def test_nothing_verified_is_not_a_pass(uae_plan, tmp_path):
     done = _sahab("verify", "uae-central", "--part", "cluster", "--outputs", str(tmp_path / "outputs.json"), "--plan", str(tmp_path / "plan.json"), timeout=300)
     assert done.returncode == 2, f"a run that checked nothing must not pass: {done.stdout[-2000:]}"
     assert "nothing was verified" in " ".join(done.stderr.split()) and "no kubeconfig" in " ".join(done.stderr.split()), done.stderr
+
+
+def test_verify_local_without_a_platform_says_to_start_it(tmp_path):
+    done = _sahab("verify", "local", "--state-dir", str(tmp_path / "nothing"), timeout=120)
+    assert done.returncode == 2 and "sahab local up" in done.stderr, f"{done.stdout}{done.stderr}"
