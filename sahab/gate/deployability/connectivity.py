@@ -18,14 +18,13 @@ connectivity report (`--connectivity -o txt_no_fw_rules`) is parsed into allowed
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sahab.gate.deployability import Context, finding
 from sahab.gate.deployability.pods import PodTemplate, all_pods, selector_matches
@@ -88,7 +87,7 @@ def run_nca(docs: list[dict[str, Any]], nca: Path = NCA, timeout: float = 120) -
     """NCA's pod-level connectivity report for `docs`; raises RuntimeError with its stderr on failure."""
     with tempfile.TemporaryDirectory(prefix="sahab-nca-") as tmp:
         path = Path(tmp) / "resources.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        path.write_text("\n---\n".join(json.dumps(d) for d in docs))  # JSON is YAML, and 10x faster to write
         proc = subprocess.run([str(nca), "--connectivity", str(path), "-r", str(path), "-o", "txt_no_fw_rules"], capture_output=True, text=True, timeout=timeout)
     if proc.returncode not in (0, 1) or "=>" not in proc.stdout:
         raise RuntimeError(f"nca exited {proc.returncode}: {(proc.stderr or proc.stdout)[-1500:]}")

@@ -98,15 +98,20 @@ def check(ctx: Context) -> list:
             if checked.returncode != 0:
                 out.append(finding("rules-promtool-check", f"{label}: promtool check rules fails: {(checked.stderr or checked.stdout).strip()[-800:]}. Fix: correct the rule in components/kubernetes/monitoring.py (alert_groups).", urn=urn, resource=label, file=rel))
                 continue
-            for alert, rule in _alerts(doc).items():
-                out += _source_finding(alert, rule, exported, label, urn, rel)
-                cases = tests_for(alert, rule)
-                if not cases:
-                    out.append(finding("rules-unit-tested", f"{label}: alert {alert} has no promtool unit test. Fix: add a case for it to sahab/gate/deployability/alert_tests/ (input series, eval_time, expected alert).", urn=urn, resource=label, file=rel))
-                    continue
-                test = work / f"test-{i}-{alert}.yaml"
-                test.write_text(yaml.safe_dump({"rule_files": [name], "evaluation_interval": "1m", "tests": cases}, sort_keys=False))
-                jobs.append((alert, label, urn, rel, test.name))
+            for j, group in enumerate(doc["groups"]):
+                # Each alert's tests load only its own group: promtool evaluates every rule it loads
+                # at every step, and the drift-staleness test runs four simulated hours.
+                group_file = f"rules-{i}-{j}.yaml"
+                (work / group_file).write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
+                for alert, rule in _alerts({"groups": [group]}).items():
+                    out += _source_finding(alert, rule, exported, label, urn, rel)
+                    cases = tests_for(alert, rule)
+                    if not cases:
+                        out.append(finding("rules-unit-tested", f"{label}: alert {alert} has no promtool unit test. Fix: add a case for it to sahab/gate/deployability/alert_tests/ (input series, eval_time, expected alert).", urn=urn, resource=label, file=rel))
+                        continue
+                    test = work / f"test-{i}-{alert}.yaml"
+                    test.write_text(yaml.safe_dump({"rule_files": [group_file], "evaluation_interval": "1m", "tests": cases}, sort_keys=False))
+                    jobs.append((alert, label, urn, rel, test.name))
         # One promtool run for every test; only when it fails, one per alert to say which.
         if jobs and _run([tool, "test", "rules", *[j[4] for j in jobs]], work).returncode == 0:
             jobs = []
