@@ -113,7 +113,7 @@ def plan(
     if not quiet:
         console.print(render_tree(result, full=full))
         console.print(counts_table(result))
-    region = result.config.get("aws:region", "")
+    region = result.config.get("aws:region") or result.config.get("azure-native:location", "")
     console.print(
         f"[bold green]planned[/] {env} ({result.stack}, {region}): {len(result.resources)} resources in {result.seconds:.1f} s; "
         f"wrote {_rel(path, repo)} and {manifests} manifest(s)"
