@@ -96,3 +96,9 @@ def test_in_cluster_data_services_of_an_existing_cluster(repo):
     baseline["spec"]["ingress"] = []  # with the namespace's own allow gone too, the database admits nobody
     found = policies(connectivity.check(ctx))
     assert any("registry-db" in m and "TCP 5432" in m for m in found.get("connectivity-mlflow-postgres", [])), found
+
+
+def test_a_missing_analyzer_is_a_mandatory_finding_not_a_pass(uae_ctx, monkeypatch, tmp_path):
+    monkeypatch.setattr(connectivity, "NCA", tmp_path / "no-nca")
+    found = connectivity.check(uae_ctx)
+    assert [f.policy for f in found] == ["connectivity-analyzer-available"] and found[0].enforcement == "mandatory" and "scripts/setup.sh" in found[0].message
