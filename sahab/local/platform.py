@@ -38,8 +38,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,8 +211,8 @@ def down(state_dir: Path = DEFAULT_STATE_DIR, progress: Progress = lambda line: 
     process; returns the names stopped. Removes the state file."""
     state = read_state(state_dir)
     stopped = []
-    for record in reversed(_records(state)):
-        if servers.stop_process(record.identity, sig=record.stop_signal):
+    for record, was_running in _stop_records(_records(state)):
+        if was_running:
             stopped.append(record.name)
             progress(f"{record.name}: stopped (pid {record.pid})")
         else:
@@ -220,6 +222,22 @@ def down(state_dir: Path = DEFAULT_STATE_DIR, progress: Progress = lambda line: 
             progress(f"{name}: stopped (it had outlived its service)")
         state_path(state_dir).unlink(missing_ok=True)
     return stopped
+
+
+SERVERS = ("postgres", "redis", "s3")
+
+
+def _stop_records(records: list[ServiceRecord]) -> list[tuple[ServiceRecord, bool]]:
+    """Stop the services at once, then the servers they use at once (a graceful stop can take
+    seconds each: MLflow's uvicorn, BentoML's arbiter); returns (record, was it running)."""
+    out = []
+    for batch in ([r for r in records if r.name not in SERVERS], [r for r in records if r.name in SERVERS]):
+        if not batch:
+            continue
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            results = list(pool.map(lambda r: servers.stop_process(r.identity, sig=r.stop_signal), batch))
+        out.extend(zip(batch, results))
+    return out
 
 
 def _stop_marked(run_id: str | None, timeout: float = 15.0) -> list[str]:
@@ -274,6 +292,7 @@ class _Starter:
         self.state_dir = Path(options.state_dir).resolve()
         self.logs = self.state_dir / "logs"
         self.records: list[ServiceRecord] = []
+        self.lock = threading.Lock()
         self.state: dict[str, Any] = {"format": STATE_FORMAT, "mode": "embedded" if options.embedded else "servers",
                                       "state_dir": str(self.state_dir), "started_at": time.time(), "env": {}, "services": [],
                                       "run_id": secrets.token_hex(8)}
@@ -283,8 +302,9 @@ class _Starter:
         _write_state(self.state_dir, self.state)
 
     def add(self, server: Server) -> Server:
-        self.records.append(ServiceRecord.of(server))
-        self.save()
+        with self.lock:
+            self.records.append(ServiceRecord.of(server))
+            self.save()
         where = f"at {_redact(server.url)} " if server.url else ""
         self.progress(f"{server.name}: healthy {where}(pid {server.pid})")
         return server
@@ -304,9 +324,17 @@ class _Starter:
             name, argv, log=self.logs / f"{name}.log", url=url, check=check, env=full_env, replace_env=True,
             cwd=REPO, timeout=timeout or self.options.timeout_s, client_env=env))
 
+    def together(self, starts: list[Callable[[], Server]]) -> None:
+        """Start services at once (each waits for its own health check); the first failure is
+        raised once every start has finished, so nothing is left half-recorded."""
+        with ThreadPoolExecutor(max_workers=len(starts) or 1) as pool:
+            futures = [pool.submit(start) for start in starts]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
     def stop_all(self) -> None:
-        for record in reversed(self.records):
-            servers.stop_process(record.identity, sig=record.stop_signal)
+        _stop_records(self.records)
         _stop_marked(self.state["run_id"])
         self.records.clear()
         state_path(self.state_dir).unlink(missing_ok=True)
@@ -412,40 +440,44 @@ def _bring_up(starter: _Starter) -> None:
     _bootstrap(starter, env)
 
     python = sys.executable
-    starter.service("feast", [python, "-m", "workloads.features", "serve", "--host", servers.LOOPBACK,
-                              "--port", str(ports["feast"])],
-                    env=env, url=env["SAHAB_FEATURE_SERVER_URL"],
-                    check=HealthCheck(kind="http", port=ports["feast"], path="/health", status=200))
     bentoml = str(Path(python).with_name("bentoml"))
-    starter.service("serving", [bentoml, "serve", "workloads.serving.service:TransactionRisk",
-                                "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
-                    env=env, url=serving_url, check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200))
+    # The rest need only the registry and the stores: start them at once.
+    starts: list[Callable[[], Server]] = [
+        lambda: starter.service("feast", [python, "-m", "workloads.features", "serve", "--host", servers.LOOPBACK,
+                                          "--port", str(ports["feast"])],
+                                env=env, url=env["SAHAB_FEATURE_SERVER_URL"],
+                                check=HealthCheck(kind="http", port=ports["feast"], path="/health", status=200)),
+        lambda: starter.service("serving", [bentoml, "serve", "workloads.serving.service:TransactionRisk",
+                                            "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
+                                env=env, url=serving_url,
+                                check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200)),
+        lambda: starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="",
+                                check=HealthCheck(kind="alive")),
+    ]
     if _has_module("workloads.serving.control"):
-        starter.service("control", [python, "-m", "workloads.serving.control"], env=env,
-                        url=f"http://{servers.LOOPBACK}:{ports['control']}",
-                        check=HealthCheck(kind="http", port=ports["control"], path="/healthz", status=200))
-    starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="",
-                    check=HealthCheck(kind="alive"))
+        starts.append(lambda: starter.service("control", [python, "-m", "workloads.serving.control"], env=env,
+                                              url=f"http://{servers.LOOPBACK}:{ports['control']}",
+                                              check=HealthCheck(kind="http", port=ports["control"], path="/healthz", status=200)))
     # Importing feast points PROMETHEUS_MULTIPROC_DIR at a temporary folder it deletes at exit; the
     # drift job's detached retraining inherits the variable and would find the folder gone. A
     # folder of the platform's own outlives the job.
     metrics_dir = state_dir / "drift-metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    starter.service("drift", [python, "-m", "sahab.local.schedule", "--every", str(options.drift_every_s),
-                              "--status", str(state_dir / "logs" / "drift.status.json"), "--",
-                              python, "-m", "workloads.monitoring", "run"],
-                    env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, url="", check=HealthCheck(kind="alive"))
+    starts.append(lambda: starter.service(
+        "drift", [python, "-m", "sahab.local.schedule", "--every", str(options.drift_every_s),
+                  "--status", str(state_dir / "logs" / "drift.status.json"), "--", python, "-m", "workloads.monitoring", "run"],
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, url="", check=HealthCheck(kind="alive")))
     prometheus = servers.which("prometheus", "SAHAB_LOCAL_PROMETHEUS", ("/usr/bin/prometheus",))
     if options.prometheus and prometheus:
         config = _prometheus_config(state_dir, ports["serving"])
-        starter.service("prometheus", [prometheus, f"--config.file={config}",
-                                       f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
-                                       f"--web.listen-address={servers.LOOPBACK}:{ports['prometheus']}",
-                                       "--storage.tsdb.retention.time=2d"],
-                        env={}, url=f"http://{servers.LOOPBACK}:{ports['prometheus']}",
-                        check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200))
+        starts.append(lambda: starter.service(
+            "prometheus", [prometheus, f"--config.file={config}", f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
+                           f"--web.listen-address={servers.LOOPBACK}:{ports['prometheus']}", "--storage.tsdb.retention.time=2d"],
+            env={}, url=f"http://{servers.LOOPBACK}:{ports['prometheus']}",
+            check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200)))
     elif options.prometheus:
         starter.progress("prometheus: not found (install Debian's prometheus or set SAHAB_LOCAL_PROMETHEUS); skipped")
+    starter.together(starts)
 
 
 def _has_module(name: str) -> bool:
