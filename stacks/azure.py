@@ -148,6 +148,8 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             service_account_annotations={w.service_account: {WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id_outputs[w.name]} for w in WORKLOADS},
             pod_labels=WORKLOAD_IDENTITY_USE,
             workload_env={"AZURE_STORAGE_ACCOUNT_NAME": storage.data_account_name},
+            # Entra ID tokens carry group object ids: the platform's RoleBindings name those.
+            kubernetes_groups=dict(spec.azure.access_groups),
             gpu_node_tolerations=(SPOT_TOLERATION,) if any(p.capacity == "spot" for p in spec.gpu_pools) else (),
         ),
         account_name=storage.data_account_name,

@@ -49,6 +49,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             vpc_cidr=cidr,
             volume_key_arn=data_key,
             monitoring_namespace=ns["monitoring"],
+            groups={**GROUPS, **on.kubernetes_groups},
             cloud=on,
         ),
         opts,

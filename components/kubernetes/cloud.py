@@ -39,6 +39,10 @@ class ClusterCloud:
     workload_env: Mapping[str, Any] = field(default_factory=dict)
     """More environment of every workload container (values, or `{"valueFrom": ...}` Secret keys): an existing
     cluster's in-cluster object store endpoint and credentials; AKS: the data account's name. Empty on EKS."""
+    kubernetes_groups: Mapping[str, str] = field(default_factory=dict)
+    """Kubernetes group per platform role (`platform-admin`, ...) where the cloud's identities name
+    their own groups (AKS with Entra ID: the group's object id). Empty: the platform's group names,
+    which EKS access entries map IAM roles to."""
     gpu_node_tolerations: tuple[dict[str, str], ...] = ()
     """Tolerations, beyond the GPU taint, of pods that must run on GPU nodes (AKS spot pools carry
     `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`). Empty on EKS."""

@@ -5,7 +5,7 @@ stacks/azure_offerings.py, VM size shapes, GRS only from uaenorth and never for 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from pydantic import Field, field_validator
 
@@ -36,6 +36,9 @@ class AzureSpec(Model):
     restricted_region_access: bool = Field(
         default=False, description="The subscription has been granted access to a restricted region (uaecentral); required to deploy there."
     )
+    access_groups: dict[Literal["platform-admin", "ml-engineer", "auditor"], str] = Field(
+        default_factory=dict, description="Entra ID group (object id) bound to each platform role's RBAC in the cluster (AKS: Kubernetes RBAC with Entra ID)."
+    )
     system_vm_size: str = Field(default="Standard_D4ds_v5", description="VM size of the AKS system pool (3 nodes over the zones).")
     log_retention_days: int = Field(default=365, ge=30, le=730, description="Log Analytics interactive retention.")
 
@@ -46,6 +49,14 @@ class AzureSpec(Model):
             if not _UUID.match(i):
                 raise ValueError(f"{i!r} is not an Entra ID object id (a GUID)")
         return ids
+
+    @field_validator("access_groups")
+    @classmethod
+    def _group_ids(cls, groups: dict[str, str]) -> dict[str, str]:
+        for role, i in groups.items():
+            if not _UUID.match(i):
+                raise ValueError(f"{role}: {i!r} is not an Entra ID group object id (a GUID)")
+        return groups
 
     @field_validator("system_vm_size")
     @classmethod

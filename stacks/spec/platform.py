@@ -218,7 +218,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith("function-") or part in ("tagged-union",):
+        elif str(part).startswith("function-") or part in ("tagged-union", "[key]"):  # "[key]": the mapping key itself is bad
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -222,3 +222,11 @@ def test_stack_outputs_name_azure_resources(north_plan):
     assert out["registry_database_secret_arn"].startswith("https://") and "/secrets/registry-db" in out["registry_database_secret_arn"], out["registry_database_secret_arn"]
     assert out["online_store_endpoint"].endswith(".uaenorth.redis.azure.net"), out["online_store_endpoint"]
     assert set(out["workload_role_arns"]) == {w.name for w in WORKLOADS}, "a client id per workload"
+
+
+def test_platform_roles_bind_entra_groups(north_plan):
+    """AKS authenticates with Entra ID: the RoleBindings of ml-engineer/auditor name the groups' object ids."""
+    subjects = {s["name"] for r in north_plan.resources if r.type in ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+                for s in r.inputs.get("subjects") or [] if s.get("kind") == "Group"}
+    assert {"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"} <= subjects, sorted(subjects)
+    assert "sahab:ml-engineers" not in subjects, "the group name EKS access entries use means nothing to Entra ID"

@@ -113,3 +113,10 @@ def test_azure_only_fields_refused_on_aws(repo):
 def test_public_endpoint_refused(raw):
     raw["cluster"].update(public_endpoint=True, public_access_cidrs=["203.0.113.0/24"])
     assert _has(_problems(raw), "cluster.public_endpoint", "private cluster"), "AKS here is private only"
+
+
+def test_access_groups_are_roles_with_object_ids(raw):
+    raw["azure"]["access_groups"] = {"data-scientist": "00000000-0000-4000-8000-000000000002"}
+    assert _has(_problems(raw), "azure.access_groups.data-scientist", "platform-admin"), "unknown role"
+    raw["azure"]["access_groups"] = {"auditor": "auditors"}
+    assert _has(_problems(raw), "azure.access_groups", "GUID"), "group ids are object ids"
