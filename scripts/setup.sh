@@ -2,6 +2,7 @@
 # Creates (or refreshes) the project's two virtual environments:
 #   .venv          Sahab, the Pulumi program, the workloads and the test tools
 #   .venv-checkov  checkov alone: it pins packaging<24, which pulumi (>=26) cannot share
+#   .venv-nca      network-config-analyzer alone (the gate's connectivity check)
 # Idempotent: a stamp of the dependency files skips work that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +33,15 @@ if [ ! -x .venv-checkov/bin/checkov ] || [ "$(cat .venv-checkov/.sahab-stamp 2>/
   pip_q .venv-checkov/bin/python -m pip install -q --upgrade pip
   pip_q .venv-checkov/bin/python -m pip install -q -r scripts/checkov-requirements.txt
   echo "$ck_want" > .venv-checkov/.sahab-stamp
+fi
+
+# network-config-analyzer (the gate's connectivity check) pins PyYAML and networkx versions that
+# neither .venv nor .venv-checkov can share: its own venv too.
+nca_want=$(cat scripts/nca-requirements.txt | sha256sum | cut -c1-16)
+if [ ! -x .venv-nca/bin/nca ] || [ "$(cat .venv-nca/.sahab-stamp 2>/dev/null)" != "$nca_want" ]; then
+  echo "setup: installing network-config-analyzer into .venv-nca" >&2
+  "$PY" -m venv .venv-nca
+  pip_q .venv-nca/bin/python -m pip install -q --upgrade pip
+  pip_q .venv-nca/bin/python -m pip install -q -r scripts/nca-requirements.txt
+  echo "$nca_want" > .venv-nca/.sahab-stamp
 fi
