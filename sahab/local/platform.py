@@ -510,9 +510,10 @@ def _bootstrap(starter: _Starter, env: dict[str, str]) -> None:
     summary = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     starter.state["bootstrap"] = summary
     starter.save()
+    reused = "" if summary.get("trained", True) else ", reused from the last run (nothing trained)"
     starter.progress(f"bootstrap: champion v{summary.get('champion')}"
                      + (f", challenger v{summary['challenger']}" if summary.get("challenger") else "")
-                     + f" ({time.monotonic() - started:.0f}s)")
+                     + f"{reused} ({time.monotonic() - started:.0f}s)")
 
 
 def _create_buckets(s3: Server) -> None:
