@@ -194,6 +194,10 @@ class Server:
         if self.process is not None and self.process.poll() is not None:
             return f"exited with status {self.process.returncode}"
         if self.identity is not None and not self.identity.matches():
+            # It may have exited between the poll above and this look (a zombie no longer
+            # matches): its own exit status says more than "gone".
+            if self.process is not None and self.process.poll() is not None:
+                return f"exited with status {self.process.returncode}"
             return "process is gone"
         try:
             return self.check()
@@ -208,6 +212,7 @@ class Server:
         reason = self.health()
         while reason is not None:
             if self.process is not None and self.process.poll() is not None:
+                reason = self.health()  # its exit status, now that it has been reaped
                 break
             if time.monotonic() > deadline:
                 reason = f"not healthy after {timeout:.0f}s ({reason})"

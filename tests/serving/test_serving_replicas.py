@@ -49,14 +49,17 @@ def platform(registry, redis_server, tmp_path_factory):  # noqa: F811
         "SAHAB_SERVING_RELOAD_INTERVAL_S": "1",
     }
     started = []
+    state = {"env": env, "home": home, "serving": [], "control": [], "registry": registry}
     try:
         for i in range(2):
             started.append(start_bentoml_serve(env, home / f"serve-{i}.log"))
         for i in range(2):
             started.append(start_module("workloads.serving.control", env, home / f"control-{i}.log", "/healthz"))
-        yield {"env": env, "home": home, "serving": started[:2], "control": started[2:], "registry": registry}
+        state["serving"], state["control"] = started[:2], started[2:]
+        yield state
     finally:
-        for server in started:
+        # A test may replace a control plane (the restart case): stop what the state holds too.
+        for server in [*started, *state["serving"], *state["control"]]:
             stop_server(server)
 
 
