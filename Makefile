@@ -11,7 +11,7 @@ plan: setup  ## the main job: the uae-central platform as a credential-free plan
 	@.venv/bin/sahab plan uae-central
 
 test: setup servers  ## the whole test suite (what CI runs)
-	@.venv/bin/python -m pytest -q
+	@.venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 check: setup  ## plan + policy packs + checkov + Kubernetes schemas for uae-central
 	@.venv/bin/sahab check uae-central
