@@ -26,22 +26,19 @@ if [ "$(cat .venv/.sahab-stamp 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.sahab-stamp
 fi
 
-ck_want=$(cat scripts/checkov-requirements.txt | sha256sum | cut -c1-16)
-if [ ! -x .venv-checkov/bin/checkov ] || [ "$(cat .venv-checkov/.sahab-stamp 2>/dev/null)" != "$ck_want" ]; then
-  echo "setup: installing checkov into .venv-checkov" >&2
-  "$PY" -m venv .venv-checkov
-  pip_q .venv-checkov/bin/python -m pip install -q --upgrade pip
-  pip_q .venv-checkov/bin/python -m pip install -q -r scripts/checkov-requirements.txt
-  echo "$ck_want" > .venv-checkov/.sahab-stamp
-fi
-
-# network-config-analyzer (the gate's connectivity check) pins PyYAML and networkx versions that
-# neither .venv nor .venv-checkov can share: its own venv too.
-nca_want=$(cat scripts/nca-requirements.txt | sha256sum | cut -c1-16)
-if [ ! -x .venv-nca/bin/nca ] || [ "$(cat .venv-nca/.sahab-stamp 2>/dev/null)" != "$nca_want" ]; then
-  echo "setup: installing network-config-analyzer into .venv-nca" >&2
-  "$PY" -m venv .venv-nca
-  pip_q .venv-nca/bin/python -m pip install -q --upgrade pip
-  pip_q .venv-nca/bin/python -m pip install -q -r scripts/nca-requirements.txt
-  echo "$nca_want" > .venv-nca/.sahab-stamp
-fi
+# A tool whose pins no other environment can share gets a venv of its own, refreshed when its
+# requirements file changes: side_venv DIR REQUIREMENTS BINARY WHAT
+side_venv() {
+  local dir=$1 reqs=$2 bin=$3 what=$4 want
+  want=$(sha256sum < "$reqs" | cut -c1-16)
+  if [ ! -x "$dir/bin/$bin" ] || [ "$(cat "$dir/.sahab-stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing $what into $dir" >&2
+    "$PY" -m venv "$dir"
+    pip_q "$dir/bin/python" -m pip install -q --upgrade pip
+    pip_q "$dir/bin/python" -m pip install -q -r "$reqs"
+    echo "$want" > "$dir/.sahab-stamp"
+  fi
+}
+# checkov pins packaging<24; network-config-analyzer (the gate's connectivity check) pins PyYAML and networkx.
+side_venv .venv-checkov scripts/checkov-requirements.txt checkov checkov
+side_venv .venv-nca scripts/nca-requirements.txt nca network-config-analyzer
