@@ -1,8 +1,8 @@
-"""Session-scoped fixtures over real servers on loopback (Redis, PostgreSQL 15, moto's S3).
+"""Session-scoped fixtures over real servers on loopback (Redis, PostgreSQL 15, moto's S3, Azurite).
 
 A plain module, not a conftest, so any test folder can use them:
 
-    from servers import postgres_server, redis_server, s3_server  # noqa: F401  (pytest fixtures)
+    from servers import azurite_server, postgres_server, redis_server, s3_server  # noqa: F401  (pytest fixtures)
 
 Each yields a `sahab.local.servers.Server` (`name`, `url`, `pid`, `env`, `healthy()`, `stop()`); the
 server runs for the whole session under a session temporary folder and is stopped at its end. A
@@ -30,4 +30,11 @@ def postgres_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     with servers.start_s3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory):
+    """Azurite's Blob service; `server.env` has AZURE_STORAGE_CONNECTION_STRING and friends."""
+    with servers.start_azurite(tmp_path_factory.mktemp("azurite")) as server:
         yield server

@@ -535,3 +535,54 @@ def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
                      data_dir=directory)
 
     return _with_port_retries(start)
+
+
+# --- Azure Blob Storage (Azurite) --------------------------------------------------------------
+
+# Azurite's well-known development account (checked: Azure/Azurite README "Default Storage Account",
+# the key is public and only opens the emulator).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_VERSION = "3.37.0"  # checked: `npm view azurite version` (registry.npmjs.org), 2026-12-02
+
+
+def azurite_binary() -> str | None:
+    here = Path(__file__).resolve().parents[2] / ".node" / "node_modules" / ".bin" / "azurite-blob"
+    return which("azurite-blob", "SAHAB_LOCAL_AZURITE_BLOB", (str(here),))
+
+
+def azurite_connection_string(url: str) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={url}/{AZURITE_ACCOUNT};")
+
+
+def start_azurite(directory: Path, *, timeout: float = 60.0) -> Server:
+    """Azurite's Blob service (Microsoft's Azure Storage emulator, npm `azurite`) on a free loopback
+    port, data under `directory`. URL: `http://127.0.0.1:PORT` (the account is at
+    `<url>/devstoreaccount1`); `Server.env` holds AZURE_STORAGE_CONNECTION_STRING (what adlfs, MLflow's
+    wasbs:// store and azure-storage-blob read) and SAHAB_AZURE_BLOB_ENDPOINT/AZURE_STORAGE_ACCOUNT_KEY
+    for pyarrow's AzureFileSystem. Azurite has no Data Lake (dfs) endpoint: abfss:// URIs reach it
+    through the Blob API, as pyarrow and adlfs do on a flat-namespace account."""
+    binary = azurite_binary()
+    if binary is None:
+        raise ServerError("azurite (server): azurite-blob not found. Fix: `make servers` (npm install --prefix .node "
+                          f"azurite@{AZURITE_VERSION}) or set SAHAB_LOCAL_AZURITE_BLOB to an azurite-blob binary.")
+    directory = _folder(directory)
+
+    def start(port: int) -> Server:
+        # --skipApiVersionCheck: the Azure SDKs (C++ in pyarrow, Python) may send a newer x-ms-version
+        # than this Azurite release knows; --loose accepts headers it does not implement.
+        argv = [binary, "--blobHost", LOOPBACK, "--blobPort", str(port), "--location", str(directory / "data"),
+                "--debug", str(directory / "debug.log"), "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"]
+        url = f"http://{LOOPBACK}:{port}"
+        client_env = {
+            "AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(url),
+            "AZURE_STORAGE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+            "AZURE_STORAGE_ACCOUNT_KEY": AZURITE_KEY,
+            "SAHAB_AZURE_BLOB_ENDPOINT": url,
+        }
+        return spawn("azurite", argv, log=directory / "azurite.log", url=url,
+                     check=HealthCheck(kind="http", port=port, path=f"/{AZURITE_ACCOUNT}?comp=list"),
+                     timeout=timeout, client_env=client_env, data_dir=directory)
+
+    return _with_port_retries(start)
