@@ -336,9 +336,35 @@ def _redis_ping(port: int) -> str | None:
     return None if answer.startswith(b"+PONG") else f"PING answered {answer!r}"
 
 
-def start_redis(directory: Path, *, persist: bool = False, timeout: float = 30.0) -> Server:
+def _redis_command(port: int, *args: str) -> bytes:
+    """One RESP command on a fresh connection; the raw answer (enough for +OK and bulk strings)."""
+    request = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+    with socket.create_connection((LOOPBACK, port), timeout=2) as sock:
+        sock.sendall(request)
+        return sock.recv(65536)
+
+
+def _own_every_slot(server: Server, port: int, timeout: float) -> None:
+    """Make a cluster-enabled node a one-node cluster owning all 16384 hash slots (so a plain
+    client works and the slot rules, CROSSSLOT, are enforced), and wait for cluster_state:ok."""
+    answer = _redis_command(port, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")  # Redis >= 7.0
+    if answer.startswith(b"-ERR unknown subcommand"):
+        answer = _redis_command(port, "CLUSTER", "ADDSLOTS", *map(str, range(16384)))
+    deadline = time.monotonic() + timeout
+    while not answer.startswith(b"+OK") or b"cluster_state:ok" not in (info := _redis_command(port, "CLUSTER", "INFO")):
+        if not answer.startswith(b"+OK") or time.monotonic() > deadline:
+            server.stop()
+            why = answer if not answer.startswith(b"+OK") else info
+            raise ServerError(f"redis (server): cluster mode did not come up ({why[:200]!r}). Log {server.log}:\n"
+                              f"{log_tail(server.log)}\nFix: redis-server must support cluster mode (Redis >= 7.0 for ADDSLOTSRANGE).")
+        time.sleep(0.05)
+
+
+def start_redis(directory: Path, *, persist: bool = False, cluster: bool = False, timeout: float = 30.0) -> Server:
     """redis-server on a free loopback port, data (if `persist`: RDB snapshots) and log under
-    `directory`. URL: `redis://127.0.0.1:PORT/0`."""
+    `directory`. URL: `redis://127.0.0.1:PORT/0`. With `cluster`, a cluster-enabled node that owns
+    every hash slot: multi-key commands and scripts over keys of different slots fail with CROSSSLOT,
+    as on Azure Managed Redis (always clustered) and ElastiCache in cluster mode."""
     binary = redis_binary()
     if binary is None:
         raise ServerError("redis (server): redis-server not found on PATH. Fix: `make servers` (Debian redis-server) "
@@ -348,8 +374,13 @@ def start_redis(directory: Path, *, persist: bool = False, timeout: float = 30.0
     def start(port: int) -> Server:
         argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--dir", str(directory), "--daemonize", "no",
                 "--protected-mode", "yes", "--appendonly", "no", "--save", "60 1" if persist else ""]
-        return spawn("redis", argv, log=directory / "redis.log", url=f"redis://{LOOPBACK}:{port}/0",
-                     check=HealthCheck(kind="redis", port=port), timeout=timeout, data_dir=directory)
+        if cluster:
+            argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / f"nodes-{port}.conf")]
+        server = spawn("redis", argv, log=directory / "redis.log", url=f"redis://{LOOPBACK}:{port}/0",
+                       check=HealthCheck(kind="redis", port=port), timeout=timeout, data_dir=directory)
+        if cluster:
+            _own_every_slot(server, port, timeout)
+        return server
 
     return _with_port_retries(start)
 

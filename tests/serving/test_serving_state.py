@@ -1,13 +1,18 @@
-"""The experiment store's semantics, the same cases on a real Redis server and on the embedded
-SQLite file: idempotency, key units, attribution per experiment, restarts, exclusive claims."""
+"""The experiment store's semantics, the same cases on a real Redis server, on a real clustered
+Redis (a cluster-enabled node owning every slot: CROSSSLOT enforced, as on Azure Managed Redis) and
+on the embedded SQLite file: idempotency, key units, attribution per experiment, restarts, exclusive
+claims; and that every key of one experiment lies in one hash slot."""
 from __future__ import annotations
 
 import threading
 import uuid
 
 import pytest
+import redis
 from servers import redis_server  # noqa: F401  (pytest fixture)
 
+from sahab.local import servers
+from workloads.serving import state
 from workloads.serving.state import Experiment, Outcome, RedisStore, SqliteStore, experiment_id
 
 pytestmark = pytest.mark.slow
@@ -16,12 +21,19 @@ OLD = Experiment("transaction-risk", "1", "2", "salt-1", 0.5)
 NEW = Experiment("transaction-risk", "1", "3", "salt-1", 0.5)
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+@pytest.fixture(scope="module")
+def redis_cluster_server(tmp_path_factory):
+    """redis-server with cluster mode on, one node owning all 16384 slots."""
+    with servers.start_redis(tmp_path_factory.mktemp("redis-cluster"), cluster=True) as server:
+        yield server
+
+
+@pytest.fixture(params=["redis", "redis-cluster", "sqlite"])
 def make_store(request, tmp_path):
     """A factory of store handles on one shared backend (each call = another process's view)."""
     opened = []
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
+    if request.param.startswith("redis"):
+        server = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster_server")
         prefix = f"test:{uuid.uuid4().hex[:8]}:"
 
         def build():
@@ -107,3 +119,40 @@ def test_exactly_one_of_eight_concurrent_claims_wins(make_store):
     assert not stores[1].claim(OLD.id, "late"), "only the owner releases"
     stores[0].release(OLD.id, f"owner-{wins[0]}")
     assert stores[1].claim(OLD.id, "next"), "a released claim can be taken again"
+
+
+def test_every_key_of_an_experiment_lies_in_one_slot_of_the_cluster(redis_cluster_server):
+    client = redis.Redis.from_url(redis_cluster_server.url, decode_responses=True)
+    assert client.info("cluster")["cluster_enabled"] == 1, f"{redis_cluster_server.url}: cluster mode is off"
+    store = RedisStore(redis_cluster_server.url, f"slots:{uuid.uuid4().hex[:8]}:")
+    try:
+        store.register(OLD)
+        store.record(OLD.id, _outcomes("r", keys=2, per_key=2), key_outcomes=3)  # open keys: n, sum, variant, idle
+        store.record(OLD.id, _outcomes("s", keys=1, per_key=3), key_outcomes=3)  # sealed, units
+        store.save_decision(OLD.id, {"recommendation": "keep"})
+        assert store.claim(OLD.id, "me")
+        keys = client.keys(f"{store.prefix}*")
+        parts = {k.rsplit(":", 1)[1] for k in keys}
+        assert parts == {"meta", "seen", "n", "sum", "variant", "sealed", "idle", "units", "outcomes", "decision", "claim"}, parts
+        slots = {client.execute_command("CLUSTER", "KEYSLOT", k) for k in keys}
+        assert slots == {client.execute_command("CLUSTER", "KEYSLOT", OLD.id)}, f"keys of {OLD.id} in slots {slots}: {keys}"
+    finally:
+        store.close()
+        client.close()
+
+
+def test_the_layout_without_a_hash_tag_fails_on_the_cluster_with_crossslot(redis_cluster_server):
+    """The keys as they were before the tag (`exp:<id>:seen`, ...): the record script is refused."""
+    client = redis.Redis.from_url(redis_cluster_server.url, decode_responses=True)
+    try:
+        old_keys = [f"old:exp:{OLD.id}:{p}" for p in ("seen", "n", "sum", "variant", "sealed", "idle", "units", "outcomes")]
+        with pytest.raises(redis.exceptions.ClusterCrossSlotError):
+            client.register_script(state._RECORD)(keys=old_keys, args=[1, 0.0, "r1", "k1", "champion", "1.0"])
+        assert client.keys("old:*") == [], "a refused script wrote nothing"
+    finally:
+        client.close()
+
+
+def test_a_prefix_with_braces_is_refused(redis_server):
+    with pytest.raises(ValueError, match=r"SAHAB_SERVING_AB_REDIS_PREFIX='ab:\{x\}:' contains a brace.*Fix:"):
+        RedisStore(redis_server.url, "ab:{x}:")

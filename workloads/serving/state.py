@@ -14,9 +14,17 @@ Both stores have the same semantics (tests run the same cases on both):
   the others get False (and answer 409); `release()` frees it when the action did not happen.
 
 Redis layout (prefix `SAHAB_SERVING_AB_REDIS_PREFIX`, default `sahab:ab:`), per experiment `<id>`:
-`exp:<id>:meta` (hash), `:seen` (set of request ids), `:n` / `:sum` / `:variant` (hashes by key of
+`exp:{<id>}:meta` (hash), `:seen` (set of request ids), `:n` / `:sum` / `:variant` (hashes by key of
 open keys), `:sealed` (set), `:idle` (zset key -> last outcome time), `:units` (list of
 "variant|mean"), `:outcomes` (hash variant -> accepted outcomes), `:decision` (JSON), `:claim`.
+The braces are a hash tag: every key of one experiment hashes to one slot, so the scripts (which
+touch up to 8 of them) also run on a clustered Redis, where a script or MULTI over keys of
+different slots fails with CROSSSLOT: Azure Managed Redis is always clustered, and with its
+Enterprise policy only DEL, MSET, MGET, EXISTS, UNLINK and TOUCH may span slots (checked:
+learn.microsoft.com "Implement data operations in Azure Managed Redis: client libraries and best
+practices", "Multi-key commands"; the hash-tag rule: redis.io "CLUSTER KEYSLOT" and the cluster
+specification's "Hash tags"). The prefix may not contain braces (the first `{...}` of a key is its tag). Keys of the
+layout before the tag (`exp:<id>:...`) are not read.
 """
 from __future__ import annotations
 
@@ -142,11 +150,16 @@ return 0
 
 
 class RedisStore:
-    """The platform's store (the online store's ElastiCache, under its own key prefix)."""
+    """The platform's store (the online store's Redis: ElastiCache, Azure Managed Redis, the
+    in-cluster one), under its own key prefix; every key of an experiment in one hash slot."""
 
     def __init__(self, url: str, prefix: str = "sahab:ab:") -> None:
         import redis
 
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(f"SAHAB_SERVING_AB_REDIS_PREFIX={prefix!r} contains a brace: the experiment id is each key's "
+                             "hash tag (one Redis Cluster slot per experiment), and a brace in the prefix would replace it. "
+                             "Fix: use a prefix without { and }, e.g. sahab:ab:")
         self.prefix = prefix
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
         self._record = self.client.register_script(_RECORD)
@@ -154,7 +167,7 @@ class RedisStore:
         self._release = self.client.register_script(_RELEASE)
 
     def _k(self, experiment_id: str, part: str) -> str:
-        return f"{self.prefix}exp:{experiment_id}:{part}"
+        return f"{self.prefix}exp:{{{experiment_id}}}:{part}"
 
     def register(self, experiment: Experiment) -> None:
         meta = {k: str(v) for k, v in asdict(experiment).items()}
