@@ -156,3 +156,37 @@ def test_the_layout_without_a_hash_tag_fails_on_the_cluster_with_crossslot(redis
 def test_a_prefix_with_braces_is_refused(redis_server):
     with pytest.raises(ValueError, match=r"SAHAB_SERVING_AB_REDIS_PREFIX='ab:\{x\}:' contains a brace.*Fix:"):
         RedisStore(redis_server.url, "ab:{x}:")
+
+
+def test_feasts_redis_online_store_writes_and_reads_on_the_same_cluster(redis_cluster_server, tmp_path):
+    """The A/B state shares the online store's Redis: Feast 0.67's redis store (redis_type "redis", as
+    workloads/features/repo.py configures it) materializes into the clustered node and reads back."""
+    from datetime import timedelta
+
+    from feast import RepoConfig
+
+    from workloads.data.generator import generate
+    from workloads.data.schema import ENTITY, TIMESTAMP
+    from workloads.features.store import FeatureRepo
+    from workloads.settings import FeatureStoreSettings
+
+    host_port = redis_cluster_server.url.removeprefix("redis://").split("/")[0]
+    repo = FeatureRepo(tmp_path, FeatureStoreSettings(mode="local"))
+    repo.config = RepoConfig(project="sahab", provider="local", registry=str(tmp_path / "feast" / "registry.db"),
+                             online_store={"type": "redis", "redis_type": "redis", "connection_string": host_port},
+                             offline_store={"type": "file"}, repo_path=(tmp_path / "feast").resolve(),
+                             entity_key_serialization_version=3)
+    df = generate(300, seed=0, days=2)
+    repo.write_source(df)
+    repo.apply()
+    client = redis.Redis.from_url(redis_cluster_server.url)
+    assert client.info("cluster")["cluster_enabled"] == 1, f"{redis_cluster_server.url}: cluster mode is off"
+    before = client.dbsize()
+    repo.materialize(df[TIMESTAMP].min().to_pydatetime(), df[TIMESTAMP].max().to_pydatetime() + timedelta(seconds=1))
+    accounts = sorted(int(a) for a in df[ENTITY].unique())[:3]
+    online = repo.online(accounts).set_index(ENTITY)
+    latest = df.sort_values(TIMESTAMP).groupby(ENTITY).last()
+    for account in accounts:
+        assert online.loc[account, "amount"] == pytest.approx(latest.loc[account, "amount"]), f"account {account}: online amount"
+    assert client.dbsize() > before, "materialize wrote nothing to the clustered Redis"
+    client.close()
