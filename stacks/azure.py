@@ -12,6 +12,7 @@ from pulumi_azure_native import authorization
 
 from components import azure as c
 from components.aws.registry import WORKLOAD_REPOSITORIES
+from components.azure.data_services import REDIS_PORT
 from components.kubernetes.cloud import ClusterCloud
 from components.workloads import WORKLOADS
 from stacks.azure_offerings import AZURE_REGIONS
@@ -151,6 +152,11 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             # Entra ID tokens carry group object ids: the platform's RoleBindings name those.
             kubernetes_groups=dict(spec.azure.access_groups),
             gpu_node_tolerations=(SPOT_TOLERATION,) if any(p.capacity == "spot" for p in spec.gpu_pools) else (),
+            # Azure Managed Redis listens on its database's port, reached through the private endpoint in the
+            # endpoints subnet (inside spec.network.cidr, which the workloads' Redis egress rules name).
+            redis_port=REDIS_PORT,
+            redis_secret_field="password",  # the Key Vault secret is {"password": <access key>}
+            feast_mode="azure",
         ),
         account_name=storage.data_account_name,
         container_names=storage.container_names,

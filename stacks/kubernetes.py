@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import kubernetes as kc
 from components.kubernetes import images
+from components.kubernetes.mlflow import artifact_uri
 from components.kubernetes.tenancy import GROUPS
 from components.workloads import NAMESPACES, team_namespace, workload
 from stacks.cloud import CloudPlatform
@@ -31,6 +32,8 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
     data_key = cloud.key_arns.apply(lambda k: k.get("data"))  # none on an existing cluster (its disks' own encryption)
     bucket_uri = adapter.object_uri
+    # MLflow's own spelling of the artifact store (wasbs:// on Azure), for its server and new experiments.
+    mlflow_artifacts = bucket_uri("experiment-artifacts", "mlflow").apply(artifact_uri)
 
     ns = NAMESPACES
     teams = [team_namespace(t.name) for t in layer.teams]
@@ -95,7 +98,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
             image=images.workload_ref(host, "mlflow", release),
             database_endpoint=cloud.database_endpoint,
             database_secret_arn=cloud.database_secret_arn,
-            artifact_root=bucket_uri("experiment-artifacts", "mlflow"),
+            artifact_root=mlflow_artifacts,
             region=cloud.region,
             vpc_cidr=cidr,
             client_namespaces=(ns["platform"], ns["training"], ns["serving"], ns["monitoring"], *teams),
@@ -135,7 +138,7 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
                 data_path=bucket_uri("offline-features", "training-sets/current.parquet"),
                 feature_store_uri=bucket_uri("offline-features", "feast"),  # the retrain Job's training set: Feast, point in time
                 tracking_uri=mlflow.tracking_uri,
-                artifact_location=bucket_uri("experiment-artifacts", "mlflow"),
+                artifact_location=mlflow_artifacts,
                 region=cloud.region,
                 gpus=layer.training.gpus,
                 grace_seconds=layer.training.checkpoint_grace_seconds,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 
@@ -46,6 +46,16 @@ class ClusterCloud:
     gpu_node_tolerations: tuple[dict[str, str], ...] = ()
     """Tolerations, beyond the GPU taint, of pods that must run on GPU nodes (AKS spot pools carry
     `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`). Empty on EKS."""
+    redis_port: int = 6379
+    """Port of the online store's Redis (TLS): ElastiCache and the in-cluster Redis 6379, Azure Managed
+    Redis 10000 (components/azure/data_services.py REDIS_PORT)."""
+    redis_secret_field: str = "value"
+    """Field of the online store's secret that holds the Redis password, as scripts/with_secrets.py names
+    it: `value` for a plain-string secret (Secrets Manager, in-cluster), `password` for the JSON one
+    components/azure/data_services.py writes to Key Vault."""
+    feast_mode: Literal["aws", "azure"] = "aws"
+    """`SAHAB_FEAST_MODE` of the features workload (workloads/settings.py FeatureStoreSettings): `aws` reads
+    an s3:// offline store (EKS, and an existing cluster's S3-compatible store), `azure` an abfss:// one."""
 
     def storage_class_parameters(self, key: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
         params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)
@@ -61,6 +71,14 @@ class ClusterCloud:
 
     def account_annotations(self, account: str) -> dict[str, pulumi.Input[str]]:
         return dict(self.service_account_annotations.get(account, {}))
+
+    def feast_env(self, offline_uri: pulumi.Input[str], region: str) -> dict[str, pulumi.Input[str]]:
+        """The features workload's store mode and offline store URI: aws mode keeps the old spelling
+        `SAHAB_FEAST_S3_URI` (EKS and on-prem render what they always did), azure mode `SAHAB_FEAST_URI`
+        and the region too (FeatureStoreSettings' default region is an AWS one)."""
+        if self.feast_mode == "aws":
+            return {"SAHAB_FEAST_MODE": "aws", "SAHAB_FEAST_S3_URI": offline_uri}
+        return {"SAHAB_FEAST_MODE": self.feast_mode, "SAHAB_FEAST_URI": offline_uri, "SAHAB_FEAST_REGION": region}
 
 
 EKS = ClusterCloud(

@@ -14,7 +14,6 @@ from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
 
 PORT = 6566
-REDIS_PORT = 6379
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,12 @@ class FeatureStore(pulumi.ComponentResource):
         after = pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts])
         variables = env(
             {
-                "SAHAB_FEAST_MODE": "aws",
-                "SAHAB_FEAST_S3_URI": args.offline_uri,
+                **args.cloud.feast_env(args.offline_uri, args.region),
                 "SAHAB_FEAST_REGION": args.region,
                 "SAHAB_HOME": "/tmp/sahab",
                 **args.cloud.region_env(args.region),
                 "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                    {"SAHAB_FEAST_REDIS_URL": {"arn": args.redis_secret_arn, "template": pulumi.Output.format("{0}:{1},ssl=true,password={{value}}", args.redis_endpoint, REDIS_PORT)}}
+                    {"SAHAB_FEAST_REDIS_URL": {"arn": args.redis_secret_arn, "template": pulumi.Output.format("{0}:{1},ssl=true,password={{" + args.cloud.redis_secret_field + "}}", args.redis_endpoint, args.cloud.redis_port)}}
                 ),
             }
         )
@@ -150,7 +148,7 @@ class FeatureStore(pulumi.ComponentResource):
             },
             opts=after,
         )
-        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}]
+        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
         obj.network_policy(
             f"{name}-server-netpol", ns, "feature-server", selector, child,
             ingress=[{"from": obj.from_namespaces(*args.client_namespaces), "ports": [{"protocol": "TCP", "port": PORT}]}],

@@ -5,6 +5,7 @@ and never stored in Kubernetes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -19,6 +20,20 @@ PORT = 5000
 # secrets wrapper re-reads it this often and restarts the server with the new password when it
 # changed (existing connections survive a password change; new ones need the new one).
 SECRET_REFRESH_SECONDS = 60
+_ABFSS = re.compile(r"abfss://(?P<container>[^@/]+)@(?P<account>[^./]+)\.dfs\.core\.windows\.net(?P<path>/.*)?")
+
+
+def artifact_uri(uri: str) -> str:
+    """MLflow's spelling of an object-store URI. Azure's `abfss://<container>@<account>.dfs.core.windows.net/<path>`
+    (stacks/cloud.py) becomes `wasbs://<container>@<account>.blob.core.windows.net/<path>`, the same blobs through
+    the Blob endpoint: MLflow's AzureBlobArtifactRepository (azure-storage-blob; AZURE_STORAGE_CONNECTION_STRING,
+    else azure-identity's DefaultAzureCredential, i.e. workload identity on AKS), where its abfss:// store would
+    need the Data Lake SDK too (checked: mlflow 3.17.2 mlflow/store/artifact/azure_blob_artifact_repo.py and
+    artifact_repository_registry.py). s3:// and the rest stay as they are."""
+    match = _ABFSS.fullmatch(uri)
+    if match is None:
+        return uri
+    return f"wasbs://{match['container']}@{match['account']}.blob.core.windows.net{match['path'] or ''}"
 
 
 def allowed_hosts(service: str, namespace: str, port: int = PORT) -> list[str]:
@@ -42,7 +57,8 @@ class MlflowArgs:
     database_secret_arn: pulumi.Input[str]
     """Secrets Manager ARN of the database credentials (JSON with username, password)."""
     artifact_root: pulumi.Input[str]
-    """`s3://bucket/prefix` for run artifacts and registered models."""
+    """`s3://bucket/prefix` (or `wasbs://container@account.blob.core.windows.net/prefix`, see `artifact_uri`)
+    for run artifacts and registered models."""
     region: str
     """AWS region (S3 and Secrets Manager clients)."""
     vpc_cidr: str

@@ -30,7 +30,6 @@ from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, lab
 
 PORT = 3000
 CONTROL_PORT = 3001
-REDIS_PORT = 6379
 AB_REDIS_PREFIX = "sahab:ab:"
 CONTROL_TOKEN_SECRET = "serving-control-token"
 TOKEN_DIR = "/var/run/sahab/control-token"
@@ -139,7 +138,8 @@ class Serving(pulumi.ComponentResource):
             "SAHAB_SERVING_AB_REDIS_PREFIX": AB_REDIS_PREFIX,
             "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
                 {"SAHAB_SERVING_AB_REDIS_URL": {"arn": args.redis_secret_arn,
-                                                "template": pulumi.Output.format("rediss://:{{value_url}}@{0}:{1}/0", args.redis_endpoint, REDIS_PORT)}}
+                                                "template": pulumi.Output.format("rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0",
+                                                                                 args.redis_endpoint, args.cloud.redis_port)}}
             ),
         }
         with_secrets = ["python", f"{SCRIPTS_DIR}/with_secrets.py", "python", "-m"]
@@ -292,7 +292,7 @@ class Serving(pulumi.ComponentResource):
             opts=child,
         )
         peers = [{"ipBlock": {"cidr": c}} for c in ([args.vpc_cidr] + (list(args.public_source_cidrs) if args.public else []))]
-        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": REDIS_PORT}]}]
+        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
         obj.network_policy(f"{name}-netpol", ns, "serving", selector, child,
                            ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress)
         obj.network_policy(f"{name}-control-netpol", ns, "serving-control", selector, child,

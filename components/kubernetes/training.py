@@ -99,7 +99,7 @@ class Training(pulumi.ComponentResource):
         if args.gpus > 1:
             command = ["python", "-m", "workloads.training.launch", "--nproc", str(args.gpus), "--", *command, "--set", "deepspeed.enabled=true"]
         command = [TINI, "--", *command]  # PID 1 that forwards SIGTERM (and reaps)
-        feast_env = {"SAHAB_FEAST_MODE": "aws", "SAHAB_FEAST_S3_URI": args.feature_store_uri} if args.feature_store_uri is not None else {}
+        feast_env = args.cloud.feast_env(args.feature_store_uri, args.region) if args.feature_store_uri is not None else {}
         train_labels = labels("trainer", "training", **{"sahab.ae/pool": args.gpu_pool}, **args.cloud.pod_labels)
         trainer = {
             "name": "trainer",

@@ -209,10 +209,13 @@ def test_kubernetes_layer_uses_the_aks_adapter(north_plan):
 
 def test_object_store_uris_are_abfss(north_plan):
     account = next(a.outputs["name"] for a in of(north_plan, "azure-native:storage:StorageAccount") if a.name.endswith("-data"))
-    mlflow = next(r for r in north_plan.resources if r.type == "kubernetes:apps/v1:Deployment" and r.inputs["metadata"]["name"] == "mlflow")
+    deployments = {r.inputs["metadata"]["name"]: r for r in north_plan.resources if r.type == "kubernetes:apps/v1:Deployment"}
+    feast, mlflow = deployments["feature-server"], deployments["mlflow"]
+    assert f"abfss://offline-features@{account}.dfs.core.windows.net/feast" in str(feast.inputs), f"{feast.urn}: offline store is not the data account"
+    # MLflow's own spelling of the same store (stacks/cloud.py contract 1: its Blob artifact repository).
     text = str(mlflow.inputs)
-    assert f"abfss://experiment-artifacts@{account}.dfs.core.windows.net/mlflow" in text, f"{mlflow.urn}: artifact root is not the data account"
-    assert "s3://" not in text, mlflow.urn
+    assert f"wasbs://experiment-artifacts@{account}.blob.core.windows.net/mlflow" in text, f"{mlflow.urn}: artifact root is not the data account"
+    assert "s3://" not in text and "s3://" not in str(feast.inputs), mlflow.urn
 
 
 def test_stack_outputs_name_azure_resources(north_plan):
