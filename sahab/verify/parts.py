@@ -17,7 +17,6 @@ from sahab.verify.context import Promises, StackOutputs, VerifyError, promises_f
 PARTS = ("cloud", "cluster", "workloads", "local")
 DEFAULT_MODEL = "transaction-risk"  # workloads/settings.py SahabSettings.model_name
 CLOUD_NOT_CHECKED = {
-    "azure": "the Azure cloud checks (Azure SDK) are not in this release: the plan's residency is proven by `sahab check`; the cluster and workloads parts still run",
     "kubernetes": "cloud: kubernetes deploys into a cluster of your own, with no cloud account to check: the cluster and workloads parts verify it",
 }
 
@@ -50,6 +49,8 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
         return _local(part, ctx)
     promises = _promises(ctx["plan"])
     outputs = StackOutputs.model_validate(ctx["outputs"])
+    if part == "cloud" and promises.cloud == "azure":
+        return _azure_cloud(ctx, outputs)
     if part == "cloud" and promises.cloud != "aws":
         return CLOUD_NOT_CHECKED.get(promises.cloud, f"cloud {promises.cloud!r} has no cloud checks")
     if part == "cloud":
@@ -78,6 +79,17 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
         drift_last_run=lambda: drift_cronjob_last_run(ref, cluster.list("CronJob"), cluster.list("Job")),
         drift_label=ref,
     ))
+
+
+def _azure_cloud(ctx: dict[str, Any], outputs: StackOutputs) -> list[Check] | str:
+    """The Azure cloud checks (Resource Manager), or why they cannot run here (no credentials)."""
+    from sahab.verify.cloud_azure import AzureUnavailable, arm_from_environment, azure_cloud_checks, azure_promises, subscription_of
+
+    try:
+        arm = arm_from_environment(subscription_of({**outputs.key_arns, **outputs.bucket_names}))
+    except AzureUnavailable as e:
+        return f"cloud: {e}"
+    return azure_cloud_checks(azure_promises(_load(ctx["plan"])), arm)
 
 
 def _local(part: str, ctx: dict[str, Any]) -> list[Check] | str:
