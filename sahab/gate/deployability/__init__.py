@@ -127,12 +127,13 @@ def policy_levels(doc: Any) -> dict[str, str]:
 
 # The one registry of deployability checks, in run order. (Imported here, at the end: each check
 # module imports Context and finding from above.)
-from sahab.gate.deployability import budget, connectivity, iam, pins, rules, scheduling  # noqa: E402
+from sahab.gate.deployability import budget, connectivity, iam, pins, rules, scheduling, workload_env  # noqa: E402
 
-CHECKS: list[Check] = [connectivity.check, iam.check, scheduling.check, pins.check, rules.check, budget.check_budget]
+CHECKS: list[Check] = [connectivity.check, iam.check, scheduling.check, pins.check, rules.check, budget.check_budget, workload_env.check]
 
 # report.md sections of these checks (sahab.gate.reports.SECTIONS, the hook for extra sections).
 from sahab.gate import reports as _reports  # noqa: E402
 
-if budget.cost_section not in _reports.SECTIONS:
-    _reports.SECTIONS.append(budget.cost_section)
+for _section in (budget.cost_section, workload_env.workload_env_section):
+    if _section not in _reports.SECTIONS:
+        _reports.SECTIONS.append(_section)
