@@ -253,9 +253,18 @@ def arm_from_environment(outputs_subscription: str | None) -> Arm:
     try:
         credential.get_token(ARM_SCOPE)
     except Exception as e:  # noqa: BLE001 azure-identity's message lists what each credential said
-        first = " ".join(str(e).split())[:600]
-        raise AzureUnavailable(f"no Azure credentials for Resource Manager ({type(e).__name__}: {first}). Fix: `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret or a federated token, with Reader on the stack's resource groups") from None
+        raise AzureUnavailable(f"no Azure credentials for Resource Manager ({_credentials_said(e)}). Fix: `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret or a federated token, with Reader on the stack's resource groups") from None
     return Arm(subscription=subscription, credential=credential, endpoint=os.environ.get("SAHAB_AZURE_ARM_ENDPOINT") or ARM_ENDPOINT)
+
+
+def _credentials_said(exc: Exception) -> str:
+    """DefaultAzureCredential's failure in one line: the credentials it tried, and what `az` said."""
+    tried = [line.strip() for line in str(exc).splitlines() if line.startswith(("\t", " ")) and "Credential:" in line]
+    if not tried:
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    names = [t.split(":", 1)[0] for t in tried]
+    cli = next((t for t in tried if t.startswith("AzureCliCredential:")), "")
+    return f"DefaultAzureCredential tried {', '.join(names)}; none answered" + (f"; {cli}" if cli else "")
 
 
 def subscription_of(values: dict[str, str]) -> str | None:

@@ -88,7 +88,7 @@ def _azure_cloud(ctx: dict[str, Any], outputs: StackOutputs) -> list[Check] | st
     try:
         arm = arm_from_environment(subscription_of({**outputs.key_arns, **outputs.bucket_names}))
     except AzureUnavailable as e:
-        return f"cloud: {e}"
+        return str(e)
     return azure_cloud_checks(azure_promises(_load(ctx["plan"])), arm)
 
 

@@ -85,7 +85,7 @@ def run(request: VerifyRequest, on_output: Callable[[str], None] = lambda line: 
             raise VerifyError(f"the verification suite did not run (pytest exit {code}); its output is above")
         if all(o.outcome == "skipped" for o in outcomes):
             reasons = sorted({f"{o.part}: {o.detail}" for o in outcomes if o.detail})
-            raise VerifyError("nothing was verified, every part was skipped (" + "; ".join(reasons) + "). Fix: give what the parts need (AWS credentials, a kubeconfig) or choose them with --part")
+            raise VerifyError("nothing was verified, every part was skipped (" + "; ".join(reasons) + "). Fix: give what the parts need (AWS or Azure credentials, a kubeconfig) or choose them with --part")
         exit_code = 1 if any(o.outcome == "failed" for o in outcomes) else 0
         report = None
         if request.report:
@@ -129,15 +129,23 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
         kubeconfig.chmod(0o600)
     ctx.update(plan=str(plan_path), outputs=outputs.model_dump(mode="json"), kubeconfig=str(kubeconfig) if kubeconfig else None,
                kube_context=request.kube_context, scan_regions=list(request.scan_regions) or None)
+    cloud = ((json.loads(plan_path.read_text()).get("config") or {}).get("sahab:platform") or {}).get("cloud")
     about = {
         "target": f"environment {request.target}, stack {stack}, region {outputs.region}",
         "outputs": str(request.outputs_file) if request.outputs_file else f"pulumi stack output --stack {stack}",
         "plan": f"{plan_source} (sha256 {hashlib.sha256(plan_path.read_bytes()).hexdigest()[:16]})",
-        "deployed": f"cluster {outputs.cluster_name}; buckets {', '.join(sorted(outputs.bucket_names.values()))}; keys {', '.join(f'{k} {v}' for k, v in sorted(outputs.key_arns.items()))}; {len(outputs.registry_urls)} ECR repositories",
+        "deployed": f"cluster {outputs.cluster_name}; buckets {', '.join(sorted(outputs.bucket_names.values()))}; keys {', '.join(f'{k} {v}' for k, v in sorted(outputs.key_arns.items()))}; {len(outputs.registry_urls)} {'ACR' if cloud == 'azure' else 'ECR'} repositories",
     }
     if "cloud" in request.parts:
-        about["account"] = _caller(outputs.region)
+        about["account"] = _azure_subscription(outputs) if cloud == "azure" else _caller(outputs.region)
     return ctx, about
+
+
+def _azure_subscription(outputs: StackOutputs) -> str:
+    from sahab.verify.cloud_azure import subscription_of
+
+    sub = os.environ.get("AZURE_SUBSCRIPTION_ID") or subscription_of({**outputs.key_arns, **outputs.bucket_names})
+    return f"Azure subscription {sub or 'unknown'}"
 
 
 def _caller(region: str) -> str:

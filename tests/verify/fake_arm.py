@@ -163,6 +163,8 @@ class FakeArm:
     docs: dict[str, dict[str, Any]]
     pristine: dict[str, dict[str, Any]]
     requests: list[str] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    """Authorization headers seen (which credential reached it)."""
 
     def doc(self, rid: str) -> dict[str, Any]:
         return self.docs[rid.lower()]
@@ -208,6 +210,7 @@ def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHan
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             fake.requests.append(self.path)
+            fake.tokens.add(self.headers.get("Authorization") or "")
             if not (self.headers.get("Authorization") or "").startswith("Bearer "):
                 return self._error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
             split = urlsplit(self.path)
