@@ -135,15 +135,19 @@ class WorkloadImage:
     """Further packages (versions from constraints.txt)."""
 
 
-# The Dockerfile recipe of IMAGES.md builds each `sahab/<repo>` image from this table. `aws` brings
-# boto3 and s3fs (S3 checkpoints, Feast's S3 offline store); MLflow needs a PostgreSQL driver for
-# its backend store. `serving` is built by `bentoml containerize` from its bentofile instead.
+# The Dockerfile recipe of IMAGES.md builds each `sahab/<repo>` image from this table. One image per
+# workload for every cloud: `aws` brings boto3 and s3fs (S3 checkpoints, Feast's S3 offline store),
+# `azure` adlfs, azure-storage-blob and azure-identity (abfss:// through workloads/storage.py, and
+# MLflow's wasbs:// artifact store, whose client and server import azure.storage.blob and
+# azure.identity: mlflow 3.17.2's own `azure` extra, checked in its METADATA and
+# mlflow/store/artifact/azure_blob_artifact_repo.py); MLflow needs a PostgreSQL driver for its
+# backend store. `serving` is built by `bentoml containerize` from its bentofile instead.
 WORKLOAD_IMAGES: dict[str, WorkloadImage] = {
-    "training": WorkloadImage("cuda-base", ("ml", "gpu", "aws")),
-    "export": WorkloadImage("python-base", ("ml", "aws")),
-    "features": WorkloadImage("python-base", ("ml", "aws")),
-    "drift": WorkloadImage("python-base", ("ml", "aws")),
-    "mlflow": WorkloadImage("python-base", ("ml", "aws"), ("psycopg2-binary",)),
+    "training": WorkloadImage("cuda-base", ("ml", "gpu", "aws", "azure")),
+    "export": WorkloadImage("python-base", ("ml", "aws", "azure")),
+    "features": WorkloadImage("python-base", ("ml", "aws", "azure")),
+    "drift": WorkloadImage("python-base", ("ml", "aws", "azure")),
+    "mlflow": WorkloadImage("python-base", ("ml", "aws", "azure"), ("psycopg2-binary",)),
 }
 
 
