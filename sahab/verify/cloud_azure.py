@@ -247,8 +247,11 @@ def arm_from_environment(outputs_subscription: str | None) -> Arm:
     subscription = os.environ.get("AZURE_SUBSCRIPTION_ID") or outputs_subscription
     if not subscription:
         raise AzureUnavailable("no Azure subscription: the stack outputs carry no ARM id and AZURE_SUBSCRIPTION_ID is not set. Fix: export AZURE_SUBSCRIPTION_ID")
-    from azure.identity import DefaultAzureCredential
-
+    try:
+        from azure.identity import DefaultAzureCredential
+        from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: F401 the client the checks use
+    except ImportError as e:
+        raise AzureUnavailable(f"the Azure SDK is not installed ({e.name}). Fix: pip install 'sahab[verify]' (azure-mgmt-resource, azure-identity)") from None
     credential = DefaultAzureCredential()
     try:
         credential.get_token(ARM_SCOPE)

@@ -165,6 +165,8 @@ class FakeArm:
     requests: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     """Authorization headers seen (which credential reached it)."""
+    denied: set[str] = field(default_factory=set)
+    """Lower-cased id prefixes (a resource group) the caller has no role on: 403 AuthorizationFailed, as ARM answers."""
 
     def doc(self, rid: str) -> dict[str, Any]:
         return self.docs[rid.lower()]
@@ -181,6 +183,7 @@ class FakeArm:
         self.docs.clear()
         self.docs.update(copy.deepcopy(self.pristine))
         self.requests.clear()
+        self.denied.clear()
 
 
 def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHandler]:
@@ -223,6 +226,8 @@ def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHan
             tracked = [d for d in fake.docs.values() if d["type"] != "Microsoft.Resources/resourceGroups" and d["id"].lower().count("/providers/") == 1
                        and (d["type"].count("/") == 1 or d["type"].lower() in LISTED_NESTED)]
             listing = lambda items: [{k: d[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind", "identity") if k in d} for d in sorted(items, key=lambda d: d["id"])]  # noqa: E731
+            if any(low == d or low.startswith(d + "/") for d in fake.denied):
+                return self._error(403, "AuthorizationFailed", f"The client does not have authorization to perform action 'read' over scope '{path}' or the scope is invalid.")
             m = re.fullmatch(re.escape(sub) + r"/resourcegroups/([^/]+)/resources", low)
             if m:
                 if f"{sub}/resourcegroups/{m.group(1)}" not in fake.docs:

@@ -176,3 +176,12 @@ def test_a_deleted_cluster_is_reported_missing_by_each_of_its_checks(arm, promis
     aks = {k for k in found if k.startswith("cloud-azure-aks-")}
     assert len(aks) == 7 and all("cannot be read (404 ResourceNotFound)" in found[k][0] and "managedClusters/sahab-uae-north" in found[k][0] for k in aks), found
     assert all(k.startswith("cloud-azure-aks-") or k.startswith("cloud-azure-diagnostics-to-audit[managedClusters/") for k in found), found
+
+
+def test_a_verifier_without_reader_on_a_group_is_told_which_resources_it_cannot_read(arm, promises):
+    arm.denied.add(f"/subscriptions/{arm.subscription}/resourcegroups/sahab-uae-north-data")
+    found = run(arm, promises)
+    assert "cloud-azure-resources-in-region[sahab-uae-north-data]" in found and "cloud-azure-keyvault-purge-protection[sahabuaenorthkve84fcb]" in found
+    assert not any(k.startswith(("cloud-azure-aks-", "cloud-azure-acr-")) for k in found), "the platform group stays readable"
+    text = found["cloud-azure-postgres-private[sahab-uae-north-mlflow]"][0]
+    assert "flexibleServers/sahab-uae-north-mlflow (postgresql flexible server): it cannot be read (403 AuthorizationFailed)" in text and "Reader" in text, text
