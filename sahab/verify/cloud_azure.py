@@ -29,8 +29,8 @@ ARM_SCOPE = "https://management.azure.com/.default"
 # API version" note), so ARM answers with the shapes the stack wrote. Property names are ARM's wire
 # names (checked: azure-mgmt-storage 25.3.0, -keyvault 14.1.0, -containerservice 41.8.0,
 # -containerregistry 15.0.0, -postgresqlflexibleservers 3.0.0, -redisenterprise 3.1.0 models'
-# rest_field / _attribute_map names, and Azure/bicep-types-az generated/keyvault/2024-11-01/types.md,
-# fetched 2026-12): e.g. storage's `networkAcls`, `supportsHttpsTrafficOnly`, `encryption.keyvaultproperties.keyname`.
+# rest_field / _attribute_map names; Azure/bicep-types-az generated/keyvault/.../2024-11-01/types.md and
+# generated/monitor/microsoft.insights/2021-05-01-preview/types.md (diagnosticSettings), fetched 2026-12): e.g. storage's `networkAcls`, `supportsHttpsTrafficOnly`, `encryption.keyvaultproperties.keyname`.
 API = {
     "Microsoft.Storage/storageAccounts": "2024-01-01",
     "Microsoft.Storage/storageAccounts/blobServices/containers": "2024-01-01",
