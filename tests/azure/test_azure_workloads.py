@@ -231,6 +231,21 @@ def test_mlflow_artifacts_are_wasbs_on_the_data_account(north):
         assert (container, storage_account, path) == ("experiment-artifacts", account, "mlflow"), f"{where}: {name}={uri}"
 
 
+def test_mlflow_backend_store_is_the_flexible_server_with_the_vault_credentials(north):
+    """The registry database URL with_secrets.py renders from the Key Vault secret, as SQLAlchemy reads it."""
+    from sqlalchemy.engine import make_url
+
+    runs, _, by_type, _ = north
+    fqdn = by_type["azure-native:dbforpostgresql:Server"][0].outputs["fullyQualifiedDomainName"]
+    urls = [(_label(pod, c), env["MLFLOW_BACKEND_STORE_URI"]) for pod, c, entry, env in runs if entry == "mlflow"]
+    assert urls, "no MLflow server container in the plan"
+    secret = KEY_VAULT_SECRETS["registry-db"]
+    for where, raw in urls:
+        url = make_url(raw)
+        assert (url.drivername, url.host, url.port, url.database) == ("postgresql", fqdn, 5432, "mlflow"), f"{where}: backend store {url!r}"
+        assert (url.username, url.password, url.query.get("sslmode")) == (secret["username"], secret["password"], "require"), f"{where}: credentials or TLS of {url!r}"
+
+
 def _storage_uris(env: dict[str, str]) -> list[tuple[str, str, str, str]]:
     """(variable, account, container, path) of every Azure storage URI in a container's environment,
     plus the drift job's state folder (`drift-state/` beside the log, DriftJobSettings.resolved_state_uri)."""
