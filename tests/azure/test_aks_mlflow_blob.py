@@ -71,3 +71,24 @@ def test_artifacts_logged_through_the_server_are_blobs_in_the_container(mlflow_o
     assert {"/".join(n.rsplit("/", 2)[-2:]) for n in mine} == {"model/weights.bin", "model/MLmodel"}, f"blobs of run {run.info.run_id} in {CONTAINER}: {mine}"
     weights = next(n for n in mine if n.endswith("/model/weights.bin"))
     assert container.download_blob(weights).readall() == payload.read_bytes(), f"blob {weights} differs from the logged artifact"
+
+
+def test_training_logs_straight_to_the_experiments_wasbs_location(mlflow_on_blob, tmp_path, azurite_server, monkeypatch):  # noqa: F811
+    """Training creates its experiment at SAHAB_MLFLOW_ARTIFACT_LOCATION (the same wasbs:// root) and its
+    client writes the blobs itself, as serving and drift then read them: MLflow's Blob store on the client."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    server, container = mlflow_on_blob
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_server.env["AZURE_STORAGE_CONNECTION_STRING"])
+    location = artifact_uri(f"abfss://{CONTAINER}@{servers.AZURITE_ACCOUNT}.dfs.core.windows.net/mlflow")
+    client = MlflowClient(tracking_uri=server.url)
+    experiment = client.create_experiment("aks-direct", artifact_location=location)
+    run = client.create_run(experiment)
+    assert run.info.artifact_uri.startswith(f"{location}/"), f"run artifact URI {run.info.artifact_uri} is not under {location}"
+    (tmp_path / "reference.json").write_text('{"rows": 1000}')
+    client.log_artifact(run.info.run_id, str(tmp_path / "reference.json"), artifact_path="drift")
+    blob = f"mlflow/{run.info.artifact_uri.split('/mlflow/', 1)[1]}/drift/reference.json"
+    assert container.download_blob(blob).readall() == b'{"rows": 1000}', f"blob {blob} in {CONTAINER}"
+    back = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="drift/reference.json", dst_path=str(tmp_path / "back"), tracking_uri=server.url)
+    assert open(back).read() == '{"rows": 1000}', "the artifact read back from wasbs:// differs"
