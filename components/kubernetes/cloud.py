@@ -2,8 +2,9 @@
 
 The stack's cloud adapter (stacks/cloud.py) builds a `ClusterCloud` and hands it to the components,
 which never branch on the cloud themselves: the storage class's CSI driver and its key parameter,
-the load balancer's annotations, the environment variables naming the region, and the workload
-identity wiring (service-account annotations and pod labels). `EKS` is the default so a component
+the load balancer's annotations, the environment variables naming the region, the workload
+identity wiring (service-account annotations and pod labels), the online store's Redis port and
+secret field, and Feast's store mode (`aws`: s3://, `azure`: abfss://). `EKS` is the default so a component
 built on its own (tests) behaves as it always did on EKS.
 """
 
