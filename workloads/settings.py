@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS regions physically in the UAE (see UAE.md): me-south-1 is Bahrain and is refused.
 UAE_AWS_REGIONS = ("me-central-1",)
+# Azure regions in the UAE (UAE.md): uaenorth (Dubai), uaecentral (Abu Dhabi).
+UAE_AZURE_REGIONS = ("uaenorth", "uaecentral")
 # cloud: kubernetes (components/constants.py ON_PREMISES): the in-cluster S3-compatible store, no AWS region.
 ON_PREMISES = "on-premises"
 
@@ -64,32 +66,41 @@ class SahabSettings(BaseSettings):
 
 
 class FeatureStoreSettings(StrictEnvSettings):
-    """Where the Feast repository keeps its registry, offline data and online store."""
+    """Where the Feast repository keeps its registry, offline data and online store.
+
+    local: everything under SAHAB_HOME; aws: `URI` (or the old spelling `S3_URI`) is `s3://...`, the
+    region an AWS UAE one (or on-premises); azure: `URI` is `abfss://...`, the region an Azure UAE one.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_FEAST_", frozen=True, extra="ignore")
 
-    mode: Literal["local", "aws"] = "local"
+    mode: Literal["local", "aws", "azure"] = "local"
     project: str = "sahab"
     region: str = "me-central-1"
-    """AWS region of the S3 offline store; must be in the UAE."""
+    """Region of the offline store; must be in the UAE (azure mode: uaenorth, its default, or uaecentral)."""
+    uri: str | None = None
+    """Offline Parquet data and the Feast registry: `s3://bucket/prefix` (aws mode) or
+    `abfss://<container>@<account>.dfs.core.windows.net/<prefix>` (azure mode)."""
     s3_uri: str | None = None
-    """`s3://bucket/prefix` holding the offline Parquet data and the Feast registry (aws mode)."""
+    """The old spelling of `uri` in aws mode (what EKS and on-prem render)."""
     s3_endpoint_override: str | None = None
     redis_url: SecretStr | None = None
-    """ElastiCache connection string `host:port,ssl=true,password=...` (aws mode)."""
+    """Online store connection string `host:port,ssl=true,password=...` (aws and azure modes)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _azure_region_default(cls, data):
+        if isinstance(data, dict) and data.get("mode") == "azure" and not data.get("region"):
+            data = {**data, "region": UAE_AZURE_REGIONS[0]}
+        return data
 
     @field_validator("region")
     @classmethod
     def _in_uae(cls, value: str) -> str:
-        if value not in UAE_AWS_REGIONS and value != ON_PREMISES:
-            raise ValueError(f"SAHAB_FEAST_REGION={value!r} is not in the UAE; allowed: {[*UAE_AWS_REGIONS, ON_PREMISES]}")
+        allowed = [*UAE_AWS_REGIONS, ON_PREMISES, *UAE_AZURE_REGIONS]
+        if value not in allowed:
+            raise ValueError(f"SAHAB_FEAST_REGION={value!r} is not in the UAE; allowed: {allowed}")
         return value
-
-    @model_validator(mode="after")
-    def _on_premises_store(self) -> FeatureStoreSettings:
-        if self.mode == "aws" and self.region == ON_PREMISES and not self.s3_endpoint_override:
-            raise ValueError("SAHAB_FEAST_REGION=on-premises means the in-cluster object store: set SAHAB_FEAST_S3_ENDPOINT_OVERRIDE to its URL")
-        return self
 
     @field_validator("s3_uri")
     @classmethod
@@ -97,6 +108,51 @@ class FeatureStoreSettings(StrictEnvSettings):
         if value is not None and not value.startswith("s3://"):
             raise ValueError(f"SAHAB_FEAST_S3_URI must start with s3://, got {value!r}")
         return value.rstrip("/") if value else value
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from workloads.storage import parse
+
+        loc = parse(value, "SAHAB_FEAST_URI")
+        if loc.scheme == "file":
+            raise ValueError(f"SAHAB_FEAST_URI={value!r} is a local path; local mode keeps the store under SAHAB_HOME. "
+                             "Fix: s3://bucket/prefix (aws mode) or abfss://<container>@<account>.dfs.core.windows.net/<prefix> (azure mode)")
+        return loc.uri
+
+    @model_validator(mode="after")
+    def _mode_agrees(self) -> FeatureStoreSettings:
+        if self.mode == "aws" and self.region == ON_PREMISES and not self.s3_endpoint_override:
+            raise ValueError("SAHAB_FEAST_REGION=on-premises means the in-cluster object store: set SAHAB_FEAST_S3_ENDPOINT_OVERRIDE to its URL")
+        if self.mode == "azure":
+            if self.region not in UAE_AZURE_REGIONS:
+                raise ValueError(f"SAHAB_FEAST_REGION={self.region!r} is not an Azure region in the UAE (SAHAB_FEAST_MODE=azure); "
+                                 f"allowed: {list(UAE_AZURE_REGIONS)}")
+            if self.s3_uri:
+                raise ValueError("SAHAB_FEAST_S3_URI is the aws mode's variable; SAHAB_FEAST_MODE=azure reads SAHAB_FEAST_URI=abfss://...")
+            if self.uri and not self.uri.startswith("abfss://"):
+                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=azure needs "
+                                 "abfss://<container>@<account>.dfs.core.windows.net/<prefix>")
+        elif self.mode == "aws":
+            if self.region in UAE_AZURE_REGIONS:
+                raise ValueError(f"SAHAB_FEAST_REGION={self.region!r} is an Azure region; SAHAB_FEAST_MODE=aws takes "
+                                 f"{[*UAE_AWS_REGIONS, ON_PREMISES]} (or set SAHAB_FEAST_MODE=azure)")
+            if self.uri and not self.uri.startswith("s3://"):
+                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=aws needs s3://bucket/prefix "
+                                 "(or set SAHAB_FEAST_MODE=azure for abfss://)")
+            if self.uri and self.s3_uri and self.uri != self.s3_uri:
+                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r} and SAHAB_FEAST_S3_URI={self.s3_uri!r} disagree: set one of them")
+        return self
+
+    def store_uri(self) -> str | None:
+        """The offline store's root URI in the cloud modes (`uri`, else the old `s3_uri`)."""
+        return self.uri or self.s3_uri
+
+    def uri_variable(self) -> str:
+        """The variable that names the store's URI in this mode (for messages)."""
+        return "SAHAB_FEAST_S3_URI" if self.mode == "aws" and not self.uri else "SAHAB_FEAST_URI"
 
 
 class TrainJobSettings(StrictEnvSettings):
@@ -107,9 +163,20 @@ class TrainJobSettings(StrictEnvSettings):
     config: Path | None = None
     """Training config file (JSON or YAML); defaults are used without one."""
     checkpoint_uri: str | None = None
-    """Overrides checkpoint.uri: a local path or `s3://bucket/prefix` in the checkpoint bucket."""
+    """Overrides checkpoint.uri: a local path, `s3://bucket/prefix` or
+    `abfss://<container>@<account>.dfs.core.windows.net/<prefix>` in the checkpoint store."""
     data_path: str | None = None
-    """Overrides data.path (and sets data.source to parquet): a training set from the features job."""
+    """Overrides data.path (and sets data.source to parquet): a training set from the features job
+    (a local path, s3:// or abfss://)."""
+
+    @field_validator("checkpoint_uri", "data_path")
+    @classmethod
+    def _storage_uri(cls, value: str | None, info) -> str | None:
+        if value:
+            from workloads.storage import parse
+
+            parse(value, f"SAHAB_TRAIN_{info.field_name.upper()}")
+        return value or None
 
 
 def run_cli(main, argv=None) -> int:

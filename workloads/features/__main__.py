@@ -1,6 +1,7 @@
-"""`python -m workloads.features`: manage the Feast repository (local or AWS configuration).
+"""`python -m workloads.features`: manage the Feast repository (local, AWS or Azure configuration).
 
-Environment: SAHAB_HOME, SAHAB_FEAST_MODE (local|aws), SAHAB_FEAST_S3_URI, SAHAB_FEAST_REDIS_URL,
+Environment: SAHAB_HOME, SAHAB_FEAST_MODE (local|aws|azure), SAHAB_FEAST_URI (s3:// in aws mode,
+abfss:// in azure mode; aws mode also reads the old SAHAB_FEAST_S3_URI), SAHAB_FEAST_REDIS_URL,
 SAHAB_FEAST_REGION (must be in the UAE), SAHAB_FEAST_PROJECT.
 """
 from __future__ import annotations
@@ -9,7 +10,6 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from workloads.settings import FeatureStoreSettings, SahabSettings, run_cli
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--days", type=int, default=30)
     sub.add_parser("apply", help="register entity, feature views and feature service")
     t = sub.add_parser("training-set", help="point-in-time correct training set from the offline store")
-    t.add_argument("--out", type=Path, required=True, help="Parquet file to write (plus <out>.lineage.json)")
+    t.add_argument("--out", required=True, help="Parquet file to write (plus <out>.lineage.json): a path, s3:// or abfss://")
     m = sub.add_parser("materialize", help="load features into the online store")
     m.add_argument("--start", type=_when, help="ISO time (default: earliest label)")
     m.add_argument("--end", type=_when, help="ISO time (default: latest label + 1 s)")
@@ -57,15 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         repo.apply()
         print(f"applied {[v.name for v in repo.views]} and service {repo.service.name}: {repo.versions()}")
     elif args.command == "training-set":
+        from workloads import storage
         from workloads.features.store import _write_parquet
         from workloads.training.data import frame_sha256
         from workloads.training.data_source import LINEAGE_SUFFIX
 
         print("point-in-time join over the offline store ...", flush=True)
         df = repo.training_set()
-        _write_parquet(df, str(args.out))
+        _write_parquet(df, args.out)
         lineage = {"feature_views": repo.versions(), "rows": len(df), "sha256": frame_sha256(df)}
-        Path(str(args.out) + LINEAGE_SUFFIX).write_text(json.dumps(lineage, indent=2))
+        storage.write_bytes(args.out + LINEAGE_SUFFIX, json.dumps(lineage, indent=2).encode(), "--out")
         print(f"wrote {len(df)} rows to {args.out} (sha256 {lineage['sha256'][:12]})")
     elif args.command == "materialize":
         labels = repo.labels()

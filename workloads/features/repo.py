@@ -1,9 +1,18 @@
 """The Feast feature repository: entity, feature views, feature service and both configurations.
 
-Two configurations, one set of definitions:
+Three configurations, one set of definitions:
 - local: SQLite online store and Parquet offline store under `<SAHAB_HOME>/feast/`;
 - aws: Redis online store (the foundation's ElastiCache), Parquet offline store and registry in
-  the foundation's S3 bucket, in me-central-1 (refused elsewhere by FeatureStoreSettings).
+  the foundation's S3 bucket, in me-central-1 (refused elsewhere by FeatureStoreSettings);
+- azure: Redis online store (Azure Managed Redis), Parquet offline store and registry under
+  `SAHAB_FEAST_URI=abfss://...` in uaenorth. Feast's file offline store reads the sources with
+  dask through fsspec (adlfs: the account from the URI, azure-identity's DefaultAzureCredential, or
+  AZURE_STORAGE_CONNECTION_STRING under the emulator). The registry is Feast's own Azure blob store
+  (feast/infra/registry/contrib/azure, `AzBlobRegistryStore`: get/update/teardown of one blob)
+  with the client made here (AzureBlobRegistryStore): Feast's parses an `https://<account>.blob...`
+  URL and reads a key from REGISTRY_BLOB_KEY, which neither the abfss:// contract nor Azurite's
+  path-style account URLs fit. checked: feast 0.67.0 feast/infra/registry/registry.py
+  (`registry_store_type` takes a dotted class path) and contrib/azure/azure_registry_store.py.
 """
 from __future__ import annotations
 
@@ -13,8 +22,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RepoConfig, ValueType
+from feast.infra.registry.contrib.azure.azure_registry_store import AzBlobRegistryStore
 from feast.types import Float64, String
 
+from workloads import storage
 from workloads.data.schema import ENTITY, TIMESTAMP
 from workloads.settings import FeatureStoreSettings
 
@@ -32,8 +43,44 @@ TTL = timedelta(days=2)
 
 
 def offline_root(settings: FeatureStoreSettings, home: Path) -> str:
-    """Folder (local path or s3:// URI) holding the offline Parquet data."""
-    return f"{settings.s3_uri}/offline" if settings.mode == "aws" else str((home / "feast" / "offline").resolve())
+    """Folder (local path, s3:// or abfss:// URI) holding the offline Parquet data."""
+    if settings.mode == "local":
+        return str((home / "feast" / "offline").resolve())
+    return storage.join(_store_uri(settings), "offline")
+
+
+def _store_uri(settings: FeatureStoreSettings) -> str:
+    uri = settings.store_uri()
+    if not uri:
+        form = "s3://bucket/prefix" if settings.mode == "aws" else "abfss://<container>@<account>.dfs.core.windows.net/<prefix>"
+        raise ValueError(f"SAHAB_FEAST_MODE={settings.mode} needs {settings.uri_variable()}={form} "
+                         "(and SAHAB_FEAST_REDIS_URL for the online store)")
+    return uri
+
+
+class AzureBlobRegistryStore(AzBlobRegistryStore):
+    """Feast's Azure blob registry store, its client made from an abfss:// registry path: the
+    account's Blob endpoint with DefaultAzureCredential (workload identity on AKS), or the
+    emulator's connection string under SAHAB_AZURE_BLOB_ENDPOINT (see workloads/storage.py)."""
+
+    def __init__(self, registry_config, repo_path: Path) -> None:  # noqa: D107 - replaces Feast's client set-up
+        from urllib.parse import urlparse
+
+        from azure.storage.blob import BlobServiceClient
+
+        loc = storage.parse(registry_config.path, "registry path (SAHAB_FEAST_URI)")
+        if loc.scheme != "abfss" or not loc.path:
+            raise ValueError(f"registry path {registry_config.path!r}: expected abfss://<container>@<account>.dfs.core.windows.net/<path>")
+        if storage.is_emulated():
+            client = BlobServiceClient.from_connection_string(storage.connection_string(loc.account))
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            client = BlobServiceClient(account_url=f"https://{loc.account}.blob.core.windows.net",
+                                       credential=DefaultAzureCredential())
+        self._uri = urlparse(loc.uri)
+        self._container, self._path = loc.container, loc.path
+        self.blob = client.get_blob_client(container=loc.container, blob=loc.path)
 
 
 def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
@@ -49,16 +96,19 @@ def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
             repo_path=local,
             entity_key_serialization_version=3,
         )
-    if not settings.s3_uri:
-        raise ValueError("SAHAB_FEAST_MODE=aws needs SAHAB_FEAST_S3_URI (and SAHAB_FEAST_REDIS_URL for the online store)")
+    uri = _store_uri(settings)
     # Without Redis only the offline store is usable (the retrain Job builds training sets and
     # never reads online features); a local SQLite stands in so the config is complete.
     online = ({"type": "redis", "redis_type": "redis", "connection_string": settings.redis_url.get_secret_value()}
               if settings.redis_url is not None else {"type": "sqlite", "path": str(local / "online.db")})
+    registry: dict[str, object] = {"registry_type": "file", "path": storage.join(uri, "registry.pb")}
+    if settings.mode == "azure":
+        registry["registry_store_type"] = f"{__name__}.{AzureBlobRegistryStore.__name__}"
     return RepoConfig(
         project=settings.project,
-        provider="aws",
-        registry={"registry_type": "file", "path": f"{settings.s3_uri}/registry.pb"},
+        # The provider only picks defaults: the stores are named explicitly (Feast has no azure provider).
+        provider="aws" if settings.mode == "aws" else "local",
+        registry=registry,
         online_store=online,
         offline_store={"type": "file"},
         repo_path=local,

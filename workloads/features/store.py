@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from feast import FeatureStore
 
+from workloads import storage
 from workloads.data.schema import CATEGORICAL_FEATURES, ENTITY, FEATURES, LABEL, NUMERIC_FEATURES, TIMESTAMP
 from workloads.features.repo import (
     FEATURE_SERVICE,
@@ -105,21 +106,14 @@ class FeatureRepo:
 
 
 def _write_parquet(df: pd.DataFrame, uri: str) -> None:
+    """`df` as one Parquet file at a local path or URI (workloads/storage.py: pyarrow's own S3 and
+    Azure clients, no fsspec needed to write)."""
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    if uri.startswith("s3://"):
-        import pyarrow.fs as pafs
-
-        fs, path = pafs.FileSystem.from_uri(uri)  # pyarrow's own S3 client: no s3fs needed to write
-        pq.write_table(table, path, filesystem=fs)
-    else:
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, uri)
+    fs, path = storage.filesystem(uri)
+    storage.make_dirs(fs, path.rsplit("/", 1)[0])
+    pq.write_table(table, path, filesystem=fs)
 
 
 def _read_parquet(uri: str) -> pd.DataFrame:
-    if uri.startswith("s3://"):
-        import pyarrow.fs as pafs
-
-        fs, path = pafs.FileSystem.from_uri(uri)
-        return pq.read_table(path, filesystem=fs).to_pandas()
-    return pq.read_table(uri).to_pandas()
+    fs, path = storage.filesystem(uri)
+    return pq.read_table(path, filesystem=fs).to_pandas()

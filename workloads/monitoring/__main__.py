@@ -32,9 +32,10 @@ from pydantic import ValidationError
 
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from workloads.monitoring.drift import DriftSettings, detect_drift
-from workloads.monitoring.profile import ReferenceProfile, is_remote
+from workloads.monitoring.profile import ReferenceProfile
 from workloads.monitoring.report import event, write_html, write_json, write_metrics
 from workloads.settings import format_errors
+from workloads.storage import is_remote, storage_options
 
 EXIT_OK, EXIT_TRIGGER_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 SCORE_COLUMN = "score"
@@ -46,14 +47,16 @@ def _suffix(uri: str) -> str:
 
 
 def read_frame(uri: str) -> pd.DataFrame:
-    """A local path or a URI (`s3://bucket/prefix/`: what the CronJob passes); CSV, Parquet, or a Parquet folder."""
+    """A local path or a URI (`s3://bucket/prefix/` or `abfss://...`: what the CronJob passes); CSV,
+    Parquet, or a Parquet folder."""
     uri = str(uri)
     suffix = _suffix(uri)
+    options = storage_options(uri) or None
     if suffix == ".csv":
-        return pd.read_csv(uri)
+        return pd.read_csv(uri, storage_options=options)
     # A remote URI without a suffix is a folder (prefix) of Parquet files.
     if suffix in (".parquet", ".pq") or (is_remote(uri) and not suffix) or Path(uri).is_dir():
-        return pd.read_parquet(uri)
+        return pd.read_parquet(uri, storage_options=options)
     raise ValueError(f"{uri}: expected a .parquet / .csv file or a folder of Parquet files")
 
 
@@ -130,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--score-column", default=SCORE_COLUMN, help="model score column, profiled when present")
 
     pr = sub.add_parser("profile", parents=[common], help="profile training data into a reference .npz")
-    pr.add_argument("--data", required=True, help="training data: path or URI (s3://...)")
+    pr.add_argument("--data", required=True, help="training data: path or URI (s3://..., abfss://...)")
     pr.add_argument("--out", required=True, help="profile .npz: path or URI")
     pr.add_argument("--max-rows", type=int, default=100_000)
     pr.add_argument("--meta", nargs="*", default=[], metavar="KEY=VALUE", help="provenance (model version, run id)")

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from workloads import storage
 from workloads.monitoring.drift import DriftReport, DriftSettings, detect_drift
 from workloads.monitoring.reference import UNKNOWN_VERSION, VersionReference, file_reference, registry_reference
 from workloads.settings import SahabSettings, StrictEnvSettings
@@ -60,7 +61,8 @@ class DriftJobSettings(StrictEnvSettings):
     model_config = SettingsConfigDict(env_prefix="SAHAB_DRIFT_", frozen=True, extra="forbid")
 
     log_uri: str
-    """Prediction log root: a local folder or `s3://bucket/prefix/` (hive partitions date=/hour=)."""
+    """Prediction log root: a local folder, `s3://bucket/prefix/` or
+    `abfss://<container>@<account>.dfs.core.windows.net/<prefix>/` (hive partitions date=/hour=)."""
     state_uri: str | None = None
     """Watermark, episode and reports; default `drift-state/` beside the log root."""
     reference_uri: str | None = None
@@ -86,6 +88,13 @@ class DriftJobSettings(StrictEnvSettings):
     `<SAHAB_HOME>/logs/retrain-<key>.log`."""
     retrain_timeout_s: int = Field(600, ge=1)
     """Longest wait for a non-detached command."""
+
+    @field_validator("log_uri", "state_uri", "reference_uri")
+    @classmethod
+    def _storage_uri(cls, value: str | None, info) -> str | None:
+        if value:
+            storage.parse(value, f"SAHAB_DRIFT_{info.field_name.upper()}")
+        return value
 
     @field_validator("window", "grace", "lookback", "cooldown")
     @classmethod
@@ -113,33 +122,20 @@ class DriftJobSettings(StrictEnvSettings):
         return f"{parent}/drift-state"
 
 
-# --- storage: local folders and s3:// through pyarrow's own filesystems (no s3fs needed) ---
+# --- storage: local folders, s3:// and abfss:// through pyarrow's own filesystems (workloads/storage.py) ---
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri and not uri.startswith("file://"):
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).resolve())
+    return storage.filesystem(uri, "SAHAB_DRIFT_LOG_URI / SAHAB_DRIFT_STATE_URI")
 
 
 def read_text(uri: str) -> str | None:
-    fs, path = _fs(uri)
-    if fs.get_file_info(path).type != pafs.FileType.File:
-        return None
-    with fs.open_input_stream(path) as fh:
-        return fh.read().decode()
+    data = storage.read_bytes(uri, "SAHAB_DRIFT_STATE_URI")
+    return None if data is None else data.decode()
 
 
 def write_text(uri: str, text: str) -> None:
-    fs, path = _fs(uri)
-    if isinstance(fs, pafs.LocalFileSystem):  # object stores need (and get) no directory markers
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        tmp = f"{path}.tmp"
-        with fs.open_output_stream(tmp) as fh:
-            fh.write(text.encode())
-        os.replace(tmp, path)  # readers see the old or the new state, never half of one
-    else:
-        with fs.open_output_stream(path) as fh:  # an S3 PUT is atomic per object
-            fh.write(text.encode())
+    """Readers see the old or the new state, never half of one (storage.write_bytes)."""
+    storage.write_bytes(uri, text.encode(), "SAHAB_DRIFT_STATE_URI")
 
 
 # --- the prediction log ---

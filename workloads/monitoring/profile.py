@@ -18,22 +18,19 @@ import numpy as np
 import pandas as pd
 
 from workloads.monitoring.stats import bin_proportions
+from workloads.storage import is_remote, storage_options
 
 FORMAT_VERSION = 1
 PSI_BINS = 10
 
 
-def is_remote(path: str | Path) -> bool:
-    """`s3://bucket/key` (or any fsspec URI) rather than a local path."""
-    return isinstance(path, str) and "://" in path and not path.startswith("file://")
-
-
 def open_uri(path: str | Path, mode: str):
-    """A file object for a local path or an fsspec URI (S3 needs s3fs, in the images' `aws` extra)."""
+    """A file object for a local path or an fsspec URI (S3 needs s3fs, in the images' `aws` extra;
+    abfss:// adlfs, in their `azure` extra, with workloads/storage.py's options)."""
     if is_remote(path):
         import fsspec
 
-        return fsspec.open(str(path), mode).open()
+        return fsspec.open(str(path), mode, **storage_options(str(path))).open()
     return open(Path(path), mode)
 
 
@@ -118,7 +115,7 @@ class ReferenceProfile:
         return cls(num, cat, len(df), dict(meta or {}))
 
     def save(self, path: str | Path) -> str | Path:
-        """Write the profile to a local path or a URI (`s3://...`, anything fsspec opens)."""
+        """Write the profile to a local path or a URI (`s3://...`, `abfss://...`, anything fsspec opens)."""
         if not is_remote(path):
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,10 @@ Contract (the drift job of issue 11 reads it; keep it exactly):
 
     <SAHAB_SERVING_PREDICTION_LOG_URI>/date=YYYY-MM-DD/hour=HH/part-<host>-<uuid>.parquet
 
-The URI is a local folder (or `file://` URL) or `s3://bucket/prefix/` (on the cluster
-`s3://<offline-features bucket>/serving-log/`); S3 goes through pyarrow's S3 filesystem, which
-honours `AWS_ENDPOINT_URL` (an S3-compatible endpoint such as a moto server) and the usual AWS
-credential chain. Hive partitions are the UTC date and hour of `ts`. Columns, in order (`SCHEMA`):
+The URI is a local folder (or `file://` URL), `s3://bucket/prefix/` (on EKS
+`s3://<offline-features bucket>/serving-log/`) or
+`abfss://<container>@<account>.dfs.core.windows.net/<prefix>/` (on AKS); workloads/storage.py
+makes pyarrow's filesystem of it (endpoints, credentials, the Azurite override). Hive partitions are the UTC date and hour of `ts`. Columns, in order (`SCHEMA`):
 
     request_id    string            the keyed request's id (echoed in the /score answer)
     ts            timestamp[us, UTC] when the record was scored
@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from workloads import storage
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 logger = logging.getLogger(__name__)
@@ -76,19 +77,8 @@ class _Batch:
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, root path) for a folder, a file:// URL or s3://bucket/prefix."""
-    if uri.startswith("s3://"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        kwargs: dict[str, object] = {}
-        if endpoint:
-            scheme, _, rest = endpoint.partition("://")
-            kwargs.update(endpoint_override=rest or scheme, scheme=scheme if rest else "https")
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kwargs["region"] = region
-        return pafs.S3FileSystem(**kwargs), uri[len("s3://"):].rstrip("/")
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    return pafs.LocalFileSystem(), os.path.abspath(path).rstrip("/")
+    """(filesystem, root path) for a folder, a file:// URL, s3://bucket/prefix or abfss://..."""
+    return storage.filesystem(uri, "SAHAB_SERVING_PREDICTION_LOG_URI")
 
 
 def to_table(batches: Sequence[_Batch]) -> pa.Table:
@@ -191,8 +181,7 @@ class PredictionLog:
                 table = to_table(group)
                 folder = f"{self.root}/date={date}/hour={hour}"
                 try:
-                    if isinstance(self.fs, pafs.LocalFileSystem):  # S3 needs (and gets) no directory markers
-                        self.fs.create_dir(folder, recursive=True)
+                    storage.make_dirs(self.fs, folder)  # object stores need (and get) no directory markers
                     pq.write_table(table, f"{folder}/part-{self.host}-{uuid.uuid4().hex}.parquet", filesystem=self.fs)
                 except Exception:  # storage down: count the loss, keep serving
                     logger.exception("prediction log: cannot write %d rows under %s", table.num_rows, folder)

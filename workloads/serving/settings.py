@@ -105,8 +105,10 @@ class ServingSettings(StrictEnvSettings):
     @field_validator("prediction_log_uri")
     @classmethod
     def _log_uri(cls, value: str | None) -> str | None:
-        if value and "://" in value and not value.startswith(("s3://", "file://")):
-            raise ValueError(f"SAHAB_SERVING_PREDICTION_LOG_URI must be a folder or s3://bucket/prefix/, got {value!r}")
+        if value:
+            from workloads.storage import parse
+
+            parse(value, "SAHAB_SERVING_PREDICTION_LOG_URI")  # a folder, s3:// or abfss:// (workloads/storage.py)
         return value or None
 
     @field_validator("ab_redis_url")

@@ -12,7 +12,10 @@ DeepSpeed one model file and one optimizer shard per rank). Saving under several
 rank 0 clears the staging area, a barrier, every rank writes and uploads its own files, a
 barrier, then rank 0 alone points `LATEST` at the new checkpoint and prunes. A checkpoint is
 visible through `LATEST` only once every rank's files are stored, so a run killed mid-save
-resumes from the previous one. Pruning goes by recency of publication (the `CHECKPOINTS` index,
+resumes from the previous one. The stores: a local folder (LocalStore), `s3://` through boto3
+(S3Store) and any other remote URI of workloads/storage.py, `abfss://` on AKS, through pyarrow's
+filesystem (FileSystemStore); the two remote ones share one implementation (_ObjectStore) of the
+steps above. Pruning goes by recency of publication (the `CHECKPOINTS` index,
 newest last), never by step number, and never removes the checkpoint `LATEST` names: after a
 resume from an older checkpoint, a higher-numbered leftover of the abandoned attempt is the one
 to go.
@@ -135,32 +138,45 @@ def _read_index(path: Path) -> list[str]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-class S3Store:
-    """Checkpoints under `s3://bucket/prefix/`, staged in a local temporary folder.
+class _ObjectStore:
+    """Checkpoints under a prefix of an object store, staged in a local temporary folder. The
+    semantics live here once (per-rank upload, LATEST after every rank's upload, prune by
+    recency); subclasses give the six object operations over `key`s (full names in the store)."""
 
-    `client` is a boto3 S3 client (made from the environment's credentials when omitted).
-    """
-
-    def __init__(self, uri: str, client=None) -> None:
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise ValueError(f"checkpoint.uri {uri!r} has no bucket")
-        self.bucket, self.prefix = bucket, prefix.strip("/")
-        if client is None:
-            try:
-                import boto3
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise RuntimeError("checkpoint.uri is s3:// but boto3 is not installed (pip install boto3)") from exc
-            client = boto3.client("s3")
-        self.client = client
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.strip("/")
         self.local = Path(tempfile.mkdtemp(prefix="sahab-ckpt-"))
 
+    # The object operations.
+    def _get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _put(self, key: str, body: bytes) -> None:
+        raise NotImplementedError
+
+    def _keys(self, prefix: str) -> list[str]:
+        """Every key starting with `prefix`."""
+        raise NotImplementedError
+
+    def _delete_folder(self, prefix: str) -> None:
+        """Remove every object under `prefix` (a checkpoint's `step-N/`)."""
+        raise NotImplementedError
+
+    def _upload_file(self, file: Path, key: str) -> None:
+        raise NotImplementedError
+
+    def _download_file(self, key: str, dest: Path) -> None:
+        raise NotImplementedError
+
+    def _describe(self, key: str) -> str:
+        return key
+
+    # The store, on top of them.
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
     def prepare(self, step: int) -> None:
-        for key in self._keys(self._key(step_name(step)) + "/"):
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+        self._delete_folder(self._key(step_name(step)) + "/")
 
     def staging(self, step: int) -> Path:
         path = self.local / step_name(step)
@@ -173,45 +189,26 @@ class S3Store:
         own optimizer shard, so every rank uploads."""
         path = self.local / step_name(step)
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            self.client.upload_file(str(file), self.bucket, self._key(step_name(step), file.relative_to(path).as_posix()))
+            self._upload_file(file, self._key(step_name(step), file.relative_to(path).as_posix()))
         shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, step: int, keep_last: int) -> None:
         # The marker goes after every rank's upload: a partial checkpoint is never the latest.
         name = step_name(step)
-        self.client.put_object(Bucket=self.bucket, Key=self._key(LATEST), Body=name.encode())
+        self._put(self._key(LATEST), name.encode())
         present = {step_name(s) for s in self._remote_steps()}
         index = [n for n in self._index() if n != name and n in present] + [name]
-        self.client.put_object(Bucket=self.bucket, Key=self._key(INDEX), Body=json.dumps(index).encode())
+        self._put(self._key(INDEX), json.dumps(index).encode())
         for old in _to_prune(index, present, name, keep_last):
-            for key in self._keys(self._key(old) + "/"):
-                self.client.delete_object(Bucket=self.bucket, Key=key)
+            self._delete_folder(self._key(old) + "/")
 
     def commit(self, step: int, keep_last: int) -> None:
         self.upload(step)
         self.publish(step, keep_last)
 
-    def _get(self, key: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except Exception as exc:  # botocore's NoSuchKey: nothing stored yet
-            if "NoSuchKey" in type(exc).__name__ or "NoSuchKey" in str(exc) or "404" in str(exc):
-                return None
-            raise
-
     def _index(self) -> list[str]:
         body = self._get(self._key(INDEX))
         return json.loads(body) if body else []
-
-    def _keys(self, prefix: str) -> list[str]:
-        keys, token = [], None
-        while True:
-            kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
-            page = self.client.list_objects_v2(**kwargs)
-            keys += [o["Key"] for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                return keys
-            token = page["NextContinuationToken"]
 
     def _remote_steps(self) -> set[int]:
         base = self._key("step-")
@@ -227,20 +224,130 @@ class S3Store:
         prefix = self._key(step_name(step)) + "/"
         keys = self._keys(prefix)
         if not keys:
-            raise FileNotFoundError(f"checkpoint s3://{self.bucket}/{prefix} does not exist")
+            raise FileNotFoundError(f"checkpoint {self._describe(prefix)} does not exist")
         for key in keys:
             dest = path / key[len(prefix):]
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.client.download_file(self.bucket, key, str(dest))
+            self._download_file(key, dest)
         return path
 
 
+class S3Store(_ObjectStore):
+    """Checkpoints under `s3://bucket/prefix/` through boto3 (what EKS has always run).
+
+    `client` is a boto3 S3 client (made from the environment's credentials when omitted).
+    """
+
+    def __init__(self, uri: str, client=None) -> None:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError(f"checkpoint.uri {uri!r} has no bucket")
+        super().__init__(prefix)
+        self.bucket = bucket
+        if client is None:
+            try:
+                import boto3
+            except ImportError as exc:  # pragma: no cover - depends on the install
+                raise RuntimeError("checkpoint.uri is s3:// but boto3 is not installed (pip install boto3)") from exc
+            client = boto3.client("s3")
+        self.client = client
+
+    def _describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:  # botocore's NoSuchKey: nothing stored yet
+            if "NoSuchKey" in type(exc).__name__ or "NoSuchKey" in str(exc) or "404" in str(exc):
+                return None
+            raise
+
+    def _put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys, token = [], None
+        while True:
+            kwargs = {"Bucket": self.bucket, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
+            page = self.client.list_objects_v2(**kwargs)
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return keys
+            token = page["NextContinuationToken"]
+
+    def _delete_folder(self, prefix: str) -> None:
+        for key in self._keys(prefix):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _upload_file(self, file: Path, key: str) -> None:
+        self.client.upload_file(str(file), self.bucket, key)
+
+    def _download_file(self, key: str, dest: Path) -> None:
+        self.client.download_file(self.bucket, key, str(dest))
+
+
+class FileSystemStore(_ObjectStore):
+    """Checkpoints under any remote URI of workloads/storage.py (`abfss://...` on AKS, `s3://...`),
+    through pyarrow's filesystem of it. Keys are paths on that filesystem (`container/prefix/...`)."""
+
+    def __init__(self, uri: str) -> None:
+        from workloads import storage
+
+        self.fs, root = storage.filesystem(uri, "checkpoint.uri")
+        self.uri = storage.parse(uri, "checkpoint.uri").uri
+        super().__init__(root)
+
+    def _describe(self, key: str) -> str:
+        return f"{self.uri} ({key})"
+
+    def _get(self, key: str) -> bytes | None:
+        import pyarrow.fs as pafs
+
+        if self.fs.get_file_info(key).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(key) as fh:
+            return fh.read()
+
+    def _put(self, key: str, body: bytes) -> None:
+        with self.fs.open_output_stream(key) as fh:  # one object, written whole
+            fh.write(body)
+
+    def _keys(self, prefix: str) -> list[str]:
+        import pyarrow.fs as pafs
+
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else prefix
+        infos = self.fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.startswith(prefix))
+
+    def _delete_folder(self, prefix: str) -> None:
+        import pyarrow.fs as pafs
+
+        # The folder at once: file by file, pyarrow keeps an emptied folder alive with a marker blob.
+        folder = prefix.rstrip("/")
+        if self.fs.get_file_info(folder).type == pafs.FileType.Directory:
+            self.fs.delete_dir(folder)
+
+    def _upload_file(self, file: Path, key: str) -> None:
+        with file.open("rb") as src, self.fs.open_output_stream(key) as dst:
+            shutil.copyfileobj(src, dst, 8 * 2**20)
+
+    def _download_file(self, key: str, dest: Path) -> None:
+        with self.fs.open_input_stream(key) as src, dest.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 8 * 2**20)
+
+
 def open_store(uri: str, client=None) -> CheckpointStore:
-    if uri.startswith("s3://"):
+    """LocalStore for a path or file://, S3Store (boto3) for s3://, FileSystemStore for the rest
+    (abfss://); an unusable URI is a ValueError naming checkpoint.uri and the accepted forms."""
+    from workloads import storage
+
+    loc = storage.parse(uri, "checkpoint.uri")
+    if loc.scheme == "s3":
         return S3Store(uri, client)
-    if "://" in uri and not uri.startswith("file://"):
-        raise ValueError(f"checkpoint.uri {uri!r}: only a local path, file:// or s3:// is supported")
-    return LocalStore(Path(uri.removeprefix("file://")))
+    if loc.scheme == "file":
+        return LocalStore(Path(loc.path))
+    return FileSystemStore(uri)
 
 
 # --- what goes into a checkpoint ---

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
@@ -21,12 +21,18 @@ class DataConfig(_Frozen):
     `source="parquet"` reads a training set written by `python -m workloads.features training-set`."""
 
     source: Literal["generate", "parquet"] = "generate"
-    path: Path | None = None
+    path: str | None = None
+    """The training set: a local path, `s3://...` or `abfss://...` (a str: a Path would fold `//`)."""
     rows: int = Field(20_000, ge=100, le=50_000_000)
     seed: int = 0
     days: int = Field(30, ge=1)
     val_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     """The latest `val_fraction` of rows by time is held out, so validation is out-of-time."""
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
     @model_validator(mode="after")
     def _path_for_parquet(self) -> DataConfig:
@@ -64,7 +70,8 @@ class OptimConfig(_Frozen):
 
 class CheckpointConfig(_Frozen):
     uri: str | None = None
-    """Local folder or `s3://bucket/prefix`; None disables checkpoints."""
+    """Local folder, `s3://bucket/prefix` or `abfss://<container>@<account>.dfs.core.windows.net/<prefix>`
+    (workloads/storage.py); None disables checkpoints."""
     every_steps: int = Field(50, ge=1)
     keep_last: int = Field(2, ge=1)
 
