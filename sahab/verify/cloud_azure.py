@@ -12,7 +12,7 @@ identity, managed identity, `az login`...), with a role that may read the stack'
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,7 +121,9 @@ def relative(resource_id: str) -> str:
 
 
 def _vault_of(uri: str | None) -> str | None:
-    return urlsplit(uri).hostname.split(".")[0] if uri and urlsplit(uri).hostname else None
+    """The vault name of a Key Vault URI (`https://<vault>.vault.azure.net/...`), lower-cased."""
+    host = urlsplit(uri).hostname if uri else None
+    return host.split(".")[0] if host else None
 
 
 def azure_promises(plan: dict[str, Any]) -> AzurePromises:
@@ -320,7 +322,7 @@ class _Resource:
     arm_type: str
     kind: str
 
-    def checks(self, arm: Arm, prefix: str, subject: str, rules: dict[str, Callable[[dict[str, Any]], list[str]]]) -> list[Check]:
+    def checks(self, arm: Arm, prefix: str, subject: str, rules: Mapping[str, Callable[[dict[str, Any]], list[str]]]) -> list[Check]:
         def run(rule: Callable[[dict[str, Any]], list[str]]) -> list[str]:
             doc = _read(lambda: arm.get(self.rel, self.arm_type), arm.rid(self.rel), self.kind)
             return doc if isinstance(doc, Unreadable) else rule(doc)
