@@ -37,3 +37,24 @@ def test_images_that_reach_mlflow_artifacts_have_its_azure_store():
     for repo in ("mlflow", "training", "export", "drift"):
         missing = wanted - _installed(WORKLOAD_IMAGES[repo])
         assert not missing, f"sahab/{repo}: the recipe installs no {sorted(missing)} (MLflow's wasbs:// artifact store)"
+
+
+def test_the_serving_bento_reaches_mlflow_artifacts_on_azure_with_the_pinned_packages():
+    """Serving loads the champion and challenger from the registry's artifacts (wasbs:// on AKS) with
+    mlflow-skinny: its bento installs MLflow's Azure requirements, and every `==` pin of the bento
+    equals constraints.txt (the versions the tests ran with)."""
+    import yaml
+
+    bento = yaml.safe_load((REPO / "workloads/serving/bentofile.yaml").read_text())
+    packages = bento["python"]["packages"]
+    names = {re.split(r"[\[<>=!~ ;]", p, maxsplit=1)[0].lower() for p in packages}
+    missing = _mlflow_azure_requirements() - names
+    assert not missing, f"workloads/serving/bentofile.yaml: no {sorted(missing)} (mlflow-skinny's wasbs:// store)"
+    def norm(name: str) -> str:  # PEP 503: prometheus_client and prometheus-client are one project
+        return re.sub(r"[-_.]+", "-", name.strip().lower())
+
+    pins = {norm(n): v for n, v in (line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))}
+    for p in packages:
+        if "==" in p:
+            name, version = p.split("==", 1)
+            assert pins.get(norm(name)) == version, f"workloads/serving/bentofile.yaml: {p} but constraints.txt pins {name}=={pins.get(name)}"
