@@ -249,15 +249,14 @@ def test_pruning_on_azure_goes_by_recency_and_never_removes_latest(container):
     store = open_store(uri)
     assert isinstance(store, FileSystemStore)
 
-    def save(step: int, keep_last: int) -> None:
+    # 10 and 30 published; 40 uploaded by an abandoned attempt, never published; then 35, keep_last=1.
+    for step, keep_last in ((10, 2), (30, 2), (40, 0), (35, 1)):
+        if not keep_last:
+            container.upload_blob(f"run/{step_name(step)}/state.pt", b"stale")
+            continue
         store.prepare(step)
         (store.staging(step) / "state.pt").write_text(str(step))
         store.commit(step, keep_last)
-
-    save(10, 2)
-    save(30, 2)
-    container.upload_blob(f"run/{step_name(40)}/state.pt", b"stale")  # an abandoned attempt's upload, never published
-    save(35, 1)
     assert store.latest_step() == 35
     assert (store.fetch(35) / "state.pt").read_text() == "35", "the checkpoint LATEST names must survive pruning"
     assert {b.split("/")[1] for b in blobs(container, "run/step-")} == {step_name(35)}
