@@ -89,7 +89,7 @@ class DriftJobSettings(StrictEnvSettings):
     retrain_timeout_s: int = Field(600, ge=1)
     """Longest wait for a non-detached command."""
 
-    @field_validator("log_uri", "state_uri", "reference_uri")
+    @field_validator("log_uri", "state_uri")
     @classmethod
     def _storage_uri(cls, value: str | None, info) -> str | None:
         if value:

@@ -27,7 +27,6 @@ counted (`sahab_serving_prediction_log_dropped_total`), never blocking a request
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import uuid
