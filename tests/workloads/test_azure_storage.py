@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -138,6 +141,26 @@ def test_feast_azure_mode_defaults_to_uaenorth_and_needs_its_uri(monkeypatch, tm
     assert repo_config(FeatureStoreSettings(region="me-central-1"), tmp_path).registry.path == "s3://features/feast/registry.pb"
 
 
+def test_on_the_cluster_every_client_goes_to_the_account_with_the_default_credential(monkeypatch, tmp_path):
+    """Without the emulator override (as on AKS): pyarrow's AzureFileSystem, adlfs' options and
+    Feast's registry blob all name the URI's account and no key (DefaultAzureCredential: workload
+    identity). Building them touches no network."""
+    import pyarrow.fs as pafs
+    from feast.infra.registry.registry import RegistryConfig
+
+    from workloads.features.repo import AzureBlobRegistryStore
+
+    for variable in ("SAHAB_AZURE_BLOB_ENDPOINT", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING"):
+        monkeypatch.delenv(variable, raising=False)
+    uri = "abfss://offline-features@sahabuae.dfs.core.windows.net/feast"
+    fs, path = storage.filesystem(uri)
+    assert isinstance(fs, pafs.AzureFileSystem) and path == "offline-features/feast"
+    assert storage.storage_options(uri) == {"account_name": "sahabuae", "anon": False}
+    registry = AzureBlobRegistryStore(RegistryConfig(path=f"{uri}/registry.pb"), tmp_path)
+    assert registry.blob.url == "https://sahabuae.blob.core.windows.net/offline-features/feast/registry.pb"
+    assert type(registry.blob.credential).__name__ == "DefaultAzureCredential", type(registry.blob.credential)
+
+
 # --- on Azurite ---
 
 @pytest.mark.slow
@@ -201,12 +224,13 @@ def test_the_drift_job_reads_what_serving_logs_on_azure_once(container, tmp_path
     assert any(b.startswith("drift-state/reports/") and b.endswith("report.json") for b in blobs(container, "drift-state/"))
 
     # An hour later nothing new was logged: the watermark moves on, no window is tested again.
-    from workloads.monitoring.drift import DriftSettings
-    from workloads.monitoring.job import DriftJobSettings, run
-
-    summary, report2 = run(DriftJobSettings(), DriftSettings(), now=T0 + timedelta(hours=2, minutes=10))
-    assert summary.tested == [] and report2 is None, summary
-    assert "no log rows" in summary.reason, summary.reason
+    # A fresh process, configured by the environment alone (what the CronJob runs).
+    done = subprocess.run([sys.executable, "-m", "workloads.monitoring", "run", "--now", "2026-12-01T12:10:00Z"],
+                          env=dict(os.environ), cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["tested"] == [] and "no log rows" in summary["reason"], summary
     state = json.loads(container.download_blob("drift-state/state.json").readall())
     assert state["watermark"] == "2026-12-01T12:00:00+00:00", state
 
