@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # AWS regions physically in the UAE (see UAE.md): me-south-1 is Bahrain and is refused.
 UAE_AWS_REGIONS = ("me-central-1",)
-# Azure regions in the UAE (UAE.md): uaenorth (Dubai), uaecentral (Abu Dhabi).
+# Azure regions in the UAE: uaenorth (Dubai), uaecentral (Abu Dhabi); a copy of components/constants.py
+# UAE_REGIONS["azure"], proven equal by tests/workloads/test_azure_storage.py.
 UAE_AZURE_REGIONS = ("uaenorth", "uaecentral")
 # cloud: kubernetes (components/constants.py ON_PREMISES): the in-cluster S3-compatible store, no AWS region.
 ON_PREMISES = "on-premises"

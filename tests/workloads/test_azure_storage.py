@@ -119,6 +119,13 @@ def test_feast_azure_mode_refuses_what_is_not_azure_in_the_uae(monkeypatch, env,
     assert variable in str(err.value) and message in str(err.value), str(err.value)
 
 
+def test_the_copy_of_the_azure_uae_regions_agrees():
+    from components.constants import UAE_REGIONS
+    from workloads.settings import UAE_AZURE_REGIONS
+
+    assert UAE_AZURE_REGIONS == UAE_REGIONS["azure"], "workloads/settings.py UAE_AZURE_REGIONS differs from components/constants.py"
+
+
 def test_feast_azure_mode_defaults_to_uaenorth_and_needs_its_uri(monkeypatch, tmp_path):
     from workloads.features.repo import repo_config
     from workloads.settings import FeatureStoreSettings
