@@ -13,7 +13,7 @@ get `storage_options(uri)` (empty for s3://, which s3fs resolves from the enviro
 Azure, which also resolves the account name from an abfss:// URI by itself).
 
 S3: `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (an S3-compatible endpoint: the on-premises store,
-a moto server), `AWS_REGION` / `AWS_DEFAULT_REGION`, and the AWS credential chain (IRSA on EKS).
+a moto server), `AWS_REGION` / `AWS_DEFAULT_REGION`, and the AWS credential chain (EKS Pod Identity on the cluster).
 
 Azure credentials (the contract of issue 12): on the cluster the workload-identity webhook puts
 AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE and AZURE_AUTHORITY_HOST into the pod
