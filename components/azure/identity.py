@@ -21,11 +21,21 @@ WRITE_ACTIONS = (f"{_BLOBS}/read", f"{_BLOBS}/write", f"{_BLOBS}/delete", f"{_BL
 
 
 def path_condition(prefix: str, actions: tuple[str, ...]) -> str:
-    """An ABAC condition limiting a container-scoped blob role to paths under `prefix` (checked:
-    learn.microsoft.com "Example Azure role assignment conditions for Blob Storage", path
-    attribute on hierarchical-namespace accounts, fetched 2026-12)."""
-    matches = " OR ".join(f"ActionMatches{{'{a}'}}" for a in actions)
-    return f"((!({matches})) OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}'))"
+    """An ABAC condition limiting a container-scoped blob role to the blobs under `prefix`.
+
+    Two clauses, as Microsoft's "Read or list blobs in named containers with a path" example has them:
+    List Blobs (`blobs/read` with the suboperation `Blob.List`) carries no blob path, only the request's
+    `prefix`, so a condition on the path alone would refuse every listing (a role condition whose
+    attribute the operation lacks fails the access check); every other action of the role is judged by
+    the blob's path. (checked: MicrosoftDocs/azure-docs articles/storage/blobs/storage-auth-abac-attributes.md,
+    "List blobs" / "Read a blob" attribute tables, and storage-auth-abac-examples.md; fetched 2026-12-02)"""
+    read = f"{_BLOBS}/read"
+    judged = [f"!(ActionMatches{{'{a}'}} AND NOT SubOperationMatches{{'Blob.List'}})" if a == read else f"!(ActionMatches{{'{a}'}})" for a in actions]
+    by_path = f"(({' AND '.join(judged)}) OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}'))"
+    if read not in actions:
+        return by_path
+    by_prefix = f"((!(ActionMatches{{'{read}'}} AND SubOperationMatches{{'Blob.List'}})) OR (@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}'))"
+    return f"{by_path} AND {by_prefix}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -302,8 +302,9 @@ def test_pods_with_cloud_identity_have_the_roles_their_env_needs(north):
 
 
 def _admits(condition: str | None, path: str) -> bool:
-    """Whether an ABAC path condition (components/azure/identity.py path_condition) admits blobs under `path`."""
-    if not condition:
-        return True
-    prefix = re.search(r"StringStartsWith '([^']*)'", condition)
-    return prefix is not None and (path.rstrip("/") + "/").startswith(prefix[1])
+    """Whether an ABAC condition (components/azure/identity.py path_condition) admits listing and
+    reading under `path`, judged by the condition evaluator in tests/azure/abac.py."""
+    from abac import allows, list_blobs, read_blob
+
+    folder = path.rstrip("/") + "/"
+    return allows(condition, list_blobs(folder)) and allows(condition, read_blob(folder + "part-0.parquet"))
