@@ -202,7 +202,18 @@ def read_bytes(uri: str | Path, variable: str = "uri") -> bytes | None:
 
 def write_bytes(uri: str | Path, data: bytes, variable: str = "uri") -> None:
     """Write one object whole: readers see the old or the new content, never half of it (a local
-    file is written beside and renamed; an object store's PUT is atomic per object)."""
+    file is written beside and renamed; an object store's PUT is atomic per object).
+
+    Azure objects go up through the Blob API (azure-storage-blob: Put Blob, or blocks and Put Block
+    List), which needs nothing but write access to that blob's own path. pyarrow's AzureFileSystem
+    first probes the account for a hierarchical namespace with Get Access Control on the container's
+    root (checked: apache/arrow cpp/src/arrow/filesystem/azurefs.cc CheckIfHierarchicalNamespaceIsEnabled,
+    fetched 2026-12-02); a workload whose role is conditioned to a prefix (serving: serving-log/,
+    components/azure/identity.py path_condition) gets 403 there and could not write at all."""
+    loc = parse(uri, variable)
+    if loc.scheme == "abfss":
+        _blob_client(loc).upload_blob(data, overwrite=True)
+        return
     fs, path = filesystem(uri, variable)
     if isinstance(fs, pafs.LocalFileSystem):  # object stores need (and get) no directory markers
         fs.create_dir(path.rsplit("/", 1)[0] or "/", recursive=True)
@@ -213,6 +224,24 @@ def write_bytes(uri: str | Path, data: bytes, variable: str = "uri") -> None:
     else:
         with fs.open_output_stream(path) as fh:
             fh.write(data)
+
+
+def _blob_client(loc: Location):
+    """azure-storage-blob's client of one blob: DefaultAzureCredential (workload identity on AKS), or
+    the emulator's connection string under the override."""
+    from azure.storage.blob import BlobClient
+
+    if is_emulated():
+        return BlobClient.from_connection_string(connection_string(loc.account), container_name=loc.container, blob_name=loc.path)
+    return BlobClient(f"https://{loc.account}.blob.core.windows.net", container_name=loc.container, blob_name=loc.path,
+                      credential=_default_credential())
+
+
+@lru_cache(maxsize=1)
+def _default_credential():
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 def make_dirs(fs: pafs.FileSystem, path: str) -> None:

@@ -612,8 +612,10 @@ def start_azurite(directory: Path, *, timeout: float = 60.0) -> Server:
             "AZURE_STORAGE_ACCOUNT_KEY": AZURITE_KEY,
             "SAHAB_AZURE_BLOB_ENDPOINT": url,
         }
+        # SIGKILL: on SIGTERM or SIGINT Azurite waits for its clients' keep-alive connections to close
+        # (15 s and more, measured); what it holds is an emulator's test data.
         return spawn("azurite", argv, log=directory / "azurite.log", url=url,
                      check=HealthCheck(kind="http", port=port, path=f"/{AZURITE_ACCOUNT}?comp=list"),
-                     timeout=timeout, client_env=client_env, data_dir=directory)
+                     timeout=timeout, client_env=client_env, data_dir=directory, stop_signal=signal.SIGKILL)
 
     return _with_port_retries(start)

@@ -179,9 +179,13 @@ class PredictionLog:
             for (date, hour), group in by_hour.items():
                 table = to_table(group)
                 folder = f"{self.root}/date={date}/hour={hour}"
+                name = f"date={date}/hour={hour}/part-{self.host}-{uuid.uuid4().hex}.parquet"
                 try:
-                    storage.make_dirs(self.fs, folder)  # object stores need (and get) no directory markers
-                    pq.write_table(table, f"{folder}/part-{self.host}-{uuid.uuid4().hex}.parquet", filesystem=self.fs)
+                    # One whole object per file (storage.write_bytes): a reader never sees half a file,
+                    # and on Azure the write needs only the log prefix (serving's role is conditioned to it).
+                    sink = pa.BufferOutputStream()
+                    pq.write_table(table, sink)
+                    storage.write_bytes(storage.join(self.uri, name), sink.getvalue().to_pybytes(), "SAHAB_SERVING_PREDICTION_LOG_URI")
                 except Exception:  # storage down: count the loss, keep serving
                     logger.exception("prediction log: cannot write %d rows under %s", table.num_rows, folder)
                     with self._lock:
