@@ -11,7 +11,8 @@ import pytest
 from servers import s3_server  # noqa: F401  (pytest fixture)
 
 from workloads.data.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
-from workloads.serving.prediction_log import SCHEMA, PredictionLog, filesystem
+from workloads import storage
+from workloads.serving.prediction_log import SCHEMA, PredictionLog
 
 
 def _record(i: int) -> dict[str, object]:
@@ -93,6 +94,6 @@ def test_to_s3_through_an_s3_compatible_endpoint(s3_server, monkeypatch):
     log.close()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 1 and keys[0].startswith("serving-log/date=2026-12-01/hour=09/part-pod-a-"), keys
-    fs, root = filesystem(f"s3://{bucket}/serving-log/")
+    fs, root = storage.filesystem(f"s3://{bucket}/serving-log/")
     table = ds.dataset(root, filesystem=fs, format="parquet", partitioning="hive").to_table()
     assert table.num_rows == 3 and table.column("model_version").to_pylist() == ["7"] * 3

@@ -7,7 +7,7 @@ Contract (the drift job of issue 11 reads it; keep it exactly):
 The URI is a local folder (or `file://` URL), `s3://bucket/prefix/` (on EKS
 `s3://<offline-features bucket>/serving-log/`) or
 `abfss://<container>@<account>.dfs.core.windows.net/<prefix>/` (on AKS); workloads/storage.py
-makes pyarrow's filesystem of it (endpoints, credentials, the Azurite override). Hive partitions are the UTC date and hour of `ts`. Columns, in order (`SCHEMA`):
+writes each file as one whole object (`storage.write_bytes`: endpoints, credentials, the Azurite override). Hive partitions are the UTC date and hour of `ts`. Columns, in order (`SCHEMA`):
 
     request_id    string            the keyed request's id (echoed in the /score answer)
     ts            timestamp[us, UTC] when the record was scored
@@ -37,13 +37,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from workloads import storage
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 logger = logging.getLogger(__name__)
+VARIABLE = "SAHAB_SERVING_PREDICTION_LOG_URI"
 
 SCHEMA = pa.schema(
     [
@@ -73,11 +73,6 @@ class _Batch:
     model_version: str
     scores: Sequence[float]
     records: Sequence[dict[str, object]]
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, root path) for a folder, a file:// URL, s3://bucket/prefix or abfss://..."""
-    return storage.filesystem(uri, "SAHAB_SERVING_PREDICTION_LOG_URI")
 
 
 def to_table(batches: Sequence[_Batch]) -> pa.Table:
@@ -122,7 +117,7 @@ class PredictionLog:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         self.uri, self.flush_s, self.max_rows = uri, flush_s, max_rows
         self.host = "".join(c if c.isalnum() or c in "-_" else "_" for c in (host or socket.gethostname()))
-        self.fs, self.root = filesystem(uri)
+        storage.parse(uri, VARIABLE)  # an unusable URI fails here, at start, not at the first flush
         self._on_drop, self._on_write = on_drop, on_write
         self._queue: deque[_Batch] = deque()
         self._rows = 0
@@ -178,14 +173,13 @@ class PredictionLog:
             written = 0
             for (date, hour), group in by_hour.items():
                 table = to_table(group)
-                folder = f"{self.root}/date={date}/hour={hour}"
-                name = f"date={date}/hour={hour}/part-{self.host}-{uuid.uuid4().hex}.parquet"
+                folder = storage.join(self.uri, f"date={date}", f"hour={hour}")
                 try:
                     # One whole object per file (storage.write_bytes): a reader never sees half a file,
                     # and on Azure the write needs only the log prefix (serving's role is conditioned to it).
                     sink = pa.BufferOutputStream()
                     pq.write_table(table, sink)
-                    storage.write_bytes(storage.join(self.uri, name), sink.getvalue().to_pybytes(), "SAHAB_SERVING_PREDICTION_LOG_URI")
+                    storage.write_bytes(storage.join(folder, f"part-{self.host}-{uuid.uuid4().hex}.parquet"), sink.getvalue().to_pybytes(), VARIABLE)
                 except Exception:  # storage down: count the loss, keep serving
                     logger.exception("prediction log: cannot write %d rows under %s", table.num_rows, folder)
                     with self._lock:
