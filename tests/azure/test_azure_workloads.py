@@ -11,20 +11,19 @@ each pod's identity must hold roles on exactly the containers and secrets its en
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import ipaddress
 import json
 import os
 import re
 import urllib.parse
-from functools import cache
-from pathlib import Path
 
 import pytest
 
 from components.azure._common import ROLES
 from components.azure.data_services import REDIS_PORT
+from sahab.gate.deployability import Context
 from sahab.gate.deployability.pods import PodTemplate, manifest_pods
+from sahab.gate.deployability.workload_env import ENTRY_POINTS, MLFLOW, _with_secrets, container_env, entry_points
 
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 CLIENT_ID = "azure.workload.identity/client-id"
@@ -35,28 +34,9 @@ KEY_VAULT_SECRETS = {"online-store": {"password": REDIS_KEY}, "registry-db": {"u
 # What the workload-identity webhook injects into a labelled pod (contract 2).
 WEBHOOK_ENV = {"AZURE_TENANT_ID": "5a4a1d1e-0000-4000-8000-00000000ae02", "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
                "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/"}
-# Entry point -> the settings classes it constructs at start (module:class).
-ENTRY_SETTINGS = {
-    "workloads.features": ("workloads.settings:FeatureStoreSettings", "workloads.settings:SahabSettings"),
-    "workloads.serving": ("workloads.serving.settings:ServingSettings", "workloads.settings:SahabSettings"),  # the bento's service
-    "workloads.serving.control": ("workloads.serving.settings:ServingSettings", "workloads.settings:SahabSettings"),
-    "workloads.serving.evaluator": ("workloads.serving.settings:ServingSettings", "workloads.settings:SahabSettings"),
-    "workloads.pipeline": ("workloads.settings:TrainJobSettings", "workloads.settings:FeatureStoreSettings", "workloads.settings:SahabSettings"),
-    "workloads.training": ("workloads.settings:TrainJobSettings", "workloads.settings:SahabSettings"),
-    "workloads.export": ("workloads.settings:SahabSettings",),
-    "workloads.monitoring": ("workloads.monitoring.job:DriftJobSettings", "workloads.monitoring.drift:DriftSettings", "workloads.settings:SahabSettings"),
-}
 # Variables naming storage the workload writes (the rest it reads).
 WRITTEN = {"SAHAB_SERVING_PREDICTION_LOG_URI", "SAHAB_TRAIN_CHECKPOINT_URI", "MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_DRIFT_STATE_URI"}
 STORAGE_URI = re.compile(r"(?:abfss://(?P<c1>[^@/]+)@(?P<a1>[^.]+)\.dfs|wasbs://(?P<c2>[^@/]+)@(?P<a2>[^.]+)\.blob)\.core\.windows\.net/?(?P<path>.*)")
-
-
-@cache
-def _with_secrets():
-    spec = importlib.util.spec_from_file_location("with_secrets_aks", Path(__file__).resolve().parents[2] / "components/kubernetes/scripts/with_secrets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fetch(arn: str) -> str:
@@ -66,29 +46,10 @@ def _fetch(arn: str) -> str:
     return json.dumps(KEY_VAULT_SECRETS[parsed.path.removeprefix("/secrets/")])
 
 
-def _entry(container: dict) -> str | None:
-    """The workload module a container runs (the last `-m workloads...`), `mlflow` for the tracking server,
-    `workloads.serving` for the bento (the serving image's own entrypoint), None for anything else."""
-    argv = [*(container.get("command") or []), *(container.get("args") or [])]
-    modules = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-m" and argv[i + 1].startswith("workloads")]
-    if modules:
-        return modules[-1]
-    if argv[:1] == ["mlflow"] or "mlflow" in argv[:4] and "server" in argv:
-        return "mlflow"
-    if not argv and "/sahab/serving:" in str(container.get("image")):
-        return "workloads.serving"
-    return None
-
-
-def _environment(pod: PodTemplate, container: dict, accounts: dict[tuple[str, str], dict]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for item in container.get("env") or []:
-        if "value" in item:
-            value = str(item["value"])
-        else:
-            ref = item["valueFrom"]
-            value = "retrain-7x2kq" if "fieldRef" in ref else "placeholder-secret-value"
-        env[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), value)  # the kubelet's expansion
+def _environment(ctx: Context, pod: PodTemplate, container: dict, accounts: dict[tuple[str, str], dict]) -> dict[str, str]:
+    """The gate's view of the container's environment (sahab/gate/deployability/workload_env.py: values,
+    `$(VAR)`, envFrom), plus what the webhook injects, then with_secrets.py with the secrets as Key Vault holds them."""
+    env = container_env(ctx, pod.namespace, container)
     if pod.labels.get(WORKLOAD_IDENTITY_USE) == "true":
         annotations = accounts.get((pod.namespace, pod.service_account), {}).get("annotations") or {}
         env.update({**WEBHOOK_ENV, "AZURE_CLIENT_ID": str(annotations.get(CLIENT_ID, ""))})
@@ -110,14 +71,16 @@ def north(north_plan):
     objects = [(r.urn, r.inputs) for r in north_plan.resources if r.type.startswith("kubernetes:") and r.custom and isinstance(r.inputs.get("kind"), str)]
     accounts = {((d.get("metadata") or {}).get("namespace"), (d.get("metadata") or {}).get("name")): d.get("metadata") or {}
                 for _, d in objects if d.get("kind") == "ServiceAccount"}
+    ctx = Context.of(north_plan)
     runs, unrendered = [], []
     for pod in manifest_pods(objects):
         for container in pod.spec.get("containers") or []:
-            entry = _entry(container)
-            if entry is None:
+            entries = entry_points(container)
+            if not entries:
                 continue
             try:
-                runs.append((pod, container, entry, _environment(pod, container, accounts)))
+                env = _environment(ctx, pod, container, accounts)
+                runs += [(pod, container, entry, env) for entry in entries]
             except KeyError as exc:  # a template field the secret does not have: with_secrets.py exits at start
                 unrendered.append(f"{_label(pod, container)}: SAHAB_SECRET_ENV names field {exc} that its secret does not hold ({sorted(KEY_VAULT_SECRETS)})")
     by_type: dict[str, list] = {}
@@ -133,11 +96,9 @@ def _label(pod: PodTemplate, container: dict) -> str:
 def test_every_workload_container_is_checked(north):
     runs, _, _, _ = north
     entries = {entry for _, _, entry, _ in runs}
-    expected = {"workloads.features", "workloads.serving", "workloads.serving.control", "workloads.serving.evaluator", "workloads.pipeline",
-                "workloads.export", "workloads.monitoring", "mlflow"}
+    expected = {"python -m workloads.features", "bentoml serve", "python -m workloads.serving.control", "python -m workloads.serving.evaluator",
+                "python -m workloads.pipeline", "python -m workloads.export", "python -m workloads.monitoring run", "mlflow server"}
     assert expected <= entries, f"workload containers not found in the plan: {sorted(expected - entries)}"
-    unknown = sorted(e for e in entries if e != "mlflow" and e not in ENTRY_SETTINGS)
-    assert not unknown, f"entry points with no settings classes in ENTRY_SETTINGS: {unknown}"
 
 
 def test_every_container_env_builds_its_workloads_settings(north, monkeypatch):
@@ -152,7 +113,7 @@ def test_every_container_env_builds_its_workloads_settings(north, monkeypatch):
             monkeypatch.delenv(name)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        for path in ENTRY_SETTINGS.get(entry, ()):
+        for path in (p for p in ENTRY_POINTS[entry] if p != MLFLOW):
             try:
                 _load(path)()
             except (ValidationError, ValueError) as exc:
@@ -164,7 +125,7 @@ def test_feature_store_env_is_azure_mode_on_the_data_account(north):
     runs, _, by_type, _ = north
     account = next(a.outputs["name"] for a in by_type["azure-native:storage:StorageAccount"] if a.name.endswith("-data"))
     feast = [(pod, c, env) for pod, c, entry, env in runs if "SAHAB_FEAST_MODE" in env]
-    assert {entry for _, _, entry, env in runs if "SAHAB_FEAST_MODE" in env} == {"workloads.features", "workloads.pipeline"}
+    assert {entry for _, _, entry, env in runs if "SAHAB_FEAST_MODE" in env} == {"python -m workloads.features", "python -m workloads.pipeline"}
     for pod, c, env in feast:
         where = _label(pod, c)
         assert env["SAHAB_FEAST_MODE"] == "azure", f"{where}: SAHAB_FEAST_MODE={env['SAHAB_FEAST_MODE']}"
@@ -193,7 +154,7 @@ def test_redis_urls_name_managed_redis_and_its_key(north):
             assert (url.scheme, url.hostname, url.port) == ("rediss", host, REDIS_PORT), f"{where}: A/B state at {url.scheme}://{url.hostname}:{url.port}"
             assert urllib.parse.unquote(url.password or "") == REDIS_KEY, f"{where}: the A/B state's password is not the access key"
             seen.add(entry)
-    assert seen == {"workloads.features", "workloads.serving.control", "workloads.serving.evaluator"}, f"Redis clients found: {sorted(seen)}"
+    assert seen == {"python -m workloads.features", "python -m workloads.serving.control", "python -m workloads.serving.evaluator"}, f"Redis clients found: {sorted(seen)}"
 
 
 def test_redis_egress_reaches_the_private_endpoint(north):
@@ -237,7 +198,7 @@ def test_mlflow_backend_store_is_the_flexible_server_with_the_vault_credentials(
 
     runs, _, by_type, _ = north
     fqdn = by_type["azure-native:dbforpostgresql:Server"][0].outputs["fullyQualifiedDomainName"]
-    urls = [(_label(pod, c), env["MLFLOW_BACKEND_STORE_URI"]) for pod, c, entry, env in runs if entry == "mlflow"]
+    urls = [(_label(pod, c), env["MLFLOW_BACKEND_STORE_URI"]) for pod, c, entry, env in runs if entry == "mlflow server"]
     assert urls, "no MLflow server container in the plan"
     secret = KEY_VAULT_SECRETS["registry-db"]
     for where, raw in urls:
