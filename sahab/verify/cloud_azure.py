@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -314,6 +315,15 @@ def _same(a: str | None, b: str | None) -> bool:
     return (a or "").strip("/").lower() == (b or "").strip("/").lower()
 
 
+def _need(rid: str, kind: str, ok: Callable[[dict[str, Any]], bool], wrong: str | Callable[[dict[str, Any]], str], fix: str) -> Callable[[dict[str, Any]], list[str]]:
+    """A rule on a resource's ARM properties: nothing when `ok(properties)`, else one problem naming the
+    resource (`wrong` a text, or made from the properties to show what ARM answered)."""
+    def rule(doc: dict[str, Any]) -> list[str]:
+        pr = _props(doc)
+        return [] if ok(pr) else [problem(rid, kind, wrong(pr) if callable(wrong) else wrong, fix)]
+    return rule
+
+
 @dataclass(frozen=True)
 class _Resource:
     """One ARM resource the checks read: its relative id, ARM type and a label for messages."""
@@ -434,8 +444,8 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
             found.append(problem(rid, kind, f"it is reachable from any network (publicNetworkAccess {pr.get('publicNetworkAccess')}, network rules default {_dig(pr, 'networkAcls.defaultAction')})", "set publicNetworkAccess Disabled (private endpoints) or networkAcls.defaultAction Deny"))
         return found
 
-    def shared_key(doc: dict[str, Any]) -> list[str]:
-        return [] if _props(doc).get("allowSharedKeyAccess") is False else [problem(rid, kind, "account keys (Shared Key and SAS) are accepted: allowSharedKeyAccess is not false", "set allowSharedKeyAccess false; clients use Entra ID (workload identity)")]
+    shared_key = _need(rid, kind, lambda pr: pr.get("allowSharedKeyAccess") is False, "account keys (Shared Key and SAS) are accepted: allowSharedKeyAccess is not false",
+                       "set allowSharedKeyAccess false; clients use Entra ID (workload identity)")
 
     def tls(doc: dict[str, Any]) -> list[str]:
         pr = _props(doc)
@@ -493,7 +503,7 @@ def _vault_checks(v: NamedPromise, arm: Arm) -> list[Check]:
     rid, kind = arm.rid(rel), "key vault"
 
     def flag(prop: str, wrong: str, fix: str) -> Callable[[dict[str, Any]], list[str]]:
-        return lambda doc: [] if _props(doc).get(prop) is True else [problem(rid, kind, wrong, fix)]
+        return _need(rid, kind, lambda pr: pr.get(prop) is True, wrong, fix)
 
     def private(doc: dict[str, Any]) -> list[str]:
         pr = _props(doc)
@@ -529,8 +539,7 @@ def _aks_checks(c: ClusterPromise, arm: Arm) -> list[Check]:
     rel = f"resourceGroups/{c.group}/providers/Microsoft.ContainerService/managedClusters/{c.name}"
     rid, kind = arm.rid(rel), "aks cluster"
 
-    def need(ok: Callable[[dict[str, Any]], bool], wrong: str, fix: str) -> Callable[[dict[str, Any]], list[str]]:
-        return lambda doc: [] if ok(_props(doc)) else [problem(rid, kind, wrong, fix)]
+    need = partial(_need, rid, kind)
 
     return _Resource(rel, "Microsoft.ContainerService/managedClusters", kind).checks(arm, "cloud-azure-aks", c.name, {
         "private": need(lambda pr: _dig(pr, "apiServerAccessProfile.enablePrivateCluster") is True, "the API server is public (apiServerAccessProfile.enablePrivateCluster is not true)", "recreate the cluster private (enablePrivateCluster true)"),
@@ -553,8 +562,9 @@ def _acr_checks(r: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]:
         return listed if isinstance(listed, Unreadable) else _misplaced(listed, p)
 
     return res.checks(arm, "cloud-azure-acr", r.name, {
-        "admin-disabled": lambda doc: [] if _props(doc).get("adminUserEnabled") is False else [problem(rid, kind, "the admin user is enabled (a shared password for push and pull)", "set adminUserEnabled false")],
-        "private": lambda doc: [] if _props(doc).get("publicNetworkAccess") == "Disabled" else [problem(rid, kind, f"public network access is {_props(doc).get('publicNetworkAccess')}", "set publicNetworkAccess Disabled (private endpoint only)")],
+        "admin-disabled": _need(rid, kind, lambda pr: pr.get("adminUserEnabled") is False, "the admin user is enabled (a shared password for push and pull)", "set adminUserEnabled false"),
+        "private": _need(rid, kind, lambda pr: pr.get("publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {pr.get('publicNetworkAccess')}",
+                         "set publicNetworkAccess Disabled (private endpoint only)"),
     }) + [Check(id="cloud-azure-acr-replications-in-region", subject=r.name, run=replications)]
 
 
@@ -569,7 +579,8 @@ def _postgres_checks(s: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]
         return [problem(rid, kind, f"data is encrypted with {enc.get('type') or 'service-managed'} keys ({enc.get('primaryKeyURI') or 'no key'}), not the stack's Key Vault key", "set dataEncryption type AzureKeyVault with the stack's database key")]
 
     return _Resource(rel, "Microsoft.DBforPostgreSQL/flexibleServers", kind).checks(arm, "cloud-azure-postgres", s.name, {
-        "private": lambda doc: [] if _dig(_props(doc), "network.publicNetworkAccess") == "Disabled" else [problem(rid, kind, f"public network access is {_dig(_props(doc), 'network.publicNetworkAccess')}", "deploy it into the delegated subnet (network.publicNetworkAccess Disabled)")],
+        "private": _need(rid, kind, lambda pr: _dig(pr, "network.publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {_dig(pr, 'network.publicNetworkAccess')}",
+                         "deploy it into the delegated subnet (network.publicNetworkAccess Disabled)"),
         "cmk": cmk,
     })
 
@@ -592,7 +603,8 @@ def _redis_checks(r: NamedPromise, arm: Arm) -> list[Check]:
         return found
 
     return [Check(id="cloud-azure-redis-tls", subject=r.name, run=tls)] + _Resource(rel, "Microsoft.Cache/redisEnterprise", kind).checks(arm, "cloud-azure-redis", r.name, {
-        "private": lambda doc: [] if _props(doc).get("publicNetworkAccess") == "Disabled" else [problem(rid, kind, f"public network access is {_props(doc).get('publicNetworkAccess') or 'not disabled'}", "set publicNetworkAccess Disabled (private endpoint only)")],
+        "private": _need(rid, kind, lambda pr: pr.get("publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {pr.get('publicNetworkAccess') or 'not disabled'}",
+                         "set publicNetworkAccess Disabled (private endpoint only)"),
     })
 
 
