@@ -212,7 +212,7 @@ def write_bytes(uri: str | Path, data: bytes, variable: str = "uri") -> None:
     components/azure/identity.py path_condition) gets 403 there and could not write at all."""
     loc = parse(uri, variable)
     if loc.scheme == "abfss":
-        _blob_client(loc).upload_blob(data, overwrite=True)
+        blob_client(loc).upload_blob(data, overwrite=True)
         return
     fs, path = filesystem(uri, variable)
     if isinstance(fs, pafs.LocalFileSystem):  # object stores need (and get) no directory markers
@@ -226,9 +226,9 @@ def write_bytes(uri: str | Path, data: bytes, variable: str = "uri") -> None:
             fh.write(data)
 
 
-def _blob_client(loc: Location):
+def blob_client(loc: Location):
     """azure-storage-blob's client of one blob: DefaultAzureCredential (workload identity on AKS), or
-    the emulator's connection string under the override."""
+    the emulator's connection string under the override. (Feast's registry store uses it too.)"""
     from azure.storage.blob import BlobClient
 
     if is_emulated():

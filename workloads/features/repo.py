@@ -66,21 +66,12 @@ class AzureBlobRegistryStore(AzBlobRegistryStore):
     def __init__(self, registry_config, repo_path: Path) -> None:  # noqa: D107 - replaces Feast's client set-up
         from urllib.parse import urlparse
 
-        from azure.storage.blob import BlobServiceClient
-
         loc = storage.parse(registry_config.path, "registry path (SAHAB_FEAST_URI)")
         if loc.scheme != "abfss" or not loc.path:
             raise ValueError(f"registry path {registry_config.path!r}: expected abfss://<container>@<account>.dfs.core.windows.net/<path>")
-        if storage.is_emulated():
-            client = BlobServiceClient.from_connection_string(storage.connection_string(loc.account))
-        else:
-            from azure.identity import DefaultAzureCredential
-
-            client = BlobServiceClient(account_url=f"https://{loc.account}.blob.core.windows.net",
-                                       credential=DefaultAzureCredential())
         self._uri = urlparse(loc.uri)
         self._container, self._path = loc.container, loc.path
-        self.blob = client.get_blob_client(container=loc.container, blob=loc.path)
+        self.blob = storage.blob_client(loc)
 
 
 def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
