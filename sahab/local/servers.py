@@ -329,19 +329,17 @@ def redis_binary() -> str | None:
     return which("redis-server", "SAHAB_LOCAL_REDIS_SERVER", ("/usr/bin/redis-server", "/usr/local/bin/redis-server"))
 
 
-def _redis_ping(port: int) -> str | None:
-    with socket.create_connection((LOOPBACK, port), timeout=2) as sock:
-        sock.sendall(b"PING\r\n")
-        answer = sock.recv(64)
-    return None if answer.startswith(b"+PONG") else f"PING answered {answer!r}"
-
-
 def _redis_command(port: int, *args: str) -> bytes:
     """One RESP command on a fresh connection; the raw answer (enough for +OK and bulk strings)."""
     request = f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
     with socket.create_connection((LOOPBACK, port), timeout=2) as sock:
         sock.sendall(request)
         return sock.recv(65536)
+
+
+def _redis_ping(port: int) -> str | None:
+    answer = _redis_command(port, "PING")
+    return None if answer.startswith(b"+PONG") else f"PING answered {answer!r}"
 
 
 def _own_every_slot(server: Server, port: int, timeout: float) -> None:
