@@ -13,6 +13,7 @@ by the split (what the key hash does), watched continuously. Columns:
 Power rows add the share promoted (or rolled back) within the 100 looks and the median number of
 outcomes fed before the decision (runs that decided). Vectorised with numpy, in chunks of runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workloads.serving.abtest import betting_increments, msprt_log_lambda  # noqa: E402
+from workloads.serving.abtest import betting_increments, msprt_log_lambda
 
 ALPHA = 0.05
 LOOKS, PER_LOOK = 100, 200
@@ -105,8 +106,7 @@ def _msprt(x: np.ndarray, is_b: np.ndarray, tau: float = 0.05, min_samples: int 
 
 
 NULL_ROWS = [
-    *(Row(f"success {s} split {int(100 - 100 * p)}/{int(100 * p)}", p, s, s)
-      for s in (0.5, 0.9, 0.99, 0.999) for p in (0.5, 0.1)),
+    *(Row(f"success {s} split {int(100 - 100 * p)}/{int(100 * p)}", p, s, s) for s in (0.5, 0.9, 0.99, 0.999) for p in (0.5, 0.1)),
     Row("keys ICC 0.1 x10 outcomes, 50/50", 0.5, 0.9, 0.9, icc=0.1, per_key=10),
     Row("keys ICC 0.1 x10 outcomes, 90/10", 0.1, 0.9, 0.9, icc=0.1, per_key=10),
     Row("non-stationary 0.9+-0.08 daily, 90/10", 0.1, 0.9, 0.9, drift=0.08),
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    print(f"alpha {ALPHA}, {args.runs} runs per row, {LOOKS} looks x {PER_LOOK} outcomes, load average "
-          f"{os.getloadavg()[0]:.2f}")
+    print(f"alpha {ALPHA}, {args.runs} runs per row, {LOOKS} looks x {PER_LOOK} outcomes, load average {os.getloadavg()[0]:.2f}")
     failed = 0
     if args.rows in ("null", "all"):
         print("\nFalse-decision rate under H0 (no difference)")
@@ -150,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             met = rate <= target
             contrast = row in CONTRAST_ROWS
             failed += 0 if (met or contrast) else 1
-            print(f"| {row.name:46} | {rate:.4f} | {se:.4f} | {target:.4f} | {'yes' if met else 'NO'}"
-                  f"{' (not a target row)' if contrast else ''} | {float(np.mean(msprt)):.4f} |", flush=True)
+            print(
+                f"| {row.name:46} | {rate:.4f} | {se:.4f} | {target:.4f} | {'yes' if met else 'NO'}"
+                f"{' (not a target row)' if contrast else ''} | {float(np.mean(msprt)):.4f} |",
+                flush=True,
+            )
     if args.rows in ("power", "all"):
         print("\nPower within 100 looks (20,000 outcomes) and outcomes fed before the decision")
         print(f"| {'effect':40} | decided right | decided wrong | median outcomes to decide | mSPRT decided |")
@@ -161,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             right, wrong = (up, down) if row.challenger > row.champion else (down, up)
             decided = when[when > 0]
             median = f"{int(np.median(decided)):,}" if decided.size else "-"
-            print(f"| {row.name:40} | {right.mean():.3f} | {wrong.mean():.4f} | {median} | {float(np.mean(msprt)):.3f} |",
-                  flush=True)
+            print(f"| {row.name:40} | {right.mean():.3f} | {wrong.mean():.4f} | {median} | {float(np.mean(msprt)):.3f} |", flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.2f}")
     return 1 if failed else 0
 

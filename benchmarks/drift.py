@@ -14,6 +14,7 @@ Tables:
 Evidently is a benchmark-only dependency (the `bench` extra); timings are reported, never
 asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,7 @@ def sahab_speed(ref: pd.DataFrame, cur: pd.DataFrame, repeats: int) -> dict[str,
         t2 = time.perf_counter()
         fit.append(t1 - t0)
         test.append(t2 - t1)
-    return {"fit": min(fit), "test": min(test), "total": min(f + t for f, t in zip(fit, test)),
-            "drifted": len(report.drifted_features)}
+    return {"fit": min(fit), "test": min(test), "total": min(f + t for f, t in zip(fit, test, strict=False)), "drifted": len(report.drifted_features)}
 
 
 def evidently_run(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[float, list[str]]:
@@ -157,10 +157,12 @@ def main() -> None:
     if not args.skip_evidently:
         ev_s, ev_drifted = evidently_run(ref, cur)
     ratio = (lambda s: f"{ev_s / s:.1f}x") if ev_s else (lambda s: "n/a")
-    speed.add_row("sahab: profile + test", f"{sahab['total']:.2f}", "ok" if sahab["total"] <= TARGET_S else "MISSED",
-                  ratio(sahab["total"]), str(sahab["drifted"]))
-    speed.add_row("sahab: test (stored profile)", f"{sahab['test']:.2f}", "ok" if sahab["test"] <= TARGET_S else "MISSED",
-                  ratio(sahab["test"]), str(sahab["drifted"]))
+    speed.add_row(
+        "sahab: profile + test", f"{sahab['total']:.2f}", "ok" if sahab["total"] <= TARGET_S else "MISSED", ratio(sahab["total"]), str(sahab["drifted"])
+    )
+    speed.add_row(
+        "sahab: test (stored profile)", f"{sahab['test']:.2f}", "ok" if sahab["test"] <= TARGET_S else "MISSED", ratio(sahab["test"]), str(sahab["drifted"])
+    )
     if ev_s is not None:
         speed.add_row("evidently DataDriftPreset", f"{ev_s:.2f}", "", "1.0x", str(len(ev_drifted)))
     console.print(speed)
@@ -175,8 +177,7 @@ def main() -> None:
     if not args.skip_evidently and args.evidently_power_runs:
         ev_hit, ev_alarm = evidently_power(args.evidently_power_runs, 0.2, 20_000, 5_000, seed=1)
         _, ev_false = evidently_power(args.evidently_power_runs, 0.0, 20_000, 5_000, seed=2)
-        pw.add_row("evidently DataDriftPreset", str(args.evidently_power_runs), f"{ev_hit:.0%}", f"{ev_alarm:.0%}",
-                   f"{ev_false:.1%}")
+        pw.add_row("evidently DataDriftPreset", str(args.evidently_power_runs), f"{ev_hit:.0%}", f"{ev_alarm:.0%}", f"{ev_false:.1%}")
     console.print(pw)
     console.print(f"targets: power >= {TARGET_POWER:.0%}, false alarms <= {TARGET_FALSE_ALARM:.0%}")
 

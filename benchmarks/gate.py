@@ -80,12 +80,32 @@ def main() -> None:
 
     checks = [cli_check("uae-central") for _ in range(args.runs)]
     phases = Table(title="sahab check uae-central (fresh process each run; seconds)")
-    for col in ("run", "exit", "resources", "manifests", "plan", "packs", "schemas", "checkov*", "deployability**", "gate total", "target", "within", "wall (with start-up)"):
+    for col in (
+        "run",
+        "exit",
+        "resources",
+        "manifests",
+        "plan",
+        "packs",
+        "schemas",
+        "checkov*",
+        "deployability**",
+        "gate total",
+        "target",
+        "within",
+        "wall (with start-up)",
+    ):
         phases.add_column(col, justify="right")
     for i, c in enumerate(checks, 1):
         phases.add_row(
-            str(i), str(c["exit"]), str(c["resources"]), str(c["manifests"]), *(f"{c.get(k, 0):.2f}" for k in ("plan", "packs", "schemas", "checkov", "deployability", "total")),
-            f"{TARGET_GATE_S:.0f}", "yes" if c["total"] <= TARGET_GATE_S else "no", f"{c['wall']:.2f}",
+            str(i),
+            str(c["exit"]),
+            str(c["resources"]),
+            str(c["manifests"]),
+            *(f"{c.get(k, 0):.2f}" for k in ("plan", "packs", "schemas", "checkov", "deployability", "total")),
+            f"{TARGET_GATE_S:.0f}",
+            "yes" if c["total"] <= TARGET_GATE_S else "no",
+            f"{c['wall']:.2f}",
         )
     console.print(phases)
     console.print("* checkov's import runs while the plan is computed; its column is the time from being handed the manifests.")
@@ -104,7 +124,13 @@ def main() -> None:
             t = time.perf_counter()
             found = len(check(ctx))
             samples.append(time.perf_counter() - t)
-        per_check.add_row(f"{check.__module__.rsplit('.', 1)[-1]}.{check.__name__}", f"{statistics.median(samples):.2f}", f"{min(samples):.2f}", f"{max(samples):.2f}", str(found))
+        per_check.add_row(
+            f"{check.__module__.rsplit('.', 1)[-1]}.{check.__name__}",
+            f"{statistics.median(samples):.2f}",
+            f"{min(samples):.2f}",
+            f"{max(samples):.2f}",
+            str(found),
+        )
     console.print(per_check)
     if args.no_packs:
         return
@@ -137,9 +163,18 @@ def main() -> None:
         table.add_column(col, justify="right" if col != "measurement" else "left")
     for name, s, target in rows:
         med = statistics.median(s)
-        table.add_row(name, f"{med:.2f}", f"{min(s):.2f}", f"{max(s):.2f}", f"{target:.1f}" if target else "", ("yes" if med <= target else "no") if target else "")
+        table.add_row(
+            name, f"{med:.2f}", f"{min(s):.2f}", f"{max(s):.2f}", f"{target:.1f}" if target else "", ("yes" if med <= target else "no") if target else ""
+        )
     gate_med = statistics.median(c["total"] for c in checks)
-    table.add_row("sahab check uae-central, gate total (from report.json)", f"{gate_med:.2f}", f"{min(c['total'] for c in checks):.2f}", f"{max(c['total'] for c in checks):.2f}", f"{TARGET_GATE_S:.1f}", "yes" if gate_med <= TARGET_GATE_S else "no")
+    table.add_row(
+        "sahab check uae-central, gate total (from report.json)",
+        f"{gate_med:.2f}",
+        f"{min(c['total'] for c in checks):.2f}",
+        f"{max(c['total'] for c in checks):.2f}",
+        f"{TARGET_GATE_S:.1f}",
+        "yes" if gate_med <= TARGET_GATE_S else "no",
+    )
     console.print(table)
 
 

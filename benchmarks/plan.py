@@ -78,7 +78,16 @@ def main() -> None:
         table.add_column(col, justify="left" if col == "what" else "right")
     for what, n, samples, cpu, target in rows:
         med = statistics.median(samples)
-        table.add_row(what, str(n), f"{med:.2f}", f"{min(samples):.2f}", f"{max(samples):.2f}", f"{statistics.median(cpu):.2f}", f"{target:.0f}", "yes" if med <= target else "NO")
+        table.add_row(
+            what,
+            str(n),
+            f"{med:.2f}",
+            f"{min(samples):.2f}",
+            f"{max(samples):.2f}",
+            f"{statistics.median(cpu):.2f}",
+            f"{target:.0f}",
+            "yes" if med <= target else "NO",
+        )
     console.print(table)
 
     if not args.skip_tests:

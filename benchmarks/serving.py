@@ -22,6 +22,7 @@ The load generator is a minimal keep-alive HTTP/1.1 client on asyncio so that it
 of the machine's CPU as possible; it still shares the cores with the servers. Timings are
 reported, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,8 @@ logger = logging.getLogger("benchmarks.serving")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from workloads.serving.schemas import ScoreRequest, ScoreResponse  # noqa: E402
-from workloads.serving.settings import ServingSettings  # noqa: E402
+from workloads.serving.schemas import ScoreRequest, ScoreResponse  # noqa: E402 (after the sys.path line above)
+from workloads.serving.settings import ServingSettings  # noqa: E402 (after the sys.path line above)
 
 _SETTINGS = ServingSettings()
 
@@ -86,7 +87,7 @@ def ensure_challenger(home: Path = HOME) -> None:
     try:
         client.get_model_version_by_alias(name, "challenger")
         return
-    except Exception:
+    except Exception:  # noqa: BLE001 (no challenger alias yet: make one)
         champion = client.get_model_version_by_alias(name, "champion")
     mv = client.create_model_version(name, source=champion.source, run_id=champion.run_id, tags=champion.tags)
     client.set_registered_model_alias(name, "challenger", mv.version)
@@ -116,8 +117,7 @@ def sample_records(n: int, seed: int = 0) -> list[dict[str, object]]:
     from workloads.data.schema import FEATURES
 
     df = generate(max(n, 10), seed=seed)[list(FEATURES)].head(n)
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in df.to_dict(orient="records")]
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 
 
 # --- model only --------------------------------------------------------------------------------
@@ -145,8 +145,9 @@ def bench_model_only(seconds: float) -> list[tuple]:
     resolved = ensure_champion()
     spec = FeatureSpec.from_json(resolved.feature_spec.read_text())
     opts = session_options(ServingSettings(intra_op_threads=1))
-    sessions = {p: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-                for p, path in (("fp32", resolved.fp32_onnx), ("int8", resolved.int8_onnx))}
+    sessions = {
+        p: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]) for p, path in (("fp32", resolved.fp32_onnx), ("int8", resolved.int8_onnx))
+    }
     model, _ = torch_model()
     rows = []
     for batch in (1, 64):
@@ -155,12 +156,11 @@ def bench_model_only(seconds: float) -> list[tuple]:
 
         def run_torch():
             with torch.inference_mode():
-                model(tn, tc)
+                model(tn, tc)  # noqa: B023 (called within this iteration)
 
         timings = {"pytorch eager": time_calls(run_torch, seconds)}
         for p, sess in sessions.items():
-            timings[f"onnxruntime {p}"] = time_calls(
-                lambda s=sess: s.run(["score"], {"numeric": num, "categorical": cat}), seconds)
+            timings[f"onnxruntime {p}"] = time_calls(lambda s=sess: s.run(["score"], {"numeric": num, "categorical": cat}), seconds)  # noqa: B023 (called within this iteration)
         base = statistics.median(timings["pytorch eager"])
         for engine, t in timings.items():
             med = statistics.median(t)
@@ -180,8 +180,9 @@ def free_port() -> int:
 def start(cmd: list[str], env: dict[str, str], port: int, log: Path, timeout_s: float = 180.0) -> subprocess.Popen:
     # Only our SAHAB_* variables: a shell's registry settings must not leak into the benchmark.
     base = {k: v for k, v in os.environ.items() if not k.startswith("SAHAB_")}
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**base, **env, "PYTHONPATH": str(REPO)},
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env={**base, **env, "PYTHONPATH": str(REPO)}, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -212,9 +213,8 @@ def serve_bare(port: int) -> None:
     """A bare ASGI app (no validation, no batching, no metrics) on the same verified session."""
     import uvicorn
 
-    from workloads.serving.model import load
-
     from workloads.serving.abtest import assign
+    from workloads.serving.model import load
 
     settings = ServingSettings(ab_mode="split", challenger_weight=0.5, intra_op_threads=1)
     models = {"champion": load("champion", settings), "challenger": load("challenger", settings)}
@@ -242,18 +242,28 @@ def serve_bare(port: int) -> None:
             variant = assign(req["key"], 0.5, settings.ab_salt)
             model = models[variant]
             scores = model.score_records(req["records"])
-            out.append({"key": req["key"], "variant": variant, "model_name": model.name,
-                        "model_version": model.version, "precision": model.precision, "scores": scores.tolist()})
+            out.append(
+                {
+                    "key": req["key"],
+                    "variant": variant,
+                    "model_name": model.name,
+                    "model_version": model.version,
+                    "precision": model.precision,
+                    "scores": scores.tolist(),
+                }
+            )
         data = json.dumps(out).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]}
+        )
         await send({"type": "http.response.body", "body": data})
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-@bentoml.service(name="transaction_risk_torch", resources={"cpu": _SETTINGS.cpu},
-                 traffic={"timeout": _SETTINGS.timeout_s, "max_concurrency": 2 * _SETTINGS.max_concurrency})
+@bentoml.service(
+    name="transaction_risk_torch", resources={"cpu": _SETTINGS.cpu}, traffic={"timeout": _SETTINGS.timeout_s, "max_concurrency": 2 * _SETTINGS.max_concurrency}
+)
 class TorchRisk:
     """The same API shape as TransactionRisk (champion only), with PyTorch eager inside."""
 
@@ -273,9 +283,18 @@ class TorchRisk:
         out, offset = [], 0
         for req in requests:
             n = len(req.records)
-            out.append(ScoreResponse(request_id="-", experiment_id=None, key=req.key, variant="champion",
-                                     model_name="torch", model_version="eager",
-                                     precision="fp32", scores=scores[offset : offset + n].tolist()))
+            out.append(
+                ScoreResponse(
+                    request_id="-",
+                    experiment_id=None,
+                    key=req.key,
+                    variant="champion",
+                    model_name="torch",
+                    model_version="eager",
+                    precision="fp32",
+                    scores=scores[offset : offset + n].tolist(),
+                )
+            )
             offset += n
         return out
 
@@ -285,8 +304,7 @@ class TorchRisk:
 
 def request_bytes(port: int, record: dict[str, object], key: str) -> bytes:
     body = json.dumps({"requests": [{"key": key, "records": [record]}]}).encode()
-    head = (f"POST /score HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode()
+    head = (f"POST /score HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n").encode()
     return head + body
 
 
@@ -376,12 +394,25 @@ def summarize(latencies: list[float], seconds: float, errors: int) -> tuple[floa
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies) / seconds, errors
 
 
-def bench_http(seconds: float, rates: list[float], open_seconds: float, log_dir: Path, only: list[str] | None = None,
-               max_latency_ms: int | None = None, warmup_seconds: float = 10.0):
+def bench_http(
+    seconds: float,
+    rates: list[float],
+    open_seconds: float,
+    log_dir: Path,
+    only: list[str] | None = None,
+    max_latency_ms: int | None = None,
+    warmup_seconds: float = 10.0,
+):
     ensure_champion()
     records = sample_records(512, seed=11)
-    env = {"SAHAB_HOME": str(HOME), "SAHAB_SERVING_AB_MODE": "split", "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
-           "SAHAB_SERVING_INTRA_OP_THREADS": "1", "SAHAB_SERVING_MAX_CONCURRENCY": "256", "BENTOML_DO_NOT_TRACK": "True"}
+    env = {
+        "SAHAB_HOME": str(HOME),
+        "SAHAB_SERVING_AB_MODE": "split",
+        "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
+        "SAHAB_SERVING_INTRA_OP_THREADS": "1",
+        "SAHAB_SERVING_MAX_CONCURRENCY": "256",
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
     if max_latency_ms:
         env["SAHAB_SERVING_MAX_LATENCY_MS"] = str(max_latency_ms)
     bento = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk"]
@@ -438,8 +469,14 @@ def profile_in_process(calls: int, batching: bool) -> str:
     import httpx
 
     ensure_champion()
-    os.environ.update({"SAHAB_HOME": str(HOME), "SAHAB_SERVING_AB_MODE": "split", "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
-                       "SAHAB_SERVING_ADAPTIVE_BATCHING": "true" if batching else "false"})
+    os.environ.update(
+        {
+            "SAHAB_HOME": str(HOME),
+            "SAHAB_SERVING_AB_MODE": "split",
+            "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
+            "SAHAB_SERVING_ADAPTIVE_BATCHING": "true" if batching else "false",
+        }
+    )
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(HOME / "prometheus"))
     (HOME / "prometheus").mkdir(parents=True, exist_ok=True)
     from prometheus_client import REGISTRY
@@ -483,8 +520,10 @@ def profile_in_process(calls: int, batching: bool) -> str:
     busy = stats.total_tt / calls * 1e3
     stats.sort_stats("tottime").print_stats(14)
     lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
-    return (f"batching {'on' if batching else 'off'}: {per_call:.2f} ms per call (wall, profiler on), of which "
-            f"{busy:.2f} ms on the event loop's thread\n" + "\n".join(lines[-16:]))
+    return (
+        f"batching {'on' if batching else 'off'}: {per_call:.2f} ms per call (wall, profiler on), of which "
+        f"{busy:.2f} ms on the event loop's thread\n" + "\n".join(lines[-16:])
+    )
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -518,8 +557,7 @@ def main() -> None:
     from rich.table import Table
 
     console = Console(width=150)
-    console.print(f"cores visible: {os.cpu_count()} (shared with the load generator and other work), "
-                  f"load average {os.getloadavg()[0]:.2f}")
+    console.print(f"cores visible: {os.cpu_count()} (shared with the load generator and other work), load average {os.getloadavg()[0]:.2f}")
     table = Table(title="Model only (1 thread): onnxruntime vs PyTorch eager")
     for col in ("engine", "batch", "p50 us", "p99 us", "rows/s", "speed-up vs pytorch"):
         table.add_column(col, justify="left" if col == "engine" else "right")
@@ -532,8 +570,7 @@ def main() -> None:
 
     log_dir = HOME / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    closed, opened, memory = bench_http(args.seconds, args.rate, args.open_seconds, log_dir, args.servers, args.max_latency_ms,
-                                        args.warmup_seconds)
+    closed, opened, memory = bench_http(args.seconds, args.rate, args.open_seconds, log_dir, args.servers, args.max_latency_ms, args.warmup_seconds)
     bare = {c: rps for name, c, _, _, rps, _ in closed if name.startswith("bare")}
     table = Table(title=f"HTTP on loopback, 1 record per request, closed loop, {args.seconds:.0f} s per cell")
     for col in ("server", "concurrency", "p50 ms", "p99 ms", "requests/s", "non-200", "share of bare ASGI"):
@@ -546,8 +583,7 @@ def main() -> None:
     for col in ("server", "rate", "p50 ms", "p99 ms", "achieved/s", "non-200", f"p99 <= {TARGET_P99_MS:.0f} ms"):
         table.add_column(col, justify="left" if col == "server" else "right")
     for name, rate, p50, p99, rps, err in opened:
-        table.add_row(name, f"{rate:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err),
-                      "ok" if p99 <= TARGET_P99_MS and err == 0 else "MISSED")
+        table.add_row(name, f"{rate:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err), "ok" if p99 <= TARGET_P99_MS and err == 0 else "MISSED")
     console.print(table)
     table = Table(title="Resident memory of the server's process group (two models loaded where it says onnxruntime)")
     for col in ("server", "RSS MiB"):

@@ -10,6 +10,7 @@
 
 Prints a table; never fails on timing. Usage: python benchmarks/training.py [--steps N] [--repeats R]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,7 @@ def bare_loop(cfg: TrainConfig, data: TrainingData) -> float:
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if cfg.device == "cuda" else "cpu")
     model = build_model(data.spec, cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
-                            weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     num, cat, y = (t.to(device) for t in (data.train.numeric, data.train.categorical, data.train.label))
     sampler = EpochSampler(len(y), cfg.batch_size, cfg.seed)
     model.train()
@@ -61,12 +61,19 @@ def cpu_rows(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
     torch.set_num_threads(1)
     data = prepare(generate(20_000, seed=0), 0.2)
     rows = []
-    for kind, model in (("mlp", {"kind": "mlp", "hidden": 64}),
-                        ("transformer", {"kind": "transformer", "hidden": 32, "layers": 2, "heads": 4})):
-        cfg = TrainConfig.model_validate({
-            "steps": steps, "batch_size": 256, "eval_every": 10**9, "log_every": 10**9, "device": "cpu",
-            "threads": 1, "model": model, "optim": {"grad_clip": 0.0, "warmup_steps": 1},
-        })
+    for kind, model in (("mlp", {"kind": "mlp", "hidden": 64}), ("transformer", {"kind": "transformer", "hidden": 32, "layers": 2, "heads": 4})):
+        cfg = TrainConfig.model_validate(
+            {
+                "steps": steps,
+                "batch_size": 256,
+                "eval_every": 10**9,
+                "log_every": 10**9,
+                "device": "cpu",
+                "threads": 1,
+                "model": model,
+                "optim": {"grad_clip": 0.0, "warmup_steps": 1},
+            }
+        )
         sahab(cfg.model_copy(update={"steps": 20}), data)  # warm allocator and kernels once
         ours, bare = [], []
         for _ in range(repeats):  # interleaved, so machine noise hits both alike
@@ -80,8 +87,10 @@ def cpu_rows(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
 
 def gpu_rows(steps: int) -> list[tuple[str, str, str, str]]:
     if not torch.cuda.is_available():
-        return [("gpu transformer bf16, plain", "skipped: no CUDA device", "", ""),
-                ("gpu transformer bf16, DeepSpeed ZeRO-2", "skipped: no CUDA device", "", "")]
+        return [
+            ("gpu transformer bf16, plain", "skipped: no CUDA device", "", ""),
+            ("gpu transformer bf16, DeepSpeed ZeRO-2", "skipped: no CUDA device", "", ""),
+        ]
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
     data = prepare(generate(200_000, seed=0), 0.05)
@@ -89,11 +98,19 @@ def gpu_rows(steps: int) -> list[tuple[str, str, str, str]]:
     flops = train_flops_per_sample(build_model(data.spec, TrainConfig.model_validate({"model": model_cfg}).model))
     rows = []
     for label, ds in (("plain", False), ("DeepSpeed ZeRO-2", True)):
-        cfg = TrainConfig.model_validate({
-            "steps": steps, "batch_size": 8192, "eval_every": 10**9, "log_every": 10**9, "device": "cuda",
-            "precision": "bf16", "model": model_cfg, "optim": {"warmup_steps": 1},
-            "deepspeed": {"enabled": ds, "zero_stage": 2},
-        })
+        cfg = TrainConfig.model_validate(
+            {
+                "steps": steps,
+                "batch_size": 8192,
+                "eval_every": 10**9,
+                "log_every": 10**9,
+                "device": "cuda",
+                "precision": "bf16",
+                "model": model_cfg,
+                "optim": {"warmup_steps": 1},
+                "deepspeed": {"enabled": ds, "zero_stage": 2},
+            }
+        )
         sahab(cfg.model_copy(update={"steps": 10}), data)  # CUDA context, cuBLAS heuristics, DeepSpeed init
         rate = sahab(cfg, data)
         mfu = f"{rate * flops / (peak * 1e12) * 100:.1f}%" if peak else f"peak of {name} unknown"
@@ -110,9 +127,11 @@ def main() -> None:
     rows = cpu_rows(args.steps, args.repeats)
     gpu = gpu_rows(max(20, args.steps // 10))
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
-    line = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    print(f"CPU: best of {args.repeats} runs x {args.steps} steps, batch 256; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    def line(r):
+        return " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
+
+    print(f"CPU: best of {args.repeats} runs x {args.steps} steps, batch 256; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(line(header))
     print("-+-".join("-" * w for w in widths))
     for r in rows:
@@ -120,10 +139,10 @@ def main() -> None:
     print()
     gheader = ("case", "samples/s", "model FLOP/s", "MFU (dense bf16 peak)")
     gw = [max(len(r[i]) for r in (gheader, *gpu)) for i in range(4)]
-    print(" | ".join(c.ljust(w) for c, w in zip(gheader, gw)))
+    print(" | ".join(c.ljust(w) for c, w in zip(gheader, gw, strict=False)))
     print("-+-".join("-" * w for w in gw))
     for r in gpu:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, gw)))
+        print(" | ".join(c.ljust(w) for c, w in zip(r, gw, strict=False)))
 
 
 if __name__ == "__main__":

@@ -52,14 +52,28 @@ class Workload:
 
 
 WORKLOADS: tuple[Workload, ...] = (
-    Workload("training", NAMESPACES["training"], "trainer", read_buckets=("data-lake", "offline-features"), write_buckets=("model-artifacts", "experiment-artifacts")),
+    Workload(
+        "training", NAMESPACES["training"], "trainer", read_buckets=("data-lake", "offline-features"), write_buckets=("model-artifacts", "experiment-artifacts")
+    ),
     # Serving loads the model versions wherever MLflow wrote them, and writes only its prediction log;
     # its A/B control plane and evaluator keep the experiment state in the online store's Redis.
-    Workload("serving", NAMESPACES["serving"], "model-server", read_buckets=("model-artifacts", MLFLOW_ARTIFACTS), write_buckets=(SERVING_LOG,), secrets=("online-store",)),
+    Workload(
+        "serving",
+        NAMESPACES["serving"],
+        "model-server",
+        read_buckets=("model-artifacts", MLFLOW_ARTIFACTS),
+        write_buckets=(SERVING_LOG,),
+        secrets=("online-store",),
+    ),
     Workload("features", NAMESPACES["platform"], "feature-store", read_buckets=("data-lake",), write_buckets=("offline-features",), secrets=("online-store",)),
     # Drift reads the prediction log and the champion's reference (registry artifacts), keeps its watermark.
-    Workload("drift", NAMESPACES["monitoring"], "drift-monitor", read_buckets=("offline-features", "model-artifacts", MLFLOW_ARTIFACTS),
-             write_buckets=("experiment-artifacts", DRIFT_STATE)),
+    Workload(
+        "drift",
+        NAMESPACES["monitoring"],
+        "drift-monitor",
+        read_buckets=("offline-features", "model-artifacts", MLFLOW_ARTIFACTS),
+        write_buckets=("experiment-artifacts", DRIFT_STATE),
+    ),
     Workload("mlflow", NAMESPACES["platform"], "mlflow", write_buckets=("model-artifacts", "experiment-artifacts"), secrets=("registry-db",)),
 )
 

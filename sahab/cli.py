@@ -1,23 +1,23 @@
 """The `sahab` command line.
 
-    sahab plan <env> [--stack S] [--out DIR] [--full]   offline plan: tree, counts, plan.json, manifests
-    sahab check <env>                                   plan + policy packs + checkov + schemas
-    sahab preflight <env>                               live: chart versions, instance offerings, endpoint services
-    sahab cost <env> [--format text|json|md]            monthly cost range from the dated price snapshot
-    sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
-    sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
-    sahab bootstrap <env>                               in-region state backend (S3 + KMS)
-    sahab local up|status|down [--embedded]             the platform on one machine, real services on loopback
-    sahab verify <env|local> [--junit F] [--report D]   the live platform is what the plan promised
+sahab plan <env> [--stack S] [--out DIR] [--full]   offline plan: tree, counts, plan.json, manifests
+sahab check <env>                                   plan + policy packs + checkov + schemas
+sahab preflight <env>                               live: chart versions, instance offerings, endpoint services
+sahab cost <env> [--format text|json|md]            monthly cost range from the dated price snapshot
+sahab policy check PROGRAM_DIR [...]                policy packs on any Pulumi Python program
+sahab up|preview|destroy <env> [--stack S]          the real thing, through the Pulumi CLI
+sahab bootstrap <env>                               in-region state backend (S3 + KMS)
+sahab local up|status|down [--embedded]             the platform on one machine, real services on loopback
+sahab verify <env|local> [--junit F] [--report D]   the live platform is what the plan promised
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter, defaultdict
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -95,8 +95,8 @@ def counts_table(plan: Plan) -> Table:
 @app.command()
 def plan(
     env: str = typer.Argument(..., help="Environment folder under environments/ (e.g. uae-central)."),
-    stack: Optional[str] = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: .sahab/<env>/)."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: .sahab/<env>/)."),
     full: bool = typer.Option(False, "--full", help="List every resource in the tree instead of folding same-type leaves."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line."),
 ) -> None:
@@ -130,8 +130,8 @@ def _rel(path: Path, base: Path) -> str:
 @app.command()
 def check(
     env: str = typer.Argument(..., help="Environment folder under environments/."),
-    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: .sahab/<env>/)."),
+    stack: str | None = typer.Option(None, "--stack", "-s"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (default: .sahab/<env>/)."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
     pack: list[str] = typer.Option([], "--pack", help="Only this pack under policy_packs/ (repeatable; default: all)."),
 ) -> None:
@@ -144,8 +144,8 @@ def check(
 @app.command()
 def preflight(
     env: Annotated[str, typer.Argument(help="Environment folder under environments/.")],
-    stack: Annotated[Optional[str], typer.Option("--stack", "-s")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where preflight.json goes (default: .sahab/<env>/).")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where preflight.json goes (default: .sahab/<env>/).")] = None,
 ) -> None:
     """Ask the cloud what the offline gate cannot know (credentials needed). Exit 1 on a failed check."""
     from sahab import preflight as pf
@@ -164,11 +164,13 @@ def preflight(
     console.print(table)
     pf.write(results, (out or repo / ".sahab" / env) / "preflight.json")
     failed = sum(r.level == "fail" for r in results)
-    console.print(f"{'[bold red]failed[/]' if failed else '[bold green]passed[/]'}: {failed} failed, {sum(r.level == 'warn' for r in results)} warnings, {len(results)} checks")
+    console.print(
+        f"{'[bold red]failed[/]' if failed else '[bold green]passed[/]'}: {failed} failed, {sum(r.level == 'warn' for r in results)} warnings, {len(results)} checks"
+    )
     raise typer.Exit(1 if failed else 0)
 
 
-class CostFormat(str, Enum):
+class CostFormat(StrEnum):
     text = "text"
     json = "json"
     md = "md"
@@ -177,7 +179,7 @@ class CostFormat(str, Enum):
 @app.command()
 def cost(
     env: Annotated[str, typer.Argument(help="Environment folder under environments/.")],
-    stack: Annotated[Optional[str], typer.Option("--stack", "-s")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", "-s")] = None,
     fmt: Annotated[CostFormat, typer.Option("--format", help="text, json or md")] = CostFormat.text,
 ) -> None:
     """Monthly cost range of the environment, offline, from the dated price snapshot (USD and AED)."""
@@ -203,9 +205,9 @@ def policy_check(
     program_dir: Path = typer.Argument(..., help="Folder of a Pulumi Python program (Pulumi.yaml + program)."),
     stack: str = typer.Option("dev", "--stack", "-s", help="Reads PROGRAM_DIR/Pulumi.<stack>.yaml for config."),
     pack: list[str] = typer.Option([], "--pack", help="Pack name under policy_packs/ (repeatable; default: all)."),
-    policy_config: Optional[Path] = typer.Option(None, "--policy-config", help="policy.yaml with per-pack config."),
+    policy_config: Path | None = typer.Option(None, "--policy-config", help="policy.yaml with per-pack config."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write report.json/.md/.sarif here."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write report.json/.md/.sarif here."),
     kubernetes: bool = typer.Option(False, "--kubernetes", help="Also validate the program's Kubernetes manifests (schemas + checkov)."),
 ) -> None:
     """Run the policy packs over any Pulumi Python program, offline. Exit 1 on mandatory violations."""
@@ -214,7 +216,7 @@ def policy_check(
     raise typer.Exit(gate.policy_check(program_dir, stack=stack, packs=pack, policy_config=policy_config, fmt=fmt, out=out, kubernetes=kubernetes))
 
 
-def _cloud_of(repo: Path, env: str, stack: Optional[str]) -> str:
+def _cloud_of(repo: Path, env: str, stack: str | None) -> str:
     """`sahab:platform.cloud` of the environment (which credentials a deploy needs); aws when unreadable."""
     import yaml
 
@@ -225,7 +227,7 @@ def _cloud_of(repo: Path, env: str, stack: Optional[str]) -> str:
         return "aws"  # build_request reports a missing or broken file with its own words
 
 
-def _deploy(action: str, env: str, stack: Optional[str], backend_url: Optional[str], secrets_provider: Optional[str], policies: bool) -> None:
+def _deploy(action: str, env: str, stack: str | None, backend_url: str | None, secrets_provider: str | None, policies: bool) -> None:
     from sahab import deploy
 
     repo = _repo()
@@ -245,9 +247,9 @@ def _deploy(action: str, env: str, stack: Optional[str], backend_url: Optional[s
 @app.command()
 def up(
     env: str,
-    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
-    backend_url: Optional[str] = typer.Option(None, "--backend-url", help="s3://BUCKET?region=me-central-1 (default: environments/<env>/backend.yaml)"),
-    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider", help="awskms://alias/NAME?region=me-central-1"),
+    stack: str | None = typer.Option(None, "--stack", "-s"),
+    backend_url: str | None = typer.Option(None, "--backend-url", help="s3://BUCKET?region=me-central-1 (default: environments/<env>/backend.yaml)"),
+    secrets_provider: str | None = typer.Option(None, "--secrets-provider", help="awskms://alias/NAME?region=me-central-1"),
     no_policies: bool = typer.Option(False, "--no-policies", help="Skip the policy packs (not recommended)."),
 ) -> None:
     """Deploy the environment with the Pulumi CLI (Automation API), policy packs enforced."""
@@ -257,9 +259,9 @@ def up(
 @app.command()
 def preview(
     env: str,
-    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
-    backend_url: Optional[str] = typer.Option(None, "--backend-url"),
-    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider"),
+    stack: str | None = typer.Option(None, "--stack", "-s"),
+    backend_url: str | None = typer.Option(None, "--backend-url"),
+    secrets_provider: str | None = typer.Option(None, "--secrets-provider"),
     no_policies: bool = typer.Option(False, "--no-policies"),
 ) -> None:
     """Preview the environment against the real cloud (needs the Pulumi CLI and credentials)."""
@@ -269,9 +271,9 @@ def preview(
 @app.command()
 def destroy(
     env: str,
-    stack: Optional[str] = typer.Option(None, "--stack", "-s"),
-    backend_url: Optional[str] = typer.Option(None, "--backend-url"),
-    secrets_provider: Optional[str] = typer.Option(None, "--secrets-provider"),
+    stack: str | None = typer.Option(None, "--stack", "-s"),
+    backend_url: str | None = typer.Option(None, "--backend-url"),
+    secrets_provider: str | None = typer.Option(None, "--secrets-provider"),
 ) -> None:
     """Destroy the environment (protected resources such as the cluster and database stop it)."""
     _deploy("destroy", env, stack, backend_url, secrets_provider, False)
@@ -297,25 +299,36 @@ def bootstrap(
 @app.command()
 def verify(
     target: str = typer.Argument(..., help="Environment under environments/ (after `sahab up`), or `local` (after `sahab local up`)."),
-    stack: Optional[str] = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
-    outputs: Optional[Path] = typer.Option(None, "--outputs", help="Stack outputs JSON (`pulumi stack output --json --show-secrets`); default: read them with the Pulumi CLI."),
-    plan_file: Optional[Path] = typer.Option(None, "--plan", help="plan.json holding the promises (default: plan the environment offline now)."),
-    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="Kubeconfig for the cluster part (default: the stack's kubeconfig output)."),
-    kube_context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the Markdown evidence summary (verify-report.md) into this folder."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack name (default: the environment's name)."),
+    outputs: Path | None = typer.Option(
+        None, "--outputs", help="Stack outputs JSON (`pulumi stack output --json --show-secrets`); default: read them with the Pulumi CLI."
+    ),
+    plan_file: Path | None = typer.Option(None, "--plan", help="plan.json holding the promises (default: plan the environment offline now)."),
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig", help="Kubeconfig for the cluster part (default: the stack's kubeconfig output)."),
+    kube_context: str | None = typer.Option(None, "--context", help="Kubeconfig context."),
+    junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    report: Path | None = typer.Option(None, "--report", help="Write the Markdown evidence summary (verify-report.md) into this folder."),
     part: list[str] = typer.Option([], "--part", help="Only this part: cloud, cluster, workloads, local (repeatable; default: all)."),
     scan_region: list[str] = typer.Option([], "--scan-region", help="Regions the tag scan covers (repeatable; default: every region enabled for the account)."),
-    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="State folder of `sahab local up` (default: .sahab/local)."),
+    state_dir: Path | None = typer.Option(None, "--state-dir", help="State folder of `sahab local up` (default: .sahab/local)."),
 ) -> None:
     """Verify the live platform against the plan: cloud, cluster and workloads. Exit 1 on any failed check."""
     from sahab.verify import runner
     from sahab.verify.context import VerifyError
 
     request = runner.VerifyRequest(
-        repo=_repo(), target=target, stack=stack, outputs_file=outputs, plan_file=plan_file, kubeconfig=kubeconfig,
-        kube_context=kube_context, junit=junit, report=report, parts=tuple(part) or runner.PARTS,
-        scan_regions=tuple(scan_region), local_state_dir=state_dir,
+        repo=_repo(),
+        target=target,
+        stack=stack,
+        outputs_file=outputs,
+        plan_file=plan_file,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        junit=junit,
+        report=report,
+        parts=tuple(part) or runner.PARTS,
+        scan_regions=tuple(scan_region),
+        local_state_dir=state_dir,
     )
     try:
         result = runner.run(request, on_output=lambda line: console.print(line, end="", markup=False, highlight=False))

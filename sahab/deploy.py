@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import yaml
@@ -94,7 +95,13 @@ def read_backend(repo: Path, env: str, url: str | None = None, secrets_provider:
 
 # azure-native reads ARM_* (or az login's ~/.azure); AZURE_* are the Azure SDKs' own.
 _AZURE_CREDENTIAL_ENV = ("ARM_CLIENT_ID", "ARM_USE_OIDC", "ARM_USE_MSI", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE")
-_AWS_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+_AWS_CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
 
 
 def check_prerequisites(cloud: str = "aws", env: dict[str, str] | None = None, which: Callable[[str], str | None] = shutil.which) -> str:
@@ -116,7 +123,9 @@ def check_prerequisites(cloud: str = "aws", env: dict[str, str] | None = None, w
             )
     if cloud == "azure":
         home = Path(env.get("HOME", "~")).expanduser()
-        if not (any(env.get(k) for k in _AZURE_CREDENTIAL_ENV) or (home / ".azure" / "azureProfile.json").exists() or env.get("SAHAB_AMBIENT_CREDENTIALS") == "1"):
+        if not (
+            any(env.get(k) for k in _AZURE_CREDENTIAL_ENV) or (home / ".azure" / "azureProfile.json").exists() or env.get("SAHAB_AMBIENT_CREDENTIALS") == "1"
+        ):
             raise DeployError(
                 "no Azure credentials found: run `az login` (then set ARM_SUBSCRIPTION_ID), or set ARM_CLIENT_ID with ARM_USE_OIDC=true "
                 "(a CI runner's federated identity), or SAHAB_AMBIENT_CREDENTIALS=1 on a VM or pod with a managed identity"
@@ -229,7 +238,13 @@ def bootstrap_program(env: str, region: str) -> Callable[[], None]:
         bucket = aws.s3.Bucket(f"sahab-{env}-state", opts=opts)
         aws.s3.BucketVersioning(f"sahab-{env}-state", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts)
         aws.s3.BucketPublicAccessBlock(
-            f"sahab-{env}-state", bucket=bucket.id, block_public_acls=True, block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=opts
+            f"sahab-{env}-state",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=opts,
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"sahab-{env}-state",
@@ -255,7 +270,9 @@ def bootstrap(repo: Path, env: str, region: str, on_output: Callable[[str], None
         stack_name=env,
         project_name="sahab-bootstrap",
         program=bootstrap_program(env, region),
-        opts=auto.LocalWorkspaceOptions(env_vars={"PULUMI_BACKEND_URL": state_dir.resolve().as_uri(), "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}),
+        opts=auto.LocalWorkspaceOptions(
+            env_vars={"PULUMI_BACKEND_URL": state_dir.resolve().as_uri(), "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "")}
+        ),
     )
     result = stack.up(on_output=on_output)
     backend = Backend(url=result.outputs["url"].value, secrets_provider=result.outputs["secrets_provider"].value)

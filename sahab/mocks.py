@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pulumi
 
@@ -49,9 +50,18 @@ def _eks_cluster(phys: str, inputs: dict, region: str, account: str) -> dict:
 
 
 COMPUTED: dict[str, Computed] = {
-    "aws:s3/bucket:Bucket": lambda p, i, r, a: {"bucket": p, "arn": f"arn:aws:s3:::{p}", "bucketDomainName": f"{p}.s3.amazonaws.com", "bucketRegionalDomainName": f"{p}.s3.{r}.amazonaws.com", "region": i.get("region") or r},
+    "aws:s3/bucket:Bucket": lambda p, i, r, a: {
+        "bucket": p,
+        "arn": f"arn:aws:s3:::{p}",
+        "bucketDomainName": f"{p}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{p}.s3.{r}.amazonaws.com",
+        "region": i.get("region") or r,
+    },
     "aws:kms/key:Key": lambda p, i, r, a: {"keyId": _uuid(p), "arn": f"arn:aws:kms:{r}:{a}:key/{_uuid(p)}"},
-    "aws:kms/alias:Alias": lambda p, i, r, a: {"arn": f"arn:aws:kms:{r}:{a}:{i.get('name', p)}", "targetKeyArn": f"arn:aws:kms:{r}:{a}:key/{i.get('targetKeyId', '')}"},
+    "aws:kms/alias:Alias": lambda p, i, r, a: {
+        "arn": f"arn:aws:kms:{r}:{a}:{i.get('name', p)}",
+        "targetKeyArn": f"arn:aws:kms:{r}:{a}:key/{i.get('targetKeyId', '')}",
+    },
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": lambda p, i, r, a: {"nodeGroupName": i.get("nodeGroupName") or p, "status": "ACTIVE"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda p, i, r, a: {"latestVersion": 1, "defaultVersion": 1},
@@ -60,17 +70,27 @@ COMPUTED: dict[str, Computed] = {
         "address": f"{p}.{_digest(p, n=12)}.{r}.rds.amazonaws.com",
         "endpoint": f"{p}.{_digest(p, n=12)}.{r}.rds.amazonaws.com:5432",
         "port": 5432,
-        "masterUserSecrets": [{"secretArn": f"arn:aws:secretsmanager:{r}:{a}:secret:rds!db-{_uuid(p)}", "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}],
+        "masterUserSecrets": [
+            {"secretArn": f"arn:aws:secretsmanager:{r}:{a}:secret:rds!db-{_uuid(p)}", "kmsKeyId": i.get("masterUserSecretKmsKeyId"), "secretStatus": "active"}
+        ],
     },
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda p, i, r, a: {
         "primaryEndpointAddress": f"master.{p}.{_digest(p, n=6)}.{r}.cache.amazonaws.com",
         "readerEndpointAddress": f"replica.{p}.{_digest(p, n=6)}.{r}.cache.amazonaws.com",
     },
     "aws:cloudwatch/logGroup:LogGroup": lambda p, i, r, a: {"arn": f"arn:aws:logs:{r}:{a}:log-group:{i.get('name', p)}"},
-    "aws:iam/role:Role": lambda p, i, r, a: {"arn": f"arn:aws:iam::{a}:role/{i.get('name', p)}", "name": i.get("name", p), "uniqueId": f"AROA{_digest(p, n=16).upper()}"},
+    "aws:iam/role:Role": lambda p, i, r, a: {
+        "arn": f"arn:aws:iam::{a}:role/{i.get('name', p)}",
+        "name": i.get("name", p),
+        "uniqueId": f"AROA{_digest(p, n=16).upper()}",
+    },
     # IAM names service-linked roles itself (AWSServiceRoleFor<Service>) under aws-service-role/<service>/.
     "aws:iam/serviceLinkedRole:ServiceLinkedRole": lambda p, i, r, a: {
-        "name": (n := {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling", "spot.amazonaws.com": "AWSServiceRoleForEC2Spot"}.get(i.get("awsServiceName", ""), p)),
+        "name": (
+            n := {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling", "spot.amazonaws.com": "AWSServiceRoleForEC2Spot"}.get(
+                i.get("awsServiceName", ""), p
+            )
+        ),
         "arn": f"arn:aws:iam::{a}:role/aws-service-role/{i.get('awsServiceName', '')}/{n}",
         "path": f"/aws-service-role/{i.get('awsServiceName', '')}/",
     },
@@ -78,7 +98,11 @@ COMPUTED: dict[str, Computed] = {
     "aws:secretsmanager/secret:Secret": lambda p, i, r, a: {"arn": f"arn:aws:secretsmanager:{r}:{a}:secret:{p}-{_digest(p, n=6)}"},
     "random:index/randomPassword:RandomPassword": lambda p, i, r, a: {"result": "offline-" + _digest(p, n=32), "bcryptHash": "offline"},
     # pulumi-tls (the in-cluster services' CA of cloud: kubernetes): PEM-shaped placeholders, never real keys.
-    "tls:index/privateKey:PrivateKey": lambda p, i, r, a: {"privateKeyPem": _pem("PRIVATE KEY", p), "publicKeyPem": _pem("PUBLIC KEY", p), "privateKeyPemPkcs8": _pem("PRIVATE KEY", p)},
+    "tls:index/privateKey:PrivateKey": lambda p, i, r, a: {
+        "privateKeyPem": _pem("PRIVATE KEY", p),
+        "publicKeyPem": _pem("PUBLIC KEY", p),
+        "privateKeyPemPkcs8": _pem("PRIVATE KEY", p),
+    },
     "tls:index/selfSignedCert:SelfSignedCert": lambda p, i, r, a: {"certPem": _pem("CERTIFICATE", p), "readyForRenewal": False},
     "tls:index/certRequest:CertRequest": lambda p, i, r, a: {"certRequestPem": _pem("CERTIFICATE REQUEST", p)},
     "tls:index/locallySignedCert:LocallySignedCert": lambda p, i, r, a: {"certPem": _pem("CERTIFICATE", p), "readyForRenewal": False},
@@ -123,8 +147,14 @@ def _uuid(seed: str) -> str:
 class ProviderMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes like the AWS, Azure, Kubernetes and random providers."""
 
-    def __init__(self, stack: str, default_region: str | None, account_id: str = ACCOUNT_ID, provider_region: Callable[[str], str | None] | None = None,
-                 default_location: str | None = None):
+    def __init__(
+        self,
+        stack: str,
+        default_region: str | None,
+        account_id: str = ACCOUNT_ID,
+        provider_region: Callable[[str], str | None] | None = None,
+        default_location: str | None = None,
+    ):
         self.stack = stack
         self.default_region = default_region or "me-central-1"
         self.default_location = default_location or "uaenorth"  # stack config `azure-native:location`
@@ -213,8 +243,7 @@ AZURE_IDS = {
     "azure-native:keyvault:Key": "Microsoft.KeyVault/vaults/{vaultName}/keys/{keyName}",
     "azure-native:keyvault:Secret": "Microsoft.KeyVault/vaults/{vaultName}/secrets/{secretName}",
     "azure-native:managedidentity:UserAssignedIdentity": "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}",
-    "azure-native:managedidentity:FederatedIdentityCredential":
-        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials/{federatedIdentityCredentialResourceName}",
+    "azure-native:managedidentity:FederatedIdentityCredential": "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials/{federatedIdentityCredentialResourceName}",
     "azure-native:compute:DiskEncryptionSet": "Microsoft.Compute/diskEncryptionSets/{diskEncryptionSetName}",
     "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts/{accountName}",
     "azure-native:storage:BlobServiceProperties": "Microsoft.Storage/storageAccounts/{accountName}/blobServices/{blobServicesName}",
@@ -277,11 +306,16 @@ def _azure_computed(typ: str, name: str, inputs: dict, location: str) -> dict:
     if typ == "azure-native:compute:DiskEncryptionSet":
         return {"identity": _with(inputs.get("identity"), {"principalId": _uuid(name + "/principal"), "tenantId": TENANT_ID})}
     if typ == "azure-native:storage:StorageAccount":
-        return {"primaryEndpoints": {s: f"https://{name}.{s}.core.windows.net/" for s in ("blob", "dfs", "queue", "table", "file")}, "primaryLocation": location}
+        return {
+            "primaryEndpoints": {s: f"https://{name}.{s}.core.windows.net/" for s in ("blob", "dfs", "queue", "table", "file")},
+            "primaryLocation": location,
+        }
     if typ == "azure-native:containerservice:ManagedCluster":
         return {
             "oidcIssuerProfile": _with(inputs.get("oidcIssuerProfile"), {"issuerURL": f"https://{location}.oic.prod-aks.azure.com/{TENANT_ID}/{_uuid(name)}/"}),
-            "identityProfile": {"kubeletidentity": {"clientId": _uuid(name + "/kubelet-client"), "objectId": _uuid(name + "/kubelet"), "resourceId": f"{name}-agentpool"}},
+            "identityProfile": {
+                "kubeletidentity": {"clientId": _uuid(name + "/kubelet-client"), "objectId": _uuid(name + "/kubelet"), "resourceId": f"{name}-agentpool"}
+            },
             "privateFQDN": f"{name}-{_digest(name, n=8)}.{_uuid(name)}.privatelink.{location}.azmk8s.io",
             "provisioningState": "Succeeded",
         }
@@ -319,7 +353,12 @@ def azure_resource(stack: str, typ: str, logical: str, inputs: dict, location: s
     identity = state.get("identity")
     if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
         # Inputs list the identities' ids; ARM answers with a map of id -> principal and client ids.
-        state["identity"] = {**identity, "userAssignedIdentities": {i: {"principalId": _uuid(f"{i}/principal"), "clientId": _uuid(f"{i}/client")} for i in identity["userAssignedIdentities"]}}
+        state["identity"] = {
+            **identity,
+            "userAssignedIdentities": {
+                i: {"principalId": _uuid(f"{i}/principal"), "clientId": _uuid(f"{i}/client")} for i in identity["userAssignedIdentities"]
+            },
+        }
     if "location" in inputs or typ not in AZURE_SCOPED:
         state.setdefault("location", location)
     state.update(_azure_computed(typ, name, inputs, location))

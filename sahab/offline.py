@@ -199,7 +199,7 @@ class RecordingMonitor(pmocks.MockMonitor):
         package = type_token.split(":")[0]
         urn = f"urn:pulumi:{self.stack}::{self.project}::pulumi:providers:{package}::default"
         prefix = f"{package}:"
-        inputs = {k[len(prefix):]: v for k, v in self.config.items() if k.startswith(prefix)}
+        inputs = {k[len(prefix) :]: v for k, v in self.config.items() if k.startswith(prefix)}
         return urn, inputs
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
@@ -232,7 +232,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             self.records.append(record)
         return response
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802
+    def RegisterResourceOutputs(self, request):  # noqa: N802 (the gRPC method name)
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = _clean(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
@@ -295,7 +295,9 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     # A full Settings, not pulumi's MockSettings: that one keeps the previous run's pending
     # outputs and lock, so a plan after `set_mocks` (or after another plan) would await tasks of
     # a dead event loop forever.
-    settings = Settings(project=project, stack=stack, monitor=monitor, engine=pmocks.MockEngine(logging.getLogger("sahab.program")), dry_run=False, organization="organization")
+    settings = Settings(
+        project=project, stack=stack, monitor=monitor, engine=pmocks.MockEngine(logging.getLogger("sahab.program")), dry_run=False, organization="organization"
+    )
     settings.monitor_features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
     configure(settings)
     set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
@@ -347,7 +349,7 @@ def plan_environment(repo: Path, env: str, stack: str | None = None) -> Plan:
         raise ProgramError(f"environment {env!r} not found under {repo / 'environments'}; known: {known}")
     config_file = env_dir / f"Pulumi.{stack}.yaml"
     if not config_file.exists():
-        stacks = sorted(p.name[len('Pulumi.'):-len('.yaml')] for p in env_dir.glob("Pulumi.*.yaml"))
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in env_dir.glob("Pulumi.*.yaml"))
         raise ProgramError(f"{config_file} does not exist; stacks of {env!r}: {stacks}")
     project, entry = read_project(repo)
     return run_program(repo, stack, read_stack_config(config_file, project), project=project, entry=entry)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -112,9 +113,21 @@ def check_instance_offerings(ctx: PreflightContext, ec2: Any) -> list[Result]:
             where = sorted(offered.get(t, ()))
             missing = [z for z in zones if z not in where]
             if not where:
-                out.append(Result("instance-offerings", "fail", f"{pool}: {t} is not offered in any of {', '.join(zones) or ctx.region}. Fix: choose another type in environments/{ctx.env}/Pulumi.{ctx.env}.yaml and update stacks/offerings.py."))
+                out.append(
+                    Result(
+                        "instance-offerings",
+                        "fail",
+                        f"{pool}: {t} is not offered in any of {', '.join(zones) or ctx.region}. Fix: choose another type in environments/{ctx.env}/Pulumi.{ctx.env}.yaml and update stacks/offerings.py.",
+                    )
+                )
             elif missing:
-                out.append(Result("instance-offerings", "warn", f"{pool}: {t} is offered in {', '.join(where)} but not {', '.join(missing)}; nodes launch only there. Fix: list a second type offered in every zone."))
+                out.append(
+                    Result(
+                        "instance-offerings",
+                        "warn",
+                        f"{pool}: {t} is offered in {', '.join(where)} but not {', '.join(missing)}; nodes launch only there. Fix: list a second type offered in every zone.",
+                    )
+                )
             else:
                 out.append(Result("instance-offerings", "pass", f"{pool}: {t} offered in {', '.join(where)}"))
     return out
@@ -128,14 +141,22 @@ def check_endpoint_services(ctx: PreflightContext, ec2: Any) -> list[Result]:
     for r in ctx.resources("aws:ec2/vpcEndpoint:VpcEndpoint"):
         name = str(r.inputs.get("serviceName") or "")
         try:
-            found = _call("describe-vpc-endpoint-services", lambda: ec2.describe_vpc_endpoint_services(ServiceNames=[name]))
+            found = _call("describe-vpc-endpoint-services", lambda: ec2.describe_vpc_endpoint_services(ServiceNames=[name]))  # noqa: B023 (called at once)
             ok = any(d.get("ServiceName") == name for d in found.get("ServiceDetails", [])) or name in found.get("ServiceNames", [])
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") != "InvalidServiceName":
                 raise PreflightError(f"describe-vpc-endpoint-services was refused: {e}. Fix: grant ec2:DescribeVpcEndpointServices to the deployer.") from None
             ok = False
         label = f"{r.name} (aws:ec2/vpcEndpoint:VpcEndpoint)"
-        out.append(Result("endpoint-services", "pass" if ok else "fail", f"{label}: {name} exists" if ok else f"{label}: the endpoint service {name} does not exist in {ctx.region}. Fix: drop the endpoint or use the service name the region offers (components/aws/network.py)."))
+        out.append(
+            Result(
+                "endpoint-services",
+                "pass" if ok else "fail",
+                f"{label}: {name} exists"
+                if ok
+                else f"{label}: the endpoint service {name} does not exist in {ctx.region}. Fix: drop the endpoint or use the service name the region offers (components/aws/network.py).",
+            )
+        )
     return out
 
 
@@ -160,10 +181,22 @@ def check_charts(ctx: PreflightContext, helm: str | None = None) -> list[Result]
         try:
             doc = helm_show_chart(chart, version, repo, helm)
         except LookupError as e:
-            out.append(Result("chart-versions", "fail", f"{label}: {chart} {version} is not served by {repo or 'its registry'}: {e}. Fix: pick a version the chart index lists and move its pin in components/kubernetes/images.py."))
+            out.append(
+                Result(
+                    "chart-versions",
+                    "fail",
+                    f"{label}: {chart} {version} is not served by {repo or 'its registry'}: {e}. Fix: pick a version the chart index lists and move its pin in components/kubernetes/images.py.",
+                )
+            )
             continue
         if str(doc.get("version")) != version:
-            out.append(Result("chart-versions", "fail", f"{label}: asked for {chart} {version}, the repository served {doc.get('version')}. Fix: pin an exact version that exists."))
+            out.append(
+                Result(
+                    "chart-versions",
+                    "fail",
+                    f"{label}: asked for {chart} {version}, the repository served {doc.get('version')}. Fix: pin an exact version that exists.",
+                )
+            )
         else:
             out.append(Result("chart-versions", "pass", f"{label}: {chart} {version} exists (appVersion {doc.get('appVersion', '?')})"))
     return out
@@ -207,7 +240,9 @@ def run(repo: Path, env: str, stack: str | None = None) -> list[Result]:
     cloud = str(ctx.spec.get("cloud") or "aws")
     provider = PROVIDERS.get(cloud)
     if provider is None:
-        raise PreflightError(f"{env}: no preflight for cloud {cloud!r} yet (known: {', '.join(sorted(PROVIDERS))}). Fix: add one to sahab/preflight.py PROVIDERS.")
+        raise PreflightError(
+            f"{env}: no preflight for cloud {cloud!r} yet (known: {', '.join(sorted(PROVIDERS))}). Fix: add one to sahab/preflight.py PROVIDERS."
+        )
     return provider(ctx)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sahab.preflight import PreflightContext, PreflightError, Result, check_charts
 
@@ -25,11 +26,19 @@ def az_list_skus(location: str, az: str | None = None, timeout: float = 300) -> 
     list-skus`, output fields name, locationInfo[].zones, restrictions[], fetched 2026-12)."""
     az = az or shutil.which("az")
     if az is None:
-        raise PreflightError("preflight on Azure asks the Azure CLI. Fix: install it (https://aka.ms/azure-cli) and `az login`; offline, `sahab check` is the gate.")
-    proc = subprocess.run([az, "vm", "list-skus", "--location", location, "--resource-type", "virtualMachines", "--all", "--output", "json"],
-                          capture_output=True, text=True, timeout=timeout)
+        raise PreflightError(
+            "preflight on Azure asks the Azure CLI. Fix: install it (https://aka.ms/azure-cli) and `az login`; offline, `sahab check` is the gate."
+        )
+    proc = subprocess.run(
+        [az, "vm", "list-skus", "--location", location, "--resource-type", "virtualMachines", "--all", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
-        raise PreflightError(f"az vm list-skus failed: {(proc.stderr or proc.stdout).strip()[-400:]}. Fix: `az login` and `az account set --subscription <id>` as the deployer.")
+        raise PreflightError(
+            f"az vm list-skus failed: {(proc.stderr or proc.stdout).strip()[-400:]}. Fix: `az login` and `az account set --subscription <id>` as the deployer."
+        )
     return json.loads(proc.stdout or "[]")
 
 
@@ -56,13 +65,25 @@ def check_vm_sizes(ctx: PreflightContext, skus: list[dict[str, Any]]) -> list[Re
         restrictions = sku.get("restrictions") or []
         if any(x.get("type") == "Location" for x in restrictions):
             reason = next(x.get("reasonCode") for x in restrictions if x.get("type") == "Location")
-            out.append(Result("vm-sizes", "fail", f"{pool}: {size} is restricted for this subscription in {ctx.region} ({reason}). Fix: request access or quota for it (Azure support), or {fix[5:]}."))
+            out.append(
+                Result(
+                    "vm-sizes",
+                    "fail",
+                    f"{pool}: {size} is restricted for this subscription in {ctx.region} ({reason}). Fix: request access or quota for it (Azure support), or {fix[5:]}.",
+                )
+            )
             continue
         offered = {z for info in sku.get("locationInfo") or [] for z in info.get("zones") or []}
         offered -= {z for x in restrictions if x.get("type") == "Zone" for z in (x.get("restrictionInfo") or {}).get("zones") or []}
         missing = [z for z in zones if z not in offered]
         if missing:
-            out.append(Result("vm-sizes", "fail", f"{pool}: {size} is not available in zone(s) {', '.join(missing)} of {ctx.region} (available: {', '.join(sorted(offered)) or 'none'}); AKS refuses the pool. {fix}, or spread it over the zones that offer it."))
+            out.append(
+                Result(
+                    "vm-sizes",
+                    "fail",
+                    f"{pool}: {size} is not available in zone(s) {', '.join(missing)} of {ctx.region} (available: {', '.join(sorted(offered)) or 'none'}); AKS refuses the pool. {fix}, or spread it over the zones that offer it.",
+                )
+            )
         else:
             out.append(Result("vm-sizes", "pass", f"{pool}: {size} offered in {ctx.region}" + (f" zones {', '.join(zones)}" if zones else "")))
     return out

@@ -64,7 +64,11 @@ def node_from_api(doc: dict[str, Any]) -> Node:
     status, spec = doc.get("status") or {}, doc.get("spec") or {}
     alloc = status.get("allocatable") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    hard = tuple(f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}" for t in spec.get("taints") or [] if t.get("effect") in ("NoSchedule", "NoExecute") and t.get("key") != GPU)
+    hard = tuple(
+        f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}"
+        for t in spec.get("taints") or []
+        if t.get("effect") in ("NoSchedule", "NoExecute") and t.get("key") != GPU
+    )
     return Node(
         name=str((doc.get("metadata") or {}).get("name")),
         ready=ready,
@@ -86,26 +90,73 @@ def judge(spec: PlatformSpec, facts: ClusterFacts) -> list[Result]:
     out: list[Result] = []
     major, minor = (int(p) for p in spec.onprem.kubernetes_version.split("."))
     if facts.version < (major, minor):
-        out.append(Result("kubernetes-version", "fail", f"the cluster runs {facts.git_version}, older than onprem.kubernetes_version {spec.onprem.kubernetes_version} that the manifests were validated against. Fix: upgrade the cluster (k3s: install a v{major}.{minor} release), or lower kubernetes_version in {where} and re-run sahab check."))
+        out.append(
+            Result(
+                "kubernetes-version",
+                "fail",
+                f"the cluster runs {facts.git_version}, older than onprem.kubernetes_version {spec.onprem.kubernetes_version} that the manifests were validated against. Fix: upgrade the cluster (k3s: install a v{major}.{minor} release), or lower kubernetes_version in {where} and re-run sahab check.",
+            )
+        )
     elif facts.version > (major, minor):
-        out.append(Result("kubernetes-version", "warn", f"the cluster runs {facts.git_version}, newer than onprem.kubernetes_version {spec.onprem.kubernetes_version}. Fix: set kubernetes_version to {facts.version[0]}.{facts.version[1]} in {where} so sahab check validates against the cluster's own schemas."))
+        out.append(
+            Result(
+                "kubernetes-version",
+                "warn",
+                f"the cluster runs {facts.git_version}, newer than onprem.kubernetes_version {spec.onprem.kubernetes_version}. Fix: set kubernetes_version to {facts.version[0]}.{facts.version[1]} in {where} so sahab check validates against the cluster's own schemas.",
+            )
+        )
     else:
         out.append(Result("kubernetes-version", "pass", f"the cluster runs {facts.git_version}"))
     usable = [n for n in facts.nodes if n.ready and n.schedulable]
-    left_out = [f"{n.name} ({'not Ready' if not n.ready else 'tainted ' + ', '.join(n.taints) if n.taints else 'cordoned'})" for n in facts.nodes if n not in usable]
+    left_out = [
+        f"{n.name} ({'not Ready' if not n.ready else 'tainted ' + ', '.join(n.taints) if n.taints else 'cordoned'})" for n in facts.nodes if n not in usable
+    ]
     note = f"; not counted: {', '.join(left_out)}" if left_out else ""
     out.append(_at_least("nodes", len(usable), want.nodes, "schedulable Ready node(s)", note, f"join more nodes or lower onprem.minimum.nodes in {where}"))
-    out.append(_at_least("cpu", sum(n.cpu_millicores for n in usable) / 1000, want.cpu_cores, "allocatable CPU cores", note, "add cores (or nodes); the platform's pods request this much together"))
+    out.append(
+        _at_least(
+            "cpu",
+            sum(n.cpu_millicores for n in usable) / 1000,
+            want.cpu_cores,
+            "allocatable CPU cores",
+            note,
+            "add cores (or nodes); the platform's pods request this much together",
+        )
+    )
     out.append(_at_least("memory", sum(n.memory_mib for n in usable) / 1024, want.memory_gib, "GiB allocatable memory", note, "add memory (or nodes)"))
-    out.append(_at_least("disk", sum(n.ephemeral_gib for n in usable), want.disk_gib, "GiB allocatable ephemeral storage", note, "grow the nodes' disks (k3s keeps images and local-path volumes under /var/lib/rancher)"))
+    out.append(
+        _at_least(
+            "disk",
+            sum(n.ephemeral_gib for n in usable),
+            want.disk_gib,
+            "GiB allocatable ephemeral storage",
+            note,
+            "grow the nodes' disks (k3s keeps images and local-path volumes under /var/lib/rancher)",
+        )
+    )
     if want.gpus:
-        out.append(_at_least("gpus", sum(n.gpus for n in usable), want.gpus, f"{GPU} advertised", note, "install the NVIDIA driver and container toolkit on the GPU node (the platform's device plugin then advertises it), or set onprem.minimum.gpus: 0"))
+        out.append(
+            _at_least(
+                "gpus",
+                sum(n.gpus for n in usable),
+                want.gpus,
+                f"{GPU} advertised",
+                note,
+                "install the NVIDIA driver and container toolkit on the GPU node (the platform's device plugin then advertises it), or set onprem.minimum.gpus: 0",
+            )
+        )
     provisioner = spec.onprem.storage_provisioner
     if provisioner in facts.provisioners:
         out.append(Result("storage", "pass", f"provisioner {provisioner} is installed (StorageClass of it present)"))
     else:
         seen = ", ".join(sorted(facts.provisioners)) or "none"
-        out.append(Result("storage", "fail", f"no StorageClass uses provisioner {provisioner} (the cluster has: {seen}), so the platform's volumes would stay Pending. Fix: install it (k3s ships rancher.io/local-path) or set onprem.storage_provisioner in {where} to one of the cluster's."))
+        out.append(
+            Result(
+                "storage",
+                "fail",
+                f"no StorageClass uses provisioner {provisioner} (the cluster has: {seen}), so the platform's volumes would stay Pending. Fix: install it (k3s ships rancher.io/local-path) or set onprem.storage_provisioner in {where} to one of the cluster's.",
+            )
+        )
     return out
 
 
@@ -119,7 +170,9 @@ def gather(kubeconfig: str, context: str | None = None, timeout: float = 10.0) -
     """Ask the cluster of `kubeconfig` (its `context`) for its version, nodes and storage classes."""
     path = os.path.expanduser(kubeconfig)
     if not os.path.exists(path):
-        raise PreflightError(f"onprem.kubeconfig: {kubeconfig} does not exist. Fix: copy the cluster's kubeconfig there (k3s: /etc/rancher/k3s/k3s.yaml, with `server:` set to the server's address); preflight checks a live cluster and cannot run offline.")
+        raise PreflightError(
+            f"onprem.kubeconfig: {kubeconfig} does not exist. Fix: copy the cluster's kubeconfig there (k3s: /etc/rancher/k3s/k3s.yaml, with `server:` set to the server's address); preflight checks a live cluster and cannot run offline."
+        )
     try:
         from kubernetes import client, config
     except ImportError:
@@ -127,7 +180,9 @@ def gather(kubeconfig: str, context: str | None = None, timeout: float = 10.0) -
     try:
         api = config.new_client_from_config(config_file=path, context=context)
     except Exception as e:  # noqa: BLE001 the client's own words name the bad field
-        raise PreflightError(f"onprem.kubeconfig: {kubeconfig} is not a usable kubeconfig{f' (context {context})' if context else ''}: {e}. Fix: check the file and onprem.context.") from None
+        raise PreflightError(
+            f"onprem.kubeconfig: {kubeconfig} is not a usable kubeconfig{f' (context {context})' if context else ''}: {e}. Fix: check the file and onprem.context."
+        ) from None
     server = api.configuration.host
     try:
         version = client.VersionApi(api).get_code(_request_timeout=timeout)
@@ -135,7 +190,9 @@ def gather(kubeconfig: str, context: str | None = None, timeout: float = 10.0) -
         classes = client.StorageV1Api(api).list_storage_class(_request_timeout=timeout)
     except Exception as e:  # noqa: BLE001 unreachable, TLS, 401/403: all stop the same way
         reason = getattr(e, "reason", None) or str(e).splitlines()[0]
-        raise PreflightError(f"cannot ask the cluster at {server}: {reason}. Fix: run preflight where the API server is reachable with this kubeconfig (it needs list on nodes and storageclasses); offline there is nothing to check.") from None
+        raise PreflightError(
+            f"cannot ask the cluster at {server}: {reason}. Fix: run preflight where the API server is reachable with this kubeconfig (it needs list on nodes and storageclasses); offline there is nothing to check."
+        ) from None
     minor = int("".join(ch for ch in str(version.minor) if ch.isdigit()) or 0)
     return ClusterFacts(
         server=server,

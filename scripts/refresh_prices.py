@@ -37,7 +37,7 @@ class Offline(RuntimeError):
 def fetch_json(url: str, timeout: float) -> Any:
     """The JSON at `url`; None when the list has no such file (404: the service is not offered there)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https price lists only)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
         if e.code == 404:
@@ -51,23 +51,60 @@ def fetch_json(url: str, timeout: float) -> Any:
 # price key prefix -> (service code, matcher(attributes, usagetype, key suffix) -> bool, unit divisor)
 Match = Callable[[dict[str, str], str, str], bool]
 AWS_RULES: dict[str, tuple[str, Match]] = {
-    "ec2": ("AmazonEC2", lambda a, u, s: a.get("instanceType") == s and a.get("operatingSystem") == "Linux" and a.get("tenancy") == "Shared"
-            and a.get("preInstalledSw") == "NA" and a.get("capacitystatus") == "Used" and a.get("licenseModel") in (None, "No License required")),
+    "ec2": (
+        "AmazonEC2",
+        lambda a, u, s: (
+            a.get("instanceType") == s
+            and a.get("operatingSystem") == "Linux"
+            and a.get("tenancy") == "Shared"
+            and a.get("preInstalledSw") == "NA"
+            and a.get("capacitystatus") == "Used"
+            and a.get("licenseModel") in (None, "No License required")
+        ),
+    ),
     "ebs": ("AmazonEC2", lambda a, u, s: a.get("volumeApiName") == s and "EBS:VolumeUsage" in u),
-    "rds-postgres": ("AmazonRDS", lambda a, u, s: a.get("instanceType") == s and a.get("databaseEngine") == "PostgreSQL" and a.get("deploymentOption") == "Single-AZ"),
-    "rds-storage": ("AmazonRDS", lambda a, u, s: a.get("productFamily") == "Database Storage" and a.get("volumeType", "").lower().endswith(s.lower())
-                    and a.get("databaseEngine") in ("PostgreSQL", "Any") and a.get("deploymentOption") == "Single-AZ"),
+    "rds-postgres": (
+        "AmazonRDS",
+        lambda a, u, s: a.get("instanceType") == s and a.get("databaseEngine") == "PostgreSQL" and a.get("deploymentOption") == "Single-AZ",
+    ),
+    "rds-storage": (
+        "AmazonRDS",
+        lambda a, u, s: (
+            a.get("productFamily") == "Database Storage"
+            and a.get("volumeType", "").lower().endswith(s.lower())
+            and a.get("databaseEngine") in ("PostgreSQL", "Any")
+            and a.get("deploymentOption") == "Single-AZ"
+        ),
+    ),
     "elasticache": ("AmazonElastiCache", lambda a, u, s: a.get("instanceType") == s and a.get("cacheEngine") in ("Redis", "Redis OSS")),
     "eks": ("AmazonEKS", lambda a, u, s: u.endswith("AmazonEKS-Hours:perCluster")),
-    "vpc": ("AmazonVPC", lambda a, u, s: u.endswith({"nat-hour": "NatGateway-Hours", "nat-gib": "NatGateway-Bytes", "endpoint-az-hour": "VpcEndpoint-Hours",
-                                                      "endpoint-gib": "VpcEndpoint-Bytes", "public-ipv4-hour": "PublicIPv4:InUseAddress"}.get(s, "\0"))),
-    "elb": ("AWSELB", lambda a, u, s: u.endswith({"nlb-hour": "LoadBalancerUsage", "nlb-lcu-hour": "LCUUsage", "clb-hour": "LoadBalancerUsage"}.get(s, "\0"))
-            and a.get("productFamily") == ("Load Balancer" if s == "clb-hour" else "Load Balancer-Network")),
+    "vpc": (
+        "AmazonVPC",
+        lambda a, u, s: u.endswith(
+            {
+                "nat-hour": "NatGateway-Hours",
+                "nat-gib": "NatGateway-Bytes",
+                "endpoint-az-hour": "VpcEndpoint-Hours",
+                "endpoint-gib": "VpcEndpoint-Bytes",
+                "public-ipv4-hour": "PublicIPv4:InUseAddress",
+            }.get(s, "\0")
+        ),
+    ),
+    "elb": (
+        "AWSELB",
+        lambda a, u, s: (
+            u.endswith({"nlb-hour": "LoadBalancerUsage", "nlb-lcu-hour": "LCUUsage", "clb-hour": "LoadBalancerUsage"}.get(s, "\0"))
+            and a.get("productFamily") == ("Load Balancer" if s == "clb-hour" else "Load Balancer-Network")
+        ),
+    ),
     "kms": ("awskms", lambda a, u, s: u.endswith("KMS-Keys")),
     "secretsmanager": ("AWSSecretsManager", lambda a, u, s: u.endswith("AWSSecretsManager-Secrets")),
     "s3": ("AmazonS3", lambda a, u, s: u.endswith("TimedStorage-ByteHrs") and a.get("volumeType") == "Standard"),
     "ecr": ("AmazonECR", lambda a, u, s: u.endswith("TimedStorage-ByteHrs")),
-    "cloudwatch": ("AmazonCloudWatch", lambda a, u, s: u.endswith({"logs-ingest-gib": "DataProcessing-Bytes", "logs-store-gib": "TimedStorage-ByteHrs"}.get(s, "\0"))),
+    "cloudwatch": (
+        "AmazonCloudWatch",
+        lambda a, u, s: u.endswith({"logs-ingest-gib": "DataProcessing-Bytes", "logs-store-gib": "TimedStorage-ByteHrs"}.get(s, "\0")),
+    ),
     "cloudtrail": ("AWSCloudTrail", lambda a, u, s: u.endswith("DataEventsRecorded")),
 }
 PER_UNIT = {"cloudtrail": 1e5}  # the list prices one event; the snapshot's unit is 100,000 events
@@ -127,7 +164,16 @@ def azure_prices(region: str, keys: list[str], base: str, timeout: float) -> Ite
                 break
 
 
-def refresh(region: str, *, aws_base: str = AWS_OFFERS, azure_base: str = AZURE_PRICES, timeout: float = 60, today: str | None = None, dry_run: bool = False, prices_dir: Path = PRICES) -> tuple[int, list[str]]:
+def refresh(
+    region: str,
+    *,
+    aws_base: str = AWS_OFFERS,
+    azure_base: str = AZURE_PRICES,
+    timeout: float = 60,
+    today: str | None = None,
+    dry_run: bool = False,
+    prices_dir: Path = PRICES,
+) -> tuple[int, list[str]]:
     """Refresh one snapshot; (entries confirmed, keys the list did not answer). Raises Offline."""
     path = prices_dir / f"{region}.json"
     if not path.exists():
@@ -142,7 +188,9 @@ def refresh(region: str, *, aws_base: str = AWS_OFFERS, azure_base: str = AZURE_
     missing = sorted(set(keys) - {k for k, _, _ in found})
     if found and not dry_run:
         snap["date"] = date
-        snap["source"] = f"{'AWS Price List bulk API' if snap['cloud'] == 'aws' else 'Azure retail prices API'} for {region}, fetched {date}; entries with confirmed=false were not answered by it and keep their earlier estimate"
+        snap["source"] = (
+            f"{'AWS Price List bulk API' if snap['cloud'] == 'aws' else 'Azure retail prices API'} for {region}, fetched {date}; entries with confirmed=false were not answered by it and keep their earlier estimate"
+        )
         path.write_text(json.dumps(snap, indent=1) + "\n")
     return len(found), missing
 
@@ -157,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prices-dir", type=Path, default=PRICES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        confirmed, missing = refresh(args.region, aws_base=args.aws_offers_url, azure_base=args.azure_prices_url, timeout=args.timeout, dry_run=args.dry_run, prices_dir=args.prices_dir)
+        confirmed, missing = refresh(
+            args.region, aws_base=args.aws_offers_url, azure_base=args.azure_prices_url, timeout=args.timeout, dry_run=args.dry_run, prices_dir=args.prices_dir
+        )
     except Offline as e:
         print(f"refresh_prices: {e}. No network here: the snapshot is unchanged (run this where the public price list is reachable).", file=sys.stderr)
         return EXIT_OFFLINE

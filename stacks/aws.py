@@ -41,13 +41,25 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         asg_role = ServiceLinkedRoles(f"{env}-service-roles", ServiceLinkedRolesArgs(), opts).role_arns.apply(lambda r: r["autoscaling.amazonaws.com"])
     keys = c.Encryption(
         f"{env}-keys",
-        c.EncryptionArgs(account_id=account_id, region=spec.region, rotation_days=spec.encryption.rotation_days, deletion_window_days=spec.encryption.deletion_window_days,
-                         autoscaling_role_arn=asg_role),
+        c.EncryptionArgs(
+            account_id=account_id,
+            region=spec.region,
+            rotation_days=spec.encryption.rotation_days,
+            deletion_window_days=spec.encryption.deletion_window_days,
+            autoscaling_role_arn=asg_role,
+        ),
         opts,
     )
     net = c.Network(
         f"{env}-net",
-        c.NetworkArgs(cidr=spec.network.cidr, availability_zones=spec.availability_zones, region=spec.region, logs_key_arn=keys.logs_key_arn, nat=spec.network.nat, cluster_name=cluster_name),
+        c.NetworkArgs(
+            cidr=spec.network.cidr,
+            availability_zones=spec.availability_zones,
+            region=spec.region,
+            logs_key_arn=keys.logs_key_arn,
+            nat=spec.network.nat,
+            cluster_name=cluster_name,
+        ),
         opts,
     )
     storage = c.Storage(
@@ -148,8 +160,12 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
     )
     registry_host = pulumi.Output.format("{0}.dkr.ecr.{1}.amazonaws.com", account_id, spec.region)
     adapter = EksAdapter(
-        bucket_names=storage.bucket_names, cluster_name=cluster.name, account_id=account_id, data_key_arn=keys.data_key_arn,
-        registry_host=registry_host, provider=provider,
+        bucket_names=storage.bucket_names,
+        cluster_name=cluster.name,
+        account_id=account_id,
+        data_key_arn=keys.data_key_arn,
+        registry_host=registry_host,
+        provider=provider,
     )
     return CloudPlatform(
         cluster_name=cluster.name,
@@ -209,7 +225,11 @@ class EksAdapter:
 
     def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
         if role_groups:
-            ClusterAccess(f"{spec.name}-cluster-access", ClusterAccessArgs(cluster_name=self.cluster_name, role_groups=role_groups, tags=spec.tags.as_aws()), self._aws_opts())
+            ClusterAccess(
+                f"{spec.name}-cluster-access",
+                ClusterAccessArgs(cluster_name=self.cluster_name, role_groups=role_groups, tags=spec.tags.as_aws()),
+                self._aws_opts(),
+            )
 
     def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
         layer, env, ns = spec.kubernetes, spec.name, NAMESPACES["autoscaling"]
@@ -219,13 +239,24 @@ class EksAdapter:
             identity = KarpenterIdentity(
                 f"{env}-karpenter",
                 KarpenterIdentityArgs(
-                    cluster_name=self.cluster_name, region=spec.region, account_id=self.account_id, namespace=ns,
-                    service_account=SERVICE_ACCOUNT[kind], volume_key_arn=data_key, key_rotation_days=spec.encryption.rotation_days, tags=tags,
+                    cluster_name=self.cluster_name,
+                    region=spec.region,
+                    account_id=self.account_id,
+                    namespace=ns,
+                    service_account=SERVICE_ACCOUNT[kind],
+                    volume_key_arn=data_key,
+                    key_rotation_days=spec.encryption.rotation_days,
+                    tags=tags,
                 ),
                 self._aws_opts(),
             )
-            extra = {"node_role_name": identity.node_role_name, "interruption_queue": identity.queue_name, "volume_key_arn": data_key, "tags": tags,
-                     "cpu_pools": _karpenter_cpu_pools(spec)}
+            extra = {
+                "node_role_name": identity.node_role_name,
+                "interruption_queue": identity.queue_name,
+                "volume_key_arn": data_key,
+                "tags": tags,
+                "cpu_pools": _karpenter_cpu_pools(spec),
+            }
         else:
             ClusterAutoscalerIdentity(
                 f"{env}-cluster-autoscaler",
@@ -241,7 +272,14 @@ class EksAdapter:
                 region=spec.region,
                 registry_host=self.registry_host,
                 gpu_pools=tuple(
-                    kc.GpuPoolSpec(name=f"{env}-{p.name}", instance_types=p.instance_types, capacity=p.capacity, max_nodes=p.max_size, disk_gib=p.disk_gib, labels=dict(p.labels))
+                    kc.GpuPoolSpec(
+                        name=f"{env}-{p.name}",
+                        instance_types=p.instance_types,
+                        capacity=p.capacity,
+                        max_nodes=p.max_size,
+                        disk_gib=p.disk_gib,
+                        labels=dict(p.labels),
+                    )
                     for p in spec.gpu_pools
                 ),
                 zones=spec.availability_zones,

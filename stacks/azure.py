@@ -53,31 +53,60 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
     keys = c.KeyVault(
         f"{env}-keys",
         c.KeyVaultArgs(
-            environment=env, resource_group=groups.data, location=loc, tenant_id=tenant, subscription_id=subscription,
-            endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["vault"], rotation_days=spec.encryption.rotation_days, tags=tags,
+            environment=env,
+            resource_group=groups.data,
+            location=loc,
+            tenant_id=tenant,
+            subscription_id=subscription,
+            endpoint_subnet_id=subnets["endpoints"],
+            dns_zone_id=dns["vault"],
+            rotation_days=spec.encryption.rotation_days,
+            tags=tags,
         ),
         opts,
     )
-    logs = c.LogAnalytics(f"{env}-logs", c.LogAnalyticsArgs(resource_group=groups.platform, location=loc, retention_days=spec.azure.log_retention_days, tags=tags), opts)
+    logs = c.LogAnalytics(
+        f"{env}-logs", c.LogAnalyticsArgs(resource_group=groups.platform, location=loc, retention_days=spec.azure.log_retention_days, tags=tags), opts
+    )
     storage = c.Storage(
         f"{env}-storage",
         c.StorageArgs(
-            environment=env, resource_group=groups.data, location=loc, replication=spec.storage.replication or ("ZRS" if region.zones else "LRS"),
-            vault_uri=keys.vault_uri, key_name=keys.key_names["storage"], cmk_identity_id=keys.cmk_identity_id,
-            endpoint_subnet_id=subnets["endpoints"], blob_zone_id=dns["blob"], dfs_zone_id=dns["dfs"],
-            audit_retention_days=spec.storage.audit_retention_days, noncurrent_version_days=spec.storage.noncurrent_version_days,
-            infrequent_access_days=spec.storage.infrequent_access_days, tags=tags,
+            environment=env,
+            resource_group=groups.data,
+            location=loc,
+            replication=spec.storage.replication or ("ZRS" if region.zones else "LRS"),
+            vault_uri=keys.vault_uri,
+            key_name=keys.key_names["storage"],
+            cmk_identity_id=keys.cmk_identity_id,
+            endpoint_subnet_id=subnets["endpoints"],
+            blob_zone_id=dns["blob"],
+            dfs_zone_id=dns["dfs"],
+            audit_retention_days=spec.storage.audit_retention_days,
+            noncurrent_version_days=spec.storage.noncurrent_version_days,
+            infrequent_access_days=spec.storage.infrequent_access_days,
+            tags=tags,
         ),
         opts,
     )
     cluster = c.AksCluster(
         f"{env}-cluster",
         c.AksClusterArgs(
-            cluster_name=cluster_name, resource_group=groups.platform, node_resource_group=f"sahab-{env}-nodes", location=loc, zones=zones,
-            kubernetes_version=spec.cluster.kubernetes_version, tenant_id=tenant, subscription_id=subscription,
-            admin_group_object_ids=spec.azure.admin_group_object_ids, node_subnet_id=subnets["nodes"], vault_id=keys.vault_id,
-            kms_key_id=keys.cluster_key_versioned_id, disk_encryption_set_id=keys.disk_encryption_set_id, log_analytics_id=logs.workspace_id,
-            system_vm_size=spec.azure.system_vm_size, tags=tags,
+            cluster_name=cluster_name,
+            resource_group=groups.platform,
+            node_resource_group=f"sahab-{env}-nodes",
+            location=loc,
+            zones=zones,
+            kubernetes_version=spec.cluster.kubernetes_version,
+            tenant_id=tenant,
+            subscription_id=subscription,
+            admin_group_object_ids=spec.azure.admin_group_object_ids,
+            node_subnet_id=subnets["nodes"],
+            vault_id=keys.vault_id,
+            kms_key_id=keys.cluster_key_versioned_id,
+            disk_encryption_set_id=keys.disk_encryption_set_id,
+            log_analytics_id=logs.workspace_id,
+            system_vm_size=spec.azure.system_vm_size,
+            tags=tags,
         ),
         opts,
     )
@@ -88,9 +117,18 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
     registry = c.AcrRegistry(
         f"{env}-registry",
         c.AcrRegistryArgs(
-            environment=env, resource_group=groups.platform, location=loc, zone_redundant=bool(region.zones), subscription_id=subscription,
-            key_id=keys.key_ids["registry"], cmk_identity_id=keys.cmk_identity_id, cmk_identity_client_id=keys.cmk_identity_client_id,
-            kubelet_object_id=cluster.kubelet_object_id, endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["registry"], tags=tags,
+            environment=env,
+            resource_group=groups.platform,
+            location=loc,
+            zone_redundant=bool(region.zones),
+            subscription_id=subscription,
+            key_id=keys.key_ids["registry"],
+            cmk_identity_id=keys.cmk_identity_id,
+            cmk_identity_client_id=keys.cmk_identity_client_id,
+            kubelet_object_id=cluster.kubelet_object_id,
+            endpoint_subnet_id=subnets["endpoints"],
+            dns_zone_id=dns["registry"],
+            tags=tags,
         ),
         opts,
     )
@@ -99,25 +137,43 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
     db = c.PostgresServer(
         f"{env}-registry-db",
         c.PostgresServerArgs(
-            **data_common, key_id=keys.key_ids["database"], subnet_id=subnets["data"], dns_zone_id=dns["postgres"], tenant_id=tenant,
-            sku_name=db_spec.instance_class, storage_gib=max(32, db_spec.allocated_storage_gib), version=db_spec.engine_version,
-            zone_redundant=db_spec.multi_az and bool(region.zones), backup_retention_days=max(7, db_spec.backup_retention_days),
+            **data_common,
+            key_id=keys.key_ids["database"],
+            subnet_id=subnets["data"],
+            dns_zone_id=dns["postgres"],
+            tenant_id=tenant,
+            sku_name=db_spec.instance_class,
+            storage_gib=max(32, db_spec.allocated_storage_gib),
+            version=db_spec.engine_version,
+            zone_redundant=db_spec.multi_az and bool(region.zones),
+            backup_retention_days=max(7, db_spec.backup_retention_days),
         ),
         opts,
     )
     cache = c.ManagedRedis(
         f"{env}-online-store",
         c.ManagedRedisArgs(
-            **data_common, key_id=keys.key_ids["cache"], endpoint_subnet_id=subnets["endpoints"], dns_zone_id=dns["redisEnterprise"],
-            sku_name=cache_spec.node_type, high_availability=cache_spec.replicas > 0,
+            **data_common,
+            key_id=keys.key_ids["cache"],
+            endpoint_subnet_id=subnets["endpoints"],
+            dns_zone_id=dns["redisEnterprise"],
+            sku_name=cache_spec.node_type,
+            high_availability=cache_spec.replicas > 0,
         ),
         opts,
     )
     identity = c.AzureWorkloadIdentity(
         f"{env}-identity",
         c.AzureWorkloadIdentityArgs(
-            resource_group=groups.platform, location=loc, subscription_id=subscription, oidc_issuer_url=cluster.oidc_issuer_url, workloads=WORKLOADS,
-            container_ids=storage.container_ids, vault_id=keys.vault_id, secret_names={"registry-db": "registry-db", "online-store": "online-store"}, tags=tags,
+            resource_group=groups.platform,
+            location=loc,
+            subscription_id=subscription,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            workloads=WORKLOADS,
+            container_ids=storage.container_ids,
+            vault_id=keys.vault_id,
+            secret_names={"registry-db": "registry-db", "online-store": "online-store"},
+            tags=tags,
         ),
         opts,
     )
@@ -182,7 +238,12 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
 
 def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.ResourceGroups, subnets, tags: dict[str, str], *, gpu: bool) -> c.AksNodePoolArgs:
     name = f"{spec.name}-{pool.name}"
-    labels = {"sahab.ae/pool": name, "sahab.ae/capacity": getattr(pool, "capacity", "on-demand"), **({"sahab.ae/accelerator": "nvidia"} if gpu else {}), **pool.labels}
+    labels = {
+        "sahab.ae/pool": name,
+        "sahab.ae/capacity": getattr(pool, "capacity", "on-demand"),
+        **({"sahab.ae/accelerator": "nvidia"} if gpu else {}),
+        **pool.labels,
+    }
     return c.AksNodePoolArgs(
         cluster_name=cluster.name,
         resource_group=groups.platform,
@@ -211,8 +272,7 @@ class AksAdapter:
     container_names: pulumi.Output[dict[str, str]]
 
     def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
-        return pulumi.Output.all(self.account_name, self.container_names).apply(
-            lambda ac: f"abfss://{ac[1][purpose]}@{ac[0]}.dfs.core.windows.net/{prefix}")
+        return pulumi.Output.all(self.account_name, self.container_names).apply(lambda ac: f"abfss://{ac[1][purpose]}@{ac[0]}.dfs.core.windows.net/{prefix}")
 
     def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
         # The spec refuses IAM roles on Azure; admins are aadProfile.adminGroupObjectIDs on the cluster.

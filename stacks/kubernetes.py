@@ -47,7 +47,12 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
                 kc.NamespaceSpec(ns["monitoring"]),
                 kc.NamespaceSpec(ns["autoscaling"]),
                 kc.NamespaceSpec(ns["gpu"], pod_security="privileged", reason=GPU_NAMESPACE_REASON),
-                *(kc.NamespaceSpec(team_namespace(t.name), ml_engineers=True, gpu_quota=t.gpu_quota, cpu_quota=t.cpu_quota, memory_quota_gib=t.memory_quota_gib) for t in layer.teams),
+                *(
+                    kc.NamespaceSpec(
+                        team_namespace(t.name), ml_engineers=True, gpu_quota=t.gpu_quota, cpu_quota=t.cpu_quota, memory_quota_gib=t.memory_quota_gib
+                    )
+                    for t in layer.teams
+                ),
             ),
             vpc_cidr=cidr,
             volume_key_arn=data_key,
@@ -61,8 +66,15 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     for in_cluster in cloud.in_cluster:  # an existing cluster's data services (stacks/onprem.py)
         in_cluster(spec, after_tenancy)
     access = layer.access
-    role_groups = {arn: (GROUPS[role],) for role, arns in (("platform-admin", access.platform_admin_role_arns), ("ml-engineer", access.ml_engineer_role_arns),
-                                                           ("auditor", access.auditor_role_arns)) for arn in arns}
+    role_groups = {
+        arn: (GROUPS[role],)
+        for role, arns in (
+            ("platform-admin", access.platform_admin_role_arns),
+            ("ml-engineer", access.ml_engineer_role_arns),
+            ("auditor", access.auditor_role_arns),
+        )
+        for arn in arns
+    }
     adapter.cluster_access(spec, role_groups)
 
     monitoring = kc.Monitoring(
@@ -231,5 +243,7 @@ def _sized(instance_types: tuple[str, ...], *, cpu: int, memory_gib: int, gpu_no
     free_mib = node.memory_mib - sum(d[1] for d in daemons)
     cores, gib = min(cpu, free_cpu // 1000), min(memory_gib, free_mib // 1024)
     if cores < 1 or gib < 1:
-        raise pulumi.RunError(f"instance types {list(instance_types)}: a node leaves {free_cpu}m CPU / {free_mib}Mi for pods, too little for one; use a larger instance type")
+        raise pulumi.RunError(
+            f"instance types {list(instance_types)}: a node leaves {free_cpu}m CPU / {free_mib}Mi for pods, too little for one; use a larger instance type"
+        )
     return {"cpu": str(cores), "memory": f"{gib}Gi"}

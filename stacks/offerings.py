@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The UAE region list lives in components/constants.py (one home); re-exported for the tooling.
-from components.constants import NOT_UAE, UAE_REGIONS  # noqa: F401
+from components.constants import NOT_UAE, UAE_REGIONS  # noqa: F401 (re-exported for the tooling)
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,14 @@ class InstanceCapacity:
 # (checked 2026-12, commit 0254c5b). Every type the shipped specs use, and every size the spec's
 # GPU list (OFFERINGS[...].gpu_instance_types) allows.
 _GPU = {  # size -> (vCPU, GiB, GPUs); g5 and g6 share the shape
-    "xlarge": (4, 16, 1), "2xlarge": (8, 32, 1), "4xlarge": (16, 64, 1), "8xlarge": (32, 128, 1),
-    "12xlarge": (48, 192, 4), "16xlarge": (64, 256, 1), "24xlarge": (96, 384, 4), "48xlarge": (192, 768, 8),
+    "xlarge": (4, 16, 1),
+    "2xlarge": (8, 32, 1),
+    "4xlarge": (16, 64, 1),
+    "8xlarge": (32, 128, 1),
+    "12xlarge": (48, 192, 4),
+    "16xlarge": (64, 256, 1),
+    "24xlarge": (96, 384, 4),
+    "48xlarge": (192, 768, 8),
 }
 _MAX_PODS = {
     "g5": {"xlarge": 58, "2xlarge": 58, "4xlarge": 234, "8xlarge": 234, "12xlarge": 737, "16xlarge": 234, "24xlarge": 737, "48xlarge": 345},
@@ -91,7 +97,11 @@ _CPU_MAX_PODS = {"medium": 17, "large": 29, "xlarge": 58, "2xlarge": 58, "4xlarg
 _T_MAX_PODS = {"medium": 17, "large": 35, "xlarge": 58, "2xlarge": 58}
 
 CAPACITY: dict[str, InstanceCapacity] = {
-    **{f"{fam}.{size}": InstanceCapacity(v, m, g, _MAX_PODS[fam][size], {"g5": "A10G", "g6": "L4"}[fam]) for fam in ("g5", "g6") for size, (v, m, g) in _GPU.items()},
+    **{
+        f"{fam}.{size}": InstanceCapacity(v, m, g, _MAX_PODS[fam][size], {"g5": "A10G", "g6": "L4"}[fam])
+        for fam in ("g5", "g6")
+        for size, (v, m, g) in _GPU.items()
+    },
     "p5en.48xlarge": InstanceCapacity(192, 2048, 8, 198, "H200"),
     **{
         f"{fam}.{size}": InstanceCapacity(v, m, 0, (_T_MAX_PODS if fam[0] == "t" else _CPU_MAX_PODS)[size])

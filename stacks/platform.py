@@ -15,7 +15,6 @@ from stacks.onprem import build_onprem
 from stacks.spec import PlatformSpec, SpecError, load_spec
 
 
-
 def build_azure(spec: PlatformSpec) -> CloudPlatform:
     # Imported on use: pulumi-azure-native's modules are large, and AWS plans never need them.
     from stacks.azure import build_azure as build

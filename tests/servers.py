@@ -8,6 +8,7 @@ Each yields a `sahab.local.servers.Server` (`name`, `url`, `pid`, `env`, `health
 server runs for the whole session under a session temporary folder and is stopped at its end. A
 missing server fails the test with the install hint (CI has them: `make servers`); it never skips.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -11,6 +11,7 @@ machine (`SAHAB_DRIFT_RETRAIN_COMMAND`, `sahab local`) and in the cluster's `ret
 Exit status: 0 registered, 2 bad settings or data, 143 stopped by SIGTERM after a checkpoint
 (run it again with --resume).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -88,12 +89,14 @@ def train_and_register(
 
     None when training was stopped by SIGTERM (the run is marked KILLED, nothing is registered)."""
     run_id = tracking.start_run(
-        cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256, feature_views=data.feature_views,
-        run_name=f"{cfg.model.kind}-seed{cfg.seed}", settings=settings,
+        cfg.model_dump(mode="json"),
+        data_sha256=data.snapshot_sha256,
+        feature_views=data.feature_views,
+        run_name=f"{cfg.model.kind}-seed{cfg.seed}",
+        settings=settings,
     )
     try:
-        result = train(cfg, data, log=log, resume=resume,
-                       on_metrics=lambda step, m: tracking.log_metrics(run_id, step, m, settings=settings))
+        result = train(cfg, data, log=log, resume=resume, on_metrics=lambda step, m: tracking.log_metrics(run_id, step, m, settings=settings))
         if result.interrupted:
             tracking.set_tags(run_id, {"sahab.interrupted_at_step": str(result.step)}, settings=settings)
             tracking.end_run(run_id, "KILLED", settings=settings)
@@ -115,14 +118,17 @@ def train_and_register(
                 _reference_profile(result.model, data, {"run_id": run_id, "data_sha256": data.snapshot_sha256}).save(reference)
                 tracking.log_artifacts(run_id, monitoring, "monitoring", settings=settings)
                 reference_tags = {TAG_REFERENCE: REFERENCE_ARTIFACT, sha_tag(REFERENCE_PROFILE): sha256_file(reference)}
-            version = register_version(run_id, out, alias=alias, settings=settings,
-                                       tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags, **(tags or {})})
+            version = register_version(
+                run_id, out, alias=alias, settings=settings, tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags, **(tags or {})}
+            )
     except BaseException:
         tracking.end_run(run_id, "FAILED", settings=settings)
         raise
     tracking.end_run(run_id, settings=settings)
-    log(f"registered {settings.model_name} v{version} (run {run_id}): parity {report.parity_max_abs_diff:.2e}, "
-        f"int8 AUC delta {report.int8_auc_delta_points:+.3f} points")
+    log(
+        f"registered {settings.model_name} v{version} (run {run_id}): parity {report.parity_max_abs_diff:.2e}, "
+        f"int8 AUC delta {report.int8_auc_delta_points:+.3f} points"
+    )
     return RunOutcome(run_id, version, result, report)
 
 
@@ -156,8 +162,7 @@ def run_local_pipeline(
     torch.set_num_threads(min(2, torch.get_num_threads()))  # a good neighbour on shared machines
     _, data = build_features(home, rows=rows, seed=seed, log=log)
     cfg = TrainConfig.model_validate(
-        {"seed": seed, "steps": steps, "eval_every": steps, "log_every": max(1, steps // 4),
-         "optim": {"warmup_steps": min(20, steps - 1)}}
+        {"seed": seed, "steps": steps, "eval_every": steps, "log_every": max(1, steps // 4), "optim": {"warmup_steps": min(20, steps - 1)}}
     )
     train_and_register(cfg, data, settings=settings, log=log)
     promote(gate=gate, settings=settings)
@@ -182,8 +187,7 @@ def retraining_set(repo: FeatureRepo, days: float | None, log: Log = print):
         ts = pd.to_datetime(labels[TIMESTAMP], utc=True)
         labels = labels[ts >= ts.max() - pd.Timedelta(days=days)].reset_index(drop=True)
     frame = repo.training_set(labels)
-    log(f"retrain: {len(frame)} rows from Feast get_historical_features, "
-        f"{frame[TIMESTAMP].min()} .. {frame[TIMESTAMP].max()}, views {repo.versions()}")
+    log(f"retrain: {len(frame)} rows from Feast get_historical_features, {frame[TIMESTAMP].min()} .. {frame[TIMESTAMP].max()}, views {repo.versions()}")
     return frame
 
 
@@ -196,8 +200,7 @@ def retrain(argv: list[str] | None = None) -> int:
     from workloads.training.__main__ import parse_overrides
     from workloads.training.config import apply_overrides
 
-    p = argparse.ArgumentParser(prog="python -m workloads.pipeline retrain", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m workloads.pipeline retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--days", type=float, help="train on the labels of the last DAYS days (default: all)")
     p.add_argument("--config", type=Path, help="training config (default: SAHAB_TRAIN_CONFIG, else defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -212,10 +215,15 @@ def retrain(argv: list[str] | None = None) -> int:
     cfg = TrainConfig.from_file(path, overrides) if path else TrainConfig.model_validate(apply_overrides({}, overrides))
     repo = FeatureRepo(settings.home, FeatureStoreSettings())
     data = prepare(retraining_set(repo, args.days), cfg.data.val_fraction, feature_views=repo.versions())
-    tags = {"sahab.retrain.reason": os.environ.get("SAHAB_RETRAIN_REASON", "manual"),
-            "sahab.retrain.key": os.environ.get("SAHAB_RETRAIN_KEY", ""),
-            "sahab.retrain.windows": os.environ.get("SAHAB_RETRAIN_WINDOWS", "")[:5000]}
-    log = lambda line: print(line, flush=True)  # noqa: E731
+    tags = {
+        "sahab.retrain.reason": os.environ.get("SAHAB_RETRAIN_REASON", "manual"),
+        "sahab.retrain.key": os.environ.get("SAHAB_RETRAIN_KEY", ""),
+        "sahab.retrain.windows": os.environ.get("SAHAB_RETRAIN_WINDOWS", "")[:5000],
+    }
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
     if int(os.environ.get("RANK", "0")) != 0:
         # Under the DeepSpeed launcher the other ranks train with rank 0, which alone registers.
         result = train(cfg, data, resume=args.resume, log=lambda line: None)
@@ -223,8 +231,19 @@ def retrain(argv: list[str] | None = None) -> int:
     outcome = train_and_register(cfg, data, settings=settings, alias=args.alias, tags=tags, resume=args.resume, log=log)
     if outcome is None:
         return EXIT_INTERRUPTED
-    print(json.dumps({"model": settings.model_name, "version": outcome.version, "run_id": outcome.run_id,
-                      "alias": args.alias, "rows": len(data.train) + len(data.val), **tags}), flush=True)
+    print(
+        json.dumps(
+            {
+                "model": settings.model_name,
+                "version": outcome.version,
+                "run_id": outcome.run_id,
+                "alias": args.alias,
+                "rows": len(data.train) + len(data.val),
+                **tags,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 The stacks wire their outputs in as environment variables (bucket names, endpoints, keys); the
 workloads never hard-code cloud names. Defaults give local mode: everything under `SAHAB_HOME`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -119,8 +120,10 @@ class FeatureStoreSettings(StrictEnvSettings):
 
         loc = parse(value, "SAHAB_FEAST_URI")
         if loc.scheme == "file":
-            raise ValueError(f"SAHAB_FEAST_URI={value!r} is a local path; local mode keeps the store under SAHAB_HOME. "
-                             "Fix: s3://bucket/prefix (aws mode) or abfss://<container>@<account>.dfs.core.windows.net/<prefix> (azure mode)")
+            raise ValueError(
+                f"SAHAB_FEAST_URI={value!r} is a local path; local mode keeps the store under SAHAB_HOME. "
+                "Fix: s3://bucket/prefix (aws mode) or abfss://<container>@<account>.dfs.core.windows.net/<prefix> (azure mode)"
+            )
         return loc.uri
 
     @model_validator(mode="after")
@@ -129,20 +132,21 @@ class FeatureStoreSettings(StrictEnvSettings):
             raise ValueError("SAHAB_FEAST_REGION=on-premises means the in-cluster object store: set SAHAB_FEAST_S3_ENDPOINT_OVERRIDE to its URL")
         if self.mode == "azure":
             if self.region not in UAE_AZURE_REGIONS:
-                raise ValueError(f"SAHAB_FEAST_REGION={self.region!r} is not an Azure region in the UAE (SAHAB_FEAST_MODE=azure); "
-                                 f"allowed: {list(UAE_AZURE_REGIONS)}")
+                raise ValueError(
+                    f"SAHAB_FEAST_REGION={self.region!r} is not an Azure region in the UAE (SAHAB_FEAST_MODE=azure); allowed: {list(UAE_AZURE_REGIONS)}"
+                )
             if self.s3_uri:
                 raise ValueError("SAHAB_FEAST_S3_URI is the aws mode's variable; SAHAB_FEAST_MODE=azure reads SAHAB_FEAST_URI=abfss://...")
             if self.uri and not self.uri.startswith("abfss://"):
-                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=azure needs "
-                                 "abfss://<container>@<account>.dfs.core.windows.net/<prefix>")
+                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=azure needs abfss://<container>@<account>.dfs.core.windows.net/<prefix>")
         elif self.mode == "aws":
             if self.region in UAE_AZURE_REGIONS:
-                raise ValueError(f"SAHAB_FEAST_REGION={self.region!r} is an Azure region; SAHAB_FEAST_MODE=aws takes "
-                                 f"{[*UAE_AWS_REGIONS, ON_PREMISES]} (or set SAHAB_FEAST_MODE=azure)")
+                raise ValueError(
+                    f"SAHAB_FEAST_REGION={self.region!r} is an Azure region; SAHAB_FEAST_MODE=aws takes "
+                    f"{[*UAE_AWS_REGIONS, ON_PREMISES]} (or set SAHAB_FEAST_MODE=azure)"
+                )
             if self.uri and not self.uri.startswith("s3://"):
-                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=aws needs s3://bucket/prefix "
-                                 "(or set SAHAB_FEAST_MODE=azure for abfss://)")
+                raise ValueError(f"SAHAB_FEAST_URI={self.uri!r}: SAHAB_FEAST_MODE=aws needs s3://bucket/prefix (or set SAHAB_FEAST_MODE=azure for abfss://)")
             if self.uri and self.s3_uri and self.uri != self.s3_uri:
                 raise ValueError(f"SAHAB_FEAST_URI={self.uri!r} and SAHAB_FEAST_S3_URI={self.s3_uri!r} disagree: set one of them")
         return self

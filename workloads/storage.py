@@ -33,6 +33,7 @@ AZURE_STORAGE_ACCOUNT_KEY; fsspec users also read AZURE_STORAGE_CONNECTION_STRIN
 the two when unset). Azurite has no Data Lake (dfs) endpoint, so pyarrow's dfs authority points at
 the Blob one too (without it pyarrow probes the real dfs host).
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,7 @@ import pyarrow.fs as pafs
 
 EMULATOR_ENDPOINT = "SAHAB_AZURE_BLOB_ENDPOINT"
 ACCOUNT_KEY = "AZURE_STORAGE_ACCOUNT_KEY"
-FORMS = ("a local folder or file:///folder", "s3://<bucket>/<prefix>",
-         "abfss://<container>@<account>.dfs.core.windows.net/<path>")
+FORMS = ("a local folder or file:///folder", "s3://<bucket>/<prefix>", "abfss://<container>@<account>.dfs.core.windows.net/<path>")
 _ABFS = re.compile(r"^abfss?://(?P<container>[^@/]*)@(?P<account>[^./]+)\.(?:dfs|blob)\.core\.windows\.net(?:/(?P<path>.*))?$")
 
 
@@ -92,7 +92,7 @@ def parse(uri: str | Path, variable: str = "uri") -> Location:
         return Location("file", os.path.abspath(text.removeprefix("file://")).rstrip("/") or "/")
     scheme = text.split("://", 1)[0].lower()
     if scheme == "s3":
-        bucket, _, key = text[len("s3://"):].partition("/")
+        bucket, _, key = text[len("s3://") :].partition("/")
         if not bucket:
             raise _bad(variable, text, "names no bucket")
         return Location("s3", key.strip("/"), bucket)
@@ -102,7 +102,7 @@ def parse(uri: str | Path, variable: str = "uri") -> Location:
             raise _bad(variable, text, "names no container and account (the form is <container>@<account>.dfs.core.windows.net)")
         return Location("abfss", (match["path"] or "").strip("/"), match["container"], match["account"])
     if scheme == "az":
-        container, _, path = text[len("az://"):].partition("/")
+        container, _, path = text[len("az://") :].partition("/")
         account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")
         if not container or not account:
             raise _bad(variable, text, "az:// needs a container and AZURE_STORAGE_ACCOUNT_NAME; prefer abfss://")
@@ -155,13 +155,16 @@ def _azure(account: str, endpoint: str | None, key: str | None) -> pafs.FileSyst
     if endpoint is None:
         return pafs.AzureFileSystem(account)  # DefaultAzureCredential (workload identity on AKS)
     if not key:
-        raise ValueError(f"{EMULATOR_ENDPOINT}={endpoint} (the emulator override) needs {ACCOUNT_KEY}. "
-                         f"Fix: set {ACCOUNT_KEY} to the emulator account's key, or unset {EMULATOR_ENDPOINT} on the cluster.")
+        raise ValueError(
+            f"{EMULATOR_ENDPOINT}={endpoint} (the emulator override) needs {ACCOUNT_KEY}. "
+            f"Fix: set {ACCOUNT_KEY} to the emulator account's key, or unset {EMULATOR_ENDPOINT} on the cluster."
+        )
     scheme, _, authority = endpoint.rstrip("/").partition("://")
     if not authority:
         raise ValueError(f"{EMULATOR_ENDPOINT}={endpoint!r} is not a URL. Fix: set it to http://HOST:PORT (Azurite's Blob service).")
-    return pafs.AzureFileSystem(account, account_key=key, blob_storage_authority=authority, blob_storage_scheme=scheme,
-                                dfs_storage_authority=authority, dfs_storage_scheme=scheme)
+    return pafs.AzureFileSystem(
+        account, account_key=key, blob_storage_authority=authority, blob_storage_scheme=scheme, dfs_storage_authority=authority, dfs_storage_scheme=scheme
+    )
 
 
 def storage_options(uri: str | Path) -> dict[str, object]:
@@ -185,11 +188,11 @@ def connection_string(account: str) -> str:
     key = os.environ.get(ACCOUNT_KEY)
     if not endpoint or not key:
         raise ValueError(f"no Azure connection string: set AZURE_STORAGE_CONNECTION_STRING, or {EMULATOR_ENDPOINT} and {ACCOUNT_KEY}")
-    return (f"DefaultEndpointsProtocol={endpoint.split('://')[0]};AccountName={account};AccountKey={key};"
-            f"BlobEndpoint={endpoint.rstrip('/')}/{account};")
+    return f"DefaultEndpointsProtocol={endpoint.split('://')[0]};AccountName={account};AccountKey={key};BlobEndpoint={endpoint.rstrip('/')}/{account};"
 
 
 # --- small whole-object helpers (state files, markers, profiles) ---
+
 
 def read_bytes(uri: str | Path, variable: str = "uri") -> bytes | None:
     """The object's bytes, or None when there is none."""
@@ -233,8 +236,7 @@ def blob_client(loc: Location):
 
     if is_emulated():
         return BlobClient.from_connection_string(connection_string(loc.account), container_name=loc.container, blob_name=loc.path)
-    return BlobClient(f"https://{loc.account}.blob.core.windows.net", container_name=loc.container, blob_name=loc.path,
-                      credential=_default_credential())
+    return BlobClient(f"https://{loc.account}.blob.core.windows.net", container_name=loc.container, blob_name=loc.path, credential=_default_credential())
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,9 @@ class AuditTrail(pulumi.ComponentResource):
     def __init__(self, name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sahab:aws:AuditTrail", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/sahab/{args.trail_name}/cloudtrail", retention_in_days=args.log_retention_days, kms_key_id=args.key_arn, opts=child)
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/sahab/{args.trail_name}/cloudtrail", retention_in_days=args.log_retention_days, kms_key_id=args.key_arn, opts=child
+        )
         role = aws.iam.Role(f"{name}-delivery-role", assume_role_policy=service_trust("cloudtrail.amazonaws.com"), opts=child)
         aws.iam.RolePolicy(
             f"{name}-delivery",
@@ -57,7 +59,9 @@ class AuditTrail(pulumi.ComponentResource):
                 {
                     "read_write_type": "All",
                     "include_management_events": True,
-                    "data_resources": [{"type": "AWS::S3::Object", "values": pulumi.Output.from_input(args.data_bucket_arns).apply(lambda arns: [f"{a}/" for a in arns])}],
+                    "data_resources": [
+                        {"type": "AWS::S3::Object", "values": pulumi.Output.from_input(args.data_bucket_arns).apply(lambda arns: [f"{a}/" for a in arns])}
+                    ],
                 }
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.bucket_policy] if args.bucket_policy else []),

@@ -68,9 +68,20 @@ class KarpenterIdentity(pulumi.ComponentResource):
             deletion_window_in_days=30,
             tags=args.tags,
             policy=document(
-                {"Sid": "AccountAdministersKey", "Effect": "Allow", "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", args.account_id)}, "Action": "kms:*", "Resource": "*"},
-                allow("EventBridgeSendsEncrypted", ["kms:GenerateDataKey*", "kms:Decrypt"], "*", Principal={"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-                      Condition={"StringEquals": {"aws:SourceAccount": args.account_id}}),
+                {
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": pulumi.Output.format("arn:aws:iam::{0}:root", args.account_id)},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                allow(
+                    "EventBridgeSendsEncrypted",
+                    ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "*",
+                    Principal={"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                    Condition={"StringEquals": {"aws:SourceAccount": args.account_id}},
+                ),
             ),
             opts=child,
         )
@@ -90,7 +101,9 @@ class KarpenterIdentity(pulumi.ComponentResource):
             opts=child,
         )
         for event, pattern in INTERRUPTION_EVENTS.items():
-            rule = aws.cloudwatch.EventRule(f"{name}-{event}", description=f"Karpenter interruption: {event}", event_pattern=json.dumps(pattern), tags=args.tags, opts=child)
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{event}", description=f"Karpenter interruption: {event}", event_pattern=json.dumps(pattern), tags=args.tags, opts=child
+            )
             aws.cloudwatch.EventTarget(f"{name}-{event}-target", rule=rule.name, arn=queue.arn, target_id="karpenter-interruption-queue", opts=child)
 
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=service_trust("ec2.amazonaws.com"), tags=args.tags, opts=child)
@@ -105,7 +118,9 @@ class KarpenterIdentity(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             namespace=args.namespace,
             service_account=args.service_account,
-            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn, key.arn).apply(lambda a: _controller_policy(args.region, *a)),
+            policy=pulumi.Output.all(args.cluster_name, args.account_id, queue.arn, node_role.arn, args.volume_key_arn, key.arn).apply(
+                lambda a: _controller_policy(args.region, *a)
+            ),
             description="Karpenter controller",
             tags=args.tags,
         )
@@ -154,8 +169,14 @@ def _queue_policy(queue_arn: str) -> str:
             "Version": "2012-10-17",
             "Statement": [
                 allow("EventBridgeSends", ["sqs:SendMessage"], queue_arn, Principal={"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}),
-                {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": queue_arn,
-                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": queue_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
             ],
         }
     )
@@ -177,43 +198,101 @@ def _controller_policy(region: str, cluster: str, account: str, queue_arn: str, 
     profile_request = {**owned, "aws:RequestTag/topology.kubernetes.io/region": region}
     profile_resource = {**tagged, "aws:ResourceTag/topology.kubernetes.io/region": region}
     statements = [
-        allow("ScopedInstanceAccess", ["ec2:RunInstances", "ec2:CreateFleet"],
-              [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*"]),
-        allow("ScopedLaunchTemplateAccess", ["ec2:RunInstances", "ec2:CreateFleet"], f"{ec2}:*:launch-template/*",
-              Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
-        allow("ScopedInstanceCreation", ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-              [f"{ec2}:*:{kind}/*" for kind in (*launched, "capacity-reservation")],
-              Condition={"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-        allow("ScopedCreationTagging", ["ec2:CreateTags"], [f"{ec2}:*:{kind}/*" for kind in launched],
-              Condition={"StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
-                         "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-        allow("ScopedInstanceTagging", ["ec2:CreateTags"], f"{ec2}:*:instance/*",
-              Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                         "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
-                         "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}}),
-        allow("ScopedDeletion", ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"], [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-              Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}),
-        allow("RegionalReads", ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
-                                "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory",
-                                "ec2:DescribeSubnets"], "*", Condition=in_region),
+        allow(
+            "ScopedInstanceAccess",
+            ["ec2:RunInstances", "ec2:CreateFleet"],
+            [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*"],
+        ),
+        allow(
+            "ScopedLaunchTemplateAccess",
+            ["ec2:RunInstances", "ec2:CreateFleet"],
+            f"{ec2}:*:launch-template/*",
+            Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        ),
+        allow(
+            "ScopedInstanceCreation",
+            ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            [f"{ec2}:*:{kind}/*" for kind in (*launched, "capacity-reservation")],
+            Condition={"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+        ),
+        allow(
+            "ScopedCreationTagging",
+            ["ec2:CreateTags"],
+            [f"{ec2}:*:{kind}/*" for kind in launched],
+            Condition={
+                "StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        ),
+        allow(
+            "ScopedInstanceTagging",
+            ["ec2:CreateTags"],
+            f"{ec2}:*:instance/*",
+            Condition={
+                "StringEquals": tagged,
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+            },
+        ),
+        allow(
+            "ScopedDeletion",
+            ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            Condition={"StringEquals": tagged, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+        ),
+        allow(
+            "RegionalReads",
+            [
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            "*",
+            Condition=in_region,
+        ),
         allow("AmiParameters", ["ssm:GetParameter"], f"arn:aws:ssm:{region}::parameter/aws/service/*"),
         allow("InterruptionQueue", ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], queue_arn),
         # The queue is encrypted with its own CMK (customer-managed keys in-region, UAE.md), where
         # upstream uses SSE-SQS: receiving its messages needs kms:Decrypt, only through SQS.
         allow("InterruptionQueueKey", ["kms:Decrypt"], queue_key_arn, Condition={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}}),
         allow("PassNodeRole", ["iam:PassRole"], node_role_arn, Condition={"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}}),
-        allow("ScopedInstanceProfileCreation", ["iam:CreateInstanceProfile"], profiles,
-              Condition={"StringEquals": profile_request, "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-        allow("ScopedInstanceProfileTagging", ["iam:TagInstanceProfile"], profiles,
-              Condition={"StringEquals": {**profile_resource, **profile_request},
-                         "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-        allow("ScopedInstanceProfileActions", ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"], profiles,
-              Condition={"StringEquals": profile_resource, "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+        allow(
+            "ScopedInstanceProfileCreation",
+            ["iam:CreateInstanceProfile"],
+            profiles,
+            Condition={"StringEquals": profile_request, "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
+        ),
+        allow(
+            "ScopedInstanceProfileTagging",
+            ["iam:TagInstanceProfile"],
+            profiles,
+            Condition={
+                "StringEquals": {**profile_resource, **profile_request},
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        ),
+        allow(
+            "ScopedInstanceProfileActions",
+            ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            profiles,
+            Condition={"StringEquals": profile_resource, "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}},
+        ),
         allow("ReadInstanceProfiles", ["iam:GetInstanceProfile"], profiles),
         allow("ClusterEndpoint", ["eks:DescribeCluster"], f"arn:aws:eks:{region}:{account}:cluster/{cluster}"),
         # Volumes of launched nodes are encrypted with the data key; EC2 uses it on Karpenter's behalf.
-        allow("EncryptNodeVolumes", ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"], key_arn,
-              Condition={"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}}),
+        allow(
+            "EncryptNodeVolumes",
+            ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"],
+            key_arn,
+            Condition={"StringEquals": {"kms:ViaService": f"ec2.{region}.amazonaws.com"}},
+        ),
     ]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
@@ -224,13 +303,29 @@ def _autoscaler_policy(cluster: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                allow("Read", ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLaunchConfigurations",
-                               "autoscaling:DescribeScalingActivities", "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-                               "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"], "*"),
+                allow(
+                    "Read",
+                    [
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeAutoScalingInstances",
+                        "autoscaling:DescribeLaunchConfigurations",
+                        "autoscaling:DescribeScalingActivities",
+                        "autoscaling:DescribeTags",
+                        "ec2:DescribeImages",
+                        "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                    ],
+                    "*",
+                ),
                 # Node groups' labels and taints (scale from 0): only this cluster's.
                 allow("ReadOwnNodegroups", ["eks:DescribeNodegroup"], f"arn:aws:eks:*:*:nodegroup/{cluster}/*/*"),
-                allow("ScaleOwnGroups", ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"], "*",
-                      Condition={"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}}),
+                allow(
+                    "ScaleOwnGroups",
+                    ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                    "*",
+                    Condition={"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}},
+                ),
             ],
         }
     )

@@ -73,7 +73,9 @@ class Cluster(pulumi.ComponentResource):
             raise ValueError("deployer_role_arn: a deployer source needs the role it runs as (it gets cluster admin)")
         child = pulumi.ResourceOptions(parent=self)
 
-        role = aws.iam.Role(f"{name}-control-plane-role", assume_role_policy=service_trust("eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")), opts=child)
+        role = aws.iam.Role(
+            f"{name}-control-plane-role", assume_role_policy=service_trust("eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")), opts=child
+        )
         aws.iam.RolePolicyAttachment(f"{name}-control-plane-policy", role=role.name, policy_arn=managed_policy("AmazonEKSClusterPolicy"), opts=child)
         # EKS writes to this exact name; creating it first lets us set KMS and retention.
         log_group = aws.cloudwatch.LogGroup(
@@ -111,7 +113,9 @@ class Cluster(pulumi.ComponentResource):
             association = admins.get(args.deployer_role_arn) or _cluster_admin(f"{name}-deployer", cluster, args.deployer_role_arn, self)
             deployer_ready.append(association.id)
             cluster_sg = cluster.vpc_config.apply(lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id)
-            sources = [{"cidr_ipv4": c} for c in args.deployer_cidrs] + ([{"referenced_security_group_id": args.deployer_security_group_id}] if args.deployer_security_group_id else [])
+            sources = [{"cidr_ipv4": c} for c in args.deployer_cidrs] + (
+                [{"referenced_security_group_id": args.deployer_security_group_id}] if args.deployer_security_group_id else []
+            )
             for i, source in enumerate(sources):
                 rule = aws.vpc.SecurityGroupIngressRule(
                     f"{name}-deployer-api-{i}",
@@ -134,7 +138,9 @@ class Cluster(pulumi.ComponentResource):
             assume_role_policy=service_trust("pods.eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")),
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(f"{name}-ebs-csi-policy", role=ebs_role.name, policy_arn=managed_policy("service-role/AmazonEBSCSIDriverPolicy"), opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi-policy", role=ebs_role.name, policy_arn=managed_policy("service-role/AmazonEBSCSIDriverPolicy"), opts=child
+        )
         aws.iam.RolePolicy(
             f"{name}-ebs-csi-kms",
             role=ebs_role.id,
@@ -161,16 +167,27 @@ class Cluster(pulumi.ComponentResource):
                 extra["configuration_values"] = json.dumps(ADDON_CONFIGURATION[addon])
             # vpc-cni, coredns and kube-proxy come pre-installed (self-managed): OVERWRITE on create
             # takes them over instead of failing on their conflicting fields.
-            aws.eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
-                          **extra, opts=child)
+            aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=cluster.name,
+                addon_name=addon,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                **extra,
+                opts=child,
+            )
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint
         self.certificate_authority = cluster.certificate_authority.apply(lambda ca: ca["data"] if isinstance(ca, dict) else ca.data)
         self.node_role_arn = node_role.arn
-        self.cluster_security_group_id = cluster.vpc_config.apply(lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id)
+        self.cluster_security_group_id = cluster.vpc_config.apply(
+            lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id
+        )
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority, *deployer_ready).apply(lambda a: _kubeconfig(a[0], a[1], a[2], args.region))
+            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority, *deployer_ready).apply(
+                lambda a: _kubeconfig(a[0], a[1], a[2], args.region)
+            )
         )
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "node_role_arn": self.node_role_arn})
 

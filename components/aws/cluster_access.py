@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.constants import IAM_ROLE_ARN as _ROLE_ARN
+
 _RESERVED = ("system:", "eks:", "amazon:", "aws:", "iam:", "kubernetes-")
 
 

@@ -88,7 +88,10 @@ def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str, autosc
         # (fetched 2026-12): encrypt under the trail's encryption context; DescribeKey carries no
         # encryption context, so it must not sit under that condition; with an S3 Bucket Key on the
         # audit bucket, creating or updating an SSE-KMS trail also needs kms:Decrypt.
-        trails = {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": {"aws:SourceArn": pulumi.Output.format("arn:aws:cloudtrail:{0}:{1}:trail/*", region, account_id)}}
+        trails = {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": pulumi.Output.format("arn:aws:cloudtrail:{0}:{1}:trail/*", region, account_id)},
+        }
         cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
         statements.append(
             allow(
@@ -96,14 +99,19 @@ def _key_policy(purpose: str, account_id: pulumi.Input[str], region: str, autosc
                 ["kms:GenerateDataKey*"],
                 "*",
                 Principal=cloudtrail,
-                Condition={**trails, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format("arn:aws:cloudtrail:*:{0}:trail/*", account_id)}},
+                Condition={
+                    **trails,
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": pulumi.Output.format("arn:aws:cloudtrail:*:{0}:trail/*", account_id)},
+                },
             )
         )
         statements.append(allow("CloudTrailDescribesKey", ["kms:DescribeKey"], "*", Principal=cloudtrail, Condition=trails))
         statements.append(allow("CloudTrailDecryptsForBucketKey", ["kms:Decrypt"], "*", Principal=cloudtrail, Condition=trails))
     if purpose == "data":
         # Managed node groups launch encrypted volumes through the Auto Scaling service-linked role.
-        asg = autoscaling_role_arn or pulumi.Output.format("arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", account_id)
+        asg = autoscaling_role_arn or pulumi.Output.format(
+            "arn:aws:iam::{0}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling", account_id
+        )
         statements.append(allow("AutoScalingUsesKeyForVolumes", _CRYPTO, "*", Principal={"AWS": asg}))
         statements.append(
             allow(

@@ -76,7 +76,7 @@ class Network(pulumi.ComponentResource):
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"} if args.cluster_name else {}
         subnets: dict[str, list[aws.ec2.Subnet]] = {"nodes": [], "data": [], "public": []}
         for tier, cidrs in plan.items():
-            for zone, cidr in zip(zones, cidrs):
+            for zone, cidr in zip(zones, cidrs, strict=False):
                 role_tag = {"public": {"kubernetes.io/role/elb": "1"}, "nodes": {"kubernetes.io/role/internal-elb": "1"}}.get(tier, {})
                 subnets[tier].append(
                     aws.ec2.Subnet(
@@ -93,24 +93,34 @@ class Network(pulumi.ComponentResource):
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, opts=child)
         aws.ec2.Route(f"{name}-public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id, opts=child)
-        for zone, subnet in zip(zones, subnets["public"]):
+        for zone, subnet in zip(zones, subnets["public"], strict=False):
             aws.ec2.RouteTableAssociation(f"{name}-public-{zone[-1]}-rta", subnet_id=subnet.id, route_table_id=public_rt.id, opts=child)
 
         nat_zones = zones if args.nat == "per-az" else zones[:1]
         nats = []
-        for zone, subnet in zip(nat_zones, subnets["public"]):
+        for zone, subnet in zip(nat_zones, subnets["public"], strict=False):
             eip = aws.ec2.Eip(f"{name}-nat-{zone[-1]}-eip", domain="vpc", opts=child)
-            nats.append(aws.ec2.NatGateway(f"{name}-nat-{zone[-1]}", allocation_id=eip.id, subnet_id=subnet.id, opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])))
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{zone[-1]}", allocation_id=eip.id, subnet_id=subnet.id, opts=pulumi.ResourceOptions(parent=self, depends_on=[igw])
+                )
+            )
 
         private_rts = []
-        for i, (zone, subnet) in enumerate(zip(zones, subnets["nodes"])):
+        for i, (zone, subnet) in enumerate(zip(zones, subnets["nodes"], strict=False)):
             rt = aws.ec2.RouteTable(f"{name}-nodes-{zone[-1]}-rt", vpc_id=vpc.id, opts=child)
-            aws.ec2.Route(f"{name}-nodes-{zone[-1]}-default", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[min(i, len(nats) - 1)].id, opts=child)
+            aws.ec2.Route(
+                f"{name}-nodes-{zone[-1]}-default",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[min(i, len(nats) - 1)].id,
+                opts=child,
+            )
             aws.ec2.RouteTableAssociation(f"{name}-nodes-{zone[-1]}-rta", subnet_id=subnet.id, route_table_id=rt.id, opts=child)
             private_rts.append(rt)
         # Data services need no egress at all: their route table has only the local route.
         data_rt = aws.ec2.RouteTable(f"{name}-data-rt", vpc_id=vpc.id, opts=child)
-        for zone, subnet in zip(zones, subnets["data"]):
+        for zone, subnet in zip(zones, subnets["data"], strict=False):
             aws.ec2.RouteTableAssociation(f"{name}-data-{zone[-1]}-rta", subnet_id=subnet.id, route_table_id=data_rt.id, opts=child)
 
         aws.ec2.VpcEndpoint(

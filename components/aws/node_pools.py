@@ -62,7 +62,13 @@ class _NodePool(pulumi.ComponentResource):
             block_device_mappings=[
                 {
                     "device_name": "/dev/xvda",
-                    "ebs": {"volume_size": args.disk_gib, "volume_type": "gp3", "encrypted": "true", "kms_key_id": args.volume_key_arn, "delete_on_termination": "true"},
+                    "ebs": {
+                        "volume_size": args.disk_gib,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "kms_key_id": args.volume_key_arn,
+                        "delete_on_termination": "true",
+                    },
                 }
             ],
             tag_specifications=[{"resource_type": kind, "tags": args.tags} for kind in ("instance", "volume")],

@@ -122,7 +122,14 @@ def _lifecycle_rules(purpose: str, args: StorageArgs) -> list[dict]:
             }
         )
     if purpose == "data-lake":
-        rules.append({"id": "infrequent-access", "status": "Enabled", "filter": {}, "transitions": [{"days": args.infrequent_access_days, "storage_class": "STANDARD_IA"}]})
+        rules.append(
+            {
+                "id": "infrequent-access",
+                "status": "Enabled",
+                "filter": {},
+                "transitions": [{"days": args.infrequent_access_days, "storage_class": "STANDARD_IA"}],
+            }
+        )
     if purpose == "audit":
         rules.append({"id": "archive-audit", "status": "Enabled", "filter": {}, "transitions": [{"days": 90, "storage_class": "GLACIER_IR"}]})
     return rules
@@ -152,7 +159,13 @@ def _bucket_policy(bucket_arn: pulumi.Output[str], audit: bool, args: StorageArg
     if audit:
         trail_arn = pulumi.Output.format("arn:aws:cloudtrail:{0}:{1}:trail/{2}", args.region, args.account_id, args.trail_name)
         statements += [
-            allow("CloudTrailAclCheck", ["s3:GetBucketAcl"], bucket_arn, Principal={"Service": "cloudtrail.amazonaws.com"}, Condition={"StringEquals": {"aws:SourceArn": trail_arn}}),
+            allow(
+                "CloudTrailAclCheck",
+                ["s3:GetBucketAcl"],
+                bucket_arn,
+                Principal={"Service": "cloudtrail.amazonaws.com"},
+                Condition={"StringEquals": {"aws:SourceArn": trail_arn}},
+            ),
             allow(
                 "CloudTrailWrite",
                 ["s3:PutObject"],

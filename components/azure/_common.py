@@ -40,8 +40,16 @@ def role_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]
     return pulumi.Output.format("/subscriptions/{0}/providers/Microsoft.Authorization/roleDefinitions/{1}", subscription_id, ROLES[role])
 
 
-def assign(name: str, *, subscription_id: pulumi.Input[str], role: str, principal_id: pulumi.Input[str], scope: pulumi.Input[str],
-           opts: pulumi.ResourceOptions, condition: str | None = None) -> authorization.RoleAssignment:
+def assign(
+    name: str,
+    *,
+    subscription_id: pulumi.Input[str],
+    role: str,
+    principal_id: pulumi.Input[str],
+    scope: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    condition: str | None = None,
+) -> authorization.RoleAssignment:
     """One role assignment to a service principal (managed identity), with a stable GUID name;
     `condition` (ABAC, version 2.0) narrows it further."""
     return authorization.RoleAssignment(
@@ -57,8 +65,18 @@ def assign(name: str, *, subscription_id: pulumi.Input[str], role: str, principa
     )
 
 
-def private_endpoint(name: str, *, resource_group: pulumi.Input[str], location: str, subnet_id: pulumi.Input[str], target_id: pulumi.Input[str],
-                     group: str, zone_id: pulumi.Input[str], tags: dict[str, str], opts: pulumi.ResourceOptions) -> network.PrivateEndpoint:
+def private_endpoint(
+    name: str,
+    *,
+    resource_group: pulumi.Input[str],
+    location: str,
+    subnet_id: pulumi.Input[str],
+    target_id: pulumi.Input[str],
+    group: str,
+    zone_id: pulumi.Input[str],
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> network.PrivateEndpoint:
     """A private endpoint to `target_id`'s `group` (vault, blob, dfs, registry, ...) with its DNS record."""
     endpoint = network.PrivateEndpoint(
         name,

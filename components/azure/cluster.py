@@ -68,11 +68,26 @@ class AksCluster(pulumi.ComponentResource):
             raise ValueError("admin_group_object_ids: local accounts are off, so at least one Entra ID admin group is needed")
         child = pulumi.ResourceOptions(parent=self)
         rg, loc = args.resource_group, args.location
-        identity = managedidentity.UserAssignedIdentity(f"{name}-identity", resource_name_=f"{args.cluster_name}-control-plane", resource_group_name=rg,
-                                                        location=loc, tags=args.tags, opts=child)
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-identity", resource_name_=f"{args.cluster_name}-control-plane", resource_group_name=rg, location=loc, tags=args.tags, opts=child
+        )
         roles = [
-            assign(f"{name}-subnet", subscription_id=args.subscription_id, role="Network Contributor", principal_id=identity.principal_id, scope=args.node_subnet_id, opts=child),
-            assign(f"{name}-kms", subscription_id=args.subscription_id, role="Key Vault Crypto User", principal_id=identity.principal_id, scope=args.vault_id, opts=child),
+            assign(
+                f"{name}-subnet",
+                subscription_id=args.subscription_id,
+                role="Network Contributor",
+                principal_id=identity.principal_id,
+                scope=args.node_subnet_id,
+                opts=child,
+            ),
+            assign(
+                f"{name}-kms",
+                subscription_id=args.subscription_id,
+                role="Key Vault Crypto User",
+                principal_id=identity.principal_id,
+                scope=args.vault_id,
+                opts=child,
+            ),
         ]
         zones = list(args.zones) or None
         cluster = cs.ManagedCluster(
@@ -87,37 +102,55 @@ class AksCluster(pulumi.ComponentResource):
             identity=cs.ManagedClusterIdentityArgs(type="UserAssigned", user_assigned_identities=[identity.id]),
             enable_rbac=True,
             disable_local_accounts=True,
-            aad_profile=cs.ManagedClusterAADProfileArgs(managed=True, enable_azure_rbac=False, admin_group_object_ids=list(args.admin_group_object_ids), tenant_id=args.tenant_id),
+            aad_profile=cs.ManagedClusterAADProfileArgs(
+                managed=True, enable_azure_rbac=False, admin_group_object_ids=list(args.admin_group_object_ids), tenant_id=args.tenant_id
+            ),
             api_server_access_profile=cs.ManagedClusterAPIServerAccessProfileArgs(
-                enable_private_cluster=True, private_dns_zone="system", enable_private_cluster_public_fqdn=False, disable_run_command=True,
+                enable_private_cluster=True,
+                private_dns_zone="system",
+                enable_private_cluster_public_fqdn=False,
+                disable_run_command=True,
             ),
             oidc_issuer_profile=cs.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
             security_profile=cs.ManagedClusterSecurityProfileArgs(
                 workload_identity=cs.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True),
-                azure_key_vault_kms=cs.AzureKeyVaultKmsArgs(enabled=True, key_id=args.kms_key_id, key_vault_network_access="Private", key_vault_resource_id=args.vault_id),
+                azure_key_vault_kms=cs.AzureKeyVaultKmsArgs(
+                    enabled=True, key_id=args.kms_key_id, key_vault_network_access="Private", key_vault_resource_id=args.vault_id
+                ),
                 image_cleaner=cs.ManagedClusterSecurityProfileImageCleanerArgs(enabled=True, interval_hours=48),
             ),
             network_profile=cs.ContainerServiceNetworkProfileArgs(
-                network_plugin="azure", network_plugin_mode="overlay", network_dataplane="cilium", network_policy="cilium",
-                pod_cidr=POD_CIDR, service_cidr=SERVICE_CIDR, dns_service_ip=DNS_SERVICE_IP, load_balancer_sku="standard", outbound_type="loadBalancer",
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_dataplane="cilium",
+                network_policy="cilium",
+                pod_cidr=POD_CIDR,
+                service_cidr=SERVICE_CIDR,
+                dns_service_ip=DNS_SERVICE_IP,
+                load_balancer_sku="standard",
+                outbound_type="loadBalancer",
             ),
             disk_encryption_set_id=args.disk_encryption_set_id,
-            agent_pool_profiles=[cs.ManagedClusterAgentPoolProfileArgs(
-                name="system",
-                mode="System",
-                vm_size=args.system_vm_size,
-                count=3,
-                enable_auto_scaling=True,
-                min_count=3,
-                max_count=5,
-                availability_zones=zones,
-                vnet_subnet_id=args.node_subnet_id,
-                node_taints=[SYSTEM_TAINT],
-                **NODE_HARDENING,
-                os_sku="AzureLinux",
-                upgrade_settings=cs.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
-            )],
-            auto_scaler_profile=cs.ManagedClusterPropertiesAutoScalerProfileArgs(expander="least-waste", balance_similar_node_groups="true", scale_down_unneeded_time="10m"),
+            agent_pool_profiles=[
+                cs.ManagedClusterAgentPoolProfileArgs(
+                    name="system",
+                    mode="System",
+                    vm_size=args.system_vm_size,
+                    count=3,
+                    enable_auto_scaling=True,
+                    min_count=3,
+                    max_count=5,
+                    availability_zones=zones,
+                    vnet_subnet_id=args.node_subnet_id,
+                    node_taints=[SYSTEM_TAINT],
+                    **NODE_HARDENING,
+                    os_sku="AzureLinux",
+                    upgrade_settings=cs.AgentPoolUpgradeSettingsArgs(max_surge="33%"),
+                )
+            ],
+            auto_scaler_profile=cs.ManagedClusterPropertiesAutoScalerProfileArgs(
+                expander="least-waste", balance_similar_node_groups="true", scale_down_unneeded_time="10m"
+            ),
             auto_upgrade_profile=cs.ManagedClusterAutoUpgradeProfileArgs(upgrade_channel="patch", node_os_upgrade_channel="NodeImage"),
             storage_profile=cs.ManagedClusterStorageProfileArgs(
                 disk_csi_driver=cs.ManagedClusterStorageProfileDiskCSIDriverArgs(enabled=True),
@@ -127,8 +160,12 @@ class AksCluster(pulumi.ComponentResource):
             ),
             addon_profiles={
                 # Secrets (database password, Redis key) reach pods from Key Vault through the CSI driver.
-                "azureKeyvaultSecretsProvider": cs.ManagedClusterAddonProfileArgs(enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}),
-                "omsagent": cs.ManagedClusterAddonProfileArgs(enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_id, "useAADAuth": "true"}),
+                "azureKeyvaultSecretsProvider": cs.ManagedClusterAddonProfileArgs(
+                    enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}
+                ),
+                "omsagent": cs.ManagedClusterAddonProfileArgs(
+                    enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_id, "useAADAuth": "true"}
+                ),
                 "azurepolicy": cs.ManagedClusterAddonProfileArgs(enabled=True),
             },
             support_plan="KubernetesOfficial",
@@ -136,7 +173,10 @@ class AksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=roles),
         )
         creds = cs.list_managed_cluster_user_credentials_output(
-            resource_group_name=rg, resource_name=cluster.name, format="exec", opts=pulumi.InvokeOutputOptions(parent=self),
+            resource_group_name=rg,
+            resource_name=cluster.name,
+            format="exec",
+            opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.name = cluster.name
         self.id = cluster.id

@@ -97,8 +97,12 @@ class PostgresServer(pulumi.ComponentResource):
             storage=pg.StorageArgs(storage_size_gb=args.storage_gib, auto_grow="Enabled"),
             backup=pg.BackupArgs(backup_retention_days=args.backup_retention_days, geo_redundant_backup="Disabled"),
             high_availability=pg.HighAvailabilityArgs(mode="ZoneRedundant" if args.zone_redundant else "Disabled"),
-            network=pg.NetworkArgs(delegated_subnet_resource_id=args.subnet_id, private_dns_zone_arm_resource_id=args.dns_zone_id, public_network_access="Disabled"),
-            identity=pg.UserAssignedIdentityArgs(type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})),
+            network=pg.NetworkArgs(
+                delegated_subnet_resource_id=args.subnet_id, private_dns_zone_arm_resource_id=args.dns_zone_id, public_network_access="Disabled"
+            ),
+            identity=pg.UserAssignedIdentityArgs(
+                type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})
+            ),
             data_encryption=pg.DataEncryptionArgs(type="AzureKeyVault", primary_key_uri=args.key_id, primary_user_assigned_identity_id=args.cmk_identity_id),
             auth_config=pg.AuthConfigArgs(active_directory_auth="Enabled", password_auth="Enabled", tenant_id=args.tenant_id),
             administrator_login=ADMIN_LOGIN,
@@ -106,9 +110,24 @@ class PostgresServer(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        pg.Configuration(f"{name}-tls", configuration_name="ssl_min_protocol_version", server_name=server.name, resource_group_name=args.resource_group,
-                         value="TLSv1.2", source="user-override", opts=child)
-        pg.Database(f"{name}-mlflow", database_name="mlflow", server_name=server.name, resource_group_name=args.resource_group, charset="UTF8", collation="en_US.utf8", opts=child)
+        pg.Configuration(
+            f"{name}-tls",
+            configuration_name="ssl_min_protocol_version",
+            server_name=server.name,
+            resource_group_name=args.resource_group,
+            value="TLSv1.2",
+            source="user-override",
+            opts=child,
+        )
+        pg.Database(
+            f"{name}-mlflow",
+            database_name="mlflow",
+            server_name=server.name,
+            resource_group_name=args.resource_group,
+            charset="UTF8",
+            collation="en_US.utf8",
+            opts=child,
+        )
         secret = _secret(f"{name}-secret", "registry-db", password.result.apply(lambda p: json.dumps({"username": ADMIN_LOGIN, "password": p})), args, child)
         self.server_id = server.id
         self.endpoint = pulumi.Output.format("{0}:5432", server.fully_qualified_domain_name)
@@ -147,11 +166,14 @@ class ManagedRedis(pulumi.ComponentResource):
             public_network_access="Disabled",
             high_availability="Enabled" if args.high_availability else "Disabled",
             identity=redisenterprise.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.cmk_identity_id]),
-            encryption=redisenterprise.ClusterPropertiesEncryptionArgs(customer_managed_key_encryption=redisenterprise.ClusterPropertiesCustomerManagedKeyEncryptionArgs(
-                key_encryption_key_url=args.key_id,
-                key_encryption_key_identity=redisenterprise.ClusterPropertiesKeyEncryptionKeyIdentityArgs(
-                    identity_type="userAssignedIdentity", user_assigned_identity_resource_id=args.cmk_identity_id),
-            )),
+            encryption=redisenterprise.ClusterPropertiesEncryptionArgs(
+                customer_managed_key_encryption=redisenterprise.ClusterPropertiesCustomerManagedKeyEncryptionArgs(
+                    key_encryption_key_url=args.key_id,
+                    key_encryption_key_identity=redisenterprise.ClusterPropertiesKeyEncryptionKeyIdentityArgs(
+                        identity_type="userAssignedIdentity", user_assigned_identity_resource_id=args.cmk_identity_id
+                    ),
+                )
+            ),
             tags=args.tags,
             opts=child,
         )
@@ -167,10 +189,20 @@ class ManagedRedis(pulumi.ComponentResource):
             access_keys_authentication="Enabled",
             opts=child,
         )
-        private_endpoint(f"{name}-pe", resource_group=args.resource_group, location=args.location, subnet_id=args.endpoint_subnet_id, target_id=cluster.id,
-                         group="redisEnterprise", zone_id=args.dns_zone_id, tags=args.tags, opts=child)
-        keys = redisenterprise.list_database_keys_output(cluster_name=cluster.name, database_name=db.name, resource_group_name=args.resource_group,
-                                                          opts=pulumi.InvokeOutputOptions(parent=self))
+        private_endpoint(
+            f"{name}-pe",
+            resource_group=args.resource_group,
+            location=args.location,
+            subnet_id=args.endpoint_subnet_id,
+            target_id=cluster.id,
+            group="redisEnterprise",
+            zone_id=args.dns_zone_id,
+            tags=args.tags,
+            opts=child,
+        )
+        keys = redisenterprise.list_database_keys_output(
+            cluster_name=cluster.name, database_name=db.name, resource_group_name=args.resource_group, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
         secret = _secret(f"{name}-secret", "online-store", keys.primary_key.apply(lambda k: json.dumps({"password": k})), args, child)
         self.endpoint = cluster.host_name
         self.secret_id = _secret_uri(secret)

@@ -72,12 +72,29 @@ class KeyVault(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        private_endpoint(f"{name}-pe", resource_group=rg, location=loc, subnet_id=args.endpoint_subnet_id, target_id=vault.id, group="vault",
-                         zone_id=args.dns_zone_id, tags=args.tags, opts=child)
+        private_endpoint(
+            f"{name}-pe",
+            resource_group=rg,
+            location=loc,
+            subnet_id=args.endpoint_subnet_id,
+            target_id=vault.id,
+            group="vault",
+            zone_id=args.dns_zone_id,
+            tags=args.tags,
+            opts=child,
+        )
         keys = {p: self._key(name, p, vault, rg, args, child) for p in PURPOSES}
-        cmk = managedidentity.UserAssignedIdentity(f"{name}-cmk", resource_name_=f"{name}-cmk", resource_group_name=rg, location=loc, tags=args.tags, opts=child)
-        assign(f"{name}-cmk-crypto", subscription_id=args.subscription_id, role="Key Vault Crypto Service Encryption User",
-               principal_id=cmk.principal_id, scope=vault.id, opts=child)
+        cmk = managedidentity.UserAssignedIdentity(
+            f"{name}-cmk", resource_name_=f"{name}-cmk", resource_group_name=rg, location=loc, tags=args.tags, opts=child
+        )
+        assign(
+            f"{name}-cmk-crypto",
+            subscription_id=args.subscription_id,
+            role="Key Vault Crypto Service Encryption User",
+            principal_id=cmk.principal_id,
+            scope=vault.id,
+            opts=child,
+        )
         des = compute.DiskEncryptionSet(
             f"{name}-des",
             disk_encryption_set_name=f"{name}-des",
@@ -90,8 +107,14 @@ class KeyVault(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        assign(f"{name}-des-crypto", subscription_id=args.subscription_id, role="Key Vault Crypto Service Encryption User",
-               principal_id=des.identity.apply(lambda i: i.principal_id if i else ""), scope=vault.id, opts=child)
+        assign(
+            f"{name}-des-crypto",
+            subscription_id=args.subscription_id,
+            role="Key Vault Crypto Service Encryption User",
+            principal_id=des.identity.apply(lambda i: i.principal_id if i else ""),
+            scope=vault.id,
+            opts=child,
+        )
         self.vault_id = vault.id
         self.vault_name = vault.name
         self.vault_uri = vault.properties.apply(lambda p: p.vault_uri)
@@ -101,8 +124,15 @@ class KeyVault(pulumi.ComponentResource):
         self.cmk_identity_id = cmk.id
         self.cmk_identity_client_id = cmk.client_id
         self.disk_encryption_set_id = des.id
-        self.register_outputs({"vault_id": self.vault_id, "vault_uri": self.vault_uri, "key_ids": self.key_ids, "cmk_identity_id": self.cmk_identity_id,
-                               "disk_encryption_set_id": self.disk_encryption_set_id})
+        self.register_outputs(
+            {
+                "vault_id": self.vault_id,
+                "vault_uri": self.vault_uri,
+                "key_ids": self.key_ids,
+                "cmk_identity_id": self.cmk_identity_id,
+                "disk_encryption_set_id": self.disk_encryption_set_id,
+            }
+        )
 
     @staticmethod
     def _key(name: str, purpose: str, vault: keyvault.Vault, rg, args: KeyVaultArgs, child: pulumi.ResourceOptions) -> keyvault.Key:

@@ -73,8 +73,14 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
             missing += [s for s in w.secrets if s not in args.secret_names]
             if missing:
                 raise ValueError(f"workloads[{w.name}]: no container or secret for {missing}")
-            uai = managedidentity.UserAssignedIdentity(f"{name}-{w.name}", resource_name_=f"sahab-{w.name}", resource_group_name=args.resource_group,
-                                                       location=args.location, tags=args.tags, opts=child)
+            uai = managedidentity.UserAssignedIdentity(
+                f"{name}-{w.name}",
+                resource_name_=f"sahab-{w.name}",
+                resource_group_name=args.resource_group,
+                location=args.location,
+                tags=args.tags,
+                opts=child,
+            )
             managedidentity.FederatedIdentityCredential(
                 f"{name}-{w.name}-federated",
                 federated_identity_credential_resource_name=f"{w.namespace}-{w.service_account}",
@@ -90,11 +96,24 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
             for grant, role, actions, verb in grants:
                 purpose, prefix = split_grant(grant)
                 condition = path_condition(prefix, actions) if prefix else None
-                assign(f"{name}-{w.name}-{verb}-{grant.rstrip('/').replace('/', '-')}", subscription_id=args.subscription_id, role=role,
-                       principal_id=uai.principal_id, scope=args.container_ids[purpose], condition=condition, opts=child)
+                assign(
+                    f"{name}-{w.name}-{verb}-{grant.rstrip('/').replace('/', '-')}",
+                    subscription_id=args.subscription_id,
+                    role=role,
+                    principal_id=uai.principal_id,
+                    scope=args.container_ids[purpose],
+                    condition=condition,
+                    opts=child,
+                )
             for secret in w.secrets:
-                assign(f"{name}-{w.name}-secret-{secret}", subscription_id=args.subscription_id, role="Key Vault Secrets User", principal_id=uai.principal_id,
-                       scope=pulumi.Output.format("{0}/secrets/{1}", args.vault_id, args.secret_names[secret]), opts=child)
+                assign(
+                    f"{name}-{w.name}-secret-{secret}",
+                    subscription_id=args.subscription_id,
+                    role="Key Vault Secrets User",
+                    principal_id=uai.principal_id,
+                    scope=pulumi.Output.format("{0}/secrets/{1}", args.vault_id, args.secret_names[secret]),
+                    opts=child,
+                )
             client_ids[w.name] = uai.client_id
         self.client_ids = pulumi.Output.all(**client_ids)
         self.client_id_outputs = client_ids

@@ -46,8 +46,15 @@ def plan_subnets(cidr: str) -> dict[str, str]:
 
 def _rule(name: str, priority: int, access: str, source: str, destination: str, port: str, direction: str = "Inbound") -> network.SecurityRuleArgs:
     return network.SecurityRuleArgs(
-        name=name, priority=priority, access=access, direction=direction, protocol="*" if port == "*" else "Tcp",
-        source_address_prefix=source, source_port_range="*", destination_address_prefix=destination, destination_port_range=port,
+        name=name,
+        priority=priority,
+        access=access,
+        direction=direction,
+        protocol="*" if port == "*" else "Tcp",
+        source_address_prefix=source,
+        source_port_range="*",
+        destination_address_prefix=destination,
+        destination_port_range=port,
     )
 
 
@@ -64,15 +71,28 @@ class Network(pulumi.ComponentResource):
         deny_internet = _rule("deny-internet-inbound", 4000, "Deny", "Internet", "*", "*")
         rules = {
             "nodes": [deny_internet],
-            "endpoints": [_rule("allow-nodes", 100, "Allow", cidrs["nodes"], cidrs["endpoints"], "443"),
-                          _rule("allow-nodes-redis", 110, "Allow", cidrs["nodes"], cidrs["endpoints"], "10000"),
-                          _rule("deny-vnet-inbound", 4000, "Deny", "VirtualNetwork", "*", "*"), deny_internet],
-            "data": [_rule("allow-nodes-postgres", 100, "Allow", cidrs["nodes"], cidrs["data"], str(POSTGRES_PORT)),
-                     _rule("deny-vnet-inbound", 4000, "Deny", "VirtualNetwork", "*", "*"), deny_internet],
+            "endpoints": [
+                _rule("allow-nodes", 100, "Allow", cidrs["nodes"], cidrs["endpoints"], "443"),
+                _rule("allow-nodes-redis", 110, "Allow", cidrs["nodes"], cidrs["endpoints"], "10000"),
+                _rule("deny-vnet-inbound", 4000, "Deny", "VirtualNetwork", "*", "*"),
+                deny_internet,
+            ],
+            "data": [
+                _rule("allow-nodes-postgres", 100, "Allow", cidrs["nodes"], cidrs["data"], str(POSTGRES_PORT)),
+                _rule("deny-vnet-inbound", 4000, "Deny", "VirtualNetwork", "*", "*"),
+                deny_internet,
+            ],
         }
         nsgs = {
-            role: network.NetworkSecurityGroup(f"{name}-{role}-nsg", network_security_group_name=f"{name}-{role}-nsg", resource_group_name=rg,
-                                               location=loc, security_rules=rules[role], tags=args.tags, opts=child)
+            role: network.NetworkSecurityGroup(
+                f"{name}-{role}-nsg",
+                network_security_group_name=f"{name}-{role}-nsg",
+                resource_group_name=rg,
+                location=loc,
+                security_rules=rules[role],
+                tags=args.tags,
+                opts=child,
+            )
             for role in cidrs
         }
         delegations = {"data": [network.DelegationArgs(name="postgres", service_name="Microsoft.DBforPostgreSQL/flexibleServers")]}
@@ -103,7 +123,9 @@ class Network(pulumi.ComponentResource):
         zones = {**DNS_ZONES, "postgres": f"sahab-{args.environment}.private.postgres.database.azure.com"}
         zone_ids = {}
         for key, zone_name in zones.items():
-            zone = privatedns.PrivateZone(f"{name}-zone-{key}", private_zone_name=zone_name, resource_group_name=rg, location="global", tags=args.tags, opts=child)
+            zone = privatedns.PrivateZone(
+                f"{name}-zone-{key}", private_zone_name=zone_name, resource_group_name=rg, location="global", tags=args.tags, opts=child
+            )
             privatedns.VirtualNetworkLink(
                 f"{name}-zone-{key}-link",
                 virtual_network_link_name=f"{name}-vnet",

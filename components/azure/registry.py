@@ -61,8 +61,12 @@ class AcrRegistry(pulumi.ComponentResource):
             network_rule_bypass_options="None",
             data_endpoint_enabled=True,
             zone_redundancy="Enabled" if args.zone_redundant else "Disabled",
-            identity=acr.IdentityPropertiesArgs(type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})),
-            encryption=acr.EncryptionPropertyArgs(status="enabled", key_vault_properties=acr.KeyVaultPropertiesArgs(key_identifier=args.key_id, identity=args.cmk_identity_client_id)),
+            identity=acr.IdentityPropertiesArgs(
+                type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})
+            ),
+            encryption=acr.EncryptionPropertyArgs(
+                status="enabled", key_vault_properties=acr.KeyVaultPropertiesArgs(key_identifier=args.key_id, identity=args.cmk_identity_client_id)
+            ),
             policies=acr.PoliciesArgs(
                 export_policy=acr.ExportPolicyArgs(status="disabled"),
                 retention_policy=acr.RetentionPolicyArgs(status="enabled", days=30),  # untagged manifests
@@ -71,8 +75,17 @@ class AcrRegistry(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        private_endpoint(f"{name}-pe", resource_group=args.resource_group, location=args.location, subnet_id=args.endpoint_subnet_id, target_id=registry.id,
-                         group="registry", zone_id=args.dns_zone_id, tags=args.tags, opts=child)
+        private_endpoint(
+            f"{name}-pe",
+            resource_group=args.resource_group,
+            location=args.location,
+            subnet_id=args.endpoint_subnet_id,
+            target_id=registry.id,
+            group="registry",
+            zone_id=args.dns_zone_id,
+            tags=args.tags,
+            opts=child,
+        )
         assign(f"{name}-kubelet-pull", subscription_id=args.subscription_id, role="AcrPull", principal_id=args.kubelet_object_id, scope=registry.id, opts=child)
         self.login_server = registry.login_server
         self.registry_id = registry.id

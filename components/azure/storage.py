@@ -67,7 +67,9 @@ class Storage(pulumi.ComponentResource):
         if args.replication not in REPLICATIONS:
             raise ValueError(f"replication: {args.replication!r} is not one of {REPLICATIONS}")
         if args.replication in GEO and args.location != "uaenorth":
-            raise ValueError(f"replication: {args.replication} from {args.location} copies data to a pair outside the UAE; only uaenorth -> uaecentral stays in")
+            raise ValueError(
+                f"replication: {args.replication} from {args.location} copies data to a pair outside the UAE; only uaenorth -> uaecentral stays in"
+            )
         if not 1 <= args.audit_retention_days <= MAX_IMMUTABILITY_DAYS:
             raise ValueError(f"audit_retention_days: {args.audit_retention_days} is outside 1-{MAX_IMMUTABILITY_DAYS}")
         child = pulumi.ResourceOptions(parent=self)
@@ -81,32 +83,56 @@ class Storage(pulumi.ComponentResource):
             account_name=data.name,
             resource_group_name=rg,
             management_policy_name="default",
-            policy=storage.ManagementPolicySchemaArgs(rules=[storage.ManagementPolicyRuleArgs(
-                name="cool-then-expire-versions",
-                type="Lifecycle",
-                enabled=True,
-                definition=storage.ManagementPolicyDefinitionArgs(
-                    filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"]),
-                    actions=storage.ManagementPolicyActionArgs(
-                        base_blob=storage.ManagementPolicyBaseBlobArgs(tier_to_cool=storage.DateAfterModificationArgs(days_after_modification_greater_than=args.infrequent_access_days)),
-                        version=storage.ManagementPolicyVersionArgs(delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=args.noncurrent_version_days)),
-                    ),
-                ),
-            )]),
+            policy=storage.ManagementPolicySchemaArgs(
+                rules=[
+                    storage.ManagementPolicyRuleArgs(
+                        name="cool-then-expire-versions",
+                        type="Lifecycle",
+                        enabled=True,
+                        definition=storage.ManagementPolicyDefinitionArgs(
+                            filters=storage.ManagementPolicyFilterArgs(blob_types=["blockBlob"]),
+                            actions=storage.ManagementPolicyActionArgs(
+                                base_blob=storage.ManagementPolicyBaseBlobArgs(
+                                    tier_to_cool=storage.DateAfterModificationArgs(days_after_modification_greater_than=args.infrequent_access_days)
+                                ),
+                                version=storage.ManagementPolicyVersionArgs(
+                                    delete=storage.DateAfterCreationArgs(days_after_creation_greater_than=args.noncurrent_version_days)
+                                ),
+                            ),
+                        ),
+                    )
+                ]
+            ),
             opts=child,
         )
         containers = {
-            purpose: storage.BlobContainer(f"{name}-{purpose}", container_name=purpose, account_name=data.name, resource_group_name=rg, public_access="None", opts=child)
+            purpose: storage.BlobContainer(
+                f"{name}-{purpose}", container_name=purpose, account_name=data.name, resource_group_name=rg, public_access="None", opts=child
+            )
             for purpose in CONTAINERS
         }
         containers[AUDIT_CONTAINER] = storage.BlobContainer(
-            f"{name}-{AUDIT_CONTAINER}", container_name=AUDIT_CONTAINER, account_name=audit.name, resource_group_name=rg, public_access="None",
-            immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(enabled=True), opts=child,
+            f"{name}-{AUDIT_CONTAINER}",
+            container_name=AUDIT_CONTAINER,
+            account_name=audit.name,
+            resource_group_name=rg,
+            public_access="None",
+            immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(enabled=True),
+            opts=child,
         )
         for account, group, zone in ((data, "blob", args.blob_zone_id), (data, "dfs", args.dfs_zone_id), (audit, "blob", args.blob_zone_id)):
             role = "data" if account is data else "audit"
-            private_endpoint(f"{name}-{role}-{group}-pe", resource_group=rg, location=args.location, subnet_id=args.endpoint_subnet_id, target_id=account.id,
-                             group=group, zone_id=zone, tags=args.tags, opts=child)
+            private_endpoint(
+                f"{name}-{role}-{group}-pe",
+                resource_group=rg,
+                location=args.location,
+                subnet_id=args.endpoint_subnet_id,
+                target_id=account.id,
+                group=group,
+                zone_id=zone,
+                tags=args.tags,
+                opts=child,
+            )
         self.data_account_name = data.name
         self.data_account_id = data.id
         self.audit_account_id = audit.id
@@ -116,13 +142,16 @@ class Storage(pulumi.ComponentResource):
         self.register_outputs({"account_ids": self.account_ids, "container_names": self.container_names})
 
     @staticmethod
-    def _account(name: str, role: str, args: StorageArgs, child: pulumi.ResourceOptions, *, hns: bool, immutable_days: int | None = None) -> storage.StorageAccount:
+    def _account(
+        name: str, role: str, args: StorageArgs, child: pulumi.ResourceOptions, *, hns: bool, immutable_days: int | None = None
+    ) -> storage.StorageAccount:
         immutability = None
         if immutable_days is not None:
             immutability = storage.ImmutableStorageAccountArgs(
                 enabled=True,
                 immutability_policy=storage.AccountImmutabilityPolicyPropertiesArgs(
-                    immutability_period_since_creation_in_days=immutable_days, state="Locked", allow_protected_append_writes=True),
+                    immutability_period_since_creation_in_days=immutable_days, state="Locked", allow_protected_append_writes=True
+                ),
             )
         return storage.StorageAccount(
             f"{name}-{role}",

@@ -11,7 +11,24 @@ from components.kubernetes.tenancy import NamespaceSpec, Tenancy, TenancyArgs
 from components.kubernetes.training import Training, TrainingArgs
 
 __all__ = [
-    "AutoscalingArgs", "DriftMonitor", "DriftMonitorArgs", "FeatureStore", "FeatureStoreArgs", "GpuPoolSpec",
-    "GpuSupport", "GpuSupportArgs", "Mlflow", "MlflowArgs", "Monitoring", "MonitoringArgs", "NamespaceSpec",
-    "NodeAutoscaling", "Serving", "ServingArgs", "Tenancy", "TenancyArgs", "Training", "TrainingArgs",
+    "AutoscalingArgs",
+    "DriftMonitor",
+    "DriftMonitorArgs",
+    "FeatureStore",
+    "FeatureStoreArgs",
+    "GpuPoolSpec",
+    "GpuSupport",
+    "GpuSupportArgs",
+    "Mlflow",
+    "MlflowArgs",
+    "Monitoring",
+    "MonitoringArgs",
+    "NamespaceSpec",
+    "NodeAutoscaling",
+    "Serving",
+    "ServingArgs",
+    "Tenancy",
+    "TenancyArgs",
+    "Training",
+    "TrainingArgs",
 ]

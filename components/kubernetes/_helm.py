@@ -11,7 +11,9 @@ import pulumi_kubernetes as k8s
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
 
-def release(name: str, *, release_name: str, chart: str, version: str, repo: str | None, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+def release(
+    name: str, *, release_name: str, chart: str, version: str, repo: str | None, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
     """A Helm release of `chart` at exactly `version` from `repo`, into an existing namespace."""
     if not _SEMVER.match(version):
         raise ValueError(f"version: chart {chart!r} must be pinned to an exact version, got {version!r}")

@@ -12,8 +12,16 @@ import pulumi_kubernetes as k8s
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def service_account(name: str, namespace: str, account: str, opts: pulumi.ResourceOptions, *, automount: bool = False, reason: str = "",
-                    annotations: dict[str, pulumi.Input[str]] | None = None) -> k8s.core.v1.ServiceAccount:
+def service_account(
+    name: str,
+    namespace: str,
+    account: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    automount: bool = False,
+    reason: str = "",
+    annotations: dict[str, pulumi.Input[str]] | None = None,
+) -> k8s.core.v1.ServiceAccount:
     """A service account; the API token is mounted only when the pod calls the API (`reason`).
     `annotations` bind it to a cloud identity where the cloud needs that (Azure workload identity)."""
     if automount and not reason:
@@ -36,8 +44,16 @@ def scripts_config_map(name: str, namespace: str, config_map: str, files: tuple[
     )
 
 
-def network_policy(name: str, namespace: str, policy: str, pod_labels: dict[str, str], opts: pulumi.ResourceOptions, *,
-                   ingress: list[dict[str, Any]] | None = None, egress: list[dict[str, Any]] | None = None) -> k8s.networking.v1.NetworkPolicy:
+def network_policy(
+    name: str,
+    namespace: str,
+    policy: str,
+    pod_labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    *,
+    ingress: list[dict[str, Any]] | None = None,
+    egress: list[dict[str, Any]] | None = None,
+) -> k8s.networking.v1.NetworkPolicy:
     """An allow rule for one app, on top of its namespace's default-deny."""
     types = (["Ingress"] if ingress is not None else []) + (["Egress"] if egress is not None else [])
     spec: dict[str, Any] = {"podSelector": {"matchLabels": pod_labels}, "policyTypes": types}

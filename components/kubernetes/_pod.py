@@ -66,4 +66,8 @@ SCRIPTS_DIR = "/opt/sahab"
 
 def script_volume(config_map: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(volume, mount) for the scripts ConfigMap, read-only at /opt/sahab."""
-    return {"name": "sahab-scripts", "configMap": {"name": config_map, "defaultMode": 0o444}}, {"name": "sahab-scripts", "mountPath": SCRIPTS_DIR, "readOnly": True}
+    return {"name": "sahab-scripts", "configMap": {"name": config_map, "defaultMode": 0o444}}, {
+        "name": "sahab-scripts",
+        "mountPath": SCRIPTS_DIR,
+        "readOnly": True,
+    }

@@ -191,7 +191,13 @@ class NodeAutoscaling(pulumi.ComponentResource):
                     "skip-nodes-with-local-storage": False,
                 },
                 "resources": resources("100m", "512Mi", cpu_limit="500m", memory_limit="512Mi"),
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 65532,
+                    "runAsGroup": 65532,
+                    "fsGroup": 65532,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
                 "priorityClassName": "system-cluster-critical",
                 "serviceMonitor": {"enabled": args.monitoring_enabled, "namespace": args.namespace},
@@ -211,7 +217,13 @@ def _node_class(args: AutoscalingArgs, pool: GpuPoolSpec | CpuPoolSpec) -> dict[
         "blockDeviceMappings": [
             {
                 "deviceName": "/dev/xvda",
-                "ebs": {"volumeSize": f"{pool.disk_gib}Gi", "volumeType": "gp3", "encrypted": True, "kmsKeyID": args.volume_key_arn, "deleteOnTermination": True},
+                "ebs": {
+                    "volumeSize": f"{pool.disk_gib}Gi",
+                    "volumeType": "gp3",
+                    "encrypted": True,
+                    "kmsKeyID": args.volume_key_arn,
+                    "deleteOnTermination": True,
+                },
             }
         ],
         "tags": {**args.tags, "sahab.ae/pool": pool.name},
@@ -222,8 +234,15 @@ def _node_pool(args: AutoscalingArgs, pool: GpuPoolSpec) -> dict[str, Any]:
     """GPU nodes: tainted, the pool's capacity type, limited in GPUs. Only empty nodes are removed:
     a running training job is never consolidated away."""
     labels = {"sahab.ae/pool": pool.name, "sahab.ae/accelerator": "nvidia", "sahab.ae/capacity": pool.capacity, **pool.labels}
-    return _pool_spec(args, pool.name, pool.instance_types, "spot" if pool.capacity == "spot" else "on-demand", labels,
-                      {GPU_RESOURCE: str(pool.max_nodes * max(gpus_of(t) for t in pool.instance_types))}, taints=[dict(GPU_TAINT)])
+    return _pool_spec(
+        args,
+        pool.name,
+        pool.instance_types,
+        "spot" if pool.capacity == "spot" else "on-demand",
+        labels,
+        {GPU_RESOURCE: str(pool.max_nodes * max(gpus_of(t) for t in pool.instance_types))},
+        taints=[dict(GPU_TAINT)],
+    )
 
 
 def _cpu_node_pool(args: AutoscalingArgs, pool: CpuPoolSpec) -> dict[str, Any]:
@@ -234,8 +253,16 @@ def _cpu_node_pool(args: AutoscalingArgs, pool: CpuPoolSpec) -> dict[str, Any]:
     return _pool_spec(args, pool.name, pool.instance_types, "on-demand", labels, {"cpu": str(pool.max_cpu)})
 
 
-def _pool_spec(args: AutoscalingArgs, name: str, instance_types: tuple[str, ...], capacity: str, labels: dict[str, str], limits: dict[str, str], *,
-               taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def _pool_spec(
+    args: AutoscalingArgs,
+    name: str,
+    instance_types: tuple[str, ...],
+    capacity: str,
+    labels: dict[str, str],
+    limits: dict[str, str],
+    *,
+    taints: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     requirements = [
         {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)},
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": [capacity]},

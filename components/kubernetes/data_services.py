@@ -128,7 +128,15 @@ class InClusterDataServices(pulumi.ComponentResource):
         for client in sorted({ns, *args.object_store_clients}):
             self._secret(f"{name}-object-store-{client}", client, OBJECT_STORE_SECRET, {"access_key": access.result, "secret_key": secret.result})
         identities = pulumi.Output.json_dumps(
-            {"identities": [{"name": "sahab", "credentials": [{"accessKey": access.result, "secretKey": secret.result}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+            {
+                "identities": [
+                    {
+                        "name": "sahab",
+                        "credentials": [{"accessKey": access.result, "secretKey": secret.result}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
         )
         self._secret(f"{name}-object-store-config", ns, "object-store-config", {"s3.json": identities})
         self._statefulset_seaweedfs(name)
@@ -147,18 +155,42 @@ class InClusterDataServices(pulumi.ComponentResource):
         ns, child = self._args.namespace, self._child
         key = tls.PrivateKey(f"{name}-{service}-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         dns = [service, f"{service}.{ns}", f"{service}.{ns}.svc", f"{service}.{ns}.svc.cluster.local"]
-        csr = tls.CertRequest(f"{name}-{service}-csr", private_key_pem=key.private_key_pem, dns_names=dns,
-                              subject=tls.CertRequestSubjectArgs(common_name=f"{service}.{ns}.svc", organization="Sahab"), opts=child)
+        csr = tls.CertRequest(
+            f"{name}-{service}-csr",
+            private_key_pem=key.private_key_pem,
+            dns_names=dns,
+            subject=tls.CertRequestSubjectArgs(common_name=f"{service}.{ns}.svc", organization="Sahab"),
+            opts=child,
+        )
         cert = tls.LocallySignedCert(
-            f"{name}-{service}-cert", cert_request_pem=csr.cert_request_pem, ca_private_key_pem=ca_key.private_key_pem, ca_cert_pem=ca.cert_pem,
-            validity_period_hours=self._args.cert_validity_hours, early_renewal_hours=24 * 30, allowed_uses=["digital_signature", "key_encipherment", "server_auth"], opts=child,
+            f"{name}-{service}-cert",
+            cert_request_pem=csr.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=self._args.cert_validity_hours,
+            early_renewal_hours=24 * 30,
+            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+            opts=child,
         )
         secret = f"{service}-tls"
-        self._secret(f"{name}-{service}-tls", ns, secret, {"tls.crt": cert.cert_pem, "tls.key": key.private_key_pem, "ca.crt": ca.cert_pem}, "kubernetes.io/tls")
+        self._secret(
+            f"{name}-{service}-tls", ns, secret, {"tls.crt": cert.cert_pem, "tls.key": key.private_key_pem, "ca.crt": ca.cert_pem}, "kubernetes.io/tls"
+        )
         return secret
 
-    def _statefulset(self, name: str, app: str, uid: int, port: int, container: dict[str, Any], volumes: list[dict[str, Any]], storage_gib: int,
-                     data_path: str, clients: tuple[str, ...], extra_ports: tuple[tuple[str, int], ...] = ()) -> None:
+    def _statefulset(
+        self,
+        name: str,
+        app: str,
+        uid: int,
+        port: int,
+        container: dict[str, Any],
+        volumes: list[dict[str, Any]],
+        storage_gib: int,
+        data_path: str,
+        clients: tuple[str, ...],
+        extra_ports: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         args, ns, child = self._args, self._args.namespace, self._child
         selector = {"app.kubernetes.io/name": app}
         app_labels = labels(app, "data-service", **args.extra_labels)
@@ -186,10 +218,16 @@ class InClusterDataServices(pulumi.ComponentResource):
                         "volumes": volumes,
                     },
                 },
-                "volumeClaimTemplates": [{
-                    "metadata": {"name": "data"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": args.storage_class, "resources": {"requests": {"storage": f"{storage_gib}Gi"}}},
-                }],
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "storageClassName": args.storage_class,
+                            "resources": {"requests": {"storage": f"{storage_gib}Gi"}},
+                        },
+                    }
+                ],
             },
             opts=child,
         )
@@ -199,20 +237,39 @@ class InClusterDataServices(pulumi.ComponentResource):
             spec={"type": "ClusterIP", "selector": selector, "ports": [{"name": "service", "port": port, "targetPort": "service"}]},
             opts=child,
         )
-        obj.network_policy(f"{name}-{app}-netpol", ns, app, selector, child,
-                           ingress=[{"from": obj.from_namespaces(*sorted({ns, *clients})), "ports": [{"protocol": "TCP", "port": port}]}])
+        obj.network_policy(
+            f"{name}-{app}-netpol",
+            ns,
+            app,
+            selector,
+            child,
+            ingress=[{"from": obj.from_namespaces(*sorted({ns, *clients})), "ports": [{"protocol": "TCP", "port": port}]}],
+        )
 
     def _statefulset_postgres(self, name: str, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert) -> None:
         args = self._args
         tls_secret = self._server_tls(name, "registry-db", ca_key, ca)
         self._statefulset(
-            name, "registry-db", POSTGRES_UID, POSTGRES_PORT,
+            name,
+            "registry-db",
+            POSTGRES_UID,
+            POSTGRES_PORT,
             {
                 "name": "postgres",
                 "image": IMAGES["postgres"].ref(args.registry_host),
                 # TLS 1.2+ only, scram passwords; the key file is root-owned 0640 (group = fsGroup), which PostgreSQL accepts.
-                "args": ["-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql/tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql/tls/tls.key",
-                         "-c", "ssl_min_protocol_version=TLSv1.2", "-c", "password_encryption=scram-sha-256"],
+                "args": [
+                    "-c",
+                    "ssl=on",
+                    "-c",
+                    "ssl_cert_file=/etc/postgresql/tls/tls.crt",
+                    "-c",
+                    "ssl_key_file=/etc/postgresql/tls/tls.key",
+                    "-c",
+                    "ssl_min_protocol_version=TLSv1.2",
+                    "-c",
+                    "password_encryption=scram-sha-256",
+                ],
                 # The entrypoint reads *_FILE variables: the credentials stay files, never environment.
                 "env": [
                     {"name": "POSTGRES_USER_FILE", "value": "/etc/postgresql/credentials/username"},
@@ -223,57 +280,116 @@ class InClusterDataServices(pulumi.ComponentResource):
                 ],
                 # -U: the probe runs outside the entrypoint's nss_wrapper, where uid 10999 has no user name.
                 "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", args.database, "-d", args.database]}, "periodSeconds": 10},
-                "livenessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", args.database, "-d", args.database]}, "initialDelaySeconds": 30, "periodSeconds": 30},
+                "livenessProbe": {
+                    "exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", args.database, "-d", args.database]},
+                    "initialDelaySeconds": 30,
+                    "periodSeconds": 30,
+                },
                 "resources": resources("250m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
-                "volumeMounts": [{"name": "tls", "mountPath": "/etc/postgresql/tls", "readOnly": True}, {"name": "credentials", "mountPath": "/etc/postgresql/credentials", "readOnly": True},
-                                 {"name": "run", "mountPath": "/var/run/postgresql"}, {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [
+                    {"name": "tls", "mountPath": "/etc/postgresql/tls", "readOnly": True},
+                    {"name": "credentials", "mountPath": "/etc/postgresql/credentials", "readOnly": True},
+                    {"name": "run", "mountPath": "/var/run/postgresql"},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
             },
-            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o640}}, {"name": "credentials", "secret": {"secretName": REGISTRY_DB_SECRET, "defaultMode": 0o440}},
-             tmp_volume("run", "16Mi"), tmp_volume()],
-            args.postgres_storage_gib, "/var/lib/postgresql/data", (),
+            [
+                {"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o640}},
+                {"name": "credentials", "secret": {"secretName": REGISTRY_DB_SECRET, "defaultMode": 0o440}},
+                tmp_volume("run", "16Mi"),
+                tmp_volume(),
+            ],
+            args.postgres_storage_gib,
+            "/var/lib/postgresql/data",
+            (),
         )
 
     def _statefulset_redis(self, name: str, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert) -> None:
         args = self._args
         tls_secret = self._server_tls(name, "online-store", ca_key, ca)
         self._statefulset(
-            name, "online-store", REDIS_UID, REDIS_PORT,
+            name,
+            "online-store",
+            REDIS_UID,
+            REDIS_PORT,
             {
                 "name": "redis",
                 "image": IMAGES["redis"].ref(args.registry_host),
                 # TLS only; the password comes from the mounted config (a Secret), never the environment.
-                "args": ["/etc/redis/redis.conf", "--port", "0", "--tls-port", str(REDIS_PORT), "--tls-cert-file", "/tls/tls.crt", "--tls-key-file", "/tls/tls.key",
-                         "--tls-ca-cert-file", "/tls/ca.crt", "--tls-auth-clients", "no", "--appendonly", "yes", "--dir", "/data", "--protected-mode", "no"],
+                "args": [
+                    "/etc/redis/redis.conf",
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    str(REDIS_PORT),
+                    "--tls-cert-file",
+                    "/tls/tls.crt",
+                    "--tls-key-file",
+                    "/tls/tls.key",
+                    "--tls-ca-cert-file",
+                    "/tls/ca.crt",
+                    "--tls-auth-clients",
+                    "no",
+                    "--appendonly",
+                    "yes",
+                    "--dir",
+                    "/data",
+                    "--protected-mode",
+                    "no",
+                ],
                 "readinessProbe": {"tcpSocket": {"port": "service"}, "periodSeconds": 10},
                 "livenessProbe": {"tcpSocket": {"port": "service"}, "initialDelaySeconds": 15, "periodSeconds": 30},
                 "resources": resources("100m", "256Mi", cpu_limit="500m", memory_limit="512Mi"),
-                "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}, {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
-                                 {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [
+                    {"name": "tls", "mountPath": "/tls", "readOnly": True},
+                    {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
             },
-            [{"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o440}}, {"name": "config", "secret": {"secretName": "online-store-config", "defaultMode": 0o440}},
-             tmp_volume()],
-            args.redis_storage_gib, "/data", args.cache_clients,
+            [
+                {"name": "tls", "secret": {"secretName": tls_secret, "defaultMode": 0o440}},
+                {"name": "config", "secret": {"secretName": "online-store-config", "defaultMode": 0o440}},
+                tmp_volume(),
+            ],
+            args.redis_storage_gib,
+            "/data",
+            args.cache_clients,
         )
 
     def _statefulset_seaweedfs(self, name: str) -> None:
         args = self._args
         self._statefulset(
-            name, "object-store", SEAWEEDFS_UID, S3_PORT,
+            name,
+            "object-store",
+            SEAWEEDFS_UID,
+            S3_PORT,
             {
                 "name": "seaweedfs",
                 "image": IMAGES["seaweedfs"].ref(args.registry_host),
                 # One process: master, volume, filer and the S3 gateway; buckets are made on first write
                 # by the admin identity (-s3.autoCreateBucket, default true in 4.44).
                 "command": ["/usr/bin/weed"],
-                "args": ["server", "-dir=/data", "-ip.bind=0.0.0.0", "-volume.max=0", "-master.volumeSizeLimitMB=1024",
-                         "-s3", f"-s3.port={S3_PORT}", "-s3.config=/etc/sahab/s3.json", "-metricsPort=9327"],
+                "args": [
+                    "server",
+                    "-dir=/data",
+                    "-ip.bind=0.0.0.0",
+                    "-volume.max=0",
+                    "-master.volumeSizeLimitMB=1024",
+                    "-s3",
+                    f"-s3.port={S3_PORT}",
+                    "-s3.config=/etc/sahab/s3.json",
+                    "-metricsPort=9327",
+                ],
                 "readinessProbe": {"tcpSocket": {"port": "service"}, "periodSeconds": 10},
                 "livenessProbe": {"tcpSocket": {"port": "service"}, "initialDelaySeconds": 30, "periodSeconds": 30},
                 "resources": resources("250m", "512Mi", cpu_limit="1", memory_limit="1Gi"),
                 "volumeMounts": [{"name": "config", "mountPath": "/etc/sahab", "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
             },
             [{"name": "config", "secret": {"secretName": "object-store-config", "defaultMode": 0o440}}, tmp_volume()],
-            args.object_store_storage_gib, "/data", args.object_store_clients, (("metrics", 9327),),
+            args.object_store_storage_gib,
+            "/data",
+            args.object_store_clients,
+            (("metrics", 9327),),
         )
 
 

@@ -14,8 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
-from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 EXIT_USAGE = 2  # unusable input or settings: retrying cannot help (exit 1, a failed trigger, is retried)
 COMMAND = ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"]
@@ -67,7 +67,12 @@ class DriftMonitor(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         sa = obj.service_account(
-            f"{name}-sa", ns, args.service_account, child, automount=True, reason="the retraining trigger creates a Job through the Kubernetes API",
+            f"{name}-sa",
+            ns,
+            args.service_account,
+            child,
+            automount=True,
+            reason="the retraining trigger creates a Job through the Kubernetes API",
             annotations=args.cloud.account_annotations(args.service_account),
         )
         scripts = obj.scripts_config_map(f"{name}-scripts", ns, "drift-scripts", ("retrain_trigger.py",), child)

@@ -10,8 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
-from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 PORT = 6566
 
@@ -66,7 +66,14 @@ class FeatureStore(pulumi.ComponentResource):
                 "SAHAB_HOME": "/tmp/sahab",
                 **args.cloud.region_env(args.region),
                 "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                    {"SAHAB_FEAST_REDIS_URL": {"arn": args.redis_secret_arn, "template": pulumi.Output.format("{0}:{1},ssl=true,password={{" + args.cloud.redis_secret_field + "}}", args.redis_endpoint, args.cloud.redis_port)}}
+                    {
+                        "SAHAB_FEAST_REDIS_URL": {
+                            "arn": args.redis_secret_arn,
+                            "template": pulumi.Output.format(
+                                "{0}:{1},ssl=true,password={{" + args.cloud.redis_secret_field + "}}", args.redis_endpoint, args.cloud.redis_port
+                            ),
+                        }
+                    }
                 ),
             }
         )
@@ -107,9 +114,24 @@ class FeatureStore(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": server_labels},
                     "spec": pod(
-                        [container("feature-server", ["serve", "--host", "0.0.0.0", "--port", str(PORT)], resources("250m", "1Gi", cpu_limit="1", memory_limit="1Gi"),
-                                   ports=[{"name": "http", "containerPort": PORT}], readinessProbe=probe, livenessProbe={**probe, "initialDelaySeconds": 30})],
-                        topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}],
+                        [
+                            container(
+                                "feature-server",
+                                ["serve", "--host", "0.0.0.0", "--port", str(PORT)],
+                                resources("250m", "1Gi", cpu_limit="1", memory_limit="1Gi"),
+                                ports=[{"name": "http", "containerPort": PORT}],
+                                readinessProbe=probe,
+                                livenessProbe={**probe, "initialDelaySeconds": 30},
+                            )
+                        ],
+                        topologySpreadConstraints=[
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "topology.kubernetes.io/zone",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": selector},
+                            }
+                        ],
                     ),
                 },
             },
@@ -141,7 +163,9 @@ class FeatureStore(pulumi.ComponentResource):
                         "ttlSecondsAfterFinished": 86400,
                         "template": {
                             "metadata": {"labels": job_labels},
-                            "spec": pod([container("materialize", ["materialize"], resources("500m", "2Gi", cpu_limit="2", memory_limit="2Gi"))], restartPolicy="Never"),
+                            "spec": pod(
+                                [container("materialize", ["materialize"], resources("500m", "2Gi", cpu_limit="2", memory_limit="2Gi"))], restartPolicy="Never"
+                            ),
                         },
                     }
                 },
@@ -150,7 +174,11 @@ class FeatureStore(pulumi.ComponentResource):
         )
         redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
         obj.network_policy(
-            f"{name}-server-netpol", ns, "feature-server", selector, child,
+            f"{name}-server-netpol",
+            ns,
+            "feature-server",
+            selector,
+            child,
             ingress=[{"from": obj.from_namespaces(*args.client_namespaces), "ports": [{"protocol": "TCP", "port": PORT}]}],
             egress=redis_egress,
         )

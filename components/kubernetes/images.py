@@ -44,19 +44,43 @@ class Chart:
 # Every chart the platform installs. Image tags overridden in values (below) equal the defaults of
 # exactly these versions (IMAGES.md rule).
 CHARTS: dict[str, Chart] = {
-    "nvidia-device-plugin": Chart("nvidia-device-plugin", "0.17.4", "https://nvidia.github.io/k8s-device-plugin",
-                                  "NVIDIA/k8s-device-plugin tag v0.17.4 deployments/helm/nvidia-device-plugin/Chart.yaml version/appVersion 0.17.4 (fetched 2026-12)"),
+    "nvidia-device-plugin": Chart(
+        "nvidia-device-plugin",
+        "0.17.4",
+        "https://nvidia.github.io/k8s-device-plugin",
+        "NVIDIA/k8s-device-plugin tag v0.17.4 deployments/helm/nvidia-device-plugin/Chart.yaml version/appVersion 0.17.4 (fetched 2026-12)",
+    ),
     # 4.2.3 never existed: the chart index has 4.1.3, 4.2.0, 4.4.0; 4.1.3's default image is our pin.
-    "dcgm-exporter": Chart("dcgm-exporter", "4.1.3", "https://nvidia.github.io/dcgm-exporter/helm-charts",
-                           "NVIDIA/dcgm-exporter gh-pages helm-charts/index.yaml lists 4.1.3; tag 4.2.3-4.1.3 deployment/values.yaml image.tag 4.2.3-4.1.3-ubuntu22.04 (fetched 2026-12)"),
-    "karpenter": Chart("oci://public.ecr.aws/karpenter/karpenter", "1.6.3", None,
-                       "aws/karpenter-provider-aws release commit of v1.6.3 charts/karpenter/Chart.yaml 1.6.3, values.yaml controller.image.tag 1.6.3 (fetched 2026-12)"),
-    "cluster-autoscaler": Chart("cluster-autoscaler", "9.50.1", "https://kubernetes.github.io/autoscaler",
-                                "kubernetes/autoscaler tag cluster-autoscaler-chart-9.50.1 charts/cluster-autoscaler/values.yaml image.tag v1.33.0 (fetched 2026-12)"),
-    "kube-prometheus-stack": Chart("kube-prometheus-stack", "77.6.2", "https://prometheus-community.github.io/helm-charts",
-                                   "prometheus-community/helm-charts tag kube-prometheus-stack-77.6.2 Chart.yaml appVersion v0.85.0, deps kube-state-metrics 6.3.0, grafana 9.4.5 (fetched 2026-12)"),
-    "prometheus-pushgateway": Chart("prometheus-pushgateway", "3.4.1", "https://prometheus-community.github.io/helm-charts",
-                                    "prometheus-community/helm-charts tag prometheus-pushgateway-3.4.1 Chart.yaml appVersion v1.11.1 (fetched 2026-12)"),
+    "dcgm-exporter": Chart(
+        "dcgm-exporter",
+        "4.1.3",
+        "https://nvidia.github.io/dcgm-exporter/helm-charts",
+        "NVIDIA/dcgm-exporter gh-pages helm-charts/index.yaml lists 4.1.3; tag 4.2.3-4.1.3 deployment/values.yaml image.tag 4.2.3-4.1.3-ubuntu22.04 (fetched 2026-12)",
+    ),
+    "karpenter": Chart(
+        "oci://public.ecr.aws/karpenter/karpenter",
+        "1.6.3",
+        None,
+        "aws/karpenter-provider-aws release commit of v1.6.3 charts/karpenter/Chart.yaml 1.6.3, values.yaml controller.image.tag 1.6.3 (fetched 2026-12)",
+    ),
+    "cluster-autoscaler": Chart(
+        "cluster-autoscaler",
+        "9.50.1",
+        "https://kubernetes.github.io/autoscaler",
+        "kubernetes/autoscaler tag cluster-autoscaler-chart-9.50.1 charts/cluster-autoscaler/values.yaml image.tag v1.33.0 (fetched 2026-12)",
+    ),
+    "kube-prometheus-stack": Chart(
+        "kube-prometheus-stack",
+        "77.6.2",
+        "https://prometheus-community.github.io/helm-charts",
+        "prometheus-community/helm-charts tag kube-prometheus-stack-77.6.2 Chart.yaml appVersion v0.85.0, deps kube-state-metrics 6.3.0, grafana 9.4.5 (fetched 2026-12)",
+    ),
+    "prometheus-pushgateway": Chart(
+        "prometheus-pushgateway",
+        "3.4.1",
+        "https://prometheus-community.github.io/helm-charts",
+        "prometheus-community/helm-charts tag prometheus-pushgateway-3.4.1 Chart.yaml appVersion v1.11.1 (fetched 2026-12)",
+    ),
 }
 
 
@@ -109,13 +133,22 @@ _IMAGE_CHECKED: dict[str, str] = {
 # like the mirrors and copied the same way into the customer's registry, never into ECR/ACR (the clouds
 # run RDS/ElastiCache/S3 and their Azure peers instead). key: (upstream repository, tag, where checked).
 DATA_SERVICE_IMAGES: dict[str, tuple[str, str, str]] = {
-    "postgres": ("docker.io/library/postgres", "17.11-trixie",
-                 "docker-library/official-images library/postgres lists 17.11-trixie (fetched 2026-12); Debian variant runs as postgres uid 999"),
-    "redis": ("docker.io/library/redis", "8.10.1-trixie",
-              "docker-library/official-images library/redis lists 8.10.1-trixie (fetched 2026-12); Debian variant runs as redis uid 999"),
-    "seaweedfs": ("docker.io/chrislusf/seaweedfs", "4.44",
-                  "seaweedfs/seaweedfs tag 4.44 (weed/util/version 4.44), k8s/charts/seaweedfs/values.yaml image chrislusf/seaweedfs, "
-                  "docker/Dockerfile.go_build user seaweed uid 1000 and /usr/bin/weed (fetched 2026-12)"),
+    "postgres": (
+        "docker.io/library/postgres",
+        "17.11-trixie",
+        "docker-library/official-images library/postgres lists 17.11-trixie (fetched 2026-12); Debian variant runs as postgres uid 999",
+    ),
+    "redis": (
+        "docker.io/library/redis",
+        "8.10.1-trixie",
+        "docker-library/official-images library/redis lists 8.10.1-trixie (fetched 2026-12); Debian variant runs as redis uid 999",
+    ),
+    "seaweedfs": (
+        "docker.io/chrislusf/seaweedfs",
+        "4.44",
+        "seaweedfs/seaweedfs tag 4.44 (weed/util/version 4.44), k8s/charts/seaweedfs/values.yaml image chrislusf/seaweedfs, "
+        "docker/Dockerfile.go_build user seaweed uid 1000 and /usr/bin/weed (fetched 2026-12)",
+    ),
 }
 
 PINS: tuple[Pin, ...] = (

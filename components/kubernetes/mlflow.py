@@ -12,8 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
-from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 PORT = 5000
 # RDS rotates its managed master secret (every 7 days by default) while MLflow reads it once: the
@@ -88,7 +88,12 @@ class Mlflow(pulumi.ComponentResource):
         scripts = obj.scripts_config_map(f"{name}-scripts", ns, "mlflow-scripts", ("with_secrets.py",), child)
         volume, mount = script_volume("mlflow-scripts")
         secret_env = pulumi.Output.json_dumps(
-            {"MLFLOW_BACKEND_STORE_URI": {"arn": args.database_secret_arn, "template": pulumi.Output.format("postgresql://{{username_url}}:{{password_url}}@{0}/mlflow?sslmode=require", args.database_endpoint)}}
+            {
+                "MLFLOW_BACKEND_STORE_URI": {
+                    "arn": args.database_secret_arn,
+                    "template": pulumi.Output.format("postgresql://{{username_url}}:{{password_url}}@{0}/mlflow?sslmode=require", args.database_endpoint),
+                }
+            }
         )
         k8s.apps.v1.Deployment(
             f"{name}-server",
@@ -103,7 +108,12 @@ class Mlflow(pulumi.ComponentResource):
                         "automountServiceAccountToken": False,
                         "securityContext": pod_security(),
                         "topologySpreadConstraints": [
-                            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "topology.kubernetes.io/zone",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": selector},
+                            }
                         ],
                         "containers": [
                             {
@@ -148,11 +158,13 @@ class Mlflow(pulumi.ComponentResource):
             f"{name}-pdb", metadata={"name": "mlflow", "namespace": ns}, spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}}, opts=child
         )
         obj.network_policy(
-            f"{name}-netpol", ns, "mlflow", selector, child,
+            f"{name}-netpol",
+            ns,
+            "mlflow",
+            selector,
+            child,
             ingress=[{"from": obj.from_namespaces(*args.client_namespaces), "ports": [{"protocol": "TCP", "port": PORT}]}],
             egress=[{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 5432}]}],
         )
         self.tracking_uri = pulumi.Output.format("http://{0}.{1}.svc:{2}", svc.metadata["name"], ns, PORT)
         self.register_outputs({"tracking_uri": self.tracking_uri})
-
-

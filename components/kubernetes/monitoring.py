@@ -161,7 +161,11 @@ def _image(registry_host: pulumi.Input[str], key: str) -> dict[str, Any]:
 
 
 def _volume(storage_class: pulumi.Input[str], gib: int) -> dict[str, Any]:
-    return {"volumeClaimTemplate": {"spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{gib}Gi"}}}}}
+    return {
+        "volumeClaimTemplate": {
+            "spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{gib}Gi"}}}
+        }
+    }
 
 
 def _stack_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -178,7 +182,10 @@ def _stack_values(args: MonitoringArgs) -> dict[str, Any]:
         "nodeExporter": {"enabled": False},
         "prometheusOperator": {
             "image": _image(host, "prometheus-operator"),
-            "prometheusConfigReloader": {"image": _image(host, "config-reloader"), "resources": resources("50m", "64Mi", cpu_limit="100m", memory_limit="128Mi")},
+            "prometheusConfigReloader": {
+                "image": _image(host, "config-reloader"),
+                "resources": resources("50m", "64Mi", cpu_limit="100m", memory_limit="128Mi"),
+            },
             # The admission webhook needs a cert-generation Job with another image; rules are checked in CI instead.
             "admissionWebhooks": {"enabled": False},
             "tls": {"enabled": False},
@@ -242,9 +249,7 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
     """The platform's alerting rules (also read by tests and the dashboards' documentation)."""
     serving = f'namespace="{args.serving_namespace}",endpoint!~"/(readyz|livez|metrics)"'
     budget = 1 - args.slo.availability
-    err_ratio = (
-        'sum(rate(bentoml_service_request_total{{{sel},http_response_code=~"5.."}}[{w}])) / sum(rate(bentoml_service_request_total{{{sel}}}[{w}]))'
-    )
+    err_ratio = 'sum(rate(bentoml_service_request_total{{{sel},http_response_code=~"5.."}}[{w}])) / sum(rate(bentoml_service_request_total{{{sel}}}[{w}]))'
 
     def burn(w: str) -> str:
         return err_ratio.format(sel=serving, w=w)
@@ -297,21 +302,31 @@ def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
         },
         {
             "name": "sahab-gpu",
-            "rules": [rule for rule, wanted in (
-                ({
-                    "alert": "SahabGpuIdle",
-                    "expr": f"avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{args.gpu_idle_minutes}m])) < 5",
-                    "for": "15m",
-                    "labels": {"severity": "ticket", "cost": "gpu"},
-                    "annotations": {"summary": f"A GPU has been under 5% utilisation for {args.gpu_idle_minutes} minutes while its node is up"},
-                }, args.gpu_alerts),
-                ({
-                    "alert": "SahabSpotInterruption",
-                    "expr": 'sum by (message_type) (increase(karpenter_interruption_received_messages_total{message_type=~"spot_interrupted|rebalance_recommendation"}[10m])) > 0',
-                    "labels": {"severity": "info"},
-                    "annotations": {"summary": "Spot interruption notices received; training jobs checkpoint and resume on new capacity"},
-                }, args.spot_alerts),
-            ) if wanted],
+            "rules": [
+                rule
+                for rule, wanted in (
+                    (
+                        {
+                            "alert": "SahabGpuIdle",
+                            "expr": f"avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{args.gpu_idle_minutes}m])) < 5",
+                            "for": "15m",
+                            "labels": {"severity": "ticket", "cost": "gpu"},
+                            "annotations": {"summary": f"A GPU has been under 5% utilisation for {args.gpu_idle_minutes} minutes while its node is up"},
+                        },
+                        args.gpu_alerts,
+                    ),
+                    (
+                        {
+                            "alert": "SahabSpotInterruption",
+                            "expr": 'sum by (message_type) (increase(karpenter_interruption_received_messages_total{message_type=~"spot_interrupted|rebalance_recommendation"}[10m])) > 0',
+                            "labels": {"severity": "info"},
+                            "annotations": {"summary": "Spot interruption notices received; training jobs checkpoint and resume on new capacity"},
+                        },
+                        args.spot_alerts,
+                    ),
+                )
+                if wanted
+            ],
         },
     ]
     return [g for g in groups if g["rules"]]  # a group whose every alert is off is left out

@@ -25,8 +25,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.kubernetes import _objects as obj
-from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 PORT = 3000
 CONTROL_PORT = 3001
@@ -137,9 +137,14 @@ class Serving(pulumi.ComponentResource):
         shared_state = {
             "SAHAB_SERVING_AB_REDIS_PREFIX": AB_REDIS_PREFIX,
             "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                {"SAHAB_SERVING_AB_REDIS_URL": {"arn": args.redis_secret_arn,
-                                                "template": pulumi.Output.format("rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0",
-                                                                                 args.redis_endpoint, args.cloud.redis_port)}}
+                {
+                    "SAHAB_SERVING_AB_REDIS_URL": {
+                        "arn": args.redis_secret_arn,
+                        "template": pulumi.Output.format(
+                            "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, args.cloud.redis_port
+                        ),
+                    }
+                }
             ),
         }
         with_secrets = ["python", f"{SCRIPTS_DIR}/with_secrets.py", "python", "-m"]
@@ -148,14 +153,16 @@ class Serving(pulumi.ComponentResource):
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
             # The image's own entrypoint (bentoml containerize) serves the bento on :3000.
-            "env": env({
-                **ab,
-                "SAHAB_FEATURE_SERVER_URL": args.feature_server_url,
-                "SAHAB_SERVING_INTRA_OP_THREADS": threads,
-                "SAHAB_SERVING_CPU": threads,
-                "BENTOML_HOME": "/tmp/bentoml",
-                **({"SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri} if args.prediction_log_uri is not None else {}),
-            }),
+            "env": env(
+                {
+                    **ab,
+                    "SAHAB_FEATURE_SERVER_URL": args.feature_server_url,
+                    "SAHAB_SERVING_INTRA_OP_THREADS": threads,
+                    "SAHAB_SERVING_CPU": threads,
+                    "BENTOML_HOME": "/tmp/bentoml",
+                    **({"SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri} if args.prediction_log_uri is not None else {}),
+                }
+            ),
             "ports": [{"name": "http", "containerPort": PORT}],
             "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
             "livenessProbe": {"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 20, "periodSeconds": 10},
@@ -169,14 +176,16 @@ class Serving(pulumi.ComponentResource):
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
             "command": [*with_secrets, "workloads.serving.control"],
-            "env": env({
-                **ab,
-                **shared_state,
-                "SAHAB_SERVING_CONTROL_HOST": "0.0.0.0",
-                "SAHAB_SERVING_CONTROL_PORT": str(CONTROL_PORT),
-                # The token is a file (a mounted Secret), not an environment variable.
-                "SAHAB_SERVING_CONTROL_TOKEN_FILE": f"{TOKEN_DIR}/token",
-            }),
+            "env": env(
+                {
+                    **ab,
+                    **shared_state,
+                    "SAHAB_SERVING_CONTROL_HOST": "0.0.0.0",
+                    "SAHAB_SERVING_CONTROL_PORT": str(CONTROL_PORT),
+                    # The token is a file (a mounted Secret), not an environment variable.
+                    "SAHAB_SERVING_CONTROL_TOKEN_FILE": f"{TOKEN_DIR}/token",
+                }
+            ),
             "ports": [{"name": "control", "containerPort": CONTROL_PORT}],
             "readinessProbe": {"httpGet": {"path": "/healthz", "port": "control"}, "periodSeconds": 10},
             "livenessProbe": {"httpGet": {"path": "/healthz", "port": "control"}, "initialDelaySeconds": 20, "periodSeconds": 20},
@@ -199,13 +208,26 @@ class Serving(pulumi.ComponentResource):
                         "securityContext": pod_security(),
                         "nodeSelector": dict(args.node_selector),
                         "topologySpreadConstraints": [
-                            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": selector}},
-                            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}},
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "topology.kubernetes.io/zone",
+                                "whenUnsatisfiable": "DoNotSchedule",
+                                "labelSelector": {"matchLabels": selector},
+                            },
+                            {
+                                "maxSkew": 1,
+                                "topologyKey": "kubernetes.io/hostname",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": selector},
+                            },
                         ],
                         "terminationGracePeriodSeconds": 30,
                         "containers": [model_server, control],
-                        "volumes": [volume, tmp_volume(size="4Gi"),
-                                    {"name": "control-token", "secret": {"secretName": CONTROL_TOKEN_SECRET, "defaultMode": 0o440}}],
+                        "volumes": [
+                            volume,
+                            tmp_volume(size="4Gi"),
+                            {"name": "control-token", "secret": {"secretName": CONTROL_TOKEN_SECRET, "defaultMode": 0o440}},
+                        ],
                     },
                 },
             },
@@ -238,31 +260,35 @@ class Serving(pulumi.ComponentResource):
                 "concurrencyPolicy": "Forbid",  # one decision-maker: never two looks at once
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {
-                    "backoffLimit": 1,
-                    "activeDeadlineSeconds": 600,
-                    "template": {
-                        "metadata": {"labels": evaluator_labels},
-                        "spec": {
-                            "serviceAccountName": args.service_account,
-                            "automountServiceAccountToken": False,
-                            "securityContext": pod_security(),
-                            "nodeSelector": dict(args.node_selector),
-                            "restartPolicy": "Never",
-                            "containers": [{
-                                "name": "evaluator",
-                                "image": args.image,
-                                "imagePullPolicy": "IfNotPresent",
-                                "command": [*with_secrets, "workloads.serving.evaluator", "--once"],
-                                "env": env({**ab, **shared_state}),
-                                "resources": resources("250m", "512Mi"),
-                                "securityContext": container_security(),
-                                "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
-                            }],
-                            "volumes": [volume, tmp_volume(size="1Gi")],
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 1,
+                        "activeDeadlineSeconds": 600,
+                        "template": {
+                            "metadata": {"labels": evaluator_labels},
+                            "spec": {
+                                "serviceAccountName": args.service_account,
+                                "automountServiceAccountToken": False,
+                                "securityContext": pod_security(),
+                                "nodeSelector": dict(args.node_selector),
+                                "restartPolicy": "Never",
+                                "containers": [
+                                    {
+                                        "name": "evaluator",
+                                        "image": args.image,
+                                        "imagePullPolicy": "IfNotPresent",
+                                        "command": [*with_secrets, "workloads.serving.evaluator", "--once"],
+                                        "env": env({**ab, **shared_state}),
+                                        "resources": resources("250m", "512Mi"),
+                                        "securityContext": container_security(),
+                                        "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
+                                    }
+                                ],
+                                "volumes": [volume, tmp_volume(size="1Gi")],
+                            },
                         },
-                    },
-                }},
+                    }
+                },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts]),
         )
@@ -287,19 +313,23 @@ class Serving(pulumi.ComponentResource):
         control_svc = k8s.core.v1.Service(
             f"{name}-control-service",
             metadata={"name": "serving-control", "namespace": ns, "labels": labels("serving", "control-plane")},
-            spec={"type": "ClusterIP", "selector": selector,
-                  "ports": [{"name": "control", "port": CONTROL_PORT, "targetPort": "control", "protocol": "TCP"}]},
+            spec={"type": "ClusterIP", "selector": selector, "ports": [{"name": "control", "port": CONTROL_PORT, "targetPort": "control", "protocol": "TCP"}]},
             opts=child,
         )
         peers = [{"ipBlock": {"cidr": c}} for c in ([args.vpc_cidr] + (list(args.public_source_cidrs) if args.public else []))]
         redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
-        obj.network_policy(f"{name}-netpol", ns, "serving", selector, child,
-                           ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress)
-        obj.network_policy(f"{name}-control-netpol", ns, "serving-control", selector, child,
-                           ingress=[{"from": obj.from_namespaces(ns, *args.control_client_namespaces),
-                                     "ports": [{"protocol": "TCP", "port": CONTROL_PORT}]}])
-        obj.network_policy(f"{name}-evaluator-netpol", ns, "serving-evaluator", {"app.kubernetes.io/name": "serving-evaluator"}, child,
-                           egress=redis_egress)
+        obj.network_policy(
+            f"{name}-netpol", ns, "serving", selector, child, ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress
+        )
+        obj.network_policy(
+            f"{name}-control-netpol",
+            ns,
+            "serving-control",
+            selector,
+            child,
+            ingress=[{"from": obj.from_namespaces(ns, *args.control_client_namespaces), "ports": [{"protocol": "TCP", "port": CONTROL_PORT}]}],
+        )
+        obj.network_policy(f"{name}-evaluator-netpol", ns, "serving-evaluator", {"app.kubernetes.io/name": "serving-evaluator"}, child, egress=redis_egress)
         self.service_name = svc.metadata["name"]
         self.control_service_name = control_svc.metadata["name"]
         self.register_outputs({"service_name": self.service_name, "control_service_name": self.control_service_name})
@@ -327,5 +357,7 @@ def _validate(args: ServingArgs) -> None:
     if _millicores(args.cpu) < 1000 or _mebibytes(args.memory) < 1024:
         raise ValueError(f"cpu/memory: a serving pod needs at least 1 CPU and 1Gi (both variants and the control plane), got {args.cpu} / {args.memory}")
     if args.redis_endpoint is None or args.redis_secret_arn is None:
-        raise ValueError("redis_endpoint, redis_secret_arn: the control plane and the evaluator share the experiment state in the "
-                         "platform's Redis; pass the online store's endpoint and AUTH secret")
+        raise ValueError(
+            "redis_endpoint, redis_secret_arn: the control plane and the evaluator share the experiment state in the "
+            "platform's Redis; pass the online store's endpoint and AUTH secret"
+        )

@@ -173,7 +173,11 @@ class Tenancy(pulumi.ComponentResource):
             f"{name}-platform-admin-extras",
             metadata={"name": "sahab:platform-admin-extras", "labels": {"sahab.ae/aggregate-to-platform-admin": "true"}},
             rules=[
-                {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "podmonitors", "prometheusrules"], "verbs": [*_READ, "create", "update", "patch", "delete"]},
+                {
+                    "apiGroups": ["monitoring.coreos.com"],
+                    "resources": ["servicemonitors", "podmonitors", "prometheusrules"],
+                    "verbs": [*_READ, "create", "update", "patch", "delete"],
+                },
             ],
             opts=child,
         )
@@ -194,8 +198,20 @@ class Tenancy(pulumi.ComponentResource):
             rules=[
                 {
                     "apiGroups": [""],
-                    "resources": ["pods", "services", "endpoints", "configmaps", "namespaces", "nodes", "events", "serviceaccounts",
-                                  "resourcequotas", "limitranges", "persistentvolumes", "persistentvolumeclaims"],
+                    "resources": [
+                        "pods",
+                        "services",
+                        "endpoints",
+                        "configmaps",
+                        "namespaces",
+                        "nodes",
+                        "events",
+                        "serviceaccounts",
+                        "resourcequotas",
+                        "limitranges",
+                        "persistentvolumes",
+                        "persistentvolumeclaims",
+                    ],
                     "verbs": _READ,
                 },
                 {"apiGroups": ["apps"], "resources": ["deployments", "daemonsets", "statefulsets", "replicasets"], "verbs": _READ},

@@ -23,8 +23,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
-from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, container_security, env, labels, pod_security, resources, tmp_volume
+from components.kubernetes.cloud import EKS, ClusterCloud
 
 SUSPENDED_SCHEDULE = "0 0 1 1 *"  # never runs while suspended; the CronJob is a template
 TINI = "/usr/bin/tini"  # Debian / Ubuntu package `tini` in the training image (IMAGES.md)
@@ -175,11 +175,27 @@ class Training(pulumi.ComponentResource):
         self.template_name = pulumi.Output.from_input("retrain")
         self.register_outputs({"template_name": self.template_name})
 
-    def _template(self, name: str, ns: str, job: str, pod_labels: dict, pod_spec: dict, backoff: int, opts: pulumi.ResourceOptions, *,
-                  container: str, annotations: dict | None = None) -> k8s.batch.v1.CronJob:
+    def _template(
+        self,
+        name: str,
+        ns: str,
+        job: str,
+        pod_labels: dict,
+        pod_spec: dict,
+        backoff: int,
+        opts: pulumi.ResourceOptions,
+        *,
+        container: str,
+        annotations: dict | None = None,
+    ) -> k8s.batch.v1.CronJob:
         return k8s.batch.v1.CronJob(
             name,
-            metadata={"name": job, "namespace": ns, "labels": pod_labels, "annotations": {"sahab.ae/template": "create Jobs with kubectl create job --from=cronjob/" + job}},
+            metadata={
+                "name": job,
+                "namespace": ns,
+                "labels": pod_labels,
+                "annotations": {"sahab.ae/template": "create Jobs with kubectl create job --from=cronjob/" + job},
+            },
             spec={
                 "schedule": SUSPENDED_SCHEDULE,
                 "suspend": True,

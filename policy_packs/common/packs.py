@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy, Severity, StackValidationPolicy
 
 
-def _policy(kind: type, name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> Any:
+def _policy(
+    kind: type,
+    name: str,
+    description: str,
+    validate: Callable[..., Any],
+    config: dict[str, Any] | None = None,
+    severity: Severity = Severity.HIGH,
+    enforcement: EnforcementLevel | None = None,
+    remediation: str | None = None,
+) -> Any:
     return kind(
         name=name,
         description=description,
@@ -19,11 +29,27 @@ def _policy(kind: type, name: str, description: str, validate: Callable[..., Any
     )
 
 
-def resource(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> ResourceValidationPolicy:
+def resource(
+    name: str,
+    description: str,
+    validate: Callable[..., Any],
+    config: dict[str, Any] | None = None,
+    severity: Severity = Severity.HIGH,
+    enforcement: EnforcementLevel | None = None,
+    remediation: str | None = None,
+) -> ResourceValidationPolicy:
     """A per-resource policy."""
     return _policy(ResourceValidationPolicy, name, description, validate, config, severity, enforcement, remediation)
 
 
-def stack(name: str, description: str, validate: Callable[..., Any], config: dict[str, Any] | None = None, severity: Severity = Severity.HIGH, enforcement: EnforcementLevel | None = None, remediation: str | None = None) -> StackValidationPolicy:
+def stack(
+    name: str,
+    description: str,
+    validate: Callable[..., Any],
+    config: dict[str, Any] | None = None,
+    severity: Severity = Severity.HIGH,
+    enforcement: EnforcementLevel | None = None,
+    remediation: str | None = None,
+) -> StackValidationPolicy:
     """A whole-stack policy."""
     return _policy(StackValidationPolicy, name, description, validate, config, severity, enforcement, remediation)

@@ -8,8 +8,9 @@ message reads: `<name> (<type>): <what is wrong and why>. Fix: <how>.`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 

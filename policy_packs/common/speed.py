@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _local = threading.local()
 _KEEP = 4096  # AnalyzeStack converts every resource once per stack policy: keep them all

@@ -9,7 +9,12 @@ from policy_packs.common.kube import kind_of, namespace
 from policy_packs.common.policy import Subject, report, stack_subjects
 from policy_packs.common.values import as_list, as_map
 
-EXEMPT = {"type": "array", "items": {"type": "string"}, "default": ["kube-system", "kube-public", "kube-node-lease"], "description": "Namespaces managed by the cloud/cluster itself."}
+EXEMPT = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": ["kube-system", "kube-public", "kube-node-lease"],
+    "description": "Namespaces managed by the cloud/cluster itself.",
+}
 CONFIG = schema(exemptNamespaces=EXEMPT)
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -43,4 +48,10 @@ def kubernetes_namespace_default_deny(args: StackValidationArgs, report_violatio
         if missing:
             effects = {"Ingress": "accept connections from any pod", "Egress": "can open connections anywhere, including outside the UAE"}
             what = f"namespace `{ns}` has no default-deny NetworkPolicy for {' and '.join(missing)}: its pods " + " and ".join(effects[d] for d in missing)
-            report(report_violation, owner, what, f"add a NetworkPolicy in `{ns}` with `podSelector: {{}}`, `policyTypes: [{', '.join(missing)}]` and no rules, then allow the needed flows explicitly", config)
+            report(
+                report_violation,
+                owner,
+                what,
+                f"add a NetworkPolicy in `{ns}` with `podSelector: {{}}`, `policyTypes: [{', '.join(missing)}]` and no rules, then allow the needed flows explicitly",
+                config,
+            )

@@ -14,7 +14,12 @@ from policy_packs.common.values import as_list, as_map, number
 
 CONFIG = schema()
 GPU_TAINT = {"type": "string", "default": "nvidia.com/gpu", "description": "Taint key GPU nodes carry (NoSchedule)."}
-GPU_LABELS = {"type": "array", "items": {"type": "string"}, "default": ["sahab.ae/accelerator", "nvidia.com/gpu.present", "karpenter.k8s.aws/instance-gpu-count"], "description": "Node labels that select GPU nodes."}
+GPU_LABELS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": ["sahab.ae/accelerator", "nvidia.com/gpu.present", "karpenter.k8s.aws/instance-gpu-count"],
+    "description": "Node labels that select GPU nodes.",
+}
 GPU_CONFIG = schema(gpuTaintKey=GPU_TAINT, gpuNodeLabels=GPU_LABELS)
 
 
@@ -43,15 +48,33 @@ def kubernetes_pods_no_privileged_or_root(args: ResourceValidationArgs, report_v
     for field, c in containers(spec):
         sc = as_map(c.get("securityContext"))
         if sc.get("privileged") is True:
-            report_violation(say(s, f"{_where(field, c)} is privileged: it has every capability and the host's devices", "remove `privileged: true` (GPU access comes from the device plugin's `nvidia.com/gpu` resource)"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} is privileged: it has every capability and the host's devices",
+                    "remove `privileged: true` (GPU access comes from the device plugin's `nvidia.com/gpu` resource)",
+                )
+            )
         if sc.get("allowPrivilegeEscalation") is not False and field != "ephemeralContainers":
-            report_violation(say(s, f"{_where(field, c)} does not set `allowPrivilegeEscalation: false`, so setuid binaries can gain root", "set `securityContext.allowPrivilegeEscalation: false`"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} does not set `allowPrivilegeEscalation: false`, so setuid binaries can gain root",
+                    "set `securityContext.allowPrivilegeEscalation: false`",
+                )
+            )
         run_as_non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
         run_as_user = sc.get("runAsUser", pod_sc.get("runAsUser"))
         if run_as_user is not None and (number(run_as_user, -1) == 0):
             report_violation(say(s, f"{_where(field, c)} runs as UID 0 (root)", "run as a non-zero UID (`runAsUser: 10001`) with `runAsNonRoot: true`"))
         elif run_as_non_root is not True and run_as_user is None:
-            report_violation(say(s, f"{_where(field, c)} may run as root: neither `runAsNonRoot: true` nor a non-zero `runAsUser` is set (pod or container)", "set `securityContext.runAsNonRoot: true` (and a `runAsUser`) on the pod or container"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} may run as root: neither `runAsNonRoot: true` nor a non-zero `runAsUser` is set (pod or container)",
+                    "set `securityContext.runAsNonRoot: true` (and a `runAsUser`) on the pod or container",
+                )
+            )
         added = [str(x) for x in as_list(as_map(sc.get("capabilities")).get("add"))]
         risky = [x for x in added if x.upper() in ("ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE")]
         if risky:
@@ -70,7 +93,13 @@ def kubernetes_pods_read_only_root_fs(args: ResourceValidationArgs, report_viola
     s, _, spec = found
     for field, c in containers(spec):
         if field != "ephemeralContainers" and as_map(c.get("securityContext")).get("readOnlyRootFilesystem") is not True:
-            report_violation(say(s, f"{_where(field, c)} has a writable root filesystem, so a compromise can persist tools in the image layer", "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir at the paths it writes (/tmp, caches); allow-list it in policy.yaml if it truly cannot"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} has a writable root filesystem, so a compromise can persist tools in the image layer",
+                    "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir at the paths it writes (/tmp, caches); allow-list it in policy.yaml if it truly cannot",
+                )
+            )
 
 
 def kubernetes_pods_resources_set(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -87,7 +116,13 @@ def kubernetes_pods_resources_set(args: ResourceValidationArgs, report_violation
         requests, limits = as_map(res.get("requests")), as_map(res.get("limits"))
         missing = [f"requests.{k}" for k in ("cpu", "memory") if k not in requests] + [f"limits.{k}" for k in ("memory",) if k not in limits]
         if missing:
-            report_violation(say(s, f"{_where(field, c)} does not set {', '.join(missing)}: the scheduler cannot place it safely and it can starve its neighbours", "set `resources.requests` (cpu, memory) and `resources.limits.memory` (a CPU limit is optional)"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} does not set {', '.join(missing)}: the scheduler cannot place it safely and it can starve its neighbours",
+                    "set `resources.requests` (cpu, memory) and `resources.limits.memory` (a CPU limit is optional)",
+                )
+            )
 
 
 def _requests_gpu(c: dict) -> bool:
@@ -109,7 +144,9 @@ def _targets_gpu_nodes(spec: dict, labels: list[str], key: str) -> bool:
     selector = as_map(spec.get("nodeSelector"))
     if any(label in selector for label in labels):
         return True
-    terms = as_list(as_map(as_map(as_map(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution")).get("nodeSelectorTerms"))
+    terms = as_list(
+        as_map(as_map(as_map(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution")).get("nodeSelectorTerms")
+    )
     for term in terms:
         for expr in as_list(as_map(term).get("matchExpressions")):
             if as_map(expr).get("key") in labels and as_map(expr).get("operator") in ("In", "Exists"):
@@ -128,8 +165,26 @@ def kubernetes_gpu_pods_scheduling(args: ResourceValidationArgs, report_violatio
     gpu_containers = [(f, c) for f, c in containers(spec) if _requests_gpu(c)]
     for field, c in gpu_containers:
         if GPU not in as_map(as_map(c.get("resources")).get("limits")):
-            report_violation(say(s, f"{_where(field, c)} requests {GPU} without a limit; extended resources are allocated by their limit", f"set `resources.limits[{GPU}]` (requests, if set, must equal it)"))
+            report_violation(
+                say(
+                    s,
+                    f"{_where(field, c)} requests {GPU} without a limit; extended resources are allocated by their limit",
+                    f"set `resources.limits[{GPU}]` (requests, if set, must equal it)",
+                )
+            )
     if gpu_containers and not _tolerates(spec, key):
-        report_violation(say(s, f"requests GPUs but does not tolerate the `{key}` NoSchedule taint of GPU nodes, so it can never be scheduled", f"add the toleration `{{key: {key}, operator: Exists, effect: NoSchedule}}`"))
+        report_violation(
+            say(
+                s,
+                f"requests GPUs but does not tolerate the `{key}` NoSchedule taint of GPU nodes, so it can never be scheduled",
+                f"add the toleration `{{key: {key}, operator: Exists, effect: NoSchedule}}`",
+            )
+        )
     if not gpu_containers and kind != "DaemonSet" and _targets_gpu_nodes(spec, labels, key):
-        report_violation(say(s, f"targets GPU nodes (node selector/affinity or the `{key}` toleration) without requesting `{GPU}`, so it holds an expensive node without using its GPUs", f"request `{GPU}` in the container limits, or remove the GPU node selector and toleration"))
+        report_violation(
+            say(
+                s,
+                f"targets GPU nodes (node selector/affinity or the `{key}` toleration) without requesting `{GPU}`, so it holds an expensive node without using its GPUs",
+                f"request `{GPU}` in the container limits, or remove the GPU node selector and toleration",
+            )
+        )

@@ -6,11 +6,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `policy_packs.*`
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policy_packs.common.speed import share_conversions  # noqa: E402
-
-from policy_packs.security_baseline.policies import POLICIES  # noqa: E402
+from policy_packs.common.speed import share_conversions
+from policy_packs.security_baseline.policies import POLICIES
 
 share_conversions()
 PolicyPack(name="security-baseline", enforcement_level=EnforcementLevel.MANDATORY, policies=POLICIES, description=__doc__)

@@ -15,7 +15,10 @@ from policy_packs.common.values import as_list, as_map, number, truthy
 
 CONFIG = schema()
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
@@ -67,10 +70,22 @@ def aws_s3_bucket_cmk_encryption(args: StackValidationArgs, report_violation: Re
         if inline and _kms_rules([inline]):
             continue
         if not configs:
-            report(report_violation, b, "has no server-side encryption configuration, so objects get S3-managed keys (SSE-S3) that the platform cannot control, rotate or revoke", "add an aws.s3.BucketServerSideEncryptionConfiguration with `sse_algorithm: aws:kms` and the platform's data key", config)
+            report(
+                report_violation,
+                b,
+                "has no server-side encryption configuration, so objects get S3-managed keys (SSE-S3) that the platform cannot control, rotate or revoke",
+                "add an aws.s3.BucketServerSideEncryptionConfiguration with `sse_algorithm: aws:kms` and the platform's data key",
+                config,
+            )
         for c in configs:
             if not _kms_rules(c.props.get("rules")):
-                report(report_violation, c, f"encrypts bucket {b.name} without a customer-managed KMS key (needs `sseAlgorithm: aws:kms` and `kmsMasterKeyId`)", "set `apply_server_side_encryption_by_default: {sse_algorithm: aws:kms, kms_master_key_id: <data key ARN>}`", config)
+                report(
+                    report_violation,
+                    c,
+                    f"encrypts bucket {b.name} without a customer-managed KMS key (needs `sseAlgorithm: aws:kms` and `kmsMasterKeyId`)",
+                    "set `apply_server_side_encryption_by_default: {sse_algorithm: aws:kms, kms_master_key_id: <data key ARN>}`",
+                    config,
+                )
 
 
 def aws_s3_bucket_public_access_blocked(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -80,11 +95,23 @@ def aws_s3_bucket_public_access_blocked(args: StackValidationArgs, report_violat
     for b in buckets:
         blocks = _of(PAB, companions[b.urn])
         if not blocks:
-            report(report_violation, b, "has no public access block, so a later ACL or bucket policy could make it public", "add an aws.s3.BucketPublicAccessBlock with all four settings true", config)
+            report(
+                report_violation,
+                b,
+                "has no public access block, so a later ACL or bucket policy could make it public",
+                "add an aws.s3.BucketPublicAccessBlock with all four settings true",
+                config,
+            )
         for pab in blocks:
             off = [f for f in flags if not truthy(pab.props.get(f))]
             if off:
-                report(report_violation, pab, f"leaves {', '.join(off)} off for bucket {b.name}, so it could become public", "set all four of block_public_acls, block_public_policy, ignore_public_acls, restrict_public_buckets to true", config)
+                report(
+                    report_violation,
+                    pab,
+                    f"leaves {', '.join(off)} off for bucket {b.name}, so it could become public",
+                    "set all four of block_public_acls, block_public_policy, ignore_public_acls, restrict_public_buckets to true",
+                    config,
+                )
 
 
 def aws_s3_bucket_no_acls(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -92,15 +119,33 @@ def aws_s3_bucket_no_acls(args: StackValidationArgs, report_violation: ReportVio
     buckets, companions = _companions(args)
     for b in buckets:
         if str(b.props.get("acl") or "") in PUBLIC_ACLS:
-            report(report_violation, b, f"canned ACL `{b.props['acl']}` makes objects readable outside the account", "remove `acl`; grant access through IAM and bucket policies", config)
+            report(
+                report_violation,
+                b,
+                f"canned ACL `{b.props['acl']}` makes objects readable outside the account",
+                "remove `acl`; grant access through IAM and bucket policies",
+                config,
+            )
         owner = _of(OWNERSHIP, companions[b.urn])
         if not any(as_map(o.props.get("rule")).get("objectOwnership") == "BucketOwnerEnforced" for o in owner):
-            report(report_violation, b, "does not enforce bucket-owner object ownership, so ACLs stay active and objects written by others can escape the bucket's policy", "add an aws.s3.BucketOwnershipControls with `object_ownership: BucketOwnerEnforced` (disables ACLs)", config)
+            report(
+                report_violation,
+                b,
+                "does not enforce bucket-owner object ownership, so ACLs stay active and objects written by others can escape the bucket's policy",
+                "add an aws.s3.BucketOwnershipControls with `object_ownership: BucketOwnerEnforced` (disables ACLs)",
+                config,
+            )
         for acl in _of(ACLS, companions[b.urn]):
             grants = as_list(as_map(acl.props.get("accessControlPolicy")).get("grants"))
             public = [as_map(as_map(g).get("grantee")).get("uri") for g in grants if as_map(as_map(g).get("grantee")).get("uri") in PUBLIC_GRANTEES]
             if str(acl.props.get("acl") or "") in PUBLIC_ACLS or public:
-                report(report_violation, acl, f"grants bucket {b.name} to {public or acl.props.get('acl')}", "delete the ACL resource; use IAM and bucket policies", config)
+                report(
+                    report_violation,
+                    acl,
+                    f"grants bucket {b.name} to {public or acl.props.get('acl')}",
+                    "delete the ACL resource; use IAM and bucket policies",
+                    config,
+                )
 
 
 def _statements(policy: Any) -> list[dict[str, Any]]:
@@ -130,7 +175,13 @@ def aws_s3_bucket_tls_only(args: StackValidationArgs, report_violation: ReportVi
         old_tls = _denies(statements, "NumericLessThan", "s3:TlsVersion", lambda v: (number(v, 0) or 0) >= 1.2)
         missing = [w for w, ok in (("a Deny on `aws:SecureTransport: false` (plain HTTP)", insecure), ("a Deny on `s3:TlsVersion < 1.2`", old_tls)) if not ok]
         if missing:
-            report(report_violation, b, f"its bucket policy lacks {' and '.join(missing)}, so clients could read or write over unencrypted or outdated TLS", "add DenyInsecureTransport and DenyOutdatedTLS statements to an aws.s3.BucketPolicy on the bucket", config)
+            report(
+                report_violation,
+                b,
+                f"its bucket policy lacks {' and '.join(missing)}, so clients could read or write over unencrypted or outdated TLS",
+                "add DenyInsecureTransport and DenyOutdatedTLS statements to an aws.s3.BucketPolicy on the bucket",
+                config,
+            )
 
 
 def aws_s3_audit_bucket_object_lock(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -144,5 +195,11 @@ def aws_s3_audit_bucket_object_lock(args: StackValidationArgs, report_violation:
             continue  # the trail writes to a bucket outside this stack: that stack's gate judges it
         locks = _of(LOCK, companions[audit.urn])
         enabled = truthy(audit.props.get("objectLockEnabled")) or as_map(audit.props.get("objectLockConfiguration")).get("objectLockEnabled") == "Enabled"
-        if not enabled or not any(as_map(as_map(l.props.get("rule")).get("defaultRetention")) for l in locks):
-            report(report_violation, audit, f"is the audit bucket of trail {trail.name} but has no Object Lock with a default retention, so audit records can be deleted or overwritten", "create the bucket with `object_lock_enabled=True` and add an aws.s3.BucketObjectLockConfiguration (COMPLIANCE mode, retention days)", config)
+        if not enabled or not any(as_map(as_map(lk.props.get("rule")).get("defaultRetention")) for lk in locks):
+            report(
+                report_violation,
+                audit,
+                f"is the audit bucket of trail {trail.name} but has no Object Lock with a default retention, so audit records can be deleted or overwritten",
+                "create the bucket with `object_lock_enabled=True` and add an aws.s3.BucketObjectLockConfiguration (COMPLIANCE mode, retention days)",
+                config,
+            )

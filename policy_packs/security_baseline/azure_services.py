@@ -26,7 +26,13 @@ def azure_storage_cmk_encryption(args: ResourceValidationArgs, report_violation:
         return
     enc = as_map(s.props.get("encryption"))
     if str(enc.get("keySource") or "Microsoft.Storage") != "Microsoft.Keyvault" or not as_map(enc.get("keyVaultProperties")).get("keyName"):
-        report_violation(say(s, "data is encrypted with Microsoft-managed keys, not a customer-managed Key Vault key", "set `encryption={key_source: Microsoft.Keyvault, key_vault_properties: {key_name, key_vault_uri}}` with a user-assigned identity"))
+        report_violation(
+            say(
+                s,
+                "data is encrypted with Microsoft-managed keys, not a customer-managed Key Vault key",
+                "set `encryption={key_source: Microsoft.Keyvault, key_vault_properties: {key_name, key_vault_uri}}` with a user-assigned identity",
+            )
+        )
 
 
 def azure_storage_tls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -64,13 +70,25 @@ def azure_compute_disk_cmk(args: ResourceValidationArgs, report_violation: Repor
         enc = as_map(s.props.get("encryption"))
         ok = enc.get("diskEncryptionSetId") and str(enc.get("type") or "") in ("EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys")
         if not ok:
-            report_violation(say(s, "the disk is encrypted with platform-managed keys", "set `encryption={type: EncryptionAtRestWithCustomerKey, disk_encryption_set_id: <set>}`"))
+            report_violation(
+                say(
+                    s,
+                    "the disk is encrypted with platform-managed keys",
+                    "set `encryption={type: EncryptionAtRestWithCustomerKey, disk_encryption_set_id: <set>}`",
+                )
+            )
         return
     storage = as_map(s.props.get("storageProfile"))
     disks = [("OS disk", as_map(storage.get("osDisk")))] + [(f"data disk {as_map(d).get('lun')}", as_map(d)) for d in as_list(storage.get("dataDisks"))]
     for where, d in disks:
         if not as_map(as_map(as_map(d.get("managedDisk")).get("diskEncryptionSet"))).get("id"):
-            report_violation(say(s, f"its {where} has no disk encryption set (platform-managed keys)", "set `managed_disk.disk_encryption_set.id` to the platform's disk encryption set"))
+            report_violation(
+                say(
+                    s,
+                    f"its {where} has no disk encryption set (platform-managed keys)",
+                    "set `managed_disk.disk_encryption_set.id` to the platform's disk encryption set",
+                )
+            )
 
 
 def azure_aks_private_cluster(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

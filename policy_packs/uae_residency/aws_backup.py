@@ -25,4 +25,10 @@ def aws_backup_copies_in_region(args: ResourceValidationArgs, report_violation: 
             vault = as_map(action).get("destinationVaultArn")
             region = arn_region(vault)
             if not allowed(region, regions):
-                report_violation(say(s, f"rule `{as_map(rule).get('ruleName')}` copies recovery points to vault {vault}, in {region or 'a region that cannot be read from the ARN'}, outside {fmt_regions(regions)}", f"copy only to a vault in {regions[0]} (another account's vault there is fine) or drop the copy action"))
+                report_violation(
+                    say(
+                        s,
+                        f"rule `{as_map(rule).get('ruleName')}` copies recovery points to vault {vault}, in {region or 'a region that cannot be read from the ARN'}, outside {fmt_regions(regions)}",
+                        f"copy only to a vault in {regions[0]} (another account's vault there is fine) or drop the copy action",
+                    )
+                )

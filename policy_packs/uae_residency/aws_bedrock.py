@@ -23,8 +23,16 @@ def aws_bedrock_in_region_inference(args: ResourceValidationArgs, report_violati
     for path, value in strings(s.props):
         m = GEO_PROFILE.search(value)
         if m:
-            report_violation(say(s, f"`{path}` = {value} is a {m.group(1)}.* cross-region inference profile: Bedrock may process prompts in other regions", "use the in-region model id (no geography prefix) or an application inference profile that copies from an in-region foundation model"))
+            report_violation(
+                say(
+                    s,
+                    f"`{path}` = {value} is a {m.group(1)}.* cross-region inference profile: Bedrock may process prompts in other regions",
+                    "use the in-region model id (no geography prefix) or an application inference profile that copies from an in-region foundation model",
+                )
+            )
             continue
         region = arn_region(value)
         if region and not allowed(region, regions):
-            report_violation(say(s, f"`{path}` = {value} names a Bedrock resource in {region}, outside {fmt_regions(regions)}", f"use the model or profile in {regions[0]}"))
+            report_violation(
+                say(s, f"`{path}` = {value} names a Bedrock resource in {region}, outside {fmt_regions(regions)}", f"use the model or profile in {regions[0]}")
+            )

@@ -34,4 +34,10 @@ def aws_dlm_copies_in_region(args: ResourceValidationArgs, report_violation: Rep
     regions = s.config["allowedRegions"]
     for target in copy_targets(s.props):
         if not allowed(target, regions):
-            report_violation(say(s, f"a cross-region copy rule sends snapshots/AMIs to {target or 'an unspecified region'}, outside {fmt_regions(regions)}", "remove the cross-region copy rule (keep snapshots in-region)"))
+            report_violation(
+                say(
+                    s,
+                    f"a cross-region copy rule sends snapshots/AMIs to {target or 'an unspecified region'}, outside {fmt_regions(regions)}",
+                    "remove the cross-region copy rule (keep snapshots in-region)",
+                )
+            )

@@ -26,9 +26,21 @@ def aws_dynamodb_replicas_in_region(args: ResourceValidationArgs, report_violati
         for replica in as_list(s.props.get("replicas")):
             region = as_map(replica).get("regionName")
             if not allowed(region, regions):
-                report_violation(say(s, f"a global-table replica in {region or 'an unspecified region'} copies every item outside {fmt_regions(regions)}", "remove the replica; keep the table single-region (it is already replicated across AZs)"))
+                report_violation(
+                    say(
+                        s,
+                        f"a global-table replica in {region or 'an unspecified region'} copies every item outside {fmt_regions(regions)}",
+                        "remove the replica; keep the table single-region (it is already replicated across AZs)",
+                    )
+                )
     else:
         region, source = aws_region(s.props, s.provider)
         source_region = arn_region(s.props.get("globalTableArn"))
         if not allowed(region, regions) or not allowed(source_region, regions):
-            report_violation(say(s, f"the replica in {region} (from {source}) of table {s.props.get('globalTableArn')} ({source_region or 'region unknown'}) moves items between regions not both in {fmt_regions(regions)}", "remove the table replica"))
+            report_violation(
+                say(
+                    s,
+                    f"the replica in {region} (from {source}) of table {s.props.get('globalTableArn')} ({source_region or 'region unknown'}) moves items between regions not both in {fmt_regions(regions)}",
+                    "remove the table replica",
+                )
+            )

@@ -22,4 +22,10 @@ def aws_ec2_copies_in_region(args: ResourceValidationArgs, report_violation: Rep
     source = s.props.get(COPIES[s.type])
     region, where = aws_region(s.props, s.provider)
     if not allowed(source, regions) or not allowed(region, regions):
-        report_violation(say(s, f"copies a {'snapshot' if 'snapshot' in s.type else 'machine image'} from {source or 'an unspecified region'} to {region} (from {where}); both ends must be in {fmt_regions(regions)}", f"copy only within {regions[0]}"))
+        report_violation(
+            say(
+                s,
+                f"copies a {'snapshot' if 'snapshot' in s.type else 'machine image'} from {source or 'an unspecified region'} to {region} (from {where}); both ends must be in {fmt_regions(regions)}",
+                f"copy only within {regions[0]}",
+            )
+        )

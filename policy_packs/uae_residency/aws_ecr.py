@@ -25,4 +25,10 @@ def aws_ecr_replication_in_region(args: ResourceValidationArgs, report_violation
         for dest in as_list(as_map(rule).get("destinations")):
             region = as_map(dest).get("region")
             if not allowed(region, regions):
-                report_violation(say(s, f"rule {i} replicates every pushed image to {region or 'an unspecified region'} (registry {as_map(dest).get('registryId')}), outside {fmt_regions(regions)}", f"remove the destination or use {regions[0]}"))
+                report_violation(
+                    say(
+                        s,
+                        f"rule {i} replicates every pushed image to {region or 'an unspecified region'} (registry {as_map(dest).get('registryId')}), outside {fmt_regions(regions)}",
+                        f"remove the destination or use {regions[0]}",
+                    )
+                )

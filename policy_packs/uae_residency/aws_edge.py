@@ -23,4 +23,10 @@ def aws_edge_services_denied(args: ResourceValidationArgs, report_violation: Rep
     s = subject(args, CONFIG)
     if s is None:
         return
-    report_violation(say(s, f"{EDGE[s.type]}, so customer data leaves the UAE", "serve through an in-region load balancer (ALB/NLB in me-central-1), or allow-list this resource under `exceptions` in policy.yaml with a recorded justification"))
+    report_violation(
+        say(
+            s,
+            f"{EDGE[s.type]}, so customer data leaves the UAE",
+            "serve through an in-region load balancer (ALB/NLB in me-central-1), or allow-list this resource under `exceptions` in policy.yaml with a recorded justification",
+        )
+    )

@@ -24,10 +24,22 @@ def aws_kms_single_region_keys(args: ResourceValidationArgs, report_violation: R
         return
     regions = s.config["allowedRegions"]
     if s.type in (KEY, EXTERNAL_KEY) and truthy(s.props.get("multiRegion")):
-        report_violation(say(s, "`multiRegion: true` makes a key whose material anyone with kms:ReplicateKey can copy to any region, outside the UAE", "set `multiRegion: false` (the default); in-country resilience on AWS is multi-AZ, which single-region keys already have"))
+        report_violation(
+            say(
+                s,
+                "`multiRegion: true` makes a key whose material anyone with kms:ReplicateKey can copy to any region, outside the UAE",
+                "set `multiRegion: false` (the default); in-country resilience on AWS is multi-AZ, which single-region keys already have",
+            )
+        )
     if s.type in REPLICAS:
         region, source = aws_region(s.props, s.provider)
         primary = s.props.get("primaryKeyArn")
         primary_region = arn_region(primary)
         if not allowed(region, regions) or not allowed(primary_region, regions):
-            report_violation(say(s, f"a replica key copies key material between {primary_region or 'an unknown region'} (primary {primary}) and {region} (from {source}); both must be in {fmt_regions(regions)}", "remove the replica key; AWS has one UAE region, so use single-region keys"))
+            report_violation(
+                say(
+                    s,
+                    f"a replica key copies key material between {primary_region or 'an unknown region'} (primary {primary}) and {region} (from {source}); both must be in {fmt_regions(regions)}",
+                    "remove the replica key; AWS has one UAE region, so use single-region keys",
+                )
+            )

@@ -23,10 +23,22 @@ def aws_rds_no_cross_region_replicas(args: ResourceValidationArgs, report_violat
         return
     regions = s.config["allowedRegions"]
     if s.type == GLOBAL:
-        report_violation(say(s, "an Aurora global database replicates storage to secondary regions by design; AWS has one UAE region", "use a regional cluster with Multi-AZ instead"))
+        report_violation(
+            say(
+                s,
+                "an Aurora global database replicates storage to secondary regions by design; AWS has one UAE region",
+                "use a regional cluster with Multi-AZ instead",
+            )
+        )
         return
     if s.type == CLUSTER and s.props.get("globalClusterIdentifier"):
-        report_violation(say(s, f"joins global cluster {s.props['globalClusterIdentifier']}, which replicates across regions", "remove `globalClusterIdentifier`; use Multi-AZ for in-country resilience"))
+        report_violation(
+            say(
+                s,
+                f"joins global cluster {s.props['globalClusterIdentifier']}, which replicates across regions",
+                "remove `globalClusterIdentifier`; use Multi-AZ for in-country resilience",
+            )
+        )
     source = s.props.get("replicationSourceIdentifier") if s.type == CLUSTER else s.props.get("replicateSourceDb")
     if s.type == BACKUP_REPLICATION:
         source = s.props.get("sourceDbInstanceArn")
@@ -35,4 +47,10 @@ def aws_rds_no_cross_region_replicas(args: ResourceValidationArgs, report_violat
         region, where = aws_region(s.props, s.provider)
         # A plain identifier (not an ARN) names a source in the same region.
         if source_region is not None and (not allowed(source_region, regions) or not allowed(region, regions)):
-            report_violation(say(s, f"replicates from {source} ({source_region}) into {region} (from {where}); both must be in {fmt_regions(regions)}", "replicate only within the region (same-region read replica or Multi-AZ)"))
+            report_violation(
+                say(
+                    s,
+                    f"replicates from {source} ({source_region}) into {region} (from {where}); both must be in {fmt_regions(regions)}",
+                    "replicate only within the region (same-region read replica or Multi-AZ)",
+                )
+            )

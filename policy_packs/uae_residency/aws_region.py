@@ -35,7 +35,13 @@ def aws_region_allowed(args: ResourceValidationArgs, report_violation: ReportVio
     regions = s.config["allowedRegions"]
     region, source = aws_region(s.props, s.provider)
     if region is None:
-        report_violation(say(s, f"its region cannot be determined ({source}), so it cannot be proven to stay in the UAE", f"set `region` on its provider (or `aws:region` in the stack config) to one of {fmt_regions(regions)}"))
+        report_violation(
+            say(
+                s,
+                f"its region cannot be determined ({source}), so it cannot be proven to stay in the UAE",
+                f"set `region` on its provider (or `aws:region` in the stack config) to one of {fmt_regions(regions)}",
+            )
+        )
     elif not allowed(region, regions):
         report_violation(
             say(

@@ -3,8 +3,6 @@ across regions by design."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from policy_packs.common.config import ALLOWED_REGIONS, schema, settings
@@ -44,11 +42,23 @@ def aws_s3_replication_in_region(args: StackValidationArgs, report_violation: Re
         for rule, dest in replication_destinations(s):
             target = next((b for b in buckets if physical_name_matches(dest, b, "bucket")), None)
             if target is None:
-                report(report_violation, s, f"replication rule `{rule}` copies objects to {dest or 'an unnamed bucket'}, which is not a bucket of this stack, so its region cannot be proven to be in {fmt_regions(regions)}", "replicate only to a bucket declared in this stack with an in-region provider, or remove the rule (in-region durability comes from S3's multi-AZ storage)", config)
+                report(
+                    report_violation,
+                    s,
+                    f"replication rule `{rule}` copies objects to {dest or 'an unnamed bucket'}, which is not a bucket of this stack, so its region cannot be proven to be in {fmt_regions(regions)}",
+                    "replicate only to a bucket declared in this stack with an in-region provider, or remove the rule (in-region durability comes from S3's multi-AZ storage)",
+                    config,
+                )
                 continue
             region, source = aws_region(target.props, target.provider)
             if not allowed(region, regions):
-                report(report_violation, s, f"replication rule `{rule}` copies objects to bucket {target.name} in {region} (from {source}), outside {fmt_regions(regions)}: data would leave the UAE", f"point the destination at a bucket in {regions[0]} or remove the rule", config)
+                report(
+                    report_violation,
+                    s,
+                    f"replication rule `{rule}` copies objects to bucket {target.name} in {region} (from {source}), outside {fmt_regions(regions)}: data would leave the UAE",
+                    f"point the destination at a bucket in {regions[0]} or remove the rule",
+                    config,
+                )
 
 
 def aws_s3_multi_region_access_point_denied(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -58,4 +68,10 @@ def aws_s3_multi_region_access_point_denied(args: ResourceValidationArgs, report
     if s is None:
         return
     buckets = [as_map(r).get("bucket") for r in as_list(as_map(s.props.get("details")).get("regions"))]
-    report_violation(say(s, f"a Multi-Region Access Point routes requests and replicates across regions by design (buckets {buckets}); AWS has one UAE region, so it cannot stay in the UAE", "use the bucket's regional endpoint (or an S3 Access Point) in me-central-1 instead"))
+    report_violation(
+        say(
+            s,
+            f"a Multi-Region Access Point routes requests and replicates across regions by design (buckets {buckets}); AWS has one UAE region, so it cannot stay in the UAE",
+            "use the bucket's regional endpoint (or an S3 Access Point) in me-central-1 instead",
+        )
+    )

@@ -27,4 +27,10 @@ def azure_acr_replication_in_region(args: ResourceValidationArgs, report_violati
         targets = [norm_location(as_map(g).get("location")) for g in as_list(s.props.get("georeplications"))]
     for target in targets:
         if not allowed(target, regions):
-            report_violation(say(s, f"geo-replicates the registry's images to {target or 'an unknown location'}, outside {fmt_regions(regions)}", "remove the replication or replicate to uaecentral/uaenorth only"))
+            report_violation(
+                say(
+                    s,
+                    f"geo-replicates the registry's images to {target or 'an unknown location'}, outside {fmt_regions(regions)}",
+                    "remove the replication or replicate to uaecentral/uaenorth only",
+                )
+            )

@@ -16,8 +16,8 @@ CLASSIC = "azure:cosmosdb/account:Account"
 
 def cosmos_locations(type_token: str, props: dict) -> list[str]:
     if type_token == NATIVE:
-        return [norm_location(as_map(l).get("locationName")) for l in as_list(props.get("locations"))]
-    return [norm_location(as_map(l).get("location")) for l in as_list(props.get("geoLocations"))]
+        return [norm_location(as_map(loc).get("locationName")) for loc in as_list(props.get("locations"))]
+    return [norm_location(as_map(loc).get("location")) for loc in as_list(props.get("geoLocations"))]
 
 
 def azure_cosmosdb_locations_in_region(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

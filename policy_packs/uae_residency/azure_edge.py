@@ -31,4 +31,10 @@ def azure_edge_services_denied(args: ResourceValidationArgs, report_violation: R
     if s.type == CDN_PROFILE:
         sku = str(as_map(s.props.get("sku")).get("name") or "")
         why = f"CDN/Front Door profile ({sku or 'sku unset'}) caches content at edge sites worldwide"
-    report_violation(say(s, f"{why}, so customer data leaves the UAE", "serve through an in-region Application Gateway/load balancer in uaenorth, or allow-list it under `exceptions` in policy.yaml with a justification"))
+    report_violation(
+        say(
+            s,
+            f"{why}, so customer data leaves the UAE",
+            "serve through an in-region Application Gateway/load balancer in uaenorth, or allow-list it under `exceptions` in policy.yaml with a justification",
+        )
+    )

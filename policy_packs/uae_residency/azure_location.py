@@ -13,11 +13,38 @@ CONFIG = schema(allowedRegions=ALLOWED_REGIONS)
 # `global` is legitimate for metadata-only resources (DNS zones, alert action groups).
 # pulumi-azure-native v3 tokens (checked against pulumi-azure-native 3.29.0's SDK): dns:Zone,
 # privatedns:PrivateZone/VirtualNetworkLink (DNS records and their VNet links: location `global`).
-GLOBAL_METADATA = ("azure-native:network:DnsZone", "azure-native:dns:Zone", "azure-native:network:PrivateZone", "azure-native:privatedns:PrivateZone",
-                   "azure-native:privatedns:VirtualNetworkLink", "azure-native:insights:ActionGroup", "azure-native:monitor:ActionGroup", "azure:dns/zone:Zone",
-                   "azure:privatedns/zone:Zone", "azure:privatedns/zoneVirtualNetworkLink:ZoneVirtualNetworkLink", "azure:monitoring/actionGroup:ActionGroup")
-JUDGED_ELSEWHERE_PREFIXES = ("azure-native:operationalinsights:", "azure-native:insights:Component", "azure-native:insights:DataCollection",
-                             "azure-native:monitor:DataCollection", "azure-native:monitor:AzureMonitorWorkspace", "azure-native:applicationinsights:", "azure-native:containerregistry:Replication", "azure-native:cdn:", "azure-native:network:FrontDoor", "azure-native:network:Profile", "azure-native:frontdoor:", "azure-native:trafficmanager:", "azure:frontdoor", "azure:cdn/frontdoor", "azure:network/trafficManager", "azure:loganalytics/", "azure:appinsights/")
+GLOBAL_METADATA = (
+    "azure-native:network:DnsZone",
+    "azure-native:dns:Zone",
+    "azure-native:network:PrivateZone",
+    "azure-native:privatedns:PrivateZone",
+    "azure-native:privatedns:VirtualNetworkLink",
+    "azure-native:insights:ActionGroup",
+    "azure-native:monitor:ActionGroup",
+    "azure:dns/zone:Zone",
+    "azure:privatedns/zone:Zone",
+    "azure:privatedns/zoneVirtualNetworkLink:ZoneVirtualNetworkLink",
+    "azure:monitoring/actionGroup:ActionGroup",
+)
+JUDGED_ELSEWHERE_PREFIXES = (
+    "azure-native:operationalinsights:",
+    "azure-native:insights:Component",
+    "azure-native:insights:DataCollection",
+    "azure-native:monitor:DataCollection",
+    "azure-native:monitor:AzureMonitorWorkspace",
+    "azure-native:applicationinsights:",
+    "azure-native:containerregistry:Replication",
+    "azure-native:cdn:",
+    "azure-native:network:FrontDoor",
+    "azure-native:network:Profile",
+    "azure-native:frontdoor:",
+    "azure-native:trafficmanager:",
+    "azure:frontdoor",
+    "azure:cdn/frontdoor",
+    "azure:network/trafficManager",
+    "azure:loganalytics/",
+    "azure:appinsights/",
+)
 
 
 def is_azure(type_token: str) -> bool:
@@ -37,4 +64,10 @@ def azure_location_allowed(args: ResourceValidationArgs, report_violation: Repor
     if location == "global" and s.type in GLOBAL_METADATA:
         return
     if not allowed(location, regions):
-        report_violation(say(s, f"location {location} (from {source}) is outside the allowed locations {fmt_regions(regions)}: its data would leave the UAE", "set `location` to uaenorth (or uaecentral), or allow-list it in policy.yaml with a justification"))
+        report_violation(
+            say(
+                s,
+                f"location {location} (from {source}) is outside the allowed locations {fmt_regions(regions)}: its data would leave the UAE",
+                "set `location` to uaenorth (or uaecentral), or allow-list it in policy.yaml with a justification",
+            )
+        )

@@ -36,4 +36,10 @@ def azure_monitor_location_in_region(args: ResourceValidationArgs, report_violat
     regions = s.config["allowedRegions"]
     location, source = azure_location(s.props, s.provider)
     if not allowed(location, regions):
-        report_violation(say(s, f"telemetry (logs, traces, request data) would be stored in {location or 'an unknown location'} (from {source}), outside {fmt_regions(regions)}", "set `location` to uaenorth"))
+        report_violation(
+            say(
+                s,
+                f"telemetry (logs, traces, request data) would be stored in {location or 'an unknown location'} (from {source}), outside {fmt_regions(regions)}",
+                "set `location` to uaenorth",
+            )
+        )

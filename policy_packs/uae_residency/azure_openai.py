@@ -20,4 +20,10 @@ def azure_openai_deployment_in_region(args: ResourceValidationArgs, report_viola
         return
     sku = str(as_map(s.props.get("sku")).get("name") or as_map(s.props.get("scale")).get("type") or "")
     if sku.startswith(("Global", "DataZone")):
-        report_violation(say(s, f"deployment type {sku} may process prompts and completions in any region of its geography, outside the UAE", "use a regional deployment type (`Standard` or `ProvisionedManaged`)"))
+        report_violation(
+            say(
+                s,
+                f"deployment type {sku} may process prompts and completions in any region of its geography, outside the UAE",
+                "use a regional deployment type (`Standard` or `ProvisionedManaged`)",
+            )
+        )

@@ -36,4 +36,10 @@ def azure_storage_replication_in_region(args: ResourceValidationArgs, report_vio
     location, _ = azure_location(s.props, s.provider)
     pair = AZURE_PAIRS.get(location or "")
     if location != "uaenorth" or not allowed(pair, regions):
-        report_violation(say(s, f"{redundancy} copies every blob to the pair of {location or 'an unknown location'} ({pair or 'outside the UAE'}); only uaenorth -> uaecentral stays in the UAE and both must be in {fmt_regions(regions)}", "use LRS or ZRS, or GRS/GZRS only on an account in uaenorth with uaecentral allowed"))
+        report_violation(
+            say(
+                s,
+                f"{redundancy} copies every blob to the pair of {location or 'an unknown location'} ({pair or 'outside the UAE'}); only uaenorth -> uaecentral stays in the UAE and both must be in {fmt_regions(regions)}",
+                "use LRS or ZRS, or GRS/GZRS only on an account in uaenorth with uaecentral allowed",
+            )
+        )

@@ -72,7 +72,13 @@ def uae_health_no_replication(args: ResourceValidationArgs, report_violation: Re
         return
     what = replication_of(s)
     if what:
-        report_violation(say(s, f"configures {what}; health data may not be replicated or copied at all (ICT Health Law Art. 13)", "remove the replication; rely on in-region multi-AZ durability and in-region backups"))
+        report_violation(
+            say(
+                s,
+                f"configures {what}; health data may not be replicated or copied at all (ICT Health Law Art. 13)",
+                "remove the replication; rely on in-region multi-AZ durability and in-region backups",
+            )
+        )
 
 
 def _stack_is_health(config: dict, subjects: list[Subject]) -> bool:
@@ -104,18 +110,30 @@ def uae_health_audit_retention(args: StackValidationArgs, report_violation: Repo
     trails = [s for s in cloud if s.type == "aws:cloudtrail/trail:Trail"]
     immutability = [s for s in cloud if s.type == "azure-native:storage:BlobContainerImmutabilityPolicy"]
     if not trails and not immutability:
-        report_violation(f"stack: data class is health but no audit trail exists (no CloudTrail trail, no immutable Azure container). Fix: add an audit trail writing to an Object-Locked bucket retained {minimum} days (25 years).")
+        report_violation(
+            f"stack: data class is health but no audit trail exists (no CloudTrail trail, no immutable Azure container). Fix: add an audit trail writing to an Object-Locked bucket retained {minimum} days (25 years)."
+        )
         return
     for trail in trails:
         bucket_name = trail.props.get("s3BucketName")
         buckets = [by_urn[d] for d in trail.dependencies if d in by_urn and by_urn[d].type in (BUCKET, BUCKET_V2)]
         audit = next((b for b in buckets if physical_name_matches(bucket_name, b, "bucket")), None)
-        lock = next((l for l in locks if audit is not None and audit.urn in l.dependencies), None)
+        lock = next((lk for lk in locks if audit is not None and audit.urn in lk.dependencies), None)
         days = _lock_days(as_map(lock.props.get("rule"))) if lock else 0
         mode = str(as_map(as_map(lock.props.get("rule")).get("defaultRetention")).get("mode") or "") if lock else ""
         if days < minimum or mode != "COMPLIANCE":
-            report(report_violation, trail, f"its audit bucket {audit.name if audit else bucket_name} keeps records {int(days)} days{' in ' + mode + ' mode' if mode else ' (no Object Lock configuration)'}; health records need at least {minimum} days (25 years) in COMPLIANCE mode", f"set `storage.audit_retention_days: {minimum}` in the environment (Object Lock COMPLIANCE, {minimum} days)")
+            report(
+                report_violation,
+                trail,
+                f"its audit bucket {audit.name if audit else bucket_name} keeps records {int(days)} days{' in ' + mode + ' mode' if mode else ' (no Object Lock configuration)'}; health records need at least {minimum} days (25 years) in COMPLIANCE mode",
+                f"set `storage.audit_retention_days: {minimum}` in the environment (Object Lock COMPLIANCE, {minimum} days)",
+            )
     for policy in immutability:
         days = number(policy.props.get("immutabilityPeriodSinceCreationInDays"), 0) or 0
         if days < minimum:
-            report(report_violation, policy, f"keeps audit blobs immutable {int(days)} days; health records need {minimum} days (25 years)", f"set `immutabilityPeriodSinceCreationInDays: {minimum}`")
+            report(
+                report_violation,
+                policy,
+                f"keeps audit blobs immutable {int(days)} days; health records need {minimum} days (25 years)",
+                f"set `immutabilityPeriodSinceCreationInDays: {minimum}`",
+            )

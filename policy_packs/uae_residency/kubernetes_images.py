@@ -30,7 +30,13 @@ def kubernetes_images_in_region(args: ResourceValidationArgs, report_violation: 
     for fieldname, c in containers(pod_spec(kind, s.props)):
         image = str(c.get("image") or "")
         if image and not registry_allowed(image, patterns):
-            report_violation(say(s, f"{fieldname} `{c.get('name')}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})", "mirror the image into the platform's ECR (the Registry component's `mirror/...` repositories) and reference it there"))
+            report_violation(
+                say(
+                    s,
+                    f"{fieldname} `{c.get('name')}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})",
+                    "mirror the image into the platform's ECR (the Registry component's `mirror/...` repositories) and reference it there",
+                )
+            )
 
 
 def kubernetes_helm_images_in_region(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -43,7 +49,19 @@ def kubernetes_helm_images_in_region(args: ResourceValidationArgs, report_violat
     values = as_map(s.props.get("values"))
     images = helm_images(values)
     if not images:
-        report_violation(say(s, f"chart {s.props.get('chart')} sets no image in its values, so it pulls the chart's default images from their upstream registries", "override the chart's image repositories in `values` to the in-region mirror (ECR `mirror/...`)"))
+        report_violation(
+            say(
+                s,
+                f"chart {s.props.get('chart')} sets no image in its values, so it pulls the chart's default images from their upstream registries",
+                "override the chart's image repositories in `values` to the in-region mirror (ECR `mirror/...`)",
+            )
+        )
     for path, image in images:
         if not registry_allowed(image, patterns):
-            report_violation(say(s, f"values `{path}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})", "point the value at the in-region mirror (ECR `mirror/...`)"))
+            report_violation(
+                say(
+                    s,
+                    f"values `{path}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})",
+                    "point the value at the in-region mirror (ECR `mirror/...`)",
+                )
+            )

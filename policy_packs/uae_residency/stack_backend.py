@@ -15,8 +15,18 @@ CONFIG = {
     "allowedRegions": ALLOWED_REGIONS,
     "backendUrl": {"type": "string", "default": "", "description": "State backend URL; empty: $PULUMI_BACKEND_URL."},
     "secretsProvider": {"type": "string", "default": "", "description": "Secrets provider URL of the stack; empty: unknown."},
-    "inRegionKeyVaults": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Azure Key Vault names known to be in uaenorth/uaecentral."},
-    "inRegionStorageAccounts": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Azure storage accounts (azblob backends) known to be in-region."},
+    "inRegionKeyVaults": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": "Azure Key Vault names known to be in uaenorth/uaecentral.",
+    },
+    "inRegionStorageAccounts": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": "Azure storage accounts (azblob backends) known to be in-region.",
+    },
 }
 
 
@@ -63,4 +73,6 @@ def uae_state_backend_in_region(args: StackValidationArgs, report_violation: Rep
     if config["secretsProvider"]:
         problems.append(secrets_problem(config["secretsProvider"], regions, config["inRegionKeyVaults"]))
     for problem in filter(None, problems):
-        report_violation(f"stack: {problem}. Fix: keep state in an s3:// bucket with `?region=me-central-1` (or azblob in uaenorth) and secrets in awskms://...?region=me-central-1 (`sahab bootstrap` creates both).")
+        report_violation(
+            f"stack: {problem}. Fix: keep state in an s3:// bucket with `?region=me-central-1` (or azblob in uaenorth) and secrets in awskms://...?region=me-central-1 (`sahab bootstrap` creates both)."
+        )

@@ -1,7 +1,7 @@
 """CKV_SAHAB_3: region settings handed to containers (AWS_REGION, AWS_DEFAULT_REGION, AZURE_LOCATION)
 name a UAE region, so SDKs inside the pod never default to a region abroad."""
 
-from typing import Any, Dict
+from typing import Any
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.kubernetes.checks.resource.base_container_check import BaseK8sContainerCheck
@@ -16,7 +16,7 @@ class InRegionCloudEndpoints(BaseK8sContainerCheck):
     def __init__(self) -> None:
         super().__init__(name="Ensure containers are pointed at a UAE cloud region", id="CKV_SAHAB_3", categories=[CheckCategories.GENERAL_SECURITY])
 
-    def scan_container_conf(self, metadata: Dict[str, Any], conf: Dict[str, Any]) -> CheckResult:
+    def scan_container_conf(self, metadata: dict[str, Any], conf: dict[str, Any]) -> CheckResult:
         self.evaluated_container_keys = ["env"]
         for var in conf.get("env") or []:
             if isinstance(var, dict) and var.get("name") in REGION_VARIABLES and isinstance(var.get("value"), str):

@@ -2,7 +2,7 @@
 
 import fnmatch
 import os
-from typing import Any, Dict
+from typing import Any
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.kubernetes.checks.resource.base_container_check import BaseK8sContainerCheck
@@ -19,7 +19,7 @@ class InRegionImageRegistry(BaseK8sContainerCheck):
     def __init__(self) -> None:
         super().__init__(name="Ensure containers pull images from the in-region registry", id="CKV_SAHAB_1", categories=[CheckCategories.SUPPLY_CHAIN])
 
-    def scan_container_conf(self, metadata: Dict[str, Any], conf: Dict[str, Any]) -> CheckResult:
+    def scan_container_conf(self, metadata: dict[str, Any], conf: dict[str, Any]) -> CheckResult:
         self.evaluated_container_keys = ["image"]
         image = conf.get("image")
         if not isinstance(image, str) or not image.strip():

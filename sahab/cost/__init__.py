@@ -26,8 +26,20 @@ from sahab.cost.estimate import Estimate, Line, PoolCost, Unpriced, estimate, no
 from sahab.cost.snapshot import AED_PER_USD, PriceSnapshot, SnapshotError, load_snapshot, read_snapshot, snapshot_path
 
 __all__ = [
-    "AED_PER_USD", "Estimate", "Line", "PriceSnapshot", "SnapshotError", "Unpriced", "estimate", "estimate_environment",
-    "estimate_plan", "load_snapshot", "node_pools", "PoolCost", "read_snapshot", "snapshot_path",
+    "AED_PER_USD",
+    "Estimate",
+    "Line",
+    "PriceSnapshot",
+    "SnapshotError",
+    "Unpriced",
+    "estimate",
+    "estimate_environment",
+    "estimate_plan",
+    "load_snapshot",
+    "node_pools",
+    "PoolCost",
+    "read_snapshot",
+    "snapshot_path",
 ]
 
 

@@ -29,12 +29,19 @@ class Line:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "component": self.component, "urn": self.urn, "type": self.type, "name": self.name, "item": self.item,
-            "price_key": self.price_key, "unit": self.unit, "unit_price_usd": self.unit_price_usd,
+            "component": self.component,
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "item": self.item,
+            "price_key": self.price_key,
+            "unit": self.unit,
+            "unit_price_usd": self.unit_price_usd,
             "count": {"min": self.count_min, "max": self.count_max},
             "monthly": {"min": round(self.monthly_min, 2), "max": round(self.monthly_max, 2)},
             "monthly_aed": {"min": round(self.monthly_min * AED_PER_USD, 2), "max": round(self.monthly_max * AED_PER_USD, 2)},
-            "confirmed": self.confirmed, "assumption": self.assumption,
+            "confirmed": self.confirmed,
+            "assumption": self.assumption,
         }
 
 
@@ -87,8 +94,13 @@ class Estimate:
             "region": self.region,
             "currency": "USD",
             "aed_per_usd": AED_PER_USD,
-            "price_snapshot": None if snap is None else {
-                "region": snap.region, "date": snap.date, "source": snap.source, "path": self.snapshot_path,
+            "price_snapshot": None
+            if snap is None
+            else {
+                "region": snap.region,
+                "date": snap.date,
+                "source": snap.source,
+                "path": self.snapshot_path,
                 "hours_per_month": snap.hours_per_month,
                 "assumptions": {k: {"value": a.value, "why": a.why} for k, a in snap.assumptions.items()},
             },
@@ -110,7 +122,16 @@ def _resources(plan: Any) -> list[Resource]:
     out = []
     for r in items:
         get = (lambda k, r=r: getattr(r, k)) if not isinstance(r, dict) else (lambda k, r=r: r.get(k))
-        out.append(Resource(urn=get("urn"), type=get("type"), name=get("name"), parent=get("parent") or "", inputs=get("inputs") or {}, custom=bool(get("custom") if get("custom") is not None else True)))
+        out.append(
+            Resource(
+                urn=get("urn"),
+                type=get("type"),
+                name=get("name"),
+                parent=get("parent") or "",
+                inputs=get("inputs") or {},
+                custom=bool(get("custom") if get("custom") is not None else True),
+            )
+        )
     return out
 
 
@@ -179,12 +200,24 @@ def _price(charge: Charge, r: Resource, component: str, ctx: Context, result: Es
     if missing:
         assumption = "; ".join(filter(None, [assumption, f"no price for {', '.join(missing)}: range from the priced alternatives"]))
     key = cheap[0] if cheap[0] == dear[0] else f"{cheap[0]}..{dear[0]}"
-    result.lines.append(Line(
-        component=component, urn=r.urn, type=r.type, name=r.name, item=charge.item, price_key=key, unit=dear[1].unit,
-        unit_price_usd=dear[1].usd, count_min=charge.count_min, count_max=charge.count_max,
-        monthly_min=charge.count_min * monthly(cheap[1]), monthly_max=charge.count_max * monthly(dear[1]),
-        confirmed=all(e.confirmed for _, e in (cheap, dear)), assumption=assumption,
-    ))
+    result.lines.append(
+        Line(
+            component=component,
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            item=charge.item,
+            price_key=key,
+            unit=dear[1].unit,
+            unit_price_usd=dear[1].usd,
+            count_min=charge.count_min,
+            count_max=charge.count_max,
+            monthly_min=charge.count_min * monthly(cheap[1]),
+            monthly_max=charge.count_max * monthly(dear[1]),
+            confirmed=all(e.confirmed for _, e in (cheap, dear)),
+            assumption=assumption,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -212,5 +245,9 @@ def node_pools(est: Estimate) -> list[PoolCost]:
     pools = []
     for urn, lines in grouped.items():
         nodes = lines[0]  # the rules put the nodes first, then their volumes
-        pools.append(PoolCost(nodes.name, urn, nodes.component, nodes.count_min, nodes.count_max, sum(li.monthly_min for li in lines), sum(li.monthly_max for li in lines)))
+        pools.append(
+            PoolCost(
+                nodes.name, urn, nodes.component, nodes.count_min, nodes.count_max, sum(li.monthly_min for li in lines), sum(li.monthly_max for li in lines)
+            )
+        )
     return sorted((p for p in pools if p.nodes_max > p.nodes_min), key=lambda p: -p.monthly_max)

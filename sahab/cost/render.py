@@ -38,11 +38,26 @@ def _snapshot_line(est: Estimate) -> str:
 def text(est: Estimate):
     """A rich renderable: lines per component, totals per type, the unpriced, the assumptions."""
     table = Table(title=f"Monthly cost of {est.environment} ({est.cloud} {est.region}), USD", show_lines=False)
-    for col, justify in (("component", "left"), ("resource", "left"), ("item", "left"), ("count", "right"), ("unit price", "right"), ("monthly", "right"), ("", "left")):
+    for col, justify in (
+        ("component", "left"),
+        ("resource", "left"),
+        ("item", "left"),
+        ("count", "right"),
+        ("unit price", "right"),
+        ("monthly", "right"),
+        ("", "left"),
+    ):
         table.add_column(col, justify=justify)
     for line in sorted(est.lines, key=lambda li: (li.component, li.name, li.item)):
-        table.add_row(line.component, line.name, line.item, _count(line.count_min, line.count_max), f"{line.unit_price_usd:g}/{line.unit}",
-                      money_range(line.monthly_min, line.monthly_max), "" if line.confirmed else "est.")
+        table.add_row(
+            line.component,
+            line.name,
+            line.item,
+            _count(line.count_min, line.count_max),
+            f"{line.unit_price_usd:g}/{line.unit}",
+            money_range(line.monthly_min, line.monthly_max),
+            "" if line.confirmed else "est.",
+        )
     by_type = Table(title="Per resource type", show_lines=False)
     for col in ("type", "monthly USD", "monthly AED"):
         by_type.add_column(col, justify="left" if col == "type" else "right")
@@ -62,8 +77,12 @@ def text(est: Estimate):
         parts.append(Text(_snapshot_line(est), style="dim"))
     if est.note:
         parts.append(Text(est.note, style="yellow"))
-    total = Text.assemble(("monthly ", "bold"), (money_range(est.monthly_min, est.monthly_max), "bold green"), f"  ({aed_range(est.monthly_min, est.monthly_max)})",
-                          f"  {len(est.lines)} priced line(s), {len(est.unpriced)} unpriced")
+    total = Text.assemble(
+        ("monthly ", "bold"),
+        (money_range(est.monthly_min, est.monthly_max), "bold green"),
+        f"  ({aed_range(est.monthly_min, est.monthly_max)})",
+        f"  {len(est.lines)} priced line(s), {len(est.unpriced)} unpriced",
+    )
     parts.append(total)
     return Group(*parts)
 

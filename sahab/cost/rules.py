@@ -70,28 +70,57 @@ Rule = Callable[[Resource, Context], "list[Charge] | NotPriced | str | None"]
 
 # Not billed: identity, routing, configuration of billed resources, in-cluster objects.
 FREE_PREFIXES = ("pulumi:providers:", "random:", "tls:", "aws:iam/", "aws:s3/bucket", "command:")
-FREE_TYPES = frozenset({
-    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/securityGroup:SecurityGroup",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/securityGroupRule:SecurityGroupRule",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
-    "aws:ec2/internetGateway:InternetGateway", "aws:ec2/flowLog:FlowLog", "aws:kms/alias:Alias",
-    "aws:ecr/lifecyclePolicy:LifecyclePolicy", "aws:ecr/repositoryPolicy:RepositoryPolicy",
-    "aws:eks/addon:Addon", "aws:eks/podIdentityAssociation:PodIdentityAssociation", "aws:eks/accessEntry:AccessEntry",
-    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "aws:rds/subnetGroup:SubnetGroup",
-    "aws:rds/parameterGroup:ParameterGroup", "aws:elasticache/subnetGroup:SubnetGroup",
-    "aws:elasticache/parameterGroup:ParameterGroup", "aws:secretsmanager/secretVersion:SecretVersion",
-    "aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/eventTarget:EventTarget", "aws:sqs/queuePolicy:QueuePolicy",
-    "aws:kms/keyPolicy:KeyPolicy",
-    # Azure: grouping, identity, wiring and configuration of billed resources.
-    "azure-native:resources:ResourceGroup", "azure-native:authorization:RoleAssignment", "azure-native:compute:DiskEncryptionSet",
-    "azure-native:managedidentity:UserAssignedIdentity", "azure-native:managedidentity:FederatedIdentityCredential",
-    "azure-native:monitor:DiagnosticSetting", "azure-native:network:NetworkSecurityGroup", "azure-native:network:Subnet",
-    "azure-native:network:VirtualNetwork", "azure-native:network:PrivateDnsZoneGroup", "azure-native:privatedns:VirtualNetworkLink",
-    "azure-native:redisenterprise:Database", "azure-native:storage:BlobContainer", "azure-native:storage:BlobServiceProperties",
-    "azure-native:storage:ManagementPolicy", "azure-native:dbforpostgresql:Configuration", "azure-native:dbforpostgresql:Database",
-    "azure-native:dbforpostgresql:FirewallRule",
-})
+FREE_TYPES = frozenset(
+    {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/flowLog:FlowLog",
+        "aws:kms/alias:Alias",
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        "aws:eks/addon:Addon",
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:elasticache/subnetGroup:SubnetGroup",
+        "aws:elasticache/parameterGroup:ParameterGroup",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/eventTarget:EventTarget",
+        "aws:sqs/queuePolicy:QueuePolicy",
+        "aws:kms/keyPolicy:KeyPolicy",
+        # Azure: grouping, identity, wiring and configuration of billed resources.
+        "azure-native:resources:ResourceGroup",
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:compute:DiskEncryptionSet",
+        "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "azure-native:monitor:DiagnosticSetting",
+        "azure-native:network:NetworkSecurityGroup",
+        "azure-native:network:Subnet",
+        "azure-native:network:VirtualNetwork",
+        "azure-native:network:PrivateDnsZoneGroup",
+        "azure-native:privatedns:VirtualNetworkLink",
+        "azure-native:redisenterprise:Database",
+        "azure-native:storage:BlobContainer",
+        "azure-native:storage:BlobServiceProperties",
+        "azure-native:storage:ManagementPolicy",
+        "azure-native:dbforpostgresql:Configuration",
+        "azure-native:dbforpostgresql:Database",
+        "azure-native:dbforpostgresql:FirewallRule",
+    }
+)
 
 
 def is_free(type_token: str) -> bool:
@@ -102,7 +131,18 @@ def is_free(type_token: str) -> bool:
 
 # --- helpers ----------------------------------------------------------------------------------------
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")
-_TO_GIB = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10, "Pi": 2**20, "K": 1e3 / 2**30, "M": 1e6 / 2**30, "G": 1e9 / 2**30, "T": 1e12 / 2**30, "P": 1e15 / 2**30}
+_TO_GIB = {
+    "Ki": 2**-20,
+    "Mi": 2**-10,
+    "Gi": 1,
+    "Ti": 2**10,
+    "Pi": 2**20,
+    "K": 1e3 / 2**30,
+    "M": 1e6 / 2**30,
+    "G": 1e9 / 2**30,
+    "T": 1e12 / 2**30,
+    "P": 1e15 / 2**30,
+}
 
 
 def gib(quantity: Any) -> float | None:
@@ -139,7 +179,11 @@ def volume_claims(values: Any, replicas: float = 1) -> Iterator[tuple[str, float
         if "enabled" in node and size is not None and node.get("enabled") and gib(size) is not None:
             yield path or "persistence", gib(size) or 0.0, copies
         requests = ((node.get("spec") or {}).get("resources") or {}).get("requests") or {} if isinstance(node.get("spec"), dict) else {}
-        if "storage" in requests and gib(requests["storage"]) is not None and ("accessModes" in node.get("spec", {}) or "storageClassName" in node.get("spec", {})):
+        if (
+            "storage" in requests
+            and gib(requests["storage"]) is not None
+            and ("accessModes" in node.get("spec", {}) or "storageClassName" in node.get("spec", {}))
+        ):
             yield path or "claim", gib(requests["storage"]) or 0.0, copies
             return
         for key, child in node.items():
@@ -203,7 +247,10 @@ def _elasticache(r: Resource, ctx: Context) -> list[Charge]:
 
 def _nat(r: Resource, ctx: Context) -> list[Charge]:
     gib_ = ctx.assume("nat_processed_gib")
-    return [Charge("NAT gateway", "vpc:nat-hour", 1, 1), Charge(f"data processed {gib_:g} GiB", "vpc:nat-gib", gib_, gib_, assumption=ctx.note("nat_processed_gib", "GiB per month"))]
+    return [
+        Charge("NAT gateway", "vpc:nat-hour", 1, 1),
+        Charge(f"data processed {gib_:g} GiB", "vpc:nat-gib", gib_, gib_, assumption=ctx.note("nat_processed_gib", "GiB per month")),
+    ]
 
 
 def _endpoint(r: Resource, ctx: Context) -> list[Charge] | None:
@@ -212,14 +259,19 @@ def _endpoint(r: Resource, ctx: Context) -> list[Charge] | None:
     azs = len(r.inputs.get("subnetIds") or ()) or 1
     gib_ = ctx.assume("endpoint_processed_gib")
     service = str(r.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
-    return [Charge(f"interface endpoint {service} x {azs} AZ", "vpc:endpoint-az-hour", azs, azs),
-            Charge(f"data processed {gib_:g} GiB", "vpc:endpoint-gib", gib_, gib_, assumption=ctx.note("endpoint_processed_gib", "GiB per month"))]
+    return [
+        Charge(f"interface endpoint {service} x {azs} AZ", "vpc:endpoint-az-hour", azs, azs),
+        Charge(f"data processed {gib_:g} GiB", "vpc:endpoint-gib", gib_, gib_, assumption=ctx.note("endpoint_processed_gib", "GiB per month")),
+    ]
 
 
 def _log_group(r: Resource, ctx: Context) -> list[Charge]:
     g = ctx.assume("log_ingest_gib_per_group")
     note = ctx.note("log_ingest_gib_per_group", "GiB ingested per month, kept a month")
-    return [Charge(f"ingestion {g:g} GiB", "cloudwatch:logs-ingest-gib", g, g, assumption=note), Charge(f"storage {g:g} GiB", "cloudwatch:logs-store-gib", g, g, assumption=note)]
+    return [
+        Charge(f"ingestion {g:g} GiB", "cloudwatch:logs-ingest-gib", g, g, assumption=note),
+        Charge(f"storage {g:g} GiB", "cloudwatch:logs-store-gib", g, g, assumption=note),
+    ]
 
 
 def _trail(r: Resource, ctx: Context) -> list[Charge] | None:
@@ -227,7 +279,15 @@ def _trail(r: Resource, ctx: Context) -> list[Charge] | None:
     if not any(s.get("dataResources") for s in selectors if isinstance(s, dict)):
         return None  # the first copy of management events is free
     events = ctx.assume("cloudtrail_data_events")
-    return [Charge(f"S3 data events {events:,.0f}", "cloudtrail:data-events-100k", events / 1e5, events / 1e5, assumption=ctx.note("cloudtrail_data_events", "events per month"))]
+    return [
+        Charge(
+            f"S3 data events {events:,.0f}",
+            "cloudtrail:data-events-100k",
+            events / 1e5,
+            events / 1e5,
+            assumption=ctx.note("cloudtrail_data_events", "events per month"),
+        )
+    ]
 
 
 def _bucket(r: Resource, ctx: Context) -> list[Charge]:
@@ -243,7 +303,10 @@ def _repository(r: Resource, ctx: Context) -> list[Charge]:
 def _load_balancer(r: Resource, ctx: Context) -> list[Charge]:
     lcu = ctx.assume("load_balancer_lcu")
     kind = "nlb" if r.inputs.get("loadBalancerType") == "network" else "alb"
-    return [Charge(f"{kind.upper()}", f"elb:{kind}-hour", 1, 1), Charge(f"{lcu:g} LCU", f"elb:{kind}-lcu-hour", lcu, lcu, assumption=ctx.note("load_balancer_lcu", "LCU per hour"))]
+    return [
+        Charge(f"{kind.upper()}", f"elb:{kind}-hour", 1, 1),
+        Charge(f"{lcu:g} LCU", f"elb:{kind}-lcu-hour", lcu, lcu, assumption=ctx.note("load_balancer_lcu", "LCU per hour")),
+    ]
 
 
 def _ebs_volume(r: Resource, ctx: Context) -> list[Charge]:
@@ -262,8 +325,16 @@ def _request_priced(what: str) -> Rule:
 # --- Azure (azure-native) --------------------------------------------------------------------------------
 def _vm_pool(item: str, vm: str, lo: float, hi: float, spot: bool, disk: float, ctx: Context) -> list[Charge]:
     factor = 1 - ctx.assume("spot_discount") if spot else 1.0
-    charges = [Charge(f"{'spot' if spot else 'pay-as-you-go'} nodes {vm} x {lo:g}..{hi:g}{item}", f"vm:{vm}", lo, hi, factor,
-                      ctx.note("spot_discount", "spot price assumed") if spot else None)]
+    charges = [
+        Charge(
+            f"{'spot' if spot else 'pay-as-you-go'} nodes {vm} x {lo:g}..{hi:g}{item}",
+            f"vm:{vm}",
+            lo,
+            hi,
+            factor,
+            ctx.note("spot_discount", "spot price assumed") if spot else None,
+        )
+    ]
     if disk:
         charges.append(Charge(f"OS disks {disk:g} GiB per node", "disk:premium-ssd-gib", disk * lo, disk * hi))
     return charges
@@ -297,8 +368,10 @@ def _pg_flexible(r: Resource, ctx: Context) -> list[Charge]:
     ha = str((r.inputs.get("highAvailability") or {}).get("mode", "Disabled")) in ("ZoneRedundant", "SameZone")
     copies = 2 if ha else 1
     gib_ = _num((r.inputs.get("storage") or {}).get("storageSizeGB"), 32)
-    return [Charge(f"{sku} x {copies}{' (HA standby)' if ha else ''}", f"pgflex:{sku}", copies, copies),
-            Charge(f"storage {gib_:g} GiB x {copies}", "pgflex-storage:gib", gib_ * copies, gib_ * copies)]
+    return [
+        Charge(f"{sku} x {copies}{' (HA standby)' if ha else ''}", f"pgflex:{sku}", copies, copies),
+        Charge(f"storage {gib_:g} GiB x {copies}", "pgflex-storage:gib", gib_ * copies, gib_ * copies),
+    ]
 
 
 def _storage_account(r: Resource, ctx: Context) -> list[Charge]:
@@ -314,8 +387,10 @@ def _workspace(r: Resource, ctx: Context) -> list[Charge]:
 
 def _private_endpoint(r: Resource, ctx: Context) -> list[Charge]:
     g = ctx.assume("endpoint_processed_gib")
-    return [Charge("private endpoint", "privatelink:endpoint-hour", 1, 1),
-            Charge(f"data processed {g:g} GiB", "privatelink:endpoint-gib", g, g, assumption=ctx.note("endpoint_processed_gib", "GiB per month"))]
+    return [
+        Charge("private endpoint", "privatelink:endpoint-hour", 1, 1),
+        Charge(f"data processed {g:g} GiB", "privatelink:endpoint-gib", g, g, assumption=ctx.note("endpoint_processed_gib", "GiB per month")),
+    ]
 
 
 def _vault_key(r: Resource, ctx: Context) -> list[Charge] | NotPriced:
@@ -350,7 +425,10 @@ def _service(r: Resource, ctx: Context) -> list[Charge] | NotPriced | None:
     lb_type = annotations.get("service.beta.kubernetes.io/aws-load-balancer-type", "")
     if lb_type in ("nlb", "external", "nlb-ip") or "service.beta.kubernetes.io/aws-load-balancer-scheme" in annotations:
         lcu = ctx.assume("load_balancer_lcu")
-        return [Charge("NLB", "elb:nlb-hour", 1, 1), Charge(f"{lcu:g} NLCU", "elb:nlb-lcu-hour", lcu, lcu, assumption=ctx.note("load_balancer_lcu", "capacity units per hour"))]
+        return [
+            Charge("NLB", "elb:nlb-hour", 1, 1),
+            Charge(f"{lcu:g} NLCU", "elb:nlb-lcu-hour", lcu, lcu, assumption=ctx.note("load_balancer_lcu", "capacity units per hour")),
+        ]
     return [Charge("Classic load balancer (in-tree controller)", "elb:clb-hour", 1, 1)]
 
 
@@ -362,7 +440,10 @@ def _stateful_set(r: Resource, ctx: Context):
     spec = r.inputs.get("spec") or {}
     templates = spec.get("volumeClaimTemplates") or ()
     replicas = _num(spec.get("replicas"), 1)
-    claims = ((f"volumeClaimTemplates[{i}]", gib(((t.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")) or 0.0, replicas) for i, t in enumerate(templates))
+    claims = (
+        (f"volumeClaimTemplates[{i}]", gib(((t.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")) or 0.0, replicas)
+        for i, t in enumerate(templates)
+    )
     return _volume_charges(claims, ctx, "StatefulSet volumes")
 
 

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -102,10 +103,17 @@ def reconcile_config(info: Any, given: dict[str, dict[str, Any]], pack: str) -> 
     schemas: dict[str, dict[str, Any]] = {}
     for p in info.policies:
         props_schema = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
-        schemas[p.name] = {"type": "object", "properties": {**props_schema, "enforcementLevel": {"type": "string", "enum": list(LEVELS)}}, "required": list(p.configSchema.required)}
+        schemas[p.name] = {
+            "type": "object",
+            "properties": {**props_schema, "enforcementLevel": {"type": "string", "enum": list(LEVELS)}},
+            "required": list(p.configSchema.required),
+        }
         defaults = {k: v["default"] for k, v in props_schema.items() if isinstance(v, dict) and "default" in v}
         result[p.name] = {"level": _level_name(p.enforcementLevel), "props": defaults}
-    initial = {k: {"level": _level_name(v.enforcementLevel) if v.enforcementLevel else None, "props": json_format.MessageToDict(v.properties)} for k, v in info.initialConfig.items()}
+    initial = {
+        k: {"level": _level_name(v.enforcementLevel) if v.enforcementLevel else None, "props": json_format.MessageToDict(v.properties)}
+        for k, v in info.initialConfig.items()
+    }
     for layer in (initial, given):
         if "all" in layer and layer["all"]["level"]:
             for v in result.values():
@@ -226,7 +234,9 @@ class PackSession:
         from pulumi.runtime.proto import analyzer_pb2
 
         try:
-            self.stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(engine_address=ENGINE_ADDRESS, root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)))
+            self.stub.Handshake(
+                analyzer_pb2.AnalyzerHandshakeRequest(engine_address=ENGINE_ADDRESS, root_directory=str(self.pack_dir), program_directory=str(self.pack_dir))
+            )
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
@@ -290,7 +300,16 @@ class AnalyzerRequests:
             if not r.type.startswith("pulumi:providers:"):
                 analyze.append(analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider))
             stack_resources.append(
-                analyzer_pb2.AnalyzerResource(type=r.type, urn=r.urn, name=r.name, properties=props, options=options, provider=provider, parent=r.parent or "", dependencies=list((r.options or {}).get("dependsOn") or []))
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    urn=r.urn,
+                    name=r.name,
+                    properties=props,
+                    options=options,
+                    provider=provider,
+                    parent=r.parent or "",
+                    dependencies=list((r.options or {}).get("dependsOn") or []),
+                )
             )
         return cls(analyze, analyzer_pb2.AnalyzeStackRequest(resources=stack_resources))
 
@@ -305,7 +324,7 @@ def _severity_name(value: int) -> str:
 def _finding(d: Any, pack_dir: Path, names: dict[str, str]) -> Finding:
     message = d.message
     if d.description and message.startswith(d.description):
-        message = message[len(d.description):].lstrip("\n")
+        message = message[len(d.description) :].lstrip("\n")
     return Finding(
         source="policy",
         pack=d.policyPackName,
@@ -320,7 +339,9 @@ def _finding(d: Any, pack_dir: Path, names: dict[str, str]) -> Finding:
     )
 
 
-def run_pack(pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] | None = None, env: dict[str, str] | None = None, requests: Any = None) -> tuple[PackInfo, list[Finding]]:
+def run_pack(
+    pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] | None = None, env: dict[str, str] | None = None, requests: Any = None
+) -> tuple[PackInfo, list[Finding]]:
     """Start one pack, configure it, analyze the plan, stop it. `requests` (or a Future of them):
     the plan's analyzer messages, when several packs share them."""
     names = {r.urn: f"{r.name} ({r.type})" for r in plan.resources}
@@ -332,14 +353,21 @@ def run_pack(pack_dir: Path, plan: Any, pack_config: dict[str, dict[str, Any]] |
             requests = requests.result()
         diagnostics = session.analyze(plan.resources, requests)
     policies = {
-        p.name: {"description": p.description, "enforcement": reconciled[p.name]["level"], "severity": _severity_name(p.severity), "type": "stack" if p.policy_type == 2 else "resource"}
+        p.name: {
+            "description": p.description,
+            "enforcement": reconciled[p.name]["level"],
+            "severity": _severity_name(p.severity),
+            "type": "stack" if p.policy_type == 2 else "resource",
+        }
         for p in info.policies
     }
     pack = PackInfo(directory=pack_dir.name, name=info.name, version=info.version, policies=policies, plugin_version=plugin_version)
     return pack, [_finding(d, pack_dir, names) for d in diagnostics]
 
 
-def run_packs(plan: Any, packs: list[Path], policy_doc: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> tuple[list[PackInfo], list[Finding]]:
+def run_packs(
+    plan: Any, packs: list[Path], policy_doc: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> tuple[list[PackInfo], list[Finding]]:
     """Every pack in parallel (one process each); findings in pack order."""
     configs = {p.name: parse_pack_config(((policy_doc or {}).get("packs") or {}).get(p.name), f"policy.yaml packs.{p.name}") for p in packs}
     with ThreadPoolExecutor(max_workers=len(packs) + 1) as pool:

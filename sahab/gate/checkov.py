@@ -8,9 +8,10 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sahab.gate.model import ADVISORY, MANDATORY, REPO, Finding
 from sahab.gate.schemas import manifest_files
@@ -28,7 +29,6 @@ SUPPRESSIONS: dict[str, str] = {
     "CKV_K8S_43": "wants image digests only; Sahab also accepts tags of IMMUTABLE in-region ECR repositories (kubernetes-baseline: kubernetes-images-pinned)",
     "CKV_K8S_15": "wants imagePullPolicy Always; with immutable in-region tags IfNotPresent is equivalent and avoids registry traffic",
 }
-
 
 
 @dataclass
@@ -55,9 +55,19 @@ class CheckovRun:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
-            return [Finding("checkov", "checkov", "checkov-finished", MANDATORY, f"checkov did not finish within {timeout:.0f} s on {self.manifest_dir}. Fix: run it by hand to see why.")]
+            return [
+                Finding(
+                    "checkov",
+                    "checkov",
+                    "checkov-finished",
+                    MANDATORY,
+                    f"checkov did not finish within {timeout:.0f} s on {self.manifest_dir}. Fix: run it by hand to see why.",
+                )
+            ]
         self.seconds = time.perf_counter() - self.started
-        return parse_checkov(out.decode(errors="replace"), err.decode(errors="replace"), self.proc.returncode, self.mandatory_checks, self.default_level, self.urns)
+        return parse_checkov(
+            out.decode(errors="replace"), err.decode(errors="replace"), self.proc.returncode, self.mandatory_checks, self.default_level, self.urns
+        )
 
 
 def warm_checkov(checkov: Path = CHECKOV) -> subprocess.Popen | None:
@@ -95,8 +105,21 @@ def start_checkov(
         run.missing = f"checkov is not installed at {checkov}. Fix: run scripts/setup.sh (it creates .venv-checkov; checkov cannot share .venv with pulumi)."
         return run
     args = [
-        "-d", str(manifest_dir), "--framework", "kubernetes", "--external-checks-dir", str(CHECKS_DIR),
-        "--skip-path", "helm", "-o", "json", "--quiet", "--compact", "--skip-download", "--skip-check", ",".join(sorted(skip)),
+        "-d",
+        str(manifest_dir),
+        "--framework",
+        "kubernetes",
+        "--external-checks-dir",
+        str(CHECKS_DIR),
+        "--skip-path",
+        "helm",
+        "-o",
+        "json",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+        "--skip-check",
+        ",".join(sorted(skip)),
     ]
     registries = ",".join(allowed_registries)
     if warm is not None and warm.poll() is None:
@@ -128,11 +151,26 @@ def run_checkov(manifest_dir: Path, **options: Any) -> list[Finding]:
     return start_checkov(manifest_dir, **options).result()
 
 
-def parse_checkov(stdout: str, stderr: str, returncode: int, mandatory_checks: Iterable[str] = ("CKV_SAHAB_*",), default_level: str = ADVISORY, urns: dict[str, str] | None = None) -> list[Finding]:
+def parse_checkov(
+    stdout: str,
+    stderr: str,
+    returncode: int,
+    mandatory_checks: Iterable[str] = ("CKV_SAHAB_*",),
+    default_level: str = ADVISORY,
+    urns: dict[str, str] | None = None,
+) -> list[Finding]:
     try:
         doc = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
-        return [Finding("checkov", "checkov", "checkov-output", MANDATORY, f"checkov exited {returncode} without JSON output: {(stderr or stdout)[-1500:]}. Fix: run checkov by hand on the manifests to see the error.")]
+        return [
+            Finding(
+                "checkov",
+                "checkov",
+                "checkov-output",
+                MANDATORY,
+                f"checkov exited {returncode} without JSON output: {(stderr or stdout)[-1500:]}. Fix: run checkov by hand on the manifests to see the error.",
+            )
+        ]
     reports = doc if isinstance(doc, list) else [doc]
     findings = []
     for report in reports:
@@ -141,12 +179,22 @@ def parse_checkov(stdout: str, stderr: str, returncode: int, mandatory_checks: I
             level = MANDATORY if any(fnmatch.fnmatchcase(cid, p) for p in mandatory_checks) else default_level
             rel = str(check.get("file_path", "")).lstrip("/")
             guide = check.get("guideline") or ""
-            fix = f"see {guide}" if guide else "change the Kubernetes resource that renders this manifest, or suppress the check in policy.yaml `checkov.skip` with a reason"
+            fix = (
+                f"see {guide}"
+                if guide
+                else "change the Kubernetes resource that renders this manifest, or suppress the check in policy.yaml `checkov.skip` with a reason"
+            )
             findings.append(
                 Finding(
-                    "checkov", "checkov", cid, level,
+                    "checkov",
+                    "checkov",
+                    cid,
+                    level,
                     f"{check.get('resource')} in {rel}: {check.get('check_name')}. Fix: {fix}.",
-                    urn=(urns or {}).get(rel, ""), resource=str(check.get("resource", "")), file=rel, description=str(check.get("check_name", "")),
+                    urn=(urns or {}).get(rel, ""),
+                    resource=str(check.get("resource", "")),
+                    file=rel,
+                    description=str(check.get("check_name", "")),
                 )
             )
     return findings

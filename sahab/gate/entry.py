@@ -6,9 +6,10 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -65,7 +66,20 @@ def _registries(doc: dict[str, Any]) -> list[str]:
     return list(ALLOWED_REGISTRIES["default"])
 
 
-def gate_plan(plan: Any, out_dir: Path, *, policy_doc: dict[str, Any], packs: list[Path], environment: str = "", kubernetes_version: str | None = None, config_file: str = "", kubernetes: bool = True, warm: subprocess.Popen | None = None, environment_dir: Path | None = None, deployability: bool = False) -> GateResult:
+def gate_plan(
+    plan: Any,
+    out_dir: Path,
+    *,
+    policy_doc: dict[str, Any],
+    packs: list[Path],
+    environment: str = "",
+    kubernetes_version: str | None = None,
+    config_file: str = "",
+    kubernetes: bool = True,
+    warm: subprocess.Popen | None = None,
+    environment_dir: Path | None = None,
+    deployability: bool = False,
+) -> GateResult:
     """Judge an already planned program; manifests are expected under out_dir/manifests. With
     `deployability`, also every check of `sahab.gate.deployability.CHECKS` (`sahab check` does)."""
     result = GateResult(project=plan.project, stack=plan.stack, environment=environment, resources=len(plan.resources), config_file=config_file)
@@ -168,7 +182,18 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
         write_plan(plan, out_dir)
         write_pack_configs(doc, pack_dirs, out_dir)
         config_file = f"environments/{env}/Pulumi.{plan.stack}.yaml"
-        result = gate_plan(plan, out_dir, policy_doc=doc, packs=pack_dirs, environment=env, kubernetes_version=_kubernetes_version(plan), config_file=config_file, warm=warm, environment_dir=repo / "environments" / env, deployability=True)
+        result = gate_plan(
+            plan,
+            out_dir,
+            policy_doc=doc,
+            packs=pack_dirs,
+            environment=env,
+            kubernetes_version=_kubernetes_version(plan),
+            config_file=config_file,
+            warm=warm,
+            environment_dir=repo / "environments" / env,
+            deployability=True,
+        )
     except BaseException as e:
         if warm is not None and warm.poll() is None:
             warm.kill()
@@ -185,7 +210,15 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
     return 1 if result.mandatory else 0
 
 
-def policy_check(program_dir: Path, stack: str = "dev", packs: list[str] | None = None, policy_config: Path | None = None, fmt: str = "text", out: Path | None = None, kubernetes: bool = False) -> int:
+def policy_check(
+    program_dir: Path,
+    stack: str = "dev",
+    packs: list[str] | None = None,
+    policy_config: Path | None = None,
+    fmt: str = "text",
+    out: Path | None = None,
+    kubernetes: bool = False,
+) -> int:
     """`sahab policy check DIR`: run any Pulumi Python program offline (config from DIR/Pulumi.<stack>.yaml)
     and every pack (or `packs`) over it. With `kubernetes`, also schemas and checkov on its manifests.
     Exit 0 pass, 1 mandatory violation, 2 when the program (or the gate's config) fails."""

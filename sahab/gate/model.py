@@ -70,4 +70,3 @@ class GateResult:
 
 class GateError(RuntimeError):
     """The gate itself cannot run (bad policy.yaml, a pack that does not start): exit 2."""
-

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sahab.gate.model import Finding, GateResult
 
@@ -88,7 +89,12 @@ def report_sarif(result: GateResult) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {}
     for pack in result.packs:
         for name, p in pack.policies.items():
-            rules[f"{pack.name}/{name}"] = {"id": f"{pack.name}/{name}", "name": name, "shortDescription": {"text": p["description"]}, "properties": {"pack": pack.name, "severity": p["severity"], "enforcement": p["enforcement"]}}
+            rules[f"{pack.name}/{name}"] = {
+                "id": f"{pack.name}/{name}",
+                "name": name,
+                "shortDescription": {"text": p["description"]},
+                "properties": {"pack": pack.name, "severity": p["severity"], "enforcement": p["enforcement"]},
+            }
     results = []
     for f in result.findings:
         rule_id = f"{f.pack}/{f.policy}"
@@ -134,4 +140,6 @@ def print_table(result: GateResult, console: Any = None) -> None:
         console.print(table)
     verdict = "[bold green]passed[/]" if result.mandatory == 0 else "[bold red]failed[/]"
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
-    console.print(f"{verdict}: {result.mandatory} mandatory, {result.advisory} advisory over {result.resources} resources, {result.manifests} manifests ({timing})")
+    console.print(
+        f"{verdict}: {result.mandatory} mandatory, {result.advisory} advisory over {result.resources} resources, {result.manifests} manifests ({timing})"
+    )

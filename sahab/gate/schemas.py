@@ -70,14 +70,31 @@ def validate_schemas(manifest_dir: Path, kubernetes_version: str = DEFAULT_KUBER
     try:
         schema_dir, used = _schema_dir(kubernetes_version)
     except ImportError:
-        return [Finding("schema", "kubernetes-schemas", "schema-validation-available", MANDATORY, "Kubernetes schema validation cannot run: the kubernetes-validate package is missing. Fix: run scripts/setup.sh (or `.venv/bin/pip install kubernetes-validate`).")]
+        return [
+            Finding(
+                "schema",
+                "kubernetes-schemas",
+                "schema-validation-available",
+                MANDATORY,
+                "Kubernetes schema validation cannot run: the kubernetes-validate package is missing. Fix: run scripts/setup.sh (or `.venv/bin/pip install kubernetes-validate`).",
+            )
+        ]
     findings = []
     for path in manifest_files(manifest_dir):
         rel = str(path.relative_to(manifest_dir))
         try:
             docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
         except yaml.YAMLError as e:
-            findings.append(Finding("schema", "kubernetes-schemas", "manifest-parses", MANDATORY, f"{rel}: not valid YAML ({e}). Fix: correct the resource that renders it.", file=rel))
+            findings.append(
+                Finding(
+                    "schema",
+                    "kubernetes-schemas",
+                    "manifest-parses",
+                    MANDATORY,
+                    f"{rel}: not valid YAML ({e}). Fix: correct the resource that renders it.",
+                    file=rel,
+                )
+            )
             continue
         for doc in docs:
             kind, api = doc.get("kind"), doc.get("apiVersion")
@@ -85,17 +102,50 @@ def validate_schemas(manifest_dir: Path, kubernetes_version: str = DEFAULT_KUBER
             label = f"{kind}/{name}"
             urn = (urns or {}).get(rel, "")
             if not kind or not api:
-                findings.append(Finding("schema", "kubernetes-schemas", "manifest-has-kind", MANDATORY, f"{rel}: object without apiVersion/kind. Fix: set both on the Kubernetes resource.", urn=urn, resource=rel, file=rel))
+                findings.append(
+                    Finding(
+                        "schema",
+                        "kubernetes-schemas",
+                        "manifest-has-kind",
+                        MANDATORY,
+                        f"{rel}: object without apiVersion/kind. Fix: set both on the Kubernetes resource.",
+                        urn=urn,
+                        resource=rel,
+                        file=rel,
+                    )
+                )
                 continue
             validator = _validator(schema_dir, kind, api)
             group = api.split("/")[0] if "/" in api else ""
             if validator is None and "." in group and not group.endswith(".k8s.io"):
                 continue  # a custom resource (karpenter.sh, monitoring.coreos.com): its CRD comes with its chart
             if validator is None:
-                findings.append(Finding("schema", "kubernetes-schemas", "schema-known", ADVISORY, f"{label} in {rel}: no Kubernetes {used} schema for {api} {kind} (a CRD?), so it was not validated. Fix: nothing if it is a CRD installed by a chart; otherwise check apiVersion/kind.", urn=urn, resource=label, file=rel))
+                findings.append(
+                    Finding(
+                        "schema",
+                        "kubernetes-schemas",
+                        "schema-known",
+                        ADVISORY,
+                        f"{label} in {rel}: no Kubernetes {used} schema for {api} {kind} (a CRD?), so it was not validated. Fix: nothing if it is a CRD installed by a chart; otherwise check apiVersion/kind.",
+                        urn=urn,
+                        resource=label,
+                        file=rel,
+                    )
+                )
                 continue
             errors = [e for e in validator.iter_errors(doc) if e.instance not in OFFLINE_PLACEHOLDERS]
             for error in sorted(errors, key=lambda e: list(e.absolute_path))[:10]:
                 where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-                findings.append(Finding("schema", "kubernetes-schemas", f"schema-{kind.lower()}", MANDATORY, f"{label} in {rel}: `{where}`: {error.message} (Kubernetes {used} schema). Fix: correct that field in the resource's inputs.", urn=urn, resource=label, file=rel))
+                findings.append(
+                    Finding(
+                        "schema",
+                        "kubernetes-schemas",
+                        f"schema-{kind.lower()}",
+                        MANDATORY,
+                        f"{label} in {rel}: `{where}`: {error.message} (Kubernetes {used} schema). Fix: correct that field in the resource's inputs.",
+                        urn=urn,
+                        resource=label,
+                        file=rel,
+                    )
+                )
     return findings

@@ -12,6 +12,7 @@ so a bad variable stops here with its name rather than in a service's log later.
 already resolves a verified `champion` (an embedded platform brought up again) nothing is retrained.
 The last line printed is JSON: `{"champion", "challenger", "trained"}`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30, help="days the transactions span")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=200, help="training steps per version")
-    p.add_argument("--challenger", action=argparse.BooleanOptionalAction, default=True,
-                   help="also register a challenger (another seed), so serving runs an A/B test at once")
+    p.add_argument(
+        "--challenger",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also register a challenger (another seed), so serving runs an A/B test at once",
+    )
     args = p.parse_args(argv)
     validate_settings()
 
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         existing = resolve(CHAMPION, settings=settings)
         verify(existing)
-    except Exception:  # no registry yet, no alias, or artifacts gone: build it
+    except Exception:  # noqa: BLE001 (no registry yet, no alias, or artifacts gone: build it)
         existing = None
     if existing is not None:
         print(f"bootstrap: {settings.model_name}@{CHAMPION} is v{existing.version}; nothing to train", flush=True)
@@ -69,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    log = lambda line: print(line, flush=True)  # noqa: E731
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
     features = FeatureStoreSettings()
     repo = FeatureRepo(settings.home, features)
     df = generate(args.rows, seed=args.seed, days=args.days)
@@ -79,9 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     repo.materialize(start, end)
     log(f"bootstrap: {len(df)} transactions in the {features.mode} feature store, materialized online")
     data = prepare(repo.training_set(), 0.2, feature_views=repo.versions())
-    cfg = TrainConfig.model_validate({"seed": args.seed, "steps": args.steps, "eval_every": args.steps,
-                                      "log_every": max(1, args.steps // 4), "threads": 1,
-                                      "optim": {"warmup_steps": min(20, args.steps - 1)}})
+    cfg = TrainConfig.model_validate(
+        {
+            "seed": args.seed,
+            "steps": args.steps,
+            "eval_every": args.steps,
+            "log_every": max(1, args.steps // 4),
+            "threads": 1,
+            "optim": {"warmup_steps": min(20, args.steps - 1)},
+        }
+    )
     first = train_and_register(cfg, data, settings=settings, alias=CHALLENGER, log=log)
     try:
         champion = promote(settings=settings)
@@ -90,10 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     challenger = None
     if args.challenger:
-        challenger = train_and_register(cfg.model_copy(update={"seed": args.seed + 1}), data, settings=settings,
-                                        alias=CHALLENGER, log=log).version
-    log(f"bootstrap: {settings.model_name}@{CHAMPION} = v{champion} (run {first.run_id})"
-        + (f", @{CHALLENGER} = v{challenger}" if challenger else ""))
+        challenger = train_and_register(cfg.model_copy(update={"seed": args.seed + 1}), data, settings=settings, alias=CHALLENGER, log=log).version
+    log(f"bootstrap: {settings.model_name}@{CHAMPION} = v{champion} (run {first.run_id})" + (f", @{CHALLENGER} = v{challenger}" if challenger else ""))
     print(json.dumps({"champion": champion, "challenger": challenger, "trained": True}))
     return 0
 

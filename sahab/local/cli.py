@@ -1,8 +1,9 @@
 """`sahab local up | status | down` (mounted on the main CLI as the `local` sub-app)."""
+
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ console = Console()
 StateDir = Annotated[Path, typer.Option("--state-dir", help="Logs, data and state.json of the local platform.")]
 
 
-class StatusFormat(str, Enum):
+class StatusFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -35,16 +36,28 @@ def local_up(
     timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds one service may take to become healthy.")] = 240.0,
 ) -> None:
     """Start every service, bootstrap a served champion, return once all are healthy (exit 1 otherwise)."""
-    options = LocalOptions(state_dir=state_dir, embedded=embedded, rows=rows, steps=steps, challenger=challenger,
-                           prometheus=prometheus, drift_every_s=drift_every, evaluator_every_s=evaluator_every, timeout_s=timeout)
+    options = LocalOptions(
+        state_dir=state_dir,
+        embedded=embedded,
+        rows=rows,
+        steps=steps,
+        challenger=challenger,
+        prometheus=prometheus,
+        drift_every_s=drift_every,
+        evaluator_every_s=evaluator_every,
+        timeout_s=timeout,
+    )
     try:
         up(options, progress=lambda line: console.print(f"[dim]local[/] {line}", markup=True, highlight=False))
     except LocalError as exc:
         console.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     _table(state_dir)
-    console.print(f"[bold green]up[/]: env for clients: python -c 'import sahab.local as l; print(l.platform_env(\"{state_dir}\"))'; "
-                  f"stop with: sahab local down", markup=True, highlight=False)
+    console.print(
+        f"[bold green]up[/]: env for clients: python -c 'import sahab.local as l; print(l.platform_env(\"{state_dir}\"))'; stop with: sahab local down",
+        markup=True,
+        highlight=False,
+    )
 
 
 @local_app.command("status")
@@ -58,7 +71,7 @@ def local_status(
         report = status(state_dir)
     except LocalError as exc:
         console.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if fmt is StatusFormat.json:
         typer.echo(json.dumps(report))
     else:

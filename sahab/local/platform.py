@@ -29,6 +29,7 @@ moto's S3 store lives in memory: a platform on servers starts from fresh data on
 bootstrap rebuilds the registry); an `--embedded` platform keeps its SQLite and folders and is
 reused (no retraining) when brought up again.
 """
+
 from __future__ import annotations
 
 import json
@@ -117,20 +118,41 @@ class ServiceRecord:
         return self.identity.pid
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "pid": self.pid, "identity": self.identity.as_dict(),
-                "log": self.log, "health": self.health.as_dict(), "env": self.env, "stop_signal": int(self.stop_signal)}
+        return {
+            "name": self.name,
+            "url": self.url,
+            "pid": self.pid,
+            "identity": self.identity.as_dict(),
+            "log": self.log,
+            "health": self.health.as_dict(),
+            "env": self.env,
+            "stop_signal": int(self.stop_signal),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceRecord:
-        return cls(name=data["name"], url=data["url"], identity=ProcessIdentity.from_dict(data["identity"]),
-                   log=data["log"], health=HealthCheck.from_dict(data["health"]), env=dict(data.get("env", {})),
-                   stop_signal=int(data.get("stop_signal", signal.SIGTERM)))
+        return cls(
+            name=data["name"],
+            url=data["url"],
+            identity=ProcessIdentity.from_dict(data["identity"]),
+            log=data["log"],
+            health=HealthCheck.from_dict(data["health"]),
+            env=dict(data.get("env", {})),
+            stop_signal=int(data.get("stop_signal", signal.SIGTERM)),
+        )
 
     @classmethod
     def of(cls, server: Server) -> ServiceRecord:
         assert server.identity is not None
-        return cls(name=server.name, url=server.url, identity=server.identity, log=str(server.log),
-                   health=server.check, env=dict(server.env), stop_signal=server.stop_signal)
+        return cls(
+            name=server.name,
+            url=server.url,
+            identity=server.identity,
+            log=str(server.log),
+            health=server.check,
+            env=dict(server.env),
+            stop_signal=server.stop_signal,
+        )
 
     def health_reason(self) -> str | None:
         if not self.identity.matches():
@@ -143,6 +165,7 @@ class ServiceRecord:
 
 # --- the state file ----------------------------------------------------------------------------
 
+
 def state_path(state_dir: Path) -> Path:
     return Path(state_dir) / STATE_FILE
 
@@ -153,8 +176,9 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text())
     if data.get("format") != STATE_FORMAT:
-        raise LocalError(f"{path} (state): format {data.get('format')!r}, this Sahab reads {STATE_FORMAT}. "
-                         f"Fix: stop its processes by hand, then delete the file.")
+        raise LocalError(
+            f"{path} (state): format {data.get('format')!r}, this Sahab reads {STATE_FORMAT}. Fix: stop its processes by hand, then delete the file."
+        )
     return data
 
 
@@ -171,6 +195,7 @@ def _records(state: dict[str, Any] | None) -> list[ServiceRecord]:
 
 
 # --- the Python API (H14's `sahab verify local` reads these) -----------------------------------
+
 
 def platform_env(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, str]:
     """The variables every service of the running local platform was given (`SAHAB_*`, AWS_* for
@@ -193,8 +218,7 @@ def service_health(state_dir: Path = DEFAULT_STATE_DIR) -> list[dict[str, Any]]:
     out = []
     for record in _records(read_state(state_dir)):
         reason = record.health_reason()
-        out.append({"name": record.name, "url": _redact(record.url), "healthy": reason is None,
-                    "pid": record.pid, "reason": reason, "log": record.log})
+        out.append({"name": record.name, "url": _redact(record.url), "healthy": reason is None, "pid": record.pid, "reason": reason, "log": record.log})
     return out
 
 
@@ -236,7 +260,7 @@ def _stop_records(records: list[ServiceRecord]) -> list[tuple[ServiceRecord, boo
             continue
         with ThreadPoolExecutor(max_workers=len(batch)) as pool:
             results = list(pool.map(lambda r: servers.stop_process(r.identity, sig=r.stop_signal), batch))
-        out.extend(zip(batch, results))
+        out.extend(zip(batch, results, strict=False))
     return out
 
 
@@ -274,6 +298,7 @@ def _stop_marked(run_id: str | None, timeout: float = 15.0) -> list[str]:
 
 # --- up ----------------------------------------------------------------------------------------
 
+
 def _clean_environ() -> dict[str, str]:
     """The caller's environment minus every SAHAB_*/MLFLOW_*/AWS_*/FEAST_* variable and
     PROMETHEUS_MULTIPROC_DIR: the services get the platform's settings and nothing a shell (or a
@@ -293,9 +318,15 @@ class _Starter:
         self.logs = self.state_dir / "logs"
         self.records: list[ServiceRecord] = []
         self.lock = threading.Lock()
-        self.state: dict[str, Any] = {"format": STATE_FORMAT, "mode": "embedded" if options.embedded else "servers",
-                                      "state_dir": str(self.state_dir), "started_at": time.time(), "env": {}, "services": [],
-                                      "run_id": secrets.token_hex(8)}
+        self.state: dict[str, Any] = {
+            "format": STATE_FORMAT,
+            "mode": "embedded" if options.embedded else "servers",
+            "state_dir": str(self.state_dir),
+            "started_at": time.time(),
+            "env": {},
+            "services": [],
+            "run_id": secrets.token_hex(8),
+        }
 
     def save(self) -> None:
         self.state["services"] = [r.as_dict() for r in self.records]
@@ -316,13 +347,24 @@ class _Starter:
         except ServerError as exc:
             raise LocalError(str(exc)) from exc
 
-    def service(self, name: str, argv: Sequence[str], *, env: dict[str, str], url: str, check: HealthCheck,
-                timeout: float | None = None) -> Server:
+    def service(self, name: str, argv: Sequence[str], *, env: dict[str, str], url: str, check: HealthCheck, timeout: float | None = None) -> Server:
         """A platform service: argv with the platform env (and nothing else from the caller's)."""
         full_env = {**_clean_environ(), **env, "PYTHONUNBUFFERED": "1", RUN_MARKER: self.state["run_id"]}
-        return self.server(name, lambda: servers.spawn(
-            name, argv, log=self.logs / f"{name}.log", url=url, check=check, env=full_env, replace_env=True,
-            cwd=REPO, timeout=timeout or self.options.timeout_s, client_env=env))
+        return self.server(
+            name,
+            lambda: servers.spawn(
+                name,
+                argv,
+                log=self.logs / f"{name}.log",
+                url=url,
+                check=check,
+                env=full_env,
+                replace_env=True,
+                cwd=REPO,
+                timeout=timeout or self.options.timeout_s,
+                client_env=env,
+            ),
+        )
 
     def together(self, starts: list[Callable[[], Server]]) -> None:
         """Start services at once (each waits for its own health check); the first failure is
@@ -347,8 +389,7 @@ def up(options: LocalOptions = LocalOptions(), progress: Progress = print) -> di
     state_dir.mkdir(parents=True, exist_ok=True)
     running = [r.name for r in _records(read_state(state_dir)) if r.identity.matches()]
     if running:
-        raise LocalError(f"{state_dir} (local platform): already up ({', '.join(running)} running). "
-                         f"Fix: sahab local status, or sahab local down first.")
+        raise LocalError(f"{state_dir} (local platform): already up ({', '.join(running)} running). Fix: sahab local status, or sahab local down first.")
     state_path(state_dir).unlink(missing_ok=True)
     starter = _Starter(options, progress)
     try:
@@ -361,8 +402,7 @@ def up(options: LocalOptions = LocalOptions(), progress: Progress = print) -> di
     if unhealthy:
         starter.stop_all()
         first = unhealthy[0]
-        raise LocalError(f"{first['name']} (local service): {first['reason']} right after start. "
-                         f"Log {first['log']}:\n{log_tail(Path(first['log']))}")
+        raise LocalError(f"{first['name']} (local service): {first['reason']} right after start. Log {first['log']}:\n{log_tail(Path(first['log']))}")
     return status(state_dir)
 
 
@@ -391,10 +431,14 @@ def _bring_up(starter: _Starter) -> None:
         log_uri = f"s3://{features}/serving-log/"
         env.update(s3.env)
         env.update(
-            AWS_ENDPOINT_URL=s3.url, MLFLOW_S3_ENDPOINT_URL=s3.url, FEAST_S3_ENDPOINT_URL=s3.url,
+            AWS_ENDPOINT_URL=s3.url,
+            MLFLOW_S3_ENDPOINT_URL=s3.url,
+            FEAST_S3_ENDPOINT_URL=s3.url,
             SAHAB_MLFLOW_ARTIFACT_LOCATION=f"s3://{BUCKETS['experiment-artifacts']}/mlflow",
-            SAHAB_FEAST_MODE="aws", SAHAB_FEAST_S3_URI=f"s3://{features}/feast",
-            SAHAB_FEAST_S3_ENDPOINT_OVERRIDE=s3.url, SAHAB_FEAST_REDIS_URL=redis_hostport,
+            SAHAB_FEAST_MODE="aws",
+            SAHAB_FEAST_S3_URI=f"s3://{features}/feast",
+            SAHAB_FEAST_S3_ENDPOINT_OVERRIDE=s3.url,
+            SAHAB_FEAST_REDIS_URL=redis_hostport,
             SAHAB_SERVING_AB_REDIS_URL=f"redis://{redis_hostport}/2",
         )
         artifacts = f"s3://{BUCKETS['model-artifacts']}/mlflow"
@@ -427,13 +471,21 @@ def _bring_up(starter: _Starter) -> None:
     # mlflow/cli/__init__.py (envvar= of --backend-store-uri and --artifacts-destination) and
     # mlflow/environment_variables.py (MLFLOW_SERVER_ENABLE_JOB_EXECUTION); Feast's S3 registry
     # reads FEAST_S3_ENDPOINT_URL (feast 0.67.0 feast/infra/registry/s3.py).
-    starter.service("mlflow", [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK,
-                               "--port", str(ports["mlflow"]), "--serve-artifacts", "--workers", "1"],
-                    env={**env, **mlflow_env, "MLFLOW_BACKEND_STORE_URI": backend, "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
-                         # MLflow 3's job runner (GenAI evaluation) starts eight huey consumers: ~2 GB
-                         # and CPU the platform does not use.
-                         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-                    url=mlflow_url, check=HealthCheck(kind="http", port=ports["mlflow"], path="/health", status=200))
+    starter.service(
+        "mlflow",
+        [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK, "--port", str(ports["mlflow"]), "--serve-artifacts", "--workers", "1"],
+        env={
+            **env,
+            **mlflow_env,
+            "MLFLOW_BACKEND_STORE_URI": backend,
+            "MLFLOW_ARTIFACTS_DESTINATION": artifacts,
+            # MLflow 3's job runner (GenAI evaluation) starts eight huey consumers: ~2 GB
+            # and CPU the platform does not use.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
+        url=mlflow_url,
+        check=HealthCheck(kind="http", port=ports["mlflow"], path="/health", status=200),
+    )
     starter.records[-1].env = env  # the state keeps what clients need, not the database password
     starter.save()
 
@@ -443,38 +495,77 @@ def _bring_up(starter: _Starter) -> None:
     bentoml = str(Path(python).with_name("bentoml"))
     # The rest need only the registry and the stores: start them at once.
     starts: list[Callable[[], Server]] = [
-        lambda: starter.service("feast", [python, "-m", "workloads.features", "serve", "--host", servers.LOOPBACK,
-                                          "--port", str(ports["feast"])],
-                                env=env, url=env["SAHAB_FEATURE_SERVER_URL"],
-                                check=HealthCheck(kind="http", port=ports["feast"], path="/health", status=200)),
-        lambda: starter.service("serving", [bentoml, "serve", "workloads.serving.service:TransactionRisk",
-                                            "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
-                                env=env, url=serving_url,
-                                check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200)),
-        lambda: starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="",
-                                check=HealthCheck(kind="alive")),
+        lambda: starter.service(
+            "feast",
+            [python, "-m", "workloads.features", "serve", "--host", servers.LOOPBACK, "--port", str(ports["feast"])],
+            env=env,
+            url=env["SAHAB_FEATURE_SERVER_URL"],
+            check=HealthCheck(kind="http", port=ports["feast"], path="/health", status=200),
+        ),
+        lambda: starter.service(
+            "serving",
+            [bentoml, "serve", "workloads.serving.service:TransactionRisk", "--host", servers.LOOPBACK, "--port", str(ports["serving"])],
+            env=env,
+            url=serving_url,
+            check=HealthCheck(kind="http", port=ports["serving"], path="/readyz", status=200),
+        ),
+        lambda: starter.service("evaluator", [python, "-m", "workloads.serving.evaluator"], env=env, url="", check=HealthCheck(kind="alive")),
     ]
     if _has_module("workloads.serving.control"):
-        starts.append(lambda: starter.service("control", [python, "-m", "workloads.serving.control"], env=env,
-                                              url=f"http://{servers.LOOPBACK}:{ports['control']}",
-                                              check=HealthCheck(kind="http", port=ports["control"], path="/healthz", status=200)))
+        starts.append(
+            lambda: starter.service(
+                "control",
+                [python, "-m", "workloads.serving.control"],
+                env=env,
+                url=f"http://{servers.LOOPBACK}:{ports['control']}",
+                check=HealthCheck(kind="http", port=ports["control"], path="/healthz", status=200),
+            )
+        )
     # Importing feast points PROMETHEUS_MULTIPROC_DIR at a temporary folder it deletes at exit; the
     # drift job's detached retraining inherits the variable and would find the folder gone. A
     # folder of the platform's own outlives the job.
     metrics_dir = state_dir / "drift-metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    starts.append(lambda: starter.service(
-        "drift", [python, "-m", "sahab.local.schedule", "--every", str(options.drift_every_s),
-                  "--status", str(state_dir / "logs" / "drift.status.json"), "--", python, "-m", "workloads.monitoring", "run"],
-        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, url="", check=HealthCheck(kind="alive")))
+    starts.append(
+        lambda: starter.service(
+            "drift",
+            [
+                python,
+                "-m",
+                "sahab.local.schedule",
+                "--every",
+                str(options.drift_every_s),
+                "--status",
+                str(state_dir / "logs" / "drift.status.json"),
+                "--",
+                python,
+                "-m",
+                "workloads.monitoring",
+                "run",
+            ],
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+            url="",
+            check=HealthCheck(kind="alive"),
+        )
+    )
     prometheus = servers.which("prometheus", "SAHAB_LOCAL_PROMETHEUS", ("/usr/bin/prometheus",))
     if options.prometheus and prometheus:
         config = _prometheus_config(state_dir, ports["serving"])
-        starts.append(lambda: starter.service(
-            "prometheus", [prometheus, f"--config.file={config}", f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
-                           f"--web.listen-address={servers.LOOPBACK}:{ports['prometheus']}", "--storage.tsdb.retention.time=2d"],
-            env={}, url=f"http://{servers.LOOPBACK}:{ports['prometheus']}",
-            check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200)))
+        starts.append(
+            lambda: starter.service(
+                "prometheus",
+                [
+                    prometheus,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={state_dir / 'prometheus' / 'data'}",
+                    f"--web.listen-address={servers.LOOPBACK}:{ports['prometheus']}",
+                    "--storage.tsdb.retention.time=2d",
+                ],
+                env={},
+                url=f"http://{servers.LOOPBACK}:{ports['prometheus']}",
+                check=HealthCheck(kind="http", port=ports["prometheus"], path="/-/ready", status=200),
+            )
+        )
     elif options.prometheus:
         starter.progress("prometheus: not found (install Debian's prometheus or set SAHAB_LOCAL_PROMETHEUS); skipped")
     starter.together(starts)
@@ -491,36 +582,56 @@ def _bootstrap(starter: _Starter, env: dict[str, str]) -> None:
     options = starter.options
     log = starter.logs / "bootstrap.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "sahab.local.bootstrap", "--rows", str(options.rows), "--days", str(options.days),
-            "--steps", str(options.steps), "--challenger" if options.challenger else "--no-challenger"]
+    argv = [
+        sys.executable,
+        "-m",
+        "sahab.local.bootstrap",
+        "--rows",
+        str(options.rows),
+        "--days",
+        str(options.days),
+        "--steps",
+        str(options.steps),
+        "--challenger" if options.challenger else "--no-challenger",
+    ]
     starter.progress(f"bootstrap: data -> features -> train -> register ({options.rows} rows, {options.steps} steps)")
     started = time.monotonic()
     with open(log, "ab") as out:
         try:
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, timeout=options.bootstrap_timeout_s,
-                                  env={**_clean_environ(), **env, "PYTHONUNBUFFERED": "1"})
+            done = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                timeout=options.bootstrap_timeout_s,
+                env={**_clean_environ(), **env, "PYTHONUNBUFFERED": "1"},
+            )
             code = done.returncode
         except subprocess.TimeoutExpired:
             code = None
     if code != 0:
         why = f"timed out after {options.bootstrap_timeout_s:.0f}s" if code is None else f"exited with status {code}"
-        raise LocalError(f"bootstrap (local job): {why}. Log {log}:\n{log_tail(log, 30)}\n"
-                         f"Fix: see the log (it checks every service's SAHAB_* settings first, then trains).")
+        raise LocalError(
+            f"bootstrap (local job): {why}. Log {log}:\n{log_tail(log, 30)}\nFix: see the log (it checks every service's SAHAB_* settings first, then trains)."
+        )
     lines = log.read_text(errors="replace").strip().splitlines()
     summary = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     starter.state["bootstrap"] = summary
     starter.save()
     reused = "" if summary.get("trained", True) else ", reused from the last run (nothing trained)"
-    starter.progress(f"bootstrap: champion v{summary.get('champion')}"
-                     + (f", challenger v{summary['challenger']}" if summary.get("challenger") else "")
-                     + f"{reused} ({time.monotonic() - started:.0f}s)")
+    starter.progress(
+        f"bootstrap: champion v{summary.get('champion')}"
+        + (f", challenger v{summary['challenger']}" if summary.get("challenger") else "")
+        + f"{reused} ({time.monotonic() - started:.0f}s)"
+    )
 
 
 def _create_buckets(s3: Server) -> None:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=s3.url, region_name=REGION,
-                          aws_access_key_id=s3.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=s3.env["AWS_SECRET_ACCESS_KEY"])
+    client = boto3.client(
+        "s3", endpoint_url=s3.url, region_name=REGION, aws_access_key_id=s3.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=s3.env["AWS_SECRET_ACCESS_KEY"]
+    )
     for bucket in BUCKETS.values():
         client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
 
@@ -534,18 +645,24 @@ def _prometheus_config(state_dir: Path, serving_port: int) -> Path:
 
     folder = state_dir / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
-    args = MonitoringArgs(namespace="monitoring", registry_host="local", storage_class="local",
-                          serving_namespace=SERVING_NAMESPACE)
+    args = MonitoringArgs(namespace="monitoring", registry_host="local", storage_class="local", serving_namespace=SERVING_NAMESPACE)
     rules = folder / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": alert_groups(args)}, sort_keys=False))
     config = folder / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [{
-            "job_name": "sahab-serving", "metrics_path": "/metrics",
-            "static_configs": [{"targets": [f"{servers.LOOPBACK}:{serving_port}"],
-                                "labels": {"namespace": SERVING_NAMESPACE}}],
-        }],
-    }, sort_keys=False))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+                "rule_files": [str(rules)],
+                "scrape_configs": [
+                    {
+                        "job_name": "sahab-serving",
+                        "metrics_path": "/metrics",
+                        "static_configs": [{"targets": [f"{servers.LOOPBACK}:{serving_port}"], "labels": {"namespace": SERVING_NAMESPACE}}],
+                    }
+                ],
+            },
+            sort_keys=False,
+        )
+    )
     return config

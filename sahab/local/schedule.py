@@ -7,6 +7,7 @@ progress. Each run's start, exit status and duration are printed (the service's 
 last one is written as JSON to `--status FILE` (`{"runs", "last_exit", "last_start", "last_seconds"}`)
 so `sahab local status` and tests can see the job is working, not only alive.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -16,6 +16,7 @@ parents are not reachable by the user (pytest's 0700 temporary folders), the dat
 `/var/tmp/sahab-pg/<hash of the directory>` instead (`Server.data_dir` says where) and is removed
 when the server stops, since nothing could find it again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -222,8 +223,7 @@ class Server:
         if reason is not None:
             self.stop()
             raise ServerError(
-                f"{self.name} (server): {reason}. Log {self.log}:\n{log_tail(self.log)}\n"
-                f"Fix: see the log above; `make servers` installs the Debian servers."
+                f"{self.name} (server): {reason}. Log {self.log}:\n{log_tail(self.log)}\nFix: see the log above; `make servers` installs the Debian servers."
             )
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -277,18 +277,33 @@ def spawn(
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         try:
             process = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env or {}) if replace_env else {**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, **kwargs,
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env or {}) if replace_env else {**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+                **kwargs,
             )
         except OSError as exc:
             raise ServerError(f"{name} (server): cannot run {argv[0]}: {exc}. Fix: install it (`make servers`).") from exc
     try:
         identity = ProcessIdentity.of(process.pid)
-    except Exception:  # exited at once: the health wait reports it with the log
+    except Exception:  # noqa: BLE001 (exited at once: the health wait reports it with the log)
         identity = None
     server = Server(
-        name=name, url=url, pid=process.pid, log=log, identity=identity, check=check, process=process,
-        stop_signal=stop_signal, env=dict(client_env or {}), data_dir=data_dir, on_stop=on_stop,
+        name=name,
+        url=url,
+        pid=process.pid,
+        log=log,
+        identity=identity,
+        check=check,
+        process=process,
+        stop_signal=stop_signal,
+        env=dict(client_env or {}),
+        data_dir=data_dir,
+        on_stop=on_stop,
     )
     server.wait_healthy(timeout)
     return server
@@ -325,6 +340,7 @@ def which(name: str, override_var: str, candidates: Sequence[str] = ()) -> str |
 
 # --- Redis -------------------------------------------------------------------------------------
 
+
 def redis_binary() -> str | None:
     return which("redis-server", "SAHAB_LOCAL_REDIS_SERVER", ("/usr/bin/redis-server", "/usr/local/bin/redis-server"))
 
@@ -353,8 +369,10 @@ def _own_every_slot(server: Server, port: int, timeout: float) -> None:
         if not answer.startswith(b"+OK") or time.monotonic() > deadline:
             server.stop()
             why = answer if not answer.startswith(b"+OK") else info
-            raise ServerError(f"redis (server): cluster mode did not come up ({why[:200]!r}). Log {server.log}:\n"
-                              f"{log_tail(server.log)}\nFix: redis-server must support cluster mode (Redis >= 7.0 for ADDSLOTSRANGE).")
+            raise ServerError(
+                f"redis (server): cluster mode did not come up ({why[:200]!r}). Log {server.log}:\n"
+                f"{log_tail(server.log)}\nFix: redis-server must support cluster mode (Redis >= 7.0 for ADDSLOTSRANGE)."
+            )
         time.sleep(0.05)
 
 
@@ -365,17 +383,41 @@ def start_redis(directory: Path, *, persist: bool = False, cluster: bool = False
     as on Azure Managed Redis (always clustered) and ElastiCache in cluster mode."""
     binary = redis_binary()
     if binary is None:
-        raise ServerError("redis (server): redis-server not found on PATH. Fix: `make servers` (Debian redis-server) "
-                          "or set SAHAB_LOCAL_REDIS_SERVER to a redis-server binary.")
+        raise ServerError(
+            "redis (server): redis-server not found on PATH. Fix: `make servers` (Debian redis-server) "
+            "or set SAHAB_LOCAL_REDIS_SERVER to a redis-server binary."
+        )
     directory = _folder(directory)
 
     def start(port: int) -> Server:
-        argv = [binary, "--port", str(port), "--bind", LOOPBACK, "--dir", str(directory), "--daemonize", "no",
-                "--protected-mode", "yes", "--appendonly", "no", "--save", "60 1" if persist else ""]
+        argv = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--dir",
+            str(directory),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--appendonly",
+            "no",
+            "--save",
+            "60 1" if persist else "",
+        ]
         if cluster:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / f"nodes-{port}.conf")]
-        server = spawn("redis", argv, log=directory / "redis.log", url=f"redis://{LOOPBACK}:{port}/0",
-                       check=HealthCheck(kind="redis", port=port), timeout=timeout, data_dir=directory)
+        server = spawn(
+            "redis",
+            argv,
+            log=directory / "redis.log",
+            url=f"redis://{LOOPBACK}:{port}/0",
+            check=HealthCheck(kind="redis", port=port),
+            timeout=timeout,
+            data_dir=directory,
+        )
         if cluster:
             _own_every_slot(server, port, timeout)
         return server
@@ -384,6 +426,7 @@ def start_redis(directory: Path, *, persist: bool = False, cluster: bool = False
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
+
 
 def postgres_bin_dir() -> Path | None:
     override = os.environ.get("SAHAB_LOCAL_PG_BIN")
@@ -401,11 +444,12 @@ def ensure_pg_user() -> str:
     try:
         pwd.getpwnam(PG_USER)
     except KeyError:
-        result = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-                                capture_output=True, text=True)
+        result = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER], capture_output=True, text=True)
         if result.returncode not in (0, 9):  # 9: created meanwhile by someone else
-            raise ServerError(f"postgres (server): cannot create the OS user {PG_USER}: {result.stderr.strip()}. "
-                              f"Fix: create it (`useradd --system {PG_USER}`) or run Sahab as a non-root user.")
+            raise ServerError(
+                f"postgres (server): cannot create the OS user {PG_USER}: {result.stderr.strip()}. "
+                f"Fix: create it (`useradd --system {PG_USER}`) or run Sahab as a non-root user."
+            ) from None
     return PG_USER
 
 
@@ -442,8 +486,10 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
     URL: `postgresql://postgres:PASSWORD@127.0.0.1:PORT/postgres`. `create_database()` adds one."""
     bindir = postgres_bin_dir()
     if bindir is None:
-        raise ServerError("postgres (server): PostgreSQL binaries not found (looked in /usr/lib/postgresql/15/bin). "
-                          "Fix: `make servers` (Debian postgresql-15) or set SAHAB_LOCAL_PG_BIN to its bin folder.")
+        raise ServerError(
+            "postgres (server): PostgreSQL binaries not found (looked in /usr/lib/postgresql/15/bin). "
+            "Fix: `make servers` (Debian postgresql-15) or set SAHAB_LOCAL_PG_BIN to its bin folder."
+        )
     directory = _folder(directory)
     user = ensure_pg_user() if os.geteuid() == 0 else None
     data = _pg_data_dir(directory, user)
@@ -471,25 +517,68 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         with open(log, "ab") as out:
             result = subprocess.run(
-                [str(bindir / "initdb"), "-D", str(data), "-U", PG_SUPERUSER, "--pwfile", str(pwfile),
-                 "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
-                stdout=out, stderr=subprocess.STDOUT, cwd="/", **kwargs,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    PG_SUPERUSER,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd="/",
+                **kwargs,
             )
         pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             shutil.rmtree(data, ignore_errors=True)
-            raise ServerError(f"postgres (server): initdb failed (status {result.returncode}). Log {log}:\n{log_tail(log)}\n"
-                              f"Fix: see the log; run as a non-root user or let Sahab create {PG_USER}.")
+            raise ServerError(
+                f"postgres (server): initdb failed (status {result.returncode}). Log {log}:\n{log_tail(log)}\n"
+                f"Fix: see the log; run as a non-root user or let Sahab create {PG_USER}."
+            )
 
     cleanup = None if data.is_relative_to(directory) else (lambda: shutil.rmtree(data, ignore_errors=True))
 
     def start(port: int) -> Server:
-        argv = [str(bindir / "postgres"), "-D", str(data), "-h", LOOPBACK, "-p", str(port), "-k", "",
-                "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=100"]
+        argv = [
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-h",
+            LOOPBACK,
+            "-p",
+            str(port),
+            "-k",
+            "",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=100",
+        ]
         url = f"postgresql://{PG_SUPERUSER}:{password}@{LOOPBACK}:{port}/postgres"
-        return spawn("postgres", argv, log=log, url=url, user=user, cwd=Path("/"), stop_signal=signal.SIGINT,
-                     check=HealthCheck(kind="postgres", port=port), timeout=timeout, data_dir=data,
-                     client_env={"PGPASSWORD": password}, on_stop=cleanup)
+        return spawn(
+            "postgres",
+            argv,
+            log=log,
+            url=url,
+            user=user,
+            cwd=Path("/"),
+            stop_signal=signal.SIGINT,
+            check=HealthCheck(kind="postgres", port=port),
+            timeout=timeout,
+            data_dir=data,
+            client_env={"PGPASSWORD": password},
+            on_stop=cleanup,
+        )
 
     return _with_port_retries(start)
 
@@ -498,8 +587,7 @@ def _pg_ready(port: int) -> str | None:
     bindir = postgres_bin_dir()
     if bindir is None:
         return "pg_isready not found"
-    result = subprocess.run([str(bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(port), "-t", "2"],
-                            capture_output=True, text=True)
+    result = subprocess.run([str(bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(port), "-t", "2"], capture_output=True, text=True)
     return None if result.returncode == 0 else (result.stdout.strip() or f"pg_isready status {result.returncode}")
 
 
@@ -511,8 +599,7 @@ def create_database(server: Server, name: str) -> str:
     base = server.url.rsplit("/", 1)[0]
     psql = [str(bindir / "psql"), server.url, "-v", "ON_ERROR_STOP=1", "-tAc"]
     env = {**os.environ, **server.env}
-    exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-                            capture_output=True, text=True, env=env)
+    exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], capture_output=True, text=True, env=env)
     if exists.returncode != 0:
         raise ServerError(f"postgres (server): cannot query {server.url.split('@')[-1]}: {exists.stderr.strip()}")
     if exists.stdout.strip() != "1":
@@ -549,19 +636,26 @@ def start_s3(directory: Path, *, timeout: float = 60.0) -> Server:
     `directory`. URL: `http://127.0.0.1:PORT` (the endpoint for boto3, MLflow's
     MLFLOW_S3_ENDPOINT_URL, s3fs); `Server.env` holds the AWS_* variables clients need."""
     try:
-        import moto.server  # noqa: F401
+        import moto.server  # noqa: F401 (probing that moto[server] is installed)
     except ImportError as exc:
-        raise ServerError("s3 (server): moto's server mode is not installed. Fix: pip install 'moto[server]' "
-                          "(it is in Sahab's dev extra).") from exc
+        raise ServerError("s3 (server): moto's server mode is not installed. Fix: pip install 'moto[server]' (it is in Sahab's dev extra).") from exc
     directory = _folder(directory)
 
     def start(port: int) -> Server:
         # checked: moto 5.2.5 moto/moto_api/_internal/urls.py (the /moto-api/ dashboard answers 200)
         argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
         url = f"http://{LOOPBACK}:{port}"
-        return spawn("s3", argv, log=directory / "s3.log", url=url, check=HealthCheck(kind="http", port=port, path="/moto-api/"),
-                     timeout=timeout, env=S3_CREDENTIALS, client_env={**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": url},
-                     data_dir=directory)
+        return spawn(
+            "s3",
+            argv,
+            log=directory / "s3.log",
+            url=url,
+            check=HealthCheck(kind="http", port=port, path="/moto-api/"),
+            timeout=timeout,
+            env=S3_CREDENTIALS,
+            client_env={**S3_CREDENTIALS, "AWS_ENDPOINT_URL_S3": url},
+            data_dir=directory,
+        )
 
     return _with_port_retries(start)
 
@@ -581,8 +675,7 @@ def azurite_binary() -> str | None:
 
 
 def azurite_connection_string(url: str) -> str:
-    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint={url}/{AZURITE_ACCOUNT};")
+    return f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={url}/{AZURITE_ACCOUNT};"
 
 
 def start_azurite(directory: Path, *, timeout: float = 60.0) -> Server:
@@ -594,15 +687,29 @@ def start_azurite(directory: Path, *, timeout: float = 60.0) -> Server:
     through the Blob API, as pyarrow and adlfs do on a flat-namespace account."""
     binary = azurite_binary()
     if binary is None:
-        raise ServerError("azurite (server): azurite-blob not found. Fix: `make servers` (npm install --prefix .node "
-                          f"azurite@{AZURITE_VERSION}) or set SAHAB_LOCAL_AZURITE_BLOB to an azurite-blob binary.")
+        raise ServerError(
+            "azurite (server): azurite-blob not found. Fix: `make servers` (npm install --prefix .node "
+            f"azurite@{AZURITE_VERSION}) or set SAHAB_LOCAL_AZURITE_BLOB to an azurite-blob binary."
+        )
     directory = _folder(directory)
 
     def start(port: int) -> Server:
         # --skipApiVersionCheck: the Azure SDKs (C++ in pyarrow, Python) may send a newer x-ms-version
         # than this Azurite release knows; --loose accepts headers it does not implement.
-        argv = [binary, "--blobHost", LOOPBACK, "--blobPort", str(port), "--location", str(directory / "data"),
-                "--debug", str(directory / "debug.log"), "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"]
+        argv = [
+            binary,
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(port),
+            "--location",
+            str(directory / "data"),
+            "--debug",
+            str(directory / "debug.log"),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableProductStyleUrl",
+        ]
         url = f"http://{LOOPBACK}:{port}"
         client_env = {
             "AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(url),
@@ -612,8 +719,16 @@ def start_azurite(directory: Path, *, timeout: float = 60.0) -> Server:
         }
         # SIGKILL: on SIGTERM or SIGINT Azurite waits for its clients' keep-alive connections to close
         # (15 s and more, measured); what it holds is an emulator's test data.
-        return spawn("azurite", argv, log=directory / "azurite.log", url=url,
-                     check=HealthCheck(kind="http", port=port, path=f"/{AZURITE_ACCOUNT}?comp=list"),
-                     timeout=timeout, client_env=client_env, data_dir=directory, stop_signal=signal.SIGKILL)
+        return spawn(
+            "azurite",
+            argv,
+            log=directory / "azurite.log",
+            url=url,
+            check=HealthCheck(kind="http", port=port, path=f"/{AZURITE_ACCOUNT}?comp=list"),
+            timeout=timeout,
+            client_env=client_env,
+            data_dir=directory,
+            stop_signal=signal.SIGKILL,
+        )
 
     return _with_port_retries(start)

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sahab.verify.base import Check, problem
-from sahab.verify.context import BucketPromise, CachePromise, ClusterPromise, DatabasePromise, LogGroupPromise, Promises, RepositoryPromise, StackOutputs, TrailPromise
+from sahab.verify.context import (
+    BucketPromise,
+    CachePromise,
+    ClusterPromise,
+    DatabasePromise,
+    LogGroupPromise,
+    Promises,
+    RepositoryPromise,
+    StackOutputs,
+    TrailPromise,
+)
 
 # Control-plane services whose ARNs carry no region by design (UAE.md: IAM must be allowed).
 GLOBAL_CONTROL_PLANE = frozenset({"iam", "sts", "organizations"})
@@ -83,11 +93,15 @@ def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Ch
             checks += _rds_checks(identifier, db, outputs, aws)
     if outputs.online_store_endpoint and promises.caches:
         group = _replication_group_id(outputs.online_store_endpoint)
-        checks.append(Check(id="cloud-elasticache-encrypted-with-stack-key", subject=group, run=lambda: cache_encrypted(group, promises.caches[0], outputs, aws)))
+        checks.append(
+            Check(id="cloud-elasticache-encrypted-with-stack-key", subject=group, run=lambda: cache_encrypted(group, promises.caches[0], outputs, aws))
+        )
     checks.append(Check(id="cloud-ecr-replication-in-region", subject=f"registry {promises.region}", run=lambda: registry_replication_in_region(promises, aws)))
     for label, arn in (("registry database", outputs.registry_database_secret_arn), ("online store", outputs.online_store_secret_arn)):
         if arn:
-            checks.append(Check(id="cloud-secret-encrypted-with-stack-key", subject=arn, run=lambda arn=arn, label=label: secret_encrypted(arn, label, outputs, aws)))
+            checks.append(
+                Check(id="cloud-secret-encrypted-with-stack-key", subject=arn, run=lambda arn=arn, label=label: secret_encrypted(arn, label, outputs, aws))
+            )
     return checks
 
 
@@ -114,7 +128,14 @@ def tagged_resources_in_region(promises: Promises, aws: Aws) -> list[str]:
             # An SCP that denies a region (the usual way to fence an account into the UAE) denies
             # creating anything there too: nothing of the stack can hide in it.
             if _error_code(e) not in ("AccessDenied", "AccessDeniedException"):
-                problems.append(problem(f"region {region}", "resource groups tagging", f"the stack's resources there cannot be listed ({_error_code(e)})", "grant tag:GetResources to the verifying role"))
+                problems.append(
+                    problem(
+                        f"region {region}",
+                        "resource groups tagging",
+                        f"the stack's resources there cannot be listed ({_error_code(e)})",
+                        "grant tag:GetResources to the verifying role",
+                    )
+                )
     for arn in sorted(seen):
         parts = arn.split(":")
         service, where = parts[2], parts[3]
@@ -123,9 +144,23 @@ def tagged_resources_in_region(promises: Promises, aws: Aws) -> list[str]:
         if not where:
             if service in GLOBAL_CONTROL_PLANE:
                 continue
-            problems.append(problem(arn, service, "a global service carries the stack's tags; it caches or routes data outside the UAE", "remove it, or allow-list it in policy.yaml with a justification"))
+            problems.append(
+                problem(
+                    arn,
+                    service,
+                    "a global service carries the stack's tags; it caches or routes data outside the UAE",
+                    "remove it, or allow-list it in policy.yaml with a justification",
+                )
+            )
         elif where not in promises.allowed_regions:
-            problems.append(problem(arn, service, f"it lives in {where}, outside the allowed regions {list(promises.allowed_regions)}", f"move it to {promises.region} (and delete the copy in {where})"))
+            problems.append(
+                problem(
+                    arn,
+                    service,
+                    f"it lives in {where}, outside the allowed regions {list(promises.allowed_regions)}",
+                    f"move it to {promises.region} (and delete the copy in {where})",
+                )
+            )
     return problems
 
 
@@ -138,7 +173,11 @@ def _key_checks(purpose: str, arn: str, promises: Promises, aws: Aws) -> list[Ch
 
     def in_region() -> list[str]:
         where = _arn_region(arn, promises.region)
-        return [] if where in promises.allowed_regions else [problem(arn, f"kms key {purpose}", f"it lives in {where}, outside {list(promises.allowed_regions)}", f"create the key in {promises.region}")]
+        return (
+            []
+            if where in promises.allowed_regions
+            else [problem(arn, f"kms key {purpose}", f"it lives in {where}, outside {list(promises.allowed_regions)}", f"create the key in {promises.region}")]
+        )
 
     def enabled() -> list[str]:
         m = _or_missing(meta, arn, f"kms key {purpose}")
@@ -147,22 +186,46 @@ def _key_checks(purpose: str, arn: str, promises: Promises, aws: Aws) -> list[Ch
         found = []
         if m.get("KeyState") != "Enabled":
             when = f" (deletion on {m['DeletionDate']})" if m.get("DeletionDate") else ""
-            found.append(problem(arn, f"kms key {purpose}", f"its state is {m.get('KeyState')}{when}: what it encrypts becomes unreadable", "cancel the deletion (`aws kms cancel-key-deletion`) and enable the key"))
+            found.append(
+                problem(
+                    arn,
+                    f"kms key {purpose}",
+                    f"its state is {m.get('KeyState')}{when}: what it encrypts becomes unreadable",
+                    "cancel the deletion (`aws kms cancel-key-deletion`) and enable the key",
+                )
+            )
         if m.get("KeyManager") != "CUSTOMER":
-            found.append(problem(arn, f"kms key {purpose}", f"it is {m.get('KeyManager')}-managed, not customer-managed", "use the stack's customer-managed key"))
+            found.append(
+                problem(arn, f"kms key {purpose}", f"it is {m.get('KeyManager')}-managed, not customer-managed", "use the stack's customer-managed key")
+            )
         return found
 
     def single_region() -> list[str]:
         m = _or_missing(meta, arn, f"kms key {purpose}")
         if isinstance(m, Unreadable):
             return m
-        return [problem(arn, f"kms key {purpose}", "it is a multi-Region key: replicas can decrypt its data outside the UAE", "replace it with a single-Region key (multiRegion: false)")] if m.get("MultiRegion") else []
+        return (
+            [
+                problem(
+                    arn,
+                    f"kms key {purpose}",
+                    "it is a multi-Region key: replicas can decrypt its data outside the UAE",
+                    "replace it with a single-Region key (multiRegion: false)",
+                )
+            ]
+            if m.get("MultiRegion")
+            else []
+        )
 
     def rotation() -> list[str]:
         try:
             on = aws.client("kms", _arn_region(arn, promises.region)).get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"]
         except Exception as e:  # noqa: BLE001 reported as a finding
-            return [problem(arn, f"kms key {purpose}", f"its rotation status cannot be read ({_error_code(e)})", "grant kms:GetKeyRotationStatus to the verifying role")]
+            return [
+                problem(
+                    arn, f"kms key {purpose}", f"its rotation status cannot be read ({_error_code(e)})", "grant kms:GetKeyRotationStatus to the verifying role"
+                )
+            ]
         return [] if on else [problem(arn, f"kms key {purpose}", "automatic rotation is off", "enable rotation (`aws kms enable-key-rotation`)")]
 
     return [
@@ -183,7 +246,16 @@ class Unreadable(list):
 
 
 def _unreadable(resource: str, kind: str, exc: Exception) -> Unreadable:
-    return Unreadable([problem(resource, kind, f"it cannot be read ({_error_code(exc)}): it is missing or the verifier may not see it", "deploy it with `sahab up`, or grant the verifying role read access")])
+    return Unreadable(
+        [
+            problem(
+                resource,
+                kind,
+                f"it cannot be read ({_error_code(exc)}): it is missing or the verifier may not see it",
+                "deploy it with `sahab up`, or grant the verifying role read access",
+            )
+        ]
+    )
 
 
 def _or_missing(read: Callable[[], Any], resource: str, kind: str) -> Any:
@@ -202,7 +274,14 @@ def _wrong_key(resource: str, kind: str, ref: str | None, purpose: str | None, o
     got = (aws.key_arn(ref) or ref) if ref else None
     if got in allowed:
         return []
-    return [problem(resource, kind, f"it is encrypted with {got or 'no customer-managed key'}, not the stack's {purpose + ' ' if want else ''}key {want or sorted(allowed)}", fix)]
+    return [
+        problem(
+            resource,
+            kind,
+            f"it is encrypted with {got or 'no customer-managed key'}, not the stack's {purpose + ' ' if want else ''}key {want or sorted(allowed)}",
+            fix,
+        )
+    ]
 
 
 # --- S3 --------------------------------------------------------------------------------------------
@@ -210,7 +289,17 @@ def _wrong_key(resource: str, kind: str, ref: str | None, purpose: str | None, o
 
 def _bucket_checks(bucket: BucketPromise, name: str | None, promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Check]:
     if name is None:
-        return [Check(id="cloud-s3-bucket-exported", subject=bucket.purpose, run=lambda: [problem(bucket.purpose, "s3 bucket", "the plan has this bucket but the stack outputs name none", "run `sahab up` so bucket_names carries it")])]
+        return [
+            Check(
+                id="cloud-s3-bucket-exported",
+                subject=bucket.purpose,
+                run=lambda: [
+                    problem(
+                        bucket.purpose, "s3 bucket", "the plan has this bucket but the stack outputs name none", "run `sahab up` so bucket_names carries it"
+                    )
+                ],
+            )
+        ]
     kind = f"s3 bucket {bucket.purpose}"
     s3 = lambda: aws.client("s3")  # noqa: E731 resolved when the check runs
 
@@ -218,7 +307,11 @@ def _bucket_checks(bucket: BucketPromise, name: str | None, promises: Promises, 
         where = _or_missing(lambda: aws.bucket_region(name), name, kind)
         if isinstance(where, Unreadable):
             return where
-        return [] if where in promises.allowed_regions else [problem(name, kind, f"it lives in {where}, outside {list(promises.allowed_regions)}", f"recreate it in {promises.region} and move the data")]
+        return (
+            []
+            if where in promises.allowed_regions
+            else [problem(name, kind, f"it lives in {where}, outside {list(promises.allowed_regions)}", f"recreate it in {promises.region} and move the data")]
+        )
 
     def encrypted() -> list[str]:
         rules = _or_missing(lambda: s3().get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"], name, kind)
@@ -250,11 +343,25 @@ def _bucket_checks(bucket: BucketPromise, name: str | None, promises: Promises, 
         try:
             conf = s3().get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
         except Exception as e:  # noqa: BLE001 absent configuration is the finding
-            return [problem(name, kind, f"Object Lock is not configured ({_error_code(e)}), the plan promised {bucket.object_lock_mode} for {bucket.object_lock_days} days", "recreate the bucket with Object Lock and set the default retention")]
+            return [
+                problem(
+                    name,
+                    kind,
+                    f"Object Lock is not configured ({_error_code(e)}), the plan promised {bucket.object_lock_mode} for {bucket.object_lock_days} days",
+                    "recreate the bucket with Object Lock and set the default retention",
+                )
+            ]
         retention = (conf.get("Rule") or {}).get("DefaultRetention") or {}
         days = retention.get("Days") or (retention.get("Years") or 0) * 365
         if conf.get("ObjectLockEnabled") != "Enabled" or retention.get("Mode") != bucket.object_lock_mode or days < (bucket.object_lock_days or 0):
-            return [problem(name, kind, f"Object Lock is {conf.get('ObjectLockEnabled')} with {retention.get('Mode')} for {days} days, the plan promised {bucket.object_lock_mode} for {bucket.object_lock_days} days", "set the default retention the plan promises")]
+            return [
+                problem(
+                    name,
+                    kind,
+                    f"Object Lock is {conf.get('ObjectLockEnabled')} with {retention.get('Mode')} for {days} days, the plan promised {bucket.object_lock_mode} for {bucket.object_lock_days} days",
+                    "set the default retention the plan promises",
+                )
+            ]
         return []
 
     def replication_in_region() -> list[str]:
@@ -272,7 +379,14 @@ def _bucket_checks(bucket: BucketPromise, name: str | None, promises: Promises, 
             except Exception:  # noqa: BLE001 an unreadable destination cannot be proven in-region
                 where = "an unknown region (the destination cannot be read)"
             if where not in promises.allowed_regions:
-                found.append(problem(name, kind, f"replication rule {rule.get('ID', '?')!r} copies objects to {dest} in {where}: the data leaves the UAE", "delete the replication configuration (`aws s3api delete-bucket-replication`)"))
+                found.append(
+                    problem(
+                        name,
+                        kind,
+                        f"replication rule {rule.get('ID', '?')!r} copies objects to {dest} in {where}: the data leaves the UAE",
+                        "delete the replication configuration (`aws s3api delete-bucket-replication`)",
+                    )
+                )
         return found
 
     checks = [
@@ -295,7 +409,9 @@ def _trail_checks(trail: TrailPromise, promises: Promises, outputs: StackOutputs
     kind = "cloudtrail trail"
 
     def describe() -> Any:
-        found = _or_missing(lambda: aws.client("cloudtrail").describe_trails(trailNameList=[trail.name], includeShadowTrails=False)["trailList"], trail.name, kind)
+        found = _or_missing(
+            lambda: aws.client("cloudtrail").describe_trails(trailNameList=[trail.name], includeShadowTrails=False)["trailList"], trail.name, kind
+        )
         if isinstance(found, Unreadable):
             return found
         if not found:
@@ -309,13 +425,21 @@ def _trail_checks(trail: TrailPromise, promises: Promises, outputs: StackOutputs
         if t.get("HomeRegion") not in promises.allowed_regions:
             return [problem(trail.name, kind, f"its home region is {t.get('HomeRegion')}", f"create the trail in {promises.region}")]
         status = aws.client("cloudtrail").get_trail_status(Name=t["TrailARN"])
-        return [] if status.get("IsLogging") else [problem(trail.name, kind, "it is not logging: API activity goes unrecorded", "start it (`aws cloudtrail start-logging`)")]
+        return (
+            []
+            if status.get("IsLogging")
+            else [problem(trail.name, kind, "it is not logging: API activity goes unrecorded", "start it (`aws cloudtrail start-logging`)")]
+        )
 
     def validation() -> list[str]:
         t = describe()
         if isinstance(t, Unreadable):
             return t
-        return [] if t.get("LogFileValidationEnabled") else [problem(trail.name, kind, "log file validation is off: tampering with the logs cannot be detected", "enable log file validation")]
+        return (
+            []
+            if t.get("LogFileValidationEnabled")
+            else [problem(trail.name, kind, "log file validation is off: tampering with the logs cannot be detected", "enable log file validation")]
+        )
 
     def encrypted() -> list[str]:
         t = describe()
@@ -328,7 +452,13 @@ def _trail_checks(trail: TrailPromise, promises: Promises, outputs: StackOutputs
         if isinstance(t, Unreadable):
             return t
         want = outputs.bucket_names.get(trail.bucket or "")
-        return [] if want is None or t.get("S3BucketName") == want else [problem(trail.name, kind, f"it delivers to {t.get('S3BucketName')}, not the Object-Locked {trail.bucket} bucket {want}", f"deliver to {want}")]
+        return (
+            []
+            if want is None or t.get("S3BucketName") == want
+            else [
+                problem(trail.name, kind, f"it delivers to {t.get('S3BucketName')}, not the Object-Locked {trail.bucket} bucket {want}", f"deliver to {want}")
+            ]
+        )
 
     return [
         Check(id="cloud-cloudtrail-logging", subject=trail.name, run=logging),
@@ -361,7 +491,11 @@ def _repository_checks(repo: RepositoryPromise, outputs: StackOutputs, aws: Aws)
         r = describe()
         if isinstance(r, Unreadable):
             return r
-        return [] if r.get("imageTagMutability", "").startswith("IMMUTABLE") or not repo.immutable else [problem(repo.name, kind, f"tags are {r.get('imageTagMutability')}: a pinned image can be replaced", "set imageTagMutability to IMMUTABLE")]
+        return (
+            []
+            if r.get("imageTagMutability", "").startswith("IMMUTABLE") or not repo.immutable
+            else [problem(repo.name, kind, f"tags are {r.get('imageTagMutability')}: a pinned image can be replaced", "set imageTagMutability to IMMUTABLE")]
+        )
 
     def scan() -> list[str]:
         r = describe()
@@ -379,14 +513,23 @@ def _repository_checks(repo: RepositoryPromise, outputs: StackOutputs, aws: Aws)
 
 def registry_replication_in_region(promises: Promises, aws: Aws) -> list[str]:
     """The account's registry replicates nowhere outside the allowed regions."""
-    rules = _or_missing(lambda: aws.client("ecr").describe_registry().get("replicationConfiguration", {}).get("rules", []), f"registry {promises.region}", "ecr registry")
+    rules = _or_missing(
+        lambda: aws.client("ecr").describe_registry().get("replicationConfiguration", {}).get("rules", []), f"registry {promises.region}", "ecr registry"
+    )
     if isinstance(rules, Unreadable):
         return rules
     found = []
     for rule in rules:
         for dest in rule.get("destinations", []):
             if dest.get("region") not in promises.allowed_regions:
-                found.append(problem(f"registry {dest.get('registryId')}", "ecr registry", f"it replicates images to {dest.get('region')}, outside {list(promises.allowed_regions)}", "remove that destination (`aws ecr put-replication-configuration`)"))
+                found.append(
+                    problem(
+                        f"registry {dest.get('registryId')}",
+                        "ecr registry",
+                        f"it replicates images to {dest.get('region')}, outside {list(promises.allowed_regions)}",
+                        "remove that destination (`aws ecr put-replication-configuration`)",
+                    )
+                )
     return found
 
 
@@ -406,7 +549,11 @@ def secret_encrypted(arn: str, label: str, outputs: StackOutputs, aws: Aws) -> l
 
 def log_group_encrypted(group: LogGroupPromise, outputs: StackOutputs, aws: Aws) -> list[str]:
     kind = "log group"
-    found = _or_missing(lambda: [g for g in aws.client("logs").describe_log_groups(logGroupNamePrefix=group.name)["logGroups"] if g["logGroupName"] == group.name], group.name, kind)
+    found = _or_missing(
+        lambda: [g for g in aws.client("logs").describe_log_groups(logGroupNamePrefix=group.name)["logGroups"] if g["logGroupName"] == group.name],
+        group.name,
+        kind,
+    )
     if isinstance(found, Unreadable):
         return found
     if not found:
@@ -435,7 +582,14 @@ def _eks_checks(cluster: ClusterPromise, outputs: StackOutputs, aws: Aws) -> lis
             return c
         vpc = c.get("resourcesVpcConfig") or {}
         if vpc.get("endpointPublicAccess") and not cluster.public_endpoint:
-            return [problem(name, kind, f"its API endpoint is public (from {vpc.get('publicAccessCidrs') or ['0.0.0.0/0']}), the plan promised a private one", "turn endpointPublicAccess off")]
+            return [
+                problem(
+                    name,
+                    kind,
+                    f"its API endpoint is public (from {vpc.get('publicAccessCidrs') or ['0.0.0.0/0']}), the plan promised a private one",
+                    "turn endpointPublicAccess off",
+                )
+            ]
         return []
 
     return [
@@ -464,7 +618,9 @@ def _rds_checks(identifier: str, db: DatabasePromise, outputs: StackOutputs, aws
             return d
         found = []
         if d.get("PubliclyAccessible") and not db.publicly_accessible:
-            found.append(problem(identifier, kind, "it is publicly accessible", "turn PubliclyAccessible off (`aws rds modify-db-instance --no-publicly-accessible`)"))
+            found.append(
+                problem(identifier, kind, "it is publicly accessible", "turn PubliclyAccessible off (`aws rds modify-db-instance --no-publicly-accessible`)")
+            )
         if db.multi_az and not d.get("MultiAZ"):
             found.append(problem(identifier, kind, "it is single-AZ, the plan promised Multi-AZ", "modify it to Multi-AZ"))
         return found
@@ -491,7 +647,9 @@ def cache_encrypted(group: str, cache: CachePromise, outputs: StackOutputs, aws:
         return g
     found = []
     if cache.in_transit and not g.get("TransitEncryptionEnabled"):
-        found.append(problem(group, kind, "in-transit encryption is off: AUTH tokens and features cross the network in clear", "enable TLS (TransitEncryptionEnabled)"))
+        found.append(
+            problem(group, kind, "in-transit encryption is off: AUTH tokens and features cross the network in clear", "enable TLS (TransitEncryptionEnabled)")
+        )
     if cache.at_rest and not g.get("AtRestEncryptionEnabled"):
         found.append(problem(group, kind, "at-rest encryption is off", "recreate it from a backup with at-rest encryption under the stack's data key"))
     elif cache.at_rest:

@@ -144,14 +144,24 @@ def azure_promises(plan: dict[str, Any]) -> AzurePromises:
         enc = a.get("encryption") or {}
         kv = enc.get("keyVaultProperties") or {}
         worm = (a.get("immutableStorageWithVersioning") or {}).get("immutabilityPolicy") or {}
-        accounts.append(StorageAccountPromise(
-            name=a["accountName"], group=a["resourceGroupName"], vault=_vault_of(kv.get("keyVaultUri")), key=kv.get("keyName"),
-            immutability_days=worm.get("immutabilityPeriodSinceCreationInDays"), worm_containers=tuple(sorted(containers.get(a["accountName"], ()))),
-        ))
+        accounts.append(
+            StorageAccountPromise(
+                name=a["accountName"],
+                group=a["resourceGroupName"],
+                vault=_vault_of(kv.get("keyVaultUri")),
+                key=kv.get("keyName"),
+                immutability_days=worm.get("immutabilityPeriodSinceCreationInDays"),
+                worm_containers=tuple(sorted(containers.get(a["accountName"], ()))),
+            )
+        )
     vault_group = {v["vaultName"]: v["resourceGroupName"] for v in inputs("keyvault:Vault")}
     clusters = tuple(
-        ClusterPromise(name=c["resourceName"], group=c["resourceGroupName"], node_group=c.get("nodeResourceGroup"),
-                       disk_encryption_set=relative(c["diskEncryptionSetID"]) if c.get("diskEncryptionSetID") else None)
+        ClusterPromise(
+            name=c["resourceName"],
+            group=c["resourceGroupName"],
+            node_group=c.get("nodeResourceGroup"),
+            disk_encryption_set=relative(c["diskEncryptionSetID"]) if c.get("diskEncryptionSetID") else None,
+        )
         for c in inputs("containerservice:ManagedCluster")
     )
     groups = [g["resourceGroupName"] for g in inputs("resources:ResourceGroup")] + [c.node_group for c in clusters if c.node_group]
@@ -170,9 +180,12 @@ def azure_promises(plan: dict[str, Any]) -> AzurePromises:
         redis=tuple(NamedPromise(name=s["clusterName"], group=s["resourceGroupName"]) for s in inputs("redisenterprise:RedisEnterprise")),
         workspaces=tuple(NamedPromise(name=w["workspaceName"], group=w["resourceGroupName"]) for w in inputs("operationalinsights:Workspace")),
         diagnostics=tuple(
-            DiagnosticPromise(resource=relative(d["resourceUri"]), name=d["name"],
-                              storage_account=relative(d["storageAccountId"]) if d.get("storageAccountId") else None,
-                              workspace=relative(d["workspaceId"]) if d.get("workspaceId") else None)
+            DiagnosticPromise(
+                resource=relative(d["resourceUri"]),
+                name=d["name"],
+                storage_account=relative(d["storageAccountId"]) if d.get("storageAccountId") else None,
+                workspace=relative(d["workspaceId"]) if d.get("workspaceId") else None,
+            )
             for d in inputs("monitor:DiagnosticSetting")
         ),
     )
@@ -203,7 +216,9 @@ class Arm:
         if self._client is None:
             from azure.mgmt.resource.resources import ResourceManagementClient  # azure-mgmt-resource 26: the resources subpackage
 
-            self._client = ResourceManagementClient(self.credential, self.subscription, base_url=self.endpoint, credential_scopes=[ARM_SCOPE], **self.client_options)
+            self._client = ResourceManagementClient(
+                self.credential, self.subscription, base_url=self.endpoint, credential_scopes=[ARM_SCOPE], **self.client_options
+            )
         return self._client
 
     def rid(self, rel: str) -> str:
@@ -249,7 +264,9 @@ def arm_from_environment(outputs_subscription: str | None) -> Arm:
     no credential answers."""
     subscription = os.environ.get("AZURE_SUBSCRIPTION_ID") or outputs_subscription
     if not subscription:
-        raise AzureUnavailable("no Azure subscription: the stack outputs carry no ARM id and AZURE_SUBSCRIPTION_ID is not set. Fix: export AZURE_SUBSCRIPTION_ID")
+        raise AzureUnavailable(
+            "no Azure subscription: the stack outputs carry no ARM id and AZURE_SUBSCRIPTION_ID is not set. Fix: export AZURE_SUBSCRIPTION_ID"
+        )
     try:
         from azure.identity import DefaultAzureCredential
         from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: F401 the client the checks use
@@ -259,7 +276,9 @@ def arm_from_environment(outputs_subscription: str | None) -> Arm:
     try:
         credential.get_token(ARM_SCOPE)
     except Exception as e:  # noqa: BLE001 azure-identity's message lists what each credential said
-        raise AzureUnavailable(f"no Azure credentials for Resource Manager ({_credentials_said(e)}). Fix: `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret or a federated token, with Reader on the stack's resource groups") from None
+        raise AzureUnavailable(
+            f"no Azure credentials for Resource Manager ({_credentials_said(e)}). Fix: `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret or a federated token, with Reader on the stack's resource groups"
+        ) from None
     return Arm(subscription=subscription, credential=credential, endpoint=os.environ.get("SAHAB_AZURE_ARM_ENDPOINT") or ARM_ENDPOINT)
 
 
@@ -297,7 +316,16 @@ def _read(read: Callable[[], Any], resource: str, kind: str) -> Any:
     try:
         return read()
     except HttpResponseError as e:
-        return Unreadable([problem(resource, kind, f"it cannot be read ({_error(e)}): it is missing or the verifier may not see it", "deploy it with `sahab up`, or grant the verifying identity Reader on its resource group")])
+        return Unreadable(
+            [
+                problem(
+                    resource,
+                    kind,
+                    f"it cannot be read ({_error(e)}): it is missing or the verifier may not see it",
+                    "deploy it with `sahab up`, or grant the verifying identity Reader on its resource group",
+                )
+            ]
+        )
 
 
 def _props(doc: dict[str, Any]) -> dict[str, Any]:
@@ -315,12 +343,16 @@ def _same(a: str | None, b: str | None) -> bool:
     return (a or "").strip("/").lower() == (b or "").strip("/").lower()
 
 
-def _need(rid: str, kind: str, ok: Callable[[dict[str, Any]], bool], wrong: str | Callable[[dict[str, Any]], str], fix: str) -> Callable[[dict[str, Any]], list[str]]:
+def _need(
+    rid: str, kind: str, ok: Callable[[dict[str, Any]], bool], wrong: str | Callable[[dict[str, Any]], str], fix: str
+) -> Callable[[dict[str, Any]], list[str]]:
     """A rule on a resource's ARM properties: nothing when `ok(properties)`, else one problem naming the
     resource (`wrong` a text, or made from the properties to show what ARM answered)."""
+
     def rule(doc: dict[str, Any]) -> list[str]:
         pr = _props(doc)
         return [] if ok(pr) else [problem(rid, kind, wrong(pr) if callable(wrong) else wrong, fix)]
+
     return rule
 
 
@@ -343,7 +375,11 @@ class _Resource:
 def azure_cloud_checks(p: AzurePromises, arm: Arm) -> list[Check]:
     """Every Azure cloud check for this stack (no calls until they run)."""
     checks = [Check(id="cloud-azure-resources-in-region", subject=g, run=lambda g=g: group_in_region(g, p, arm)) for g in p.groups]
-    checks.append(Check(id="cloud-azure-tagged-resources-in-region", subject=",".join(f"{k}={v}" for k, v in sorted(p.tags.items())), run=lambda: tagged_in_region(p, arm)))
+    checks.append(
+        Check(
+            id="cloud-azure-tagged-resources-in-region", subject=",".join(f"{k}={v}" for k, v in sorted(p.tags.items())), run=lambda: tagged_in_region(p, arm)
+        )
+    )
     for a in p.storage_accounts:
         checks += _storage_checks(a, p, arm)
     for v in p.vaults:
@@ -361,9 +397,17 @@ def azure_cloud_checks(p: AzurePromises, arm: Arm) -> list[Check]:
     for w in p.workspaces:
         rel = f"resourceGroups/{w.group}/providers/Microsoft.OperationalInsights/workspaces/{w.name}"
         res = _Resource(rel, "Microsoft.OperationalInsights/workspaces", "log analytics workspace")
-        checks += res.checks(arm, "cloud-azure-log-analytics", w.name, {"in-region": lambda d, rel=rel: _located(d, arm.rid(rel), "log analytics workspace", p)})
+        checks += res.checks(
+            arm, "cloud-azure-log-analytics", w.name, {"in-region": lambda d, rel=rel: _located(d, arm.rid(rel), "log analytics workspace", p)}
+        )
     for d in p.diagnostics:
-        checks.append(Check(id="cloud-azure-diagnostics-to-audit", subject=d.resource.split("/providers/", 1)[-1].split("/", 1)[-1], run=lambda d=d: diagnostics_to_audit(d, arm)))
+        checks.append(
+            Check(
+                id="cloud-azure-diagnostics-to-audit",
+                subject=d.resource.split("/providers/", 1)[-1].split("/", 1)[-1],
+                run=lambda d=d: diagnostics_to_audit(d, arm),
+            )
+        )
     return checks
 
 
@@ -374,7 +418,14 @@ def _located(doc: dict[str, Any], rid: str, kind: str, p: AzurePromises) -> list
     where = str(doc.get("location") or "").replace(" ", "").lower()
     if where in p.allowed_regions:
         return []
-    return [problem(rid, kind, f"it lives in {where or 'no location'}, outside the allowed regions {list(p.allowed_regions)}", f"recreate it in {p.region} and delete the copy in {where}")]
+    return [
+        problem(
+            rid,
+            kind,
+            f"it lives in {where or 'no location'}, outside the allowed regions {list(p.allowed_regions)}",
+            f"recreate it in {p.region} and delete the copy in {where}",
+        )
+    ]
 
 
 def _misplaced(resources: list[dict[str, Any]], p: AzurePromises, skip: frozenset[str] = frozenset()) -> list[str]:
@@ -411,8 +462,9 @@ def tagged_in_region(p: AzurePromises, arm: Arm) -> list[str]:
     if isinstance(listed, Unreadable):
         return listed
     ours = {g.lower() for g in p.groups}
-    stray = [r for r in listed if all((r.get("tags") or {}).get(k) == v for k, v in p.tags.items())
-             and relative(str(r.get("id"))).split("/")[1].lower() not in ours]
+    stray = [
+        r for r in listed if all((r.get("tags") or {}).get(k) == v for k, v in p.tags.items()) and relative(str(r.get("id"))).split("/")[1].lower() not in ours
+    ]
     return _misplaced(stray, p)
 
 
@@ -441,15 +493,31 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
         if pr.get("allowBlobPublicAccess") is not False:
             found.append(problem(rid, kind, "anonymous blob access is allowed (allowBlobPublicAccess is not false)", "set allowBlobPublicAccess false"))
         if pr.get("publicNetworkAccess") != "Disabled" and _dig(pr, "networkAcls.defaultAction") != "Deny":
-            found.append(problem(rid, kind, f"it is reachable from any network (publicNetworkAccess {pr.get('publicNetworkAccess')}, network rules default {_dig(pr, 'networkAcls.defaultAction')})", "set publicNetworkAccess Disabled (private endpoints) or networkAcls.defaultAction Deny"))
+            found.append(
+                problem(
+                    rid,
+                    kind,
+                    f"it is reachable from any network (publicNetworkAccess {pr.get('publicNetworkAccess')}, network rules default {_dig(pr, 'networkAcls.defaultAction')})",
+                    "set publicNetworkAccess Disabled (private endpoints) or networkAcls.defaultAction Deny",
+                )
+            )
         return found
 
-    shared_key = _need(rid, kind, lambda pr: pr.get("allowSharedKeyAccess") is False, "account keys (Shared Key and SAS) are accepted: allowSharedKeyAccess is not false",
-                       "set allowSharedKeyAccess false; clients use Entra ID (workload identity)")
+    shared_key = _need(
+        rid,
+        kind,
+        lambda pr: pr.get("allowSharedKeyAccess") is False,
+        "account keys (Shared Key and SAS) are accepted: allowSharedKeyAccess is not false",
+        "set allowSharedKeyAccess false; clients use Entra ID (workload identity)",
+    )
 
     def tls(doc: dict[str, Any]) -> list[str]:
         pr = _props(doc)
-        found = [] if pr.get("minimumTlsVersion") == "TLS1_2" else [problem(rid, kind, f"it accepts TLS below 1.2 (minimumTlsVersion {pr.get('minimumTlsVersion')})", "set minimumTlsVersion TLS1_2")]
+        found = (
+            []
+            if pr.get("minimumTlsVersion") == "TLS1_2"
+            else [problem(rid, kind, f"it accepts TLS below 1.2 (minimumTlsVersion {pr.get('minimumTlsVersion')})", "set minimumTlsVersion TLS1_2")]
+        )
         if pr.get("supportsHttpsTrafficOnly") is False:
             found.append(problem(rid, kind, "it accepts plain HTTP (supportsHttpsTrafficOnly false)", "set supportsHttpsTrafficOnly true"))
         return found
@@ -463,9 +531,23 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
         pair = AZURE_REGIONS[where].pair if where in AZURE_REGIONS else None
         secondary = str(_props(doc).get("secondaryLocation") or pair or "").lower()
         if p.data_class == "health":
-            return [problem(rid, kind, f"{sku} copies health data to {secondary or 'the pair region'}; health data may not be replicated (ICT Health Law Art. 13)", "change the SKU to Standard_ZRS or Standard_LRS")]
+            return [
+                problem(
+                    rid,
+                    kind,
+                    f"{sku} copies health data to {secondary or 'the pair region'}; health data may not be replicated (ICT Health Law Art. 13)",
+                    "change the SKU to Standard_ZRS or Standard_LRS",
+                )
+            ]
         if secondary not in p.allowed_regions or pair not in p.allowed_regions:
-            return [problem(rid, kind, f"{sku} copies every blob to {secondary or 'an unknown pair'}, outside the allowed regions {list(p.allowed_regions)}", "use Standard_ZRS, or GRS only on a uaenorth account with uaecentral allowed")]
+            return [
+                problem(
+                    rid,
+                    kind,
+                    f"{sku} copies every blob to {secondary or 'an unknown pair'}, outside the allowed regions {list(p.allowed_regions)}",
+                    "use Standard_ZRS, or GRS only on a uaenorth account with uaecentral allowed",
+                )
+            ]
         return []
 
     def immutable(doc: dict[str, Any]) -> list[str]:
@@ -473,7 +555,14 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
         policy = worm.get("immutabilityPolicy") or {}
         days = int(policy.get("immutabilityPeriodSinceCreationInDays") or 0)
         if not worm.get("enabled") or policy.get("state") != "Locked" or days < (a.immutability_days or 0):
-            return [problem(rid, kind, f"its version-level immutability policy is {'on' if worm.get('enabled') else 'off'}, {policy.get('state') or 'no'} state, {days} days; the plan promised Locked for {a.immutability_days} days", f"enable immutableStorageWithVersioning with a Locked policy of {a.immutability_days} days (a Locked policy cannot be shortened)")]
+            return [
+                problem(
+                    rid,
+                    kind,
+                    f"its version-level immutability policy is {'on' if worm.get('enabled') else 'off'}, {policy.get('state') or 'no'} state, {days} days; the plan promised Locked for {a.immutability_days} days",
+                    f"enable immutableStorageWithVersioning with a Locked policy of {a.immutability_days} days (a Locked policy cannot be shortened)",
+                )
+            ]
         return []
 
     rules = {"cmk": cmk, "public-access": public, "shared-key-disabled": shared_key, "tls": tls, "replication": replication}
@@ -486,7 +575,18 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
 
         def worm(doc: dict[str, Any], crid: str = arm.rid(crel)) -> list[str]:
             pr = _props(doc)
-            found = [] if _dig(pr, "immutableStorageWithVersioning.enabled") else [problem(crid, "blob container", "version-level immutability is off: audit records can be changed or deleted", "recreate the container with immutableStorageWithVersioning enabled")]
+            found = (
+                []
+                if _dig(pr, "immutableStorageWithVersioning.enabled")
+                else [
+                    problem(
+                        crid,
+                        "blob container",
+                        "version-level immutability is off: audit records can be changed or deleted",
+                        "recreate the container with immutableStorageWithVersioning enabled",
+                    )
+                ]
+            )
             if (pr.get("publicAccess") or "None") != "None":
                 found.append(problem(crid, "blob container", f"anonymous read access is {pr.get('publicAccess')}", "set publicAccess None"))
             return found
@@ -509,14 +609,34 @@ def _vault_checks(v: NamedPromise, arm: Arm) -> list[Check]:
         pr = _props(doc)
         if pr.get("publicNetworkAccess") == "Disabled":
             return []
-        return [problem(rid, kind, f"public network access is {pr.get('publicNetworkAccess') or 'Enabled'} (network rules default {_dig(pr, 'networkAcls.defaultAction')})", "set publicNetworkAccess Disabled; the stack reaches it through its private endpoint")]
+        return [
+            problem(
+                rid,
+                kind,
+                f"public network access is {pr.get('publicNetworkAccess') or 'Enabled'} (network rules default {_dig(pr, 'networkAcls.defaultAction')})",
+                "set publicNetworkAccess Disabled; the stack reaches it through its private endpoint",
+            )
+        ]
 
-    return _Resource(rel, "Microsoft.KeyVault/vaults", kind).checks(arm, "cloud-azure-keyvault", v.name, {
-        "rbac": flag("enableRbacAuthorization", "access policies, not Azure RBAC, authorize data access (enableRbacAuthorization is not true)", "set enableRbacAuthorization true"),
-        "purge-protection": flag("enablePurgeProtection", "purge protection is off: a deleted key can be purged, and what it encrypts lost", "set enablePurgeProtection true (it cannot be turned off again)"),
-        "soft-delete": flag("enableSoftDelete", "soft delete is off", "set enableSoftDelete true"),
-        "private": private,
-    })
+    return _Resource(rel, "Microsoft.KeyVault/vaults", kind).checks(
+        arm,
+        "cloud-azure-keyvault",
+        v.name,
+        {
+            "rbac": flag(
+                "enableRbacAuthorization",
+                "access policies, not Azure RBAC, authorize data access (enableRbacAuthorization is not true)",
+                "set enableRbacAuthorization true",
+            ),
+            "purge-protection": flag(
+                "enablePurgeProtection",
+                "purge protection is off: a deleted key can be purged, and what it encrypts lost",
+                "set enablePurgeProtection true (it cannot be turned off again)",
+            ),
+            "soft-delete": flag("enableSoftDelete", "soft delete is off", "set enableSoftDelete true"),
+            "private": private,
+        },
+    )
 
 
 def key_rotation(k: NamedPromise, arm: Arm) -> list[str]:
@@ -528,8 +648,23 @@ def key_rotation(k: NamedPromise, arm: Arm) -> list[str]:
     if isinstance(doc, Unreadable):
         return doc
     actions = _dig(_props(doc), "rotationPolicy.lifetimeActions") or []
-    rotate = [a for a in actions if str(_dig(a, "action.type") or "").lower() == "rotate" and (_dig(a, "trigger.timeAfterCreate") or _dig(a, "trigger.timeBeforeExpiry"))]
-    return [] if rotate else [problem(arm.rid(rel), "key vault key", "it has no rotation policy that rotates it", "set a rotation policy with a `rotate` lifetime action (timeAfterCreate P365D)")]
+    rotate = [
+        a
+        for a in actions
+        if str(_dig(a, "action.type") or "").lower() == "rotate" and (_dig(a, "trigger.timeAfterCreate") or _dig(a, "trigger.timeBeforeExpiry"))
+    ]
+    return (
+        []
+        if rotate
+        else [
+            problem(
+                arm.rid(rel),
+                "key vault key",
+                "it has no rotation policy that rotates it",
+                "set a rotation policy with a `rotate` lifetime action (timeAfterCreate P365D)",
+            )
+        ]
+    )
 
 
 # AKS, ACR, PostgreSQL, Redis
@@ -541,15 +676,48 @@ def _aks_checks(c: ClusterPromise, arm: Arm) -> list[Check]:
 
     need = partial(_need, rid, kind)
 
-    return _Resource(rel, "Microsoft.ContainerService/managedClusters", kind).checks(arm, "cloud-azure-aks", c.name, {
-        "private": need(lambda pr: _dig(pr, "apiServerAccessProfile.enablePrivateCluster") is True, "the API server is public (apiServerAccessProfile.enablePrivateCluster is not true)", "recreate the cluster private (enablePrivateCluster true)"),
-        "local-accounts-disabled": need(lambda pr: pr.get("disableLocalAccounts") is True, "local accounts are enabled: the static cluster-admin kubeconfig bypasses Entra ID", "set disableLocalAccounts true"),
-        "entra-rbac": need(lambda pr: pr.get("enableRBAC") is True and _dig(pr, "aadProfile.managed") is True, "Kubernetes RBAC with Entra ID is not on (enableRBAC / aadProfile.managed)", "enable the AKS-managed Entra ID integration with Kubernetes RBAC"),
-        "workload-identity": need(lambda pr: _dig(pr, "oidcIssuerProfile.enabled") is True and _dig(pr, "securityProfile.workloadIdentity.enabled") is True, "the OIDC issuer or workload identity is off: pods cannot get Entra ID tokens", "enable oidcIssuerProfile and securityProfile.workloadIdentity"),
-        "network-policy": need(lambda pr: str(_dig(pr, "networkProfile.networkPolicy") or "none").lower() != "none", "no network policy engine: NetworkPolicies (default-deny) are not enforced", "set networkProfile.networkPolicy (cilium)"),
-        "kms": need(lambda pr: _dig(pr, "securityProfile.azureKeyVaultKms.enabled") is True, "Kubernetes secrets are not envelope-encrypted with Key Vault (azureKeyVaultKms off)", "enable securityProfile.azureKeyVaultKms with the stack's cluster key"),
-        "disk-encryption-set": need(lambda pr: bool(c.disk_encryption_set) and _same(relative(str(pr.get("diskEncryptionSetID") or "")), c.disk_encryption_set), f"node disks are not encrypted with the stack's disk encryption set {c.disk_encryption_set}", "recreate the cluster with diskEncryptionSetID of the stack's set"),
-    })
+    return _Resource(rel, "Microsoft.ContainerService/managedClusters", kind).checks(
+        arm,
+        "cloud-azure-aks",
+        c.name,
+        {
+            "private": need(
+                lambda pr: _dig(pr, "apiServerAccessProfile.enablePrivateCluster") is True,
+                "the API server is public (apiServerAccessProfile.enablePrivateCluster is not true)",
+                "recreate the cluster private (enablePrivateCluster true)",
+            ),
+            "local-accounts-disabled": need(
+                lambda pr: pr.get("disableLocalAccounts") is True,
+                "local accounts are enabled: the static cluster-admin kubeconfig bypasses Entra ID",
+                "set disableLocalAccounts true",
+            ),
+            "entra-rbac": need(
+                lambda pr: pr.get("enableRBAC") is True and _dig(pr, "aadProfile.managed") is True,
+                "Kubernetes RBAC with Entra ID is not on (enableRBAC / aadProfile.managed)",
+                "enable the AKS-managed Entra ID integration with Kubernetes RBAC",
+            ),
+            "workload-identity": need(
+                lambda pr: _dig(pr, "oidcIssuerProfile.enabled") is True and _dig(pr, "securityProfile.workloadIdentity.enabled") is True,
+                "the OIDC issuer or workload identity is off: pods cannot get Entra ID tokens",
+                "enable oidcIssuerProfile and securityProfile.workloadIdentity",
+            ),
+            "network-policy": need(
+                lambda pr: str(_dig(pr, "networkProfile.networkPolicy") or "none").lower() != "none",
+                "no network policy engine: NetworkPolicies (default-deny) are not enforced",
+                "set networkProfile.networkPolicy (cilium)",
+            ),
+            "kms": need(
+                lambda pr: _dig(pr, "securityProfile.azureKeyVaultKms.enabled") is True,
+                "Kubernetes secrets are not envelope-encrypted with Key Vault (azureKeyVaultKms off)",
+                "enable securityProfile.azureKeyVaultKms with the stack's cluster key",
+            ),
+            "disk-encryption-set": need(
+                lambda pr: bool(c.disk_encryption_set) and _same(relative(str(pr.get("diskEncryptionSetID") or "")), c.disk_encryption_set),
+                f"node disks are not encrypted with the stack's disk encryption set {c.disk_encryption_set}",
+                "recreate the cluster with diskEncryptionSetID of the stack's set",
+            ),
+        },
+    )
 
 
 def _acr_checks(r: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]:
@@ -561,11 +729,27 @@ def _acr_checks(r: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]:
         listed = _read(lambda: arm.children(rel, "replications", "Microsoft.ContainerRegistry/registries/replications"), rid, kind)
         return listed if isinstance(listed, Unreadable) else _misplaced(listed, p)
 
-    return res.checks(arm, "cloud-azure-acr", r.name, {
-        "admin-disabled": _need(rid, kind, lambda pr: pr.get("adminUserEnabled") is False, "the admin user is enabled (a shared password for push and pull)", "set adminUserEnabled false"),
-        "private": _need(rid, kind, lambda pr: pr.get("publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {pr.get('publicNetworkAccess')}",
-                         "set publicNetworkAccess Disabled (private endpoint only)"),
-    }) + [Check(id="cloud-azure-acr-replications-in-region", subject=r.name, run=replications)]
+    return res.checks(
+        arm,
+        "cloud-azure-acr",
+        r.name,
+        {
+            "admin-disabled": _need(
+                rid,
+                kind,
+                lambda pr: pr.get("adminUserEnabled") is False,
+                "the admin user is enabled (a shared password for push and pull)",
+                "set adminUserEnabled false",
+            ),
+            "private": _need(
+                rid,
+                kind,
+                lambda pr: pr.get("publicNetworkAccess") == "Disabled",
+                lambda pr: f"public network access is {pr.get('publicNetworkAccess')}",
+                "set publicNetworkAccess Disabled (private endpoint only)",
+            ),
+        },
+    ) + [Check(id="cloud-azure-acr-replications-in-region", subject=r.name, run=replications)]
 
 
 def _postgres_checks(s: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]:
@@ -576,13 +760,30 @@ def _postgres_checks(s: NamedPromise, p: AzurePromises, arm: Arm) -> list[Check]
         enc = _props(doc).get("dataEncryption") or {}
         if enc.get("type") == "AzureKeyVault" and _vault_of(enc.get("primaryKeyURI")) in {v.name.lower() for v in p.vaults}:
             return []
-        return [problem(rid, kind, f"data is encrypted with {enc.get('type') or 'service-managed'} keys ({enc.get('primaryKeyURI') or 'no key'}), not the stack's Key Vault key", "set dataEncryption type AzureKeyVault with the stack's database key")]
+        return [
+            problem(
+                rid,
+                kind,
+                f"data is encrypted with {enc.get('type') or 'service-managed'} keys ({enc.get('primaryKeyURI') or 'no key'}), not the stack's Key Vault key",
+                "set dataEncryption type AzureKeyVault with the stack's database key",
+            )
+        ]
 
-    return _Resource(rel, "Microsoft.DBforPostgreSQL/flexibleServers", kind).checks(arm, "cloud-azure-postgres", s.name, {
-        "private": _need(rid, kind, lambda pr: _dig(pr, "network.publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {_dig(pr, 'network.publicNetworkAccess')}",
-                         "deploy it into the delegated subnet (network.publicNetworkAccess Disabled)"),
-        "cmk": cmk,
-    })
+    return _Resource(rel, "Microsoft.DBforPostgreSQL/flexibleServers", kind).checks(
+        arm,
+        "cloud-azure-postgres",
+        s.name,
+        {
+            "private": _need(
+                rid,
+                kind,
+                lambda pr: _dig(pr, "network.publicNetworkAccess") == "Disabled",
+                lambda pr: f"public network access is {_dig(pr, 'network.publicNetworkAccess')}",
+                "deploy it into the delegated subnet (network.publicNetworkAccess Disabled)",
+            ),
+            "cmk": cmk,
+        },
+    )
 
 
 def _redis_checks(r: NamedPromise, arm: Arm) -> list[Check]:
@@ -593,19 +794,40 @@ def _redis_checks(r: NamedPromise, arm: Arm) -> list[Check]:
         doc = _read(lambda: arm.get(rel, "Microsoft.Cache/redisEnterprise"), rid, kind)
         if isinstance(doc, Unreadable):
             return doc
-        found = [] if _props(doc).get("minimumTlsVersion") == "1.2" else [problem(rid, kind, f"it accepts TLS below 1.2 (minimumTlsVersion {_props(doc).get('minimumTlsVersion')})", "set minimumTlsVersion 1.2")]
+        found = (
+            []
+            if _props(doc).get("minimumTlsVersion") == "1.2"
+            else [problem(rid, kind, f"it accepts TLS below 1.2 (minimumTlsVersion {_props(doc).get('minimumTlsVersion')})", "set minimumTlsVersion 1.2")]
+        )
         dbs = _read(lambda: arm.children(rel, "databases", "Microsoft.Cache/redisEnterprise/databases"), rid, kind)
         if isinstance(dbs, Unreadable):
             return found + dbs
         for db in dbs:
             if _props(db).get("clientProtocol") != "Encrypted":
-                found.append(problem(str(db.get("id")), "managed redis database", f"clients may connect in plain text (clientProtocol {_props(db).get('clientProtocol')})", "set clientProtocol Encrypted"))
+                found.append(
+                    problem(
+                        str(db.get("id")),
+                        "managed redis database",
+                        f"clients may connect in plain text (clientProtocol {_props(db).get('clientProtocol')})",
+                        "set clientProtocol Encrypted",
+                    )
+                )
         return found
 
-    return [Check(id="cloud-azure-redis-tls", subject=r.name, run=tls)] + _Resource(rel, "Microsoft.Cache/redisEnterprise", kind).checks(arm, "cloud-azure-redis", r.name, {
-        "private": _need(rid, kind, lambda pr: pr.get("publicNetworkAccess") == "Disabled", lambda pr: f"public network access is {pr.get('publicNetworkAccess') or 'not disabled'}",
-                         "set publicNetworkAccess Disabled (private endpoint only)"),
-    })
+    return [Check(id="cloud-azure-redis-tls", subject=r.name, run=tls)] + _Resource(rel, "Microsoft.Cache/redisEnterprise", kind).checks(
+        arm,
+        "cloud-azure-redis",
+        r.name,
+        {
+            "private": _need(
+                rid,
+                kind,
+                lambda pr: pr.get("publicNetworkAccess") == "Disabled",
+                lambda pr: f"public network access is {pr.get('publicNetworkAccess') or 'not disabled'}",
+                "set publicNetworkAccess Disabled (private endpoint only)",
+            ),
+        },
+    )
 
 
 # diagnostic settings
@@ -622,9 +844,23 @@ def diagnostics_to_audit(d: DiagnosticPromise, arm: Arm) -> list[str]:
     pr = _props(doc)
     found = []
     if d.storage_account and not _same(relative(str(pr.get("storageAccountId") or "")), d.storage_account):
-        found.append(problem(rid, kind, f"it sends to {pr.get('storageAccountId') or 'no storage account'}, not the audit account {d.storage_account.split('/')[-1]}", "point storageAccountId at the stack's audit account"))
+        found.append(
+            problem(
+                rid,
+                kind,
+                f"it sends to {pr.get('storageAccountId') or 'no storage account'}, not the audit account {d.storage_account.split('/')[-1]}",
+                "point storageAccountId at the stack's audit account",
+            )
+        )
     if d.workspace and not _same(relative(str(pr.get("workspaceId") or "")), d.workspace):
-        found.append(problem(rid, kind, f"it sends to {pr.get('workspaceId') or 'no workspace'}, not the stack's workspace {d.workspace.split('/')[-1]}", "point workspaceId at the stack's Log Analytics workspace"))
+        found.append(
+            problem(
+                rid,
+                kind,
+                f"it sends to {pr.get('workspaceId') or 'no workspace'}, not the stack's workspace {d.workspace.split('/')[-1]}",
+                "point workspaceId at the stack's Log Analytics workspace",
+            )
+        )
     if not any(log.get("enabled") and (str(log.get("categoryGroup") or "").lower() in ("audit", "alllogs")) for log in pr.get("logs") or []):
         found.append(problem(rid, kind, "the audit log category group is not enabled", "enable categoryGroup audit"))
     return found

@@ -79,7 +79,9 @@ class Cluster:
 
     def prometheus_targets(self, namespace: str) -> dict[str, Any]:
         # prometheus-operated: the Service the operator creates for every Prometheus it runs.
-        status, body = self.request("GET", f"/api/v1/namespaces/{namespace}/services/prometheus-operated:9090/proxy/api/v1/targets", query=[("state", "active")])
+        status, body = self.request(
+            "GET", f"/api/v1/namespaces/{namespace}/services/prometheus-operated:9090/proxy/api/v1/targets", query=[("state", "active")]
+        )
         if status != 200:
             raise RuntimeError(f"Prometheus in {namespace} did not answer /api/v1/targets ({status}): {body[:300]}")
         return json.loads(body)
@@ -107,7 +109,9 @@ def cluster_checks(promises: Promises, view: ClusterView) -> list[Check]:
             Check(id="cluster-pool-labels-taints", subject=pool.name, run=lambda pool=pool: pool_labels_taints(pool, view.list("Node"))),
         ]
         if pool.gpu:
-            checks.append(Check(id="cluster-gpu-device-plugin", subject=pool.name, run=lambda pool=pool: gpu_device_plugin(pool, view.list("Node"), view.list("Pod"))))
+            checks.append(
+                Check(id="cluster-gpu-device-plugin", subject=pool.name, run=lambda pool=pool: gpu_device_plugin(pool, view.list("Node"), view.list("Pod")))
+            )
     for ref in promises.deployments:
         checks.append(Check(id="cluster-planned-deployment-exists", subject=ref, run=lambda ref=ref: deployment_exists(ref, view.list("Deployment"))))
     namespaces = lambda: platform_namespaces(promises, view.list("Namespace"))  # noqa: E731 read when run
@@ -118,15 +122,31 @@ def cluster_checks(promises: Promises, view: ClusterView) -> list[Check]:
             Check(id="cluster-containers-non-root", subject=ns, run=lambda ns=ns: containers_non_root(ns, namespaces(), view.list("Pod"))),
             Check(id="cluster-containers-read-only-root", subject=ns, run=lambda ns=ns: containers_read_only_root(ns, namespaces(), view.list("Pod"))),
         ]
-    checks.append(Check(id="cluster-namespaces-default-deny", subject="every sahab namespace", run=lambda: [p for ns in namespaces() if ns not in promises.namespaces for p in default_deny(ns, namespaces(), view.list("NetworkPolicy"))]))
+    checks.append(
+        Check(
+            id="cluster-namespaces-default-deny",
+            subject="every sahab namespace",
+            run=lambda: [p for ns in namespaces() if ns not in promises.namespaces for p in default_deny(ns, namespaces(), view.list("NetworkPolicy"))],
+        )
+    )
     if promises.monitoring_namespace:
-        checks.append(Check(id="cluster-prometheus-targets-up", subject=promises.monitoring_namespace, run=lambda: prometheus_targets_up(view.prometheus_targets(promises.monitoring_namespace))))
+        checks.append(
+            Check(
+                id="cluster-prometheus-targets-up",
+                subject=promises.monitoring_namespace,
+                run=lambda: prometheus_targets_up(view.prometheus_targets(promises.monitoring_namespace)),
+            )
+        )
     return checks
 
 
 def platform_namespaces(promises: Promises, live: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The planned namespaces and every live one labelled part-of sahab, by name (absent: {})."""
-    found = {_meta(n)["name"]: n for n in live if _meta(n).get("name") in promises.namespaces or (_meta(n).get("labels") or {}).get("app.kubernetes.io/part-of") == "sahab"}
+    found = {
+        _meta(n)["name"]: n
+        for n in live
+        if _meta(n).get("name") in promises.namespaces or (_meta(n).get("labels") or {}).get("app.kubernetes.io/part-of") == "sahab"
+    }
     return {name: found.get(name, {}) for name in sorted(set(promises.namespaces) | set(found))}
 
 
@@ -144,7 +164,14 @@ def _ready(node: dict[str, Any]) -> bool:
 def pool_ready_nodes(pool: PoolPromise, nodes: list[dict[str, Any]]) -> list[str]:
     ready = [n for n in _pool_nodes(pool, nodes) if _ready(n)]
     if len(ready) < pool.min_size:
-        return [problem(pool.name, "node pool", f"{len(ready)} ready node(s) carry {POOL_LABEL}={pool.name}, the plan promised at least {pool.min_size}", "check the node group's health and events (`kubectl get nodes -l sahab.ae/pool=...`)")]
+        return [
+            problem(
+                pool.name,
+                "node pool",
+                f"{len(ready)} ready node(s) carry {POOL_LABEL}={pool.name}, the plan promised at least {pool.min_size}",
+                "check the node group's health and events (`kubectl get nodes -l sahab.ae/pool=...`)",
+            )
+        ]
     return []
 
 
@@ -155,11 +182,25 @@ def pool_labels_taints(pool: PoolPromise, nodes: list[dict[str, Any]]) -> list[s
         labels = _meta(node).get("labels") or {}
         wrong = {k: labels.get(k) for k, v in pool.labels.items() if labels.get(k) != v}
         if wrong:
-            found.append(problem(f"node {name}", f"pool {pool.name}", f"labels {wrong} differ from the plan's {dict((k, pool.labels[k]) for k in wrong)}", "restore the node group's labels (workloads select nodes by them)"))
+            found.append(
+                problem(
+                    f"node {name}",
+                    f"pool {pool.name}",
+                    f"labels {wrong} differ from the plan's {dict((k, pool.labels[k]) for k in wrong)}",
+                    "restore the node group's labels (workloads select nodes by them)",
+                )
+            )
         taints = {(t.get("key"), t.get("value") or "", t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []}
         missing = [t for t in pool.taints if tuple(t) not in taints]
         if missing:
-            found.append(problem(f"node {name}", f"pool {pool.name}", f"taint(s) {['%s=%s:%s' % t for t in missing]} are missing: other pods can land on it", "restore the node group's taints"))
+            found.append(
+                problem(
+                    f"node {name}",
+                    f"pool {pool.name}",
+                    f"taint(s) {['{}={}:{}'.format(*t) for t in missing]} are missing: other pods can land on it",
+                    "restore the node group's taints",
+                )
+            )
     return found
 
 
@@ -170,10 +211,24 @@ def gpu_device_plugin(pool: PoolPromise, nodes: list[dict[str, Any]], pods: list
         name = _meta(node).get("name", "?")
         gpus = str(((node.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, "0"))
         if not gpus.isdigit() or int(gpus) < 1:
-            found.append(problem(f"node {name}", f"GPU pool {pool.name}", f"it advertises no {GPU_RESOURCE} (allocatable {gpus}): the device plugin is not serving it", "check the nvidia-device-plugin DaemonSet's pod on this node"))
+            found.append(
+                problem(
+                    f"node {name}",
+                    f"GPU pool {pool.name}",
+                    f"it advertises no {GPU_RESOURCE} (allocatable {gpus}): the device plugin is not serving it",
+                    "check the nvidia-device-plugin DaemonSet's pod on this node",
+                )
+            )
         plugin = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name and "device-plugin" in _meta(p).get("name", "") and _pod_ready(p)]
         if not plugin:
-            found.append(problem(f"node {name}", f"GPU pool {pool.name}", "no ready device plugin pod runs on it", "check the nvidia-device-plugin DaemonSet (tolerations, node selector sahab.ae/accelerator=nvidia)"))
+            found.append(
+                problem(
+                    f"node {name}",
+                    f"GPU pool {pool.name}",
+                    "no ready device plugin pod runs on it",
+                    "check the nvidia-device-plugin DaemonSet (tolerations, node selector sahab.ae/accelerator=nvidia)",
+                )
+            )
     return found
 
 
@@ -199,7 +254,14 @@ def _deployment_problems(d: dict[str, Any]) -> list[str]:
     cond = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), {})
     if available < want or cond.get("status") != "True":
         why = f" ({cond.get('reason')}: {cond.get('message')})" if cond.get("reason") else ""
-        return [problem(_ref(d), "Deployment", f"{available}/{want} replicas available{why}", f"`kubectl -n {_meta(d).get('namespace')} describe deployment {_meta(d).get('name')}` and fix what keeps its pods unready")]
+        return [
+            problem(
+                _ref(d),
+                "Deployment",
+                f"{available}/{want} replicas available{why}",
+                f"`kubectl -n {_meta(d).get('namespace')} describe deployment {_meta(d).get('name')}` and fix what keeps its pods unready",
+            )
+        ]
     return []
 
 
@@ -207,7 +269,14 @@ def _daemonset_problems(ds: dict[str, Any]) -> list[str]:
     s = ds.get("status") or {}
     desired, ready, scheduled = s.get("desiredNumberScheduled", 0), s.get("numberReady", 0), s.get("currentNumberScheduled", 0)
     if scheduled < desired or ready < desired or s.get("numberMisscheduled", 0):
-        return [problem(_ref(ds), "DaemonSet", f"{scheduled}/{desired} scheduled, {ready} ready, {s.get('numberMisscheduled', 0)} misscheduled", "check its tolerations, node selector and pod events")]
+        return [
+            problem(
+                _ref(ds),
+                "DaemonSet",
+                f"{scheduled}/{desired} scheduled, {ready} ready, {s.get('numberMisscheduled', 0)} misscheduled",
+                "check its tolerations, node selector and pod events",
+            )
+        ]
     return []
 
 
@@ -222,14 +291,27 @@ def workloads_ready(namespace: str, deployments: list[dict[str, Any]], daemonset
 def _denies_all(policy: dict[str, Any]) -> bool:
     spec = policy.get("spec") or {}
     selector = spec.get("podSelector") or {}
-    return not selector.get("matchLabels") and not selector.get("matchExpressions") and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or []) and not spec.get("ingress") and not spec.get("egress")
+    return (
+        not selector.get("matchLabels")
+        and not selector.get("matchExpressions")
+        and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or [])
+        and not spec.get("ingress")
+        and not spec.get("egress")
+    )
 
 
 def default_deny(namespace: str, namespaces: dict[str, dict[str, Any]], policies: list[dict[str, Any]]) -> list[str]:
     if not namespaces.get(namespace):
         return [problem(namespace, "Namespace", "the plan has it but the cluster does not", "deploy it with `sahab up`")]
     if not any(_denies_all(p) for p in _in(policies, namespace)):
-        return [problem(namespace, "Namespace", "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules): every pod accepts and sends any traffic", "restore the namespace's default-deny policy")]
+        return [
+            problem(
+                namespace,
+                "Namespace",
+                "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules): every pod accepts and sends any traffic",
+                "restore the namespace's default-deny policy",
+            )
+        ]
     return []
 
 
@@ -253,7 +335,14 @@ def containers_non_root(namespace: str, namespaces: dict[str, dict[str, Any]], p
             sc = {**pod_sc, **(c.get("securityContext") or {})}
             user = sc.get("runAsUser")
             if user == 0 or (not sc.get("runAsNonRoot") and not user):
-                found.append(problem(f"{_ref(pod)}/{c.get('name')}", "container", f"it may run as root (runAsNonRoot={sc.get('runAsNonRoot')}, runAsUser={user})", "set runAsNonRoot: true and a non-zero runAsUser"))
+                found.append(
+                    problem(
+                        f"{_ref(pod)}/{c.get('name')}",
+                        "container",
+                        f"it may run as root (runAsNonRoot={sc.get('runAsNonRoot')}, runAsUser={user})",
+                        "set runAsNonRoot: true and a non-zero runAsUser",
+                    )
+                )
     return found
 
 
@@ -261,7 +350,12 @@ def containers_read_only_root(namespace: str, namespaces: dict[str, dict[str, An
     if _exemption(namespaces.get(namespace) or {}):
         return []
     return [
-        problem(f"{_ref(pod)}/{c.get('name')}", "container", "its root filesystem is writable", "set readOnlyRootFilesystem: true (mount an emptyDir where it must write)")
+        problem(
+            f"{_ref(pod)}/{c.get('name')}",
+            "container",
+            "its root filesystem is writable",
+            "set readOnlyRootFilesystem: true (mount an emptyDir where it must write)",
+        )
         for pod in _in(pods, namespace)
         for c in _containers(pod)
         if not (c.get("securityContext") or {}).get("readOnlyRootFilesystem")
@@ -277,8 +371,12 @@ def prometheus_targets_up(targets: dict[str, Any]) -> list[str]:
     if not active:
         return [problem("prometheus", "Prometheus", "it scrapes no target", "check the ServiceMonitors and the Prometheus selectors")]
     return [
-        problem(t.get("scrapeUrl", "?"), f"scrape target {t.get('labels', {}).get('job', '?')}", f"it is {t.get('health')}: {t.get('lastError') or 'no error recorded'}", "make the target answer /metrics (or fix the ServiceMonitor)")
+        problem(
+            t.get("scrapeUrl", "?"),
+            f"scrape target {t.get('labels', {}).get('job', '?')}",
+            f"it is {t.get('health')}: {t.get('lastError') or 'no error recorded'}",
+            "make the target answer /metrics (or fix the ServiceMonitor)",
+        )
         for t in active
         if t.get("health") != "up"
     ]
-

@@ -156,9 +156,17 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
     def inputs(type_token: str) -> list[dict[str, Any]]:
         return [r.get("inputs") or {} for r in resources if r.get("type") == type_token]
 
-    versioned = {i.get("bucket") for i in inputs("aws:s3/bucketVersioning:BucketVersioning") if (i.get("versioningConfiguration") or {}).get("status") == "Enabled"}
-    sse = {i.get("bucket"): (i.get("rules") or [{}])[0].get("applyServerSideEncryptionByDefault", {}).get("kmsMasterKeyId") for i in inputs("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")}
-    locks = {i.get("bucket"): (i.get("rule") or {}).get("defaultRetention") or {} for i in inputs("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")}
+    versioned = {
+        i.get("bucket") for i in inputs("aws:s3/bucketVersioning:BucketVersioning") if (i.get("versioningConfiguration") or {}).get("status") == "Enabled"
+    }
+    sse = {
+        i.get("bucket"): (i.get("rules") or [{}])[0].get("applyServerSideEncryptionByDefault", {}).get("kmsMasterKeyId")
+        for i in inputs("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    }
+    locks = {
+        i.get("bucket"): (i.get("rule") or {}).get("defaultRetention") or {}
+        for i in inputs("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    }
     buckets = tuple(
         BucketPromise(
             purpose=purpose,
@@ -179,10 +187,17 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         for i in inputs("aws:ecr/repository:Repository")
     )
     trails = tuple(
-        TrailPromise(name=i["name"], bucket=bucket_of.get(i.get("s3BucketName") or ""), key=key_of.get(i.get("kmsKeyId") or ""), log_file_validation=bool(i.get("enableLogFileValidation")))
+        TrailPromise(
+            name=i["name"],
+            bucket=bucket_of.get(i.get("s3BucketName") or ""),
+            key=key_of.get(i.get("kmsKeyId") or ""),
+            log_file_validation=bool(i.get("enableLogFileValidation")),
+        )
         for i in inputs("aws:cloudtrail/trail:Trail")
     )
-    log_groups = tuple(LogGroupPromise(name=i["name"], key=key_of.get(i.get("kmsKeyId") or "")) for i in inputs("aws:cloudwatch/logGroup:LogGroup") if i.get("name"))
+    log_groups = tuple(
+        LogGroupPromise(name=i["name"], key=key_of.get(i.get("kmsKeyId") or "")) for i in inputs("aws:cloudwatch/logGroup:LogGroup") if i.get("name")
+    )
     clusters = tuple(
         ClusterPromise(
             name=i["name"],
@@ -197,7 +212,9 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         for i in inputs("aws:rds/instance:Instance")
     )
     caches = tuple(
-        CachePromise(key=key_of.get(i.get("kmsKeyId") or ""), at_rest=bool(i.get("atRestEncryptionEnabled")), in_transit=bool(i.get("transitEncryptionEnabled")))
+        CachePromise(
+            key=key_of.get(i.get("kmsKeyId") or ""), at_rest=bool(i.get("atRestEncryptionEnabled")), in_transit=bool(i.get("transitEncryptionEnabled"))
+        )
         for i in inputs("aws:elasticache/replicationGroup:ReplicationGroup")
     )
     pools = [
@@ -224,7 +241,14 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         for m in manifests
         if m.get("kind") == "Service" and (m.get("spec") or {}).get("ports")
     }
-    monitoring = next((i.get("namespace") for r in resources if r.get("type") == "kubernetes:helm.sh/v3:Release" and (i := r.get("inputs") or {}).get("chart") == "kube-prometheus-stack"), None)
+    monitoring = next(
+        (
+            i.get("namespace")
+            for r in resources
+            if r.get("type") == "kubernetes:helm.sh/v3:Release" and (i := r.get("inputs") or {}).get("chart") == "kube-prometheus-stack"
+        ),
+        None,
+    )
     return Promises(
         environment=spec.name,
         stack=str(plan.get("stack") or spec.name),
@@ -246,7 +270,14 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         cronjobs=tuple(objects("CronJob")),
         services=services,
         monitoring_namespace=monitoring,
-        drift_cronjob=next((f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in manifests if m.get("kind") == "CronJob" and ((m.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == "drift-monitor"), None),
+        drift_cronjob=next(
+            (
+                f"{m['metadata']['namespace']}/{m['metadata']['name']}"
+                for m in manifests
+                if m.get("kind") == "CronJob" and ((m.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component") == "drift-monitor"
+            ),
+            None,
+        ),
     )
 
 
@@ -254,7 +285,9 @@ def read_outputs_file(path: Path) -> StackOutputs:
     try:
         raw = json.loads(Path(path).read_text())
     except OSError as e:
-        raise VerifyError(f"{path}: cannot read the outputs file ({e.strerror}). Fix: pass the file written by `pulumi stack output --json --show-secrets > FILE`.") from None
+        raise VerifyError(
+            f"{path}: cannot read the outputs file ({e.strerror}). Fix: pass the file written by `pulumi stack output --json --show-secrets > FILE`."
+        ) from None
     except json.JSONDecodeError as e:
         raise VerifyError(f"{path}: not JSON ({e}). Fix: write it with `pulumi stack output --json --show-secrets`.") from None
     return parse_outputs(raw, str(path))
@@ -284,5 +317,7 @@ def read_pulumi_outputs(stack: str, cwd: Path) -> StackOutputs:
     cmd = pulumi_outputs_command(stack, cwd)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
-        raise VerifyError(f"`{' '.join(cmd)}` failed: {done.stderr.strip() or done.stdout.strip()}. Fix: `pulumi login` to the stack's backend, or pass --outputs FILE.")
+        raise VerifyError(
+            f"`{' '.join(cmd)}` failed: {done.stderr.strip() or done.stdout.strip()}. Fix: `pulumi login` to the stack's backend, or pass --outputs FILE."
+        )
     return parse_outputs(json.loads(done.stdout or "{}"), f"pulumi stack output ({stack})")

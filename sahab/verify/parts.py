@@ -72,13 +72,15 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
     if missing or not promises.drift_cronjob:
         return f"the plan has no {', '.join(missing) or 'drift CronJob'}: nothing to verify"
     ref = promises.drift_cronjob
-    return workload_checks(Workloads(
-        mlflow=ServiceProxy(cluster, promises.services["mlflow"]),
-        serving=ServiceProxy(cluster, promises.services["serving"]),
-        model_name=ctx.get("model_name") or DEFAULT_MODEL,
-        drift_last_run=lambda: drift_cronjob_last_run(ref, cluster.list("CronJob"), cluster.list("Job")),
-        drift_label=ref,
-    ))
+    return workload_checks(
+        Workloads(
+            mlflow=ServiceProxy(cluster, promises.services["mlflow"]),
+            serving=ServiceProxy(cluster, promises.services["serving"]),
+            model_name=ctx.get("model_name") or DEFAULT_MODEL,
+            drift_last_run=lambda: drift_cronjob_last_run(ref, cluster.list("CronJob"), cluster.list("Job")),
+            drift_label=ref,
+        )
+    )
 
 
 def _azure_cloud(ctx: dict[str, Any], outputs: StackOutputs) -> list[Check] | str:
@@ -107,15 +109,19 @@ def _local(part: str, ctx: dict[str, Any]) -> list[Check] | str:
             return f"the local platform runs no {name} service (`sahab local status`)"
     state_dir = Path(ctx["local"]["state_dir"])
     status_file = state_dir / "logs" / "drift.status.json"
-    checks = workload_checks(Workloads(
-        mlflow=DirectHttp(env.get("SAHAB_MLFLOW_TRACKING_URI") or services["mlflow"]["url"]),
-        serving=DirectHttp(services["serving"]["url"]),
-        model_name=env.get("SAHAB_MODEL_NAME") or DEFAULT_MODEL,
-        drift_last_run=lambda: drift_schedule_last_run(status_file, state_dir / "logs" / "drift.log"),
-        drift_label=f"drift ({status_file})",
-    ))
+    checks = workload_checks(
+        Workloads(
+            mlflow=DirectHttp(env.get("SAHAB_MLFLOW_TRACKING_URI") or services["mlflow"]["url"]),
+            serving=DirectHttp(services["serving"]["url"]),
+            model_name=env.get("SAHAB_MODEL_NAME") or DEFAULT_MODEL,
+            drift_last_run=lambda: drift_schedule_last_run(status_file, state_dir / "logs" / "drift.log"),
+            drift_label=f"drift ({status_file})",
+        )
+    )
     if "prometheus" in services:
-        checks.append(Check(id="workloads-prometheus-targets-up", subject=services["prometheus"]["url"], run=lambda: _local_targets(services["prometheus"]["url"])))
+        checks.append(
+            Check(id="workloads-prometheus-targets-up", subject=services["prometheus"]["url"], run=lambda: _local_targets(services["prometheus"]["url"]))
+        )
     return checks
 
 
@@ -132,7 +138,25 @@ def _local_targets(url: str) -> list[str]:
 def local_service_checks(services: dict[str, dict[str, Any]]) -> list[Check]:
     """Each recorded service: healthy by its own health check, its process alive, its port
     listening (the latter two through testinfra's local host, run by the suite)."""
-    return [Check(id="local-service-healthy", subject=name, run=lambda s=s: [] if s.get("healthy") else [problem(s["name"], "local service", f"its health check fails ({s.get('reason') or 'unhealthy'})", f"see {s.get('log') or 'its log'}; `sahab local down && sahab local up`")]) for name, s in sorted(services.items())]
+    return [
+        Check(
+            id="local-service-healthy",
+            subject=name,
+            run=lambda s=s: (
+                []
+                if s.get("healthy")
+                else [
+                    problem(
+                        s["name"],
+                        "local service",
+                        f"its health check fails ({s.get('reason') or 'unhealthy'})",
+                        f"see {s.get('log') or 'its log'}; `sahab local down && sahab local up`",
+                    )
+                ]
+            ),
+        )
+        for name, s in sorted(services.items())
+    ]
 
 
 def local_snapshot(state_dir: Path) -> dict[str, Any]:
@@ -144,4 +168,3 @@ def local_snapshot(state_dir: Path) -> dict[str, Any]:
     except local.LocalError as e:
         raise VerifyError(str(e)) from None
     return {"state_dir": str(Path(state_dir).resolve()), "services": local.service_health(state_dir), "env": env}
-

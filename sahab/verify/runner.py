@@ -18,7 +18,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def run(request: VerifyRequest, on_output: Callable[[str], None] = lambda line: 
     bad = [p for p in request.parts if p not in PARTS]
     if bad:
         raise VerifyError(f"--part {bad[0]!r} is not a part; parts: {list(PARTS)}")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="sahab-verify-") as tmp:
         work = Path(tmp)
         ctx, about = _context(request, work)
@@ -79,13 +79,17 @@ def run(request: VerifyRequest, on_output: Callable[[str], None] = lambda line: 
         junit = (request.junit or work / "junit.xml").resolve()
         junit.parent.mkdir(parents=True, exist_ok=True)
         code = _pytest(ctx_file, junit, work, on_output)
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         outcomes = read_junit(junit)
         if code not in (0, 1) or not outcomes:
             raise VerifyError(f"the verification suite did not run (pytest exit {code}); its output is above")
         if all(o.outcome == "skipped" for o in outcomes):
             reasons = sorted({f"{o.part}: {o.detail}" for o in outcomes if o.detail})
-            raise VerifyError("nothing was verified, every part was skipped (" + "; ".join(reasons) + "). Fix: give what the parts need (AWS or Azure credentials, a kubeconfig) or choose them with --part")
+            raise VerifyError(
+                "nothing was verified, every part was skipped ("
+                + "; ".join(reasons)
+                + "). Fix: give what the parts need (AWS or Azure credentials, a kubeconfig) or choose them with --part"
+            )
         exit_code = 1 if any(o.outcome == "failed" for o in outcomes) else 0
         report = None
         if request.report:
@@ -127,8 +131,13 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
         text = outputs.kubeconfig if isinstance(outputs.kubeconfig, str) else json.dumps(outputs.kubeconfig)
         kubeconfig.write_text(text)
         kubeconfig.chmod(0o600)
-    ctx.update(plan=str(plan_path), outputs=outputs.model_dump(mode="json"), kubeconfig=str(kubeconfig) if kubeconfig else None,
-               kube_context=request.kube_context, scan_regions=list(request.scan_regions) or None)
+    ctx.update(
+        plan=str(plan_path),
+        outputs=outputs.model_dump(mode="json"),
+        kubeconfig=str(kubeconfig) if kubeconfig else None,
+        kube_context=request.kube_context,
+        scan_regions=list(request.scan_regions) or None,
+    )
     cloud = ((json.loads(plan_path.read_text()).get("config") or {}).get("sahab:platform") or {}).get("cloud")
     about = {
         "target": f"environment {request.target}, stack {stack}, region {outputs.region}",
@@ -161,8 +170,25 @@ def _caller(region: str) -> str:
 def _pytest(ctx_file: Path, junit: Path, work: Path, on_output: Callable[[str], None]) -> int:
     ini = work / "pytest.ini"
     ini.write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    argv = [sys.executable, "-m", "pytest", str(SUITE), "-c", str(ini), "--rootdir", str(SUITE), "-q", "-rfEs", "--no-header",
-            f"--sahab-context={ctx_file}", f"--junitxml={junit}", "-o", "junit_family=xunit2", "-o", "junit_logging=no"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE),
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(SUITE),
+        "-q",
+        "-rfEs",
+        "--no-header",
+        f"--sahab-context={ctx_file}",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+        "-o",
+        "junit_logging=no",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=work)
     assert proc.stdout is not None
@@ -223,7 +249,12 @@ def evidence_markdown(about: dict[str, str], outcomes: Sequence[Outcome], starte
         if not mine:
             continue
         n = {k: sum(o.outcome == k for o in mine) for k in ("passed", "failed", "skipped")}
-        lines += [f"## {part}: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped", "", "| check | resource | outcome | detail |", "|---|---|---|---|"]
+        lines += [
+            f"## {part}: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped",
+            "",
+            "| check | resource | outcome | detail |",
+            "|---|---|---|---|",
+        ]
         order = {"failed": 0, "skipped": 1, "passed": 2}
         for o in sorted(mine, key=lambda o: (order[o.outcome], o.check, o.subject)):
             lines.append(f"| {o.check} | {_cell(o.subject)} | {o.outcome} | {_cell(o.detail)} |")

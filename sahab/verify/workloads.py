@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,10 +19,18 @@ from sahab.verify.base import Check, problem
 # One transaction with every feature of workloads/data/schema.py (a unit test keeps them equal),
 # drawn from the data generator (seed 7).
 FIXTURE_RECORD: dict[str, Any] = {
-    "amount": 80.35, "amount_zscore_30d": -0.1384, "txn_count_24h": 5.0, "txn_count_7d": 23.0,
-    "account_age_days": 213.0, "avg_amount_30d": 87.31, "distance_from_home_km": 14.9762,
-    "hours_since_last_txn": 7.1513, "merchant_category": "travel", "channel": "mobile",
-    "country": "GB", "device_type": "android",
+    "amount": 80.35,
+    "amount_zscore_30d": -0.1384,
+    "txn_count_24h": 5.0,
+    "txn_count_7d": 23.0,
+    "account_age_days": 213.0,
+    "avg_amount_30d": 87.31,
+    "distance_from_home_km": 14.9762,
+    "hours_since_last_txn": 7.1513,
+    "merchant_category": "travel",
+    "channel": "mobile",
+    "country": "GB",
+    "device_type": "android",
 }
 CHAMPION = "champion"
 
@@ -94,26 +102,59 @@ def workload_checks(w: Workloads) -> list[Check]:
 
 def mlflow_answers(mlflow: Http) -> list[str]:
     status, body = mlflow.request("GET", "/health")
-    return [] if status == 200 else [problem(mlflow.label, "MLflow", f"/health answered {status or 'nothing'}: {body[:200]}", "check the MLflow Deployment's logs and its database")]
+    return (
+        []
+        if status == 200
+        else [problem(mlflow.label, "MLflow", f"/health answered {status or 'nothing'}: {body[:200]}", "check the MLflow Deployment's logs and its database")]
+    )
 
 
 def mlflow_champion(mlflow: Http, model: str) -> list[str]:
     status, body = mlflow.request("GET", f"/api/2.0/mlflow/registered-models/alias?name={model}&alias={CHAMPION}")
     if status != 200:
-        return [problem(f"{model}@{CHAMPION}", "MLflow registered model", f"the registry has no {CHAMPION} ({status or 'no answer'}: {body[:200]})", f"register a model and promote it (`python -m workloads.registry set-alias {CHAMPION} VERSION`)")]
+        return [
+            problem(
+                f"{model}@{CHAMPION}",
+                "MLflow registered model",
+                f"the registry has no {CHAMPION} ({status or 'no answer'}: {body[:200]})",
+                f"register a model and promote it (`python -m workloads.registry set-alias {CHAMPION} VERSION`)",
+            )
+        ]
     version = (json.loads(body).get("model_version") or {}).get("version")
-    return [] if version else [problem(f"{model}@{CHAMPION}", "MLflow registered model", "the alias points at no version", "set the alias to a registered version")]
+    return (
+        []
+        if version
+        else [problem(f"{model}@{CHAMPION}", "MLflow registered model", "the alias points at no version", "set the alias to a registered version")]
+    )
 
 
 def serving_ready(serving: Http) -> list[str]:
     status, body = serving.request("GET", "/readyz")
-    return [] if status == 200 else [problem(serving.label, "serving", f"/readyz answered {status or 'nothing'}: {body[:200]}", "see /status for why the models are not loaded (alias, artifact integrity)")]
+    return (
+        []
+        if status == 200
+        else [
+            problem(
+                serving.label,
+                "serving",
+                f"/readyz answered {status or 'nothing'}: {body[:200]}",
+                "see /status for why the models are not loaded (alias, artifact integrity)",
+            )
+        ]
+    )
 
 
 def serving_scores(serving: Http, model: str) -> list[str]:
     status, body = serving.request("POST", "/score", {"requests": [{"key": "sahab-verify", "records": [FIXTURE_RECORD]}]})
     if status != 200:
-        return [problem(serving.label, "serving", f"/score answered {status or 'nothing'} for the fixture record: {body[:300]}", "see the serving logs; a 400 names the field the model expects")]
+        return [
+            problem(
+                serving.label,
+                "serving",
+                f"/score answered {status or 'nothing'} for the fixture record: {body[:300]}",
+                "see the serving logs; a 400 names the field the model expects",
+            )
+        ]
     try:
         answer = json.loads(body)[0]
         scores = answer["scores"]
@@ -134,14 +175,33 @@ def drift_cronjob_last_run(ref: str, cronjobs: list[dict[str, Any]], jobs: list[
     namespace, name = ref.split("/", 1)
     if not any((c.get("metadata") or {}).get("name") == name and (c.get("metadata") or {}).get("namespace") == namespace for c in cronjobs):
         return [problem(ref, "CronJob", "the plan has it but the cluster does not", "deploy it with `sahab up`")]
-    owned = [j for j in jobs if (j.get("metadata") or {}).get("namespace") == namespace and any(o.get("kind") == "CronJob" and o.get("name") == name for o in (j.get("metadata") or {}).get("ownerReferences") or [])]
+    owned = [
+        j
+        for j in jobs
+        if (j.get("metadata") or {}).get("namespace") == namespace
+        and any(o.get("kind") == "CronJob" and o.get("name") == name for o in (j.get("metadata") or {}).get("ownerReferences") or [])
+    ]
     finished = [j for j in owned if _condition(j, "Complete") or _condition(j, "Failed")]
     if not finished:
-        return [problem(ref, "CronJob", "it has not finished a run yet", f"run it once: `kubectl -n {namespace} create job --from=cronjob/{name} {name}-verify`, then verify again")]
+        return [
+            problem(
+                ref,
+                "CronJob",
+                "it has not finished a run yet",
+                f"run it once: `kubectl -n {namespace} create job --from=cronjob/{name} {name}-verify`, then verify again",
+            )
+        ]
     last = max(finished, key=lambda j: (j.get("status") or {}).get("startTime") or (j.get("metadata") or {}).get("creationTimestamp") or "")
     if _condition(last, "Failed"):
         cond = _condition(last, "Failed")
-        return [problem(f"{namespace}/{last['metadata']['name']}", "Job", f"the drift job's last run failed ({cond.get('reason')}: {cond.get('message')})", f"`kubectl -n {namespace} logs job/{last['metadata']['name']}`")]
+        return [
+            problem(
+                f"{namespace}/{last['metadata']['name']}",
+                "Job",
+                f"the drift job's last run failed ({cond.get('reason')}: {cond.get('message')})",
+                f"`kubectl -n {namespace} logs job/{last['metadata']['name']}`",
+            )
+        ]
     return []
 
 
@@ -159,6 +219,6 @@ def drift_schedule_last_run(status_file: Path, log: Path | None = None) -> list[
     except ValueError as e:
         return [problem(label, "local drift job", f"its status file is not JSON ({e})", "restart the platform (`sahab local down && sahab local up`)")]
     if status.get("last_exit") != 0:
-        when = datetime.fromtimestamp(status.get("last_start") or 0, timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(status.get("last_start") or 0, UTC).isoformat(timespec="seconds")
         return [problem(label, "local drift job", f"its last run (started {when}) exited {status.get('last_exit')}", f"see its log{f' {log}' if log else ''}")]
     return []

@@ -2,6 +2,7 @@
 cross-field rules, `load_spec`), `cloud` (network, cluster, node pools, storage, keys, databases),
 `kubernetes` (the platform layer). Every model is re-exported here: `from stacks.spec import ...`."""
 
+from stacks.spec.azure import AzureSpec
 from stacks.spec.cloud import (
     GPU_TAINT,
     CacheSpec,
@@ -17,7 +18,6 @@ from stacks.spec.cloud import (
     StorageSpec,
     TaintSpec,
 )
-from stacks.spec.azure import AzureSpec
 from stacks.spec.kubernetes import AccessSpec, KubernetesSpec, MonitoringSpec, ServingSpec, TeamSpec, TrainingSpec
 from stacks.spec.onprem import BudgetSpec, DataServicesSpec, HardwareSpec, OnPremSpec
 from stacks.spec.platform import HEALTH_RETENTION_DAYS, PlatformSpec, ResidencySpec, SpecError, TagsSpec, load_spec

@@ -5,7 +5,8 @@ stacks/azure_offerings.py, VM size shapes, GRS only from uaenorth and never for 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -90,8 +91,10 @@ def azure_problems(spec: PlatformSpec) -> Iterator[str]:
     if spec.azure is None:
         yield "azure: cloud: azure needs `azure:` with admin_group_object_ids (Entra ID groups; local accounts are off), see environments/uae-north"
     elif region.restricted and not spec.azure.restricted_region_access:
-        yield (f"region: {spec.region} is a restricted region (access is granted per subscription on request); "
-               "set azure.restricted_region_access: true once Microsoft has enabled it, or deploy to uaenorth")
+        yield (
+            f"region: {spec.region} is a restricted region (access is granted per subscription on request); "
+            "set azure.restricted_region_access: true once Microsoft has enabled it, or deploy to uaenorth"
+        )
     if "az_count" in spec.network.model_fields_set and spec.network.az_count > len(region.zones):
         yield f"network.az_count: {spec.region} has {len(region.zones)} availability zones, asked for {spec.network.az_count}"
     for field, pools in (("gpu_pools", spec.gpu_pools), ("inference_tiers", spec.inference_tiers)):

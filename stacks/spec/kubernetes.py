@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Annotated, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -94,9 +95,7 @@ class ServingSpec(Model):
 class TrainingSpec(Model):
     gpu_pool: str | None = Field(default=None, description="GPU pool (gpu_pools[].name) training runs on; default: the first.")
     gpus: int = Field(default=1, ge=1, le=8, description="GPUs per training Job (one node; DeepSpeed launcher when > 1).")
-    checkpoint_grace_seconds: int = Field(
-        default=110, ge=30, le=115, description="Time to checkpoint after SIGTERM; under the 2-minute spot notice."
-    )
+    checkpoint_grace_seconds: int = Field(default=110, ge=30, le=115, description="Time to checkpoint after SIGTERM; under the 2-minute spot notice.")
 
 
 class MonitoringSpec(Model):

@@ -18,7 +18,18 @@ from components.constants import ON_PREMISES  # noqa: F401 (re-exported: the `re
 from stacks.spec._base import Model
 
 # Where a customer's images must not come from: public registries move code in and telemetry out.
-PUBLIC_REGISTRIES = ("docker.io", "registry-1.docker.io", "ghcr.io", "quay.io", "registry.k8s.io", "k8s.gcr.io", "gcr.io", "nvcr.io", "public.ecr.aws", "mcr.microsoft.com")
+PUBLIC_REGISTRIES = (
+    "docker.io",
+    "registry-1.docker.io",
+    "ghcr.io",
+    "quay.io",
+    "registry.k8s.io",
+    "k8s.gcr.io",
+    "gcr.io",
+    "nvcr.io",
+    "public.ecr.aws",
+    "mcr.microsoft.com",
+)
 _HOST = re.compile(r"^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
 _PROVISIONER = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(/[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?)?$")
 
@@ -85,4 +96,3 @@ class OnPremSpec(Model):
         if not value:
             raise ValueError("the platform keeps data at rest on the nodes' disks: encrypt them (LUKS or self-encrypting drives) and set disks_encrypted: true")
         return value
-

@@ -7,13 +7,14 @@ allowed. Nothing is registered before this passes.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from components.constants import ALL_UAE_REGIONS, NOT_UAE, UAE_REGIONS
-from stacks.offerings import OFFERINGS, family_of
 from stacks.azure_offerings import AZURE_REGIONS
+from stacks.offerings import OFFERINGS, family_of
 from stacks.spec._base import Model, Name
 from stacks.spec.azure import AzureSpec, azure_problems, with_azure_defaults
 from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
@@ -81,7 +82,9 @@ class PlatformSpec(Model):
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
     onprem: OnPremSpec | None = Field(default=None, description="The existing cluster of `cloud: kubernetes` (required with it, refused without).")
     budget: BudgetSpec | None = Field(default=None, description="Monthly budget; `sahab check` fails when the maximum estimate exceeds it.")
-    azure: AzureSpec | None = Field(default=None, description="What only `cloud: azure` takes (Entra ID admin groups, restricted-region access); required with it.")
+    azure: AzureSpec | None = Field(
+        default=None, description="What only `cloud: azure` takes (Entra ID admin groups, restricted-region access); required with it."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -179,10 +182,7 @@ def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
             for j, itype in enumerate(pool.instance_types):
                 path = f"{field}[{i}].instance_types[{j}]"
                 if field == "gpu_pools" and itype not in offer.gpu_instance_types:
-                    yield (
-                        f"{path}: {itype!r} is not a GPU type offered in {region}; "
-                        f"offered: g5.*, g6.*, p5en.48xlarge (see stacks/offerings.py)"
-                    )
+                    yield (f"{path}: {itype!r} is not a GPU type offered in {region}; offered: g5.*, g6.*, p5en.48xlarge (see stacks/offerings.py)")
                 if field == "inference_tiers" and family_of(itype) not in offer.cpu_instance_families:
                     yield f"{path}: {itype!r} is not a CPU family offered in {region}; offered: {sorted(offer.cpu_instance_families)}"
     db = spec.databases.registry.instance_class

@@ -39,7 +39,7 @@ def _tokens(text: str) -> list[tuple[str, re.Match]]:
     while pos < len(text.rstrip()):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ValueError(f"condition: cannot read {text[pos:pos + 40]!r}")
+            raise ValueError(f"condition: cannot read {text[pos : pos + 40]!r}")
         kind = next(k for k in ("lp", "rp", "bang", "kw", "fn", "src") if m.group(k))
         out.append((m.group("kw") if kind == "kw" else kind, m))
         pos = m.end()

@@ -8,17 +8,17 @@ from __future__ import annotations
 import sys
 
 import pytest
+from servers import azurite_server  # noqa: F401  (pytest fixture)
 
 from components.kubernetes.mlflow import artifact_uri
 from sahab.local import servers
-from servers import azurite_server  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.slow
 CONTAINER = "experiment-artifacts"
 
 
 @pytest.fixture(scope="module")
-def mlflow_on_blob(azurite_server, tmp_path_factory):  # noqa: F811
+def mlflow_on_blob(azurite_server, tmp_path_factory):
     from azure.storage.blob import BlobServiceClient
 
     blobs = BlobServiceClient.from_connection_string(azurite_server.env["AZURE_STORAGE_CONNECTION_STRING"])
@@ -32,11 +32,18 @@ def mlflow_on_blob(azurite_server, tmp_path_factory):  # noqa: F811
     # The Deployment's way: stores from the environment (MLFLOW_ARTIFACTS_DESTINATION), --serve-artifacts.
     # Only the emulator override differs from AKS: a connection string instead of workload identity.
     server = servers.spawn(
-        "mlflow", [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK, "--port", str(port), "--serve-artifacts", "--workers", "1"],
-        log=home / "mlflow.log", url=f"http://{servers.LOOPBACK}:{port}",
-        check=servers.HealthCheck(kind="http", port=port, path="/health", status=200), timeout=120,
-        env={"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{home / 'mlflow.db'}", "MLFLOW_ARTIFACTS_DESTINATION": destination,
-             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "AZURE_STORAGE_CONNECTION_STRING": azurite_server.env["AZURE_STORAGE_CONNECTION_STRING"]},
+        "mlflow",
+        [sys.executable, "-m", "mlflow", "server", "--host", servers.LOOPBACK, "--port", str(port), "--serve-artifacts", "--workers", "1"],
+        log=home / "mlflow.log",
+        url=f"http://{servers.LOOPBACK}:{port}",
+        check=servers.HealthCheck(kind="http", port=port, path="/health", status=200),
+        timeout=120,
+        env={
+            "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{home / 'mlflow.db'}",
+            "MLFLOW_ARTIFACTS_DESTINATION": destination,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "AZURE_STORAGE_CONNECTION_STRING": azurite_server.env["AZURE_STORAGE_CONNECTION_STRING"],
+        },
     )
     try:
         yield server, blobs.get_container_client(CONTAINER)
@@ -63,7 +70,9 @@ def test_artifacts_logged_through_the_server_are_blobs_in_the_container(mlflow_o
 
     listed = {f.path for f in client.list_artifacts(run.info.run_id, "model")}
     assert listed == {"model/weights.bin", "model/MLmodel"}, f"artifacts listed through the server: {sorted(listed)}"
-    back = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model/weights.bin", dst_path=str(tmp_path / "back"), tracking_uri=server.url)
+    back = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="model/weights.bin", dst_path=str(tmp_path / "back"), tracking_uri=server.url
+    )
     assert open(back, "rb").read() == payload.read_bytes(), "the artifact downloaded through the server differs from the one logged"
 
     names = [b.name for b in container.list_blobs(name_starts_with="mlflow/")]
@@ -73,7 +82,7 @@ def test_artifacts_logged_through_the_server_are_blobs_in_the_container(mlflow_o
     assert container.download_blob(weights).readall() == payload.read_bytes(), f"blob {weights} differs from the logged artifact"
 
 
-def test_training_logs_straight_to_the_experiments_wasbs_location(mlflow_on_blob, tmp_path, azurite_server, monkeypatch):  # noqa: F811
+def test_training_logs_straight_to_the_experiments_wasbs_location(mlflow_on_blob, tmp_path, azurite_server, monkeypatch):
     """Training creates its experiment at SAHAB_MLFLOW_ARTIFACT_LOCATION (the same wasbs:// root) and its
     client writes the blobs itself, as serving and drift then read them: MLflow's Blob store on the client."""
     import mlflow
@@ -90,5 +99,7 @@ def test_training_logs_straight_to_the_experiments_wasbs_location(mlflow_on_blob
     client.log_artifact(run.info.run_id, str(tmp_path / "reference.json"), artifact_path="drift")
     blob = f"mlflow/{run.info.artifact_uri.split('/mlflow/', 1)[1]}/drift/reference.json"
     assert container.download_blob(blob).readall() == b'{"rows": 1000}', f"blob {blob} in {CONTAINER}"
-    back = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="drift/reference.json", dst_path=str(tmp_path / "back"), tracking_uri=server.url)
+    back = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="drift/reference.json", dst_path=str(tmp_path / "back"), tracking_uri=server.url
+    )
     assert open(back).read() == '{"rows": 1000}', "the artifact read back from wasbs:// differs"

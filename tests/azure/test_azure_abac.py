@@ -76,7 +76,8 @@ def test_each_workload_lists_reads_and_writes_under_its_prefixes_in_the_plan(nor
                 if verb == "write":
                     assert _allowed(mine, write_blob(f"{prefix}date=2026-12-02/part-0.parquet")), f"{where}: write refused"
                 conditioned = [(role, cond) for role, cond in mine if cond]
-                assert conditioned and not _allowed(conditioned, write_blob("elsewhere/x")) and not _allowed(conditioned, read_blob("elsewhere/x")), \
+                assert conditioned and not _allowed(conditioned, write_blob("elsewhere/x")) and not _allowed(conditioned, read_blob("elsewhere/x")), (
                     f"{where}: the prefix-conditioned assignment admits blobs outside {prefix}"
+                )
                 checked += 1
     assert checked >= 4, f"only {checked} prefix grants checked"

@@ -15,13 +15,34 @@ GPU_TAINT = ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule
 
 
 def _pool(**over) -> c.AksNodePoolArgs:
-    base = dict(cluster_name="c", resource_group="rg", pool_name="gpu", vm_size="Standard_NC24ads_A100_v4", min_count=0, max_count=2, zones=("1",), node_subnet_id="s", taints=GPU_TAINT)
+    base = dict(
+        cluster_name="c",
+        resource_group="rg",
+        pool_name="gpu",
+        vm_size="Standard_NC24ads_A100_v4",
+        min_count=0,
+        max_count=2,
+        zones=("1",),
+        node_subnet_id="s",
+        taints=GPU_TAINT,
+    )
     return c.AksNodePoolArgs(**{**base, **over})
 
 
 def _storage(**over) -> c.StorageArgs:
-    base = dict(environment="e", resource_group="rg", location="uaenorth", replication="ZRS", vault_uri="https://v/", key_name="k", cmk_identity_id="i",
-                endpoint_subnet_id="s", blob_zone_id="z", dfs_zone_id="z", tags={})
+    base = dict(
+        environment="e",
+        resource_group="rg",
+        location="uaenorth",
+        replication="ZRS",
+        vault_uri="https://v/",
+        key_name="k",
+        cmk_identity_id="i",
+        endpoint_subnet_id="s",
+        blob_zone_id="z",
+        dfs_zone_id="z",
+        tags={},
+    )
     return c.StorageArgs(**{**base, **over})
 
 
@@ -39,8 +60,24 @@ def _storage(**over) -> c.StorageArgs:
         (lambda: c.Storage("s", _storage(audit_retention_days=200000)), "audit_retention_days"),
         (lambda: c.LogAnalytics("l", c.LogAnalyticsArgs(resource_group="rg", location="uaenorth", retention_days=7, tags={})), "retention_days"),
         (lambda: c.AuditDiagnostics("a", c.AuditDiagnosticsArgs(targets={}, workspace_id="w", audit_account_id="a")), "targets"),
-        (lambda: c.ManagedRedis("r", c.ManagedRedisArgs(environment="e", resource_group="rg", location="uaenorth", vault_name="v", key_id="k", cmk_identity_id="i",
-                                                       tags={}, endpoint_subnet_id="s", dns_zone_id="z", sku_name="cache.r6g.large")), "sku_name"),
+        (
+            lambda: c.ManagedRedis(
+                "r",
+                c.ManagedRedisArgs(
+                    environment="e",
+                    resource_group="rg",
+                    location="uaenorth",
+                    vault_name="v",
+                    key_id="k",
+                    cmk_identity_id="i",
+                    tags={},
+                    endpoint_subnet_id="s",
+                    dns_zone_id="z",
+                    sku_name="cache.r6g.large",
+                ),
+            ),
+            "sku_name",
+        ),
     ],
 )
 def test_bad_arguments_name_the_field(unit_mocks, build, field):

@@ -17,8 +17,13 @@ SAHAB = str(Path(sys.executable).parent / "sahab")
 
 @pytest.mark.slow
 def test_grs_from_uaenorth_passes_the_residency_pack(repo):
-    done = subprocess.run([SAHAB, "policy", "check", str(HERE / "programs" / "azure_grs_uaenorth"), "--pack", "uae_residency", "--format", "json"],
-                          capture_output=True, text=True, cwd=repo, timeout=300)
+    done = subprocess.run(
+        [SAHAB, "policy", "check", str(HERE / "programs" / "azure_grs_uaenorth"), "--pack", "uae_residency", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout) == {"violations": [], "mandatory": 0}
 

@@ -4,8 +4,8 @@ resource it applies to, failures naming the URN."""
 from __future__ import annotations
 
 import pytest
-
 from azure_helpers import of, one
+
 from components.azure._common import ROLES
 from components.constants import GPU_TAINT
 from components.workloads import WORKLOADS
@@ -17,9 +17,19 @@ SUB = "/subscriptions/"
 
 def test_every_concern_is_planned(north_plan):
     expected = {
-        "sahab:azure:ResourceGroups", "sahab:azure:Network", "sahab:azure:KeyVault", "sahab:azure:Storage", "sahab:azure:LogAnalytics",
-        "sahab:azure:AksCluster", "sahab:azure:AksGpuNodePool", "sahab:azure:AksCpuNodePool", "sahab:azure:AcrRegistry",
-        "sahab:azure:PostgresServer", "sahab:azure:ManagedRedis", "sahab:azure:WorkloadIdentity", "sahab:azure:AuditDiagnostics",
+        "sahab:azure:ResourceGroups",
+        "sahab:azure:Network",
+        "sahab:azure:KeyVault",
+        "sahab:azure:Storage",
+        "sahab:azure:LogAnalytics",
+        "sahab:azure:AksCluster",
+        "sahab:azure:AksGpuNodePool",
+        "sahab:azure:AksCpuNodePool",
+        "sahab:azure:AcrRegistry",
+        "sahab:azure:PostgresServer",
+        "sahab:azure:ManagedRedis",
+        "sahab:azure:WorkloadIdentity",
+        "sahab:azure:AuditDiagnostics",
     }
     missing = expected - {r.type for r in north_plan.resources}
     assert not missing, f"components not planned: {sorted(missing)}"
@@ -69,7 +79,9 @@ def test_keys_per_purpose_rotate(north_plan):
 def test_storage_accounts_cmk_private_tls_no_shared_keys(north_plan):
     for acct in of(north_plan, "azure-native:storage:StorageAccount"):
         i = acct.inputs
-        assert i["encryption"]["keySource"] == "Microsoft.Keyvault" and i["encryption"]["keyVaultProperties"]["keyName"] == "sahab-storage", f"{acct.urn}: {i['encryption']}"
+        assert i["encryption"]["keySource"] == "Microsoft.Keyvault" and i["encryption"]["keyVaultProperties"]["keyName"] == "sahab-storage", (
+            f"{acct.urn}: {i['encryption']}"
+        )
         assert i["encryption"]["requireInfrastructureEncryption"], acct.urn
         assert i["encryption"]["encryptionIdentity"]["encryptionUserAssignedIdentity"].startswith(SUB), acct.urn
         assert i["minimumTlsVersion"] == "TLS1_2" and i["enableHttpsTrafficOnly"], acct.urn
@@ -161,15 +173,23 @@ def test_log_analytics_and_audit_diagnostics(north_plan):
     assert ws.inputs["location"] == "uaenorth" and ws.inputs["features"]["disableLocalAuth"], ws.urn
     settings = of(north_plan, "azure-native:monitor:DiagnosticSetting")
     targets = {s.inputs["resourceUri"].split("/providers/")[-1].split("/")[0] for s in settings}
-    assert {"Microsoft.KeyVault", "Microsoft.ContainerService", "Microsoft.ContainerRegistry", "Microsoft.DBforPostgreSQL", "Microsoft.Storage"} <= targets, targets
+    assert {"Microsoft.KeyVault", "Microsoft.ContainerService", "Microsoft.ContainerRegistry", "Microsoft.DBforPostgreSQL", "Microsoft.Storage"} <= targets, (
+        targets
+    )
     for s in settings:
         assert s.inputs["logs"] == [{"categoryGroup": "audit", "enabled": True}], s.urn
-        assert s.inputs["storageAccountId"].endswith(next(a.outputs["name"] for a in of(north_plan, "azure-native:storage:StorageAccount") if a.name.endswith("-audit"))), s.urn
+        assert s.inputs["storageAccountId"].endswith(
+            next(a.outputs["name"] for a in of(north_plan, "azure-native:storage:StorageAccount") if a.name.endswith("-audit"))
+        ), s.urn
 
 
 @pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
 def test_workload_identity_federated_and_scoped(north_plan, w):
-    creds = [c for c in of(north_plan, "azure-native:managedidentity:FederatedIdentityCredential") if c.inputs["subject"] == f"system:serviceaccount:{w.namespace}:{w.service_account}"]
+    creds = [
+        c
+        for c in of(north_plan, "azure-native:managedidentity:FederatedIdentityCredential")
+        if c.inputs["subject"] == f"system:serviceaccount:{w.namespace}:{w.service_account}"
+    ]
     assert len(creds) == 1, f"{w.name}: federated credentials {[c.urn for c in creds]}"
     cred = creds[0]
     assert cred.inputs["audiences"] == ["api://AzureADTokenExchange"] and cred.inputs["issuer"].startswith("https://uaenorth.oic.prod-aks.azure.com/"), cred.urn
@@ -197,7 +217,11 @@ def test_kubernetes_layer_uses_the_aks_adapter(north_plan):
     assert sc.inputs["provisioner"] == "disk.csi.azure.com" and "/diskEncryptionSets/" in sc.inputs["parameters"]["diskEncryptionSetID"], sc.urn
     svc = next(r for r in north_plan.resources if r.type == "kubernetes:core/v1:Service" and r.inputs["metadata"]["name"] == "serving")
     assert svc.inputs["metadata"]["annotations"] == {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, svc.urn
-    deployments = [r for r in north_plan.resources if r.type == "kubernetes:apps/v1:Deployment" and r.inputs["metadata"]["namespace"] in ("sahab-serving", "sahab-platform")]
+    deployments = [
+        r
+        for r in north_plan.resources
+        if r.type == "kubernetes:apps/v1:Deployment" and r.inputs["metadata"]["namespace"] in ("sahab-serving", "sahab-platform")
+    ]
     for d in deployments:
         pod = d.inputs["spec"]["template"]
         if pod["spec"].get("serviceAccountName") in {w.service_account for w in WORKLOADS}:
@@ -222,14 +246,21 @@ def test_stack_outputs_name_azure_resources(north_plan):
     out = north_plan.outputs
     assert out["kubeconfig"] == "[secret]", "the kubeconfig is a secret output"
     assert out["region"] == "uaenorth", out["region"]
-    assert out["registry_database_secret_arn"].startswith("https://") and "/secrets/registry-db" in out["registry_database_secret_arn"], out["registry_database_secret_arn"]
+    assert out["registry_database_secret_arn"].startswith("https://") and "/secrets/registry-db" in out["registry_database_secret_arn"], out[
+        "registry_database_secret_arn"
+    ]
     assert out["online_store_endpoint"].endswith(".uaenorth.redis.azure.net"), out["online_store_endpoint"]
     assert set(out["workload_role_arns"]) == {w.name for w in WORKLOADS}, "a client id per workload"
 
 
 def test_platform_roles_bind_entra_groups(north_plan):
     """AKS authenticates with Entra ID: the RoleBindings of ml-engineer/auditor name the groups' object ids."""
-    subjects = {s["name"] for r in north_plan.resources if r.type in ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
-                for s in r.inputs.get("subjects") or [] if s.get("kind") == "Group"}
+    subjects = {
+        s["name"]
+        for r in north_plan.resources
+        if r.type in ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        for s in r.inputs.get("subjects") or []
+        if s.get("kind") == "Group"
+    }
     assert {"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"} <= subjects, sorted(subjects)
     assert "sahab:ml-engineers" not in subjects, "the group name EKS access entries use means nothing to Entra ID"

@@ -4,7 +4,6 @@ not restricted for the subscription, as the Azure CLI answers (a stand-in `az` o
 from __future__ import annotations
 
 import json
-import os
 import stat
 
 import pytest
@@ -28,7 +27,7 @@ def fake_az(tmp_path):
     def make(skus, code=0):
         (tmp_path / "skus.json").write_text(json.dumps(skus))
         script = tmp_path / "az"
-        script.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat {tmp_path}/skus.json\nexit {code}\n")
+        script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncat {tmp_path}/skus.json\nexit {code}\n')
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
         return str(script)
 
@@ -44,8 +43,11 @@ def test_every_pool_is_checked_in_its_zones(ctx, fake_az, tmp_path):
 
 
 def test_missing_restricted_and_zonal_sizes_fail_naming_the_pool(ctx):
-    skus = [_sku("Standard_D4ds_v5"), _sku("Standard_F8s_v2", zones=("1", "2")),
-            _sku("Standard_NC40ads_H100_v5", restrictions=[{"type": "Location", "reasonCode": "NotAvailableForSubscription", "values": ["uaenorth"]}])]
+    skus = [
+        _sku("Standard_D4ds_v5"),
+        _sku("Standard_F8s_v2", zones=("1", "2")),
+        _sku("Standard_NC40ads_H100_v5", restrictions=[{"type": "Location", "reasonCode": "NotAvailableForSubscription", "values": ["uaenorth"]}]),
+    ]
     results = {r.message.split(":")[0]: r for r in preflight_azure.check_vm_sizes(ctx, skus)}
     fails = {k: r.message for k, r in results.items() if r.level == "fail"}
     assert any("trainh100" in k and "NotAvailableForSubscription" in m for k, m in fails.items()), fails

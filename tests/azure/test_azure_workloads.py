@@ -32,8 +32,11 @@ REDIS_KEY = "Zm9vYmFy+YmF6/cXV4cXV1eC0xMjM0NTY3ODkwYWJjZGVm="
 # The secrets as components/azure/data_services.py writes them (json.dumps of these fields).
 KEY_VAULT_SECRETS = {"online-store": {"password": REDIS_KEY}, "registry-db": {"username": "sahabadmin", "password": "p@ss/word=1"}}
 # What the workload-identity webhook injects into a labelled pod (contract 2).
-WEBHOOK_ENV = {"AZURE_TENANT_ID": "5a4a1d1e-0000-4000-8000-00000000ae02", "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
-               "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/"}
+WEBHOOK_ENV = {
+    "AZURE_TENANT_ID": "5a4a1d1e-0000-4000-8000-00000000ae02",
+    "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+    "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
+}
 # Variables naming storage the workload writes (the rest it reads).
 WRITTEN = {"SAHAB_SERVING_PREDICTION_LOG_URI", "SAHAB_TRAIN_CHECKPOINT_URI", "MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_DRIFT_STATE_URI"}
 STORAGE_URI = re.compile(r"(?:abfss://(?P<c1>[^@/]+)@(?P<a1>[^.]+)\.dfs|wasbs://(?P<c2>[^@/]+)@(?P<a2>[^.]+)\.blob)\.core\.windows\.net/?(?P<path>.*)")
@@ -42,7 +45,9 @@ STORAGE_URI = re.compile(r"(?:abfss://(?P<c1>[^@/]+)@(?P<a1>[^.]+)\.dfs|wasbs://
 def _fetch(arn: str) -> str:
     """Key Vault `https://<vault>.vault.azure.net/secrets/<name>`: the secret's value as Azure stores it."""
     parsed = urllib.parse.urlparse(arn)
-    assert parsed.hostname and parsed.hostname.endswith(".vault.azure.net") and parsed.path.startswith("/secrets/"), f"secret source {arn!r} is not a Key Vault secret"
+    assert parsed.hostname and parsed.hostname.endswith(".vault.azure.net") and parsed.path.startswith("/secrets/"), (
+        f"secret source {arn!r} is not a Key Vault secret"
+    )
     return json.dumps(KEY_VAULT_SECRETS[parsed.path.removeprefix("/secrets/")])
 
 
@@ -69,8 +74,11 @@ def north(north_plan):
     """(workload containers [(pod, container, entry, env)], service accounts, the plan's resources by type,
     containers whose secrets cannot be rendered)."""
     objects = [(r.urn, r.inputs) for r in north_plan.resources if r.type.startswith("kubernetes:") and r.custom and isinstance(r.inputs.get("kind"), str)]
-    accounts = {((d.get("metadata") or {}).get("namespace"), (d.get("metadata") or {}).get("name")): d.get("metadata") or {}
-                for _, d in objects if d.get("kind") == "ServiceAccount"}
+    accounts = {
+        ((d.get("metadata") or {}).get("namespace"), (d.get("metadata") or {}).get("name")): d.get("metadata") or {}
+        for _, d in objects
+        if d.get("kind") == "ServiceAccount"
+    }
     ctx = Context.of(north_plan)
     runs, unrendered = [], []
     for pod in manifest_pods(objects):
@@ -96,8 +104,16 @@ def _label(pod: PodTemplate, container: dict) -> str:
 def test_every_workload_container_is_checked(north):
     runs, _, _, _ = north
     entries = {entry for _, _, entry, _ in runs}
-    expected = {"python -m workloads.features", "bentoml serve", "python -m workloads.serving.control", "python -m workloads.serving.evaluator",
-                "python -m workloads.pipeline", "python -m workloads.export", "python -m workloads.monitoring run", "mlflow server"}
+    expected = {
+        "python -m workloads.features",
+        "bentoml serve",
+        "python -m workloads.serving.control",
+        "python -m workloads.serving.evaluator",
+        "python -m workloads.pipeline",
+        "python -m workloads.export",
+        "python -m workloads.monitoring run",
+        "mlflow server",
+    }
     assert expected <= entries, f"workload containers not found in the plan: {sorted(expected - entries)}"
 
 
@@ -129,7 +145,9 @@ def test_feature_store_env_is_azure_mode_on_the_data_account(north):
     for pod, c, env in feast:
         where = _label(pod, c)
         assert env["SAHAB_FEAST_MODE"] == "azure", f"{where}: SAHAB_FEAST_MODE={env['SAHAB_FEAST_MODE']}"
-        assert env.get("SAHAB_FEAST_URI") == f"abfss://offline-features@{account}.dfs.core.windows.net/feast", f"{where}: SAHAB_FEAST_URI={env.get('SAHAB_FEAST_URI')}"
+        assert env.get("SAHAB_FEAST_URI") == f"abfss://offline-features@{account}.dfs.core.windows.net/feast", (
+            f"{where}: SAHAB_FEAST_URI={env.get('SAHAB_FEAST_URI')}"
+        )
         assert env.get("SAHAB_FEAST_REGION") == "uaenorth", f"{where}: SAHAB_FEAST_REGION={env.get('SAHAB_FEAST_REGION')}"
         assert "SAHAB_FEAST_S3_URI" not in env, f"{where}: the S3 spelling on Azure"
 
@@ -147,14 +165,18 @@ def test_redis_urls_name_managed_redis_and_its_key(north):
         if "SAHAB_FEAST_REDIS_URL" in env:
             nodes, params = RedisOnlineStore._parse_connection_string(env["SAHAB_FEAST_REDIS_URL"])
             assert nodes == [{"host": host, "port": str(REDIS_PORT)}], f"{where}: Feast's Redis nodes {nodes}"
-            assert params.get("ssl") is True and params.get("password") == REDIS_KEY, f"{where}: Feast's Redis parameters {sorted(params)} (TLS, the access key)"
+            assert params.get("ssl") is True and params.get("password") == REDIS_KEY, (
+                f"{where}: Feast's Redis parameters {sorted(params)} (TLS, the access key)"
+            )
             seen.add(entry)
         if "SAHAB_SERVING_AB_REDIS_URL" in env:
             url = urllib.parse.urlparse(env["SAHAB_SERVING_AB_REDIS_URL"])
             assert (url.scheme, url.hostname, url.port) == ("rediss", host, REDIS_PORT), f"{where}: A/B state at {url.scheme}://{url.hostname}:{url.port}"
             assert urllib.parse.unquote(url.password or "") == REDIS_KEY, f"{where}: the A/B state's password is not the access key"
             seen.add(entry)
-    assert seen == {"python -m workloads.features", "python -m workloads.serving.control", "python -m workloads.serving.evaluator"}, f"Redis clients found: {sorted(seen)}"
+    assert seen == {"python -m workloads.features", "python -m workloads.serving.control", "python -m workloads.serving.evaluator"}, (
+        f"Redis clients found: {sorted(seen)}"
+    )
 
 
 def test_redis_egress_reaches_the_private_endpoint(north):
@@ -176,8 +198,9 @@ def test_redis_egress_reaches_the_private_endpoint(north):
             for peer in rule.get("to") or []
             if "ipBlock" in peer
         ]
-        assert any(endpoints.subnet_of(ipaddress.ip_network(cidr)) for cidr in allowed), \
+        assert any(endpoints.subnet_of(ipaddress.ip_network(cidr)) for cidr in allowed), (
             f"{_label(pod, c)}: no egress to port {REDIS_PORT} covering the endpoints subnet {endpoints} (allowed: {allowed})"
+        )
 
 
 def test_mlflow_artifacts_are_wasbs_on_the_data_account(north):
@@ -185,7 +208,12 @@ def test_mlflow_artifacts_are_wasbs_on_the_data_account(north):
 
     runs, _, by_type, _ = north
     account = next(a.outputs["name"] for a in by_type["azure-native:storage:StorageAccount"] if a.name.endswith("-data"))
-    roots = {(_label(pod, c), name): env[name] for pod, c, _, env in runs for name in ("MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION") if name in env}
+    roots = {
+        (_label(pod, c), name): env[name]
+        for pod, c, _, env in runs
+        for name in ("MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION")
+        if name in env
+    }
     assert {name for _, name in roots} == {"MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION"}, f"artifact roots found: {sorted(roots)}"
     for (where, name), uri in roots.items():
         container, storage_account, path, _ = AzureBlobArtifactRepository.parse_wasbs_uri(uri)
@@ -204,7 +232,9 @@ def test_mlflow_backend_store_is_the_flexible_server_with_the_vault_credentials(
     for where, raw in urls:
         url = make_url(raw)
         assert (url.drivername, url.host, url.port, url.database) == ("postgresql", fqdn, 5432, "mlflow"), f"{where}: backend store {url!r}"
-        assert (url.username, url.password, url.query.get("sslmode")) == (secret["username"], secret["password"], "require"), f"{where}: credentials or TLS of {url!r}"
+        assert (url.username, url.password, url.query.get("sslmode")) == (secret["username"], secret["password"], "require"), (
+            f"{where}: credentials or TLS of {url!r}"
+        )
 
 
 def _storage_uris(env: dict[str, str]) -> list[tuple[str, str, str, str]]:
@@ -245,20 +275,23 @@ def test_pods_with_cloud_identity_have_the_roles_their_env_needs(north):
         assert client_id in identities, f"{where}: service account {pod.namespace}/{pod.service_account} names no identity of the plan ({client_id!r})"
         identity = identities[client_id]
         subject = f"system:serviceaccount:{pod.namespace}:{pod.service_account}"
-        assert any(f.inputs["subject"] == subject and f.inputs["resourceName"] == identity.outputs["name"] for f in federated), \
+        assert any(f.inputs["subject"] == subject and f.inputs["resourceName"] == identity.outputs["name"] for f in federated), (
             f"{where}: identity {identity.urn} is not federated with {subject}"
+        )
         mine = [a.inputs for a in assignments if a.inputs["principalId"] == identity.outputs["principalId"]]
         for name, account, container, path in uris:
             scope = f"/storageAccounts/{account}/blobServices/default/containers/{container}"
             roles = [a for a in mine if a["scope"].endswith(scope) and _admits(a.get("condition"), path)]
             wanted = {"Storage Blob Data Contributor"} if name in WRITTEN else {"Storage Blob Data Contributor", "Storage Blob Data Reader"}
-            assert any(role_of.get(a["roleDefinitionId"].rsplit("/", 1)[-1]) in wanted for a in roles), \
+            assert any(role_of.get(a["roleDefinitionId"].rsplit("/", 1)[-1]) in wanted for a in roles), (
                 f"{where}: {name} names {container}/{path} on {account} but identity {identity.urn} has no {' or '.join(sorted(wanted))} there"
+            )
         for arn in vault_secrets:
             host, secret = urllib.parse.urlparse(arn).hostname, urllib.parse.urlparse(arn).path
             scope = f"/vaults/{host.split('.', 1)[0]}{secret}"
-            assert any(a["scope"].endswith(scope) and role_of.get(a["roleDefinitionId"].rsplit("/", 1)[-1]) == "Key Vault Secrets User" for a in mine), \
+            assert any(a["scope"].endswith(scope) and role_of.get(a["roleDefinitionId"].rsplit("/", 1)[-1]) == "Key Vault Secrets User" for a in mine), (
                 f"{where}: reads {arn} but identity {identity.urn} is not a Key Vault Secrets User on it"
+            )
     assert checked >= 7, f"only {checked} containers use Azure storage or Key Vault"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -34,9 +34,17 @@ def bucket_names(plan) -> dict[str, str]:
 
 def test_all_items_of_the_issue_are_planned(uae_plan):
     expected = {
-        "sahab:aws:Network", "sahab:aws:Encryption", "sahab:aws:Storage", "sahab:aws:Cluster",
-        "sahab:aws:GpuNodePool", "sahab:aws:InferenceNodePool", "sahab:aws:Registry",
-        "sahab:aws:RegistryDatabase", "sahab:aws:OnlineStoreCache", "sahab:aws:WorkloadIdentity", "sahab:aws:AuditTrail",
+        "sahab:aws:Network",
+        "sahab:aws:Encryption",
+        "sahab:aws:Storage",
+        "sahab:aws:Cluster",
+        "sahab:aws:GpuNodePool",
+        "sahab:aws:InferenceNodePool",
+        "sahab:aws:Registry",
+        "sahab:aws:RegistryDatabase",
+        "sahab:aws:OnlineStoreCache",
+        "sahab:aws:WorkloadIdentity",
+        "sahab:aws:AuditTrail",
     }
     present = {r.type for r in uae_plan.resources}
     assert expected <= present, f"missing components: {sorted(expected - present)}"
@@ -157,7 +165,7 @@ def test_imdsv2_and_encrypted_volumes_on_every_launch_template(uae_plan):
             assert bdm["ebs"]["encrypted"] == "true" and bdm["ebs"]["kmsKeyId"] == data_key, f"{lt.urn}: root volume not CMK-encrypted"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _taggable(type_token: str) -> bool:
     module, cls = type_token.split(":")[1].split("/")[0], type_token.split(":")[2]
     resource = getattr(importlib.import_module(f"pulumi_aws.{module}"), cls)
@@ -208,7 +216,7 @@ def test_vpc_endpoints_keep_aws_traffic_private(uae_plan):
     for svc in ("s3", "ecr.api", "ecr.dkr", "sts", "kms", "logs"):
         assert f"com.amazonaws.{REGION}.{svc}" in services, f"no {svc} endpoint"
     assert services[f"com.amazonaws.{REGION}.s3"].inputs["vpcEndpointType"] == "Gateway"
-    for name, r in services.items():
+    for _name, r in services.items():
         if r.inputs["vpcEndpointType"] == "Interface":
             assert r.inputs["privateDnsEnabled"] is True, f"{r.urn}: private DNS off"
 
@@ -310,7 +318,16 @@ def test_workload_roles_are_scoped(uae_plan):
 
 def test_stack_outputs_for_workloads(uae_plan):
     out = uae_plan.outputs
-    for key in ("cluster_name", "kubeconfig", "bucket_names", "key_arns", "registry_urls", "registry_database_endpoint", "online_store_endpoint", "workload_role_arns"):
+    for key in (
+        "cluster_name",
+        "kubeconfig",
+        "bucket_names",
+        "key_arns",
+        "registry_urls",
+        "registry_database_endpoint",
+        "online_store_endpoint",
+        "workload_role_arns",
+    ):
         assert key in out, f"stack output {key} missing"
     assert out["kubeconfig"] == "[secret]", "kubeconfig must be a secret output"
     assert set(out["bucket_names"]) == set(BUCKETS)

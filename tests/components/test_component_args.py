@@ -6,7 +6,6 @@ import pytest
 
 from components import aws as c
 
-
 pytestmark = pytest.mark.usefixtures("unit_mocks")
 
 
@@ -24,7 +23,12 @@ GPU_TAINTS = ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedul
         (lambda: c.GpuNodePool("g", _pool()), "taints"),
         (lambda: c.GpuNodePool("g", _pool(taints=GPU_TAINTS, min_size=3, max_size=1)), "min_size/max_size"),
         (lambda: c.GpuNodePool("g", _pool(taints=GPU_TAINTS, capacity="reserved")), "capacity"),
-        (lambda: c.GpuNodePool("g", _pool(taints=({"key": "nvidia.com/gpu", "value": "", "effect": "NoSchedule"}, {"key": "a", "value": "b", "effect": "Evict"}))), "taints"),
+        (
+            lambda: c.GpuNodePool(
+                "g", _pool(taints=({"key": "nvidia.com/gpu", "value": "", "effect": "NoSchedule"}, {"key": "a", "value": "b", "effect": "Evict"}))
+            ),
+            "taints",
+        ),
         (lambda: c.InferenceNodePool("i", _pool(min_size=1, max_size=3)), "min_size"),
         (lambda: c.InferenceNodePool("i", _pool(min_size=2, max_size=3, capacity="spot")), "capacity"),
         (lambda: c.Encryption("k", c.EncryptionArgs(account_id="1", region="me-central-1", rotation_days=30)), "rotation_days"),
@@ -32,19 +36,46 @@ GPU_TAINTS = ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedul
         (lambda: c.Network("n", c.NetworkArgs(cidr="10.0.0.0/16", availability_zones=("a", "b"), region="me-central-1", logs_key_arn="k", nat="none")), "nat"),
         (lambda: c.Network("n", c.NetworkArgs(cidr="10.0.0.0/16", availability_zones=("a",), region="me-central-1", logs_key_arn="k")), "availability_zones"),
         (lambda: c.Registry("r", c.RegistryArgs(key_arn="k", repositories=("a", "a"))), "repositories"),
-        (lambda: c.OnlineStoreCache("o", c.OnlineStoreCacheArgs(vpc_id="v", subnet_ids=["s"], client_cidrs=["10.0.0.0/19"], key_arn="k", replicas=9)), "replicas"),
-        (lambda: c.RegistryDatabase("d", c.RegistryDatabaseArgs(vpc_id="v", subnet_ids=["s"], client_cidrs=["10.0.0.0/19"], key_arn="k", backup_retention_days=0)), "backup_retention_days"),
+        (
+            lambda: c.OnlineStoreCache("o", c.OnlineStoreCacheArgs(vpc_id="v", subnet_ids=["s"], client_cidrs=["10.0.0.0/19"], key_arn="k", replicas=9)),
+            "replicas",
+        ),
+        (
+            lambda: c.RegistryDatabase(
+                "d", c.RegistryDatabaseArgs(vpc_id="v", subnet_ids=["s"], client_cidrs=["10.0.0.0/19"], key_arn="k", backup_retention_days=0)
+            ),
+            "backup_retention_days",
+        ),
         (
             lambda: c.Cluster(
                 "e",
-                c.ClusterArgs(cluster_name="x", kubernetes_version="1.33", region="me-central-1", subnet_ids=["s"], cluster_key_arn="k", logs_key_arn="k", data_key_arn="k", public_endpoint=True, public_access_cidrs=("0.0.0.0/0",)),
+                c.ClusterArgs(
+                    cluster_name="x",
+                    kubernetes_version="1.33",
+                    region="me-central-1",
+                    subnet_ids=["s"],
+                    cluster_key_arn="k",
+                    logs_key_arn="k",
+                    data_key_arn="k",
+                    public_endpoint=True,
+                    public_access_cidrs=("0.0.0.0/0",),
+                ),
             ),
             "public_access_cidrs",
         ),
         (
             lambda: c.Cluster(
                 "e",
-                c.ClusterArgs(cluster_name="x", kubernetes_version="1.33", region="me-central-1", subnet_ids=["s"], cluster_key_arn="k", logs_key_arn="k", data_key_arn="k", private_endpoint=False),
+                c.ClusterArgs(
+                    cluster_name="x",
+                    kubernetes_version="1.33",
+                    region="me-central-1",
+                    subnet_ids=["s"],
+                    cluster_key_arn="k",
+                    logs_key_arn="k",
+                    data_key_arn="k",
+                    private_endpoint=False,
+                ),
             ),
             "private_endpoint",
         ),

@@ -23,6 +23,7 @@ REGION = "me-central-1"
 # (a missing key fails an operator unless it is ...IfExists or ForAllValues:...).
 # ---------------------------------------------------------------------------------------------
 
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -89,6 +90,7 @@ def account_of(plan) -> str:
 # Karpenter's controller
 # ---------------------------------------------------------------------------------------------
 
+
 def test_karpenter_creates_and_tags_its_instance_profiles(uae_plan):
     """Defect: CreateInstanceProfile/TagInstanceProfile were conditioned on aws:ResourceTag, which a
     profile that does not exist yet cannot carry. Karpenter v1.6 sends these request tags."""
@@ -103,7 +105,9 @@ def test_karpenter_creates_and_tags_its_instance_profiles(uae_plan):
     }
     resource_tags = {k.replace("aws:RequestTag/", "aws:ResourceTag/"): v for k, v in request_tags.items()}
     urn = policy.urn
-    assert allowed(policy.inputs["policy"], "iam:CreateInstanceProfile", profile, request_tags), f"{urn}: iam:CreateInstanceProfile denied for Karpenter's request tags"
+    assert allowed(policy.inputs["policy"], "iam:CreateInstanceProfile", profile, request_tags), (
+        f"{urn}: iam:CreateInstanceProfile denied for Karpenter's request tags"
+    )
     assert allowed(policy.inputs["policy"], "iam:TagInstanceProfile", profile, {**request_tags, **resource_tags}), f"{urn}: iam:TagInstanceProfile denied"
     for action in ("iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"):
         assert allowed(policy.inputs["policy"], action, profile, resource_tags), f"{urn}: {action} denied on its own profile"
@@ -132,6 +136,7 @@ def test_karpenter_reads_its_kms_encrypted_interruption_queue(uae_plan):
 # CloudTrail and the logs key
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
 def test_cloudtrail_can_use_the_logs_key(env, request):
     """Defects: kms:DescribeKey sat under an encryption-context condition DescribeKey never carries,
@@ -145,19 +150,25 @@ def test_cloudtrail_can_use_the_logs_key(env, request):
     source = {"aws:SourceAccount": account, "aws:SourceArn": trail_arn}
     encrypt = {**source, "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn}
     p = key.inputs["policy"]
-    assert allowed(p, "kms:DescribeKey", key.outputs["arn"], source, cloudtrail), f"{key.urn}: CloudTrail cannot kms:DescribeKey (no encryption context on DescribeKey)"
+    assert allowed(p, "kms:DescribeKey", key.outputs["arn"], source, cloudtrail), (
+        f"{key.urn}: CloudTrail cannot kms:DescribeKey (no encryption context on DescribeKey)"
+    )
     assert allowed(p, "kms:GenerateDataKey", key.outputs["arn"], encrypt, cloudtrail), f"{key.urn}: CloudTrail cannot encrypt log files"
-    assert allowed(p, "kms:Decrypt", key.outputs["arn"], source, cloudtrail), f"{key.urn}: CloudTrail lacks kms:Decrypt, needed with the audit bucket's Bucket Key"
+    assert allowed(p, "kms:Decrypt", key.outputs["arn"], source, cloudtrail), (
+        f"{key.urn}: CloudTrail lacks kms:Decrypt, needed with the audit bucket's Bucket Key"
+    )
     other = {"aws:SourceAccount": "999999999999", "aws:SourceArn": f"arn:aws:cloudtrail:{REGION}:999999999999:trail/x"}
     assert not allowed(p, "kms:Decrypt", key.outputs["arn"], other, cloudtrail), f"{key.urn}: another account's trail may decrypt"
-    sse = next(r for r in plan.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-               if r.name.endswith("-audit-sse"))
+    sse = next(
+        r for r in plan.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration") if r.name.endswith("-audit-sse")
+    )
     assert sse.inputs["rules"][0]["bucketKeyEnabled"] is True, f"{sse.urn}: the test's premise (Bucket Key on the audit bucket) changed"
 
 
 # ---------------------------------------------------------------------------------------------
 # EKS add-ons
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
 def test_eks_addons_take_over_the_preinstalled_self_managed_ones(env, request):
@@ -167,13 +178,16 @@ def test_eks_addons_take_over_the_preinstalled_self_managed_ones(env, request):
     addons = plan.by_type("aws:eks/addon:Addon")
     assert {a.inputs["addonName"] for a in addons} >= {"vpc-cni", "coredns", "kube-proxy"}
     for a in addons:
-        assert a.inputs.get("resolveConflictsOnCreate") == "OVERWRITE", f"{a.urn}: resolveConflictsOnCreate is {a.inputs.get('resolveConflictsOnCreate')!r}, not OVERWRITE"
+        assert a.inputs.get("resolveConflictsOnCreate") == "OVERWRITE", (
+            f"{a.urn}: resolveConflictsOnCreate is {a.inputs.get('resolveConflictsOnCreate')!r}, not OVERWRITE"
+        )
         assert a.inputs.get("resolveConflictsOnUpdate") == "OVERWRITE", f"{a.urn}: resolveConflictsOnUpdate is not OVERWRITE"
 
 
 # ---------------------------------------------------------------------------------------------
 # Workload roles: what the ML loop reads and writes
 # ---------------------------------------------------------------------------------------------
+
 
 def _buckets(plan) -> dict[str, str]:
     """purpose -> bucket name."""
@@ -202,7 +216,7 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
     b = _buckets(plan)
     mlflow_root = _env_of(plan, "Deployment", "mlflow")["MLFLOW_ARTIFACTS_DESTINATION"]
     assert mlflow_root.startswith(f"s3://{b['experiment-artifacts']}/"), mlflow_root
-    model_object = f"arn:aws:s3:::{mlflow_root[len('s3://'):].rstrip('/')}/1/abc123/artifacts/model/model.onnx"
+    model_object = f"arn:aws:s3:::{mlflow_root[len('s3://') :].rstrip('/')}/1/abc123/artifacts/model/model.onnx"
     serving, drift = _role_policy(plan, "serving"), _role_policy(plan, "drift")
     log = f"arn:aws:s3:::{b['offline-features']}/serving-log/2026/12/01/10.parquet"
     state = f"arn:aws:s3:::{b['offline-features']}/drift-state/watermark.json"
@@ -222,7 +236,7 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
     # The log the drift job actually reads (its settings) is the one serving may write.
     drift_log = _env_of(plan, "CronJob", "drift").get("SAHAB_DRIFT_LOG_URI")
     if drift_log:
-        obj = f"arn:aws:s3:::{drift_log[len('s3://'):].rstrip('/')}/2026/12/01/10.parquet"
+        obj = f"arn:aws:s3:::{drift_log[len('s3://') :].rstrip('/')}/2026/12/01/10.parquet"
         assert allowed(drift.inputs["policy"], "s3:GetObject", obj), f"{drift.urn}: cannot read its SAHAB_DRIFT_LOG_URI {drift_log}"
         assert allowed(serving.inputs["policy"], "s3:PutObject", obj), f"{serving.urn}: cannot write the log drift reads ({drift_log})"
     listing = {"s3:prefix": "serving-log/2026/"}
@@ -232,6 +246,7 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
 # ---------------------------------------------------------------------------------------------
 # The deployer reaches the private cluster
 # ---------------------------------------------------------------------------------------------
+
 
 def _spec(env: str) -> dict[str, Any]:
     import yaml
@@ -251,12 +266,18 @@ def test_the_deployer_reaches_the_private_endpoint_as_cluster_admin(env, request
     cluster_sg = eks.outputs["vpcConfig"]["clusterSecurityGroupId"]
     rules = [r for r in plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") if r.inputs["securityGroupId"] == cluster_sg]
     admitted = {r.inputs.get("cidrIpv4") for r in rules if r.inputs["ipProtocol"] == "tcp" and r.inputs["fromPort"] <= 443 <= r.inputs["toPort"]}
-    assert set(deployer["cidrs"]) <= admitted, f"{eks.urn}: cluster security group {cluster_sg} does not admit the deployer {deployer['cidrs']} on 443 (admits {admitted})"
-    associations = [r for r in plan.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation") if r.inputs["principalArn"] == deployer["role_arn"]]
-    assert associations and associations[0].inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy") and associations[0].inputs["accessScope"]["type"] == "cluster", (
-        f"{plan.stack}: deployer {deployer['role_arn']} is not cluster admin"
+    assert set(deployer["cidrs"]) <= admitted, (
+        f"{eks.urn}: cluster security group {cluster_sg} does not admit the deployer {deployer['cidrs']} on 443 (admits {admitted})"
     )
-    assert any(r.inputs["principalArn"] == deployer["role_arn"] for r in plan.by_type("aws:eks/accessEntry:AccessEntry")), f"{plan.stack}: no access entry for the deployer"
+    associations = [r for r in plan.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation") if r.inputs["principalArn"] == deployer["role_arn"]]
+    assert (
+        associations
+        and associations[0].inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+        and associations[0].inputs["accessScope"]["type"] == "cluster"
+    ), f"{plan.stack}: deployer {deployer['role_arn']} is not cluster admin"
+    assert any(r.inputs["principalArn"] == deployer["role_arn"] for r in plan.by_type("aws:eks/accessEntry:AccessEntry")), (
+        f"{plan.stack}: no access entry for the deployer"
+    )
     provider = next(r for r in plan.resources if r.type == "pulumi:providers:kubernetes")
     waits = set(provider.options.get("dependsOn", []))
     assert associations[0].urn in waits, f"{provider.urn}: does not wait for {associations[0].urn}"
@@ -300,7 +321,9 @@ def test_service_linked_roles_exist_before_the_key_that_names_them(env, request)
     asg = roles["autoscaling.amazonaws.com"]
     assert asg.outputs["arn"] == SLR_ASG.format(account_of(plan)), f"{asg.urn}: mock ARN shape differs from IAM's"
     assert asg.urn in key.options.get("dependsOn", []), f"{key.urn}: does not wait for {asg.urn}"
-    assert allowed(key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": asg.outputs["arn"]}), f"{key.urn}: Auto Scaling cannot create grants"
+    assert allowed(key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": asg.outputs["arn"]}), (
+        f"{key.urn}: Auto Scaling cannot create grants"
+    )
 
 
 def test_service_linked_roles_can_be_left_to_an_account_that_has_them():
@@ -315,4 +338,6 @@ def test_service_linked_roles_can_be_left_to_an_account_that_has_them():
     plan = run_program(REPO, "smb", config, project=project, entry=entry)
     assert not plan.by_type("aws:iam/serviceLinkedRole:ServiceLinkedRole"), "create_service_linked_roles: false still plans service-linked roles"
     key = one(plan, "aws:kms/key:Key", "-keys-data")
-    assert allowed(key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": SLR_ASG.format(account_of(plan))}), key.urn
+    assert allowed(
+        key.inputs["policy"], "kms:CreateGrant", key.outputs["arn"], {"kms:GrantIsForAWSResource": "true"}, {"AWS": SLR_ASG.format(account_of(plan))}
+    ), key.urn

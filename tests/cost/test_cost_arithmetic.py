@@ -17,7 +17,11 @@ POOL = "urn:pulumi:t::sahab::sahab:aws:GpuNodePool::t-gpu"
 NET = "urn:pulumi:t::sahab::sahab:aws:Network::t-net"
 
 SNAPSHOT = {
-    "cloud": "aws", "region": "me-central-1", "date": "2026-01-02", "source": "hand-written test snapshot", "hours_per_month": 730,
+    "cloud": "aws",
+    "region": "me-central-1",
+    "date": "2026-01-02",
+    "source": "hand-written test snapshot",
+    "hours_per_month": 730,
     "assumptions": {
         "spot_discount": {"value": 0.5, "why": "test: half price"},
         "nat_processed_gib": {"value": 10, "why": "test: ten GiB"},
@@ -75,7 +79,12 @@ def line(est, name, item_start):
 
 
 def test_spot_pool_from_zero_prices_cheapest_to_dearest_type_and_its_root_volumes(prices):
-    ng = res("aws:eks/nodeGroup:NodeGroup", "t-gpu-ng", {"instanceTypes": ["g5.2xlarge", "g5.xlarge"], "capacityType": "SPOT", "scalingConfig": {"minSize": 0, "maxSize": 3}}, parent=POOL)
+    ng = res(
+        "aws:eks/nodeGroup:NodeGroup",
+        "t-gpu-ng",
+        {"instanceTypes": ["g5.2xlarge", "g5.xlarge"], "capacityType": "SPOT", "scalingConfig": {"minSize": 0, "maxSize": 3}},
+        parent=POOL,
+    )
     lt = res("aws:ec2/launchTemplate:LaunchTemplate", "t-gpu-lt", {"blockDeviceMappings": [{"ebs": {"volumeSize": 100, "volumeType": "gp3"}}]}, parent=POOL)
     est = estimate_plan(plan(ng, lt), prices_dir=prices)
     nodes = line(est, "t-gpu-ng", "spot nodes")
@@ -90,7 +99,18 @@ def test_spot_pool_from_zero_prices_cheapest_to_dearest_type_and_its_root_volume
 
 
 def test_multi_az_database_doubles_instance_and_storage_and_counts_its_secret(prices):
-    db = res("aws:rds/instance:Instance", "t-db", {"instanceClass": "db.t4g.medium", "engine": "postgres", "allocatedStorage": 20, "storageType": "gp3", "multiAz": True, "manageMasterUserPassword": True})
+    db = res(
+        "aws:rds/instance:Instance",
+        "t-db",
+        {
+            "instanceClass": "db.t4g.medium",
+            "engine": "postgres",
+            "allocatedStorage": 20,
+            "storageType": "gp3",
+            "multiAz": True,
+            "manageMasterUserPassword": True,
+        },
+    )
     est = estimate_plan(plan(db), prices_dir=prices)
     assert line(est, "t-db", "db.t4g.medium").monthly_max == pytest.approx(2 * 0.1 * 730), "146 = 2 x 0.1 x 730"
     assert line(est, "t-db", "storage").monthly_max == pytest.approx(2 * 20 * 0.2), "8 = 2 x 20 GiB x 0.2"
@@ -100,7 +120,12 @@ def test_multi_az_database_doubles_instance_and_storage_and_counts_its_secret(pr
 
 def test_network_nat_with_stated_traffic_interface_endpoint_per_az_gateway_endpoint_free(prices):
     nat = res("aws:ec2/natGateway:NatGateway", "t-nat", {}, parent=NET)
-    vpce = res("aws:ec2/vpcEndpoint:VpcEndpoint", "t-sts", {"vpcEndpointType": "Interface", "serviceName": "com.amazonaws.me-central-1.sts", "subnetIds": ["a", "b", "c"]}, parent=NET)
+    vpce = res(
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "t-sts",
+        {"vpcEndpointType": "Interface", "serviceName": "com.amazonaws.me-central-1.sts", "subnetIds": ["a", "b", "c"]},
+        parent=NET,
+    )
     s3 = res("aws:ec2/vpcEndpoint:VpcEndpoint", "t-s3", {"vpcEndpointType": "Gateway"}, parent=NET)
     est = estimate_plan(plan(nat, vpce, s3), prices_dir=prices)
     assert line(est, "t-nat", "NAT gateway").monthly_max == pytest.approx(36.5), "0.05 x 730"
@@ -112,12 +137,27 @@ def test_network_nat_with_stated_traffic_interface_endpoint_per_az_gateway_endpo
 
 
 def test_chart_volumes_count_replicas_and_a_load_balancer_service_is_an_nlb(prices):
-    release = res("kubernetes:helm.sh/v3:Release", "t-mon", {"values": {
-        "prometheus": {"prometheusSpec": {"replicas": 2, "storageSpec": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}}}}}}},
-        "grafana": {"persistence": {"enabled": True, "size": "1Ti"}},
-        "loki": {"persistence": {"enabled": False, "size": "99Gi"}},
-    }})
-    svc = res("kubernetes:core/v1:Service", "t-svc", {"metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}, "spec": {"type": "LoadBalancer"}})
+    release = res(
+        "kubernetes:helm.sh/v3:Release",
+        "t-mon",
+        {
+            "values": {
+                "prometheus": {
+                    "prometheusSpec": {
+                        "replicas": 2,
+                        "storageSpec": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}}}}},
+                    }
+                },
+                "grafana": {"persistence": {"enabled": True, "size": "1Ti"}},
+                "loki": {"persistence": {"enabled": False, "size": "99Gi"}},
+            }
+        },
+    )
+    svc = res(
+        "kubernetes:core/v1:Service",
+        "t-svc",
+        {"metadata": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}}, "spec": {"type": "LoadBalancer"}},
+    )
     cluster_ip = res("kubernetes:core/v1:Service", "t-internal", {"spec": {"type": "ClusterIP"}})
     est = estimate_plan(plan(release, svc, cluster_ip), prices_dir=prices)
     assert line(est, "t-mon", "volume prometheus").monthly_max == pytest.approx(2 * 50 * 0.1), "2 replicas x 50 GiB x 0.1"
@@ -168,7 +208,11 @@ def test_a_malformed_snapshot_says_what_is_wrong(tmp_path):
 
 
 AZURE = {
-    "cloud": "azure", "region": "uaenorth", "date": "2026-01-02", "source": "hand-written Azure test snapshot", "hours_per_month": 730,
+    "cloud": "azure",
+    "region": "uaenorth",
+    "date": "2026-01-02",
+    "source": "hand-written Azure test snapshot",
+    "hours_per_month": 730,
     "assumptions": {"spot_discount": {"value": 0.5, "why": "test: half price"}, "blob_stored_gib_per_account": {"value": 100, "why": "test: a hundred GiB"}},
     "prices": {
         "vm:Standard_NC40ads_H100_v5": {"usd": 10.0, "unit": "hour", "confirmed": False, "source": "test price gpu vm"},
@@ -183,8 +227,24 @@ AZURE = {
 
 def test_azure_spot_agent_pool_zone_redundant_postgres_hsm_key_and_blob(tmp_path):
     (tmp_path / "uaenorth.json").write_text(json.dumps(AZURE))
-    pool = res("azure-native:containerservice:AgentPool", "t-h100", {"vmSize": "Standard_NC40ads_H100_v5", "enableAutoScaling": True, "minCount": 0, "maxCount": 2, "count": 0, "scaleSetPriority": "Spot", "osDiskSizeGB": 1000})
-    pg = res("azure-native:dbforpostgresql:Server", "t-pg", {"sku": {"name": "Standard_D4ds_v5", "tier": "GeneralPurpose"}, "storage": {"storageSizeGB": 256}, "highAvailability": {"mode": "ZoneRedundant"}})
+    pool = res(
+        "azure-native:containerservice:AgentPool",
+        "t-h100",
+        {
+            "vmSize": "Standard_NC40ads_H100_v5",
+            "enableAutoScaling": True,
+            "minCount": 0,
+            "maxCount": 2,
+            "count": 0,
+            "scaleSetPriority": "Spot",
+            "osDiskSizeGB": 1000,
+        },
+    )
+    pg = res(
+        "azure-native:dbforpostgresql:Server",
+        "t-pg",
+        {"sku": {"name": "Standard_D4ds_v5", "tier": "GeneralPurpose"}, "storage": {"storageSizeGB": 256}, "highAvailability": {"mode": "ZoneRedundant"}},
+    )
     key = res("azure-native:keyvault:Key", "t-key", {"properties": {"kty": "RSA-HSM", "keySize": 3072}})
     soft = res("azure-native:keyvault:Key", "t-soft", {"properties": {"kty": "RSA", "keySize": 2048}})
     account = res("azure-native:storage:StorageAccount", "t-data", {"sku": {"name": "Standard_GRS"}})

@@ -12,8 +12,15 @@ from sahab.cost import AED_PER_USD, estimate_plan, read_snapshot
 from sahab.cost.snapshot import PRICES_DIR
 
 # Billable types every AWS environment has: each must appear as priced lines, by URN.
-CORE = ("aws:eks/nodeGroup:NodeGroup", "aws:ec2/natGateway:NatGateway", "aws:eks/cluster:Cluster", "aws:rds/instance:Instance",
-        "aws:elasticache/replicationGroup:ReplicationGroup", "aws:kms/key:Key", "aws:s3/bucket:Bucket")
+CORE = (
+    "aws:eks/nodeGroup:NodeGroup",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:eks/cluster:Cluster",
+    "aws:rds/instance:Instance",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:kms/key:Key",
+    "aws:s3/bucket:Bucket",
+)
 
 
 @pytest.mark.parametrize("path", sorted(PRICES_DIR.glob("*.json")), ids=lambda p: p.name)

@@ -19,24 +19,45 @@ SCRIPT = REPO / "scripts" / "refresh_prices.py"
 
 EC2 = {
     "products": {
-        "SKU1": {"productFamily": "Compute Instance", "attributes": {"instanceType": "t3.large", "operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA",
-                                                                    "capacitystatus": "Used", "licenseModel": "No License required", "usagetype": "MEC1-BoxUsage:t3.large"}},
-        "SKU2": {"productFamily": "Compute Instance", "attributes": {"instanceType": "t3.large", "operatingSystem": "Windows", "tenancy": "Shared", "preInstalledSw": "NA",
-                                                                    "capacitystatus": "Used", "usagetype": "MEC1-BoxUsage:t3.large"}},
+        "SKU1": {
+            "productFamily": "Compute Instance",
+            "attributes": {
+                "instanceType": "t3.large",
+                "operatingSystem": "Linux",
+                "tenancy": "Shared",
+                "preInstalledSw": "NA",
+                "capacitystatus": "Used",
+                "licenseModel": "No License required",
+                "usagetype": "MEC1-BoxUsage:t3.large",
+            },
+        },
+        "SKU2": {
+            "productFamily": "Compute Instance",
+            "attributes": {
+                "instanceType": "t3.large",
+                "operatingSystem": "Windows",
+                "tenancy": "Shared",
+                "preInstalledSw": "NA",
+                "capacitystatus": "Used",
+                "usagetype": "MEC1-BoxUsage:t3.large",
+            },
+        },
         "SKU3": {"productFamily": "Storage", "attributes": {"volumeApiName": "gp3", "usagetype": "MEC1-EBS:VolumeUsage.gp3"}},
     },
-    "terms": {"OnDemand": {
-        "SKU1": {"SKU1.T": {"priceDimensions": {"SKU1.T.D": {"unit": "Hrs", "beginRange": "0", "pricePerUnit": {"USD": "0.1001000000"}}}}},
-        "SKU2": {"SKU2.T": {"priceDimensions": {"SKU2.T.D": {"unit": "Hrs", "pricePerUnit": {"USD": "0.1900000000"}}}}},
-        "SKU3": {"SKU3.T": {"priceDimensions": {"SKU3.T.D": {"unit": "GB-Mo", "pricePerUnit": {"USD": "0.0968000000"}}}}},
-    }},
+    "terms": {
+        "OnDemand": {
+            "SKU1": {"SKU1.T": {"priceDimensions": {"SKU1.T.D": {"unit": "Hrs", "beginRange": "0", "pricePerUnit": {"USD": "0.1001000000"}}}}},
+            "SKU2": {"SKU2.T": {"priceDimensions": {"SKU2.T.D": {"unit": "Hrs", "pricePerUnit": {"USD": "0.1900000000"}}}}},
+            "SKU3": {"SKU3.T": {"priceDimensions": {"SKU3.T.D": {"unit": "GB-Mo", "pricePerUnit": {"USD": "0.0968000000"}}}}},
+        }
+    },
 }
 
 
 @pytest.fixture
 def offers():
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             body = EC2 if self.path == "/aws/AmazonEC2/current/me-central-1/index.json" else None
             self.send_response(200 if body else 404)
             self.end_headers()

@@ -11,7 +11,6 @@ import pytest
 @pytest.fixture
 def uae_ctx(uae_plan):
     from sahab.gate.deployability import Context
-
     from sahab.gate.model import REPO
 
     return Context.of(copy.deepcopy(uae_plan), REPO / "environments" / "uae-central")
@@ -20,7 +19,6 @@ def uae_ctx(uae_plan):
 @pytest.fixture
 def smb_ctx(smb_plan):
     from sahab.gate.deployability import Context
-
     from sahab.gate.model import REPO
 
     return Context.of(copy.deepcopy(smb_plan), REPO / "environments" / "smb")

@@ -22,7 +22,16 @@ def test_shipped_environments_pass_the_matrix(ctx_name, request):
     findings = connectivity.check(ctx)
     assert findings == [], f"{ctx_name}: " + "\n".join(f.message for f in findings)
     flows = connectivity.matrix(ctx, connectivity.all_pods(ctx))
-    assert {f.policy for f in flows} >= {"connectivity-dns", "connectivity-pod-identity", "connectivity-imds-denied", "connectivity-mlflow-postgres", "connectivity-feast-redis", "connectivity-serving-mlflow", "connectivity-drift-pushgateway", "connectivity-prometheus-scrape"}, "the matrix covers every flow the issue lists"
+    assert {f.policy for f in flows} >= {
+        "connectivity-dns",
+        "connectivity-pod-identity",
+        "connectivity-imds-denied",
+        "connectivity-mlflow-postgres",
+        "connectivity-feast-redis",
+        "connectivity-serving-mlflow",
+        "connectivity-drift-pushgateway",
+        "connectivity-prometheus-scrape",
+    }, "the matrix covers every flow the issue lists"
 
 
 def test_pod_identity_egress_removed_fails_naming_the_pod_flow_and_fix(uae_ctx):
@@ -41,7 +50,9 @@ def test_imds_opened_fails(uae_ctx):
         for peer in rule["to"]:
             (peer.get("ipBlock") or {}).pop("except", None)
     found = policies(connectivity.check(uae_ctx))
-    assert "connectivity-imds-denied" in found and any("169.254.169.254" in m and "sahab-platform/mlflow" in m for m in found["connectivity-imds-denied"]), found
+    assert "connectivity-imds-denied" in found and any("169.254.169.254" in m and "sahab-platform/mlflow" in m for m in found["connectivity-imds-denied"]), (
+        found
+    )
 
 
 def test_team_namespaces_opened_to_each_other_fail(uae_ctx):
@@ -63,7 +74,9 @@ def test_mlflow_without_postgres_egress_fails(uae_ctx):
 def test_serving_cut_off_from_mlflow_fails(uae_ctx):
     policy = doc(uae_ctx, "sahab-platform/networkpolicy-mlflow.yaml")
     for rule in policy["spec"]["ingress"]:
-        rule["from"] = [p for p in rule["from"] if (p.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") != "sahab-serving"]
+        rule["from"] = [
+            p for p in rule["from"] if (p.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") != "sahab-serving"
+        ]
     found = policies(connectivity.check(uae_ctx))
     assert list(found) == ["connectivity-serving-mlflow"], found
 
@@ -77,7 +90,9 @@ def test_parses_nca_connections():
 def test_address_ranges_cover_cidrs():
     ranges = [(4, int.from_bytes(bytes([10, 0, 0, 0]), "big"), int.from_bytes(bytes([10, 0, 0, 255]), "big"))]
     assert _covers(ranges, "10.0.0.0/24") and not _covers(ranges, "10.0.0.0/23") and _covers(ranges, "10.0.0.7")
-    report = Connectivity.parse("a/p[Deployment] => 10.0.0.0-10.0.0.255 : {protocols:TCP,dst_ports:6379}\na/p[Deployment] => b/q[Deployment] : All connections\n")
+    report = Connectivity.parse(
+        "a/p[Deployment] => 10.0.0.0-10.0.0.255 : {protocols:TCP,dst_ports:6379}\na/p[Deployment] => b/q[Deployment] : All connections\n"
+    )
     assert report.allows("a/p", "10.0.0.0/25", ("TCP", 6379)) and not report.allows("a/p", "10.0.0.0/25", ("TCP", 5432))
     assert report.allows("a/p", "b/q", ("UDP", 53)) and not report.allows("b/q", "a/p", None)
 

@@ -31,11 +31,19 @@ def test_levels_from_policy_yaml_override_the_default(uae_ctx):
 
 def test_findings_reach_every_report_and_sections_are_appended(tmp_path, monkeypatch):
     result = gate.GateResult(project="sahab", stack="s", environment="e", checks=["kubernetes-schemas", "checkov", "deployability"])
-    result.findings = [finding("connectivity-pod-identity", "sahab-serving/serving (Deployment): cannot reach the EKS Pod Identity agent. Fix: allow it.", resource="sahab-serving/serving")]
+    result.findings = [
+        finding(
+            "connectivity-pod-identity",
+            "sahab-serving/serving (Deployment): cannot reach the EKS Pod Identity agent. Fix: allow it.",
+            resource="sahab-serving/serving",
+        )
+    ]
     monkeypatch.setattr(reports, "SECTIONS", [lambda r: ["### Extra section", f"{len(r.findings)} finding"]])
     paths = gate.write_reports(result, tmp_path)
     doc = json.loads(paths["json"].read_text())
-    assert doc["violations"] == [{"pack": "deployability", "policy": "connectivity-pod-identity", "urn": "", "enforcement": "mandatory", "message": result.findings[0].message}]
+    assert doc["violations"] == [
+        {"pack": "deployability", "policy": "connectivity-pod-identity", "urn": "", "enforcement": "mandatory", "message": result.findings[0].message}
+    ]
     md = paths["md"].read_text()
     assert "| deployability | 1 | 0 |" in md and "`deployability/connectivity-pod-identity`" in md and "### Extra section" in md
     sarif = json.loads(paths["sarif"].read_text())["runs"][0]

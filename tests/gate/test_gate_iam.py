@@ -19,7 +19,14 @@ def test_shipped_environments_pass_the_matrices(ctx_name, request):
     mandatory = [f.message for f in iam.check(ctx) if f.enforcement == "mandatory"]
     assert mandatory == [], f"{ctx_name}: " + "\n".join(mandatory)
     kinds = {a.policy for a in iam.matrix(ctx, iam.collect(ctx))}
-    assert {"iam-workload-reads", "iam-serving-reads-mlflow-artifacts", "iam-ml-loop-writes", "iam-secret-isolation", "iam-cloudtrail-logs-key", "iam-audit-immutable"} <= kinds, kinds
+    assert {
+        "iam-workload-reads",
+        "iam-serving-reads-mlflow-artifacts",
+        "iam-ml-loop-writes",
+        "iam-secret-isolation",
+        "iam-cloudtrail-logs-key",
+        "iam-audit-immutable",
+    } <= kinds, kinds
 
 
 def test_karpenter_instance_profile_on_resource_tags_fails(uae_ctx):
@@ -52,7 +59,11 @@ def test_cloudtrail_describe_key_under_an_encryption_context_fails(uae_ctx):
     # The defect: DescribeKey under an encryption-context condition it never carries, and
     # no kms:Decrypt for the audit bucket's Bucket Key.
     r = resource(uae_ctx, KEY, "keys-logs")
-    edit_statement(r, "CloudTrailDescribesKey", lambda s: s["Condition"].update(StringLike={"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"}))
+    edit_statement(
+        r,
+        "CloudTrailDescribesKey",
+        lambda s: s["Condition"].update(StringLike={"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:123456789012:trail/*"}),
+    )
     set_statements(r, [s for s in statements(r) if s.get("Sid") != "CloudTrailDecryptsForBucketKey"])
     found = policies(iam.check(uae_ctx))
     messages = found["iam-cloudtrail-logs-key"]
@@ -92,7 +103,10 @@ def test_conditions_follow_the_aws_rules_for_missing_keys():
     assert condition_holds({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {})
     assert not condition_holds({"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}}, {})
     assert not condition_holds({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {"aws:TagKeys": ["a", "c"]})
-    assert condition_holds({"StringLike": {"aws:SourceArn": "arn:aws:cloudtrail:*:1:trail/*"}, "Bool": {"aws:SecureTransport": "true"}}, {"aws:sourcearn": "arn:aws:cloudtrail:me-central-1:1:trail/t", "aws:SecureTransport": "true"})
+    assert condition_holds(
+        {"StringLike": {"aws:SourceArn": "arn:aws:cloudtrail:*:1:trail/*"}, "Bool": {"aws:SecureTransport": "true"}},
+        {"aws:sourcearn": "arn:aws:cloudtrail:me-central-1:1:trail/t", "aws:SecureTransport": "true"},
+    )
     assert condition_holds({"NumericLessThan": {"s3:TlsVersion": "1.2"}}, {"s3:TlsVersion": "1.0"})
     with pytest.raises(iam.Unsupported):
         condition_holds({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}, {"aws:CurrentTime": "2026-01-01"})
@@ -123,9 +137,13 @@ def test_explicit_deny_wins_and_wildcards_match():
 def test_kms_needs_the_key_policy():
     key = "arn:aws:kms:me-central-1:111122223333:key/k"
     identity = [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}]
-    assert not _policies(identity, [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:*", "Resource": "*"}], key).decide(Request(ROLE, "kms:Decrypt", key))[0], "identity alone is not enough for KMS"
+    assert not _policies(identity, [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:*", "Resource": "*"}], key).decide(
+        Request(ROLE, "kms:Decrypt", key)
+    )[0], "identity alone is not enough for KMS"
     root = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}
     assert _policies(identity, [root], key).decide(Request(ROLE, "kms:Decrypt", key))[0], "the key policy delegates to IAM"
     assert not _policies([], [root], key).decide(Request(ROLE, "kms:Decrypt", key))[0], "delegation still needs the identity policy"
     service = Principal(service="cloudtrail.amazonaws.com")
-    assert _policies([], [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:GenerateDataKey*", "Resource": "*"}], key).decide(Request(service, "kms:GenerateDataKey", key))[0]
+    assert _policies(
+        [], [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "kms:GenerateDataKey*", "Resource": "*"}], key
+    ).decide(Request(service, "kms:GenerateDataKey", key))[0]

@@ -16,14 +16,31 @@ def _ns(name):
 
 
 def _app(ns, name, labels):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns}, "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
 
 
 def _policy(ns, name, selector, **spec):
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns}, "spec": {"podSelector": {"matchLabels": selector}, **spec}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"podSelector": {"matchLabels": selector}, **spec},
+    }
 
 
-WORLD = [_ns("default"), _ns("other"), _app("default", "web", {"app": "web"}), _app("default", "api", {"app": "api", "role": "backend"}), _app("default", "client", {"app": "client"}), _app("other", "far", {"app": "far"})]
+WORLD = [
+    _ns("default"),
+    _ns("other"),
+    _app("default", "web", {"app": "web"}),
+    _app("default", "api", {"app": "api", "role": "backend"}),
+    _app("default", "client", {"app": "client"}),
+    _app("other", "far", {"app": "far"}),
+]
 
 
 def report(*policies):
@@ -42,14 +59,23 @@ def test_deny_all_to_an_application():
 
 
 def test_limit_an_application_to_labelled_clients_on_one_port():
-    r = report(_policy("default", "api-allow", {"app": "api"}, ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}]))
+    r = report(
+        _policy(
+            "default",
+            "api-allow",
+            {"app": "api"},
+            ingress=[{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}], "ports": [{"protocol": "TCP", "port": 8080}]}],
+        )
+    )
     assert r.allows("default/client", "default/api", ("TCP", 8080))
     assert not r.allows("default/client", "default/api", ("TCP", 8081)) and not r.allows("default/web", "default/api", None)
     assert not r.allows("other/far", "default/api", None)
 
 
 def test_allow_traffic_from_a_namespace_only():
-    r = report(_policy("default", "from-other", {"app": "web"}, ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "other"}}}]}]))
+    r = report(
+        _policy("default", "from-other", {"app": "web"}, ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "other"}}}]}])
+    )
     assert r.allows("other/far", "default/web", ("TCP", 443)) and not r.allows("default/client", "default/web", None)
 
 
@@ -59,7 +85,9 @@ def test_deny_egress_except_dns_and_an_ip_block_with_except():
         {"to": [{"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.5.0/24"]}}], "ports": [{"protocol": "TCP", "port": 6379}]},
     ]
     r = report(_policy("default", "client-egress", {"app": "client"}, policyTypes=["Egress"], egress=egress))
-    assert r.allows("default/client", "kube-system/kube-dns-livesim", ("UDP", 53)) and not r.allows("default/client", "kube-system/kube-dns-livesim", ("TCP", 53))
+    assert r.allows("default/client", "kube-system/kube-dns-livesim", ("UDP", 53)) and not r.allows(
+        "default/client", "kube-system/kube-dns-livesim", ("TCP", 53)
+    )
     assert r.allows("default/client", "10.0.4.0/24", ("TCP", 6379)) and not r.allows("default/client", "10.0.5.7", ("TCP", 6379))
     assert not r.allows("default/client", "10.0.0.0/16", ("TCP", 6379)), "the except carves a hole, so the whole /16 is not open"
     assert not r.allows("default/client", "default/web", None)

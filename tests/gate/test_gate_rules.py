@@ -11,7 +11,15 @@ from sahab.gate.deployability import rules
 pytestmark = pytest.mark.slow  # runs promtool
 
 RULE = "sahab-monitoring/prometheusrule-sahab-platform.yaml"
-SHIPPED = {"SahabServingLatencySLO", "SahabServingErrorBudgetBurn", "SahabServingErrorBudgetSlowBurn", "SahabDriftDetected", "SahabDriftJobStale", "SahabGpuIdle", "SahabSpotInterruption"}
+SHIPPED = {
+    "SahabServingLatencySLO",
+    "SahabServingErrorBudgetBurn",
+    "SahabServingErrorBudgetSlowBurn",
+    "SahabDriftDetected",
+    "SahabDriftJobStale",
+    "SahabGpuIdle",
+    "SahabSpotInterruption",
+}
 
 
 def _rule(ctx, alert):

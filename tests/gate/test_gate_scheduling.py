@@ -78,13 +78,23 @@ def test_karpenter_nodepool_limits_bound_its_nodes(uae_ctx):
     assert pool.max_nodes == 2, "limits nvidia.com/gpu 16 on 8-GPU p5en.48xlarge nodes"
 
 
-@pytest.mark.parametrize(("text", "unit", "value"), [("500m", "cpu", 500), ("2", "cpu", 2000), ("0.25", "cpu", 250), ("4Gi", "memory", 4096), ("512Mi", "memory", 512), ("1G", "memory", 954)])
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [("500m", "cpu", 500), ("2", "cpu", 2000), ("0.25", "cpu", 250), ("4Gi", "memory", 4096), ("512Mi", "memory", 512), ("1G", "memory", 954)],
+)
 def test_quantities(text, unit, value):
     assert quantity(text, unit) == value
 
 
 def test_requests_fall_back_to_limits_then_limitrange_defaults():
-    pod = PodTemplate("ns", "p", "Deployment", {}, {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}], "initContainers": [{"resources": {"requests": {"cpu": "3"}}}]}, 1)
+    pod = PodTemplate(
+        "ns",
+        "p",
+        "Deployment",
+        {},
+        {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}], "initContainers": [{"resources": {"requests": {"cpu": "3"}}}]},
+        1,
+    )
     assert pod_request(pod, {"ns": {"cpu": "100m", "memory": "128Mi"}}) == Request(3000, 1152, 0)
 
 
@@ -97,6 +107,15 @@ def test_taints_tolerations_and_affinity():
     tolerant = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]}
     assert admits(PodTemplate("ns", "p", "Job", {}, tolerant, 1), pool, "g6.4xlarge") == ""
     assert "taint" in admits(PodTemplate("ns", "p", "Job", {}, {}, 1), pool, "g6.4xlarge")
-    away = {**tolerant, "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]}}}}
+    away = {
+        **tolerant,
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
+                }
+            }
+        },
+    }
     assert "affinity" in admits(PodTemplate("ns", "p", "Job", {}, away, 1), pool, "g6.4xlarge")
     assert "label" in admits(PodTemplate("ns", "p", "Job", {}, {**tolerant, "nodeSelector": {"sahab.ae/gpu": "h200"}}, 1), pool, "g6.4xlarge")

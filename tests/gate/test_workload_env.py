@@ -26,36 +26,58 @@ def _env(**values: Any) -> list[dict[str, Any]]:
 def _deployment(ns: str, name: str, containers: list[dict[str, Any]], kind: str = "Deployment") -> dict[str, Any]:
     pod = {"metadata": {"labels": {"app.kubernetes.io/name": name}}, "spec": {"containers": containers}}
     spec = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": pod}}} if kind == "CronJob" else {"template": pod}
-    return {"apiVersion": "apps/v1" if kind == "Deployment" else "batch/v1", "kind": kind,
-            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    return {"apiVersion": "apps/v1" if kind == "Deployment" else "batch/v1", "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
 def _ctx(*docs: dict[str, Any]) -> Context:
     manifests = [(f"{d['metadata'].get('namespace', '_cluster')}/{d['kind'].lower()}-{d['metadata']['name']}.yaml", d) for d in docs]
-    return Context(plan=SimpleNamespace(resources=[], config={}), manifests=manifests, releases=[], spec={},
-                   urns={rel: f"urn:pulumi:test::sahab::{rel}" for rel, _ in manifests})
+    return Context(
+        plan=SimpleNamespace(resources=[], config={}),
+        manifests=manifests,
+        releases=[],
+        spec={},
+        urns={rel: f"urn:pulumi:test::sahab::{rel}" for rel, _ in manifests},
+    )
 
 
 def _feature_server(**env: Any) -> dict[str, Any]:
     """The feature server as uae-north rendered it before Feast had an azure mode."""
     secret = {"SAHAB_FEAST_REDIS_URL": {"arn": KEY_VAULT, "template": "sahab-features.uaenorth.redis.azure.net:10000,ssl=true,password={value}"}}
     base = {"SAHAB_HOME": "/tmp/sahab", "SAHAB_SECRET_ENV": json.dumps(secret)}
-    return _deployment("sahab-platform", "feature-server", [{
-        "name": "feature-server", "image": "acr.azurecr.io/sahab/features:0.1.0",
-        "command": ["python", "/opt/sahab/with_secrets.py", "python", "-m", "workloads.features"],
-        "args": ["serve", "--host", "0.0.0.0", "--port", "6566"], "env": _env(**{**base, **env}),
-    }])
+    return _deployment(
+        "sahab-platform",
+        "feature-server",
+        [
+            {
+                "name": "feature-server",
+                "image": "acr.azurecr.io/sahab/features:0.1.0",
+                "command": ["python", "/opt/sahab/with_secrets.py", "python", "-m", "workloads.features"],
+                "args": ["serve", "--host", "0.0.0.0", "--port", "6566"],
+                "env": _env(**{**base, **env}),
+            }
+        ],
+    )
 
 
 def _serving(**env: Any) -> dict[str, Any]:
     """The scoring Deployment: the bento's default command (no `command`) and the control plane."""
-    return _deployment("sahab-serving", "serving", [
-        {"name": "bentoml", "image": "acr.azurecr.io/sahab/serving:0.1.0", "env": _env(SAHAB_HOME="/tmp/sahab", **env)},
-        {"name": "control", "image": "acr.azurecr.io/sahab/serving:0.1.0",
-         "command": ["python", "/opt/sahab/with_secrets.py", "python", "-m", "workloads.serving.control"],
-         "env": _env(SAHAB_SECRET_ENV=json.dumps({"SAHAB_SERVING_AB_REDIS_URL": {
-             "arn": KEY_VAULT, "template": "rediss://:{value_url}@sahab-features.uaenorth.redis.azure.net:10000/0"}}))},
-    ])
+    return _deployment(
+        "sahab-serving",
+        "serving",
+        [
+            {"name": "bentoml", "image": "acr.azurecr.io/sahab/serving:0.1.0", "env": _env(SAHAB_HOME="/tmp/sahab", **env)},
+            {
+                "name": "control",
+                "image": "acr.azurecr.io/sahab/serving:0.1.0",
+                "command": ["python", "/opt/sahab/with_secrets.py", "python", "-m", "workloads.serving.control"],
+                "env": _env(
+                    SAHAB_SECRET_ENV=json.dumps(
+                        {"SAHAB_SERVING_AB_REDIS_URL": {"arn": KEY_VAULT, "template": "rediss://:{value_url}@sahab-features.uaenorth.redis.azure.net:10000/0"}}
+                    )
+                ),
+            },
+        ],
+    )
 
 
 def _messages(findings: list[Any]) -> list[str]:
@@ -70,7 +92,9 @@ def test_feast_in_aws_mode_with_an_azure_region_and_an_abfss_uri_is_refused():
     messages = _messages(found)
     assert any("SAHAB_FEAST_S3_URI=" in m and "abfss://" in m for m in messages), messages
     for m in messages:
-        assert m.startswith("Deployment/sahab-platform/feature-server container feature-server (python -m workloads.features): FeatureStoreSettings refuses "), m
+        assert m.startswith(
+            "Deployment/sahab-platform/feature-server container feature-server (python -m workloads.features): FeatureStoreSettings refuses "
+        ), m
         assert "Fix:" in m and "workloads/settings.py FeatureStoreSettings" in m, m
     assert {f.file for f in found} == {"sahab-platform/deployment-feature-server.yaml"}
     assert {f.urn for f in found} == {"urn:pulumi:test::sahab::sahab-platform/deployment-feature-server.yaml"}
@@ -79,9 +103,14 @@ def test_feast_in_aws_mode_with_an_azure_region_and_an_abfss_uri_is_refused():
 def test_feast_in_aws_mode_in_its_region_with_an_s3_uri_is_accepted():
     ctx = _ctx(_feature_server(SAHAB_FEAST_MODE="aws", SAHAB_FEAST_REGION="me-central-1", SAHAB_FEAST_S3_URI="s3://offline/feast"))
     assert workload_env.check(ctx) == []
-    assert ctx.extras["workload_env"] == [{"container": "Deployment/sahab-platform/feature-server container feature-server",
-                                           "entry": "python -m workloads.features", "classes": list(workload_env.ENTRY_POINTS["python -m workloads.features"]),
-                                           "refused": 0}]
+    assert ctx.extras["workload_env"] == [
+        {
+            "container": "Deployment/sahab-platform/feature-server container feature-server",
+            "entry": "python -m workloads.features",
+            "classes": list(workload_env.ENTRY_POINTS["python -m workloads.features"]),
+            "refused": 0,
+        }
+    ]
 
 
 BENTO = "Deployment/sahab-serving/serving container bentoml (bentoml serve): ServingSettings refuses "
@@ -89,7 +118,9 @@ BENTO = "Deployment/sahab-serving/serving container bentoml (bentoml serve): Ser
 
 def test_serving_refuses_a_prediction_log_it_cannot_open():
     messages = _messages(workload_env.check(_ctx(_serving(SAHAB_SERVING_PREDICTION_LOG_URI="gs://logs/serving/"))))
-    assert len(messages) == 1 and messages[0].startswith(BENTO + "SAHAB_SERVING_PREDICTION_LOG_URI='gs://logs/serving/', so the workload exits at start: "), messages
+    assert len(messages) == 1 and messages[0].startswith(BENTO + "SAHAB_SERVING_PREDICTION_LOG_URI='gs://logs/serving/', so the workload exits at start: "), (
+        messages
+    )
     assert "Fix:" in messages[0], messages
     assert not any("container control" in m for m in messages), f"the control plane's env is valid: {messages}"
 
@@ -113,17 +144,37 @@ def test_a_secret_template_is_rendered_with_placeholders_and_checked():
 
 
 def test_a_required_variable_left_unset_is_refused():
-    drift = _deployment("sahab-monitoring", "drift", [{
-        "name": "drift", "image": "acr.azurecr.io/sahab/drift:0.1.0",
-        "command": ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"], "env": _env(SAHAB_DRIFT_WINDOW="1h"),
-    }], kind="CronJob")
+    drift = _deployment(
+        "sahab-monitoring",
+        "drift",
+        [
+            {
+                "name": "drift",
+                "image": "acr.azurecr.io/sahab/drift:0.1.0",
+                "command": ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"],
+                "env": _env(SAHAB_DRIFT_WINDOW="1h"),
+            }
+        ],
+        kind="CronJob",
+    )
     messages = _messages(workload_env.check(_ctx(drift)))
-    assert messages and all(m.startswith("CronJob/sahab-monitoring/drift container drift (python -m workloads.monitoring run): DriftJobSettings refuses SAHAB_DRIFT_LOG_URI (unset)") for m in messages), messages
+    assert messages and all(
+        m.startswith(
+            "CronJob/sahab-monitoring/drift container drift (python -m workloads.monitoring run): DriftJobSettings refuses SAHAB_DRIFT_LOG_URI (unset)"
+        )
+        for m in messages
+    ), messages
 
 
 def test_unknown_outputs_and_secret_references_count_as_set():
-    ctx = _ctx(_feature_server(SAHAB_FEAST_MODE="aws", SAHAB_FEAST_REGION="me-central-1", SAHAB_FEAST_S3_URI=UNKNOWN,
-                               SAHAB_FEAST_PROJECT={"valueFrom": {"secretKeyRef": {"name": "feast", "key": "project"}}}))
+    ctx = _ctx(
+        _feature_server(
+            SAHAB_FEAST_MODE="aws",
+            SAHAB_FEAST_REGION="me-central-1",
+            SAHAB_FEAST_S3_URI=UNKNOWN,
+            SAHAB_FEAST_PROJECT={"valueFrom": {"secretKeyRef": {"name": "feast", "key": "project"}}},
+        )
+    )
     assert workload_env.check(ctx) == [], "an unknown Output may hold an s3:// URI: not a refusal"
     ctx = _ctx(_serving(SAHAB_SERVING_PREDICTION_LOG_URI=SECRET))
     assert workload_env.check(ctx) == []
@@ -132,10 +183,15 @@ def test_unknown_outputs_and_secret_references_count_as_set():
 
 
 def test_kubernetes_expansion_config_maps_and_field_references_build_the_env():
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "feast", "namespace": "sahab-platform"},
-              "data": {"SAHAB_FEAST_MODE": "aws", "REGION": "me-south-1"}}
-    doc = _feature_server(SAHAB_FEAST_REGION="$(REGION)", SAHAB_FEAST_S3_URI="s3://offline/$(POD)/$$(literal)",
-                          POD={"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "feast", "namespace": "sahab-platform"},
+        "data": {"SAHAB_FEAST_MODE": "aws", "REGION": "me-south-1"},
+    }
+    doc = _feature_server(
+        SAHAB_FEAST_REGION="$(REGION)", SAHAB_FEAST_S3_URI="s3://offline/$(POD)/$$(literal)", POD={"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    )
     container = doc["spec"]["template"]["spec"]["containers"][0]
     container["envFrom"] = [{"configMapRef": {"name": "feast"}}]
     container["env"].insert(0, container["env"].pop())  # POD before its use
@@ -143,35 +199,74 @@ def test_kubernetes_expansion_config_maps_and_field_references_build_the_env():
     env = workload_env.container_env(ctx, "sahab-platform", container)
     assert env["SAHAB_FEAST_REGION"] == "me-south-1" and env["SAHAB_FEAST_S3_URI"] == "s3://offline/placeholder/$(literal)", env
     messages = _messages(workload_env.check(ctx))
-    assert any("SAHAB_FEAST_REGION='me-south-1'" in m and "not in the UAE" in m for m in messages), \
+    assert any("SAHAB_FEAST_REGION='me-south-1'" in m and "not in the UAE" in m for m in messages), (
         f"Bahrain's region through envFrom and $(VAR) is not refused: {messages}"
+    )
 
 
 def test_mlflow_server_needs_stores_it_can_open():
     def mlflow(destination: str) -> Context:
-        return _ctx(_deployment("sahab-platform", "mlflow", [{
-            "name": "mlflow", "image": "acr.azurecr.io/sahab/mlflow:0.1.0", "command": ["python", "/opt/sahab/with_secrets.py", "mlflow", "server"],
-            "args": ["--host", "0.0.0.0", "--serve-artifacts"],
-            "env": _env(MLFLOW_ARTIFACTS_DESTINATION=destination, SAHAB_SECRET_ENV=json.dumps({"MLFLOW_BACKEND_STORE_URI": {
-                "arn": "https://kv.vault.azure.net/secrets/registry-db", "template": "postgresql://{username_url}:{password_url}@db:5432/mlflow"}})),
-        }]))
+        return _ctx(
+            _deployment(
+                "sahab-platform",
+                "mlflow",
+                [
+                    {
+                        "name": "mlflow",
+                        "image": "acr.azurecr.io/sahab/mlflow:0.1.0",
+                        "command": ["python", "/opt/sahab/with_secrets.py", "mlflow", "server"],
+                        "args": ["--host", "0.0.0.0", "--serve-artifacts"],
+                        "env": _env(
+                            MLFLOW_ARTIFACTS_DESTINATION=destination,
+                            SAHAB_SECRET_ENV=json.dumps(
+                                {
+                                    "MLFLOW_BACKEND_STORE_URI": {
+                                        "arn": "https://kv.vault.azure.net/secrets/registry-db",
+                                        "template": "postgresql://{username_url}:{password_url}@db:5432/mlflow",
+                                    }
+                                }
+                            ),
+                        ),
+                    }
+                ],
+            )
+        )
 
     assert workload_env.check(mlflow("wasbs://experiment-artifacts@acct.blob.core.windows.net/mlflow")) == []
     messages = _messages(workload_env.check(mlflow("az://experiment-artifacts/mlflow")))
-    assert len(messages) == 1 and "(mlflow server): mlflow-server refuses MLFLOW_ARTIFACTS_DESTINATION='az://experiment-artifacts/mlflow'" in messages[0], messages
+    assert len(messages) == 1 and "(mlflow server): mlflow-server refuses MLFLOW_ARTIFACTS_DESTINATION='az://experiment-artifacts/mlflow'" in messages[0], (
+        messages
+    )
 
 
-@pytest.mark.parametrize(("command", "args", "image", "expected"), [
-    (["/usr/bin/tini", "--", "python", "-m", "workloads.pipeline", "retrain", "--resume"], None, "acr.azurecr.io/sahab/training:1", ["python -m workloads.pipeline"]),
-    (["deepspeed", "--num_gpus", "8", "--module", "workloads.training", "--resume"], None, "acr.azurecr.io/sahab/training:1", ["python -m workloads.training"]),
-    (["/bin/sh", "-c", "set -u\npython -m workloads.monitoring check --reference x\nexec python /opt/sahab/retrain_trigger.py"], None,
-     "acr.azurecr.io/sahab/drift:1", ["python -m workloads.monitoring check"]),
-    (None, None, "acr.azurecr.io/sahab/serving:1", ["bentoml serve"]),
-    (None, None, "registry.smb.example.ae:5000/sahab/serving:0.1.0", ["bentoml serve"]),
-    (["bentoml", "serve", "workloads.serving.service:TransactionRisk"], None, "acr.azurecr.io/sahab/other:1", ["bentoml serve"]),
-    (None, ["/etc/redis/redis.conf"], "acr.azurecr.io/sahab/mirror/library/redis:8", []),
-    (["python", "-m", "workloads.serving.evaluator", "--once"], None, "acr.azurecr.io/sahab/serving:1", ["python -m workloads.serving.evaluator"]),
-])
+@pytest.mark.parametrize(
+    ("command", "args", "image", "expected"),
+    [
+        (
+            ["/usr/bin/tini", "--", "python", "-m", "workloads.pipeline", "retrain", "--resume"],
+            None,
+            "acr.azurecr.io/sahab/training:1",
+            ["python -m workloads.pipeline"],
+        ),
+        (
+            ["deepspeed", "--num_gpus", "8", "--module", "workloads.training", "--resume"],
+            None,
+            "acr.azurecr.io/sahab/training:1",
+            ["python -m workloads.training"],
+        ),
+        (
+            ["/bin/sh", "-c", "set -u\npython -m workloads.monitoring check --reference x\nexec python /opt/sahab/retrain_trigger.py"],
+            None,
+            "acr.azurecr.io/sahab/drift:1",
+            ["python -m workloads.monitoring check"],
+        ),
+        (None, None, "acr.azurecr.io/sahab/serving:1", ["bentoml serve"]),
+        (None, None, "registry.smb.example.ae:5000/sahab/serving:0.1.0", ["bentoml serve"]),
+        (["bentoml", "serve", "workloads.serving.service:TransactionRisk"], None, "acr.azurecr.io/sahab/other:1", ["bentoml serve"]),
+        (None, ["/etc/redis/redis.conf"], "acr.azurecr.io/sahab/mirror/library/redis:8", []),
+        (["python", "-m", "workloads.serving.evaluator", "--once"], None, "acr.azurecr.io/sahab/serving:1", ["python -m workloads.serving.evaluator"]),
+    ],
+)
 def test_entry_points_are_found_behind_wrappers(command, args, image, expected):
     container = {"name": "c", "image": image, **({"command": command} if command else {}), **({"args": args} if args else {})}
     assert workload_env.entry_points(container) == expected
@@ -197,6 +292,7 @@ def test_every_shipped_environment_passes(environment):
     ctx = Context.of(plan_environment(REPO, environment), REPO / "environments" / environment)
     found = workload_env.check(ctx)
     checked = {r["entry"] for r in ctx.extras["workload_env"]}
-    assert {"python -m workloads.features", "bentoml serve", "mlflow server", "python -m workloads.serving.control"} <= checked, \
+    assert {"python -m workloads.features", "bentoml serve", "mlflow server", "python -m workloads.serving.control"} <= checked, (
         f"{environment}: entry points not found in its containers: {checked}"
+    )
     assert found == [], f"{environment}: " + "\n".join(f.message for f in found)

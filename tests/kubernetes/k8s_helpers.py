@@ -6,7 +6,8 @@ pytest imported first, so it broke when tests/policy was collected before tests/
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sahab.offline import Plan, PlannedResource
 

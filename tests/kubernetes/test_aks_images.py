@@ -50,10 +50,14 @@ def test_the_serving_bento_reaches_mlflow_artifacts_on_azure_with_the_pinned_pac
     names = {re.split(r"[\[<>=!~ ;]", p, maxsplit=1)[0].lower() for p in packages}
     missing = _mlflow_azure_requirements() - names
     assert not missing, f"workloads/serving/bentofile.yaml: no {sorted(missing)} (mlflow-skinny's wasbs:// store)"
+
     def norm(name: str) -> str:  # PEP 503: prometheus_client and prometheus-client are one project
         return re.sub(r"[-_.]+", "-", name.strip().lower())
 
-    pins = {norm(n): v for n, v in (line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))}
+    pins = {
+        norm(n): v
+        for n, v in (line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))
+    }
     for p in packages:
         if "==" in p:
             name, version = p.split("==", 1)

@@ -4,7 +4,7 @@ the environment spec refuses insecure or inconsistent `kubernetes:` settings by 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pulumi
@@ -25,18 +25,46 @@ pytestmark = pytest.mark.usefixtures("unit_mocks")
 
 
 def _serving(**over) -> kc.ServingArgs:
-    base = dict(namespace="s", service_account="sa", image="i", tracking_uri="u", feature_server_url="f", region="me-central-1", vpc_cidr="10.0.0.0/16", node_selector={"a": "b"})
+    base = dict(
+        namespace="s",
+        service_account="sa",
+        image="i",
+        tracking_uri="u",
+        feature_server_url="f",
+        region="me-central-1",
+        vpc_cidr="10.0.0.0/16",
+        node_selector={"a": "b"},
+    )
     return kc.ServingArgs(**{**base, **over})
 
 
 def _training(**over) -> kc.TrainingArgs:
-    base = dict(namespace="t", service_account="sa", training_image="i", export_image="e", gpu_pool="p", checkpoint_prefix="s3://b/c", data_path="s3://b/d",
-                tracking_uri="u", artifact_location="s3://b/m", region="me-central-1")
+    base = dict(
+        namespace="t",
+        service_account="sa",
+        training_image="i",
+        export_image="e",
+        gpu_pool="p",
+        checkpoint_prefix="s3://b/c",
+        data_path="s3://b/d",
+        tracking_uri="u",
+        artifact_location="s3://b/m",
+        region="me-central-1",
+    )
     return kc.TrainingArgs(**{**base, **over})
 
 
 def _autoscaling(**over) -> kc.AutoscalingArgs:
-    base = dict(kind="karpenter", namespace="a", cluster_name="c", region="me-central-1", registry_host="h", node_role_name="r", interruption_queue="q", volume_key_arn="k")
+    base = dict(
+        kind="karpenter",
+        namespace="a",
+        cluster_name="c",
+        region="me-central-1",
+        registry_host="h",
+        node_role_name="r",
+        interruption_queue="q",
+        volume_key_arn="k",
+    )
     return kc.AutoscalingArgs(**{**base, **over})
 
 
@@ -71,11 +99,20 @@ def _monitoring(**over) -> kc.MonitoringArgs:
         (lambda: kc.Monitoring("m", _monitoring(retention_days=0)), "retention_days"),
         (lambda: kc.Monitoring("m", _monitoring(slo=kc.monitoring.SloTargets(availability=1.0))), "slo.availability"),
         (lambda: kc.Mlflow("m", kc.MlflowArgs("p", "", "i", "e", "s", "s3://b", "me-central-1", "10.0.0.0/16")), "service_account"),
-        (lambda: kc.FeatureStore("f", kc.FeatureStoreArgs("p", "sa", "i", "r", "s", "s3://b", "me-central-1", "10.0.0.0/16", materialize_schedule="hourly")), "materialize_schedule"),
+        (
+            lambda: kc.FeatureStore("f", kc.FeatureStoreArgs("p", "sa", "i", "r", "s", "s3://b", "me-central-1", "10.0.0.0/16", materialize_schedule="hourly")),
+            "materialize_schedule",
+        ),
         (lambda: kc.DriftMonitor("d", kc.DriftMonitorArgs("m", "sa", "i", "r", "c", "p", "t", "retrain", "me-central-1", schedule="@daily")), "schedule"),
-        (lambda: release("r", release_name="r", chart="c", version="latest", repo="https://x", namespace="n", values={}, opts=pulumi.ResourceOptions()), "version"),
+        (
+            lambda: release("r", release_name="r", chart="c", version="latest", repo="https://x", namespace="n", values={}, opts=pulumi.ResourceOptions()),
+            "version",
+        ),
         (lambda: images.workload_ref("h", "serving", "latest"), "release"),
-        (lambda: KarpenterIdentity("k", KarpenterIdentityArgs("c", "me-central-1", "1", "a", "karpenter", "k", queue_retention_seconds=10)), "queue_retention_seconds"),
+        (
+            lambda: KarpenterIdentity("k", KarpenterIdentityArgs("c", "me-central-1", "1", "a", "karpenter", "k", queue_retention_seconds=10)),
+            "queue_retention_seconds",
+        ),
         (lambda: ClusterAccess("a", ClusterAccessArgs("c", {"arn:aws:iam::111122223333:role/x": ("system:masters",)})), "role_groups"),
     ],
 )
@@ -142,7 +179,10 @@ def test_with_secrets_renders_templates_from_secret_fields():
     spec.loader.exec_module(mod)
     secrets = {"arn:db": '{"username": "mlflow", "password": "p@ss/word"}', "arn:redis": "tok en"}
     env = mod.render(
-        {"DB": {"arn": "arn:db", "template": "postgresql://{username_url}:{password_url}@h:5432/mlflow"}, "REDIS": {"arn": "arn:redis", "template": "h:6379,ssl=true,password={value}"}},
+        {
+            "DB": {"arn": "arn:db", "template": "postgresql://{username_url}:{password_url}@h:5432/mlflow"},
+            "REDIS": {"arn": "arn:redis", "template": "h:6379,ssl=true,password={value}"},
+        },
         secrets.__getitem__,
     )
     assert env == {"DB": "postgresql://mlflow:p%40ss%2Fword@h:5432/mlflow", "REDIS": "h:6379,ssl=true,password=tok en"}
@@ -154,9 +194,11 @@ def test_retrain_trigger_copies_the_template_and_marks_the_reason():
     spec = importlib.util.spec_from_file_location("retrain_trigger", REPO / "components/kubernetes/scripts/retrain_trigger.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cronjob = {"metadata": {"name": "retrain", "namespace": "sahab-training"},
-               "spec": {"jobTemplate": {"metadata": {"labels": {"a": "b"}}, "spec": {"backoffLimit": 6, "template": {"spec": {"containers": []}}}}}}
-    job = mod.job_from_cronjob(cronjob, "drift", datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    cronjob = {
+        "metadata": {"name": "retrain", "namespace": "sahab-training"},
+        "spec": {"jobTemplate": {"metadata": {"labels": {"a": "b"}}, "spec": {"backoffLimit": 6, "template": {"spec": {"containers": []}}}}},
+    }
+    job = mod.job_from_cronjob(cronjob, "drift", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert job["metadata"]["name"] == "retrain-drift-20250102030405" and job["metadata"]["namespace"] == "sahab-training"
     assert job["metadata"]["labels"] == {"a": "b", "sahab.ae/trigger": "drift"}
     assert job["spec"] == cronjob["spec"]["jobTemplate"]["spec"]

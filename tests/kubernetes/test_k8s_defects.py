@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from k8s_helpers import HELM, containers, helm_images, k8s_objects, pods
 
 POD_IDENTITY = (("169.254.170.23", 80), ("fd00:ec2::23", 80))
@@ -38,8 +37,11 @@ def _rule_admits(rule: dict[str, Any], ip: str, port: int, protocol: str = "TCP"
 
 
 def _egress_policies(plan, namespace: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(r.urn, r.inputs["spec"]) for r in k8s_objects(plan, "NetworkPolicy")
-            if r.inputs["metadata"]["namespace"] == namespace and "Egress" in r.inputs["spec"].get("policyTypes", [])]
+    return [
+        (r.urn, r.inputs["spec"])
+        for r in k8s_objects(plan, "NetworkPolicy")
+        if r.inputs["metadata"]["namespace"] == namespace and "Egress" in r.inputs["spec"].get("policyTypes", [])
+    ]
 
 
 def _namespaces(plan) -> list[str]:
@@ -57,8 +59,7 @@ def test_every_pod_reaches_the_pod_identity_agent_and_never_imds(env, request):
         everyone = [(urn, spec) for urn, spec in policies if spec.get("podSelector") in ({}, None)]
         for ip, port in POD_IDENTITY:
             assert any(_rule_admits(rule, ip, port) for _, spec in everyone for rule in spec.get("egress") or []), (
-                f"namespace {ns}: no egress rule selecting every pod allows the Pod Identity agent {ip}:{port}/TCP "
-                f"(policies: {[u for u, _ in everyone]})"
+                f"namespace {ns}: no egress rule selecting every pod allows the Pod Identity agent {ip}:{port}/TCP (policies: {[u for u, _ in everyone]})"
             )
         # Any policy of the namespace, whatever it selects: none may open IMDS.
         for urn, spec in policies:
@@ -129,12 +130,16 @@ def test_one_pin_table_covers_every_chart_and_image_of_the_plan(env, request):
         for path, ref in helm_images(r.inputs["values"]):
             repo, tag = ref.rsplit(":", 1)
             upstream = repo.split("/sahab/mirror/", 1)[-1]
-            assert any(p.kind == "image" and p.name.split("/", 1)[1] == upstream and p.version == tag for p in PINS), f"{r.urn}: values {path} image {ref} is not in images.PINS"
+            assert any(p.kind == "image" and p.name.split("/", 1)[1] == upstream and p.version == tag for p in PINS), (
+                f"{r.urn}: values {path} image {ref} is not in images.PINS"
+            )
     for r, spec in pods(plan):
         for c in containers(spec):
             if "/sahab/mirror/" in c["image"]:
                 repo, tag = c["image"].rsplit(":", 1)
-                assert any(p.kind == "image" and p.name.split("/", 1)[1] == repo.split("/sahab/mirror/", 1)[1] and p.version == tag for p in PINS), f"{r.urn}: {c['image']} not in images.PINS"
+                assert any(p.kind == "image" and p.name.split("/", 1)[1] == repo.split("/sahab/mirror/", 1)[1] and p.version == tag for p in PINS), (
+                    f"{r.urn}: {c['image']} not in images.PINS"
+                )
 
 
 def test_build_bases_have_mirror_repositories(uae_plan, smb_plan):
@@ -144,7 +149,9 @@ def test_build_bases_have_mirror_repositories(uae_plan, smb_plan):
     for plan in (uae_plan, smb_plan):
         planned = {r.inputs["name"] for r in plan.resources if r.type == "aws:ecr/repository:Repository"}
         for repo, image in WORKLOAD_IMAGES.items():
-            assert f"sahab/{mirror_repository(image.base)}" in planned, f"{plan.stack}: no ECR repository sahab/{mirror_repository(image.base)} for the base of sahab/{repo}"
+            assert f"sahab/{mirror_repository(image.base)}" in planned, (
+                f"{plan.stack}: no ECR repository sahab/{mirror_repository(image.base)} for the base of sahab/{repo}"
+            )
 
 
 def _installed(image) -> set[str]:
@@ -166,7 +173,9 @@ def test_workload_images_install_the_drivers_their_backends_need():
     assert "s3fs" in _installed(WORKLOAD_IMAGES["features"]), "sahab/features: recipe installs no s3fs (Feast's S3 offline store)"
     assert {"psycopg2-binary", "psycopg2"} & _installed(WORKLOAD_IMAGES["mlflow"]), "sahab/mlflow: recipe installs no PostgreSQL driver"
     recipe = (Path(__file__).resolve().parents[2] / "components/kubernetes/IMAGES.md").read_text()
-    assert "WORKLOAD_IMAGES" in recipe and "build_args" in recipe and "${PACKAGES}" in recipe, "IMAGES.md: the build recipe must be driven by images.WORKLOAD_IMAGES"
+    assert "WORKLOAD_IMAGES" in recipe and "build_args" in recipe and "${PACKAGES}" in recipe, (
+        "IMAGES.md: the build recipe must be driven by images.WORKLOAD_IMAGES"
+    )
     assert build_args("mlflow")["PACKAGES"] == "psycopg2-binary"
 
 
@@ -197,9 +206,12 @@ def _node_pools(plan) -> list[dict[str, Any]]:
     """The spec's node pools as the scheduler sees them: labels, GPU taint, free CPU/memory/GPUs of
     the smallest instance type (stacks/offerings.allocatable), and how many nodes it may reach."""
     import yaml
+
     from stacks.offerings import CAPACITY, allocatable
 
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "environments" / plan.stack / f"Pulumi.{plan.stack}.yaml").read_text())["config"]["sahab:platform"]
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "environments" / plan.stack / f"Pulumi.{plan.stack}.yaml").read_text())["config"][
+        "sahab:platform"
+    ]
     env, karpenter = raw["name"], (raw.get("kubernetes") or {}).get("autoscaler", "karpenter") == "karpenter"
     limits = {r.inputs["metadata"]["name"]: r.inputs["spec"].get("limits", {}) for r in k8s_objects(plan, "NodePool")}
     pools = []
@@ -217,9 +229,17 @@ def _node_pools(plan) -> list[dict[str, Any]]:
                 nodes = p.get("min_size", 2) + extra
             else:
                 nodes = p["max_size"]
-            pools.append({"name": name, "labels": labels, "gpu": kind == "gpu", "nodes": nodes,
-                          "cpu": node.cpu_millicores - sum(r["cpu"] for r in reserve),
-                          "memory": node.memory_mib - sum(r["memory"] for r in reserve), "gpus": node.gpus})
+            pools.append(
+                {
+                    "name": name,
+                    "labels": labels,
+                    "gpu": kind == "gpu",
+                    "nodes": nodes,
+                    "cpu": node.cpu_millicores - sum(r["cpu"] for r in reserve),
+                    "memory": node.memory_mib - sum(r["memory"] for r in reserve),
+                    "gpus": node.gpus,
+                }
+            )
     return pools
 
 
@@ -303,6 +323,7 @@ def test_karpenter_cpu_node_pools_are_on_demand_with_the_tier_labels(uae_plan):
 # MLflow: the Host header check (MLflow >= 3.5) and the rotating database password
 # ---------------------------------------------------------------------------------------------
 
+
 def _container(plan, kind: str, name: str) -> tuple[str, dict[str, Any]]:
     for r, pod in pods(plan):
         if r.inputs.get("kind") == kind and r.inputs["metadata"]["name"] == name:
@@ -327,8 +348,13 @@ def test_mlflow_admits_the_host_names_its_clients_use(env, request):
     allowed_env = _env(mlflow).get("MLFLOW_SERVER_ALLOWED_HOSTS")
     assert allowed_env, f"{urn}: MLFLOW_SERVER_ALLOWED_HOSTS unset, so only localhost and private IPs pass MLflow's Host check"
     hosts = [h.strip() for h in allowed_env.split(",")]  # as mlflow's get_allowed_hosts_from_env splits it
-    clients = [(r.urn, e["value"]) for r, pod in pods(plan) for c in containers(pod) for e in c.get("env", [])
-               if e["name"] in ("SAHAB_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI") and isinstance(e.get("value"), str)]
+    clients = [
+        (r.urn, e["value"])
+        for r, pod in pods(plan)
+        for c in containers(pod)
+        for e in c.get("env", [])
+        if e["name"] in ("SAHAB_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI") and isinstance(e.get("value"), str)
+    ]
     assert clients, "no MLflow client in the plan"
     for client, uri in clients:
         host = urlsplit(uri).netloc
@@ -353,7 +379,9 @@ def test_mlflow_rereads_its_rotating_database_secret(env, request):
     assert mlflow["command"][:2] == ["python", "/opt/sahab/with_secrets.py"], f"{urn}: MLflow does not start through the secrets wrapper"
     assert "MLFLOW_BACKEND_STORE_URI" in values["SAHAB_SECRET_ENV"], f"{urn}: the database URI is not rendered from the secret"
     refresh = values.get("SAHAB_SECRET_REFRESH_SECONDS")
-    assert refresh and 0 < float(refresh) <= 300, f"{urn}: SAHAB_SECRET_REFRESH_SECONDS={refresh!r}: a rotated password would break new connections until a restart"
+    assert refresh and 0 < float(refresh) <= 300, (
+        f"{urn}: SAHAB_SECRET_REFRESH_SECONDS={refresh!r}: a rotated password would break new connections until a restart"
+    )
 
 
 def _with_secrets():
@@ -382,8 +410,19 @@ def test_with_secrets_restarts_the_command_when_the_secret_rotates(tmp_path):
     child = f"import os, time; open({str(seen)!r}, 'a').write(f\"{{os.getpid()}} {{os.environ['DB']}}\\n\"); time.sleep(60)"
     spec = {"DB": {"arn": "arn:aws:secretsmanager:me-central-1:123456789012:secret:rds!db", "template": "postgresql://{username}:{password_url}@db/mlflow"}}
     result: dict[str, int] = {}
-    runner = threading.Thread(target=lambda: result.update(rc=ws.supervise([sys.executable, "-c", child], spec, lambda arn: secret.read_text(),
-                                                                             {"PATH": os.environ["PATH"]}, refresh_seconds=0.2, grace_seconds=5, log=lambda m: None)))
+    runner = threading.Thread(
+        target=lambda: result.update(
+            rc=ws.supervise(
+                [sys.executable, "-c", child],
+                spec,
+                lambda arn: secret.read_text(),
+                {"PATH": os.environ["PATH"]},
+                refresh_seconds=0.2,
+                grace_seconds=5,
+                log=lambda m: None,
+            )
+        )
+    )
     runner.start()
 
     def lines(n: int, within: float = 15.0) -> list[str]:

@@ -7,10 +7,10 @@ import json
 import re
 
 import pytest
+from k8s_helpers import HELM, containers, helm_images, k8s_objects, pods
 
 from components.kubernetes import images
 from components.kubernetes.monitoring import DASHBOARDS
-from k8s_helpers import HELM, containers, helm_images, k8s_objects, pods
 
 REGISTRY = "123456789012.dkr.ecr.me-central-1.amazonaws.com"
 COMPONENTS = ("Tenancy", "GpuSupport", "NodeAutoscaling", "Monitoring", "Mlflow", "FeatureStore", "Training", "Serving", "DriftMonitor")
@@ -75,7 +75,9 @@ def test_helm_containers_have_limits(uae_plan):
         found = list(walk(r.inputs["values"]))
         assert found, f"{r.urn}: values set no resources"
         for path, res in found:
-            assert {"cpu", "memory"} <= set(res.get("requests", {})) and {"cpu", "memory"} <= set(res.get("limits", {})), f"{r.urn} values {path}: requests and limits"
+            assert {"cpu", "memory"} <= set(res.get("requests", {})) and {"cpu", "memory"} <= set(res.get("limits", {})), (
+                f"{r.urn} values {path}: requests and limits"
+            )
 
 
 def test_gpu_pods_tolerate_the_taint_and_request_gpus(uae_plan):
@@ -121,15 +123,19 @@ def test_every_namespace_has_default_deny_and_restricted_psa(env, request):
     deny = {
         p.inputs["metadata"]["namespace"]
         for p in k8s_objects(plan, "NetworkPolicy")
-        if p.inputs["spec"]["podSelector"] == {} and set(p.inputs["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-        and not p.inputs["spec"].get("ingress") and not p.inputs["spec"].get("egress")
+        if p.inputs["spec"]["podSelector"] == {}
+        and set(p.inputs["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not p.inputs["spec"].get("ingress")
+        and not p.inputs["spec"].get("egress")
     }
     for name, r in namespaces.items():
         assert name in deny, f"{r.urn}: namespace {name} has no default-deny NetworkPolicy"
         labels = r.inputs["metadata"]["labels"]
         level = labels["pod-security.kubernetes.io/enforce"]
         if name == "sahab-gpu":
-            assert level == "privileged" and r.inputs["metadata"]["annotations"].get("sahab.ae/pod-security-reason"), f"{r.urn}: privileged needs a written reason"
+            assert level == "privileged" and r.inputs["metadata"]["annotations"].get("sahab.ae/pod-security-reason"), (
+                f"{r.urn}: privileged needs a written reason"
+            )
         else:
             assert level == "restricted", f"{r.urn}: namespace {name} enforces {level}, not restricted"
     for r in k8s_objects(plan):
@@ -179,10 +185,18 @@ def test_rbac_roles_are_bound_to_the_cloud_identities(uae_plan):
     for rule in auditor.inputs["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}, f"{auditor.urn}: auditor may {rule['verbs']}"
         assert "secrets" not in rule["resources"] and "*" not in rule["resources"], f"{auditor.urn}: auditor reads secrets"
-    bound = {(s["name"], b.inputs["roleRef"]["name"]) for b in k8s_objects(uae_plan, "RoleBinding") + k8s_objects(uae_plan, "ClusterRoleBinding") for s in b.inputs["subjects"]}
+    bound = {
+        (s["name"], b.inputs["roleRef"]["name"])
+        for b in k8s_objects(uae_plan, "RoleBinding") + k8s_objects(uae_plan, "ClusterRoleBinding")
+        for s in b.inputs["subjects"]
+    }
     for group, role in (("sahab:platform-admins", "sahab:platform-admin"), ("sahab:ml-engineers", "sahab:ml-engineer"), ("sahab:auditors", "sahab:auditor")):
         assert (group, role) in bound, f"group {group} is not bound to {role}"
-    entries = {r.inputs["principalArn"]: r.inputs.get("kubernetesGroups") for r in uae_plan.by_type("aws:eks/accessEntry:AccessEntry") if r.inputs.get("kubernetesGroups")}
+    entries = {
+        r.inputs["principalArn"]: r.inputs.get("kubernetesGroups")
+        for r in uae_plan.by_type("aws:eks/accessEntry:AccessEntry")
+        if r.inputs.get("kubernetesGroups")
+    }
     assert entries.get("arn:aws:iam::111122223333:role/ml-engineer") == ["sahab:ml-engineers"], entries
     assert entries.get("arn:aws:iam::111122223333:role/auditor") == ["sahab:auditors"], entries
 
@@ -215,7 +229,9 @@ def test_smb_uses_the_cluster_autoscaler(smb_plan):
     assert "cluster-autoscaler" in names and "karpenter" not in names, names
     (ca,) = [r for r in smb_plan.by_type(HELM) if r.inputs["name"] == "cluster-autoscaler"]
     assert ca.inputs["values"]["autoDiscovery"]["clusterName"] == "sahab-smb", ca.urn
-    assert any(r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation" and r.inputs["serviceAccount"] == "cluster-autoscaler" for r in smb_plan.resources)
+    assert any(
+        r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation" and r.inputs["serviceAccount"] == "cluster-autoscaler" for r in smb_plan.resources
+    )
 
 
 def test_monitoring_volumes_are_encrypted_and_rules_cover_the_slos(uae_plan):
@@ -242,7 +258,9 @@ def test_dashboards_are_json_in_the_repo_and_deployed(uae_plan):
     for p in files:
         doc = json.loads(p.read_text())
         assert doc["uid"].startswith("sahab-") and doc["panels"], f"{p}: not a Grafana dashboard"
-    deployed = {r.inputs["metadata"]["name"] for r in k8s_objects(uae_plan, "ConfigMap") if (r.inputs["metadata"].get("labels") or {}).get("grafana_dashboard") == "1"}
+    deployed = {
+        r.inputs["metadata"]["name"] for r in k8s_objects(uae_plan, "ConfigMap") if (r.inputs["metadata"].get("labels") or {}).get("grafana_dashboard") == "1"
+    }
     assert deployed == {f"dashboard-{p.stem}" for p in files}, deployed
 
 
@@ -260,10 +278,14 @@ def test_training_template_checkpoints_within_the_spot_notice(uae_plan):
     assert c["command"][8:12] == ["python", "-m", "workloads.pipeline", "retrain"] and "--resume" in c["command"], f"{retrain.urn}: {c['command']}"
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "8", retrain.urn
     envs = {e["name"]: e for e in c["env"]}
-    assert envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].startswith("s3://") and envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].endswith("/$(SAHAB_JOB_NAME)"), retrain.urn
+    assert envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].startswith("s3://") and envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].endswith("/$(SAHAB_JOB_NAME)"), (
+        retrain.urn
+    )
     assert [e["name"] for e in c["env"]].index("SAHAB_JOB_NAME") == 0, f"{retrain.urn}: SAHAB_JOB_NAME must come before its uses"
     rules = job["podFailurePolicy"]["rules"]
-    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules, f"{retrain.urn}: spot reclaims must not use the retry budget"
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules, (
+        f"{retrain.urn}: spot reclaims must not use the retry budget"
+    )
 
 
 def test_serving_is_one_deployment_of_both_variants_with_a_private_control_plane(uae_plan):
@@ -309,7 +331,9 @@ def test_drift_job_triggers_retraining_with_least_privilege(uae_plan):
 
 def test_workload_settings_come_from_stack_outputs(uae_plan):
     buckets = set(uae_plan.outputs["bucket_names"].values())
-    uris = [(r.urn, e["value"]) for r, spec in pods(uae_plan) for c in containers(spec) for e in c.get("env") or [] if str(e.get("value", "")).startswith("s3://")]
+    uris = [
+        (r.urn, e["value"]) for r, spec in pods(uae_plan) for c in containers(spec) for e in c.get("env") or [] if str(e.get("value", "")).startswith("s3://")
+    ]
     assert uris, "no S3 locations in workload environments"
     for urn, uri in uris:
         assert uri.split("/")[2] in buckets, f"{urn}: {uri} is not one of the stack's buckets {sorted(buckets)}"

@@ -1,4 +1,5 @@
 """Helpers the local-platform tests share: which processes are still running."""
+
 from __future__ import annotations
 
 import psutil

@@ -9,6 +9,7 @@ the evaluator every 3 s, 30 keys per arm, one outcome per key. The retraining tr
 feature store with the bootstrap's config and seed, so the challenger passes the registry's
 evaluation gate; which variant wins is decided by the feedback alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,30 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(150
 
 ROWS, STEPS = 8000, 150
 WINDOW_S = 15
-RETRAIN = ("--set", "seed=0", "--set", f"steps={STEPS}", "--set", f"eval_every={STEPS}", "--set", f"log_every={STEPS // 4}",
-           "--set", "threads=1", "--set", "optim.warmup_steps=20")
+RETRAIN = (
+    "--set",
+    "seed=0",
+    "--set",
+    f"steps={STEPS}",
+    "--set",
+    f"eval_every={STEPS}",
+    "--set",
+    f"log_every={STEPS // 4}",
+    "--set",
+    "threads=1",
+    "--set",
+    "optim.warmup_steps=20",
+)
 LOOP_ENV = {
-    "SAHAB_DRIFT_WINDOW": f"{WINDOW_S}s", "SAHAB_DRIFT_GRACE": "3s", "SAHAB_DRIFT_LOOKBACK": "2min",
-    "SAHAB_DRIFT_COOLDOWN": "1h", "SAHAB_MONITORING_MIN_WINDOW_ROWS": "100",
-    "SAHAB_SERVING_PREDICTION_LOG_FLUSH_S": "1", "SAHAB_SERVING_RELOAD_INTERVAL_S": "2",
-    "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5", "SAHAB_SERVING_TEST_MIN_SAMPLES": "30",
+    "SAHAB_DRIFT_WINDOW": f"{WINDOW_S}s",
+    "SAHAB_DRIFT_GRACE": "3s",
+    "SAHAB_DRIFT_LOOKBACK": "2min",
+    "SAHAB_DRIFT_COOLDOWN": "1h",
+    "SAHAB_MONITORING_MIN_WINDOW_ROWS": "100",
+    "SAHAB_SERVING_PREDICTION_LOG_FLUSH_S": "1",
+    "SAHAB_SERVING_RELOAD_INTERVAL_S": "2",
+    "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
+    "SAHAB_SERVING_TEST_MIN_SAMPLES": "30",
     "SAHAB_SERVING_TEST_KEY_OUTCOMES": "1",
 }
 
@@ -96,8 +114,13 @@ def s3_filesystem(env: dict[str, str]):
     import pyarrow.fs as pafs
 
     endpoint = env["AWS_ENDPOINT_URL_S3"]
-    return pafs.S3FileSystem(access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"], region="me-central-1",
-                             endpoint_override=endpoint.split("://", 1)[1], scheme="http")
+    return pafs.S3FileSystem(
+        access_key=env["AWS_ACCESS_KEY_ID"],
+        secret_key=env["AWS_SECRET_ACCESS_KEY"],
+        region="me-central-1",
+        endpoint_override=endpoint.split("://", 1)[1],
+        scheme="http",
+    )
 
 
 def drift_state(env: dict[str, str]) -> dict | None:
@@ -114,8 +137,7 @@ def drift_state(env: dict[str, str]) -> dict | None:
 def prediction_log(env: dict[str, str]):
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(f"{BUCKETS['offline-features']}/serving-log", filesystem=s3_filesystem(env), format="parquet",
-                         partitioning="hive")
+    dataset = ds.dataset(f"{BUCKETS['offline-features']}/serving-log", filesystem=s3_filesystem(env), format="parquet", partitioning="hive")
     return dataset.to_table(columns=["request_id", "key", "variant", "model_version", "experiment_id"]).to_pandas()
 
 
@@ -125,9 +147,20 @@ def test_drift_retrain_ab_promote_loop(tmp_path):
     state_dir = tmp_path / "local"
     lines: list[str] = []
     started = time.monotonic()
-    up(LocalOptions(state_dir=state_dir, rows=ROWS, steps=STEPS, challenger=False, prometheus=False,
-                    drift_every_s=5, evaluator_every_s=3, retrain_args=RETRAIN, env=LOOP_ENV),
-       progress=lambda line: lines.append(f"{time.monotonic() - started:6.1f}s {line}"))
+    up(
+        LocalOptions(
+            state_dir=state_dir,
+            rows=ROWS,
+            steps=STEPS,
+            challenger=False,
+            prometheus=False,
+            drift_every_s=5,
+            evaluator_every_s=3,
+            retrain_args=RETRAIN,
+            env=LOOP_ENV,
+        ),
+        progress=lambda line: lines.append(f"{time.monotonic() - started:6.1f}s {line}"),
+    )
     identities = {s["name"]: s["identity"] for s in read_state(state_dir)["services"]}
     run_id = read_state(state_dir)["run_id"]
     assert {"postgres", "redis", "s3", "mlflow", "feast", "serving", "control", "evaluator", "drift"} <= identities.keys(), lines
@@ -136,7 +169,10 @@ def test_drift_retrain_ab_promote_loop(tmp_path):
     serving, control = urls["serving"], urls["control"]
     registry = MlflowClient(env["SAHAB_MLFLOW_TRACKING_URI"])
     model = "transaction-risk"
-    aliases = lambda: {k: str(v) for k, v in registry.get_registered_model(model).aliases.items()}  # noqa: E731
+
+    def aliases():
+        return {k: str(v) for k, v in registry.get_registered_model(model).aliases.items()}
+
     traffic = Traffic(serving, feature_rows(drifted=False))
     try:
         assert aliases() == {"champion": "1"}, f"after bootstrap: {aliases()}"
@@ -162,8 +198,7 @@ def test_drift_retrain_ab_promote_loop(tmp_path):
         challenger = registry.get_model_version(model, "2")
         state = drift_state(env)
         assert len(state["triggers"]) == 1, f"drift triggers: {state['triggers']}"
-        assert challenger.tags.get("sahab.retrain.key") == state["triggers"][0]["key"].lower(), \
-            f"v2 tags {challenger.tags} vs trigger {state['triggers'][0]}"
+        assert challenger.tags.get("sahab.retrain.key") == state["triggers"][0]["key"].lower(), f"v2 tags {challenger.tags} vs trigger {state['triggers'][0]}"
         assert challenger.tags.get("sahab.retrain.reason") == "drift", challenger.tags
         first_window = min(pd.Timestamp(w).timestamp() for w in state["triggers"][0]["windows"])
         assert first_window >= drifted_from - WINDOW_S, f"the trigger names windows before the drift began: {state['triggers'][0]}"
@@ -183,23 +218,28 @@ def test_drift_retrain_ab_promote_loop(tmp_path):
         assert served == {("champion", "1"), ("challenger", "2")}, f"40 keys at weight 0.5 were served by {served}"
 
         # 4. feedback favouring the challenger, through the control plane; one promotion follows
-        in_experiment = wait_for("200 keys scored in the experiment",
-                                 lambda: (lambda got: got if len(got) >= 200 else None)(
-                                     [a for a in list(traffic.answers) if a["experiment_id"] == experiment]), 90)
-        outcomes = [{"request_id": a["request_id"], "key": a["key"], "experiment_id": experiment,
-                     "outcome": 1.0 if a["variant"] == "challenger" else 0.0} for a in in_experiment[:200]]
-        reply = httpx.post(f"{control}/feedback", json={"outcomes": outcomes}, timeout=30,
-                           headers={"Authorization": f"Bearer {env['SAHAB_SERVING_CONTROL_TOKEN']}"})
+        in_experiment = wait_for(
+            "200 keys scored in the experiment",
+            lambda: (lambda got: got if len(got) >= 200 else None)([a for a in list(traffic.answers) if a["experiment_id"] == experiment]),
+            90,
+        )
+        outcomes = [
+            {"request_id": a["request_id"], "key": a["key"], "experiment_id": experiment, "outcome": 1.0 if a["variant"] == "challenger" else 0.0}
+            for a in in_experiment[:200]
+        ]
+        reply = httpx.post(
+            f"{control}/feedback", json={"outcomes": outcomes}, timeout=30, headers={"Authorization": f"Bearer {env['SAHAB_SERVING_CONTROL_TOKEN']}"}
+        )
         assert reply.status_code == 200, f"control /feedback: {reply.status_code} {reply.text[:500]}"
         assert reply.json()["accepted"] == 200, reply.json()
-        assert httpx.post(f"{control}/feedback", json={"outcomes": outcomes[:5]}, timeout=30).status_code == 401, \
+        assert httpx.post(f"{control}/feedback", json={"outcomes": outcomes[:5]}, timeout=30).status_code == 401, (
             "the control plane accepted feedback without its token"
+        )
         wait_for("the evaluator to promote v2", lambda: aliases().get("champion") == "2", 120)
         assert sorted(int(v.version) for v in registry.search_model_versions(f"name='{model}'")) == [1, 2]
 
         # 5. serving answers with the new champion
-        wait_for("serving to switch to champion v2",
-                 lambda: httpx.get(f"{serving}/readyz", timeout=10).json().get("models", {}).get("champion") == "2", 60)
+        wait_for("serving to switch to champion v2", lambda: httpx.get(f"{serving}/readyz", timeout=10).json().get("models", {}).get("champion") == "2", 60)
         after = httpx.post(f"{serving}/score", json={"requests": probe}, timeout=30).json()
         assert {a["model_version"] for a in after if a["variant"] == "champion"} == {"2"}, after[:3]
 
@@ -212,16 +252,16 @@ def test_drift_retrain_ab_promote_loop(tmp_path):
         by_id = log.drop_duplicates("request_id").set_index("request_id")
         for answer in [*first, *after, *in_experiment[:50]]:
             row = by_id.loc[answer["request_id"]]
-            assert (row["key"], row["variant"], row["model_version"]) == (answer["key"], answer["variant"], answer["model_version"]), \
+            assert (row["key"], row["variant"], row["model_version"]) == (answer["key"], answer["variant"], answer["model_version"]), (
                 f"prediction log row {answer['request_id']}: {dict(row)} vs answer {answer}"
-        served_pairs = set(zip(log["variant"], log["model_version"]))
+            )
+        served_pairs = set(zip(log["variant"], log["model_version"], strict=False))
         assert {("champion", "1"), ("challenger", "2"), ("champion", "2")} <= served_pairs, served_pairs
         assert log[log["model_version"] == "1"]["experiment_id"].isna().any(), "champion-only traffic carries an experiment id"
     finally:
         traffic.stop.set()
         traffic.join(timeout=30)
-        retrain_logs = sorted(p.name for p in (Path(env["SAHAB_HOME"]) / "logs").glob("retrain-*.log")) \
-            if "env" in locals() else []
+        retrain_logs = sorted(p.name for p in (Path(env["SAHAB_HOME"]) / "logs").glob("retrain-*.log")) if "env" in locals() else []
         stopped = down(state_dir)
     assert len(retrain_logs) == 1, f"retraining runs: {retrain_logs}"
     assert not traffic.errors[:1] or len(traffic.errors) < len(traffic.answers) / 100, f"scoring errors: {traffic.errors[:5]}"

@@ -1,6 +1,7 @@
 """`sahab local up | status | down` from the outside: the CLI brings up every service, `status`
 reports them healthy (and notices one that died), `down` leaves none of the recorded processes
 running; a failing `up` names the failing step and stops what it had started."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ EXPECTED = {"mlflow", "feast", "serving", "control", "evaluator", "drift", "prom
 
 def sahab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAHAB_")}
-    return subprocess.run([sys.executable, "-m", "sahab", "local", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "sahab", "local", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_embedded_up_status_down_from_the_cli(tmp_path):
@@ -85,8 +85,7 @@ def test_embedded_up_status_down_from_the_cli(tmp_path):
 def test_failed_up_names_the_step_and_stops_what_it_started(tmp_path):
     state = tmp_path / "local"
     started = []
-    options = LocalOptions(state_dir=state, embedded=True, prometheus=False,
-                           env={"SAHAB_SERVING_NO_SUCH_KNOB": "1"})
+    options = LocalOptions(state_dir=state, embedded=True, prometheus=False, env={"SAHAB_SERVING_NO_SUCH_KNOB": "1"})
     with pytest.raises(LocalError, match=r"(?s)bootstrap \(local job\).*SAHAB_SERVING_NO_SUCH_KNOB") as err:
         up(options, progress=started.append)
     assert any(line.startswith("mlflow: healthy") for line in started), f"mlflow never started: {started}"
@@ -94,6 +93,7 @@ def test_failed_up_names_the_step_and_stops_what_it_started(tmp_path):
     deadline = time.time() + 20
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and time.time() < deadline:
         time.sleep(0.2)
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, \
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, (
         f"mlflow (pid {pid}) still running after the failed up: {err.value}"
+    )
     assert status(state) == {"services": []}, "a failed up left services recorded"

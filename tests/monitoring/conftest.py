@@ -1,4 +1,5 @@
 """Fixtures for the drift tests (data helpers live in drift_data.py)."""
+
 from __future__ import annotations
 
 import pytest

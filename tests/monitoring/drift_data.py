@@ -4,6 +4,7 @@
 one generated frame. Two different seeds are not stationary for this generator: each seed draws
 its own population of accounts, and rows of one account share account-level values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,4 +33,3 @@ def reference_and_current(n_rows: int, seed: int, drift: DriftSpec | None = None
 
 def profile_of(frame: pd.DataFrame) -> ReferenceProfile:
     return ReferenceProfile.fit(frame, NUMERIC_FEATURES, CATEGORICAL_FEATURES)
-

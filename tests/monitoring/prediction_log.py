@@ -1,5 +1,6 @@
 """Fixture prediction logs in serving's layout: `date=YYYY-MM-DD/hour=HH/part-*.parquet`, columns
 request_id, ts (UTC), key, experiment_id, variant, model_version, score and every schema feature."""
+
 from __future__ import annotations
 
 import uuid
@@ -19,16 +20,18 @@ def log_rows(features: pd.DataFrame, hour: datetime, *, model_version: str = "1"
     rng = np.random.default_rng(seed)
     n = len(features)
     ts = pd.Timestamp(hour) + pd.to_timedelta(np.sort(rng.uniform(0, 3_599, n)), unit="s")
-    return pd.DataFrame({
-        "request_id": [str(uuid.UUID(int=int(x))) for x in rng.integers(0, 2**63, n)],
-        "ts": ts,
-        "key": features[ENTITY].astype(str).to_numpy() if ENTITY in features else np.arange(n).astype(str),
-        "experiment_id": "exp-1",
-        "variant": "champion",
-        "model_version": model_version,
-        "score": features["score"].to_numpy() if "score" in features else rng.beta(1, 30, n),
-        **{f: features[f].to_numpy() for f in FEATURES},
-    })
+    return pd.DataFrame(
+        {
+            "request_id": [str(uuid.UUID(int=int(x))) for x in rng.integers(0, 2**63, n)],
+            "ts": ts,
+            "key": features[ENTITY].astype(str).to_numpy() if ENTITY in features else np.arange(n).astype(str),
+            "experiment_id": "exp-1",
+            "variant": "champion",
+            "model_version": model_version,
+            "score": features["score"].to_numpy() if "score" in features else rng.beta(1, 30, n),
+            **{f: features[f].to_numpy() for f in FEATURES},
+        }
+    )
 
 
 def write_hour(root: Path, rows: pd.DataFrame, hour: datetime, part: int = 0) -> Path:

@@ -1,4 +1,5 @@
 """Drift detector: false alarms on stationary data, detection of injected shifts, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,7 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
     assert main(["profile", "--data", str(tmp_path / "ref.parquet"), "--out", str(profile), "--meta", "model_version=7"]) == 0
 
     out = tmp_path / "ok"
-    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "cur.parquet"),
-                 "--out-dir", str(out), "--window", "10D"])
+    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "cur.parquet"), "--out-dir", str(out), "--window", "10D"])
     assert code == EXIT_OK
     report = json.loads((out / "report.json").read_text())
     assert report["drift_detected"] is False and report["reference"]["model_version"] == "7"
@@ -99,8 +99,7 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
     drifted["channel"] = np.where(np.arange(len(drifted)) % 10 == 0, "crypto", drifted["channel"])
     drifted.to_parquet(tmp_path / "drifted.parquet")
     out = tmp_path / "drift"
-    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "drifted.parquet"),
-                 "--out-dir", str(out), "--window-rows", "5000"])
+    code = main(["check", "--reference", str(profile), "--current", str(tmp_path / "drifted.parquet"), "--out-dir", str(out), "--window-rows", "5000"])
     assert code == EXIT_DRIFT
     event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert event["type"] == "ai.sahab.monitoring.drift.detected"
@@ -109,8 +108,7 @@ def test_cli_profile_then_check_writes_reports_and_exits_by_verdict(tmp_path, st
     assert "DRIFT DETECTED" in html and html.count("data:image/png;base64,") >= 3
     assert 'sahab_drift_feature_drifted{feature="amount"} 1.0' in (out / "metrics.prom").read_text()
 
-    assert main(["check", "--reference", str(profile), "--current", str(tmp_path / "nope.parquet"),
-                 "--out-dir", str(out)]) == EXIT_USAGE
+    assert main(["check", "--reference", str(profile), "--current", str(tmp_path / "nope.parquet"), "--out-dir", str(out)]) == EXIT_USAGE
 
 
 def test_cli_reads_and_writes_object_storage_uris(tmp_path, stationary_pair):
@@ -125,8 +123,19 @@ def test_cli_reads_and_writes_object_storage_uris(tmp_path, stationary_pair):
         cur.to_parquet(fh)
     assert main(["profile", "--data", "memory://sahab-test/reference/part-0.parquet", "--out", "memory://sahab-test/profiles/reference.npz"]) == EXIT_OK
     assert fs.exists("/sahab-test/profiles/reference.npz"), "profile not written to the URI"
-    code = main(["check", "--reference", "memory://sahab-test/profiles/reference.npz", "--current", "memory://sahab-test/live/",
-                 "--out-dir", str(tmp_path / "out"), "--window-rows", "5000"])
+    code = main(
+        [
+            "check",
+            "--reference",
+            "memory://sahab-test/profiles/reference.npz",
+            "--current",
+            "memory://sahab-test/live/",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--window-rows",
+            "5000",
+        ]
+    )
     assert code == EXIT_OK
     assert json.loads((tmp_path / "out" / "report.json").read_text())["drift_detected"] is False
 
@@ -168,8 +177,7 @@ def test_unusable_input_exits_2_with_a_message(tmp_path, stationary_pair, caplog
     for name, (frame, message) in cases.items():
         frame.to_parquet(tmp_path / f"{name}.parquet")
         caplog.clear()
-        code = main(["check", "--reference", str(profile), "--current", str(tmp_path / f"{name}.parquet"),
-                     "--out-dir", str(tmp_path / "out")])
+        code = main(["check", "--reference", str(profile), "--current", str(tmp_path / f"{name}.parquet"), "--out-dir", str(tmp_path / "out")])
         assert code == EXIT_USAGE, f"{name}: exit {code}"
         assert message in caplog.text, f"{name}: {caplog.text}"
     # A few unparsable values in a numeric column are missing values, not a schema problem.

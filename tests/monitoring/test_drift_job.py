@@ -1,10 +1,11 @@
 """The scheduled drift job on a prediction log in serving's layout: only new windows, one
 retraining per episode, the champion's reference from a real (SQLite) MLflow registry."""
+
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,14 @@ import pytest
 from drift_data import reference_and_current
 from prediction_log import hours, log_rows, write_hour
 
-from workloads.data.generator import DriftSpec, generate
+from workloads.data.generator import DriftSpec
 from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from workloads.monitoring.__main__ import EXIT_OK, EXIT_TRIGGER_FAILED, EXIT_USAGE, main
 from workloads.monitoring.drift import DriftSettings
 from workloads.monitoring.job import DriftJobSettings, JobState, run
 from workloads.monitoring.profile import ReferenceProfile
 
-T0 = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 10, tzinfo=UTC)
 ROWS_PER_HOUR = 1_000
 
 
@@ -28,8 +29,7 @@ ROWS_PER_HOUR = 1_000
 def frames():
     """(reference profile frame, stationary live rows, drifted live rows): disjoint halves of one population."""
     ref, live = reference_and_current(24_000, seed=11)
-    _, drifted = reference_and_current(24_000, seed=11, drift=DriftSpec(new_categories={"merchant_category": 0.08},
-                                                                         mean_shift={"amount": 0.5}))
+    _, drifted = reference_and_current(24_000, seed=11, drift=DriftSpec(new_categories={"merchant_category": 0.08}, mean_shift={"amount": 0.5}))
     rng = np.random.default_rng(3)
     ref = ref.assign(score=rng.beta(1, 30, len(ref)))
     return ref, live.assign(score=rng.beta(1, 30, len(live))), drifted.assign(score=rng.beta(1, 30, len(drifted)))
@@ -38,13 +38,12 @@ def frames():
 @pytest.fixture()
 def reference(tmp_path, frames):
     path = tmp_path / "reference.npz"
-    ReferenceProfile.fit(frames[0], [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES),
-                         meta={"model_version": "1"}).save(path)
+    ReferenceProfile.fit(frames[0], [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES), meta={"model_version": "1"}).save(path)
     return path
 
 
 def chunk(frame, i):
-    return frame.iloc[i * ROWS_PER_HOUR:(i + 1) * ROWS_PER_HOUR].reset_index(drop=True)
+    return frame.iloc[i * ROWS_PER_HOUR : (i + 1) * ROWS_PER_HOUR].reset_index(drop=True)
 
 
 def marker_command(path: Path, code: int = 0) -> str:
@@ -175,9 +174,12 @@ def test_reference_comes_from_the_champion_in_the_registry(tmp_path, frames):
     ReferenceProfile.fit(ref, [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES)).save(folder / REFERENCE_PROFILE)
     client.log_artifacts(run_id, str(folder), "monitoring")
     client.create_registered_model(sahab.model_name)
-    mv = client.create_model_version(sahab.model_name, source=f"runs:/{run_id}/onnx", run_id=run_id,
-                                     tags={TAG_REFERENCE: f"monitoring/{REFERENCE_PROFILE}",
-                                           sha_tag(REFERENCE_PROFILE): sha256_file(folder / REFERENCE_PROFILE)})
+    mv = client.create_model_version(
+        sahab.model_name,
+        source=f"runs:/{run_id}/onnx",
+        run_id=run_id,
+        tags={TAG_REFERENCE: f"monitoring/{REFERENCE_PROFILE}", sha_tag(REFERENCE_PROFILE): sha256_file(folder / REFERENCE_PROFILE)},
+    )
     job = DriftJobSettings(log_uri=str(tmp_path / "serving-log"))
     with pytest.raises(LookupError, match="no alias 'champion'"):
         run(job, DriftSettings(), now=at(11), sahab=sahab)
@@ -197,16 +199,20 @@ def test_the_cluster_trigger_names_the_job_after_the_episode():
     spec = importlib.util.spec_from_file_location("retrain_trigger", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cronjob = {"metadata": {"name": "retrain", "namespace": "sahab-training"},
-               "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "trainer", "env": [{"name": "A", "value": "1"}]}]}}}}}}
-    first = mod.job_from_cronjob(cronjob, "drift", datetime(2026, 12, 1, 17, 6, tzinfo=timezone.utc), key="20261201T1400Z",
-                                 extra_env={"SAHAB_RETRAIN_KEY": "20261201t1400z"})
-    again = mod.job_from_cronjob(cronjob, "drift", datetime(2026, 12, 1, 18, 6, tzinfo=timezone.utc), key="20261201T1400Z")
+    cronjob = {
+        "metadata": {"name": "retrain", "namespace": "sahab-training"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "trainer", "env": [{"name": "A", "value": "1"}]}]}}}}},
+    }
+    first = mod.job_from_cronjob(
+        cronjob, "drift", datetime(2026, 12, 1, 17, 6, tzinfo=UTC), key="20261201T1400Z", extra_env={"SAHAB_RETRAIN_KEY": "20261201t1400z"}
+    )
+    again = mod.job_from_cronjob(cronjob, "drift", datetime(2026, 12, 1, 18, 6, tzinfo=UTC), key="20261201T1400Z")
     assert first["metadata"]["name"] == again["metadata"]["name"] == "retrain-drift-20261201t1400z"
     env = first["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "A", "value": "1"}, {"name": "SAHAB_RETRAIN_KEY", "value": "20261201t1400z"}], env
-    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}], \
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "A", "value": "1"}], (
         "the template itself must not change"
+    )
 
 
 @pytest.mark.slow
@@ -224,8 +230,13 @@ def test_reads_what_serving_writes_on_s3_and_keeps_its_state_there(tmp_path, fra
     server.start()
     try:
         host, port = server.get_host_and_port()
-        for k, v in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "me-central-1", "AWS_REGION": "me-central-1"}.items():
+        for k, v in {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "me-central-1",
+            "AWS_REGION": "me-central-1",
+        }.items():
             monkeypatch.setenv(k, v)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="features", CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
@@ -236,8 +247,16 @@ def test_reads_what_serving_writes_on_s3_and_keeps_its_state_there(tmp_path, fra
         rows = chunk(live, 0)
         for i, (_, row) in enumerate(rows.iterrows()):
             record = {f: (None if pd.isna(row[f]) else row[f]) for f in FEATURES}
-            log.append(request_id=f"r{i}", key=str(i), experiment_id="exp", variant="champion", model_version="4",
-                       scores=[float(row["score"])], records=[record], ts=T0 + pd.Timedelta(seconds=3 * i))
+            log.append(
+                request_id=f"r{i}",
+                key=str(i),
+                experiment_id="exp",
+                variant="champion",
+                model_version="4",
+                scores=[float(row["score"])],
+                records=[record],
+                ts=T0 + pd.Timedelta(seconds=3 * i),
+            )
         assert log.flush() == ROWS_PER_HOUR
         log.close()
         job = DriftJobSettings(log_uri="s3://features/serving-log/", reference_uri=str(profile))
@@ -278,6 +297,5 @@ def test_metrics_are_pushed_to_the_pushgateway(tmp_path, frames, reference, monk
     assert summary.tested and len(pushes) == 1, pushes
     path, body = pushes[0]
     assert path == "/metrics/job/sahab-drift", path
-    for metric in ("sahab_drift_detected 0.0", "sahab_drift_episode_open 0.0", "sahab_drift_windows_tested 1.0",
-                   "sahab_drift_watermark_timestamp_seconds"):
+    for metric in ("sahab_drift_detected 0.0", "sahab_drift_episode_open 0.0", "sahab_drift_windows_tested 1.0", "sahab_drift_watermark_timestamp_seconds"):
         assert metric in body, f"{metric} not pushed"

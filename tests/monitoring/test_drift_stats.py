@@ -1,4 +1,5 @@
 """The statistics under the drift detector, checked against scipy and by hand."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,7 +11,14 @@ pytestmark = pytest.mark.usefixtures("unit_mocks")
 
 
 def _args(**over) -> DataServicesArgs:
-    base = dict(namespace="p", registry_host="reg.example.ae:5000", storage_class="sc", buckets={"data-lake": "e-data-lake"}, object_store_clients=("p", "s"), cache_clients=("s",))
+    base = dict(
+        namespace="p",
+        registry_host="reg.example.ae:5000",
+        storage_class="sc",
+        buckets={"data-lake": "e-data-lake"},
+        object_store_clients=("p", "s"),
+        cache_clients=("s",),
+    )
     return DataServicesArgs(**{**base, **over})
 
 

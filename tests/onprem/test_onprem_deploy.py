@@ -8,10 +8,17 @@ from sahab.cli import app
 from tests.stacks.test_sahab_cli import fake_pulumi  # noqa: F401 (the fixture: a recording `pulumi` on PATH)
 
 runner = CliRunner()
-AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "SAHAB_AMBIENT_CREDENTIALS")
+AWS_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "SAHAB_AMBIENT_CREDENTIALS",
+)
 
 
-def test_up_on_your_own_server_needs_no_aws_credentials(repo, tmp_path, monkeypatch, fake_pulumi):  # noqa: F811
+def test_up_on_your_own_server_needs_no_aws_credentials(repo, tmp_path, monkeypatch, fake_pulumi):
     monkeypatch.chdir(repo)
     log = fake_pulumi
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws here

@@ -26,7 +26,9 @@ def test_policy_yaml_names_real_policies():
 def test_check_passes_offline_with_no_findings(tmp_path):
     code = gate.check_environment(REPO, "smb-onprem", out=tmp_path, fmt="json")
     report = json.loads((tmp_path / "report.json").read_text())
-    assert code == 0 and report["mandatory"] == 0, [(f["policy"], f["resource"], f["message"][:200]) for f in report["findings"] if f["enforcement"] == "mandatory"]
+    assert code == 0 and report["mandatory"] == 0, [
+        (f["policy"], f["resource"], f["message"][:200]) for f in report["findings"] if f["enforcement"] == "mandatory"
+    ]
     assert report["manifests"] > 90 and {"schemas", "checkov", "deployability"} <= set(report["timings"]), report["timings"]
     md = (tmp_path / "report.md").read_text()
     assert "no cloud bill" not in md or "customer's own cluster" in md

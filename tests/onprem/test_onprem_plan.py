@@ -57,9 +57,13 @@ def test_every_image_comes_from_the_customer_registry(plan):
 
 
 def test_data_services_run_in_the_cluster_on_the_platform_storage_class(plan):
-    sets = {r.inputs["metadata"]["name"]: r for r in plan.resources if r.type == "kubernetes:apps/v1:StatefulSet" and r.inputs["metadata"].get("namespace") == PLATFORM_NS}
+    sets = {
+        r.inputs["metadata"]["name"]: r
+        for r in plan.resources
+        if r.type == "kubernetes:apps/v1:StatefulSet" and r.inputs["metadata"].get("namespace") == PLATFORM_NS
+    }
     assert set(sets) >= {"registry-db", "online-store", "object-store"}, sorted(sets)
-    for name, r in sets.items():
+    for _name, r in sets.items():
         claim = r.inputs["spec"]["volumeClaimTemplates"][0]["spec"]
         assert claim["storageClassName"] == "sahab-encrypted", f"{r.urn}: {claim}"
         pod = r.inputs["spec"]["template"]["spec"]
@@ -74,7 +78,7 @@ def test_data_services_run_in_the_cluster_on_the_platform_storage_class(plan):
     assert volumes["credentials"]["secret"]["secretName"] == "registry-db", "the password is a mounted Secret, not an environment variable"
     redis = sets["online-store"].inputs["spec"]["template"]["spec"]["containers"][0]
     assert redis["args"][:5] == ["/etc/redis/redis.conf", "--port", "0", "--tls-port", "6379"], "Redis listens on TLS only, its password in the mounted config"
-    for name, r in sets.items():
+    for _name, r in sets.items():
         envs = [e for c in r.inputs["spec"]["template"]["spec"]["containers"] for e in c.get("env") or []]
         assert not [e for e in envs if "secretKeyRef" in e.get("valueFrom", {})], f"{r.urn}: no secret in the environment"
         assert r.inputs["spec"]["template"]["spec"]["securityContext"]["runAsUser"] >= 10000, f"{r.urn}: a high uid"
@@ -88,10 +92,16 @@ def test_workloads_reach_the_services_through_secrets_of_their_namespace(plan):
     assert env["AWS_ENDPOINT_URL_S3"]["value"] == "http://object-store.sahab-platform.svc:8333"
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "object-store"
     secrets = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]) for r in plan.resources if r.type == "kubernetes:core/v1:Secret"}
-    assert (PLATFORM_NS, "registry-db") in secrets and not any(n == "registry-db" and ns != PLATFORM_NS for ns, n in secrets), "database credentials only beside MLflow"
+    assert (PLATFORM_NS, "registry-db") in secrets and not any(n == "registry-db" and ns != PLATFORM_NS for ns, n in secrets), (
+        "database credentials only beside MLflow"
+    )
     for ns in ("sahab-serving", "sahab-monitoring", "sahab-training"):
         assert (ns, "object-store") in secrets, f"{ns}: object store credentials for its workloads"
-    (netpol,) = [r for r in plan.resources if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r.inputs["metadata"] == {"name": "registry-db", "namespace": PLATFORM_NS}]
+    (netpol,) = [
+        r
+        for r in plan.resources
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r.inputs["metadata"] == {"name": "registry-db", "namespace": PLATFORM_NS}
+    ]
     sources = [s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for rule in netpol.inputs["spec"]["ingress"] for s in rule["from"]]
     assert sources == [PLATFORM_NS], f"{netpol.urn}: only the platform namespace reaches PostgreSQL, got {sources}"
 
@@ -111,7 +121,11 @@ def test_cost_of_an_on_premises_plan_is_no_cloud_bill_and_says_so(plan):
         (lambda r: r["onprem"].update(registry_host="docker.io"), "onprem.registry_host", "public registry"),
         (lambda r: r["onprem"].update(disks_encrypted=False), "onprem.disks_encrypted", "encrypt them"),
         (lambda r: r.update(region="me-central-1"), "region", "not in a cloud region"),
-        (lambda r: r["kubernetes"].update(access={"auditor_role_arns": ["arn:aws:iam::111122223333:role/auditor"]}), "kubernetes.access.auditor_role_arns", "EKS access entries"),
+        (
+            lambda r: r["kubernetes"].update(access={"auditor_role_arns": ["arn:aws:iam::111122223333:role/auditor"]}),
+            "kubernetes.access.auditor_role_arns",
+            "EKS access entries",
+        ),
         (lambda r: r.update(gpu_pools=[{"name": "gpu", "instance_types": ["node"], "max_size": 1}]), "onprem.minimum.gpus", "0 GPUs"),
     ],
 )

@@ -14,14 +14,28 @@ from sahab.preflight_onprem import PreflightError, gather, judge, preflight, qua
 from stacks.spec import load_spec
 from tests.conftest import REPO
 
-VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.4+k3s1", "gitCommit": "x", "gitTreeState": "clean", "buildDate": "2026-08-01T00:00:00Z",
-           "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}
+VERSION = {
+    "major": "1",
+    "minor": "33",
+    "gitVersion": "v1.33.4+k3s1",
+    "gitCommit": "x",
+    "gitTreeState": "clean",
+    "buildDate": "2026-08-01T00:00:00Z",
+    "goVersion": "go1.24",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 
 
 def node(name, cpu="8", memory="32Gi", disk="250Gi", ready="True", taints=(), gpus=None):
     alloc = {"cpu": cpu, "memory": memory, "ephemeral-storage": disk, "pods": "110", **({"nvidia.com/gpu": gpus} if gpus else {})}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {"taints": list(taints)},
-            "status": {"allocatable": alloc, "capacity": alloc, "conditions": [{"type": "Ready", "status": ready}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "spec": {"taints": list(taints)},
+        "status": {"allocatable": alloc, "capacity": alloc, "conditions": [{"type": "Ready", "status": ready}]},
+    }
 
 
 def storage_class(name, provisioner):
@@ -34,13 +48,18 @@ def api_server():
     state = {"nodes": [node("office-1", cpu="7800m", memory="31Gi")], "classes": [storage_class("local-path", "rancher.io/local-path")], "seen": []}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             state["seen"].append(self.path.split("?")[0])
             path = self.path.split("?")[0].rstrip("/")
             body = {
                 "/version": VERSION,
                 "/api/v1/nodes": {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": state["nodes"]},
-                "/apis/storage.k8s.io/v1/storageclasses": {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList", "metadata": {}, "items": state["classes"]},
+                "/apis/storage.k8s.io/v1/storageclasses": {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClassList",
+                    "metadata": {},
+                    "items": state["classes"],
+                },
             }.get(path)
             self.send_response(200 if body is not None else 404)
             self.send_header("Content-Type", "application/json")
@@ -61,12 +80,18 @@ def api_server():
 
 def kubeconfig(tmp_path, server: str):
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "office",
-        "clusters": [{"name": "office", "cluster": {"server": server}}],
-        "users": [{"name": "admin", "user": {"token": "offline-test-token"}}],
-        "contexts": [{"name": "office", "context": {"cluster": "office", "user": "admin"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "office",
+                "clusters": [{"name": "office", "cluster": {"server": server}}],
+                "users": [{"name": "admin", "user": {"token": "offline-test-token"}}],
+                "contexts": [{"name": "office", "context": {"cluster": "office", "user": "admin"}}],
+            }
+        )
+    )
     return path
 
 

@@ -19,8 +19,18 @@ def _run(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
 
 
 def test_env_source_fills_the_template_url_quoted_and_writes_the_ca(tmp_path):
-    spec = {"MLFLOW_BACKEND_STORE_URI": {"arn": "env:SAHAB_REGISTRY_DB_", "template": "postgresql://{username_url}:{password_url}@db:5432/mlflow?sslmode=require"}}
-    out = _run({"SAHAB_SECRET_ENV": json.dumps(spec), "SAHAB_REGISTRY_DB_USERNAME": "mlflow", "SAHAB_REGISTRY_DB_PASSWORD": "p@ss/w:rd", "SAHAB_CA_PEM": "-----BEGIN CERTIFICATE-----\nx\n"}, tmp_path)
+    spec = {
+        "MLFLOW_BACKEND_STORE_URI": {"arn": "env:SAHAB_REGISTRY_DB_", "template": "postgresql://{username_url}:{password_url}@db:5432/mlflow?sslmode=require"}
+    }
+    out = _run(
+        {
+            "SAHAB_SECRET_ENV": json.dumps(spec),
+            "SAHAB_REGISTRY_DB_USERNAME": "mlflow",
+            "SAHAB_REGISTRY_DB_PASSWORD": "p@ss/w:rd",
+            "SAHAB_CA_PEM": "-----BEGIN CERTIFICATE-----\nx\n",
+        },
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     assert seen["MLFLOW_BACKEND_STORE_URI"] == "postgresql://mlflow:p%40ss%2Fw%3Ard@db:5432/mlflow?sslmode=require", seen

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
@@ -43,10 +44,19 @@ def _opts() -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
-def run(validate: Callable, type_token: str, props: dict[str, Any], prov: PolicyProviderResource | None = None, config: dict[str, Any] | None = None, name: str = "res") -> list[str]:
+def run(
+    validate: Callable,
+    type_token: str,
+    props: dict[str, Any],
+    prov: PolicyProviderResource | None = None,
+    config: dict[str, Any] | None = None,
+    name: str = "res",
+) -> list[str]:
     """Messages a resource validator reports for one resource."""
     out: list[str] = []
-    args = ResourceValidationArgs(type_token, unknown_checking_proxy(props), urn(type_token, name), name, _opts(), prov if prov is not None else provider(tags=UAE_TAGS), config)
+    args = ResourceValidationArgs(
+        type_token, unknown_checking_proxy(props), urn(type_token, name), name, _opts(), prov if prov is not None else provider(tags=UAE_TAGS), config
+    )
     validate(args, lambda message, u=None: out.append(message))
     return out
 
@@ -64,7 +74,20 @@ class R:
 
 def run_stack(validate: Callable, resources: list[R], config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """(message, urn) pairs a stack validator reports."""
-    built = {r.name: PolicyResource(r.type, unknown_checking_proxy(r.props), urn(r.type, r.name), r.name, _opts(), r.prov if r.prov is not None else provider(tags=UAE_TAGS), None, [], {}) for r in resources}
+    built = {
+        r.name: PolicyResource(
+            r.type,
+            unknown_checking_proxy(r.props),
+            urn(r.type, r.name),
+            r.name,
+            _opts(),
+            r.prov if r.prov is not None else provider(tags=UAE_TAGS),
+            None,
+            [],
+            {},
+        )
+        for r in resources
+    }
     for r in resources:
         built[r.name].dependencies = [built[d] for d in r.deps]
     out: list[tuple[str, str]] = []
@@ -106,7 +129,7 @@ def analyze(sessions: dict, plan: Any) -> list[Any]:
 
     names = {r.urn: f"{r.name} ({r.type})" for r in plan.resources}
     findings = []
-    for name, (s, _) in sessions.items():
+    for _name, (s, _) in sessions.items():
         findings += [gate._finding(d, s.pack_dir, names) for d in s.analyze(plan.resources)]
     return findings
 

@@ -34,15 +34,31 @@ EXPECTED = {
     "cloudfront": ["uae-residency/aws-edge-services-denied"],
     "global_accelerator": ["uae-residency/aws-edge-services-denied"],
     "bedrock_global": ["uae-residency/aws-bedrock-in-region-inference"],
-    "azure_grs_out": ["uae-residency/azure-storage-replication-in-region", "uae-residency/azure-location-allowed", "uae-residency/azure-openai-deployment-in-region"],
+    "azure_grs_out": [
+        "uae-residency/azure-storage-replication-in-region",
+        "uae-residency/azure-location-allowed",
+        "uae-residency/azure-openai-deployment-in-region",
+    ],
     # Real pulumi-azure-native resources (installed by setup): storage, ACR replica, Log Analytics, provider outside the UAE.
     "azure_storage_out": ["uae-residency/azure-location-allowed"],
     "azure_acr_replica_out": ["uae-residency/azure-acr-replication-in-region"],
     "azure_log_analytics_out": ["uae-residency/azure-monitor-location-in-region"],
     "azure_provider_out": ["uae-residency/azure-location-allowed"],
-    "k8s_dockerhub": ["uae-residency/kubernetes-images-in-region", "kubernetes-baseline/kubernetes-pods-no-privileged-or-root", "kubernetes-baseline/kubernetes-pods-resources-set", "kubernetes-baseline/kubernetes-images-pinned", "kubernetes-baseline/kubernetes-namespace-default-deny"],
+    "k8s_dockerhub": [
+        "uae-residency/kubernetes-images-in-region",
+        "kubernetes-baseline/kubernetes-pods-no-privileged-or-root",
+        "kubernetes-baseline/kubernetes-pods-resources-set",
+        "kubernetes-baseline/kubernetes-images-pinned",
+        "kubernetes-baseline/kubernetes-namespace-default-deny",
+    ],
     "health_replication": ["uae-residency/sahab-health-no-replication", "uae-residency/sahab-health-audit-retention"],
-    "public_bucket": ["security-baseline/aws-s3-bucket-no-acls", "security-baseline/aws-s3-bucket-public-access-blocked", "security-baseline/aws-s3-bucket-cmk-encryption", "security-baseline/aws-s3-bucket-tls-only", "security-baseline/aws-cloudtrail-present"],
+    "public_bucket": [
+        "security-baseline/aws-s3-bucket-no-acls",
+        "security-baseline/aws-s3-bucket-public-access-blocked",
+        "security-baseline/aws-s3-bucket-cmk-encryption",
+        "security-baseline/aws-s3-bucket-tls-only",
+        "security-baseline/aws-cloudtrail-present",
+    ],
     "eks_public": ["security-baseline/aws-eks-private-endpoint", "security-baseline/aws-eks-secrets-encryption", "security-baseline/aws-ec2-imdsv2"],
 }
 
@@ -108,17 +124,64 @@ def _inject(plan, type_token: str, name: str, inputs: dict, region_provider: str
 
 LEAKS = [
     ("aws-region-allowed", "aws:s3/bucket:Bucket", "leak-bahrain-bucket", {}, "me-south-1"),
-    ("aws-s3-multi-region-access-point-denied", "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint", "leak-mrap", {"details": {"name": "m", "regions": [{"bucket": "b"}]}}, None),
+    (
+        "aws-s3-multi-region-access-point-denied",
+        "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint",
+        "leak-mrap",
+        {"details": {"name": "m", "regions": [{"bucket": "b"}]}},
+        None,
+    ),
     ("aws-kms-single-region-keys", "aws:kms/key:Key", "leak-mrk", {"multiRegion": True, "enableKeyRotation": True}, None),
-    ("aws-ecr-replication-in-region", "aws:ecr/replicationConfiguration:ReplicationConfiguration", "leak-ecr", {"replicationConfiguration": {"rules": [{"destinations": [{"region": "eu-west-1", "registryId": "1"}]}]}}, None),
+    (
+        "aws-ecr-replication-in-region",
+        "aws:ecr/replicationConfiguration:ReplicationConfiguration",
+        "leak-ecr",
+        {"replicationConfiguration": {"rules": [{"destinations": [{"region": "eu-west-1", "registryId": "1"}]}]}},
+        None,
+    ),
     ("aws-dynamodb-replicas-in-region", "aws:dynamodb/table:Table", "leak-ddb", {"replicas": [{"regionName": "us-east-1"}]}, None),
-    ("aws-backup-copies-in-region", "aws:backup/plan:Plan", "leak-backup", {"rules": [{"ruleName": "d", "copyActions": [{"destinationVaultArn": "arn:aws:backup:eu-west-1:1:backup-vault:v"}]}]}, None),
-    ("aws-dlm-copies-in-region", "aws:dlm/lifecyclePolicy:LifecyclePolicy", "leak-dlm", {"policyDetails": {"schedules": [{"crossRegionCopyRules": [{"target": "us-west-2"}]}]}}, None),
+    (
+        "aws-backup-copies-in-region",
+        "aws:backup/plan:Plan",
+        "leak-backup",
+        {"rules": [{"ruleName": "d", "copyActions": [{"destinationVaultArn": "arn:aws:backup:eu-west-1:1:backup-vault:v"}]}]},
+        None,
+    ),
+    (
+        "aws-dlm-copies-in-region",
+        "aws:dlm/lifecyclePolicy:LifecyclePolicy",
+        "leak-dlm",
+        {"policyDetails": {"schedules": [{"crossRegionCopyRules": [{"target": "us-west-2"}]}]}},
+        None,
+    ),
     ("aws-ec2-copies-in-region", "aws:ebs/snapshotCopy:SnapshotCopy", "leak-snap", {"sourceRegion": "us-east-1", "sourceSnapshotId": "snap-1"}, None),
-    ("aws-rds-no-cross-region-replicas", "aws:rds/instance:Instance", "leak-replica", {"replicateSourceDb": "arn:aws:rds:eu-west-1:1:db:x", "storageEncrypted": True, "kmsKeyId": "k"}, None),
+    (
+        "aws-rds-no-cross-region-replicas",
+        "aws:rds/instance:Instance",
+        "leak-replica",
+        {"replicateSourceDb": "arn:aws:rds:eu-west-1:1:db:x", "storageEncrypted": True, "kmsKeyId": "k"},
+        None,
+    ),
     ("aws-edge-services-denied", "aws:cloudfront/distribution:Distribution", "leak-cdn", {"enabled": True}, None),
-    ("aws-bedrock-in-region-inference", "aws:bedrock/inferenceProfile:InferenceProfile", "leak-profile", {"modelSource": {"copyFrom": "arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"}}, None),
-    ("kubernetes-images-in-region", "kubernetes:apps/v1:Deployment", "leak-image", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "namespace": "sahab-serving"}, "spec": {"template": {"spec": {"containers": [{"name": "x", "image": "quay.io/org/x:1"}]}}}}, None),
+    (
+        "aws-bedrock-in-region-inference",
+        "aws:bedrock/inferenceProfile:InferenceProfile",
+        "leak-profile",
+        {"modelSource": {"copyFrom": "arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"}},
+        None,
+    ),
+    (
+        "kubernetes-images-in-region",
+        "kubernetes:apps/v1:Deployment",
+        "leak-image",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "x", "namespace": "sahab-serving"},
+            "spec": {"template": {"spec": {"containers": [{"name": "x", "image": "quay.io/org/x:1"}]}}},
+        },
+        None,
+    ),
 ]
 
 
@@ -147,7 +210,9 @@ def _info():
     info = analyzer_pb2.AnalyzerInfo(name="p", version="1")
     props = struct_pb2.Struct()
     props.update({"allowedRegions": {"type": "array", "items": {"type": "string"}, "default": ["me-central-1"]}})
-    info.policies.append(analyzer_pb2.PolicyInfo(name="a", enforcementLevel=analyzer_pb2.MANDATORY, configSchema=analyzer_pb2.PolicyConfigSchema(properties=props)))
+    info.policies.append(
+        analyzer_pb2.PolicyInfo(name="a", enforcementLevel=analyzer_pb2.MANDATORY, configSchema=analyzer_pb2.PolicyConfigSchema(properties=props))
+    )
     info.policies.append(analyzer_pb2.PolicyInfo(name="b", enforcementLevel=analyzer_pb2.ADVISORY))
     return info
 
@@ -159,7 +224,10 @@ def test_reconcile_defaults_then_all_then_policy():
     assert gate.reconcile_config(_info(), {}, "p")["a"] == {"level": "mandatory", "props": {"allowedRegions": ["me-central-1"]}}
 
 
-@pytest.mark.parametrize("given,fragment", [({"c": "advisory"}, "no policy named 'c'"), ({"a": {"allowedRegions": "me-central-1"}}, "is not of type 'array'"), ({"a": "strict"}, "not one of")])
+@pytest.mark.parametrize(
+    "given,fragment",
+    [({"c": "advisory"}, "no policy named 'c'"), ({"a": {"allowedRegions": "me-central-1"}}, "is not of type 'array'"), ({"a": "strict"}, "not one of")],
+)
 def test_reconcile_rejects_bad_config(given, fragment):
     with pytest.raises(gate.GateError, match=fragment):
         gate.reconcile_config(_info(), gate.parse_pack_config(given, "t"), "p")
@@ -167,6 +235,7 @@ def test_reconcile_rejects_bad_config(given, fragment):
 
 def test_shipped_policy_yaml_is_valid_for_the_packs():
     from pulumi_policy import PolicyConfigSchema  # noqa: F401  (the packs' schema type)
+
     from policy_packs.kubernetes_baseline.policies import POLICIES as K
     from policy_packs.security_baseline.policies import POLICIES as S
     from policy_packs.uae_residency.policies import POLICIES as U
@@ -190,7 +259,15 @@ def _write(folder: Path, rel: str, doc: dict) -> None:
 
 
 def test_validate_schemas(tmp_path):
-    good = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ok"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    good = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ok"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
     bad = copy.deepcopy(good)
     bad["metadata"]["name"] = "bad"
     bad["spec"]["replicas"] = "three"
@@ -214,7 +291,12 @@ def test_checkov_custom_checks_fixtures():
     findings = gate.run_checkov(fixtures)
     sahab = [f for f in findings if f.policy.startswith("CKV_SAHAB_")]
     failed = {(f.policy, f.resource.split(".")[-1]) for f in sahab}
-    assert failed == {("CKV_SAHAB_1", "failing-docker-hub"), ("CKV_SAHAB_1", "failing-ecr-us-east-1"), ("CKV_SAHAB_2", "failing-gpu-job-no-toleration"), ("CKV_SAHAB_3", "failing-region-us-east-1")}, failed
+    assert failed == {
+        ("CKV_SAHAB_1", "failing-docker-hub"),
+        ("CKV_SAHAB_1", "failing-ecr-us-east-1"),
+        ("CKV_SAHAB_2", "failing-gpu-job-no-toleration"),
+        ("CKV_SAHAB_3", "failing-region-us-east-1"),
+    }, failed
     assert all(f.mandatory and "Fix:" in f.message for f in sahab)
     assert all(not f.mandatory for f in findings if not f.policy.startswith("CKV_SAHAB_")), "checkov's own checks advise by default"
     assert not [f for f in findings if f.policy in gate.SUPPRESSIONS], "suppressed checks never report"
@@ -231,10 +313,23 @@ def test_checkov_missing_says_how_to_install(tmp_path):
 
 
 def test_parse_checkov_output_levels():
-    out = json.dumps({"check_type": "kubernetes", "results": {"failed_checks": [
-        {"check_id": "CKV_SAHAB_1", "check_name": "Ensure in-region", "resource": "Pod.a.p", "file_path": "/a/pod-p.yaml"},
-        {"check_id": "CKV_K8S_8", "check_name": "Liveness probe", "resource": "Pod.a.p", "file_path": "/a/pod-p.yaml", "guideline": "https://docs/x"},
-    ]}})
+    out = json.dumps(
+        {
+            "check_type": "kubernetes",
+            "results": {
+                "failed_checks": [
+                    {"check_id": "CKV_SAHAB_1", "check_name": "Ensure in-region", "resource": "Pod.a.p", "file_path": "/a/pod-p.yaml"},
+                    {
+                        "check_id": "CKV_K8S_8",
+                        "check_name": "Liveness probe",
+                        "resource": "Pod.a.p",
+                        "file_path": "/a/pod-p.yaml",
+                        "guideline": "https://docs/x",
+                    },
+                ]
+            },
+        }
+    )
     f1, f2 = gate.parse_checkov(out, "", 1, urns={"a/pod-p.yaml": "urn:p"})
     assert f1.mandatory and f1.urn == "urn:p" and not f2.mandatory and "https://docs/x" in f2.message
 
@@ -243,16 +338,39 @@ def test_parse_checkov_output_levels():
 
 
 def test_reports(tmp_path):
-    result = gate.GateResult(project="sahab", stack="uae-central", environment="uae-central", resources=3, config_file="environments/uae-central/Pulumi.uae-central.yaml")
-    result.packs = [gate.PackInfo("uae_residency", "uae-residency", "0.1.0", {"aws-region-allowed": {"description": "d", "enforcement": "mandatory", "severity": "critical", "type": "resource"}})]
+    result = gate.GateResult(
+        project="sahab", stack="uae-central", environment="uae-central", resources=3, config_file="environments/uae-central/Pulumi.uae-central.yaml"
+    )
+    result.packs = [
+        gate.PackInfo(
+            "uae_residency",
+            "uae-residency",
+            "0.1.0",
+            {"aws-region-allowed": {"description": "d", "enforcement": "mandatory", "severity": "critical", "type": "resource"}},
+        )
+    ]
     result.findings = [
-        gate.Finding("policy", "uae-residency", "aws-region-allowed", "mandatory", "b (aws:s3/bucket:Bucket): in me-south-1. Fix: pin me-central-1.", urn="urn:b", resource="b (aws:s3/bucket:Bucket)"),
+        gate.Finding(
+            "policy",
+            "uae-residency",
+            "aws-region-allowed",
+            "mandatory",
+            "b (aws:s3/bucket:Bucket): in me-south-1. Fix: pin me-central-1.",
+            urn="urn:b",
+            resource="b (aws:s3/bucket:Bucket)",
+        ),
         gate.Finding("checkov", "checkov", "CKV_K8S_8", "advisory", "Pod.a.p in a/p.yaml: probe. Fix: add one.", file="a/p.yaml"),
     ]
     paths = gate.write_reports(result, tmp_path)
     doc = json.loads(paths["json"].read_text())
     assert doc["passed"] is False and doc["mandatory"] == 1 and doc["advisory"] == 1
-    assert doc["violations"][0] == {"pack": "uae-residency", "policy": "aws-region-allowed", "urn": "urn:b", "enforcement": "mandatory", "message": result.findings[0].message}
+    assert doc["violations"][0] == {
+        "pack": "uae-residency",
+        "policy": "aws-region-allowed",
+        "urn": "urn:b",
+        "enforcement": "mandatory",
+        "message": result.findings[0].message,
+    }
     sarif = json.loads(paths["sarif"].read_text())
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]

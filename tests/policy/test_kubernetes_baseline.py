@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from policy_packs.kubernetes_baseline import kubernetes_images, kubernetes_network, kubernetes_pods as pods
+from policy_packs.kubernetes_baseline import kubernetes_images, kubernetes_network
+from policy_packs.kubernetes_baseline import kubernetes_pods as pods
 from tests.policy.conftest import R, run, run_stack
 
 ECR = "123456789012.dkr.ecr.me-central-1.amazonaws.com"
@@ -15,7 +16,13 @@ JOB = "kubernetes:batch/v1:Job"
 GOOD_CONTAINER = {
     "name": "serving",
     "image": f"{ECR}/sahab/serving:0.1.0",
-    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": 10001, "capabilities": {"drop": ["ALL"]}},
+    "securityContext": {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "capabilities": {"drop": ["ALL"]},
+    },
     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
 }
 
@@ -36,14 +43,29 @@ def gpu_job(tolerations=True, limits=True, request_gpu=True) -> dict:
 
 
 VIOLATIONS = [
-    ("privileged", pods.kubernetes_pods_no_privileged_or_root, deployment(securityContext={**GOOD_CONTAINER["securityContext"], "privileged": True}), "privileged"),
+    (
+        "privileged",
+        pods.kubernetes_pods_no_privileged_or_root,
+        deployment(securityContext={**GOOD_CONTAINER["securityContext"], "privileged": True}),
+        "privileged",
+    ),
     ("escalation", pods.kubernetes_pods_no_privileged_or_root, deployment(securityContext={"runAsNonRoot": True}), "allowPrivilegeEscalation"),
     ("root-uid", pods.kubernetes_pods_no_privileged_or_root, deployment(securityContext={"allowPrivilegeEscalation": False, "runAsUser": 0}), "UID 0"),
     ("maybe-root", pods.kubernetes_pods_no_privileged_or_root, deployment(securityContext={"allowPrivilegeEscalation": False}), "may run as root"),
-    ("sys-admin", pods.kubernetes_pods_no_privileged_or_root, deployment(securityContext={**GOOD_CONTAINER["securityContext"], "capabilities": {"add": ["SYS_ADMIN"]}}), "SYS_ADMIN"),
+    (
+        "sys-admin",
+        pods.kubernetes_pods_no_privileged_or_root,
+        deployment(securityContext={**GOOD_CONTAINER["securityContext"], "capabilities": {"add": ["SYS_ADMIN"]}}),
+        "SYS_ADMIN",
+    ),
     ("writable-root", pods.kubernetes_pods_read_only_root_fs, deployment(securityContext={"runAsNonRoot": True}), "writable root"),
     ("no-resources", pods.kubernetes_pods_resources_set, deployment(resources={}), "requests.cpu"),
-    ("no-memory-limit", pods.kubernetes_pods_resources_set, deployment(resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1"}}), "limits.memory"),
+    (
+        "no-memory-limit",
+        pods.kubernetes_pods_resources_set,
+        deployment(resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1"}}),
+        "limits.memory",
+    ),
 ]
 
 
@@ -53,7 +75,15 @@ def test_pod_violation(case, validate, props, fragment):
     assert any(fragment in m for m in messages) and all("Fix:" in m for m in messages), f"{case}: {messages}"
 
 
-@pytest.mark.parametrize("validate", [pods.kubernetes_pods_no_privileged_or_root, pods.kubernetes_pods_read_only_root_fs, pods.kubernetes_pods_resources_set, pods.kubernetes_gpu_pods_scheduling])
+@pytest.mark.parametrize(
+    "validate",
+    [
+        pods.kubernetes_pods_no_privileged_or_root,
+        pods.kubernetes_pods_read_only_root_fs,
+        pods.kubernetes_pods_resources_set,
+        pods.kubernetes_gpu_pods_scheduling,
+    ],
+)
 def test_pod_compliant(validate):
     assert run(validate, DEPLOYMENT, deployment()) == []
 
@@ -87,7 +117,11 @@ def ns(name: str) -> R:
 
 
 def deny(namespace: str, types: list[str], name: str = "default-deny") -> R:
-    return R(kubernetes_network.NETWORK_POLICY, f"{namespace}-{name}", {"metadata": {"name": name, "namespace": namespace}, "spec": {"podSelector": {}, "policyTypes": types}})
+    return R(
+        kubernetes_network.NETWORK_POLICY,
+        f"{namespace}-{name}",
+        {"metadata": {"name": name, "namespace": namespace}, "spec": {"podSelector": {}, "policyTypes": types}},
+    )
 
 
 def test_default_deny_present():
@@ -98,7 +132,11 @@ def test_default_deny_present():
 def test_default_deny_missing():
     found = run_stack(kubernetes_network.kubernetes_namespace_default_deny, [ns("serving"), deny("serving", ["Ingress"])])
     assert found and "Egress" in found[0][0] and "serving" in found[0][0], found
-    allow_all = R(kubernetes_network.NETWORK_POLICY, "allow", {"metadata": {"namespace": "sahab-training"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}})
+    allow_all = R(
+        kubernetes_network.NETWORK_POLICY,
+        "allow",
+        {"metadata": {"namespace": "sahab-training"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]}},
+    )
     found = run_stack(kubernetes_network.kubernetes_namespace_default_deny, [R(JOB, "job", gpu_job()), allow_all])
     assert found and "`sahab-training`" in found[0][0], "a namespace used by a workload needs one too; allow-all is not deny"
 

@@ -6,21 +6,39 @@ import json
 
 import pytest
 
-from policy_packs.security_baseline import aws_s3, aws_services as aws, azure_services as azure, tags
+from policy_packs.security_baseline import aws_s3, tags
+from policy_packs.security_baseline import aws_services as aws
+from policy_packs.security_baseline import azure_services as azure
 from tests.policy.conftest import UAE_TAGS, R, provider, run, run_stack
 
 KEY = "arn:aws:kms:me-central-1:1:key/k"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS = "aws:eks/cluster:Cluster"
-GOOD_EKS = {"encryptionConfig": {"provider": {"keyArn": KEY}, "resources": ["secrets"]}, "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False}}
+GOOD_EKS = {
+    "encryptionConfig": {"provider": {"keyArn": KEY}, "resources": ["secrets"]},
+    "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False},
+}
 GOOD_LT = {"metadataOptions": {"httpTokens": "required"}, "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "kmsKeyId": KEY}}]}
 STORAGE = "azure-native:storage:StorageAccount"
-GOOD_STORAGE = {"location": "uaenorth", "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False, "encryption": {"keySource": "Microsoft.Keyvault", "keyVaultProperties": {"keyName": "k"}}, "tags": UAE_TAGS}
+GOOD_STORAGE = {
+    "location": "uaenorth",
+    "minimumTlsVersion": "TLS1_2",
+    "allowBlobPublicAccess": False,
+    "encryption": {"keySource": "Microsoft.Keyvault", "keyVaultProperties": {"keyName": "k"}},
+    "tags": UAE_TAGS,
+}
 AZ = provider("uaenorth", package="azure-native")
 
 VIOLATIONS = [
     ("ebs-volume-unencrypted", aws.aws_ebs_cmk_encryption, "aws:ebs/volume:Volume", {"encrypted": True}, None, "kmsKeyId"),
-    ("ebs-launch-template", aws.aws_ebs_cmk_encryption, LT, {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]}, None, "/dev/xvda"),
+    (
+        "ebs-launch-template",
+        aws.aws_ebs_cmk_encryption,
+        LT,
+        {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]},
+        None,
+        "/dev/xvda",
+    ),
     ("ebs-instance-root", aws.aws_ebs_cmk_encryption, "aws:ec2/instance:Instance", {"rootBlockDevice": {}}, None, "root volume"),
     ("eks-secrets", aws.aws_eks_secrets_encryption, EKS, {**GOOD_EKS, "encryptionConfig": None}, None, "envelope-encrypted"),
     ("eks-public", aws.aws_eks_private_endpoint, EKS, {**GOOD_EKS, "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True}}, None, "public"),
@@ -28,9 +46,30 @@ VIOLATIONS = [
     ("log-group", aws.aws_cloudwatch_log_group_cmk, "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 7}, None, "customer-managed"),
     ("ecr-aes", aws.aws_ecr_cmk_encryption, "aws:ecr/repository:Repository", {"encryptionConfigurations": [{"encryptionType": "AES256"}]}, None, "AES256"),
     ("rds-unencrypted", aws.aws_rds_cmk_encryption, "aws:rds/instance:Instance", {"storageEncrypted": False}, None, "customer-managed"),
-    ("rds-public", aws.aws_rds_cmk_encryption, "aws:rds/cluster:Cluster", {"storageEncrypted": True, "kmsKeyId": KEY, "publiclyAccessible": True}, None, "public address"),
-    ("elasticache-at-rest", aws.aws_elasticache_encryption, "aws:elasticache/replicationGroup:ReplicationGroup", {"atRestEncryptionEnabled": True}, None, "kmsKeyId"),
-    ("elasticache-transit", aws.aws_elasticache_tls, "aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": False}, None, "plain text"),
+    (
+        "rds-public",
+        aws.aws_rds_cmk_encryption,
+        "aws:rds/cluster:Cluster",
+        {"storageEncrypted": True, "kmsKeyId": KEY, "publiclyAccessible": True},
+        None,
+        "public address",
+    ),
+    (
+        "elasticache-at-rest",
+        aws.aws_elasticache_encryption,
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        {"atRestEncryptionEnabled": True},
+        None,
+        "kmsKeyId",
+    ),
+    (
+        "elasticache-transit",
+        aws.aws_elasticache_tls,
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        {"transitEncryptionEnabled": False},
+        None,
+        "plain text",
+    ),
     ("kms-rotation", aws.aws_kms_key_rotation, "aws:kms/key:Key", {"enableKeyRotation": False}, None, "rotation"),
     ("imdsv1", aws.aws_ec2_imdsv2, LT, {"metadataOptions": {"httpTokens": "optional"}}, None, "IMDSv1"),
     ("lb-old-tls", aws.aws_lb_tls, "aws:lb/listener:Listener", {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-2016-08"}, None, "TLS 1.0"),
@@ -38,12 +77,26 @@ VIOLATIONS = [
     ("trail-no-validation", aws.aws_cloudtrail_integrity, "aws:cloudtrail/trail:Trail", {"kmsKeyId": KEY}, None, "validation"),
     ("tags-missing", tags.aws_required_tags, "aws:s3/bucket:Bucket", {"tags": {"owner": "x"}}, provider(tags=None), "cost-center"),
     ("azure-tags-missing", tags.azure_required_tags, STORAGE, {"location": "uaenorth"}, AZ, "owner"),
-    ("azure-storage-mmk", azure.azure_storage_cmk_encryption, STORAGE, {**GOOD_STORAGE, "encryption": {"keySource": "Microsoft.Storage"}}, AZ, "Microsoft-managed"),
+    (
+        "azure-storage-mmk",
+        azure.azure_storage_cmk_encryption,
+        STORAGE,
+        {**GOOD_STORAGE, "encryption": {"keySource": "Microsoft.Storage"}},
+        AZ,
+        "Microsoft-managed",
+    ),
     ("azure-storage-tls10", azure.azure_storage_tls, STORAGE, {**GOOD_STORAGE, "minimumTlsVersion": "TLS1_0"}, AZ, "TLS1_0"),
     ("azure-storage-http", azure.azure_storage_tls, STORAGE, {**GOOD_STORAGE, "enableHttpsTrafficOnly": False}, AZ, "HTTP"),
     ("azure-storage-public", azure.azure_storage_no_public_access, STORAGE, {**GOOD_STORAGE, "allowBlobPublicAccess": True}, AZ, "public access"),
     ("azure-container-public", azure.azure_storage_no_public_access, "azure-native:storage:BlobContainer", {"publicAccess": "Blob"}, AZ, "Blob"),
-    ("azure-disk-pmk", azure.azure_compute_disk_cmk, "azure-native:compute:Disk", {"encryption": {"type": "EncryptionAtRestWithPlatformKey"}}, AZ, "platform-managed"),
+    (
+        "azure-disk-pmk",
+        azure.azure_compute_disk_cmk,
+        "azure-native:compute:Disk",
+        {"encryption": {"type": "EncryptionAtRestWithPlatformKey"}},
+        AZ,
+        "platform-managed",
+    ),
     ("azure-vm-disk", azure.azure_compute_disk_cmk, "azure-native:compute:VirtualMachine", {"storageProfile": {"osDisk": {"managedDisk": {}}}}, AZ, "OS disk"),
     ("aks-public", azure.azure_aks_private_cluster, "azure-native:containerservice:ManagedCluster", {}, AZ, "public endpoint"),
     ("keyvault-no-rotation", azure.azure_keyvault_key_rotation, "azure-native:keyvault:Key", {"properties": {}}, AZ, "rotation policy"),
@@ -57,13 +110,25 @@ COMPLIANT = [
     ("log-group", aws.aws_cloudwatch_log_group_cmk, "aws:cloudwatch/logGroup:LogGroup", {"kmsKeyId": KEY}, None),
     ("ecr-kms", aws.aws_ecr_cmk_encryption, "aws:ecr/repository:Repository", {"encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": KEY}]}, None),
     ("rds", aws.aws_rds_cmk_encryption, "aws:rds/instance:Instance", {"storageEncrypted": True, "kmsKeyId": KEY, "publiclyAccessible": False}, None),
-    ("elasticache", aws.aws_elasticache_encryption, "aws:elasticache/replicationGroup:ReplicationGroup", {"atRestEncryptionEnabled": True, "kmsKeyId": KEY}, None),
+    (
+        "elasticache",
+        aws.aws_elasticache_encryption,
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        {"atRestEncryptionEnabled": True, "kmsKeyId": KEY},
+        None,
+    ),
     ("elasticache-tls", aws.aws_elasticache_tls, "aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": True}, None),
     ("kms-rotation", aws.aws_kms_key_rotation, "aws:kms/key:Key", {"enableKeyRotation": True}, None),
     ("kms-asymmetric-no-rotation", aws.aws_kms_key_rotation, "aws:kms/key:Key", {"customerMasterKeySpec": "RSA_2048"}, None),
     ("imdsv2", aws.aws_ec2_imdsv2, LT, GOOD_LT, None),
     ("lb-tls13", aws.aws_lb_tls, "aws:lb/listener:Listener", {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, None),
-    ("lb-redirect", aws.aws_lb_tls, "aws:lb/listener:Listener", {"protocol": "HTTP", "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS"}}]}, None),
+    (
+        "lb-redirect",
+        aws.aws_lb_tls,
+        "aws:lb/listener:Listener",
+        {"protocol": "HTTP", "defaultActions": [{"type": "redirect", "redirect": {"protocol": "HTTPS"}}]},
+        None,
+    ),
     ("trail", aws.aws_cloudtrail_integrity, "aws:cloudtrail/trail:Trail", {"kmsKeyId": KEY, "enableLogFileValidation": True}, None),
     ("tags-from-provider-default-tags", tags.aws_required_tags, "aws:s3/bucket:Bucket", {"tags": {"purpose": "x"}}, None),
     ("untaggable-type", tags.aws_required_tags, "aws:s3/bucketVersioning:BucketVersioning", {}, provider(tags=None)),
@@ -71,9 +136,27 @@ COMPLIANT = [
     ("azure-storage-cmk", azure.azure_storage_cmk_encryption, STORAGE, GOOD_STORAGE, AZ),
     ("azure-storage-tls", azure.azure_storage_tls, STORAGE, GOOD_STORAGE, AZ),
     ("azure-storage-private", azure.azure_storage_no_public_access, STORAGE, GOOD_STORAGE, AZ),
-    ("azure-disk-cmk", azure.azure_compute_disk_cmk, "azure-native:compute:Disk", {"encryption": {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": "/des"}}, AZ),
-    ("aks-private", azure.azure_aks_private_cluster, "azure-native:containerservice:ManagedCluster", {"apiServerAccessProfile": {"enablePrivateCluster": True}}, AZ),
-    ("keyvault-rotation", azure.azure_keyvault_key_rotation, "azure-native:keyvault:Key", {"properties": {"rotationPolicy": {"lifetimeActions": [{"action": {"type": "Rotate"}}]}}}, AZ),
+    (
+        "azure-disk-cmk",
+        azure.azure_compute_disk_cmk,
+        "azure-native:compute:Disk",
+        {"encryption": {"type": "EncryptionAtRestWithCustomerKey", "diskEncryptionSetId": "/des"}},
+        AZ,
+    ),
+    (
+        "aks-private",
+        azure.azure_aks_private_cluster,
+        "azure-native:containerservice:ManagedCluster",
+        {"apiServerAccessProfile": {"enablePrivateCluster": True}},
+        AZ,
+    ),
+    (
+        "keyvault-rotation",
+        azure.azure_keyvault_key_rotation,
+        "azure-native:keyvault:Key",
+        {"properties": {"rotationPolicy": {"lifetimeActions": [{"action": {"type": "Rotate"}}]}}},
+        AZ,
+    ),
 ]
 
 
@@ -89,10 +172,14 @@ def test_compliant_silent(case, validate, type_token, props, prov, stack_config)
     assert run(validate, type_token, props, prov) == [], f"{case}: {validate.__name__} must accept {props}"
 
 
-TLS_POLICY = json.dumps({"Statement": [
-    {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    {"Effect": "Deny", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
-]})
+TLS_POLICY = json.dumps(
+    {
+        "Statement": [
+            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Deny", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
+        ]
+    }
+)
 
 
 def good_bucket(name: str = "data", lock: bool = False) -> list[R]:
@@ -108,7 +195,13 @@ def good_bucket(name: str = "data", lock: bool = False) -> list[R]:
     return out
 
 
-S3_POLICIES = [aws_s3.aws_s3_bucket_cmk_encryption, aws_s3.aws_s3_bucket_public_access_blocked, aws_s3.aws_s3_bucket_no_acls, aws_s3.aws_s3_bucket_tls_only, aws_s3.aws_s3_audit_bucket_object_lock]
+S3_POLICIES = [
+    aws_s3.aws_s3_bucket_cmk_encryption,
+    aws_s3.aws_s3_bucket_public_access_blocked,
+    aws_s3.aws_s3_bucket_no_acls,
+    aws_s3.aws_s3_bucket_tls_only,
+    aws_s3.aws_s3_audit_bucket_object_lock,
+]
 
 
 @pytest.mark.parametrize("validate", S3_POLICIES, ids=lambda v: v.__name__)

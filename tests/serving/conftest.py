@@ -5,6 +5,7 @@ The registry is private to these tests: its location is set with a session-scope
 (SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI) that is undone at the end, so other test folders never
 see it.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,7 @@ def registry_copy(registry, tmp_path, monkeypatch) -> Registry:
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("SAHAB_MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("SAHAB_HOME", str(tmp_path))
-    return Registry(tmp_path, uri, registry.champion, registry.challenger,
-                    {"SAHAB_HOME": str(tmp_path), "SAHAB_MLFLOW_TRACKING_URI": uri})
+    return Registry(tmp_path, uri, registry.champion, registry.challenger, {"SAHAB_HOME": str(tmp_path), "SAHAB_MLFLOW_TRACKING_URI": uri})
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 fp32/int8 -> register -> promote), leaving a `champion` and an unpromoted `challenger` trained
 with another seed, both with sha256 tags, in the MLflow registry under `home`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,10 +30,7 @@ logger = logging.getLogger(__name__)
 def feature_records(n: int, seed: int = 0) -> list[dict[str, object]]:
     """JSON-ready records (NaN -> None) drawn from the data generator."""
     df = generate(n, seed=seed)[list(FEATURES)]
-    return [
-        {k: (None if (v is None or (isinstance(v, float) and math.isnan(v))) else v) for k, v in row.items()}
-        for row in df.to_dict(orient="records")
-    ]
+    return [{k: (None if (v is None or (isinstance(v, float) and math.isnan(v))) else v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
 def build_registry(home: Path) -> tuple[str, str]:
@@ -63,13 +61,23 @@ def start_bentoml_serve(env: dict[str, str], log: Path, timeout_s: float = 120.0
     """`bentoml serve` on loopback in its own process group; waits for /readyz."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "BENTOML_DO_NOT_TRACK": "True"}
-    cmd = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk",
-           "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "workloads.serving.service:TransactionRisk",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--working-dir",
+        str(REPO),
+    ]
     return _started("bentoml serve", cmd, full_env, port, log, "/readyz", timeout_s)
 
 
-def _started(what: str, cmd: list[str], env: dict[str, str], port: int, log: Path, health_path: str,
-             timeout_s: float) -> Server:
+def _started(what: str, cmd: list[str], env: dict[str, str], port: int, log: Path, health_path: str, timeout_s: float) -> Server:
     """Start `cmd` in its own process group, logging to `log`; wait until `health_path` answers 200."""
     out = open(log, "wb")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -98,8 +106,7 @@ def stop_server(server: Server) -> None:
             server.process.wait()
 
 
-def start_module(module: str, env: dict[str, str], log: Path, health_path: str, timeout_s: float = 60.0,
-                 args: tuple[str, ...] = ()) -> Server:
+def start_module(module: str, env: dict[str, str], log: Path, health_path: str, timeout_s: float = 60.0, args: tuple[str, ...] = ()) -> Server:
     """`python -m <module> --port P` on loopback (the control plane); waits for `health_path`."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}

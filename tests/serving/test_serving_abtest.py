@@ -1,6 +1,7 @@
 """Sticky A/B assignment and the betting sequential test: split accuracy, stickiness, simulated
 type-I error under continuous monitoring (rare failures, unequal split), power, key units and
 inconsistent evidence. The full false-decision table is benchmarks/abtest.py."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_assignment_is_sticky_per_key_and_changes_with_salt():
     assert first != other, "a new salt must reshuffle keys"
     # Raising the weight only moves champion keys to challenger, never the other way round.
     wider = [assign(k, 0.5, salt="exp-1") for k in KEYS[:2000]]
-    assert all(w == "challenger" for f, w in zip(first, wider) if f == "challenger")
+    assert all(w == "challenger" for f, w in zip(first, wider, strict=False) if f == "challenger")
 
 
 def test_bucket_is_uniform():

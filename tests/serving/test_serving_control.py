@@ -1,5 +1,6 @@
 """The control plane in process (Starlette test client) over the embedded store and the session
 registry: token, declared outcome range, attribution, and promotion guarded by settings."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,17 @@ AUTH = {"Authorization": "Bearer s3cret"}
 @pytest.fixture
 def control(registry, tmp_path):
     def build(**values) -> TestClient:
-        settings = ServingSettings(**{"control_token": "s3cret", "ab_mode": "split", "challenger_weight": 0.5,
-                                      "test_key_outcomes": 1, "test_min_samples": 20, "reload_interval_s": 0, **values})
+        settings = ServingSettings(
+            **{
+                "control_token": "s3cret",
+                "ab_mode": "split",
+                "challenger_weight": 0.5,
+                "test_key_outcomes": 1,
+                "test_min_samples": 20,
+                "reload_interval_s": 0,
+                **values,
+            }
+        )
         return TestClient(create_app(settings, SahabSettings(), SqliteStore(tmp_path / "ab.sqlite")))
 
     return build
@@ -35,14 +45,17 @@ def test_every_call_but_healthz_needs_the_bearer_token(control):
     assert resp.status_code == 401 and "SAHAB_SERVING_CONTROL_TOKEN" in resp.json()["error"]
 
 
-@pytest.mark.parametrize("outcome,field", [
-    ({"request_id": "r", "key": "k", "outcome": 1.5}, ["outcomes", 0, "outcome"]),
-    ({"request_id": "r", "key": "k", "outcome": -0.1}, ["outcomes", 0, "outcome"]),
-    ({"request_id": "r", "key": "k", "outcome": "good"}, ["outcomes", 0, "outcome"]),
-    ({"key": "k", "outcome": 1.0}, ["outcomes", 0, "request_id"]),
-    ({"request_id": "r", "key": "k", "outcome": 1.0, "variant": "shadow"}, ["outcomes", 0, "variant"]),
-    ({"request_id": "r", "key": "k", "outcome": 1.0, "experiment_id": "feedfeedfeedfeed"}, ["outcomes", 0, "experiment_id"]),
-])
+@pytest.mark.parametrize(
+    "outcome,field",
+    [
+        ({"request_id": "r", "key": "k", "outcome": 1.5}, ["outcomes", 0, "outcome"]),
+        ({"request_id": "r", "key": "k", "outcome": -0.1}, ["outcomes", 0, "outcome"]),
+        ({"request_id": "r", "key": "k", "outcome": "good"}, ["outcomes", 0, "outcome"]),
+        ({"key": "k", "outcome": 1.0}, ["outcomes", 0, "request_id"]),
+        ({"request_id": "r", "key": "k", "outcome": 1.0, "variant": "shadow"}, ["outcomes", 0, "variant"]),
+        ({"request_id": "r", "key": "k", "outcome": 1.0, "experiment_id": "feedfeedfeedfeed"}, ["outcomes", 0, "experiment_id"]),
+    ],
+)
 def test_bad_feedback_is_a_400_naming_the_field(control, outcome, field):
     resp = control().post("/feedback", json={"outcomes": [outcome]}, headers=AUTH)
     assert resp.status_code == 400, resp.text
@@ -53,15 +66,13 @@ def test_a_variant_other_than_the_keys_assignment_is_refused(control):
     client = control()
     key = "acct-7"
     wrong = "champion" if assign(key, 0.5, "sahab-ab-1") == "challenger" else "challenger"
-    resp = client.post("/feedback", json={"outcomes": [{"request_id": "r", "key": key, "outcome": 1.0, "variant": wrong}]},
-                       headers=AUTH)
+    resp = client.post("/feedback", json={"outcomes": [{"request_id": "r", "key": key, "outcome": 1.0, "variant": wrong}]}, headers=AUTH)
     assert resp.status_code == 400 and ["outcomes", 0, "variant"] == resp.json()["detail"][0]["loc"], resp.text
 
 
 def test_promotion_is_refused_when_not_allowed_and_reported_otherwise(control):
     client = control()
-    outcomes = [{"request_id": f"r{i}", "key": f"k{i}",
-                 "outcome": 1.0 if assign(f"k{i}", 0.5, "sahab-ab-1") == "challenger" else 0.0} for i in range(300)]
+    outcomes = [{"request_id": f"r{i}", "key": f"k{i}", "outcome": 1.0 if assign(f"k{i}", 0.5, "sahab-ab-1") == "challenger" else 0.0} for i in range(300)]
     ack = client.post("/feedback", json={"outcomes": outcomes}, headers=AUTH).json()
     assert ack["accepted"] == 300 and ack["sealed"] == 300
     status = client.get("/experiment", headers=AUTH).json()
@@ -87,8 +98,7 @@ def test_a_worse_challenger_is_rolled_back_by_version(control, registry_copy):
     from workloads.registry import client as registry_client
 
     client = control(allow_promotion=True)
-    outcomes = [{"request_id": f"r{i}", "key": f"k{i}",
-                 "outcome": 0.0 if assign(f"k{i}", 0.5, "sahab-ab-1") == "challenger" else 1.0} for i in range(300)]
+    outcomes = [{"request_id": f"r{i}", "key": f"k{i}", "outcome": 0.0 if assign(f"k{i}", 0.5, "sahab-ab-1") == "challenger" else 1.0} for i in range(300)]
     client.post("/feedback", json={"outcomes": outcomes}, headers=AUTH)
     resp = client.post("/promote", json={"apply": True}, headers=AUTH)
     body = resp.json()

@@ -1,4 +1,5 @@
 """The service as deployed: a real `bentoml serve` process on 127.0.0.1."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,9 +43,7 @@ def test_real_server_scores_with_both_variants_and_exposes_metrics(server, regis
 
     metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
     for variant in ("champion", "challenger"):
-        assert re.search(rf'sahab_serving_requests_total\{{[^}}]*variant="{variant}"[^}}]*\}} [1-9]', metrics), (
-            f"no request counter for {variant} in /metrics"
-        )
+        assert re.search(rf'sahab_serving_requests_total\{{[^}}]*variant="{variant}"[^}}]*\}} [1-9]', metrics), f"no request counter for {variant} in /metrics"
         assert f'sahab_serving_score_bucket{{le="0.5",mode="live",variant="{variant}"}}' in metrics or re.search(
             rf'sahab_serving_score_bucket\{{[^}}]*variant="{variant}"', metrics
         )

@@ -1,17 +1,18 @@
 """The prediction log's contract: hive partitions, exact columns and types, bounded memory,
 flush on close; to a folder and to S3 (a real moto server through AWS_ENDPOINT_URL)."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from servers import s3_server  # noqa: F401  (pytest fixture)
 
-from workloads.data.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from workloads import storage
+from workloads.data.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
 from workloads.serving.prediction_log import SCHEMA, PredictionLog
 
 
@@ -22,14 +23,22 @@ def _record(i: int) -> dict[str, object]:
 
 
 def _append(log: PredictionLog, request_id: str, n: int, ts: datetime, experiment: str | None = "e1") -> bool:
-    return log.append(request_id=request_id, key=f"k-{request_id}", experiment_id=experiment, variant="challenger",
-                      model_version="7", scores=[0.25] * n, records=[_record(i) for i in range(n)], ts=ts)
+    return log.append(
+        request_id=request_id,
+        key=f"k-{request_id}",
+        experiment_id=experiment,
+        variant="challenger",
+        model_version="7",
+        scores=[0.25] * n,
+        records=[_record(i) for i in range(n)],
+        ts=ts,
+    )
 
 
 def test_columns_types_and_hive_partitions(tmp_path):
     log = PredictionLog(str(tmp_path / "log"), flush_s=3600, host="pod/1")
-    t1 = datetime(2026, 12, 1, 22, 59, 59, 999_999, tzinfo=timezone.utc)
-    t2 = datetime(2026, 12, 1, 23, 0, 0, tzinfo=timezone.utc)
+    t1 = datetime(2026, 12, 1, 22, 59, 59, 999_999, tzinfo=UTC)
+    t2 = datetime(2026, 12, 1, 23, 0, 0, tzinfo=UTC)
     assert _append(log, "r1", 3, t1) and _append(log, "r2", 2, t2, experiment=None)
     log.close()
     files = sorted(p.relative_to(tmp_path / "log").as_posix() for p in (tmp_path / "log").rglob("*.parquet"))
@@ -37,8 +46,7 @@ def test_columns_types_and_hive_partitions(tmp_path):
     assert all(f.rsplit("/", 1)[1].startswith("part-pod_1-") for f in files), files
     table = ds.dataset(tmp_path / "log", format="parquet", partitioning="hive").to_table()
     head = pa.schema(list(table.schema)[: len(SCHEMA)])
-    assert head.names == ["request_id", "ts", "key", "experiment_id", "variant", "model_version", "score",
-                          *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
+    assert head.names == ["request_id", "ts", "key", "experiment_id", "variant", "model_version", "score", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES]
     assert head.field("ts").type == pa.timestamp("us", tz="UTC") and head.field("score").type == pa.float64()
     assert all(head.field(f).type == pa.float64() for f in NUMERIC_FEATURES)
     assert all(head.field(f).type == pa.string() for f in CATEGORICAL_FEATURES)
@@ -52,7 +60,7 @@ def test_columns_types_and_hive_partitions(tmp_path):
 def test_a_full_buffer_drops_and_counts_instead_of_growing(tmp_path):
     dropped: list[int] = []
     log = PredictionLog(str(tmp_path / "log"), flush_s=3600, max_rows=5, on_drop=dropped.append)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert _append(log, "a", 4, now)
     assert not _append(log, "b", 2, now), "4 + 2 rows exceed max_rows=5"
     assert log.dropped == 2 and dropped == [2]
@@ -60,15 +68,14 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(tmp_path):
     log.close()
     assert log.written == 9
     with pytest.raises(ValueError, match="2 scores for 1 records"):
-        log.append(request_id="x", key="k", experiment_id=None, variant="champion", model_version="1",
-                   scores=[0.1, 0.2], records=[_record(0)])
+        log.append(request_id="x", key="k", experiment_id=None, variant="champion", model_version="1", scores=[0.1, 0.2], records=[_record(0)])
 
 
 def test_written_on_the_interval_without_a_flush_call(tmp_path):
     import time
 
     log = PredictionLog(str(tmp_path / "log"), flush_s=0.2)
-    _append(log, "r", 2, datetime.now(timezone.utc))
+    _append(log, "r", 2, datetime.now(UTC))
     deadline = time.monotonic() + 10
     while log.written < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -90,7 +97,7 @@ def test_to_s3_through_an_s3_compatible_endpoint(s3_server, monkeypatch):
     s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="me-central-1")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "me-central-1"})
     log = PredictionLog(f"s3://{bucket}/serving-log/", flush_s=3600, host="pod-a")
-    _append(log, "r1", 3, datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc))
+    _append(log, "r1", 3, datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
     log.close()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 1 and keys[0].startswith("serving-log/date=2026-12-01/hour=09/part-pod-a-"), keys

@@ -6,6 +6,7 @@ on loopback over one real Redis and one MLflow registry, and the evaluator CLI.
 - moving the challenger alias to an untested version makes promotion answer 409;
 - eight concurrent promotions give exactly one `promoted`; the replicas reload the new champion.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from serving_models import REPO, feature_records, start_bentoml_serve, start_module, stop_server
 from servers import redis_server  # noqa: F401  (pytest fixture)
+from serving_models import REPO, feature_records, start_bentoml_serve, start_module, stop_server
 
 from workloads.serving.abtest import assign
 
@@ -31,7 +32,7 @@ SALT = "sahab-ab-1"
 
 
 @pytest.fixture(scope="module")
-def platform(registry, redis_server, tmp_path_factory):  # noqa: F811
+def platform(registry, redis_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("replicas")
     shutil.copy(registry.home / "mlflow.db", home / "mlflow.db")
     env = {
@@ -98,11 +99,9 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     for i in range(600):
         key = f"user-{i}"
         better = assign(key, 0.5, SALT) == "challenger"
-        outcomes.append({"request_id": f"req-{i}", "key": key, "experiment_id": experiment_id,
-                         "outcome": float(rng.uniform() < (0.7 if better else 0.3))})
+        outcomes.append({"request_id": f"req-{i}", "key": key, "experiment_id": experiment_id, "outcome": float(rng.uniform() < (0.7 if better else 0.3))})
     for n, lo in enumerate(range(0, 600, 100)):
-        ack = httpx.post(f"{(ctl_a, ctl_b)[n % 2].url}/feedback", json={"outcomes": outcomes[lo : lo + 100]},
-                         headers=AUTH, timeout=30).json()
+        ack = httpx.post(f"{(ctl_a, ctl_b)[n % 2].url}/feedback", json={"outcomes": outcomes[lo : lo + 100]}, headers=AUTH, timeout=30).json()
         assert ack["accepted"] == 100 and ack["duplicates"] == 0 and ack["experiment_id"] == experiment_id, ack
     retry = httpx.post(f"{ctl_b.url}/feedback", json={"outcomes": outcomes[:100]}, headers=AUTH, timeout=30).json()
     assert retry["accepted"] == 0 and retry["duplicates"] == 100, "a retried feedback call must count once"
@@ -120,9 +119,14 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     assert _experiment(ctl_a.url) == status_b
 
     # The evaluator CLI (one look, not acting) reads the same state and reaches the same decision.
-    out = subprocess.run([sys.executable, "-m", "workloads.serving.evaluator", "--once", "--no-apply"],
-                         env={**__import__("os").environ, **env, "PYTHONPATH": str(REPO)}, cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "workloads.serving.evaluator", "--once", "--no-apply"],
+        env={**__import__("os").environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     look = json.loads(out.stdout.strip().splitlines()[-1])
     assert look["experiment_id"] == experiment_id and look["decision"]["recommendation"] == "promote"
@@ -142,8 +146,7 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
 
     # Eight concurrent promotions, over both control planes: exactly one wins.
     def promote(i: int) -> httpx.Response:
-        return httpx.post(f"{(ctl_a, ctl_b)[i % 2].url}/promote", json={"apply": True, "experiment_id": experiment_id},
-                          headers=AUTH, timeout=120)
+        return httpx.post(f"{(ctl_a, ctl_b)[i % 2].url}/promote", json={"apply": True, "experiment_id": experiment_id}, headers=AUTH, timeout=120)
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(promote, range(8)))

@@ -1,4 +1,5 @@
 """The scoring service through BentoML's in-process test client (Starlette on `to_asgi()`)."""
+
 from __future__ import annotations
 
 import json
@@ -116,7 +117,10 @@ def test_shadow_mode_scores_challenger_but_returns_champion(make_client, registr
     assert {r["variant"] for r in body} == {"champion"}
     assert {r["model_version"] for r in body} == {registry.champion}
     after = client.get("/metrics").text
-    shadow = lambda text: _metric(text, "sahab_serving_records_total", variant="challenger", mode="shadow")  # noqa: E731
+
+    def shadow(text):
+        return _metric(text, "sahab_serving_records_total", variant="challenger", mode="shadow")
+
     assert shadow(after) - shadow(before) == 200, "the challenger must score every record in shadow"
 
 
@@ -208,11 +212,9 @@ def test_answers_carry_request_and_experiment_ids_and_the_prediction_log_gets_ev
 
     client = make_client(prediction_log_uri=tmp_path / "log", prediction_log_flush_s=3600)
     records = feature_records(6, seed=12)
-    payload = {"requests": [{"key": f"log-{i}", "records": records[i : i + 2], **({"request_id": f"rid-{i}"} if i % 2 else {})}
-                            for i in range(5)]}
+    payload = {"requests": [{"key": f"log-{i}", "records": records[i : i + 2], **({"request_id": f"rid-{i}"} if i % 2 else {})} for i in range(5)]}
     body = client.post("/score", json=payload).json()
-    expected_id = Experiment(registry_client.SahabSettings().model_name, registry.champion, registry.challenger,
-                             "sahab-ab-1", 0.5).id
+    expected_id = Experiment(registry_client.SahabSettings().model_name, registry.champion, registry.challenger, "sahab-ab-1", 0.5).id
     assert {r["experiment_id"] for r in body} == {expected_id}
     assert [r["request_id"] for r in body][1::2] == ["rid-1", "rid-3"], "a given request_id is echoed"
     assert all(len(r["request_id"]) == 32 for r in body[0::2]), "a missing request_id is generated"
@@ -234,7 +236,8 @@ def test_answers_carry_request_and_experiment_ids_and_the_prediction_log_gets_ev
         assert row["experiment_id"] == expected_id and row["key"] == answer["key"]
         assert min(abs(row["score"] - v) for v in answer["scores"]) < 1e-7, row
     assert sorted(r["amount"] for r in rows if r["amount"] is not None) == sorted(
-        r["amount"] for req in payload["requests"] for r in req["records"] if r["amount"] is not None)
+        r["amount"] for req in payload["requests"] for r in req["records"] if r["amount"] is not None
+    )
 
 
 def test_a_moved_alias_is_reloaded_within_the_interval(make_client, registry_copy):

@@ -1,4 +1,5 @@
 """Serving settings: refused values name the variable; the load-shedding middleware's contract."""
+
 from __future__ import annotations
 
 import asyncio

@@ -18,7 +18,8 @@ CLOUD_WORDS = ("ebs.csi.aws.com", "aws-load-balancer", "azure-load-balancer", "d
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
 
 
 def test_kubernetes_stack_imports_no_cloud_module():
@@ -36,8 +37,15 @@ def test_workload_components_spell_no_cloud(module):
 
 def test_storage_key_goes_under_the_drivers_parameter():
     assert EKS.storage_class_parameters("arn:aws:kms:me-central-1:1:key/k")["kmsKeyId"] == "arn:aws:kms:me-central-1:1:key/k"
-    keyless = ClusterCloud(name="kubernetes", storage_provisioner="x", storage_parameters={}, storage_key_parameter=None,
-                           internal_lb_annotations={}, public_lb_annotations={}, region_variables=())
+    keyless = ClusterCloud(
+        name="kubernetes",
+        storage_provisioner="x",
+        storage_parameters={},
+        storage_key_parameter=None,
+        internal_lb_annotations={},
+        public_lb_annotations={},
+        region_variables=(),
+    )
     assert keyless.storage_class_parameters(None) == {}
     with pytest.raises(ValueError, match="volume_key_arn"):
         EKS.storage_class_parameters(None)

@@ -51,8 +51,12 @@ def test_gpu_taint_copies_agree():
 def test_role_arn_pattern_has_one_home():
     """No module outside components/constants.py spells the IAM role-ARN pattern again."""
     pattern = c.IAM_ROLE_ARN.pattern
-    copies = [str(p.relative_to(REPO)) for d in ("stacks", "components", "sahab") for p in (REPO / d).rglob("*.py")
-              if pattern in p.read_text() and p.name != "constants.py"]
+    copies = [
+        str(p.relative_to(REPO))
+        for d in ("stacks", "components", "sahab")
+        for p in (REPO / d).rglob("*.py")
+        if pattern in p.read_text() and p.name != "constants.py"
+    ]
     assert not copies, f"role-ARN pattern copied in {copies}; import components.constants.IAM_ROLE_ARN"
     assert c.IAM_ROLE_ARN.fullmatch("arn:aws:iam::123456789012:role/platform-admin")
     assert not c.IAM_ROLE_ARN.fullmatch("arn:aws:iam::123456789012:user/alice")

@@ -126,7 +126,9 @@ def fake_pulumi(tmp_path, monkeypatch):
 
 
 def test_up_runs_the_real_program_with_the_environment_config(in_repo, fake_pulumi):
-    result = runner.invoke(app, ["up", "uae-central", "--backend-url", "s3://state?region=me-central-1", "--secrets-provider", "awskms://alias/sahab?region=me-central-1"])
+    result = runner.invoke(
+        app, ["up", "uae-central", "--backend-url", "s3://state?region=me-central-1", "--secrets-provider", "awskms://alias/sahab?region=me-central-1"]
+    )
     assert result.exit_code == 0, result.output
     calls = fake_pulumi.read_text().splitlines()
     up = next(c for c in calls if " up " in f" {c} ")

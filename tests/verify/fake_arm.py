@@ -126,11 +126,26 @@ def plan_documents(plan) -> dict[str, dict[str, Any]]:
         if not group:
             continue
         rg = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}"
-        docs[rg.lower()] = {"id": rg, "name": group, "type": "Microsoft.Resources/resourceGroups", "location": location, "managedBy": f"/subscriptions/{SUBSCRIPTION_ID}/{r.inputs['resourceGroupName']}", "properties": {"provisioningState": "Succeeded"}}
-        pools = [p["name"] for p in r.inputs.get("agentPoolProfiles") or []] + [p.inputs["agentPoolName"] for p in plan.by_type("azure-native:containerservice:AgentPool")]
+        docs[rg.lower()] = {
+            "id": rg,
+            "name": group,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": location,
+            "managedBy": f"/subscriptions/{SUBSCRIPTION_ID}/{r.inputs['resourceGroupName']}",
+            "properties": {"provisioningState": "Succeeded"},
+        }
+        pools = [p["name"] for p in r.inputs.get("agentPoolProfiles") or []] + [
+            p.inputs["agentPoolName"] for p in plan.by_type("azure-native:containerservice:AgentPool")
+        ]
         for pool in pools:
             vmss = f"{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-{pool}-vmss"
-            docs[vmss.lower()] = {"id": vmss, "name": f"aks-{pool}-vmss", "type": "Microsoft.Compute/virtualMachineScaleSets", "location": location, "properties": {"provisioningState": "Succeeded"}}
+            docs[vmss.lower()] = {
+                "id": vmss,
+                "name": f"aks-{pool}-vmss",
+                "type": "Microsoft.Compute/virtualMachineScaleSets",
+                "location": location,
+                "properties": {"provisioningState": "Succeeded"},
+            }
     return docs
 
 
@@ -143,12 +158,19 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-arm")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "fake-arm.pem", directory / "fake-arm.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -211,7 +233,7 @@ def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHan
                 body["nextLink"] = f"{fake.url}{urlsplit(self.path).path}?{rest}&$skiptoken={start + PAGE}"
             self._send(200, body)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             fake.requests.append(self.path)
             fake.tokens.add(self.headers.get("Authorization") or "")
             if not (self.headers.get("Authorization") or "").startswith("Bearer "):
@@ -223,11 +245,24 @@ def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHan
             if not low.startswith(sub):
                 return self._error(404, "SubscriptionNotFound", f"The subscription '{path.split('/')[2] if path.count('/') > 1 else ''}' could not be found.")
             # Listings hold tracked resources, not extension resources (role assignments, diagnostic settings).
-            tracked = [d for d in fake.docs.values() if d["type"] != "Microsoft.Resources/resourceGroups" and d["id"].lower().count("/providers/") == 1
-                       and (d["type"].count("/") == 1 or d["type"].lower() in LISTED_NESTED)]
-            listing = lambda items: [{k: d[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind", "identity") if k in d} for d in sorted(items, key=lambda d: d["id"])]  # noqa: E731
+            tracked = [
+                d
+                for d in fake.docs.values()
+                if d["type"] != "Microsoft.Resources/resourceGroups"
+                and d["id"].lower().count("/providers/") == 1
+                and (d["type"].count("/") == 1 or d["type"].lower() in LISTED_NESTED)
+            ]
+
+            def listing(items):
+                return [
+                    {k: d[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind", "identity") if k in d}
+                    for d in sorted(items, key=lambda d: d["id"])
+                ]
+
             if any(low == d or low.startswith(d + "/") for d in fake.denied):
-                return self._error(403, "AuthorizationFailed", f"The client does not have authorization to perform action 'read' over scope '{path}' or the scope is invalid.")
+                return self._error(
+                    403, "AuthorizationFailed", f"The client does not have authorization to perform action 'read' over scope '{path}' or the scope is invalid."
+                )
             m = re.fullmatch(re.escape(sub) + r"/resourcegroups/([^/]+)/resources", low)
             if m:
                 if f"{sub}/resourcegroups/{m.group(1)}" not in fake.docs:
@@ -242,14 +277,20 @@ def _handler(fake: FakeArm, versions: dict[str, str]) -> type[BaseHTTPRequestHan
                 want = None if doc["type"] == "Microsoft.Resources/resourceGroups" else versions.get(doc["type"])
                 got = (query.get("api-version") or [""])[0]
                 if want and got != want:
-                    return self._error(400, "NoRegisteredProviderFound", f"No registered resource provider found for api version '{got}' of {doc['type']} (this fake serves {want}).")
+                    return self._error(
+                        400,
+                        "NoRegisteredProviderFound",
+                        f"No registered resource provider found for api version '{got}' of {doc['type']} (this fake serves {want}).",
+                    )
                 return self._send(200, doc)
             parent, _, child = low.rpartition("/")
             if parent in fake.docs and child:
                 kind = arm_type(fake.docs[parent]["id"] + f"/{child}/x")
                 want, got = versions.get(kind), (query.get("api-version") or [""])[0]
                 if want and got != want:
-                    return self._error(400, "NoRegisteredProviderFound", f"No registered resource provider found for api version '{got}' of {kind} (this fake serves {want}).")
+                    return self._error(
+                        400, "NoRegisteredProviderFound", f"No registered resource provider found for api version '{got}' of {kind} (this fake serves {want})."
+                    )
                 kids = [d for d in fake.docs.values() if d["id"].lower().rpartition("/")[0] == f"{parent}/{child}"]
                 return self._page(sorted(kids, key=lambda d: d["id"]), query)
             return self._error(404, "ResourceNotFound", f"The Resource '{path.split('/providers/')[-1]}' under resource group was not found.")

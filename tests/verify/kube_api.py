@@ -27,10 +27,10 @@ class FakeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's names)
+            def do_GET(self):
                 api._handle(self, "GET")
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 api._handle(self, "POST")
 
             def log_message(self, *args):
@@ -48,7 +48,7 @@ class FakeApi:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0)) if method == "POST" else None
         for prefix, target in self.proxies.items():
             if path.startswith(prefix):
-                return self._forward(h, method, target, h.path[len(prefix):] or "/", body)
+                return self._forward(h, method, target, h.path[len(prefix) :] or "/", body)
         if method == "GET" and path in self.routes:
             return _send(h, 200, json.dumps(self.routes[path]).encode())
         _send(h, 404, json.dumps({"kind": "Status", "code": 404, "message": f"{path} not found"}).encode())
@@ -62,12 +62,18 @@ class FakeApi:
         conn.close()
 
     def kubeconfig(self, path: Path, token: str = TOKEN) -> Path:
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "verify",
-            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
-            "users": [{"name": "auditor", "user": {"token": token}}],
-            "contexts": [{"name": "verify", "context": {"cluster": "c", "user": "auditor"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "verify",
+                    "clusters": [{"name": "c", "cluster": {"server": self.url}}],
+                    "users": [{"name": "auditor", "user": {"token": token}}],
+                    "contexts": [{"name": "verify", "context": {"cluster": "c", "user": "auditor"}}],
+                }
+            )
+        )
         return path
 
     def close(self) -> None:

@@ -45,9 +45,12 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
     for r in plan.by_type("aws:kms/key:Key"):
         i = r.inputs
         meta = kms.create_key(
-            Description=i.get("description", r.name), KeyUsage=i.get("keyUsage", "ENCRYPT_DECRYPT"), KeySpec=i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+            Description=i.get("description", r.name),
+            KeyUsage=i.get("keyUsage", "ENCRYPT_DECRYPT"),
+            KeySpec=i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
             MultiRegion=bool(i.get("multiRegion")),
-            **({"Policy": i["policy"]} if i.get("policy") else {}), Tags=[{"TagKey": k, "TagValue": v} for k, v in {**tags, **(i.get("tags") or {})}.items()],
+            **({"Policy": i["policy"]} if i.get("policy") else {}),
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in {**tags, **(i.get("tags") or {})}.items()],
         )["KeyMetadata"]
         if i.get("enableKeyRotation"):
             kms.enable_key_rotation(KeyId=meta["KeyId"])
@@ -59,7 +62,9 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
 
     for r in plan.by_type("aws:s3/bucket:Bucket"):
         name = r.outputs["bucket"]
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": moto.region}, ObjectLockEnabledForBucket=bool(r.inputs.get("objectLockEnabled")))
+        s3.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": moto.region}, ObjectLockEnabledForBucket=bool(r.inputs.get("objectLockEnabled"))
+        )
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in {**tags, **(r.inputs.get("tags") or {})}.items()]})
     for r in plan.by_type("aws:s3/bucketVersioning:BucketVersioning"):
         s3.put_bucket_versioning(Bucket=r.inputs["bucket"], VersioningConfiguration={"Status": r.inputs["versioningConfiguration"]["status"]})
@@ -68,18 +73,37 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         default = rule["applyServerSideEncryptionByDefault"]
         s3.put_bucket_encryption(
             Bucket=r.inputs["bucket"],
-            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": default["sseAlgorithm"], "KMSMasterKeyID": key(default["kmsMasterKeyId"])}, "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled"))}]},
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": default["sseAlgorithm"], "KMSMasterKeyID": key(default["kmsMasterKeyId"])},
+                        "BucketKeyEnabled": bool(rule.get("bucketKeyEnabled")),
+                    }
+                ]
+            },
         )
     for r in plan.by_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
         i = r.inputs
-        s3.put_public_access_block(Bucket=i["bucket"], PublicAccessBlockConfiguration={
-            "BlockPublicAcls": i["blockPublicAcls"], "IgnorePublicAcls": i["ignorePublicAcls"], "BlockPublicPolicy": i["blockPublicPolicy"], "RestrictPublicBuckets": i["restrictPublicBuckets"]})
+        s3.put_public_access_block(
+            Bucket=i["bucket"],
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": i["blockPublicAcls"],
+                "IgnorePublicAcls": i["ignorePublicAcls"],
+                "BlockPublicPolicy": i["blockPublicPolicy"],
+                "RestrictPublicBuckets": i["restrictPublicBuckets"],
+            },
+        )
     for r in plan.by_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls"):
         s3.put_bucket_ownership_controls(Bucket=r.inputs["bucket"], OwnershipControls={"Rules": [{"ObjectOwnership": r.inputs["rule"]["objectOwnership"]}]})
     for r in plan.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"):
         retention = r.inputs["rule"]["defaultRetention"]
-        s3.put_object_lock_configuration(Bucket=r.inputs["bucket"], ObjectLockConfiguration={
-            "ObjectLockEnabled": r.inputs["objectLockEnabled"], "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": retention["days"]}}})
+        s3.put_object_lock_configuration(
+            Bucket=r.inputs["bucket"],
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": r.inputs["objectLockEnabled"],
+                "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": retention["days"]}},
+            },
+        )
     for r in plan.by_type("aws:s3/bucketPolicy:BucketPolicy"):
         s3.put_bucket_policy(Bucket=r.inputs["bucket"], Policy=r.inputs["policy"])
 
@@ -87,8 +111,13 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
     for r in plan.by_type("aws:cloudtrail/trail:Trail"):
         i = r.inputs
         trail_client.create_trail(
-            Name=i["name"], S3BucketName=i["s3BucketName"], S3KeyPrefix=i.get("s3KeyPrefix", ""), IncludeGlobalServiceEvents=i["includeGlobalServiceEvents"],
-            IsMultiRegionTrail=i["isMultiRegionTrail"], EnableLogFileValidation=i["enableLogFileValidation"], KmsKeyId=key(i["kmsKeyId"]),
+            Name=i["name"],
+            S3BucketName=i["s3BucketName"],
+            S3KeyPrefix=i.get("s3KeyPrefix", ""),
+            IncludeGlobalServiceEvents=i["includeGlobalServiceEvents"],
+            IsMultiRegionTrail=i["isMultiRegionTrail"],
+            EnableLogFileValidation=i["enableLogFileValidation"],
+            KmsKeyId=key(i["kmsKeyId"]),
             TagsList=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
         if i.get("enableLogging", True):
@@ -99,15 +128,24 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         i = r.inputs
         enc = i["encryptionConfigurations"][0]
         repo = ecr.create_repository(
-            repositoryName=i["name"], imageTagMutability=i["imageTagMutability"], imageScanningConfiguration={"scanOnPush": i["imageScanningConfiguration"]["scanOnPush"]},
-            encryptionConfiguration={"encryptionType": enc["encryptionType"], "kmsKey": key(enc["kmsKey"])}, tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            repositoryName=i["name"],
+            imageTagMutability=i["imageTagMutability"],
+            imageScanningConfiguration={"scanOnPush": i["imageScanningConfiguration"]["scanOnPush"]},
+            encryptionConfiguration={"encryptionType": enc["encryptionType"], "kmsKey": key(enc["kmsKey"])},
+            tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )["repository"]
         registry_urls[i["name"].removeprefix("sahab/")] = repo["repositoryUri"]
 
     secrets = moto.client("secretsmanager")
     secret_arns = {}
     for r in plan.by_type("aws:secretsmanager/secret:Secret"):
-        made = secrets.create_secret(Name=r.name, Description=r.inputs.get("description", ""), KmsKeyId=key(r.inputs["kmsKeyId"]), SecretString="offline", Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        made = secrets.create_secret(
+            Name=r.name,
+            Description=r.inputs.get("description", ""),
+            KmsKeyId=key(r.inputs["kmsKeyId"]),
+            SecretString="offline",
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
         secret_arns[r.name] = made["ARN"]
 
     logs = moto.client("logs")
@@ -118,33 +156,69 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         i = r.inputs
         vpc = i["vpcConfig"]
         moto.client("eks").create_cluster(
-            name=i["name"], version=i["version"], roleArn=i["roleArn"], tags=tags,
-            resourcesVpcConfig={"subnetIds": vpc["subnetIds"], "endpointPublicAccess": vpc["endpointPublicAccess"], "endpointPrivateAccess": vpc["endpointPrivateAccess"]},
-            encryptionConfig=[{"resources": e["resources"] if "resources" in e else ["secrets"], "provider": {"keyArn": key(e["provider"]["keyArn"])}} for e in [i["encryptionConfig"]]],
+            name=i["name"],
+            version=i["version"],
+            roleArn=i["roleArn"],
+            tags=tags,
+            resourcesVpcConfig={
+                "subnetIds": vpc["subnetIds"],
+                "endpointPublicAccess": vpc["endpointPublicAccess"],
+                "endpointPrivateAccess": vpc["endpointPrivateAccess"],
+            },
+            encryptionConfig=[
+                {"resources": e["resources"] if "resources" in e else ["secrets"], "provider": {"keyArn": key(e["provider"]["keyArn"])}}
+                for e in [i["encryptionConfig"]]
+            ],
         )
 
     database: dict[str, str] = {}
     for r in plan.by_type("aws:rds/instance:Instance"):
         i = r.inputs
         made = moto.client("rds").create_db_instance(
-            DBInstanceIdentifier=r.outputs["identifier"], Engine=i["engine"], EngineVersion=i["engineVersion"], DBInstanceClass=i["instanceClass"],
-            AllocatedStorage=i["allocatedStorage"], DBName=i["dbName"], MasterUsername=i["username"], ManageMasterUserPassword=i["manageMasterUserPassword"],
-            MasterUserSecretKmsKeyId=key(i["masterUserSecretKmsKeyId"]), StorageEncrypted=i["storageEncrypted"], KmsKeyId=key(i["kmsKeyId"]),
-            MultiAZ=i["multiAz"], PubliclyAccessible=i["publiclyAccessible"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            DBInstanceIdentifier=r.outputs["identifier"],
+            Engine=i["engine"],
+            EngineVersion=i["engineVersion"],
+            DBInstanceClass=i["instanceClass"],
+            AllocatedStorage=i["allocatedStorage"],
+            DBName=i["dbName"],
+            MasterUsername=i["username"],
+            ManageMasterUserPassword=i["manageMasterUserPassword"],
+            MasterUserSecretKmsKeyId=key(i["masterUserSecretKmsKeyId"]),
+            StorageEncrypted=i["storageEncrypted"],
+            KmsKeyId=key(i["kmsKeyId"]),
+            MultiAZ=i["multiAz"],
+            PubliclyAccessible=i["publiclyAccessible"],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )["DBInstance"]
-        database = {"registry_database_endpoint": f"{made['Endpoint']['Address']}:{made['Endpoint']['Port']}", "registry_database_secret_arn": made["MasterUserSecret"]["SecretArn"]}
+        database = {
+            "registry_database_endpoint": f"{made['Endpoint']['Address']}:{made['Endpoint']['Port']}",
+            "registry_database_secret_arn": made["MasterUserSecret"]["SecretArn"],
+        }
 
     cache: dict[str, str] = {}
     for r in plan.by_type("aws:elasticache/replicationGroup:ReplicationGroup"):
         i = r.inputs
         made = moto.client("elasticache").create_replication_group(
-            ReplicationGroupId=r.outputs.get("replicationGroupId") or r.outputs["id"], ReplicationGroupDescription=i["description"], Engine=i["engine"],
-            EngineVersion=i["engineVersion"], CacheNodeType=i["nodeType"], NumCacheClusters=i["numCacheClusters"], Port=i["port"],
-            AtRestEncryptionEnabled=i["atRestEncryptionEnabled"], TransitEncryptionEnabled=i["transitEncryptionEnabled"], KmsKeyId=key(i["kmsKeyId"]),
-            AuthToken="offline-auth-token-0123456789", MultiAZEnabled=i["multiAzEnabled"], AutomaticFailoverEnabled=i["automaticFailoverEnabled"],
+            ReplicationGroupId=r.outputs.get("replicationGroupId") or r.outputs["id"],
+            ReplicationGroupDescription=i["description"],
+            Engine=i["engine"],
+            EngineVersion=i["engineVersion"],
+            CacheNodeType=i["nodeType"],
+            NumCacheClusters=i["numCacheClusters"],
+            Port=i["port"],
+            AtRestEncryptionEnabled=i["atRestEncryptionEnabled"],
+            TransitEncryptionEnabled=i["transitEncryptionEnabled"],
+            KmsKeyId=key(i["kmsKeyId"]),
+            AuthToken="offline-auth-token-0123456789",
+            MultiAZEnabled=i["multiAzEnabled"],
+            AutomaticFailoverEnabled=i["automaticFailoverEnabled"],
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )["ReplicationGroup"]
-        cache = {"online_store_endpoint": made["NodeGroups"][0]["PrimaryEndpoint"]["Address"] if made.get("NodeGroups") else f"master.{made['ReplicationGroupId']}.cache.amazonaws.com"}
+        cache = {
+            "online_store_endpoint": made["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+            if made.get("NodeGroups")
+            else f"master.{made['ReplicationGroupId']}.cache.amazonaws.com"
+        }
 
     planned = plan.outputs
     return {

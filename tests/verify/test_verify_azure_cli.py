@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fake_arm import serve
+
 from sahab.verify.runner import read_junit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 AZ = """#!/bin/sh
 echo '{"accessToken": "fake-cli-token", "expiresOn": "2099-01-01 00:00:00.000000", "expires_on": 4070908800, "subscription": "5a4a1d1e-0000-4000-8000-00000000ae01", "tenant": "5a4a1d1e-0000-4000-8000-00000000ae02", "tokenType": "Bearer"}'
 """
-AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_SUBSCRIPTION_ID", "AZURE_USERNAME", "IDENTITY_ENDPOINT", "MSI_ENDPOINT")
+AZURE_ENV = (
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_SUBSCRIPTION_ID",
+    "AZURE_USERNAME",
+    "IDENTITY_ENDPOINT",
+    "MSI_ENDPOINT",
+)
 
 
 def _sahab(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

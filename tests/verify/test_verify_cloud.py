@@ -18,8 +18,8 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 import pytest
-
 from moto_platform import Moto, deploy
+
 from sahab.local import servers
 from sahab.verify.base import failing
 from sahab.verify.cloud import Aws, cloud_checks
@@ -83,16 +83,36 @@ def deployed(moto_url, uae_plan, plan_json, clients) -> Deployed:
 
 def test_the_deployed_plan_passes_every_cloud_check(deployed):
     session, cache = deployed.clients
-    checks = cloud_checks(promises_from_plan(deployed.plan_json), parse_outputs(deployed.outputs, "moto"), Aws(region=REGION, scan_regions=SCAN, session=session, _clients=cache))
+    checks = cloud_checks(
+        promises_from_plan(deployed.plan_json), parse_outputs(deployed.outputs, "moto"), Aws(region=REGION, scan_regions=SCAN, session=session, _clients=cache)
+    )
     assert failing(checks) == {}, "the plan as deployed must pass every cloud check"
     ids = {c.id for c in checks}
     for bucket in deployed.outputs["bucket_names"].values():
-        for check in ("cloud-s3-encrypted-with-stack-key", "cloud-s3-public-access-blocked", "cloud-s3-versioning", "cloud-s3-replication-in-region", "cloud-s3-bucket-in-region"):
+        for check in (
+            "cloud-s3-encrypted-with-stack-key",
+            "cloud-s3-public-access-blocked",
+            "cloud-s3-versioning",
+            "cloud-s3-replication-in-region",
+            "cloud-s3-bucket-in-region",
+        ):
             assert f"{check}[{bucket}]" in {c.name for c in checks}, f"{check} is not run on bucket {bucket}"
     assert f"cloud-s3-object-lock[{deployed.bucket('audit')}]" in {c.name for c in checks}, "Object Lock is promised on the audit bucket"
-    assert {"cloud-tagged-resources-in-region", "cloud-cloudtrail-logging", "cloud-cloudtrail-log-file-validation", "cloud-kms-key-enabled", "cloud-ecr-replication-in-region"} <= ids
+    assert {
+        "cloud-tagged-resources-in-region",
+        "cloud-cloudtrail-logging",
+        "cloud-cloudtrail-log-file-validation",
+        "cloud-kms-key-enabled",
+        "cloud-ecr-replication-in-region",
+    } <= ids
     assert sum(c.id == "cloud-ecr-immutable-tags" for c in checks) == len(deployed.outputs["registry_urls"]), "every planned repository is checked"
-    assert {"cloud-elasticache-encrypted-with-stack-key", "cloud-logs-encrypted-with-stack-key", "cloud-eks-secrets-encrypted-with-stack-key", "cloud-eks-endpoint-private", "cloud-rds-encrypted-with-stack-key"} <= ids
+    assert {
+        "cloud-elasticache-encrypted-with-stack-key",
+        "cloud-logs-encrypted-with-stack-key",
+        "cloud-eks-secrets-encrypted-with-stack-key",
+        "cloud-eks-endpoint-private",
+        "cloud-rds-encrypted-with-stack-key",
+    } <= ids
     assert sum(c.id == "cloud-secret-encrypted-with-stack-key" for c in checks) == 2, "the database's and the online store's secrets are checked"
 
 
@@ -107,8 +127,10 @@ def _public(d: Deployed) -> str:
 
 
 def _half_public(d: Deployed) -> str:
-    d.moto.client("s3").put_public_access_block(Bucket=d.bucket("model-artifacts"), PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    d.moto.client("s3").put_public_access_block(
+        Bucket=d.bucket("model-artifacts"),
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False},
+    )
     return f"cloud-s3-public-access-blocked[{d.bucket('model-artifacts')}]"
 
 
@@ -121,10 +143,22 @@ def _replica(d: Deployed) -> str:
     eu = d.moto.client("s3", "eu-west-1")
     eu.create_bucket(Bucket="uae-central-data-lake-replica", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     eu.put_bucket_versioning(Bucket="uae-central-data-lake-replica", VersioningConfiguration={"Status": "Enabled"})
-    d.moto.client("s3").put_bucket_replication(Bucket=d.bucket("data-lake"), ReplicationConfiguration={
-        "Role": "arn:aws:iam::123456789012:role/replication",
-        "Rules": [{"ID": "dr-copy", "Status": "Enabled", "Priority": 1, "Filter": {}, "DeleteMarkerReplication": {"Status": "Disabled"},
-                   "Destination": {"Bucket": "arn:aws:s3:::uae-central-data-lake-replica"}}]})
+    d.moto.client("s3").put_bucket_replication(
+        Bucket=d.bucket("data-lake"),
+        ReplicationConfiguration={
+            "Role": "arn:aws:iam::123456789012:role/replication",
+            "Rules": [
+                {
+                    "ID": "dr-copy",
+                    "Status": "Enabled",
+                    "Priority": 1,
+                    "Filter": {},
+                    "DeleteMarkerReplication": {"Status": "Disabled"},
+                    "Destination": {"Bucket": "arn:aws:s3:::uae-central-data-lake-replica"},
+                }
+            ],
+        },
+    )
     return f"cloud-s3-replication-in-region[{d.bucket('data-lake')}]"
 
 
@@ -134,18 +168,25 @@ def _versioning(d: Deployed) -> str:
 
 
 def _aes256(d: Deployed) -> str:
-    d.moto.client("s3").put_bucket_encryption(Bucket=d.bucket("offline-features"), ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    d.moto.client("s3").put_bucket_encryption(
+        Bucket=d.bucket("offline-features"), ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    )
     return f"cloud-s3-encrypted-with-stack-key[{d.bucket('offline-features')}]"
 
 
 def _wrong_key(d: Deployed) -> str:
     # The logs key is the stack's too, but the plan encrypts the data lake with the data key.
-    d.moto.client("s3").put_bucket_encryption(Bucket=d.bucket("data-lake"), ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": d.key("logs")}}]})
+    d.moto.client("s3").put_bucket_encryption(
+        Bucket=d.bucket("data-lake"),
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": d.key("logs")}}]},
+    )
     return f"cloud-s3-encrypted-with-stack-key[{d.bucket('data-lake')}]"
 
 
 def _lock_weakened(d: Deployed) -> str:
-    d.moto.client("s3").put_object_lock_configuration(Bucket=d.bucket("audit"), ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    d.moto.client("s3").put_object_lock_configuration(
+        Bucket=d.bucket("audit"), ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}
+    )
     return f"cloud-s3-object-lock[{d.bucket('audit')}]"
 
 
@@ -183,8 +224,16 @@ def _multi_region_key(d: Deployed) -> str:
     old = eks.describe_cluster(name=d.outputs["cluster_name"])["cluster"]
     eks.delete_cluster(name=old["name"])
     vpc = old["resourcesVpcConfig"]
-    eks.create_cluster(name=old["name"], roleArn=old["roleArn"], encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": arn}}],
-                       resourcesVpcConfig={"subnetIds": vpc["subnetIds"], "endpointPublicAccess": vpc["endpointPublicAccess"], "endpointPrivateAccess": vpc["endpointPrivateAccess"]})
+    eks.create_cluster(
+        name=old["name"],
+        roleArn=old["roleArn"],
+        encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": arn}}],
+        resourcesVpcConfig={
+            "subnetIds": vpc["subnetIds"],
+            "endpointPublicAccess": vpc["endpointPublicAccess"],
+            "endpointPrivateAccess": vpc["endpointPrivateAccess"],
+        },
+    )
     d.outputs["key_arns"]["cluster"] = arn
     return f"cloud-kms-key-single-region[{arn}]"
 
@@ -206,7 +255,9 @@ def _scan_off(d: Deployed) -> str:
 
 
 def _registry_replication(d: Deployed) -> str:
-    d.moto.client("ecr").put_replication_configuration(replicationConfiguration={"rules": [{"destinations": [{"region": "eu-west-1", "registryId": "123456789012"}]}]})
+    d.moto.client("ecr").put_replication_configuration(
+        replicationConfiguration={"rules": [{"destinations": [{"region": "eu-west-1", "registryId": "123456789012"}]}]}
+    )
     return f"cloud-ecr-replication-in-region[registry {REGION}]", "eu-west-1"
 
 
@@ -226,7 +277,9 @@ def _log_group_key(d: Deployed) -> str:
 
 
 def _public_endpoint(d: Deployed) -> str:
-    d.moto.client("eks").update_cluster_config(name=d.outputs["cluster_name"], resourcesVpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]})
+    d.moto.client("eks").update_cluster_config(
+        name=d.outputs["cluster_name"], resourcesVpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}
+    )
     return f"cloud-eks-endpoint-private[{d.outputs['cluster_name']}]"
 
 
@@ -240,8 +293,15 @@ def _cache_unencrypted(d: Deployed) -> str:
     # At-rest encryption cannot be turned off in place: the online store was replaced by a group
     # without it, which the outputs now name.
     made = d.moto.client("elasticache").create_replication_group(
-        ReplicationGroupId="uae-central-online-store-v2", ReplicationGroupDescription="replacement", Engine="redis", CacheNodeType="cache.r6g.large",
-        NumCacheClusters=3, AtRestEncryptionEnabled=False, TransitEncryptionEnabled=True, AuthToken="offline-auth-token-0123456789")["ReplicationGroup"]
+        ReplicationGroupId="uae-central-online-store-v2",
+        ReplicationGroupDescription="replacement",
+        Engine="redis",
+        CacheNodeType="cache.r6g.large",
+        NumCacheClusters=3,
+        AtRestEncryptionEnabled=False,
+        TransitEncryptionEnabled=True,
+        AuthToken="offline-auth-token-0123456789",
+    )["ReplicationGroup"]
     d.outputs["online_store_endpoint"] = made["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     return "cloud-elasticache-encrypted-with-stack-key[uae-central-online-store-v2]"
 

@@ -34,23 +34,34 @@ class ManifestCluster:
 
 
 def _ready_pod(name: str, namespace: str, spec: dict[str, Any], node: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": namespace}, "spec": {**copy.deepcopy(spec), "nodeName": node},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {**copy.deepcopy(spec), "nodeName": node},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
 
 
 def healthy_cluster(plan_json: dict[str, Any]) -> ManifestCluster:
     promises = promises_from_plan(plan_json)
     manifests = [r["inputs"] for r in plan_json["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
-    kind = lambda k: [copy.deepcopy(m) for m in manifests if m["kind"] == k]  # noqa: E731
+
+    def kind(k):
+        return [copy.deepcopy(m) for m in manifests if m["kind"] == k]
+
     nodes, pods = [], []
     for pool in promises.pools:
         for n in range(max(pool.min_size, 1)):  # a GPU pool from 0 gets one node, so its checks have something to read
             name = f"{pool.name}-{n}"
-            nodes.append({
-                "metadata": {"name": name, "labels": {**pool.labels, "kubernetes.io/hostname": name}},
-                "spec": {"taints": [{"key": k, "value": v, "effect": e} for k, v, e in pool.taints]},
-                "status": {"conditions": [{"type": "Ready", "status": "True"}], "allocatable": {"cpu": "8", **({"nvidia.com/gpu": "8"} if pool.gpu else {})}},
-            })
+            nodes.append(
+                {
+                    "metadata": {"name": name, "labels": {**pool.labels, "kubernetes.io/hostname": name}},
+                    "spec": {"taints": [{"key": k, "value": v, "effect": e} for k, v, e in pool.taints]},
+                    "status": {
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                        "allocatable": {"cpu": "8", **({"nvidia.com/gpu": "8"} if pool.gpu else {})},
+                    },
+                }
+            )
             if pool.gpu:
                 plugin_spec = {"containers": [{"name": "nvidia-device-plugin-ctr", "securityContext": {"readOnlyRootFilesystem": True}}]}
                 pods.append(_ready_pod(f"nvidia-device-plugin-{name}", "sahab-gpu", plugin_spec, name))
@@ -61,14 +72,32 @@ def healthy_cluster(plan_json: dict[str, Any]) -> ManifestCluster:
         for i in range(replicas):
             pods.append(_ready_pod(f"{d['metadata']['name']}-{i}", d["metadata"]["namespace"], d["spec"]["template"]["spec"], f"node-{i}"))
     gpu_nodes = sum(1 for n in nodes if "nvidia.com/gpu" in n["status"]["allocatable"])
-    daemonsets = [{"metadata": {"name": "nvidia-device-plugin", "namespace": "sahab-gpu"},
-                   "status": {"desiredNumberScheduled": gpu_nodes, "currentNumberScheduled": gpu_nodes, "numberReady": gpu_nodes, "numberMisscheduled": 0}}]
-    targets = {"status": "success", "data": {"activeTargets": [
-        {"scrapeUrl": "http://10.40.32.10:3000/metrics", "health": "up", "labels": {"job": "serving"}, "lastError": ""},
-        {"scrapeUrl": "http://10.40.32.11:9400/metrics", "health": "up", "labels": {"job": "dcgm-exporter"}, "lastError": ""},
-    ]}}
-    return ManifestCluster({"Node": nodes, "Pod": pods, "Deployment": deployments, "DaemonSet": daemonsets,
-                            "Namespace": kind("Namespace"), "NetworkPolicy": kind("NetworkPolicy")}, targets)
+    daemonsets = [
+        {
+            "metadata": {"name": "nvidia-device-plugin", "namespace": "sahab-gpu"},
+            "status": {"desiredNumberScheduled": gpu_nodes, "currentNumberScheduled": gpu_nodes, "numberReady": gpu_nodes, "numberMisscheduled": 0},
+        }
+    ]
+    targets = {
+        "status": "success",
+        "data": {
+            "activeTargets": [
+                {"scrapeUrl": "http://10.40.32.10:3000/metrics", "health": "up", "labels": {"job": "serving"}, "lastError": ""},
+                {"scrapeUrl": "http://10.40.32.11:9400/metrics", "health": "up", "labels": {"job": "dcgm-exporter"}, "lastError": ""},
+            ]
+        },
+    }
+    return ManifestCluster(
+        {
+            "Node": nodes,
+            "Pod": pods,
+            "Deployment": deployments,
+            "DaemonSet": daemonsets,
+            "Namespace": kind("Namespace"),
+            "NetworkPolicy": kind("NetworkPolicy"),
+        },
+        targets,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +158,13 @@ def _plugin_pod_gone(c):
 
 def _deployment_unavailable(c):
     d = _find(c.objects["Deployment"], "mlflow", "sahab-platform")
-    d["status"] = {"replicas": d["spec"].get("replicas", 1), "availableReplicas": 0, "conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}]}
+    d["status"] = {
+        "replicas": d["spec"].get("replicas", 1),
+        "availableReplicas": 0,
+        "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."}
+        ],
+    }
     return "cluster-namespace-workloads-ready[sahab-platform]", "sahab-platform/mlflow"
 
 
@@ -150,7 +185,9 @@ def _daemonset_unscheduled(c):
 
 
 def _default_deny_deleted(c):
-    c.objects["NetworkPolicy"] = [p for p in c.objects["NetworkPolicy"] if not (p["metadata"]["name"] == "default-deny" and p["metadata"]["namespace"] == "sahab-serving")]
+    c.objects["NetworkPolicy"] = [
+        p for p in c.objects["NetworkPolicy"] if not (p["metadata"]["name"] == "default-deny" and p["metadata"]["namespace"] == "sahab-serving")
+    ]
     return "cluster-default-deny[sahab-serving]", "sahab-serving"
 
 

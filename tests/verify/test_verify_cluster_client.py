@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from kube_api import TOKEN, FakeApi
+from test_verify_cluster import healthy_cluster
 
 from sahab.verify.base import failing
 from sahab.verify.cluster import Cluster, cluster_checks
 from sahab.verify.context import promises_from_plan
 from sahab.verify.runner import read_junit
-from kube_api import TOKEN, FakeApi
-from test_verify_cluster import healthy_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,9 +63,29 @@ def test_sahab_verify_runs_the_cluster_part_with_a_kubeconfig(api, uae_plan, tmp
     plan = uae_plan.to_json()
     (tmp_path / "plan.json").write_text(json.dumps(plan, default=str))
     (tmp_path / "outputs.json").write_text(json.dumps({**plan["outputs"], "kubeconfig": None}))
-    done = subprocess.run([sys.executable, "-m", "sahab", "verify", "uae-central", "--part", "cluster", "--outputs", str(tmp_path / "outputs.json"),
-                           "--plan", str(tmp_path / "plan.json"), "--kubeconfig", str(api), "--junit", str(tmp_path / "junit.xml")],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sahab",
+            "verify",
+            "uae-central",
+            "--part",
+            "cluster",
+            "--outputs",
+            str(tmp_path / "outputs.json"),
+            "--plan",
+            str(tmp_path / "plan.json"),
+            "--kubeconfig",
+            str(api),
+            "--junit",
+            str(tmp_path / "junit.xml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     outcomes = read_junit(tmp_path / "junit.xml")
     cluster = [o for o in outcomes if o.part == "cluster"]

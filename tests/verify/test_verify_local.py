@@ -38,7 +38,9 @@ def platform(tmp_path_factory):
         deadline = time.time() + 240
         while not status.exists() and time.time() < deadline:
             time.sleep(2)
-        assert status.exists(), f"the drift job never finished a run: {(state / 'logs' / 'drift.log').read_text(errors='replace')[-2000:] if (state / 'logs' / 'drift.log').exists() else 'no log'}"
+        assert status.exists(), (
+            f"the drift job never finished a run: {(state / 'logs' / 'drift.log').read_text(errors='replace')[-2000:] if (state / 'logs' / 'drift.log').exists() else 'no log'}"
+        )
         yield state
     finally:
         _sahab("local", "down", "--state-dir", str(state), timeout=180)
@@ -64,17 +66,34 @@ def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platf
     ns, cron = promises.drift_cronjob.split("/")
     routes = {
         "/apis/batch/v1/cronjobs": {"kind": "CronJobList", "items": [{"metadata": {"name": cron, "namespace": ns}}]},
-        "/apis/batch/v1/jobs": {"kind": "JobList", "items": [{"metadata": {"name": f"{cron}-29412345", "namespace": ns, "ownerReferences": [{"kind": "CronJob", "name": cron}]},
-                                                             "status": {"startTime": "2026-12-01T22:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]}}]},
+        "/apis/batch/v1/jobs": {
+            "kind": "JobList",
+            "items": [
+                {
+                    "metadata": {"name": f"{cron}-29412345", "namespace": ns, "ownerReferences": [{"kind": "CronJob", "name": cron}]},
+                    "status": {"startTime": "2026-12-01T22:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]},
+                }
+            ],
+        },
     }
     api = FakeApi(routes, proxies)
     try:
         plan_file = tmp_path / "plan.json"
         plan_file.write_text(json.dumps(uae_plan.to_json(), default=str))
-        ctx = {"target": "uae-central", "plan": str(plan_file), "outputs": {**uae_plan.outputs, "kubeconfig": None},
-               "kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig"))}
+        ctx = {
+            "target": "uae-central",
+            "plan": str(plan_file),
+            "outputs": {**uae_plan.outputs, "kubeconfig": None},
+            "kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig")),
+        }
         checks = checks_for("workloads", ctx)
-        assert [c.id for c in checks] == ["workloads-mlflow-answers", "workloads-mlflow-champion", "workloads-serving-ready", "workloads-serving-scores", "workloads-drift-last-run"]
+        assert [c.id for c in checks] == [
+            "workloads-mlflow-answers",
+            "workloads-mlflow-champion",
+            "workloads-serving-ready",
+            "workloads-serving-scores",
+            "workloads-drift-last-run",
+        ]
         assert failing(checks) == {}, "MLflow, serving and the drift job answer through the service proxy"
         assert ("POST", "/api/v1/namespaces/sahab-serving/services/serving:80/proxy/score") in {(m, p) for m, p, _ in api.seen}, api.seen
     finally:
@@ -86,8 +105,15 @@ def test_verify_local_passes_then_fails_when_serving_dies(platform, tmp_path):
     outcomes = read_junit(tmp_path / "ok.xml")
     assert ok.returncode == 0, f"sahab verify local must pass on a running platform:\n{ok.stdout[-4000:]}\n{[o for o in outcomes if o.outcome == 'failed']}"
     ran = {o.check for o in outcomes if o.outcome == "passed"}
-    assert {"workloads-mlflow-answers", "workloads-mlflow-champion", "workloads-serving-ready", "workloads-serving-scores", "workloads-drift-last-run",
-            "local-service-healthy", "local-processes-alive-and-listening"} <= ran, f"checks that passed: {sorted(ran)}"
+    assert {
+        "workloads-mlflow-answers",
+        "workloads-mlflow-champion",
+        "workloads-serving-ready",
+        "workloads-serving-scores",
+        "workloads-drift-last-run",
+        "local-service-healthy",
+        "local-processes-alive-and-listening",
+    } <= ran, f"checks that passed: {sorted(ran)}"
     assert {o.part for o in outcomes if o.outcome == "skipped"} == {"cloud", "cluster"}, "only the parts without a cloud or a cluster are skipped"
     assert "**Result: PASSED**" in (tmp_path / "ok" / "verify-report.md").read_text()
 

@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from moto_platform import Moto, deploy
+
 from sahab.local import servers
 from sahab.verify.context import VerifyError, pulumi_outputs_command, read_pulumi_outputs
 from sahab.verify.runner import read_junit
@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _sahab(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sahab", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "sahab", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})}
+    )
 
 
 @pytest.mark.slow
@@ -42,7 +43,9 @@ def test_verify_passes_on_the_deployed_plan_and_fails_on_a_stopped_trail(uae_pla
         assert cloud and all(o.outcome == "passed" for o in cloud), "every cloud check passes"
         assert {o.check for o in cloud} >= {"cloud-tagged-resources-in-region", "cloud-s3-object-lock", "cloud-cloudtrail-logging", "cloud-kms-key-enabled"}
         cluster = [o for o in outcomes if o.part == "cluster"]
-        assert [o.outcome for o in cluster] == ["skipped"] and "no kubeconfig" in cluster[0].detail, "without a kubeconfig the cluster part says why it is skipped"
+        assert [o.outcome for o in cluster] == ["skipped"] and "no kubeconfig" in cluster[0].detail, (
+            "without a kubeconfig the cluster part says why it is skipped"
+        )
         report = (tmp_path / "ok" / "verify-report.md").read_text()
         assert "**Result: PASSED**" in report and "environment uae-central, stack uae-central, region me-central-1" in report
         assert outputs["bucket_names"]["audit"] in report and "123456789012" in report, "the evidence names the resources and the account checked"
@@ -59,12 +62,15 @@ def test_verify_passes_on_the_deployed_plan_and_fails_on_a_stopped_trail(uae_pla
     assert "**Result: FAILED**" in report and "| cloud-cloudtrail-logging | sahab-uae-central-audit | failed |" in report
 
 
-@pytest.mark.parametrize(("content", "said"), [
-    (None, "cannot read the outputs file"),
-    ("{not json", "not JSON"),
-    (json.dumps({"region": "me-central-1"}), "environment: Field required"),
-    (json.dumps({"environment": "smb", "region": "me-central-1"}), "environment 'smb', not 'uae-central'"),
-])
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "cannot read the outputs file"),
+        ("{not json", "not JSON"),
+        (json.dumps({"region": "me-central-1"}), "environment: Field required"),
+        (json.dumps({"environment": "smb", "region": "me-central-1"}), "environment 'smb', not 'uae-central'"),
+    ],
+)
 def test_bad_outputs_stop_verification_with_the_fix(tmp_path, content, said):
     path = tmp_path / "outputs.json"
     if content is not None:
@@ -85,7 +91,9 @@ def test_without_the_pulumi_cli_it_says_how_to_proceed(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
     with pytest.raises(VerifyError, match=r"Pulumi CLI is not on PATH.*--outputs FILE"):
         read_pulumi_outputs("uae-central", REPO)
-    assert pulumi_outputs_command("uae-central", REPO)[:5] == ["pulumi", "stack", "output", "--json", "--show-secrets"], "secrets are shown: the kubeconfig is one"
+    assert pulumi_outputs_command("uae-central", REPO)[:5] == ["pulumi", "stack", "output", "--json", "--show-secrets"], (
+        "secrets are shown: the kubeconfig is one"
+    )
 
 
 def test_unknown_part_is_refused(tmp_path):

@@ -11,9 +11,22 @@ CRONJOB = {"metadata": {"name": "drift", "namespace": "sahab-monitoring"}}
 
 
 def _job(name: str, start: str, outcome: str | None) -> dict:
-    conditions = [{"type": outcome, "status": "True", "reason": "BackoffLimitExceeded" if outcome == "Failed" else None, "message": "Job has reached the specified backoff limit" if outcome == "Failed" else None}] if outcome else []
-    return {"metadata": {"name": name, "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "drift"}]},
-            "status": {"startTime": start, "conditions": conditions}}
+    conditions = (
+        [
+            {
+                "type": outcome,
+                "status": "True",
+                "reason": "BackoffLimitExceeded" if outcome == "Failed" else None,
+                "message": "Job has reached the specified backoff limit" if outcome == "Failed" else None,
+            }
+        ]
+        if outcome
+        else []
+    )
+    return {
+        "metadata": {"name": name, "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "drift"}]},
+        "status": {"startTime": start, "conditions": conditions},
+    }
 
 
 def test_fixture_record_has_exactly_the_models_features():
@@ -34,7 +47,10 @@ def test_drift_cronjob_last_finished_run_decides():
 def test_drift_cronjob_that_never_ran_or_is_missing():
     never = drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], [_job("drift-1", "2026-12-01T22:00:00Z", None)])
     assert len(never) == 1 and "has not finished a run yet" in never[0] and "create job --from=cronjob/drift" in never[0], never
-    other = {"metadata": {"name": "x", "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "retrain"}]}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    other = {
+        "metadata": {"name": "x", "namespace": "sahab-monitoring", "ownerReferences": [{"kind": "CronJob", "name": "retrain"}]},
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
     assert "has not finished" in drift_cronjob_last_run("sahab-monitoring/drift", [CRONJOB], [other])[0], "another CronJob's Jobs do not count"
     missing = drift_cronjob_last_run("sahab-monitoring/drift", [], [])
     assert "sahab-monitoring/drift (CronJob): the plan has it but the cluster does not" in missing[0], missing

@@ -2,10 +2,10 @@
 
 Torch runs on one thread: the machines these tests run on are shared.
 """
+
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 import torch

@@ -1,6 +1,7 @@
 """Feast's azure mode on a real Azurite and a real Redis: the offline store and the registry under
 SAHAB_FEAST_URI=abfss://..., a point-in-time training set, materialization into Redis, online reads;
 and `python -m workloads.features` end to end on the same environment the AKS manifests give."""
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,7 @@ def test_azure_mode_trains_point_in_time_and_serves_from_redis(azure_feast, tmp_
     accounts = [int(a) for a in df[ENTITY].unique()[:3]]
     online = repo.online(accounts)
     assert online[ENTITY].tolist() == accounts
-    for account, (_, row) in zip(accounts, online.iterrows()):
+    for account, (_, row) in zip(accounts, online.iterrows(), strict=False):
         latest = df[df[ENTITY] == account].sort_values(TIMESTAMP).iloc[-1]
         assert row["amount"] == latest["amount"] and row["channel"] == latest["channel"], f"account {account} online"
 

@@ -4,13 +4,14 @@ Here a proxy in front of a real Azurite enforces that grant the way the storage 
 (403 AuthorizationPermissionMismatch for any request outside the prefix, List Blobs judged by its
 `prefix` parameter), and serving's prediction log writer must still write, while the drift job,
 which reads the whole container, reads what it wrote."""
+
 from __future__ import annotations
 
 import http.client
 import threading
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
@@ -108,11 +109,10 @@ def test_the_prediction_log_writes_with_a_grant_on_its_prefix_alone(granted):
     container, seen = granted
     log = PredictionLog(f"abfss://{container.container_name}@{ACCOUNT}.dfs.core.windows.net/serving-log/", flush_s=3600, host="pod-a")
     try:
-        at = datetime(2026, 12, 2, 1, 30, tzinfo=timezone.utc)
+        at = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
         record: dict[str, object] = {f: None for f in FEATURES}
         record["amount"] = 12.5
-        assert log.append(request_id="r-1", key="acct-1", experiment_id=None, variant="champion", model_version="3",
-                          scores=[0.25], records=[record], ts=at)
+        assert log.append(request_id="r-1", key="acct-1", experiment_id=None, variant="champion", model_version="3", scores=[0.25], records=[record], ts=at)
         assert log.flush() == 1, f"nothing written; requests: {seen}"
     finally:
         log.close()
@@ -132,5 +132,6 @@ def test_pyarrows_filesystem_cannot_write_under_that_grant(granted):
     with pytest.raises((OSError, pa.ArrowException), match="Hierarchical Namespace"):
         pq.write_table(pa.table({"a": [1]}), f"{root}/date=2026-12-02/part-x.parquet", filesystem=fs)
     refused = [path for _, path, admitted in seen if not admitted]
-    assert refused and all(urllib.parse.urlsplit(p).path.rstrip("/") == f"/{ACCOUNT}/{container.container_name}" for p in refused), \
+    assert refused and all(urllib.parse.urlsplit(p).path.rstrip("/") == f"/{ACCOUNT}/{container.container_name}" for p in refused), (
         f"expected only the container-root probe to be refused: {refused}"
+    )

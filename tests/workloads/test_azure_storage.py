@@ -4,6 +4,7 @@ read by the drift job, checkpoints saved and resumed, and the settings that name
 Azurite's Blob service stands where the storage account is: the emulator override
 (SAHAB_AZURE_BLOB_ENDPOINT + AZURE_STORAGE_ACCOUNT_KEY) is the only difference from the cluster,
 and every read-back here goes through azure-storage-blob, a client the workloads do not use."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ from servers import azurite_server  # noqa: F401  (pytest fixture)
 from workloads import storage
 
 ACCOUNT = "devstoreaccount1"  # Azurite's account; the URI names it, as on the cluster
-T0 = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 def abfss(container: str, path: str = "") -> str:
@@ -49,6 +50,7 @@ def blobs(container_client, prefix: str = "") -> list[str]:
 
 # --- the URI forms and the errors (no server) ---
 
+
 def test_uri_forms_parse_to_one_location():
     loc = storage.parse("abfss://offline-features@sahabuae.dfs.core.windows.net/serving-log/")
     assert (loc.scheme, loc.account, loc.container, loc.path) == ("abfss", "sahabuae", "offline-features", "serving-log")
@@ -58,17 +60,19 @@ def test_uri_forms_parse_to_one_location():
     s3 = storage.parse("s3://bucket/prefix/")
     assert (s3.scheme, s3.container, s3.path, s3.arrow_path) == ("s3", "bucket", "prefix", "bucket/prefix")
     assert storage.parse("file:///tmp/x/").path == "/tmp/x" and storage.parse("rel").path == os.path.abspath("rel")
-    assert storage.join("abfss://c@a.dfs.core.windows.net/feast/", "/offline/", "t.parquet") == \
-        "abfss://c@a.dfs.core.windows.net/feast/offline/t.parquet"
+    assert storage.join("abfss://c@a.dfs.core.windows.net/feast/", "/offline/", "t.parquet") == "abfss://c@a.dfs.core.windows.net/feast/offline/t.parquet"
 
 
-@pytest.mark.parametrize("uri, why", [
-    ("abfss://sahabuae.dfs.core.windows.net/serving-log", "names no container and account"),
-    ("abfss://@sahabuae.dfs.core.windows.net/serving-log", "names no container and account"),
-    ("abfss://logs@sahabuae/serving-log", "names no container and account"),
-    ("gs://bucket/log", "unknown scheme gs://"),
-    ("s3:///log", "names no bucket"),
-])
+@pytest.mark.parametrize(
+    "uri, why",
+    [
+        ("abfss://sahabuae.dfs.core.windows.net/serving-log", "names no container and account"),
+        ("abfss://@sahabuae.dfs.core.windows.net/serving-log", "names no container and account"),
+        ("abfss://logs@sahabuae/serving-log", "names no container and account"),
+        ("gs://bucket/log", "unknown scheme gs://"),
+        ("s3:///log", "names no bucket"),
+    ],
+)
 def test_an_unusable_uri_names_the_variable_and_the_accepted_forms(uri, why):
     with pytest.raises(ValueError) as err:
         storage.filesystem(uri, "SAHAB_DRIFT_LOG_URI")
@@ -92,22 +96,30 @@ def test_workload_settings_take_abfss_and_name_the_variable_of_a_bad_uri(monkeyp
     uri = "abfss://offline-features@sahabuae.dfs.core.windows.net/serving-log/"
     assert ServingSettings(prediction_log_uri=uri).prediction_log_uri == uri
     assert DriftJobSettings(log_uri=uri).resolved_state_uri() == "abfss://offline-features@sahabuae.dfs.core.windows.net/drift-state"
-    for settings, variable in ((ServingSettings, "SAHAB_SERVING_PREDICTION_LOG_URI"), (DriftJobSettings, "SAHAB_DRIFT_LOG_URI"),
-                               (TrainJobSettings, "SAHAB_TRAIN_CHECKPOINT_URI")):
+    for settings, variable in (
+        (ServingSettings, "SAHAB_SERVING_PREDICTION_LOG_URI"),
+        (DriftJobSettings, "SAHAB_DRIFT_LOG_URI"),
+        (TrainJobSettings, "SAHAB_TRAIN_CHECKPOINT_URI"),
+    ):
         monkeypatch.setenv(variable, "abfss://sahabuae.dfs.core.windows.net/x")
         with pytest.raises(ValidationError, match=f"{variable}=.*names no container"):
             settings()
         monkeypatch.delenv(variable)
 
 
-@pytest.mark.parametrize("env, variable, message", [
-    ({"SAHAB_FEAST_URI": "s3://features/feast"}, "SAHAB_FEAST_URI", "SAHAB_FEAST_MODE=azure needs abfss://"),
-    ({"SAHAB_FEAST_URI": "abfss://f@a.dfs.core.windows.net/feast", "SAHAB_FEAST_REGION": "me-central-1"},
-     "SAHAB_FEAST_REGION", "not an Azure region in the UAE"),
-    ({"SAHAB_FEAST_URI": "abfss://f@a.dfs.core.windows.net/feast", "SAHAB_FEAST_REGION": "westeurope"},
-     "SAHAB_FEAST_REGION", "is not in the UAE"),
-    ({"SAHAB_FEAST_S3_URI": "s3://features/feast"}, "SAHAB_FEAST_S3_URI", "aws mode's variable"),
-])
+@pytest.mark.parametrize(
+    "env, variable, message",
+    [
+        ({"SAHAB_FEAST_URI": "s3://features/feast"}, "SAHAB_FEAST_URI", "SAHAB_FEAST_MODE=azure needs abfss://"),
+        (
+            {"SAHAB_FEAST_URI": "abfss://f@a.dfs.core.windows.net/feast", "SAHAB_FEAST_REGION": "me-central-1"},
+            "SAHAB_FEAST_REGION",
+            "not an Azure region in the UAE",
+        ),
+        ({"SAHAB_FEAST_URI": "abfss://f@a.dfs.core.windows.net/feast", "SAHAB_FEAST_REGION": "westeurope"}, "SAHAB_FEAST_REGION", "is not in the UAE"),
+        ({"SAHAB_FEAST_S3_URI": "s3://features/feast"}, "SAHAB_FEAST_S3_URI", "aws mode's variable"),
+    ],
+)
 def test_feast_azure_mode_refuses_what_is_not_azure_in_the_uae(monkeypatch, env, variable, message):
     from workloads.settings import FeatureStoreSettings
 
@@ -170,6 +182,7 @@ def test_on_the_cluster_every_client_goes_to_the_account_with_the_default_creden
 
 # --- on Azurite ---
 
+
 @pytest.mark.slow
 def test_objects_written_through_pyarrow_and_fsspec_are_the_same_blobs(container):
     import pyarrow as pa
@@ -213,8 +226,16 @@ def test_the_drift_job_reads_what_serving_logs_on_azure_once(container, tmp_path
     log = PredictionLog(log_uri, flush_s=3600, host="pod-a")
     for i, (_, row) in enumerate(live.iterrows()):
         record = {f: (None if pd.isna(row[f]) else row[f]) for f in FEATURES}
-        assert log.append(request_id=f"r{i}", key=str(i), experiment_id=None, variant="champion", model_version="4",
-                          scores=[float(row["score"])], records=[record], ts=T0 + timedelta(seconds=3 * i))
+        assert log.append(
+            request_id=f"r{i}",
+            key=str(i),
+            experiment_id=None,
+            variant="champion",
+            model_version="4",
+            scores=[float(row["score"])],
+            records=[record],
+            ts=T0 + timedelta(seconds=3 * i),
+        )
     log.close()
     assert (log.written, log.dropped) == (900, 0)
     parts = blobs(container, "serving-log/")
@@ -232,9 +253,14 @@ def test_the_drift_job_reads_what_serving_logs_on_azure_once(container, tmp_path
 
     # An hour later nothing new was logged: the watermark moves on, no window is tested again.
     # A fresh process, configured by the environment alone (what the CronJob runs).
-    done = subprocess.run([sys.executable, "-m", "workloads.monitoring", "run", "--now", "2026-12-01T12:10:00Z"],
-                          env=dict(os.environ), cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "workloads.monitoring", "run", "--now", "2026-12-01T12:10:00Z"],
+        env=dict(os.environ),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["tested"] == [] and "no log rows" in summary["reason"], summary
@@ -251,8 +277,7 @@ def test_a_checkpoint_on_azure_resumes_to_the_uninterrupted_weights(container, s
 
     uri = abfss(container.container_name, "runs/r1")
     cfg = tiny_config(steps=30, log_every=13, checkpoint={"uri": uri, "every_steps": 10, "keep_last": 2})
-    reference = train(cfg.model_copy(update={"checkpoint": cfg.checkpoint.model_copy(update={"uri": None})}),
-                      small_data, log=lambda s: None)
+    reference = train(cfg.model_copy(update={"checkpoint": cfg.checkpoint.model_copy(update={"uri": None})}), small_data, log=lambda s: None)
 
     def kill_at_13(line: str) -> None:
         if line.startswith("step 13/"):

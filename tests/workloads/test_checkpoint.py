@@ -1,13 +1,14 @@
 """The Checkpointer and the stores: RNG states on the CPU, the data hash checked on resume, pruning
 by recency that never removes LATEST, and (two DeepSpeed ranks over gloo on CPU, checkpoints in a
 real S3 API, moto's server) per-rank upload before LATEST and the all-reduced SIGTERM flag."""
+
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 from workload_helpers import FakeS3, tiny_config
 
-from workloads.training.checkpoint import LATEST, LocalStore, S3Store, load_payload, open_store, set_rng_state, step_name
+from workloads.training.checkpoint import LATEST, LocalStore, S3Store, load_payload, set_rng_state, step_name
 from workloads.training.trainer import train
 
 
@@ -75,8 +76,8 @@ def test_pruning_goes_by_recency_and_never_removes_latest(tmp_path, kind):
 
 @pytest.fixture()
 def moto_s3():
-    from moto.server import ThreadedMotoServer
     from distributed_helpers import s3_client
+    from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -102,8 +103,9 @@ def test_two_ranks_upload_their_shards_and_stop_together(tmp_path, moto_s3):
         assert (result["step"], result["interrupted"]) == (5, True), f"rank {r} stopped at {result['step']}"
     keys = {o["Key"] for o in s3_client(moto_s3).list_objects_v2(Bucket="ckpt", Prefix="run/")["Contents"]}
     shards = {k.rsplit("/", 1)[1] for k in keys if k.startswith(f"run/{step_name(5)}/engine/")}
-    assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt",
-            "mp_rank_00_model_states.pt"} <= shards, f"each rank uploads its own shard: {sorted(shards)}"
+    assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt", "mp_rank_00_model_states.pt"} <= shards, (
+        f"each rank uploads its own shard: {sorted(shards)}"
+    )
     assert S3Store(uri, s3_client(moto_s3)).latest_step() == 5 and f"run/{LATEST}" in keys
 
     (tmp_path / "resumed").mkdir()

@@ -1,4 +1,5 @@
 """Entry points: --help, and bad configuration as a clear message with a non-zero exit."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("module", ["workloads.training", "workloads.export", "workloads.features", "workloads.registry"])
@@ -28,16 +28,14 @@ def test_training_bad_config_is_one_message_per_field(tmp_path):
     done = run("workloads.training", "--config", str(bad), "--print-config")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr, done.stderr
-    for expected in ("model.kind: Input should be 'mlp' or 'transformer'", "batch_size: Input should be greater",
-                     "optimiser: Extra inputs are not permitted"):
+    for expected in ("model.kind: Input should be 'mlp' or 'transformer'", "batch_size: Input should be greater", "optimiser: Extra inputs are not permitted"):
         assert expected in done.stderr, done.stderr
 
 
 def test_training_bad_override_and_env(tmp_path):
     done = run("workloads.training", "--set", "steps", "--print-config")
     assert done.returncode == 2 and "expected KEY=VALUE" in done.stderr
-    done = run("workloads.training", "--print-config", env={"SAHAB_TRAIN_DATA_PATH": str(tmp_path / "none.parquet"),
-                                                           "SAHAB_HOME": str(tmp_path)})
+    done = run("workloads.training", "--print-config", env={"SAHAB_TRAIN_DATA_PATH": str(tmp_path / "none.parquet"), "SAHAB_HOME": str(tmp_path)})
     assert done.returncode == 0 and '"source": "parquet"' in done.stdout
 
 
@@ -47,6 +45,7 @@ def test_features_refuses_a_region_outside_the_uae(tmp_path):
 
 
 def test_training_missing_data_file(tmp_path):
-    done = run("workloads.training", "--no-track", "--set", "data.source=parquet",
-               "--set", f"data.path={tmp_path / 'nope.parquet'}", env={"SAHAB_HOME": str(tmp_path)})
+    done = run(
+        "workloads.training", "--no-track", "--set", "data.source=parquet", "--set", f"data.path={tmp_path / 'nope.parquet'}", env={"SAHAB_HOME": str(tmp_path)}
+    )
     assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr

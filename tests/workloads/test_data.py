@@ -1,4 +1,5 @@
 """The generator's contract (determinism, columns, fraud rate, drift) and the shared encoding."""
+
 from __future__ import annotations
 
 import math
@@ -36,10 +37,17 @@ def test_fraud_rate_and_learnable_signal():
 
 def test_drift_moves_only_what_it_names():
     base = generate(20_000, seed=3)
-    drifted = generate(20_000, seed=3, drift=DriftSpec(
-        mean_shift={"amount_zscore_30d": 1.0}, variance_scale={"hours_since_last_txn": 2.0},
-        new_categories={"channel": 0.3}, label_shift=0.03, missing_rate={"country": 0.2},
-    ))
+    drifted = generate(
+        20_000,
+        seed=3,
+        drift=DriftSpec(
+            mean_shift={"amount_zscore_30d": 1.0},
+            variance_scale={"hours_since_last_txn": 2.0},
+            new_categories={"channel": 0.3},
+            label_shift=0.03,
+            missing_rate={"country": 0.2},
+        ),
+    )
     std = base["amount_zscore_30d"].std()
     shift = (drifted["amount_zscore_30d"].mean() - base["amount_zscore_30d"].mean()) / std
     assert shift == pytest.approx(1.0, abs=0.01)
@@ -52,13 +60,16 @@ def test_drift_moves_only_what_it_names():
     pd.testing.assert_series_equal(drifted["account_age_days"], base["account_age_days"])
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"mean_shift": {"nope": 1.0}}, "mean_shift"),
-    ({"variance_scale": {"amount": 0.0}}, "variance_scale"),
-    ({"new_categories": {"amount": 0.1}}, "new_categories"),
-    ({"missing_rate": {"country": 1.5}}, "missing_rate"),
-    ({"label_shift": 0.99}, "label_shift"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"mean_shift": {"nope": 1.0}}, "mean_shift"),
+        ({"variance_scale": {"amount": 0.0}}, "variance_scale"),
+        ({"new_categories": {"amount": 0.1}}, "new_categories"),
+        ({"missing_rate": {"country": 1.5}}, "missing_rate"),
+        ({"label_shift": 0.99}, "label_shift"),
+    ],
+)
 def test_bad_drift_spec_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         DriftSpec(**kwargs)

@@ -1,5 +1,6 @@
 """End to end on CPU: generate -> Feast -> train -> register -> export -> parity -> int8 -> promote,
 then what MLflow shows: lineage, artifacts, sha256 tags, aliases, promotion records."""
+
 from __future__ import annotations
 
 import json

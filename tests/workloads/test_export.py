@@ -1,4 +1,5 @@
 """ONNX export: contract, parity, int8 accuracy bound."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,7 @@ def test_dynamo_exporter_meets_the_same_contract(tmp_path, small_data, trained):
 
 def test_parity_failure_is_an_error(tmp_path, small_data, trained):
     with pytest.raises(ParityError, match="max abs difference"):
-        export_all(trained, small_data.spec, small_data.val, tmp_path,
-                   ExportConfig(exporter="torchscript", parity_tolerance=1e-12))
+        export_all(trained, small_data.spec, small_data.val, tmp_path, ExportConfig(exporter="torchscript", parity_tolerance=1e-12))
 
 
 def test_int8_beyond_the_bound_is_refused(tmp_path, small_data, trained, monkeypatch):
@@ -57,12 +57,11 @@ def test_int8_beyond_the_bound_is_refused(tmp_path, small_data, trained, monkeyp
     def broken_quantize(fp32, int8):  # an "int8" model whose scores are noise
         import torch
 
-        from workloads.training.model import build_model
         from workloads.training.config import ModelConfig
+        from workloads.training.model import build_model
 
         torch.manual_seed(123)
-        export.export_fp32(build_model(small_data.spec, ModelConfig(hidden=8)), small_data.spec, int8,
-                           ExportConfig(exporter="torchscript"))
+        export.export_fp32(build_model(small_data.spec, ModelConfig(hidden=8)), small_data.spec, int8, ExportConfig(exporter="torchscript"))
         return int8
 
     monkeypatch.setattr(export, "quantize_int8", broken_quantize)

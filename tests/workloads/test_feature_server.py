@@ -1,4 +1,5 @@
 """The Feast feature server the platform runs (`python -m workloads.features serve`), on loopback."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,7 @@ def test_feature_server_serves_materialized_features(tmp_path):
         data = resp.json()
         names = data["metadata"]["feature_names"]
         assert ENTITY in names and len(names) > 5, names
-        values = {n: r["values"][0] for n, r in zip(names, data["results"])}
+        values = {n: r["values"][0] for n, r in zip(names, data["results"], strict=False)}
         assert values[ENTITY] == account
         present = [n for n, v in values.items() if n != ENTITY and v is not None]
         assert present, f"no feature values served for account {account}: {values}"

@@ -1,4 +1,5 @@
 """Feast repository: point-in-time correctness, materialization, both configurations."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -51,29 +52,32 @@ def test_materialize_serves_the_latest_values_online(repo):
     repo.materialize(df[TIMESTAMP].min().to_pydatetime(), df[TIMESTAMP].max().to_pydatetime() + timedelta(seconds=1))
     accounts = [int(a) for a in df[ENTITY].unique()[:3]]
     online = repo.online(accounts)
-    for account, (_, row) in zip(accounts, online.iterrows()):
+    for account, (_, row) in zip(accounts, online.iterrows(), strict=False):
         latest = df[df[ENTITY] == account].iloc[-1]
         assert row["amount"] == latest["amount"] and row["channel"] == latest["channel"], f"account {account}"
     assert set(repo.versions()) == {"transaction_features", "account_activity"}
 
 
 def test_aws_configuration_uses_redis_and_s3_in_region(tmp_path):
-    cfg = repo_config(FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast",
-                                           redis_url="features.abc.cache.amazonaws.com:6379,ssl=true"), tmp_path)
+    cfg = repo_config(
+        FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast", redis_url="features.abc.cache.amazonaws.com:6379,ssl=true"), tmp_path
+    )
     assert cfg.online_store.type == "redis" and "ssl=true" in cfg.online_store.connection_string
     assert cfg.registry.path == "s3://sahab-features/feast/registry.pb"
     assert cfg.offline_store.type == "file"
     from workloads.features.repo import definitions
 
-    _, views, _ = definitions(FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast",
-                                                   redis_url="x:6379"), tmp_path)
+    _, views, _ = definitions(FeatureStoreSettings(mode="aws", s3_uri="s3://sahab-features/feast", redis_url="x:6379"), tmp_path)
     assert views[0].batch_source.path == "s3://sahab-features/feast/offline/transactions.parquet"
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"region": "me-south-1"}, "not in the UAE"),
-    ({"s3_uri": "gs://bucket"}, "must start with s3://"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"region": "me-south-1"}, "not in the UAE"),
+        ({"s3_uri": "gs://bucket"}, "must start with s3://"),
+    ],
+)
 def test_feature_store_settings_refuse_out_of_region_or_bad_uri(env, message):
     with pytest.raises(ValueError, match=message):
         FeatureStoreSettings(**env)

@@ -1,5 +1,6 @@
 """The rank launcher the multi-GPU Job runs under tini: SIGTERM reaches every rank, the launcher
 waits for their checkpoints and exits 143; a crashed rank stops the others."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,11 @@ def _start(tmp_path: Path, nproc: int, **env) -> subprocess.Popen:
     script.write_text(RANK)
     import os
 
-    return subprocess.Popen([sys.executable, "-m", "workloads.training.launch", "--nproc", str(nproc), "--",
-                             sys.executable, str(script), str(tmp_path)], cwd=REPO, env={**os.environ, **env})
+    return subprocess.Popen(
+        [sys.executable, "-m", "workloads.training.launch", "--nproc", str(nproc), "--", sys.executable, str(script), str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, **env},
+    )
 
 
 def _wait_for(paths, timeout=30.0):

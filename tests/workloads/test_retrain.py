@@ -1,5 +1,6 @@
 """`python -m workloads.pipeline retrain`: feature store -> point-in-time training set -> train ->
 export -> challenger in the registry, as the drift job's trigger starts it."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,23 @@ def test_retrain_registers_a_challenger_from_the_feature_store(tmp_path):
     repo.write_source(generate(8_000, seed=5, days=20))
     repo.apply()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAHAB_")}
-    env.update(SAHAB_HOME=str(home), SAHAB_RETRAIN_KEY="20261201t1400z", SAHAB_RETRAIN_REASON="drift",
-               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "workloads.pipeline", "retrain", "--days", "10",
-           "--set", "steps=40", "--set", "threads=1", "--set", "eval_every=40", "--set", "optim.warmup_steps=5"]
+    env.update(SAHAB_HOME=str(home), SAHAB_RETRAIN_KEY="20261201t1400z", SAHAB_RETRAIN_REASON="drift", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "workloads.pipeline",
+        "retrain",
+        "--days",
+        "10",
+        "--set",
+        "steps=40",
+        "--set",
+        "threads=1",
+        "--set",
+        "eval_every=40",
+        "--set",
+        "optim.warmup_steps=5",
+    ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
 """Environment variables: a misspelt knob is an error, and the platform never sets one."""
+
 from __future__ import annotations
 
 import pytest

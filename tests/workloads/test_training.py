@@ -1,4 +1,5 @@
 """Trainer: bad configs, determinism, kill-and-resume equality, checkpoint stores."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from pydantic import ValidationError
-
 from workload_helpers import FakeS3, tiny_config
+
 from workloads.training.checkpoint import S3Store, open_store
 from workloads.training.config import TrainConfig, deepspeed_json, validate_deepspeed_json
 from workloads.training.trainer import train
@@ -26,16 +27,19 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
         assert torch.equal(sa[name], sb[name]), f"tensor {name} differs"
 
 
-@pytest.mark.parametrize("data, field, allowed", [
-    ({"model": {"kind": "cnn"}}, "model.kind", "'mlp' or 'transformer'"),
-    ({"batch_size": 100, "grad_accum_steps": 3}, "batch_size", "divisible by grad_accum_steps"),
-    ({"optimizer": {}}, "optimizer", "Extra inputs are not permitted"),
-    ({"precision": "bf16", "device": "cpu"}, "precision", "needs device 'cuda'"),
-    ({"deepspeed": {"enabled": True, "zero_stage": 0, "offload_optimizer": True}}, "offload_optimizer", "zero_stage >= 1"),
-    ({"model": {"kind": "transformer", "hidden": 30, "heads": 4}}, "model.hidden", "divisible by model.heads"),
-    ({"data": {"source": "parquet"}}, "data.path", "required"),
-    ({"steps": 10, "optim": {"warmup_steps": 10}}, "warmup_steps", "< steps"),
-])
+@pytest.mark.parametrize(
+    "data, field, allowed",
+    [
+        ({"model": {"kind": "cnn"}}, "model.kind", "'mlp' or 'transformer'"),
+        ({"batch_size": 100, "grad_accum_steps": 3}, "batch_size", "divisible by grad_accum_steps"),
+        ({"optimizer": {}}, "optimizer", "Extra inputs are not permitted"),
+        ({"precision": "bf16", "device": "cpu"}, "precision", "needs device 'cuda'"),
+        ({"deepspeed": {"enabled": True, "zero_stage": 0, "offload_optimizer": True}}, "offload_optimizer", "zero_stage >= 1"),
+        ({"model": {"kind": "transformer", "hidden": 30, "heads": 4}}, "model.hidden", "divisible by model.heads"),
+        ({"data": {"source": "parquet"}}, "data.path", "required"),
+        ({"steps": 10, "optim": {"warmup_steps": 10}}, "warmup_steps", "< steps"),
+    ],
+)
 def test_bad_config_names_field_and_what_is_allowed(data, field, allowed):
     with pytest.raises(ValidationError) as err:
         TrainConfig.model_validate(data)
@@ -44,8 +48,9 @@ def test_bad_config_names_field_and_what_is_allowed(data, field, allowed):
 
 
 def test_deepspeed_json_sets_exactly_two_batch_keys():
-    cfg = TrainConfig.model_validate({"batch_size": 256, "grad_accum_steps": 4, "precision": "bf16",
-                                      "deepspeed": {"enabled": True, "zero_stage": 2, "offload_optimizer": True}})
+    cfg = TrainConfig.model_validate(
+        {"batch_size": 256, "grad_accum_steps": 4, "precision": "bf16", "deepspeed": {"enabled": True, "zero_stage": 2, "offload_optimizer": True}}
+    )
     ds = deepspeed_json(cfg)
     keys = {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"} & ds.keys()
     assert keys == {"train_batch_size", "gradient_accumulation_steps"}
@@ -68,10 +73,8 @@ def test_training_is_deterministic_and_learns(small_data):
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])
 def test_sigterm_then_resume_equals_uninterrupted(tmp_path, small_data, kind):
-    cfg = tiny_config(tmp_path / "ckpt", steps=30, log_every=13, grad_accum_steps=2,
-                      model={"kind": kind, "hidden": 16, "layers": 1, "heads": 2})
-    reference = train(cfg.model_copy(update={"checkpoint": cfg.checkpoint.model_copy(update={"uri": None})}),
-                      small_data, log=lambda s: None)
+    cfg = tiny_config(tmp_path / "ckpt", steps=30, log_every=13, grad_accum_steps=2, model={"kind": kind, "hidden": 16, "layers": 1, "heads": 2})
+    reference = train(cfg.model_copy(update={"checkpoint": cfg.checkpoint.model_copy(update={"uri": None})}), small_data, log=lambda s: None)
 
     def kill_at_13(line: str) -> None:
         if line.startswith("step 13/"):
@@ -89,13 +92,11 @@ def test_sigterm_then_resume_equals_uninterrupted(tmp_path, small_data, kind):
 def test_resume_refuses_a_different_config(tmp_path, small_data):
     train(tiny_config(tmp_path, steps=20), small_data, log=lambda s: None)
     with pytest.raises(ValueError, match="different config in \\['optim'\\]"):
-        train(tiny_config(tmp_path, steps=20, optim={"lr": 0.01, "warmup_steps": 5}), small_data,
-              resume=True, log=lambda s: None)
+        train(tiny_config(tmp_path, steps=20, optim={"lr": 0.01, "warmup_steps": 5}), small_data, resume=True, log=lambda s: None)
 
 
 def test_checkpoints_keep_only_the_last_ones(tmp_path, small_data):
-    train(tiny_config(tmp_path, steps=40, checkpoint={"uri": str(tmp_path), "every_steps": 10, "keep_last": 2}),
-          small_data, log=lambda s: None)
+    train(tiny_config(tmp_path, steps=40, checkpoint={"uri": str(tmp_path), "every_steps": 10, "keep_last": 2}), small_data, log=lambda s: None)
     assert sorted(p.name for p in tmp_path.glob("step-*")) == ["step-00000030", "step-00000040"]
 
 
@@ -121,8 +122,7 @@ def test_cli_killed_by_sigterm_resumes_to_the_same_weights(tmp_path):
     from workloads.training.data import prepare
     from workloads.training.data_source import load_frame
 
-    sets = ["data.rows=3000", "steps=300", "log_every=10", "threads=1", "batch_size=64",
-            "checkpoint.every_steps=1000", f"checkpoint.uri={tmp_path / 'ckpt'}"]
+    sets = ["data.rows=3000", "steps=300", "log_every=10", "threads=1", "batch_size=64", "checkpoint.every_steps=1000", f"checkpoint.uri={tmp_path / 'ckpt'}"]
     args = [sys.executable, "-m", "workloads.training", "--no-track"] + [a for s in sets for a in ("--set", s)]
     env = {**os.environ, "SAHAB_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

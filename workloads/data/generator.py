@@ -9,10 +9,11 @@ Contract (other modules and tests rely on it):
 - Drift is drawn from its own random stream: the undrifted columns of a drifted sample equal
   those of the baseline sample with the same seed, so monitoring tests compare like with like.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from workloads.data.schema import (
 )
 
 BASE_FRAUD_RATE = 0.03
-DEFAULT_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 # Baseline missingness, so the nullable paths are exercised even without drift.
 _BASE_MISSING = {"distance_from_home_km": 0.01, "device_type": 0.01}
 _NON_NEGATIVE = frozenset(NUMERIC_FEATURES) - {"amount_zscore_30d"}
@@ -69,10 +70,7 @@ class DriftSpec:
                 if not 0.0 <= share <= 1.0:
                     raise ValueError(f"DriftSpec.{name}[{feat!r}] must be within [0, 1], got {share}")
         if not -BASE_FRAUD_RATE < self.label_shift < 1.0 - BASE_FRAUD_RATE:
-            raise ValueError(
-                f"DriftSpec.label_shift must keep the fraud rate within (0, 1): "
-                f"{BASE_FRAUD_RATE} + {self.label_shift}"
-            )
+            raise ValueError(f"DriftSpec.label_shift must keep the fraud rate within (0, 1): {BASE_FRAUD_RATE} + {self.label_shift}")
 
 
 _CAT_PROBS = {
@@ -226,4 +224,3 @@ def _apply_missing(df: pd.DataFrame, rates: dict[str, float], rng: np.random.Gen
             df[feat] = col
         else:
             df[feat] = df[feat].mask(mask)
-

@@ -3,6 +3,7 @@ serving and monitoring take them from.
 
 Every feature is nullable-tolerant: numeric columns may hold NaN, categorical columns None.
 """
+
 from __future__ import annotations
 
 ENTITY = "account_id"
@@ -30,8 +31,14 @@ FEATURES: tuple[str, ...] = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 # The categories the generator draws from (before drift adds unseen ones).
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "merchant_category": (
-        "grocery", "restaurants", "fuel", "electronics", "travel",
-        "online_services", "jewelry", "gaming",
+        "grocery",
+        "restaurants",
+        "fuel",
+        "electronics",
+        "travel",
+        "online_services",
+        "jewelry",
+        "gaming",
     ),
     "channel": ("pos", "online", "mobile", "atm"),
     "country": ("AE", "SA", "OM", "QA", "KW", "BH", "IN", "GB", "US"),

@@ -5,6 +5,7 @@ checks ONNX parity, quantizes to int8 (refused beyond the AUC bound), logs `onnx
 run and registers a model version tagged with each artifact's sha256 under an alias.
 Exit status: 0 done, 2 bad arguments, 3 parity failed or int8 refused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", required=True, help="MLflow run written by `python -m workloads.training`")
     p.add_argument("--alias", default="challenger", help="alias for the new version (default: challenger; '' for none)")
     p.add_argument("--parity-tolerance", type=float, default=1e-4, help="max |torch - onnx| (default 1e-4)")
-    p.add_argument("--max-int8-auc-delta", type=float, default=1.0,
-                   help="refuse int8 when it loses more AUC points than this (default 1.0)")
+    p.add_argument("--max-int8-auc-delta", type=float, default=1.0, help="refuse int8 when it loses more AUC points than this (default 1.0)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo")
     p.add_argument("--no-register", action="store_true", help="log artifacts to the run but register no version")
     return p
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from workloads.training.data_source import load_frame
     from workloads.training.trainer import load_model_bundle
 
-    cfg = ExportConfig(parity_tolerance=args.parity_tolerance, max_int8_auc_delta_points=args.max_int8_auc_delta,
-                       exporter=args.exporter)
+    cfg = ExportConfig(parity_tolerance=args.parity_tolerance, max_int8_auc_delta_points=args.max_int8_auc_delta, exporter=args.exporter)
     settings = SahabSettings()
     client = mlflow_client(settings)
     run = client.get_run(args.run_id)
@@ -60,13 +59,17 @@ def main(argv: list[str] | None = None) -> int:
             tracking.set_tags(args.run_id, {"sahab.export.refused": str(exc)[:5000]}, settings=settings)
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_GATE
-        print(f"parity max abs diff {report.parity_max_abs_diff:.3e}; AUC fp32 {report.fp32_auc:.4f}, "
-              f"int8 {report.int8_auc:.4f} (delta {report.int8_auc_delta_points:+.3f} points)", flush=True)
+        print(
+            f"parity max abs diff {report.parity_max_abs_diff:.3e}; AUC fp32 {report.fp32_auc:.4f}, "
+            f"int8 {report.int8_auc:.4f} (delta {report.int8_auc_delta_points:+.3f} points)",
+            flush=True,
+        )
         tracking.log_metrics(args.run_id, 0, report.metrics(), settings=settings)
         tracking.log_artifacts(args.run_id, out, "onnx", settings=settings)
         if not args.no_register:
-            version = register_version(args.run_id, out, alias=args.alias or None, settings=settings,
-                                       tags={"sahab.data.sha256": run.data.tags.get(tracking.TAG_DATA_SHA, "")})
+            version = register_version(
+                args.run_id, out, alias=args.alias or None, settings=settings, tags={"sahab.data.sha256": run.data.tags.get(tracking.TAG_DATA_SHA, "")}
+            )
             print(f"registered {settings.model_name} v{version}" + (f" as {args.alias}" if args.alias else ""), flush=True)
     return 0
 

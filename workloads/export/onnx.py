@@ -4,6 +4,7 @@ ONNX contract (serving relies on it): inputs `numeric` float32 [batch, n_num] an
 int64 [batch, n_cat] (raw values from `encode`), output `score` float32 [batch], the fraud
 probability. The batch axis is dynamic.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,15 +89,26 @@ def export_fp32(model: nn.Module, spec: FeatureSpec, path: Path, cfg: ExportConf
         if cfg.exporter == "dynamo":
             batch = torch.export.Dim("batch")
             program = torch.onnx.export(
-                wrapped, example, input_names=list(INPUTS), output_names=[OUTPUT], opset_version=cfg.opset,
-                dynamo=True, dynamic_shapes={"numeric": {0: batch}, "categorical": {0: batch}}, verbose=False,
+                wrapped,
+                example,
+                input_names=list(INPUTS),
+                output_names=[OUTPUT],
+                opset_version=cfg.opset,
+                dynamo=True,
+                dynamic_shapes={"numeric": {0: batch}, "categorical": {0: batch}},
+                verbose=False,
             )
             program.save(str(path))
             _drop_initializer_value_info(path)
         else:
             torch.onnx.export(
-                wrapped, example, str(path), input_names=list(INPUTS), output_names=[OUTPUT],
-                opset_version=cfg.opset, dynamo=False,
+                wrapped,
+                example,
+                str(path),
+                input_names=list(INPUTS),
+                output_names=[OUTPUT],
+                opset_version=cfg.opset,
+                dynamo=False,
                 dynamic_axes={"numeric": {0: "batch"}, "categorical": {0: "batch"}, OUTPUT: {0: "batch"}},
             )
     return path
@@ -150,9 +162,7 @@ def quantize_int8(fp32: Path, int8: Path) -> Path:
     return int8
 
 
-def export_all(
-    model: nn.Module, spec: FeatureSpec, val: Dataset, out_dir: Path, cfg: ExportConfig | None = None
-) -> ExportReport:
+def export_all(model: nn.Module, spec: FeatureSpec, val: Dataset, out_dir: Path, cfg: ExportConfig | None = None) -> ExportReport:
     """Write model.fp32.onnx, model.int8.onnx and feature_spec.json into `out_dir`.
 
     Raises ParityError when fp32 ONNX drifts from PyTorch beyond `parity_tolerance`, and

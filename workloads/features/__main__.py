@@ -4,19 +4,20 @@ Environment: SAHAB_HOME, SAHAB_FEAST_MODE (local|aws|azure), SAHAB_FEAST_URI (s3
 abfss:// in azure mode; aws mode also reads the old SAHAB_FEAST_S3_URI), SAHAB_FEAST_REDIS_URL,
 SAHAB_FEAST_REGION (must be in the UAE), SAHAB_FEAST_PROJECT.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from workloads.settings import FeatureStoreSettings, SahabSettings, run_cli
 
 
 def _when(text: str) -> datetime:
     value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:

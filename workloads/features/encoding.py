@@ -11,6 +11,7 @@ Contract:
 - `to_json()` / `from_json()` round-trip exactly; the JSON is what export ships next to the
   ONNX model as `feature_spec.json`.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,9 +102,7 @@ class FeatureSpec:
         )
 
 
-def encode(
-    records: pd.DataFrame | Sequence[Mapping[str, object]], spec: FeatureSpec
-) -> tuple[np.ndarray, np.ndarray]:
+def encode(records: pd.DataFrame | Sequence[Mapping[str, object]], spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
     """Encode records into (numeric float32 [B, n_num], categorical int64 [B, n_cat])."""
     df = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(list(records))
     n = len(df)

@@ -14,6 +14,7 @@ Three configurations, one set of definitions:
   path-style account URLs fit. checked: feast 0.67.0 feast/infra/registry/registry.py
   (`registry_store_type` takes a dotted class path) and contrib/azure/azure_registry_store.py.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,14 @@ LABELS_FILE = "labels.parquet"
 FEATURE_SERVICE = "transaction_risk"
 
 TRANSACTION_FEATURES = (
-    "amount", "amount_zscore_30d", "distance_from_home_km", "hours_since_last_txn",
-    "merchant_category", "channel", "country", "device_type",
+    "amount",
+    "amount_zscore_30d",
+    "distance_from_home_km",
+    "hours_since_last_txn",
+    "merchant_category",
+    "channel",
+    "country",
+    "device_type",
 )
 ACCOUNT_FEATURES = ("txn_count_24h", "txn_count_7d", "account_age_days", "avg_amount_30d")
 # A feature row older than this is not joined: stale account activity must not pass as current.
@@ -53,8 +60,7 @@ def _store_uri(settings: FeatureStoreSettings) -> str:
     uri = settings.store_uri()
     if not uri:
         form = "s3://bucket/prefix" if settings.mode == "aws" else "abfss://<container>@<account>.dfs.core.windows.net/<prefix>"
-        raise ValueError(f"SAHAB_FEAST_MODE={settings.mode} needs {settings.uri_variable()}={form} "
-                         "(and SAHAB_FEAST_REDIS_URL for the online store)")
+        raise ValueError(f"SAHAB_FEAST_MODE={settings.mode} needs {settings.uri_variable()}={form} (and SAHAB_FEAST_REDIS_URL for the online store)")
     return uri
 
 
@@ -63,7 +69,7 @@ class AzureBlobRegistryStore(AzBlobRegistryStore):
     account's Blob endpoint with DefaultAzureCredential (workload identity on AKS), or the
     emulator's connection string under SAHAB_AZURE_BLOB_ENDPOINT (see workloads/storage.py)."""
 
-    def __init__(self, registry_config, repo_path: Path) -> None:  # noqa: D107 - replaces Feast's client set-up
+    def __init__(self, registry_config, repo_path: Path) -> None:
         from urllib.parse import urlparse
 
         loc = storage.parse(registry_config.path, "registry path (SAHAB_FEAST_URI)")
@@ -90,8 +96,11 @@ def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
     uri = _store_uri(settings)
     # Without Redis only the offline store is usable (the retrain Job builds training sets and
     # never reads online features); a local SQLite stands in so the config is complete.
-    online = ({"type": "redis", "redis_type": "redis", "connection_string": settings.redis_url.get_secret_value()}
-              if settings.redis_url is not None else {"type": "sqlite", "path": str(local / "online.db")})
+    online = (
+        {"type": "redis", "redis_type": "redis", "connection_string": settings.redis_url.get_secret_value()}
+        if settings.redis_url is not None
+        else {"type": "sqlite", "path": str(local / "online.db")}
+    )
     registry: dict[str, object] = {"registry_type": "file", "path": storage.join(uri, "registry.pb")}
     if settings.mode == "azure":
         registry["registry_store_type"] = f"{__name__}.{AzureBlobRegistryStore.__name__}"
@@ -108,8 +117,7 @@ def repo_config(settings: FeatureStoreSettings, home: Path) -> RepoConfig:
 
 
 def definitions(settings: FeatureStoreSettings, home: Path) -> tuple[Entity, list[FeatureView], FeatureService]:
-    account = Entity(name="account", join_keys=[ENTITY], value_type=ValueType.INT64,
-                     description="A customer account; transactions are keyed by it.")
+    account = Entity(name="account", join_keys=[ENTITY], value_type=ValueType.INT64, description="A customer account; transactions are keyed by it.")
     source = FileSource(
         name="transactions",
         path=f"{offline_root(settings, home)}/{SOURCE_FILE}",
@@ -122,13 +130,12 @@ def definitions(settings: FeatureStoreSettings, home: Path) -> tuple[Entity, lis
         return [Field(name=n, dtype=String if n in categorical else Float64) for n in names]
 
     views = [
-        FeatureView(name="transaction_features", entities=[account], ttl=TTL, schema=schema(TRANSACTION_FEATURES),
-                    source=source, online=True, tags={"team": "risk"}),
-        FeatureView(name="account_activity", entities=[account], ttl=TTL, schema=schema(ACCOUNT_FEATURES),
-                    source=source, online=True, tags={"team": "risk"}),
+        FeatureView(
+            name="transaction_features", entities=[account], ttl=TTL, schema=schema(TRANSACTION_FEATURES), source=source, online=True, tags={"team": "risk"}
+        ),
+        FeatureView(name="account_activity", entities=[account], ttl=TTL, schema=schema(ACCOUNT_FEATURES), source=source, online=True, tags={"team": "risk"}),
     ]
-    service = FeatureService(name=FEATURE_SERVICE, features=views,
-                             description="Every feature the transaction-risk model reads.")
+    service = FeatureService(name=FEATURE_SERVICE, features=views, description="Every feature the transaction-risk model reads.")
     return account, views, service
 
 

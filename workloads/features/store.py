@@ -4,6 +4,7 @@ Training sets are point-in-time correct: each label row (account, timestamp) is 
 latest feature row of that account at or before its timestamp (and within the view's TTL), so
 no feature value from the label's future leaks into training.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -67,7 +68,7 @@ class FeatureRepo:
             try:
                 registered = self.store.get_feature_view(view.name)
                 number = getattr(registered, "current_version_number", None)
-            except Exception:  # not applied yet: the definition hash alone identifies it
+            except Exception:  # noqa: BLE001 (not applied yet: the definition hash alone identifies it)
                 number = None
             out[view.name] = f"v{number if number is not None else 0}@{view_fingerprint(view)}"
         return out
@@ -79,9 +80,7 @@ class FeatureRepo:
         `entity_df`, LABEL, sorted by TIMESTAMP.
         """
         entity_df = self.labels() if entity_df is None else entity_df
-        job = self.store.get_historical_features(
-            entity_df=entity_df, features=self.store.get_feature_service(FEATURE_SERVICE)
-        )
+        job = self.store.get_historical_features(entity_df=entity_df, features=self.store.get_feature_service(FEATURE_SERVICE))
         df = job.to_df()
         extra = [LABEL] if LABEL in df.columns else []
         df = df[[ENTITY, TIMESTAMP, *FEATURES, *extra]].sort_values([TIMESTAMP, ENTITY], kind="stable")

@@ -16,6 +16,7 @@ starts one retraining per drift episode, prints a JSON summary and exits 0 (whet
 found drift: the metrics and the trigger report that), 2 for unusable input or settings, 1 when
 the retrain command failed (the next run retries it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in (("alpha", args.alpha), ("window", args.window), ("window_rows", args.window_rows),
-                                   ("min_window_rows", args.min_window_rows)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("alpha", args.alpha), ("window", args.window), ("window_rows", args.window_rows), ("min_window_rows", args.min_window_rows))
+        if v is not None
+    }
     settings = DriftSettings(**overrides)
     current = read_frame(args.current)
     if _suffix(args.reference) == ".npz":
@@ -124,8 +128,7 @@ def _utc(value: str) -> datetime:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workloads.monitoring", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m workloads.monitoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--numeric", nargs="*", help="numeric columns (default: the schema's)")

@@ -13,10 +13,11 @@ Unusable input raises ValueError naming the problem (the CLI exits 2): no rows, 
 missing, a numeric column whose values are mostly not numbers, a categorical column holding
 numbers where the reference held labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -24,7 +25,6 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workloads.settings import StrictEnvSettings
 from workloads.monitoring.profile import ReferenceProfile, categorical_values, numeric_values
 from workloads.monitoring.stats import (
     benjamini_hochberg,
@@ -35,6 +35,7 @@ from workloads.monitoring.stats import (
     psi,
     with_missing,
 )
+from workloads.settings import StrictEnvSettings
 
 MAX_UNPARSABLE_SHARE = 0.5
 """A numeric column with more than this share of its non-missing values not numbers is mistyped
@@ -123,10 +124,7 @@ def split_windows(current: pd.DataFrame, settings: DriftSettings) -> list[tuple[
     """Cut the current data into named windows: by time, by row count, or one window."""
     if settings.window:
         if settings.timestamp_column not in current.columns:
-            raise ValueError(
-                f"window={settings.window!r} needs the timestamp column {settings.timestamp_column!r}, "
-                f"absent from the current data"
-            )
+            raise ValueError(f"window={settings.window!r} needs the timestamp column {settings.timestamp_column!r}, absent from the current data")
         ts = pd.to_datetime(current[settings.timestamp_column], utc=True)
         keys = ts.dt.floor(settings.window)
         return [(k.isoformat(), g) for k, g in current.groupby(keys, sort=True)]
@@ -152,10 +150,17 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
         values = numeric_values(frame[feat])
         missing = int(np.isnan(values).sum())
         d, p = ks_sorted(ref.sample, values)
-        effect = psi(with_missing(ref.proportions, ref.n_missing / ref.n_rows),
-                     with_missing(bin_proportions(values, ref.edges), missing / max(n, 1)))
-        common = dict(window=name, feature=feat, kind="numeric", psi=effect, n_reference=ref.n_rows,
-                      n_current=n, missing_reference=ref.n_missing / ref.n_rows, missing_current=missing / max(n, 1))
+        effect = psi(with_missing(ref.proportions, ref.n_missing / ref.n_rows), with_missing(bin_proportions(values, ref.edges), missing / max(n, 1)))
+        common = dict(
+            window=name,
+            feature=feat,
+            kind="numeric",
+            psi=effect,
+            n_reference=ref.n_rows,
+            n_current=n,
+            missing_reference=ref.n_missing / ref.n_rows,
+            missing_current=missing / max(n, 1),
+        )
         out.append(FeatureTest(test="ks", statistic=d, p_value=p, **common))
         chi2, pm = missing_rate_test(ref.n_missing, ref.n_rows, missing, n)
         out.append(FeatureTest(test="missing", statistic=chi2, p_value=pm, **common))
@@ -172,9 +177,16 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
         ref_props = with_missing(ref_counts / max(ref_counts.sum(), 1), ref.n_missing / ref.n_rows)
         cur_props = with_missing(cur_counts / max(cur_counts.sum(), 1), missing / max(n, 1))
         chi2, p = categorical_test(ref_counts, cur_counts)
-        common = dict(window=name, feature=feat, kind="categorical", psi=psi(ref_props, cur_props),
-                      n_reference=ref.n_rows, n_current=n, missing_reference=ref.n_missing / ref.n_rows,
-                      missing_current=missing / max(n, 1))
+        common = dict(
+            window=name,
+            feature=feat,
+            kind="categorical",
+            psi=psi(ref_props, cur_props),
+            n_reference=ref.n_rows,
+            n_current=n,
+            missing_reference=ref.n_missing / ref.n_rows,
+            missing_current=missing / max(n, 1),
+        )
         out.append(FeatureTest(test="chi2", statistic=chi2, p_value=p, **common))
         chi2m, pm = missing_rate_test(ref.n_missing, ref.n_rows, missing, n)
         out.append(FeatureTest(test="missing", statistic=chi2m, p_value=pm, **common))
@@ -197,8 +209,9 @@ def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
         present = column.dropna()
         unparsable = pd.to_numeric(present, errors="coerce").isna()
         if present.size and unparsable.sum() / present.size > MAX_UNPARSABLE_SHARE:
-            mistyped.append(f"{feat} (numeric in the reference; {int(unparsable.sum())} of {present.size} values "
-                            f"are not numbers, e.g. {present[unparsable].iloc[0]!r})")
+            mistyped.append(
+                f"{feat} (numeric in the reference; {int(unparsable.sum())} of {present.size} values are not numbers, e.g. {present[unparsable].iloc[0]!r})"
+            )
     for feat, ref in profile.categorical.items():
         column = current[feat]
         labels_are_text = bool(pd.to_numeric(pd.Series(ref.categories, dtype=object), errors="coerce").isna().any())
@@ -208,9 +221,7 @@ def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
         raise ValueError("current data has mistyped columns: " + "; ".join(mistyped) + ". Fix: send the schema's types")
 
 
-def detect_drift(
-    profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings | None = None
-) -> DriftReport:
+def detect_drift(profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings | None = None) -> DriftReport:
     """Compare `current` (one or more windows) with `profile`; see the module docstring."""
     settings = settings or DriftSettings()
     check_usable(profile, current)
@@ -225,14 +236,12 @@ def detect_drift(
     rejected, q = benjamini_hochberg(np.array([t.p_value for t in tests]), settings.alpha)
     tests = [
         FeatureTest(**{**asdict(t), "q_value": float(qi), "significant": bool(r), "rejected": bool(r) and t.psi >= settings.min_psi})
-        for t, qi, r in zip(tests, q, rejected)
+        for t, qi, r in zip(tests, q, rejected, strict=False)
     ]
     decided = []
     for w in windows:
         feats = tuple(sorted({t.feature for t in tests if t.window == w.name and t.rejected}))
-        decided.append(
-            WindowResult(**{**asdict(w), "drifted_features": feats, "drifted": len(feats) >= settings.min_drifted_features})
-        )
+        decided.append(WindowResult(**{**asdict(w), "drifted_features": feats, "drifted": len(feats) >= settings.min_drifted_features}))
     n_drifted = sum(w.drifted for w in decided)
     if not any(w.tested for w in decided):
         reason = f"no window reached min_window_rows={settings.min_window_rows}; nothing tested"
@@ -240,12 +249,13 @@ def detect_drift(
         feats = sorted({f for w in decided for f in w.drifted_features})
         reason = f"{n_drifted} of {sum(w.tested for w in decided)} windows drifted; features: {', '.join(feats)}"
     elif any(t.significant for t in tests):
-        reason = (f"no drift: {sum(t.significant for t in tests)} of {len(tests)} tests significant at BH level "
-                  f"{settings.alpha}, none with PSI >= {settings.min_psi}")
+        reason = (
+            f"no drift: {sum(t.significant for t in tests)} of {len(tests)} tests significant at BH level {settings.alpha}, none with PSI >= {settings.min_psi}"
+        )
     else:
         reason = f"no test rejected at BH level {settings.alpha} over {len(tests)} tests"
     return DriftReport(
-        created_at=datetime.now(timezone.utc).isoformat(),
+        created_at=datetime.now(UTC).isoformat(),
         alpha=settings.alpha,
         n_tests=len(tests),
         drift_detected=n_drifted > 0,

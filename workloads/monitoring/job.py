@@ -21,6 +21,7 @@ one): `python -m workloads.pipeline retrain` on one machine, `python .../retrain
 cluster (it creates the retrain Job). It gets `SAHAB_RETRAIN_KEY`, `SAHAB_RETRAIN_REASON`,
 `SAHAB_RETRAIN_WINDOWS` and `SAHAB_RETRAIN_MODEL_VERSION` in its environment.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -124,6 +125,7 @@ class DriftJobSettings(StrictEnvSettings):
 
 # --- storage: local folders, s3:// and abfss:// through pyarrow's own filesystems (workloads/storage.py) ---
 
+
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
     return storage.filesystem(uri, "SAHAB_DRIFT_LOG_URI / SAHAB_DRIFT_STATE_URI")
 
@@ -154,7 +156,7 @@ def partition_hours(log_uri: str) -> dict[datetime, list[str]]:
             continue
         match = _PARTITION.search(info.path.rsplit("/", 1)[0])
         if match:
-            hour = datetime.fromisoformat(match.group(1)).replace(hour=int(match.group(2)), tzinfo=timezone.utc)
+            hour = datetime.fromisoformat(match.group(1)).replace(hour=int(match.group(2)), tzinfo=UTC)
             out.setdefault(hour, []).append(info.path)
     return out
 
@@ -162,9 +164,13 @@ def partition_hours(log_uri: str) -> dict[datetime, list[str]]:
 def read_log(log_uri: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Rows of the prediction log with `start <= ts < end` (partitions of the hours around them)."""
     fs, _ = _fs(log_uri)
-    files = [f for hour, paths in sorted(partition_hours(log_uri).items())
-             # A record flushed just after its hour may sit in the next partition: read one more.
-             if start - timedelta(hours=1) <= hour < end + timedelta(hours=1) for f in sorted(paths)]
+    files = [
+        f
+        for hour, paths in sorted(partition_hours(log_uri).items())
+        # A record flushed just after its hour may sit in the next partition: read one more.
+        if start - timedelta(hours=1) <= hour < end + timedelta(hours=1)
+        for f in sorted(paths)
+    ]
     if not files:
         return pd.DataFrame()
     # Per-file frames: an empty part file types its columns as null, which Arrow would refuse to merge.
@@ -180,6 +186,7 @@ def read_log(log_uri: str, start: datetime, end: datetime) -> pd.DataFrame:
 
 
 # --- state ---
+
 
 @dataclass
 class Episode:
@@ -253,14 +260,13 @@ def run(
     """One scheduled run; see the module docstring. Raises ValueError / LookupError for unusable
     input (the CLI exits 2) and TriggerFailed when the retrain command fails (exit 1)."""
     sahab = sahab or SahabSettings()
-    now_ts = pd.Timestamp(now or datetime.now(timezone.utc))
+    now_ts = pd.Timestamp(now or datetime.now(UTC))
     now_ts = now_ts.tz_localize("UTC") if now_ts.tzinfo is None else now_ts.tz_convert("UTC")
     window = pd.Timedelta(job.window)
     state_uri = job.resolved_state_uri()
     state = JobState.load(state_uri)
 
-    ref: VersionReference = (file_reference(job.reference_uri) if job.reference_uri
-                             else registry_reference(job.model_alias, settings=sahab))
+    ref: VersionReference = file_reference(job.reference_uri) if job.reference_uri else registry_reference(job.model_alias, settings=sahab)
     if state.model_version is not None and state.model_version != ref.model_version:
         # A promotion: the new champion has its own reference; the old episode was about the old model.
         logger.info("model version %s -> %s: drift episode reset", state.model_version, ref.model_version)
@@ -340,13 +346,24 @@ def _trigger(job: DriftJobSettings, sahab: SahabSettings, state: JobState, model
     episode = state.episode
     repeats = sum(1 for t in state.triggers if t.get("episode") == episode.key)
     key = episode.key if repeats == 0 else f"{episode.key}-{repeats + 1}"
-    info = {"key": key, "episode": episode.key, "reason": "drift", "windows": list(episode.windows[-24:]),
-            "model_version": model_version, "at": now.isoformat()}
+    info = {
+        "key": key,
+        "episode": episode.key,
+        "reason": "drift",
+        "windows": list(episode.windows[-24:]),
+        "model_version": model_version,
+        "at": now.isoformat(),
+    }
     if not job.retrain_command:
         logger.warning("drift episode %s: no SAHAB_DRIFT_RETRAIN_COMMAND, no retraining started", episode.key)
         return None
-    env = {**os.environ, "SAHAB_RETRAIN_KEY": key.lower(), "SAHAB_RETRAIN_REASON": "drift",
-           "SAHAB_RETRAIN_WINDOWS": ",".join(info["windows"]), "SAHAB_RETRAIN_MODEL_VERSION": model_version}
+    env = {
+        **os.environ,
+        "SAHAB_RETRAIN_KEY": key.lower(),
+        "SAHAB_RETRAIN_REASON": "drift",
+        "SAHAB_RETRAIN_WINDOWS": ",".join(info["windows"]),
+        "SAHAB_RETRAIN_MODEL_VERSION": model_version,
+    }
     # The child must not inherit the drift job's own settings: it validates its own prefixes.
     env = {k: v for k, v in env.items() if not k.startswith("SAHAB_DRIFT_")}
     argv = shlex.split(job.retrain_command)
@@ -373,8 +390,16 @@ def _trigger(job: DriftJobSettings, sahab: SahabSettings, state: JobState, model
     return info
 
 
-def _write_outputs(report: DriftReport, ref: VersionReference, rows: pd.DataFrame, settings: DriftSettings,
-                   summary: RunSummary, state_uri: str, out_dir: Path | None, now: pd.Timestamp) -> None:
+def _write_outputs(
+    report: DriftReport,
+    ref: VersionReference,
+    rows: pd.DataFrame,
+    settings: DriftSettings,
+    summary: RunSummary,
+    state_uri: str,
+    out_dir: Path | None,
+    now: pd.Timestamp,
+) -> None:
     """report.json / report.html / event.json / metrics.prom into `out_dir` (a temporary folder by
     default) and, for the record, report.json / event.json / report.html under `<state>/reports/<run>/`."""
     import tempfile
@@ -387,12 +412,17 @@ def _write_outputs(report: DriftReport, ref: VersionReference, rows: pd.DataFram
         write_json(report, out / "report.json")
         write_html(report, ref.profile, rows, settings, out / "report.html")
         episode = summary.episode
-        write_metrics(report, out / "metrics.prom", settings, extra={
-            "sahab_drift_watermark_timestamp_seconds": ("End of the last tested window", pd.Timestamp(summary.watermark).timestamp()),
-            "sahab_drift_episode_open": ("1 while a drift episode is open", float(episode is not None)),
-            "sahab_drift_retrain_triggered": ("1 when this run started a retraining", float(summary.retrain is not None)),
-            "sahab_drift_windows_tested": ("Windows tested by this run", float(len(summary.tested))),
-        })
+        write_metrics(
+            report,
+            out / "metrics.prom",
+            settings,
+            extra={
+                "sahab_drift_watermark_timestamp_seconds": ("End of the last tested window", pd.Timestamp(summary.watermark).timestamp()),
+                "sahab_drift_episode_open": ("1 while a drift episode is open", float(episode is not None)),
+                "sahab_drift_retrain_triggered": ("1 when this run started a retraining", float(summary.retrain is not None)),
+                "sahab_drift_windows_tested": ("Windows tested by this run", float(len(summary.tested))),
+            },
+        )
         (out / "event.json").write_text(json.dumps(event(report), indent=2))
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         for name in ("report.json", "event.json", "report.html"):

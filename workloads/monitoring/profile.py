@@ -6,6 +6,7 @@ reference's share in each decile bin (for PSI) and the missing count. Categorica
 their category counts and missing count. Stored as one `.npz` (arrays plus a JSON header), so
 loading needs neither pickle nor pandas.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,11 +89,7 @@ class ReferenceProfile:
             if present.size > max_rows:
                 present = rng.choice(present, max_rows, replace=False)
             present = np.sort(present)
-            edges = (
-                np.unique(np.quantile(present, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
-                if present.size
-                else np.zeros(0)
-            )
+            edges = np.unique(np.quantile(present, np.linspace(0, 1, PSI_BINS + 1)[1:-1])) if present.size else np.zeros(0)
             num[name] = NumericProfile(
                 sample=present,
                 n_rows=len(values),
@@ -123,18 +120,14 @@ class ReferenceProfile:
             "format_version": FORMAT_VERSION,
             "n_rows": self.n_rows,
             "meta": self.meta,
-            "numeric": {
-                k: {"n_rows": p.n_rows, "n_missing": p.n_missing, "mean": p.mean, "std": p.std}
-                for k, p in self.numeric.items()
-            },
+            "numeric": {k: {"n_rows": p.n_rows, "n_missing": p.n_missing, "mean": p.mean, "std": p.std} for k, p in self.numeric.items()},
             "categorical": {
-                k: {"categories": list(p.categories), "counts": p.counts.tolist(), "n_rows": p.n_rows,
-                    "n_missing": p.n_missing}
+                k: {"categories": list(p.categories), "counts": p.counts.tolist(), "n_rows": p.n_rows, "n_missing": p.n_missing}
                 for k, p in self.categorical.items()
             },
         }
         arrays = {"header": np.array(json.dumps(header))}
-        for i, (k, p) in enumerate(self.numeric.items()):
+        for i, (_k, p) in enumerate(self.numeric.items()):
             # Positional keys: feature names are free text, npz keys are file names.
             arrays[f"n{i}_sample"], arrays[f"n{i}_edges"], arrays[f"n{i}_props"] = p.sample, p.edges, p.proportions
         with open_uri(path, "wb") as fh:
@@ -149,8 +142,13 @@ class ReferenceProfile:
                 raise ValueError(f"{path}: profile format_version {header.get('format_version')!r}, expected {FORMAT_VERSION}")
             num = {
                 k: NumericProfile(
-                    sample=data[f"n{i}_sample"], edges=data[f"n{i}_edges"], proportions=data[f"n{i}_props"],
-                    n_rows=h["n_rows"], n_missing=h["n_missing"], mean=h["mean"], std=h["std"],
+                    sample=data[f"n{i}_sample"],
+                    edges=data[f"n{i}_edges"],
+                    proportions=data[f"n{i}_props"],
+                    n_rows=h["n_rows"],
+                    n_missing=h["n_missing"],
+                    mean=h["mean"],
+                    std=h["std"],
                 )
                 for i, (k, h) in enumerate(header["numeric"].items())
             }

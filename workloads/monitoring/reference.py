@@ -5,6 +5,7 @@ version with the artifact's path (`sahab.drift.reference`) and sha256 (`sahab.sh
 The drift job resolves the version behind an alias (normally `champion`), so after a promotion
 live data meets the reference of the model that now serves it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ The HTML is self-contained (plots inlined as PNG) so it can be archived next to 
 in-region bucket. Metrics go to a fresh registry per run, written in the textfile format and,
 when configured, pushed to a Pushgateway: a CronJob lives too briefly to be scraped.
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,29 +50,19 @@ def event(report: DriftReport, source: str = "workloads.monitoring") -> dict[str
     }
 
 
-def write_metrics(
-    report: DriftReport, path: Path, settings: DriftSettings, extra: dict[str, tuple[str, float]] | None = None
-) -> Path:
+def write_metrics(report: DriftReport, path: Path, settings: DriftSettings, extra: dict[str, tuple[str, float]] | None = None) -> Path:
     """The run's gauges (plus `extra`: name -> (help, value), the scheduled job's own) as a
     textfile, pushed to the Pushgateway when one is configured."""
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
     registry = CollectorRegistry()
-    Gauge("sahab_drift_detected", "1 when the last run found drift", registry=registry).set(
-        int(report.drift_detected)
-    )
-    Gauge("sahab_drift_last_run_timestamp_seconds", "End of the last drift run", registry=registry).set(
-        pd.Timestamp(report.created_at).timestamp()
-    )
+    Gauge("sahab_drift_detected", "1 when the last run found drift", registry=registry).set(int(report.drift_detected))
+    Gauge("sahab_drift_last_run_timestamp_seconds", "End of the last drift run", registry=registry).set(pd.Timestamp(report.created_at).timestamp())
     Gauge("sahab_drift_tests", "Tests run (features x tests x windows)", registry=registry).set(report.n_tests)
-    Gauge("sahab_drift_windows_drifted", "Windows that drifted", registry=registry).set(
-        sum(w.drifted for w in report.windows)
-    )
-    q = Gauge("sahab_drift_feature_q_value", "Smallest BH-adjusted p-value of a feature over windows",
-              ["feature", "test"], registry=registry)
+    Gauge("sahab_drift_windows_drifted", "Windows that drifted", registry=registry).set(sum(w.drifted for w in report.windows))
+    q = Gauge("sahab_drift_feature_q_value", "Smallest BH-adjusted p-value of a feature over windows", ["feature", "test"], registry=registry)
     effect = Gauge("sahab_drift_feature_psi", "Largest PSI of a feature over windows", ["feature"], registry=registry)
-    drifted = Gauge("sahab_drift_feature_drifted", "1 when the feature drifted in some window", ["feature"],
-                    registry=registry)
+    drifted = Gauge("sahab_drift_feature_drifted", "1 when the feature drifted in some window", ["feature"], registry=registry)
     frame = pd.DataFrame([t.__dict__ for t in report.tests])
     if not frame.empty:
         for (feat, test), qv in frame.groupby(["feature", "test"])["q_value"].min().items():
@@ -93,9 +84,7 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_html(
-    report: DriftReport, profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings, path: Path
-) -> Path:
+def write_html(report: DriftReport, profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,10 +149,7 @@ def write_html(
         f"<td>{', '.join(w.drifted_features)}</td></tr>"
         for w in report.windows
     )
-    figs = "".join(
-        f"<figure><img src='data:image/png;base64,{img}'><figcaption>{html.escape(t)}</figcaption></figure>"
-        for t, img in images
-    )
+    figs = "".join(f"<figure><img src='data:image/png;base64,{img}'><figcaption>{html.escape(t)}</figcaption></figure>" for t, img in images)
     verdict = "DRIFT DETECTED" if report.drift_detected else "no drift"
     path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>Sahab drift report</title><style>"

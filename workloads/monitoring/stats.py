@@ -21,6 +21,7 @@
 - Benjamini-Hochberg over every p-value of a run: controls the false discovery rate over all
   features and windows at once and, under the global null, the chance of any alarm at `q`.
 """
+
 from __future__ import annotations
 
 import numpy as np

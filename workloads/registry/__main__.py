@@ -1,4 +1,5 @@
 """`python -m workloads.registry`: resolve, verify, alias and promote registered versions."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,9 @@ from workloads.settings import SahabSettings, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m workloads.registry",
-                                description="Registry operations. Environment: SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI, SAHAB_MODEL_NAME.")
+    p = argparse.ArgumentParser(
+        prog="python -m workloads.registry", description="Registry operations. Environment: SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI, SAHAB_MODEL_NAME."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("resolve", help="download and verify the version behind an alias")
     r.add_argument("alias")
@@ -33,14 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "resolve":
         resolved = resolve(args.alias, settings=settings)
         verify(resolved)
-        print(json.dumps({"version": resolved.version, "run_id": resolved.run_id,
-                          "paths": {k: str(v) for k, v in resolved.paths().items()}, "sha256": resolved.sha256}, indent=2))
+        print(
+            json.dumps(
+                {"version": resolved.version, "run_id": resolved.run_id, "paths": {k: str(v) for k, v in resolved.paths().items()}, "sha256": resolved.sha256},
+                indent=2,
+            )
+        )
     elif args.command == "set-alias":
         set_alias(settings.model_name, args.alias, args.version, settings=settings)
         print(f"{settings.model_name}@{args.alias} -> v{args.version}")
     else:
-        gate = PromotionGate(min_auc=args.min_auc, max_auc_regression=args.max_auc_regression, max_ece=args.max_ece,
-                             max_int8_auc_delta_points=args.max_int8_auc_delta)
+        gate = PromotionGate(
+            min_auc=args.min_auc, max_auc_regression=args.max_auc_regression, max_ece=args.max_ece, max_int8_auc_delta_points=args.max_int8_auc_delta
+        )
         try:
             version = promote(gate=gate, settings=settings)
         except PromotionRefused as exc:

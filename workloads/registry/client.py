@@ -14,13 +14,14 @@ Contract:
   callers serialise concurrent promotions with the experiment store's claim
   (workloads/serving/state.py: Redis SET NX / a SQLite primary key) before calling it.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -128,9 +129,7 @@ def resolve(
     return _download(client, settings, name, mv, alias, dst)
 
 
-def resolve_version(
-    version: str | int, *, name: str | None = None, dst: Path | None = None, settings: SahabSettings | None = None
-) -> ResolvedModel:
+def resolve_version(version: str | int, *, name: str | None = None, dst: Path | None = None, settings: SahabSettings | None = None) -> ResolvedModel:
     """Like resolve(), by version number."""
     settings = settings or SahabSettings()
     name = name or settings.model_name
@@ -166,16 +165,13 @@ def verify(resolved: ResolvedModel) -> None:
     for filename, path in resolved.paths().items():
         expected = resolved.sha256.get(filename)
         if not expected:
-            raise ArtifactIntegrityError(
-                f"{filename}: model {resolved.name} v{resolved.version} has no tag {sha_tag(filename)}"
-            )
+            raise ArtifactIntegrityError(f"{filename}: model {resolved.name} v{resolved.version} has no tag {sha_tag(filename)}")
         if not path.is_file():
             raise ArtifactIntegrityError(f"{filename}: missing at {path}")
         actual = sha256_file(path)
         if actual != expected:
             raise ArtifactIntegrityError(
-                f"{filename}: sha256 {actual} at {path} differs from the registry's {expected} "
-                f"(model {resolved.name} v{resolved.version})"
+                f"{filename}: sha256 {actual} at {path} differs from the registry's {expected} (model {resolved.name} v{resolved.version})"
             )
 
 
@@ -202,23 +198,17 @@ def register_version(
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(
-            name, description="Transaction-risk classifier (ONNX fp32 + int8, with feature spec)."
-        )
+        client.create_registered_model(name, description="Transaction-risk classifier (ONNX fp32 + int8, with feature spec).")
     run = client.get_run(run_id)
     all_tags = {sha_tag(f): sha256_file(artifact_dir / f) for f in ARTIFACTS}
     all_tags.update(tags or {})
-    mv = client.create_model_version(
-        name, source=f"{run.info.artifact_uri}/{ARTIFACT_DIR}", run_id=run_id, tags=all_tags
-    )
+    mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/{ARTIFACT_DIR}", run_id=run_id, tags=all_tags)
     if alias:
         client.set_registered_model_alias(name, alias, mv.version)
     return str(mv.version)
 
 
-def evaluate_gate(
-    challenger: dict[str, float], champion: dict[str, float] | None, gate: PromotionGate
-) -> dict[str, dict[str, float | bool]]:
+def evaluate_gate(challenger: dict[str, float], champion: dict[str, float] | None, gate: PromotionGate) -> dict[str, dict[str, float | bool]]:
     """Each check of the gate with the measured value, the bound and whether it passed."""
 
     def check(value: float | None, bound: float, ok: bool) -> dict[str, float | bool]:
@@ -228,16 +218,18 @@ def evaluate_gate(
     checks = {
         "min_auc": check(auc, gate.min_auc, auc is not None and auc >= gate.min_auc),
         "max_ece": check(
-            challenger.get(METRIC_ECE), gate.max_ece,
+            challenger.get(METRIC_ECE),
+            gate.max_ece,
             challenger.get(METRIC_ECE) is not None and challenger[METRIC_ECE] <= gate.max_ece,
         ),
         "max_int8_auc_delta_points": check(
-            challenger.get(METRIC_INT8_DELTA), gate.max_int8_auc_delta_points,
-            challenger.get(METRIC_INT8_DELTA) is not None
-            and challenger[METRIC_INT8_DELTA] <= gate.max_int8_auc_delta_points,
+            challenger.get(METRIC_INT8_DELTA),
+            gate.max_int8_auc_delta_points,
+            challenger.get(METRIC_INT8_DELTA) is not None and challenger[METRIC_INT8_DELTA] <= gate.max_int8_auc_delta_points,
         ),
         "max_onnx_parity": check(
-            challenger.get(METRIC_PARITY), gate.max_onnx_parity,
+            challenger.get(METRIC_PARITY),
+            gate.max_onnx_parity,
             challenger.get(METRIC_PARITY) is not None and challenger[METRIC_PARITY] <= gate.max_onnx_parity,
         ),
     }
@@ -268,12 +260,10 @@ def promote(
     candidate = _alias_version(client, name, from_alias)
     if candidate is None:
         raise LookupError(f"registered model {name!r} has no alias {from_alias!r} to promote")
-    return _promote(client, name, candidate, _alias_version(client, name, to_alias), gate or PromotionGate(),
-                    from_alias, to_alias)
+    return _promote(client, name, candidate, _alias_version(client, name, to_alias), gate or PromotionGate(), from_alias, to_alias)
 
 
-def alias_versions(aliases: tuple[str, ...], *, name: str | None = None,
-                   settings: SahabSettings | None = None) -> dict[str, str | None]:
+def alias_versions(aliases: tuple[str, ...], *, name: str | None = None, settings: SahabSettings | None = None) -> dict[str, str | None]:
     """The version each alias points at now (None where the alias is not set)."""
     settings = settings or SahabSettings()
     client = mlflow_client(settings)
@@ -304,9 +294,7 @@ def promote_tested(
     current = _alias_version(client, name, to_alias)
     now_challenger = candidate.version if candidate else None
     now_champion = current.version if current else None
-    if str(now_challenger) != str(tested_challenger) or (now_champion and str(now_champion)) != (
-        tested_champion and str(tested_champion)
-    ):
+    if str(now_challenger) != str(tested_challenger) or (now_champion and str(now_champion)) != (tested_champion and str(tested_champion)):
         raise PromotionConflict(
             f"{name}: tested {from_alias}=v{tested_challenger} against {to_alias}=v{tested_champion}, but the "
             f"registry now has {from_alias}={_v(now_challenger)} and {to_alias}={_v(now_champion)}; "
@@ -326,8 +314,7 @@ def _alias_version(client: MlflowClient, name: str, alias: str):
         return None
 
 
-def _promote(client: MlflowClient, name: str, candidate, current, gate: PromotionGate, from_alias: str,
-             to_alias: str) -> str:
+def _promote(client: MlflowClient, name: str, candidate, current, gate: PromotionGate, from_alias: str, to_alias: str) -> str:
     champion_metrics = None
     if current is not None and current.version != candidate.version:
         champion_metrics = client.get_run(current.run_id).data.metrics
@@ -340,7 +327,7 @@ def _promote(client: MlflowClient, name: str, candidate, current, gate: Promotio
     client.set_model_version_tag(name, version, "sahab.promotion.gate", gate.model_dump_json())
     client.set_model_version_tag(name, version, "sahab.promotion.checks", json.dumps(checks, sort_keys=True))
     client.set_model_version_tag(name, version, "sahab.promotion.previous", current.version if current else "none")
-    client.set_model_version_tag(name, version, "sahab.promotion.at", datetime.now(timezone.utc).isoformat())
+    client.set_model_version_tag(name, version, "sahab.promotion.at", datetime.now(UTC).isoformat())
     client.set_registered_model_alias(name, to_alias, version)
     if from_alias != to_alias:
         client.delete_registered_model_alias(name, from_alias)

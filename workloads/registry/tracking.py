@@ -4,6 +4,7 @@ Each run records: params (the flattened config), metrics (history and final, plu
 parity and int8 numbers), tags for the data snapshot's sha256, feature view versions and code
 version, and artifacts config.json, torch/model.pt (weights + config + spec) and onnx/*.
 """
+
 from __future__ import annotations
 
 import json

@@ -21,6 +21,7 @@ the type-I error at alpha however often the result is looked at (continuous moni
 matching always-valid confidence interval is theta_hat +/- half_width(V). The recommendation is
 `promote` (challenger significantly better), `rollback` (significantly worse) or `keep`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -255,9 +256,7 @@ class SequentialTest:
         with self._lock:
             for lo in range(0, x.size, 2048):  # bounded memory: [chunk, grid] arrays
                 xc, bc = x[lo : lo + 2048], is_b[lo : lo + 2048]
-                inc_pos, inc_neg, phi = betting_increments(
-                    xc, bc, self.challenger_weight, GRID, n0=self._t, sum_x=self._sum_x, s1=self._s1, s2=self._s2
-                )
+                inc_pos, inc_neg, phi = betting_increments(xc, bc, self.challenger_weight, GRID, n0=self._t, sum_x=self._sum_x, s1=self._s1, s2=self._s2)
                 for side, inc in enumerate((inc_pos, inc_neg)):
                     path = self._logk[side] + np.cumsum(inc, axis=0)
                     self._sup[side] = np.maximum(self._sup[side], path.max(axis=0))
@@ -302,8 +301,19 @@ class SequentialTest:
             else:
                 rec, reason = "keep", "no significant difference yet"
             return Decision(
-                recommendation=rec, reason=reason, alert=alert, n_champion=n_a, n_challenger=n_b,
-                mean_champion=mean_a, mean_challenger=mean_b, effect=mean_b - mean_a,
-                ci_low=ci_low, ci_high=ci_high, log_wealth_promote=up, log_wealth_rollback=down,
-                p_value=p_value, alpha=self.alpha, challenger_weight=self.challenger_weight,
+                recommendation=rec,
+                reason=reason,
+                alert=alert,
+                n_champion=n_a,
+                n_challenger=n_b,
+                mean_champion=mean_a,
+                mean_challenger=mean_b,
+                effect=mean_b - mean_a,
+                ci_low=ci_low,
+                ci_high=ci_high,
+                log_wealth_promote=up,
+                log_wealth_rollback=down,
+                p_value=p_value,
+                alpha=self.alpha,
+                challenger_weight=self.challenger_weight,
             )

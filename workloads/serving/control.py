@@ -21,6 +21,7 @@ experiment store (state.py), so any replica answers the same.
   `none`, 409 when another promotion holds the experiment, the registry no longer points at the
   tested versions, or the gate refuses.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -71,8 +72,7 @@ def _error(status: int, message: str, detail: list | None = None) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
-def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | None = None,
-               store: ExperimentStore | None = None) -> Starlette:
+def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | None = None, store: ExperimentStore | None = None) -> Starlette:
     settings = settings or ServingSettings()
     sahab = sahab or SahabSettings()
     store = store or open_store(settings, sahab.home)
@@ -96,9 +96,11 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
             return None, _error(400, "invalid request body", detail)
 
     def _feedback(batch: FeedbackBatch):
-        bad = [{"loc": ["outcomes", i, "outcome"],
-                "msg": f"outcome {o.outcome} outside the declared range [{settings.outcome_min}, {settings.outcome_max}]"}
-               for i, o in enumerate(batch.outcomes) if not settings.outcome_min <= o.outcome <= settings.outcome_max]
+        bad = [
+            {"loc": ["outcomes", i, "outcome"], "msg": f"outcome {o.outcome} outside the declared range [{settings.outcome_min}, {settings.outcome_max}]"}
+            for i, o in enumerate(batch.outcomes)
+            if not settings.outcome_min <= o.outcome <= settings.outcome_max
+        ]
         if bad:
             return _error(400, "outcomes out of range (SAHAB_SERVING_OUTCOME_MIN / _MAX)", bad)
         groups: dict[str, tuple[Experiment, list[Outcome]]] = {}
@@ -107,8 +109,7 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
             exp = now if o.experiment_id is None or (now and o.experiment_id == now.id) else store.experiment(o.experiment_id)
             if exp is None:
                 where = "experiment_id" if o.experiment_id else "(root)"
-                msg = (f"unknown experiment {o.experiment_id!r}" if o.experiment_id
-                       else "no experiment is running (needs AB_MODE=split and both aliases)")
+                msg = f"unknown experiment {o.experiment_id!r}" if o.experiment_id else "no experiment is running (needs AB_MODE=split and both aliases)"
                 return _error(400, msg, [{"loc": ["outcomes", i, where], "msg": msg}])
             variant = assign(o.key, exp.challenger_weight, exp.salt)
             if o.variant is not None and o.variant != variant:
@@ -135,8 +136,7 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
     def _status(experiment: Experiment | None) -> dict:
         if experiment is None:
             return {"experiment_id": None, "decision": None, "reason": "no experiment running"}
-        return {"experiment_id": experiment.id,
-                "decision": evaluator.evaluate(store, experiment, settings, seal=False, save=False)}
+        return {"experiment_id": experiment.id, "decision": evaluator.evaluate(store, experiment, settings, seal=False, save=False)}
 
     async def experiment(request: Request) -> JSONResponse:
         if (denied := authorised(request)) is not None:
@@ -148,8 +148,7 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
         if req.experiment_id is not None:
             exp = store.experiment(req.experiment_id)
             if exp is None:
-                return _error(400, f"unknown experiment {req.experiment_id!r}",
-                              [{"loc": ["experiment_id"], "msg": "no such experiment in the store"}])
+                return _error(400, f"unknown experiment {req.experiment_id!r}", [{"loc": ["experiment_id"], "msg": "no such experiment in the store"}])
         if exp is None:
             return _error(409, "no experiment is running: nothing to promote")
         decision = evaluator.evaluate(store, exp, settings, seal=False, save=False)
@@ -159,8 +158,7 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
         if not settings.allow_promotion:
             return _error(409, "promotion is disabled here (SAHAB_SERVING_ALLOW_PROMOTION=false)")
         result = evaluator.act(store, exp, decision, settings, sahab)
-        return JSONResponse(json.loads(json.dumps({**body, "action": result.action, "detail": result.detail}, default=str)),
-                            status_code=result.status)
+        return JSONResponse(json.loads(json.dumps({**body, "action": result.action, "detail": result.detail}, default=str)), status_code=result.status)
 
     async def promote(request: Request) -> JSONResponse:
         if (denied := authorised(request)) is not None:
@@ -171,12 +169,14 @@ def create_app(settings: ServingSettings | None = None, sahab: SahabSettings | N
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[
-        Route("/feedback", feedback, methods=["POST"]),
-        Route("/experiment", experiment, methods=["GET"]),
-        Route("/promote", promote, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/feedback", feedback, methods=["POST"]),
+            Route("/experiment", experiment, methods=["GET"]),
+            Route("/promote", promote, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServingSettings()
     if settings.token() is None:
         logger.warning("SAHAB_SERVING_CONTROL_TOKEN is not set: every control call will be refused with 401")
-    uvicorn.run(create_app(settings), host=args.host or settings.control_host,
-                port=settings.control_port if args.port is None else args.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=args.host or settings.control_host, port=settings.control_port if args.port is None else args.port, log_level="warning"
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ On the cluster it runs as a CronJob (one look per run, `--once`, concurrencyPoli
 control plane's `/promote` calls the same `act()`. Exit status: 0, 2 on bad configuration.
 The JSON line printed per look is `{"experiment_id", "decision", "action", "detail"}`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,13 +58,17 @@ def current_experiment(settings: ServingSettings, sahab: SahabSettings) -> Exper
 
 
 def new_test(settings: ServingSettings, experiment: Experiment) -> SequentialTest:
-    return SequentialTest(alpha=settings.test_alpha, min_samples=settings.test_min_samples,
-                          challenger_weight=experiment.challenger_weight, outcome_min=settings.outcome_min,
-                          outcome_max=settings.outcome_max, key_outcomes=settings.test_key_outcomes)
+    return SequentialTest(
+        alpha=settings.test_alpha,
+        min_samples=settings.test_min_samples,
+        challenger_weight=experiment.challenger_weight,
+        outcome_min=settings.outcome_min,
+        outcome_max=settings.outcome_max,
+        key_outcomes=settings.test_key_outcomes,
+    )
 
 
-def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSettings, *, seal: bool = True,
-             save: bool = True) -> dict:
+def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSettings, *, seal: bool = True, save: bool = True) -> dict:
     """Seal idle keys, replay every unit of the experiment, store and return the decision.
 
     The control plane reads with seal=False, save=False: a pure function of the shared store, so
@@ -76,9 +81,12 @@ def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSe
     variants, values = store.units(experiment.id)
     test.observe_units(variants, values)
     decision = test.decide().as_dict()
-    decision.update(experiment_id=experiment.id, champion_version=experiment.champion_version,
-                    challenger_version=experiment.challenger_version,
-                    outcomes=store.outcome_counts(experiment.id))
+    decision.update(
+        experiment_id=experiment.id,
+        champion_version=experiment.champion_version,
+        challenger_version=experiment.challenger_version,
+        outcomes=store.outcome_counts(experiment.id),
+    )
     if save:
         decision["evaluated_at"] = time.time()
         store.save_decision(experiment.id, decision)
@@ -87,8 +95,9 @@ def evaluate(store: ExperimentStore, experiment: Experiment, settings: ServingSe
     return decision
 
 
-def act(store: ExperimentStore, experiment: Experiment, decision: dict, settings: ServingSettings,
-        sahab: SahabSettings, *, owner: str | None = None) -> ActionResult:
+def act(
+    store: ExperimentStore, experiment: Experiment, decision: dict, settings: ServingSettings, sahab: SahabSettings, *, owner: str | None = None
+) -> ActionResult:
     """Promote or roll back on `decision`, by version, at most once per experiment."""
     rec = decision["recommendation"]
     if rec == "keep":
@@ -99,15 +108,19 @@ def act(store: ExperimentStore, experiment: Experiment, decision: dict, settings
     name, version = experiment.model_name, experiment.challenger_version
     try:
         if rec == "promote":
-            registry.promote_tested(tested_challenger=version, tested_champion=experiment.champion_version,
-                                    name=name, from_alias=settings.challenger_alias,
-                                    to_alias=settings.champion_alias, settings=sahab)
+            registry.promote_tested(
+                tested_challenger=version,
+                tested_champion=experiment.champion_version,
+                name=name,
+                from_alias=settings.challenger_alias,
+                to_alias=settings.champion_alias,
+                settings=sahab,
+            )
             action, detail = "promoted", f"{settings.champion_alias} -> v{version}"
         else:
             now = registry.alias_versions((settings.challenger_alias,), name=name, settings=sahab)
             if now[settings.challenger_alias] != version:
-                raise registry.PromotionConflict(
-                    f"{settings.challenger_alias} points at v{now[settings.challenger_alias]}, not the tested v{version}")
+                raise registry.PromotionConflict(f"{settings.challenger_alias} points at v{now[settings.challenger_alias]}, not the tested v{version}")
             registry.mlflow_client(sahab).delete_registered_model_alias(name, settings.challenger_alias)
             action, detail = "rolled_back", f"removed {settings.challenger_alias} from v{version}"
     except registry.PromotionConflict as exc:
@@ -119,8 +132,7 @@ def act(store: ExperimentStore, experiment: Experiment, decision: dict, settings
     except Exception:
         store.release(experiment.id, owner)
         raise
-    registry.mlflow_client(sahab).set_model_version_tag(
-        name, version, "sahab.abtest.decision", json.dumps(decision, default=str, sort_keys=True))
+    registry.mlflow_client(sahab).set_model_version_tag(name, version, "sahab.abtest.decision", json.dumps(decision, default=str, sort_keys=True))
     logger.info("experiment %s: %s (%s)", experiment.id, detail, decision["reason"])
     return ActionResult(action, detail, 200)
 
@@ -128,8 +140,12 @@ def act(store: ExperimentStore, experiment: Experiment, decision: dict, settings
 def look(store: ExperimentStore, settings: ServingSettings, sahab: SahabSettings, *, apply: bool) -> dict:
     experiment = current_experiment(settings, sahab)
     if experiment is None:
-        return {"experiment_id": None, "decision": None, "action": "none",
-                "detail": "no experiment: needs AB_MODE=split, 0 < CHALLENGER_WEIGHT < 1 and both aliases set"}
+        return {
+            "experiment_id": None,
+            "decision": None,
+            "action": "none",
+            "detail": "no experiment: needs AB_MODE=split, 0 < CHALLENGER_WEIGHT < 1 and both aliases set",
+        }
     decision = evaluate(store, experiment, settings)
     result = act(store, experiment, decision, settings, sahab) if apply else ActionResult("none", "promotion not applied", 200)
     return {"experiment_id": experiment.id, "decision": decision, "action": result.action, "detail": result.detail}
@@ -139,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workloads.serving.evaluator", description=__doc__.split("\n")[1])
     parser.add_argument("--once", action="store_true", help="one look, then exit (the CronJob)")
     parser.add_argument("--interval", type=float, default=None, help="seconds between looks (SAHAB_SERVING_EVALUATOR_INTERVAL_S)")
-    parser.add_argument("--apply", action=argparse.BooleanOptionalAction, default=None,
-                        help="act on the decision (default: SAHAB_SERVING_ALLOW_PROMOTION)")
+    parser.add_argument("--apply", action=argparse.BooleanOptionalAction, default=None, help="act on the decision (default: SAHAB_SERVING_ALLOW_PROMOTION)")
     parser.add_argument("--max-looks", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,6 +3,7 @@
 Created on first use, not at import: BentoML sets PROMETHEUS_MULTIPROC_DIR in each worker after
 the service module is imported, and prometheus_client picks its storage when first imported.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,14 +35,10 @@ def serving_metrics() -> ServingMetrics:
         requests=Counter("sahab_serving_requests_total", "Keyed score requests", ["variant", "mode"]),
         records=Counter("sahab_serving_records_total", "Records scored", ["variant", "mode"]),
         errors=Counter("sahab_serving_errors_total", "Requests that failed after validation", ["variant", "reason"]),
-        latency=Histogram("sahab_serving_inference_seconds", "Encode + onnxruntime time of one adaptive batch",
-                          ["variant", "mode"], buckets=LATENCY_BUCKETS),
-        scores=Histogram("sahab_serving_score", "Distribution of returned (live) and shadow scores",
-                         ["variant", "mode"], buckets=SCORE_BUCKETS),
-        batch_records=Histogram("sahab_serving_batch_records", "Records per adaptive batch",
-                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)),
+        latency=Histogram("sahab_serving_inference_seconds", "Encode + onnxruntime time of one adaptive batch", ["variant", "mode"], buckets=LATENCY_BUCKETS),
+        scores=Histogram("sahab_serving_score", "Distribution of returned (live) and shadow scores", ["variant", "mode"], buckets=SCORE_BUCKETS),
+        batch_records=Histogram("sahab_serving_batch_records", "Records per adaptive batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)),
         ready=Gauge("sahab_serving_ready", "1 when verified models are loaded", multiprocess_mode="livemax"),
         log_written=Counter("sahab_serving_prediction_log_rows_total", "Scored records written to the prediction log"),
-        log_dropped=Counter("sahab_serving_prediction_log_dropped_total",
-                            "Scored records dropped from the prediction log (buffer full or storage failing)"),
+        log_dropped=Counter("sahab_serving_prediction_log_dropped_total", "Scored records dropped from the prediction log (buffer full or storage failing)"),
     )

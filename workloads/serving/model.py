@@ -5,6 +5,7 @@ tags, then read each file once, hash the very bytes that are about to be used, a
 session from those bytes: a file swapped between the check and the load cannot slip through.
 Any failure raises `ModelUnavailable` with the reason; the service stays unready on it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -110,8 +111,7 @@ def load(alias: str, settings: ServingSettings, sahab: SahabSettings | None = No
         except Exception as exc:  # a verified but unusable file is still a reason to stay unready
             raise ModelUnavailable(f"{where}: cannot load {onnx_name}: {exc}") from exc
         _check_contract(session, spec, where)
-        model = LoadedModel(alias, resolved.name, resolved.version, settings.precision,
-                            resolved.sha256[onnx_name], spec, session)
+        model = LoadedModel(alias, resolved.name, resolved.version, settings.precision, resolved.sha256[onnx_name], spec, session)
         # Warm up: the first run allocates; it should not land on a client's request.
         model.score_arrays(np.zeros((1, len(spec.numeric)), np.float32), np.zeros((1, len(spec.categorical)), np.int64))
         logger.info("loaded %s %s sha256=%s", where, settings.precision, model.sha256)

@@ -11,6 +11,7 @@ more memory than the same number of small ones, so a request is admitted only wh
 flight (its Content-Length, or `assumed_bytes` without one) stay within `max_bytes`; a request
 larger than the whole budget is refused with 413.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,7 @@ def _reply(status: int, message: str, retry: bool):
 
 
 class LoadShedding:
-    def __init__(self, app, max_in_flight: int, max_bytes: int = 1 << 62, assumed_bytes: int = 1 << 20,
-                 paths: frozenset[str] = frozenset({"/score"})) -> None:
+    def __init__(self, app, max_in_flight: int, max_bytes: int = 1 << 62, assumed_bytes: int = 1 << 20, paths: frozenset[str] = frozenset({"/score"})) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         if max_bytes < 1:
@@ -47,15 +47,22 @@ class LoadShedding:
                 except ValueError:
                     pass
         if size > self.max_bytes:
-            start, body = _reply(413, f"request of {size} bytes exceeds the in-flight budget of {self.max_bytes} bytes "
-                                      "(SAHAB_SERVING_MAX_INFLIGHT_BYTES / workers); send smaller batches", retry=False)
+            start, body = _reply(
+                413,
+                f"request of {size} bytes exceeds the in-flight budget of {self.max_bytes} bytes "
+                "(SAHAB_SERVING_MAX_INFLIGHT_BYTES / workers); send smaller batches",
+                retry=False,
+            )
             await send(start)
             return await send(body)
         if self.in_flight >= self.max_in_flight or self.bytes_in_flight + size > self.max_bytes:
-            start, body = _reply(503, f"overloaded: {self.in_flight} requests / {self.bytes_in_flight} bytes in flight, "
-                                      f"limits {self.max_in_flight} / {self.max_bytes} per worker "
-                                      "(SAHAB_SERVING_MAX_CONCURRENCY, SAHAB_SERVING_MAX_INFLIGHT_BYTES); retry later",
-                                 retry=True)
+            start, body = _reply(
+                503,
+                f"overloaded: {self.in_flight} requests / {self.bytes_in_flight} bytes in flight, "
+                f"limits {self.max_in_flight} / {self.max_bytes} per worker "
+                "(SAHAB_SERVING_MAX_CONCURRENCY, SAHAB_SERVING_MAX_INFLIGHT_BYTES); retry later",
+                retry=True,
+            )
             await send(start)
             return await send(body)
         self.in_flight += 1

@@ -24,6 +24,7 @@ a lock, a few microseconds); a background thread converts and writes every `flus
 on `close()`. At most `max_rows` rows wait in memory: beyond that a batch is dropped whole and
 counted (`sahab_serving_prediction_log_dropped_total`), never blocking a request.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,7 +34,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -81,7 +82,7 @@ def to_table(batches: Sequence[_Batch]) -> pa.Table:
     total = sum(counts)
 
     def repeat(values: list[object]) -> list[object]:
-        return [v for v, n in zip(values, counts) for _ in range(n)]
+        return [v for v, n in zip(values, counts, strict=False) for _ in range(n)]
 
     records = [r for b in batches for r in b.records]
     columns: dict[str, object] = {
@@ -150,8 +151,7 @@ class PredictionLog:
                 self.dropped += n
                 dropped = True
             else:
-                self._queue.append(_Batch(request_id, ts or datetime.now(timezone.utc), key, experiment_id,
-                                          variant, model_version, scores, records))
+                self._queue.append(_Batch(request_id, ts or datetime.now(UTC), key, experiment_id, variant, model_version, scores, records))
                 self._rows += n
                 dropped = False
         if dropped and self._on_drop:
@@ -168,7 +168,7 @@ class PredictionLog:
                 return 0
             by_hour: dict[tuple[str, str], list[_Batch]] = {}
             for b in batches:
-                ts = b.ts.astimezone(timezone.utc)
+                ts = b.ts.astimezone(UTC)
                 by_hour.setdefault((ts.strftime("%Y-%m-%d"), ts.strftime("%H")), []).append(b)
             written = 0
             for (date, hour), group in by_hour.items():

@@ -5,9 +5,10 @@ typed: numbers for numeric features, strings for categorical ones; unknown field
 A validation error becomes a 400 whose `detail[].loc` names the field
 (`["requests", 0, "records", 3, "amount"]`); it never reaches the model.
 """
+
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -23,10 +24,8 @@ FeatureRecord = create_model(
     __config__=_STRICT,
     __doc__="One transaction's features; every feature must be present, null when missing.",
     # The bound keeps float32 finite inside the model; no real feature comes near it.
-    **{name: (Optional[Annotated[float, Field(ge=-1e12, le=1e12)]], Field(..., description="numeric feature"))
-       for name in NUMERIC_FEATURES},
-    **{name: (Optional[Annotated[str, Field(max_length=128)]], Field(..., description="categorical feature"))
-       for name in CATEGORICAL_FEATURES},
+    **{name: (Annotated[float, Field(ge=-1e12, le=1e12)] | None, Field(..., description="numeric feature")) for name in NUMERIC_FEATURES},
+    **{name: (Annotated[str, Field(max_length=128)] | None, Field(..., description="categorical feature")) for name in CATEGORICAL_FEATURES},
 )
 
 
@@ -35,11 +34,10 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    request_id: Optional[str] = Field(None, min_length=1, max_length=128,
-                                      description="echoed back (and logged); generated when absent")
+    request_id: str | None = Field(None, min_length=1, max_length=128, description="echoed back (and logged); generated when absent")
 
     key: str = Field(..., min_length=1, max_length=256, description="sticky A/B key, e.g. the account id")
-    records: list[FeatureRecord] = Field(  # type: ignore[valid-type]
+    records: list[FeatureRecord] = Field(  # type: ignore[valid-type]  # a model class built by create_model
         ...,
         min_length=1,
         max_length=_SETTINGS.max_records,
@@ -50,7 +48,7 @@ class ScoreRequest(BaseModel):
 class ScoreResponse(BaseModel):
     request_id: str
     """Send it back with the outcome (`/feedback` on the control port)."""
-    experiment_id: Optional[str]
+    experiment_id: str | None
     """The experiment that routed the key (null when only the champion serves)."""
     key: str
     variant: Variant
@@ -70,9 +68,8 @@ class Outcome(BaseModel):
     request_id: str = Field(..., min_length=1, max_length=128, description="the /score answer's request_id (idempotency)")
     key: str = Field(..., min_length=1, max_length=256)
     outcome: float = Field(..., allow_inf_nan=False, description="within [OUTCOME_MIN, OUTCOME_MAX]")
-    experiment_id: Optional[str] = Field(None, min_length=1, max_length=64,
-                                         description="the /score answer's experiment_id; default: the current one")
-    variant: Optional[Variant] = None
+    experiment_id: str | None = Field(None, min_length=1, max_length=64, description="the /score answer's experiment_id; default: the current one")
+    variant: Variant | None = None
     """Checked against the key's assignment in that experiment when given."""
 
 
@@ -86,7 +83,7 @@ class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     apply: bool = False
-    experiment_id: Optional[str] = Field(None, min_length=1, max_length=64)
+    experiment_id: str | None = Field(None, min_length=1, max_length=64)
     """Act on this experiment (the one whose decision was read); default: the current one."""
 
 
@@ -102,5 +99,5 @@ class ServiceStatus(BaseModel):
     reason: str
     ab_mode: str
     challenger_weight: float
-    experiment_id: Optional[str] = None
+    experiment_id: str | None = None
     models: dict[str, ModelInfo]

@@ -23,6 +23,7 @@ are refused by the same validation; overload is shed with 503 + Retry-After (Loa
 SAHAB_SERVING_MAX_CONCURRENCY requests in flight, and the batcher cancelling what cannot meet
 max_latency_ms) instead of queueing without bound.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,9 +84,11 @@ class TransactionRisk:
         if self.settings.prediction_log_uri:
             metrics = serving_metrics()
             self.prediction_log = PredictionLog(
-                self.settings.prediction_log_uri, flush_s=self.settings.prediction_log_flush_s,
+                self.settings.prediction_log_uri,
+                flush_s=self.settings.prediction_log_flush_s,
                 max_rows=self.settings.prediction_log_max_rows,
-                on_drop=metrics.log_dropped.inc, on_write=metrics.log_written.inc,
+                on_drop=metrics.log_dropped.inc,
+                on_write=metrics.log_written.inc,
             )
         self._stop = threading.Event()
         self._load()
@@ -125,8 +128,7 @@ class TransactionRisk:
                 return bool(self._models)
             experiment = None
             if s.ab_mode == "split" and "challenger" in models and 0.0 < s.challenger_weight < 1.0:
-                experiment = Experiment(models["champion"].name, models["champion"].version,
-                                        models["challenger"].version, s.ab_salt, s.challenger_weight).id
+                experiment = Experiment(models["champion"].name, models["champion"].version, models["challenger"].version, s.ab_salt, s.challenger_weight).id
             with self._lock:
                 self._models, self.experiment_id = models, experiment
                 self._reason = "verified: " + ", ".join(f"{v}=v{m.version}" for v, m in models.items())
@@ -140,8 +142,10 @@ class TransactionRisk:
         if s.ab_mode == "off":
             wanted[s.challenger_alias] = None
         models = self._models
-        live = {s.champion_alias: models["champion"].version if "champion" in models else None,
-                s.challenger_alias: models["challenger"].version if "challenger" in models else None}
+        live = {
+            s.champion_alias: models["champion"].version if "champion" in models else None,
+            s.challenger_alias: models["challenger"].version if "challenger" in models else None,
+        }
         return {k: (str(v) if v else None) for k, v in wanted.items()} != live
 
     def _watch_aliases(self) -> None:
@@ -169,11 +173,8 @@ class TransactionRisk:
 
     # --- scoring -------------------------------------------------------------------------------
 
-    @bentoml.api(batchable=SETTINGS.adaptive_batching, max_batch_size=SETTINGS.max_batch_size,
-                 max_latency_ms=SETTINGS.max_latency_ms)
-    def score(
-        self, requests: Annotated[list[ScoreRequest], Field(min_length=1, max_length=SETTINGS.max_requests)]
-    ) -> list[ScoreResponse]:
+    @bentoml.api(batchable=SETTINGS.adaptive_batching, max_batch_size=SETTINGS.max_batch_size, max_latency_ms=SETTINGS.max_latency_ms)
+    def score(self, requests: Annotated[list[ScoreRequest], Field(min_length=1, max_length=SETTINGS.max_requests)]) -> list[ScoreResponse]:
         """Score keyed batches of records; see the module docstring for the shapes."""
         metrics = serving_metrics()
         models = self._models
@@ -196,13 +197,25 @@ class TransactionRisk:
                 request_id = req.request_id or uuid.uuid4().hex
                 values = scores[offset : offset + n].tolist()
                 responses[i] = ScoreResponse(
-                    request_id=request_id, experiment_id=experiment_id, key=req.key, variant=variant,
-                    model_name=model.name, model_version=model.version, precision=model.precision, scores=values,
+                    request_id=request_id,
+                    experiment_id=experiment_id,
+                    key=req.key,
+                    variant=variant,
+                    model_name=model.name,
+                    model_version=model.version,
+                    precision=model.precision,
+                    scores=values,
                 )
                 if self.prediction_log is not None:
-                    self.prediction_log.append(request_id=request_id, key=req.key, experiment_id=experiment_id,
-                                               variant=variant, model_version=model.version, scores=values,
-                                               records=[r.__dict__ for r in req.records])
+                    self.prediction_log.append(
+                        request_id=request_id,
+                        key=req.key,
+                        experiment_id=experiment_id,
+                        variant=variant,
+                        model_version=model.version,
+                        scores=values,
+                        records=[r.__dict__ for r in req.records],
+                    )
                 offset += n
         if self.settings.ab_mode == "shadow" and "challenger" in models:
             try:
@@ -210,7 +223,7 @@ class TransactionRisk:
             except Exception:  # the shadow must never fail what the champion answered
                 logger.exception("shadow scoring failed")
                 metrics.errors.labels(variant="challenger", reason="shadow").inc(len(requests))
-        return responses  # type: ignore[return-value]
+        return responses  # type: ignore[return-value]  # every slot was filled above
 
     def _run(self, model: LoadedModel, variant: Variant, mode: str, requests: list[ScoreRequest]) -> np.ndarray:
         metrics = serving_metrics()
@@ -239,8 +252,7 @@ class TransactionRisk:
             ab_mode=self.settings.ab_mode,
             challenger_weight=self.settings.challenger_weight,
             experiment_id=self.experiment_id if "challenger" in models else None,
-            models={v: ModelInfo(alias=m.alias, version=m.version, precision=m.precision, sha256=m.sha256)
-                    for v, m in models.items()},
+            models={v: ModelInfo(alias=m.alias, version=m.version, precision=m.precision, sha256=m.sha256) for v, m in models.items()},
         )
 
 
@@ -256,17 +268,28 @@ class ReadyInfo:
         service = _LIVE[0]
         ready = service.__is_ready__()
         models = service._models
-        body = json.dumps({"ready": ready, "reason": service._reason,
-                           "experiment_id": service.experiment_id if "challenger" in models else None,
-                           "models": {v: m.version for v, m in models.items()}}).encode()
-        await send({"type": "http.response.start", "status": 200 if ready else 503,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "ready": ready,
+                "reason": service._reason,
+                "experiment_id": service.experiment_id if "challenger" in models else None,
+                "models": {v: m.version for v, m in models.items()},
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if ready else 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
 # Budgets are per worker process (each has its own middleware): divide the pod's totals.
-TransactionRisk.add_asgi_middleware(LoadShedding, max_in_flight=math.ceil(SETTINGS.max_concurrency / SETTINGS.workers),
-                                    max_bytes=math.ceil(SETTINGS.max_inflight_bytes / SETTINGS.workers))
+TransactionRisk.add_asgi_middleware(
+    LoadShedding, max_in_flight=math.ceil(SETTINGS.max_concurrency / SETTINGS.workers), max_bytes=math.ceil(SETTINGS.max_inflight_bytes / SETTINGS.workers)
+)
 TransactionRisk.add_asgi_middleware(ReadyInfo)
 # BentoML 1.4 derives the media type of a list (root-model) output from its JSON schema, and
 # rebuilds that schema on every response: about 3 ms per /score call here. It is JSON, always.

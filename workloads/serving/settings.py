@@ -3,6 +3,7 @@
 The registry location and model name come from the shared `SAHAB_*` settings
 (workloads/settings.py); these are the knobs of the service itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

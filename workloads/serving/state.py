@@ -26,6 +26,7 @@ practices", "Multi-key commands"; the hash-tag rule: redis.io "CLUSTER KEYSLOT" 
 specification's "Hash tags"). The prefix may not contain braces (the first `{...}` of a key is its tag). Keys of the
 layout before the tag (`exp:<id>:...`) are not read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,7 @@ class Experiment:
 
     @property
     def id(self) -> str:
-        return experiment_id(self.model_name, self.salt, self.challenger_weight,
-                             self.champion_version, self.challenger_version)
+        return experiment_id(self.model_name, self.salt, self.challenger_weight, self.champion_version, self.challenger_version)
 
 
 def experiment_id(model_name: str, salt: str, weight: float, champion: str, challenger: str) -> str:
@@ -157,9 +157,11 @@ class RedisStore:
         import redis
 
         if "{" in prefix or "}" in prefix:
-            raise ValueError(f"SAHAB_SERVING_AB_REDIS_PREFIX={prefix!r} contains a brace: the experiment id is each key's "
-                             "hash tag (one Redis Cluster slot per experiment), and a brace in the prefix would replace it. "
-                             "Fix: use a prefix without { and }, e.g. sahab:ab:")
+            raise ValueError(
+                f"SAHAB_SERVING_AB_REDIS_PREFIX={prefix!r} contains a brace: the experiment id is each key's "
+                "hash tag (one Redis Cluster slot per experiment), and a brace in the prefix would replace it. "
+                "Fix: use a prefix without { and }, e.g. sahab:ab:"
+            )
         self.prefix = prefix
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
         self._record = self.client.register_script(_RECORD)
@@ -269,8 +271,7 @@ class SqliteStore:
 
     def register(self, experiment: Experiment) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO experiments VALUES (?, ?)",
-                       (experiment.id, json.dumps({k: str(v) for k, v in asdict(experiment).items()})))
+            db.execute("INSERT OR REPLACE INTO experiments VALUES (?, ?)", (experiment.id, json.dumps({k: str(v) for k, v in asdict(experiment).items()})))
 
     def experiment(self, experiment_id: str) -> Experiment | None:
         row = self._db().execute("SELECT meta FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
@@ -285,17 +286,14 @@ class SqliteStore:
                     dup += 1
                     continue
                 accepted += 1
-                db.execute("INSERT INTO outcomes VALUES (?, ?, 1) ON CONFLICT (exp, variant) DO UPDATE SET n = n + 1",
-                           (experiment_id, o.variant))
+                db.execute("INSERT INTO outcomes VALUES (?, ?, 1) ON CONFLICT (exp, variant) DO UPDATE SET n = n + 1", (experiment_id, o.variant))
                 if db.execute("SELECT 1 FROM sealed WHERE exp = ? AND key = ?", (experiment_id, o.key)).fetchone():
                     continue
                 db.execute(
-                    "INSERT INTO open_keys VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (exp, key) "
-                    "DO UPDATE SET n = n + 1, s = s + excluded.s, last = excluded.last",
+                    "INSERT INTO open_keys VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (exp, key) DO UPDATE SET n = n + 1, s = s + excluded.s, last = excluded.last",
                     (experiment_id, o.key, o.variant, float(o.value), now),
                 )
-                variant, n, s = db.execute("SELECT variant, n, s FROM open_keys WHERE exp = ? AND key = ?",
-                                           (experiment_id, o.key)).fetchone()
+                variant, n, s = db.execute("SELECT variant, n, s FROM open_keys WHERE exp = ? AND key = ?", (experiment_id, o.key)).fetchone()
                 if n >= key_outcomes:
                     self._seal(db, experiment_id, o.key, variant, n, s)
                     sealed += 1
@@ -309,8 +307,9 @@ class SqliteStore:
 
     def seal_idle(self, experiment_id: str, idle_s: float) -> int:
         with self._tx() as db:
-            rows = db.execute("SELECT key, variant, n, s FROM open_keys WHERE exp = ? AND last <= ? ORDER BY last, key",
-                              (experiment_id, time.time() - idle_s)).fetchall()
+            rows = db.execute(
+                "SELECT key, variant, n, s FROM open_keys WHERE exp = ? AND last <= ? ORDER BY last, key", (experiment_id, time.time() - idle_s)
+            ).fetchall()
             for key, variant, n, s in rows:
                 self._seal(db, experiment_id, key, variant, n, s)
         return len(rows)
@@ -325,8 +324,7 @@ class SqliteStore:
 
     def save_decision(self, experiment_id: str, decision: dict) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?)",
-                       (experiment_id, json.dumps(decision, default=str, sort_keys=True)))
+            db.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?)", (experiment_id, json.dumps(decision, default=str, sort_keys=True)))
 
     def decision(self, experiment_id: str) -> dict | None:
         row = self._db().execute("SELECT decision FROM decisions WHERE exp = ?", (experiment_id,)).fetchone()
@@ -336,8 +334,7 @@ class SqliteStore:
         now = time.time()
         with self._tx() as db:
             db.execute("DELETE FROM claims WHERE exp = ? AND expires < ?", (experiment_id, now))
-            return db.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)",
-                              (experiment_id, owner, now + ttl_s)).rowcount == 1
+            return db.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?)", (experiment_id, owner, now + ttl_s)).rowcount == 1
 
     def release(self, experiment_id: str, owner: str) -> None:
         with self._tx() as db:
@@ -351,8 +348,7 @@ class SqliteStore:
 
 
 def _experiment_from(meta: dict[str, str]) -> Experiment:
-    return Experiment(meta["model_name"], meta["champion_version"], meta["challenger_version"],
-                      meta["salt"], float(meta["challenger_weight"]))
+    return Experiment(meta["model_name"], meta["champion_version"], meta["challenger_version"], meta["salt"], float(meta["challenger_weight"]))
 
 
 def _parse_units(raw: Iterable[str]) -> tuple[list[str], list[float]]:

@@ -3,6 +3,7 @@
 Exit status: 0 done, 2 bad config, 143 stopped by SIGTERM after writing a checkpoint (run the
 same command with --resume to continue; a Kubernetes Job with restarts does exactly that).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
         "SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI, SAHAB_MLFLOW_ARTIFACT_LOCATION.",
     )
     p.add_argument("--config", type=Path, help="JSON or YAML training config (default: SAHAB_TRAIN_CONFIG, else defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, dotted (repeatable): --set model.kind=transformer")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, dotted (repeatable): --set model.kind=transformer",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in checkpoint.uri")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.add_argument("--print-config", action="store_true", help="print the validated config (and DeepSpeed JSON) and exit")
@@ -79,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_track:
         from workloads.registry import tracking  # MLflow is imported only when it is used
 
-        run_id = tracking.start_run(cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256,
-                                    feature_views=data.feature_views, settings=settings)
+        run_id = tracking.start_run(cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256, feature_views=data.feature_views, settings=settings)
         print(f"mlflow run {run_id} at {settings.tracking_uri()}", flush=True)
 
     def log_metrics(step: int, metrics: dict[str, float]) -> None:

@@ -20,6 +20,7 @@ newest last), never by step number, and never removes the checkpoint `LATEST` na
 resume from an older checkpoint, a higher-numbered leftover of the abandoned attempt is the one
 to go.
 """
+
 from __future__ import annotations
 
 import json
@@ -212,7 +213,7 @@ class _ObjectStore:
 
     def _remote_steps(self) -> set[int]:
         base = self._key("step-")
-        return {int(k[len(base):].split("/")[0]) for k in self._keys(base)}
+        return {int(k[len(base) :].split("/")[0]) for k in self._keys(base)}
 
     def latest_step(self) -> int | None:
         body = self._get(self._key(LATEST))
@@ -226,7 +227,7 @@ class _ObjectStore:
         if not keys:
             raise FileNotFoundError(f"checkpoint {self._describe(prefix)} does not exist")
         for key in keys:
-            dest = path / key[len(prefix):]
+            dest = path / key[len(prefix) :]
             dest.parent.mkdir(parents=True, exist_ok=True)
             self._download_file(key, dest)
         return path
@@ -352,6 +353,7 @@ def open_store(uri: str, client=None) -> CheckpointStore:
 
 # --- what goes into a checkpoint ---
 
+
 def rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -381,8 +383,7 @@ def check_resumable(meta: dict[str, Any], config: dict[str, Any], data_sha256: s
     differ = sorted(k for k in set(meta["config"]) | set(config) if k not in RESUME_FREE and meta["config"].get(k) != config.get(k))
     if differ:
         raise ValueError(
-            f"cannot resume: the checkpoint was written with a different config in {differ}; "
-            "use the same config, or start a new run without --resume"
+            f"cannot resume: the checkpoint was written with a different config in {differ}; use the same config, or start a new run without --resume"
         )
     saved = meta.get("data_sha256")
     if saved != data_sha256:
@@ -417,8 +418,7 @@ class Distributed:
 class Checkpointer:
     """Save and restore a TrainState in a CheckpointStore (see the module docstring)."""
 
-    def __init__(self, store: CheckpointStore, dist: Distributed | None = None,
-                 on_saved: Callable[[int], None] | None = None) -> None:
+    def __init__(self, store: CheckpointStore, dist: Distributed | None = None, on_saved: Callable[[int], None] | None = None) -> None:
         self.store = store
         self.dist = dist or Distributed()
         self.on_saved = on_saved
@@ -445,8 +445,7 @@ class Checkpointer:
             # Collective: every rank writes its own optimizer shard, rank 0 the model states.
             state.engine.save_checkpoint(str(folder), tag="engine", client_state=meta, save_latest=False)
         else:
-            payload = {**meta, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
-                       "scheduler": state.scheduler.state_dict()}
+            payload = {**meta, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict()}
             tmp = folder / "state.pt.tmp"
             torch.save(payload, tmp)
             os.replace(tmp, folder / "state.pt")

@@ -3,6 +3,7 @@
 Every model is frozen with `extra="forbid"`: a misspelt key is an error naming the field, never
 a silently ignored setting. Cross-field rules live in `model_validator(mode="after")`.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,7 @@ class ModelConfig(_Frozen):
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
         if self.kind == "transformer" and self.hidden % self.heads:
-            raise ValueError(
-                f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads}) for the transformer"
-            )
+            raise ValueError(f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads}) for the transformer")
         return self
 
 
@@ -115,9 +114,7 @@ class TrainConfig(_Frozen):
     @model_validator(mode="after")
     def _cross_field(self) -> TrainConfig:
         if self.batch_size % self.grad_accum_steps:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be divisible by grad_accum_steps ({self.grad_accum_steps})"
-            )
+            raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum_steps ({self.grad_accum_steps})")
         if self.precision == "bf16" and self.device == "cpu":
             raise ValueError("precision 'bf16' needs device 'cuda' or 'auto'; on CPU use 'fp32'")
         if self.optim.warmup_steps >= self.steps:
@@ -162,10 +159,7 @@ def deepspeed_json(cfg: TrainConfig, world_size: int = 1) -> dict[str, Any]:
     are set; DeepSpeed infers the third, so the three can never disagree.
     """
     if cfg.batch_size % (cfg.grad_accum_steps * world_size):
-        raise ValueError(
-            f"batch_size ({cfg.batch_size}) must be divisible by grad_accum_steps x world_size "
-            f"({cfg.grad_accum_steps} x {world_size})"
-        )
+        raise ValueError(f"batch_size ({cfg.batch_size}) must be divisible by grad_accum_steps x world_size ({cfg.grad_accum_steps} x {world_size})")
     zero: dict[str, Any] = {"stage": cfg.deepspeed.zero_stage}
     if cfg.deepspeed.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}

@@ -1,4 +1,5 @@
 """Training data: out-of-time split, encoding, snapshot hash and a resumable batch order."""
+
 from __future__ import annotations
 
 import hashlib
@@ -110,9 +111,6 @@ class EpochSampler:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         if (state["seed"], state["n"]) != (self.seed, self.n):
-            raise ValueError(
-                f"checkpoint data order was for seed={state['seed']}, rows={state['n']}; "
-                f"this run has seed={self.seed}, rows={self.n}"
-            )
+            raise ValueError(f"checkpoint data order was for seed={state['seed']}, rows={state['n']}; this run has seed={self.seed}, rows={self.n}")
         self.epoch, self.cursor = state["epoch"], state["cursor"]
         self._perm = self._permutation()

@@ -1,4 +1,5 @@
 """Load the rows a config asks for: from the seeded generator or a feature-store training set."""
+
 from __future__ import annotations
 
 import json

@@ -15,6 +15,7 @@ with --resume); otherwise the first failing rank's status (the other ranks are s
 In the image it runs under `tini` as PID 1 (reaps zombies, forwards SIGTERM to this process):
 the Job's command is `/usr/bin/tini -- python -m workloads.training.launch ...`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,15 @@ def _free_port() -> int:
 
 
 def rank_env(rank: int, world: int, port: int, base: dict[str, str]) -> dict[str, str]:
-    return {**base, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
-            "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": base.get("MASTER_ADDR", "127.0.0.1"), "MASTER_PORT": str(port)}
+    return {
+        **base,
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(world),
+        "LOCAL_WORLD_SIZE": str(world),
+        "MASTER_ADDR": base.get("MASTER_ADDR", "127.0.0.1"),
+        "MASTER_PORT": str(port),
+    }
 
 
 def launch(command: list[str], nproc: int, *, poll_s: float = 0.2) -> int:
@@ -77,8 +85,7 @@ def launch(command: list[str], nproc: int, *, poll_s: float = 0.2) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m workloads.training.launch", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m workloads.training.launch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nproc", type=int, required=True, help="ranks (one per GPU)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command every rank runs")
     args = p.parse_args(argv)

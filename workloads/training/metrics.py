@@ -1,4 +1,5 @@
 """Evaluation metrics of a binary risk score: ranking, thresholded and calibration."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ Contract (the ONNX export relies on it): `forward(numeric float32 [B, n_num] raw
 `encode`, categorical int64 [B, n_cat]) -> logits [B]`. Standardisation is inside the model as
 buffers built from the FeatureSpec, so serving only has to run `encode`.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ interrupted (SIGTERM, e.g. a spot interruption notice) and resumed from its chec
 the same weights as one that was not. Under several ranks the SIGTERM flag is all-reduced every
 step, so all ranks stop, and checkpoint, at the same step.
 """
+
 from __future__ import annotations
 
 import copy
@@ -101,13 +102,18 @@ def build_state(cfg: TrainConfig, data: TrainingData) -> TrainState:
     if cfg.precision == "bf16" and device.type != "cuda":
         raise RuntimeError("precision 'bf16' needs a CUDA device")
     model = build_model(data.spec, cfg.model).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     train = Dataset(*(t.to(device) for t in (data.train.numeric, data.train.categorical, data.train.label)))
     state = TrainState(
-        cfg, data.spec, model, optimizer, scheduler, EpochSampler(len(train), cfg.batch_size, cfg.seed), device, train,
+        cfg,
+        data.spec,
+        model,
+        optimizer,
+        scheduler,
+        EpochSampler(len(train), cfg.batch_size, cfg.seed),
+        device,
+        train,
         data_sha256=data.snapshot_sha256,
     )
     if cfg.deepspeed.enabled:
@@ -120,8 +126,7 @@ def _attach_deepspeed(state: TrainState) -> None:
     if not cuda:
         # DeepSpeed picks its accelerator at import; without CUDA its CPU accelerator is the one.
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511"), ("RANK", "0"),
-                       ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
+    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29511"), ("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
         os.environ.setdefault(key, value)  # a single process needs no launcher
     import deepspeed
     import torch.distributed as dist
@@ -131,9 +136,7 @@ def _attach_deepspeed(state: TrainState) -> None:
     state.rank, state.world_size = dist.get_rank(), dist.get_world_size()
     ds_config = deepspeed_json(state.cfg, state.world_size)
     validate_deepspeed_json(ds_config, state.world_size)
-    engine, optimizer, _, scheduler = deepspeed.initialize(
-        model=state.model, optimizer=state.optimizer, lr_scheduler=state.scheduler, config=ds_config
-    )
+    engine, optimizer, _, scheduler = deepspeed.initialize(model=state.model, optimizer=state.optimizer, lr_scheduler=state.scheduler, config=ds_config)
     state.engine, state.model, state.optimizer, state.scheduler = engine, engine.module, optimizer, scheduler
 
 
@@ -151,7 +154,7 @@ def train_step(state: TrainState, numeric: torch.Tensor, categorical: torch.Tens
         numeric, categorical, label = numeric[sl], categorical[sl], label[sl]
     bf16_autocast = cfg.precision == "bf16" and engine is None
     losses = []
-    for num, cat, y in zip(*(t.chunk(cfg.grad_accum_steps) for t in (numeric, categorical, label))):
+    for num, cat, y in zip(*(t.chunk(cfg.grad_accum_steps) for t in (numeric, categorical, label)), strict=False):
         with torch.autocast("cuda", dtype=torch.bfloat16) if bf16_autocast else nullcontext():
             logits = (engine or state.model)(num, cat)
         loss = F.binary_cross_entropy_with_logits(logits.float(), y)
@@ -236,8 +239,7 @@ def train(
             state.step += 1
             if state.step % log_every == 0 or state.step == cfg.steps:
                 rate = (state.step - start_step) * cfg.batch_size / (time.perf_counter() - t0)
-                log(f"step {state.step}/{cfg.steps} loss {loss.item():.4f} "
-                    f"lr {state.scheduler.get_last_lr()[0]:.2e} {rate:,.0f} samples/s")
+                log(f"step {state.step}/{cfg.steps} loss {loss.item():.4f} lr {state.scheduler.get_last_lr()[0]:.2e} {rate:,.0f} samples/s")
             if state.step % cfg.eval_every == 0 and state.step < cfg.steps:
                 metrics = evaluate(state.model, data.val, cfg.threshold)
                 history.append({"step": state.step, **metrics})
@@ -270,8 +272,7 @@ def export_copy(model: nn.Module) -> nn.Module:
 def save_model_bundle(path: Path, model: nn.Module, cfg: TrainConfig, spec: FeatureSpec) -> None:
     """Everything export needs to rebuild the model: weights, model config and feature spec."""
     torch.save(
-        {"format": _FORMAT, "model": export_copy(model).state_dict(), "config": cfg.model_dump(mode="json"),
-         "feature_spec": spec.to_json()},
+        {"format": _FORMAT, "model": export_copy(model).state_dict(), "config": cfg.model_dump(mode="json"), "feature_spec": spec.to_json()},
         path,
     )
 

@@ -13,9 +13,10 @@ of this package and append it to `CHECKS`; to add a section to report.md, append
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -127,12 +128,12 @@ def policy_levels(doc: Any) -> dict[str, str]:
 
 # The one registry of deployability checks, in run order. (Imported here, at the end: each check
 # module imports Context and finding from above.)
-from sahab.gate.deployability import budget, connectivity, iam, pins, rules, scheduling, workload_env  # noqa: E402
+from sahab.gate.deployability import budget, connectivity, iam, pins, rules, scheduling, workload_env  # noqa: E402 (they import Context and finding from above)
 
 CHECKS: list[Check] = [connectivity.check, iam.check, scheduling.check, pins.check, rules.check, budget.check_budget, workload_env.check]
 
 # report.md sections of these checks (sahab.gate.reports.SECTIONS, the hook for extra sections).
-from sahab.gate import reports as _reports  # noqa: E402
+from sahab.gate import reports as _reports  # noqa: E402 (reports imports this module)
 
 for _section in (budget.cost_section, workload_env.workload_env_section):
     if _section not in _reports.SECTIONS:

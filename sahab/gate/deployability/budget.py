@@ -28,7 +28,9 @@ def _shrink_advice(est: Estimate, over: float) -> str:
     for p in pools[:3]:
         per_node = (p.monthly_max - p.monthly_min) / (p.nodes_max - p.nodes_min)
         fewer = min(int(-(-over // per_node)), int(p.nodes_max - p.nodes_min)) if per_node > 0 else 0
-        advice.append(f"{p.name} (max {p.nodes_max:g} nodes, {usd(p.monthly_max)} at max, {usd(per_node)} per node; max {p.nodes_max - fewer:g} saves {usd(fewer * per_node)})")
+        advice.append(
+            f"{p.name} (max {p.nodes_max:g} nodes, {usd(p.monthly_max)} at max, {usd(per_node)} per node; max {p.nodes_max - fewer:g} saves {usd(fewer * per_node)})"
+        )
     return "shrink the pools' max_size, dearest first: " + "; ".join(advice)
 
 
@@ -41,21 +43,30 @@ def check_budget(ctx: Context) -> list[Finding]:
     urn = _stack_urn(ctx)
     if est.monthly_max > est.budget_usd:
         over = est.monthly_max - est.budget_usd
-        out.append(finding(
-            "budget-monthly-max",
-            f"{RESOURCE}: the maximum monthly estimate {usd(est.monthly_max)} (every pool at max_size) exceeds monthly_usd_max "
-            f"{usd(est.budget_usd)} by {usd(over)}. Fix: {_shrink_advice(est, over)}; or raise budget.monthly_usd_max "
-            "(see `sahab cost` for every line).",
-            urn=urn, resource=RESOURCE, description="The environment's maximum monthly cost stays within its budget.",
-        ))
+        out.append(
+            finding(
+                "budget-monthly-max",
+                f"{RESOURCE}: the maximum monthly estimate {usd(est.monthly_max)} (every pool at max_size) exceeds monthly_usd_max "
+                f"{usd(est.budget_usd)} by {usd(over)}. Fix: {_shrink_advice(est, over)}; or raise budget.monthly_usd_max "
+                "(see `sahab cost` for every line).",
+                urn=urn,
+                resource=RESOURCE,
+                description="The environment's maximum monthly cost stays within its budget.",
+            )
+        )
     if est.unpriced:
         names = ", ".join(f"{u.name} ({u.type})" for u in est.unpriced[:5])
-        out.append(finding(
-            "budget-unpriced",
-            f"{RESOURCE}: {len(est.unpriced)} resource(s) could not be priced and are not in the estimate the budget is checked against: "
-            f"{names}{' …' if len(est.unpriced) > 5 else ''}. Fix: add their prices to sahab/prices/{est.region}.json or a rule to sahab/cost/rules.py.",
-            urn=urn, resource=RESOURCE, enforcement=ADVISORY, description="Everything the budget covers is priced.",
-        ))
+        out.append(
+            finding(
+                "budget-unpriced",
+                f"{RESOURCE}: {len(est.unpriced)} resource(s) could not be priced and are not in the estimate the budget is checked against: "
+                f"{names}{' …' if len(est.unpriced) > 5 else ''}. Fix: add their prices to sahab/prices/{est.region}.json or a rule to sahab/cost/rules.py.",
+                urn=urn,
+                resource=RESOURCE,
+                enforcement=ADVISORY,
+                description="Everything the budget covers is priced.",
+            )
+        )
     return out
 
 

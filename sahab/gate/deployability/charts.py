@@ -41,52 +41,118 @@ class ChartWorkload:
 
 
 _NOT_ON_KARPENTER_NODES = {
-    "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]}}
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]}]
+        }
+    }
 }
 
 CHARTS: dict[str, list[ChartWorkload]] = {
     "karpenter": [
         ChartWorkload(
-            "karpenter", "Deployment", {"app.kubernetes.io/name": "karpenter"}, {"http-metrics": 8080}, "http-metrics",
-            resources="controller.resources", replicas="replicas", default_replicas=2,
-            default_affinity=_NOT_ON_KARPENTER_NODES, scraped_when="serviceMonitor.enabled",
+            "karpenter",
+            "Deployment",
+            {"app.kubernetes.io/name": "karpenter"},
+            {"http-metrics": 8080},
+            "http-metrics",
+            resources="controller.resources",
+            replicas="replicas",
+            default_replicas=2,
+            default_affinity=_NOT_ON_KARPENTER_NODES,
+            scraped_when="serviceMonitor.enabled",
         )
     ],
     "cluster-autoscaler": [
-        ChartWorkload("cluster-autoscaler", "Deployment", {"app.kubernetes.io/name": "aws-cluster-autoscaler"}, {"http": 8085}, "http", replicas="replicaCount", scraped_when="serviceMonitor.enabled")
+        ChartWorkload(
+            "cluster-autoscaler",
+            "Deployment",
+            {"app.kubernetes.io/name": "aws-cluster-autoscaler"},
+            {"http": 8085},
+            "http",
+            replicas="replicaCount",
+            scraped_when="serviceMonitor.enabled",
+        )
     ],
     "kube-prometheus-stack": [
         ChartWorkload(
-            "prometheus", "StatefulSet", {"app.kubernetes.io/name": "prometheus"}, {"http-web": 9090}, "http-web",
-            resources="prometheus.prometheusSpec.resources", node_selector="prometheus.prometheusSpec.nodeSelector",
-            tolerations="prometheus.prometheusSpec.tolerations", affinity="prometheus.prometheusSpec.affinity", replicas="prometheus.prometheusSpec.replicas",
+            "prometheus",
+            "StatefulSet",
+            {"app.kubernetes.io/name": "prometheus"},
+            {"http-web": 9090},
+            "http-web",
+            resources="prometheus.prometheusSpec.resources",
+            node_selector="prometheus.prometheusSpec.nodeSelector",
+            tolerations="prometheus.prometheusSpec.tolerations",
+            affinity="prometheus.prometheusSpec.affinity",
+            replicas="prometheus.prometheusSpec.replicas",
         ),
         ChartWorkload(
-            "alertmanager", "StatefulSet", {"app.kubernetes.io/name": "alertmanager"}, {"http-web": 9093}, "http-web",
-            resources="alertmanager.alertmanagerSpec.resources", node_selector="alertmanager.alertmanagerSpec.nodeSelector",
-            tolerations="alertmanager.alertmanagerSpec.tolerations", affinity="alertmanager.alertmanagerSpec.affinity", replicas="alertmanager.alertmanagerSpec.replicas",
+            "alertmanager",
+            "StatefulSet",
+            {"app.kubernetes.io/name": "alertmanager"},
+            {"http-web": 9093},
+            "http-web",
+            resources="alertmanager.alertmanagerSpec.resources",
+            node_selector="alertmanager.alertmanagerSpec.nodeSelector",
+            tolerations="alertmanager.alertmanagerSpec.tolerations",
+            affinity="alertmanager.alertmanagerSpec.affinity",
+            replicas="alertmanager.alertmanagerSpec.replicas",
         ),
-        ChartWorkload("grafana", "Deployment", {"app.kubernetes.io/name": "grafana"}, {"grafana": 3000}, "", resources="grafana.resources", node_selector="grafana.nodeSelector", tolerations="grafana.tolerations", affinity="grafana.affinity"),
         ChartWorkload(
-            "kube-state-metrics", "Deployment", {"app.kubernetes.io/name": "kube-state-metrics"}, {"http": 8080}, "http",
-            resources="kube-state-metrics.resources", node_selector="kube-state-metrics.nodeSelector", tolerations="kube-state-metrics.tolerations", affinity="kube-state-metrics.affinity",
+            "grafana",
+            "Deployment",
+            {"app.kubernetes.io/name": "grafana"},
+            {"grafana": 3000},
+            "",
+            resources="grafana.resources",
+            node_selector="grafana.nodeSelector",
+            tolerations="grafana.tolerations",
+            affinity="grafana.affinity",
+        ),
+        ChartWorkload(
+            "kube-state-metrics",
+            "Deployment",
+            {"app.kubernetes.io/name": "kube-state-metrics"},
+            {"http": 8080},
+            "http",
+            resources="kube-state-metrics.resources",
+            node_selector="kube-state-metrics.nodeSelector",
+            tolerations="kube-state-metrics.tolerations",
+            affinity="kube-state-metrics.affinity",
         ),
         # hostNetwork: Prometheus scrapes it on the node's address, which NetworkPolicies do not govern.
         ChartWorkload(
-            "node-exporter", "DaemonSet", {"app.kubernetes.io/name": "prometheus-node-exporter"}, {},
-            resources="prometheus-node-exporter.resources", node_selector="prometheus-node-exporter.nodeSelector",
-            tolerations="prometheus-node-exporter.tolerations", affinity="prometheus-node-exporter.affinity",
+            "node-exporter",
+            "DaemonSet",
+            {"app.kubernetes.io/name": "prometheus-node-exporter"},
+            {},
+            resources="prometheus-node-exporter.resources",
+            node_selector="prometheus-node-exporter.nodeSelector",
+            tolerations="prometheus-node-exporter.tolerations",
+            affinity="prometheus-node-exporter.affinity",
             default_tolerations=({"effect": "NoSchedule", "operator": "Exists"},),
         ),
         ChartWorkload(
-            "prometheus-operator", "Deployment", {"app": "kube-prometheus-stack-operator"}, {"https": 10250}, "https",
-            resources="prometheusOperator.resources", node_selector="prometheusOperator.nodeSelector", tolerations="prometheusOperator.tolerations", affinity="prometheusOperator.affinity",
+            "prometheus-operator",
+            "Deployment",
+            {"app": "kube-prometheus-stack-operator"},
+            {"https": 10250},
+            "https",
+            resources="prometheusOperator.resources",
+            node_selector="prometheusOperator.nodeSelector",
+            tolerations="prometheusOperator.tolerations",
+            affinity="prometheusOperator.affinity",
         ),
     ],
     "prometheus-pushgateway": [
         ChartWorkload("pushgateway", "Deployment", {"app.kubernetes.io/name": "prometheus-pushgateway"}, {"http": 9091}, "", replicas="replicaCount")
     ],
-    "dcgm-exporter": [ChartWorkload("dcgm-exporter", "DaemonSet", {"app.kubernetes.io/name": "dcgm-exporter"}, {"metrics": 9400}, "metrics", scraped_when="serviceMonitor.enabled")],
+    "dcgm-exporter": [
+        ChartWorkload(
+            "dcgm-exporter", "DaemonSet", {"app.kubernetes.io/name": "dcgm-exporter"}, {"metrics": 9400}, "metrics", scraped_when="serviceMonitor.enabled"
+        )
+    ],
     "nvidia-device-plugin": [ChartWorkload("nvidia-device-plugin", "DaemonSet", {"app.kubernetes.io/name": "nvidia-device-plugin"})],
 }
 

@@ -76,7 +76,9 @@ def nca_input(ctx: Context, pods: list[PodTemplate], probes: list[PodTemplate]) 
         containers = [{"name": c.get("name", "c"), "image": "probe", "ports": c.get("ports") or []} for c in p.spec.get("containers") or [{"name": "c"}]]
         docs.append(
             {
-                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": p.name, "namespace": p.namespace},
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": p.name, "namespace": p.namespace},
                 "spec": {"selector": {"matchLabels": p.labels}, "template": {"metadata": {"labels": p.labels}, "spec": {"containers": containers}}},
             }
         )
@@ -88,7 +90,9 @@ def run_nca(docs: list[dict[str, Any]], nca: Path = NCA, timeout: float = 120) -
     with tempfile.TemporaryDirectory(prefix="sahab-nca-") as tmp:
         path = Path(tmp) / "resources.yaml"
         path.write_text("\n---\n".join(json.dumps(d) for d in docs))  # JSON is YAML, and 10x faster to write
-        proc = subprocess.run([str(nca), "--connectivity", str(path), "-r", str(path), "-o", "txt_no_fw_rules"], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(nca), "--connectivity", str(path), "-r", str(path), "-o", "txt_no_fw_rules"], capture_output=True, text=True, timeout=timeout
+        )
     if proc.returncode not in (0, 1) or "=>" not in proc.stdout:
         raise RuntimeError(f"nca exited {proc.returncode}: {(proc.stderr or proc.stdout)[-1500:]}")
     return proc.stdout
@@ -109,7 +113,7 @@ def _conn(text: str) -> set[tuple[str, int]] | str:
     for group in re.findall(r"\{([^}]*)\}", text):
         protocols = re.search(r"protocols:([A-Z,]+?)(?:,[a-z_]+:|$)", group)
         ports = re.search(r"dst_ports:([0-9,\-]+)", group)
-        for proto in (protocols.group(1).split(",") if protocols else ["TCP", "UDP", "SCTP"]):
+        for proto in protocols.group(1).split(",") if protocols else ["TCP", "UDP", "SCTP"]:
             if not ports:
                 out.update((proto, n) for n in range(1, 65536))
                 continue
@@ -159,6 +163,7 @@ class Connectivity:
     def allows(self, src: str, dst: str, port: tuple[str, int] | None) -> bool:
         """`dst` a pod key, an address or a CIDR (every address of it must be allowed); `src` a pod
         key or an address. `port` None: any connection at all."""
+
         def ok(conn: Any) -> bool:
             return conn == ANY or (bool(conn) and (port is None or port in conn))
 
@@ -193,7 +198,7 @@ def _covers(ranges: list[tuple[int, int, int]], target: str) -> bool:
     """Whether the union of `ranges` contains every address of `target` (an address or a CIDR)."""
     net = ipaddress.ip_network(target if "/" in target else f"{target}/{32 if ':' not in target else 128}", strict=False)
     lo, hi = int(net[0]), int(net[-1])
-    for v, a, b in sorted(r for r in ranges if r[0] == net.version):
+    for _v, a, b in sorted(r for r in ranges if r[0] == net.version):
         if a <= lo <= b:
             lo = b + 1
             if lo > hi:
@@ -212,7 +217,8 @@ def _named(pods: list[PodTemplate], name: str) -> list[PodTemplate]:
 
 def _data_cidrs(ctx: Context) -> list[str]:
     return sorted(
-        str(r.inputs.get("cidrBlock")) for r in ctx.resources("aws:ec2/subnet:Subnet")
+        str(r.inputs.get("cidrBlock"))
+        for r in ctx.resources("aws:ec2/subnet:Subnet")
         if (r.inputs.get("tags") or {}).get("sahab.ae/tier") == "data" and r.inputs.get("cidrBlock")
     )
 
@@ -243,7 +249,14 @@ def _scrape_targets(ctx: Context, pods: list[PodTemplate]) -> list[tuple[PodTemp
 def _service_port(services: list[dict[str, Any]], selector: Any, pod: PodTemplate, port_name: Any, target_port: Any) -> int:
     """The container port a ServiceMonitor endpoint reaches on `pod`, through the Services it selects
     (or, for chart workloads without a Service in the plan, the pod's own labels and port names)."""
-    matched = [s for s in services if (s.get("metadata") or {}).get("namespace") == pod.namespace and selector_matches(selector, (s.get("metadata") or {}).get("labels") or {}) and selector_matches({"matchLabels": (s.get("spec") or {}).get("selector") or {}}, pod.labels) and (s.get("spec") or {}).get("selector")]
+    matched = [
+        s
+        for s in services
+        if (s.get("metadata") or {}).get("namespace") == pod.namespace
+        and selector_matches(selector, (s.get("metadata") or {}).get("labels") or {})
+        and selector_matches({"matchLabels": (s.get("spec") or {}).get("selector") or {}}, pod.labels)
+        and (s.get("spec") or {}).get("selector")
+    ]
     if isinstance(target_port, int):
         return target_port if matched or selector_matches(selector, pod.labels) else 0
     for s in matched:
@@ -261,50 +274,204 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
     fix_baseline = "allow it in the namespace's baseline NetworkPolicy (components/kubernetes/tenancy.py)"
     for p in pods:
         flows.append(Flow("connectivity-dns", p, DNS, (("UDP", 53), ("TCP", 53)), True, "every pod resolves names through kube-dns", fix_baseline, "kube-dns"))
-        flows.append(Flow("connectivity-pod-identity", p, POD_IDENTITY_AGENT, (("TCP", 80),), True, "EKS Pod Identity hands out AWS credentials there; without it the pod gets none", f"{fix_baseline}: egress to {POD_IDENTITY_AGENT}/32 TCP 80", "the EKS Pod Identity agent"))
-        flows.append(Flow("connectivity-imds-denied", p, IMDS, (), False, "pods must not take the node's instance credentials from IMDS", f"keep {IMDS}/32 out of every egress ipBlock (an `except` entry) in components/kubernetes/tenancy.py", "IMDS"))
+        flows.append(
+            Flow(
+                "connectivity-pod-identity",
+                p,
+                POD_IDENTITY_AGENT,
+                (("TCP", 80),),
+                True,
+                "EKS Pod Identity hands out AWS credentials there; without it the pod gets none",
+                f"{fix_baseline}: egress to {POD_IDENTITY_AGENT}/32 TCP 80",
+                "the EKS Pod Identity agent",
+            )
+        )
+        flows.append(
+            Flow(
+                "connectivity-imds-denied",
+                p,
+                IMDS,
+                (),
+                False,
+                "pods must not take the node's instance credentials from IMDS",
+                f"keep {IMDS}/32 out of every egress ipBlock (an `except` entry) in components/kubernetes/tenancy.py",
+                "IMDS",
+            )
+        )
     mlflow, features = _named(pods, "mlflow"), _named(pods, "feature-server")
     data = _data_cidrs(ctx)
     redis_port = next((int(r.inputs.get("port") or 6379) for r in ctx.resources("aws:elasticache/replicationGroup:ReplicationGroup")), 6379)
     pg_port = next((int(r.inputs.get("port") or 5432) for r in ctx.resources("aws:rds/instance:Instance")), 5432)
     for src in _named(pods, "serving"):
         for dst in mlflow:
-            flows.append(Flow("connectivity-serving-mlflow", src, _key(dst), (("TCP", _port(dst, "http", 5000)),), True, "serving loads the registered model from MLflow", "allow it in the MLflow NetworkPolicy's ingress (components/kubernetes/mlflow.py) and the serving egress", "MLflow"))
+            flows.append(
+                Flow(
+                    "connectivity-serving-mlflow",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "http", 5000)),),
+                    True,
+                    "serving loads the registered model from MLflow",
+                    "allow it in the MLflow NetworkPolicy's ingress (components/kubernetes/mlflow.py) and the serving egress",
+                    "MLflow",
+                )
+            )
         for dst in features:
-            flows.append(Flow("connectivity-serving-features", src, _key(dst), (("TCP", _port(dst, "http", 6566)),), True, "serving reads online features from the feature server", "allow it in the feature server's NetworkPolicy (components/kubernetes/feast.py)", "the feature server"))
+            flows.append(
+                Flow(
+                    "connectivity-serving-features",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "http", 6566)),),
+                    True,
+                    "serving reads online features from the feature server",
+                    "allow it in the feature server's NetworkPolicy (components/kubernetes/feast.py)",
+                    "the feature server",
+                )
+            )
         for cidr in data:
-            flows.append(Flow("connectivity-serving-database-denied", src, cidr, (("TCP", pg_port),), False, "serving has no business with the registry database", "narrow serving's egress so the data subnets' PostgreSQL port is not open to it", f"PostgreSQL in {cidr}"))
+            flows.append(
+                Flow(
+                    "connectivity-serving-database-denied",
+                    src,
+                    cidr,
+                    (("TCP", pg_port),),
+                    False,
+                    "serving has no business with the registry database",
+                    "narrow serving's egress so the data subnets' PostgreSQL port is not open to it",
+                    f"PostgreSQL in {cidr}",
+                )
+            )
     for src in _named(pods, "trainer"):
         for dst in mlflow:
-            flows.append(Flow("connectivity-training-mlflow", src, _key(dst), (("TCP", _port(dst, "http", 5000)),), True, "training logs runs and registers models in MLflow", "allow it in the MLflow NetworkPolicy's ingress (components/kubernetes/mlflow.py)", "MLflow"))
+            flows.append(
+                Flow(
+                    "connectivity-training-mlflow",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "http", 5000)),),
+                    True,
+                    "training logs runs and registers models in MLflow",
+                    "allow it in the MLflow NetworkPolicy's ingress (components/kubernetes/mlflow.py)",
+                    "MLflow",
+                )
+            )
     for src in _named(pods, "feature-server") + _named(pods, "feast-materialize"):
         for cidr in data:
-            flows.append(Flow("connectivity-feast-redis", src, cidr, (("TCP", redis_port),), True, "Feast reads and writes the online store (Redis) in the data subnets", f"allow egress to {cidr} TCP {redis_port} in the Feast NetworkPolicies (components/kubernetes/feast.py)", f"Redis in {cidr}"))
+            flows.append(
+                Flow(
+                    "connectivity-feast-redis",
+                    src,
+                    cidr,
+                    (("TCP", redis_port),),
+                    True,
+                    "Feast reads and writes the online store (Redis) in the data subnets",
+                    f"allow egress to {cidr} TCP {redis_port} in the Feast NetworkPolicies (components/kubernetes/feast.py)",
+                    f"Redis in {cidr}",
+                )
+            )
     # `cloud: kubernetes`: the data services run in the cluster (components/kubernetes/data_services.py).
     for src in _named(pods, "feature-server") + _named(pods, "feast-materialize"):
         for dst in _named(pods, "online-store"):
-            flows.append(Flow("connectivity-feast-redis", src, _key(dst), (("TCP", _port(dst, "6379", 6379)),), True, "Feast reads and writes the online store (Redis)", "allow it in the online store's and Feast's NetworkPolicies", "the in-cluster Redis"))
+            flows.append(
+                Flow(
+                    "connectivity-feast-redis",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "6379", 6379)),),
+                    True,
+                    "Feast reads and writes the online store (Redis)",
+                    "allow it in the online store's and Feast's NetworkPolicies",
+                    "the in-cluster Redis",
+                )
+            )
     for src in mlflow:
         for dst in _named(pods, "registry-db"):
-            flows.append(Flow("connectivity-mlflow-postgres", src, _key(dst), (("TCP", _port(dst, "5432", 5432)),), True, "MLflow keeps runs and the registry in PostgreSQL", "allow it in the registry database's and MLflow's NetworkPolicies", "the in-cluster PostgreSQL"))
+            flows.append(
+                Flow(
+                    "connectivity-mlflow-postgres",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "5432", 5432)),),
+                    True,
+                    "MLflow keeps runs and the registry in PostgreSQL",
+                    "allow it in the registry database's and MLflow's NetworkPolicies",
+                    "the in-cluster PostgreSQL",
+                )
+            )
     for src in mlflow:
         for cidr in data:
-            flows.append(Flow("connectivity-mlflow-postgres", src, cidr, (("TCP", pg_port),), True, "MLflow keeps runs and the registry in PostgreSQL in the data subnets", f"allow egress to {cidr} TCP {pg_port} in the MLflow NetworkPolicy (components/kubernetes/mlflow.py)", f"PostgreSQL in {cidr}"))
+            flows.append(
+                Flow(
+                    "connectivity-mlflow-postgres",
+                    src,
+                    cidr,
+                    (("TCP", pg_port),),
+                    True,
+                    "MLflow keeps runs and the registry in PostgreSQL in the data subnets",
+                    f"allow egress to {cidr} TCP {pg_port} in the MLflow NetworkPolicy (components/kubernetes/mlflow.py)",
+                    f"PostgreSQL in {cidr}",
+                )
+            )
     for src in _named(pods, "prometheus"):
         for dst, port, why in _scrape_targets(ctx, pods):
-            flows.append(Flow("connectivity-prometheus-scrape", src, _key(dst), (("TCP", port),), True, f"{why} on port {port}", f"allow ingress from the monitoring namespace on TCP {port} in {dst.namespace}'s NetworkPolicies", f"{_key(dst)} metrics"))
+            flows.append(
+                Flow(
+                    "connectivity-prometheus-scrape",
+                    src,
+                    _key(dst),
+                    (("TCP", port),),
+                    True,
+                    f"{why} on port {port}",
+                    f"allow ingress from the monitoring namespace on TCP {port} in {dst.namespace}'s NetworkPolicies",
+                    f"{_key(dst)} metrics",
+                )
+            )
     for src in _named(pods, "drift"):
         for dst in _named(pods, "prometheus-pushgateway"):
-            flows.append(Flow("connectivity-drift-pushgateway", src, _key(dst), (("TCP", _port(dst, "http", 9091)),), True, "the drift job pushes its metrics to the pushgateway", "allow it in the monitoring namespace's NetworkPolicies (components/kubernetes/monitoring.py)", "the pushgateway"))
+            flows.append(
+                Flow(
+                    "connectivity-drift-pushgateway",
+                    src,
+                    _key(dst),
+                    (("TCP", _port(dst, "http", 9091)),),
+                    True,
+                    "the drift job pushes its metrics to the pushgateway",
+                    "allow it in the monitoring namespace's NetworkPolicies (components/kubernetes/monitoring.py)",
+                    "the pushgateway",
+                )
+            )
     teams = sorted({p.namespace for p in pods if p.namespace.startswith(TEAM_PREFIX)})
     for a in teams:
         for b in teams:
             if a != b:
                 for src in [p for p in pods if p.namespace == a]:
                     for dst in [p for p in pods if p.namespace == b]:
-                        flows.append(Flow("connectivity-team-isolation", src, _key(dst), (), False, "one team's namespace must not reach another's", f"allow ingress only from the namespace itself in {b}'s baseline NetworkPolicy (components/kubernetes/tenancy.py)", b))
+                        flows.append(
+                            Flow(
+                                "connectivity-team-isolation",
+                                src,
+                                _key(dst),
+                                (),
+                                False,
+                                "one team's namespace must not reach another's",
+                                f"allow ingress only from the namespace itself in {b}'s baseline NetworkPolicy (components/kubernetes/tenancy.py)",
+                                b,
+                            )
+                        )
     for dst in mlflow + features:
-        flows.append(Flow("connectivity-internet-denied", _internet(), _key(dst), (), False, "nothing outside the VPC may reach the platform's services", "allow ingress only from the VPC CIDR or named namespaces", dst.name))
+        flows.append(
+            Flow(
+                "connectivity-internet-denied",
+                _internet(),
+                _key(dst),
+                (),
+                False,
+                "nothing outside the VPC may reach the platform's services",
+                "allow ingress only from the VPC CIDR or named namespaces",
+                dst.name,
+            )
+        )
     return flows
 
 
@@ -329,11 +496,21 @@ def check(ctx: Context) -> list:
     probes = _probes(ctx, pods)
     everyone = pods + probes
     if not Path(NCA).exists():
-        return [finding("connectivity-analyzer-available", f"network-config-analyzer is not installed at {NCA}, so the NetworkPolicies were not evaluated. Fix: run scripts/setup.sh (it creates .venv-nca from scripts/nca-requirements.txt).")]
+        return [
+            finding(
+                "connectivity-analyzer-available",
+                f"network-config-analyzer is not installed at {NCA}, so the NetworkPolicies were not evaluated. Fix: run scripts/setup.sh (it creates .venv-nca from scripts/nca-requirements.txt).",
+            )
+        ]
     try:
         report = Connectivity.parse(run_nca(nca_input(ctx, pods, probes)))
     except (RuntimeError, subprocess.TimeoutExpired) as e:
-        return [finding("connectivity-analyzer-available", f"network-config-analyzer failed on the rendered NetworkPolicies: {e}. Fix: run {NCA} --connectivity on manifests/ by hand to see why.")]
+        return [
+            finding(
+                "connectivity-analyzer-available",
+                f"network-config-analyzer failed on the rendered NetworkPolicies: {e}. Fix: run {NCA} --connectivity on manifests/ by hand to see why.",
+            )
+        ]
     ctx.cache["connectivity"] = report
     out = []
     for flow in matrix(ctx, everyone):
@@ -354,7 +531,9 @@ def check(ctx: Context) -> list:
             finding(
                 flow.policy,
                 f"{source}: {what}; {flow.why}. Fix: {flow.fix}.",
-                urn=ctx.urns.get(flow.src.file, ""), resource=f"{flow.src.namespace}/{flow.src.name}" if flow.src.namespace else flow.src.name, file=flow.src.file,
+                urn=ctx.urns.get(flow.src.file, ""),
+                resource=f"{flow.src.namespace}/{flow.src.name}" if flow.src.namespace else flow.src.name,
+                file=flow.src.file,
             )
         )
     return out

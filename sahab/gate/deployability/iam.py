@@ -59,7 +59,15 @@ _POSITIVE = {
     "NumericGreaterThanEquals": lambda h, w: float(h) >= float(w),
     "IpAddress": lambda h, w: ipaddress.ip_address(h) in ipaddress.ip_network(w, strict=False),
 }
-_NEGATED = {"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase", "StringNotLike": "StringLike", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike", "NumericNotEquals": "NumericEquals", "NotIpAddress": "IpAddress"}
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+    "NumericNotEquals": "NumericEquals",
+    "NotIpAddress": "IpAddress",
+}
 
 
 def condition_holds(block: dict[str, Any], context: dict[str, Any]) -> bool:
@@ -87,8 +95,8 @@ def condition_holds(block: dict[str, Any], context: dict[str, Any]) -> bool:
             haves = [str(h) for h in _list(have)]
 
             def match(h: str) -> bool:
-                hit = any(_POSITIVE[positive](h, w) for w in wanted)
-                return not hit if negated else hit
+                hit = any(_POSITIVE[positive](h, w) for w in wanted)  # noqa: B023 (used within this iteration only)
+                return not hit if negated else hit  # noqa: B023 (used within this iteration only)
 
             ok = all(match(h) for h in haves) if qualifier == "ForAllValues" else any(match(h) for h in haves)
             if not ok:
@@ -166,7 +174,7 @@ class Policies:
     def resource_policy(self, arn: str) -> list[tuple[str, dict[str, Any]]]:
         """The resource policy governing `arn`: the bucket's for its objects, else its own."""
         if arn.startswith("arn:aws:s3:::"):
-            return self.resource.get("arn:aws:s3:::" + arn[len("arn:aws:s3:::"):].split("/", 1)[0], [])
+            return self.resource.get("arn:aws:s3:::" + arn[len("arn:aws:s3:::") :].split("/", 1)[0], [])
         return self.resource.get(arn, [])
 
     def decide(self, req: Request) -> tuple[bool, str]:
@@ -190,7 +198,12 @@ class Policies:
                 return True, f"allowed by {identity_allows} (the key policy delegates to the account)"
             if not res:
                 return False, f"the key {req.resource} has no key policy in the plan"
-            return False, "the key policy allows it neither to the principal nor to the account" if not delegated else "the key policy delegates to IAM, but no identity policy allows it"
+            return (
+                False,
+                "the key policy allows it neither to the principal nor to the account"
+                if not delegated
+                else "the key policy delegates to IAM, but no identity policy allows it",
+            )
         if direct:
             return True, f"allowed by {direct}"
         if identity_allows and (not req.principal.service):
@@ -239,7 +252,9 @@ def collect(ctx: Context) -> Policies:
             p.keys[arn] = r.inputs["kmsMasterKeyId"]
     for r in ctx.resources("aws:sqs/queuePolicy:QueuePolicy"):
         statements = _statements(r.inputs.get("policy"))
-        arn = queues.get(str(r.inputs.get("queueUrl"))) or next((str(x) for s in statements for x in _list(s.get("Resource", [])) if str(x).startswith("arn:aws:sqs:")), "")
+        arn = queues.get(str(r.inputs.get("queueUrl"))) or next(
+            (str(x) for s in statements for x in _list(s.get("Resource", [])) if str(x).startswith("arn:aws:sqs:")), ""
+        )
         p.resource.setdefault(arn, []).extend((ctx.label(r), s) for s in statements)
         p.documents.append((ctx.label(r), r.urn, "resource", r.inputs.get("policy")))
     for r in ctx.resources("aws:secretsmanager/secret:Secret"):
@@ -267,10 +282,26 @@ def collect(ctx: Context) -> Policies:
 
 # parliament findings that are wrong about valid policies, each with why (matched on issue + detail).
 PARLIAMENT_FALSE_POSITIVES: tuple[tuple[str, str, str], ...] = (
-    ("MISMATCHED_TYPE", r"requires a value of type Numeric but given \['[0-9.]+'\]", "IAM takes numbers as JSON strings (s3:TlsVersion \"1.2\" in AWS's own examples)"),
-    ("MISMATCHED_TYPE", r"ArnLike requires a value of type Arn but given String", "kms:EncryptionContext:aws:logs:arn holds an ARN; CloudWatch Logs' key policy example uses ArnLike on it"),
-    ("RESOURCE_MISMATCH", r"ec2:(RunInstances|CreateFleet|CreateLaunchTemplate)", "one statement lists every resource type RunInstances/CreateFleet touch, as the upstream Karpenter controller policy does"),
-    ("UNKNOWN_CONDITION_FOR_ACTION", r"kms:EncryptionContext:aws:logs:arn for action kms:Describe", "AWS's documented CloudWatch Logs key policy (encrypt-log-data-kms) grants kms:Describe* under this very condition"),
+    (
+        "MISMATCHED_TYPE",
+        r"requires a value of type Numeric but given \['[0-9.]+'\]",
+        'IAM takes numbers as JSON strings (s3:TlsVersion "1.2" in AWS\'s own examples)',
+    ),
+    (
+        "MISMATCHED_TYPE",
+        r"ArnLike requires a value of type Arn but given String",
+        "kms:EncryptionContext:aws:logs:arn holds an ARN; CloudWatch Logs' key policy example uses ArnLike on it",
+    ),
+    (
+        "RESOURCE_MISMATCH",
+        r"ec2:(RunInstances|CreateFleet|CreateLaunchTemplate)",
+        "one statement lists every resource type RunInstances/CreateFleet touch, as the upstream Karpenter controller policy does",
+    ),
+    (
+        "UNKNOWN_CONDITION_FOR_ACTION",
+        r"kms:EncryptionContext:aws:logs:arn for action kms:Describe",
+        "AWS's documented CloudWatch Logs key policy (encrypt-log-data-kms) grants kms:Describe* under this very condition",
+    ),
     ("RESOURCE_MISMATCH", r"ssm:GetParameter", "public AWS parameters have an empty account field (arn:aws:ssm:<region>::parameter/aws/service/...)"),
 )
 
@@ -304,12 +335,12 @@ def _parliament() -> Any:
     # parliament 1.6.4 still imports pkg_resources for two file paths; setuptools >= 81 dropped it.
     if "pkg_resources" not in sys.modules:
         try:
-            import pkg_resources  # noqa: F401
+            import pkg_resources  # noqa: F401 (probing whether parliament can import it)
         except ImportError:
             import importlib.resources
 
             shim = types.ModuleType("pkg_resources")
-            shim.resource_filename = lambda package, name: str(importlib.resources.files(package) / name)  # type: ignore[attr-defined]
+            shim.resource_filename = lambda package, name: str(importlib.resources.files(package) / name)  # type: ignore[attr-defined]  # a module object built at run time
             sys.modules["pkg_resources"] = shim
     import parliament
 
@@ -320,7 +351,12 @@ def lint(policies: Policies) -> list:
     try:
         parliament = _parliament()
     except ImportError:
-        return [finding("iam-parliament-available", "parliament is not installed in .venv, so the plan's policies were not linted. Fix: run scripts/setup.sh (parliament is a Sahab dependency).")]
+        return [
+            finding(
+                "iam-parliament-available",
+                "parliament is not installed in .venv, so the plan's policies were not linted. Fix: run scripts/setup.sh (parliament is a Sahab dependency).",
+            )
+        ]
     out, seen = [], set()
     for label, urn, kind, doc in policies.documents:
         if not doc or kind == "trust":  # parliament reads identity policies; trust policies have no Resource
@@ -330,11 +366,21 @@ def lint(policies: Policies) -> list:
             detail = f.detail if isinstance(f.detail, str) else json.dumps(f.detail, default=str)
             if (label, f.issue, detail) in seen or any(f.issue == issue and re.search(rx, detail) for issue, rx, _ in PARLIAMENT_FALSE_POSITIVES):
                 continue
-            if (f.issue == "UNKNOWN_CONDITION_FOR_ACTION" and _wildcard_only(doc, detail)) or (f.issue == "RESOURCE_STAR" and _star_is_scoped(doc, kind, detail)):
+            if (f.issue == "UNKNOWN_CONDITION_FOR_ACTION" and _wildcard_only(doc, detail)) or (
+                f.issue == "RESOURCE_STAR" and _star_is_scoped(doc, kind, detail)
+            ):
                 continue
             seen.add((label, f.issue, detail))
             level = "advisory" if f.issue in PARLIAMENT_ADVISORY else "mandatory"
-            out.append(finding("iam-parliament", f"{label}: parliament {f.issue}: {detail[:300]}. Fix: correct the policy document (see parliament's {f.issue} description).", urn=urn, resource=label, enforcement=level))
+            out.append(
+                finding(
+                    "iam-parliament",
+                    f"{label}: parliament {f.issue}: {detail[:300]}. Fix: correct the policy document (see parliament's {f.issue} description).",
+                    urn=urn,
+                    resource=label,
+                    enforcement=level,
+                )
+            )
     return out
 
 
@@ -362,7 +408,11 @@ def _role_of(ctx: Context, namespace: str, service_account: str) -> str:
 
 def _buckets(ctx: Context) -> dict[str, str]:
     """purpose -> bucket name."""
-    return {str((r.inputs.get("tags") or {}).get("sahab.ae/purpose")): str(r.outputs.get("bucket") or r.inputs.get("bucket")) for r in ctx.resources("aws:s3/bucket:Bucket") if (r.inputs.get("tags") or {}).get("sahab.ae/purpose")}
+    return {
+        str((r.inputs.get("tags") or {}).get("sahab.ae/purpose")): str(r.outputs.get("bucket") or r.inputs.get("bucket"))
+        for r in ctx.resources("aws:s3/bucket:Bucket")
+        if (r.inputs.get("tags") or {}).get("sahab.ae/purpose")
+    }
 
 
 def _region(ctx: Context) -> str:
@@ -386,15 +436,40 @@ def _object(bucket: str, prefix: str = "") -> str:
     return f"arn:aws:s3:::{bucket}/{prefix}sahab-gate-probe"
 
 
-def _s3(policies: Policies, region: str, who: str, role: str, action: str, bucket: str, prefix: str, why: str, fix: str, policy: str, allowed: bool = True) -> list[Access]:
+def _s3(
+    policies: Policies, region: str, who: str, role: str, action: str, bucket: str, prefix: str, why: str, fix: str, policy: str, allowed: bool = True
+) -> list[Access]:
     """An S3 object request and, when it must succeed, the KMS call it makes on the bucket's key."""
     principal = Principal(arn=role)
-    out = [Access(policy, who, Request(principal, action, _object(bucket, prefix), {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3", "aws:RequestedRegion": region}), allowed, why, fix)]
+    out = [
+        Access(
+            policy,
+            who,
+            Request(principal, action, _object(bucket, prefix), {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3", "aws:RequestedRegion": region}),
+            allowed,
+            why,
+            fix,
+        )
+    ]
     key = policies.keys.get(f"arn:aws:s3:::{bucket}")
     if key and allowed:
         kms_action = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
-        context = {"kms:ViaService": f"s3.{region}.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}", "kms:CallerAccount": policies.account, "aws:RequestedRegion": region}
-        out.append(Access(policy, who, Request(principal, kms_action, key, context), True, f"{why} (S3 calls {kms_action} on the bucket's key)", f"{fix}, and allow {kms_action} on the bucket's key", ))
+        context = {
+            "kms:ViaService": f"s3.{region}.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}",
+            "kms:CallerAccount": policies.account,
+            "aws:RequestedRegion": region,
+        }
+        out.append(
+            Access(
+                policy,
+                who,
+                Request(principal, kms_action, key, context),
+                True,
+                f"{why} (S3 calls {kms_action} on the bucket's key)",
+                f"{fix}, and allow {kms_action} on the bucket's key",
+            )
+        )
     return out
 
 
@@ -413,26 +488,63 @@ def matrix(ctx: Context, policies: Policies) -> list[Access]:
         who = f"{w.name} ({w.namespace}/{w.service_account})"
         for purpose in w.read_buckets:
             if purpose in buckets:
-                out += _s3(policies, region, who, role, "s3:GetObject", buckets[purpose], "", f"it reads the {purpose} bucket", fix_identity, "iam-workload-reads")
+                out += _s3(
+                    policies, region, who, role, "s3:GetObject", buckets[purpose], "", f"it reads the {purpose} bucket", fix_identity, "iam-workload-reads"
+                )
         for purpose in w.write_buckets:
             if purpose in buckets:
-                out += _s3(policies, region, who, role, "s3:PutObject", buckets[purpose], "", f"it writes the {purpose} bucket", fix_identity, "iam-workload-writes")
+                out += _s3(
+                    policies, region, who, role, "s3:PutObject", buckets[purpose], "", f"it writes the {purpose} bucket", fix_identity, "iam-workload-writes"
+                )
     # Serving downloads models from wherever MLflow writes them.
     for root in _mlflow_artifact_roots(ctx):
-        bucket, _, prefix = root[len("s3://"):].partition("/")
+        bucket, _, prefix = root[len("s3://") :].partition("/")
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         for name in ("serving", "drift"):
             if roles.get(name):
-                out += _s3(policies, region, name, roles[name], "s3:GetObject", bucket, prefix, f"it loads the registered models MLflow writes under {root}", "grant s3:GetObject on MLflow's artifact root to the serving role (components/workloads.py MLFLOW_ARTIFACTS)", "iam-serving-reads-mlflow-artifacts")
+                out += _s3(
+                    policies,
+                    region,
+                    name,
+                    roles[name],
+                    "s3:GetObject",
+                    bucket,
+                    prefix,
+                    f"it loads the registered models MLflow writes under {root}",
+                    "grant s3:GetObject on MLflow's artifact root to the serving role (components/workloads.py MLFLOW_ARTIFACTS)",
+                    "iam-serving-reads-mlflow-artifacts",
+                )
     for purpose_prefix, writer, readers in ((SERVING_LOG, "serving", ("drift",)), (DRIFT_STATE, "drift", ("drift",))):
         purpose, _, prefix = purpose_prefix.partition("/")
         if purpose not in buckets:
             continue
         if roles.get(writer):
-            out += _s3(policies, region, writer, roles[writer], "s3:PutObject", buckets[purpose], prefix, f"it writes {purpose_prefix}", f"grant s3:PutObject on {purpose_prefix}* to the {writer} role (components/workloads.py)", "iam-ml-loop-writes")
+            out += _s3(
+                policies,
+                region,
+                writer,
+                roles[writer],
+                "s3:PutObject",
+                buckets[purpose],
+                prefix,
+                f"it writes {purpose_prefix}",
+                f"grant s3:PutObject on {purpose_prefix}* to the {writer} role (components/workloads.py)",
+                "iam-ml-loop-writes",
+            )
         for reader in readers:
             if roles.get(reader):
-                out += _s3(policies, region, reader, roles[reader], "s3:GetObject", buckets[purpose], prefix, f"it reads {purpose_prefix}", f"grant s3:GetObject on {purpose_prefix}* to the {reader} role", "iam-ml-loop-reads")
+                out += _s3(
+                    policies,
+                    region,
+                    reader,
+                    roles[reader],
+                    "s3:GetObject",
+                    buckets[purpose],
+                    prefix,
+                    f"it reads {purpose_prefix}",
+                    f"grant s3:GetObject on {purpose_prefix}* to the {reader} role",
+                    "iam-ml-loop-reads",
+                )
     # Each workload reads its own secrets and no other's.
     secrets = _secrets(ctx, policies)
     for w in WORKLOADS:
@@ -442,10 +554,32 @@ def matrix(ctx: Context, policies: Policies) -> list[Access]:
         for name, arn in secrets.items():
             mine = name in w.secrets
             req = Request(Principal(arn=role), "secretsmanager:GetSecretValue", arn, {"aws:RequestedRegion": region})
-            out.append(Access("iam-secret-access" if mine else "iam-secret-isolation", f"{w.name} ({w.namespace}/{w.service_account})", req, mine, f"the {name} secret is {'its own' if mine else 'another workload' + chr(39) + 's'}", "grant secretsmanager:GetSecretValue on it to the role" if mine else "scope the role's secretsmanager statements to its own secrets' ARNs"))
+            out.append(
+                Access(
+                    "iam-secret-access" if mine else "iam-secret-isolation",
+                    f"{w.name} ({w.namespace}/{w.service_account})",
+                    req,
+                    mine,
+                    f"the {name} secret is {'its own' if mine else 'another workload' + chr(39) + 's'}",
+                    "grant secretsmanager:GetSecretValue on it to the role" if mine else "scope the role's secretsmanager statements to its own secrets' ARNs",
+                )
+            )
             if mine and policies.keys.get(arn):
-                context = {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com", "kms:EncryptionContext:SecretARN": arn, "kms:CallerAccount": policies.account}
-                out.append(Access("iam-secret-access", f"{w.name} ({w.namespace}/{w.service_account})", Request(Principal(arn=role), "kms:Decrypt", policies.keys[arn], context), True, f"reading the {name} secret decrypts it with its key", "allow kms:Decrypt on the secret's key to the role (and in the key policy)"))
+                context = {
+                    "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": arn,
+                    "kms:CallerAccount": policies.account,
+                }
+                out.append(
+                    Access(
+                        "iam-secret-access",
+                        f"{w.name} ({w.namespace}/{w.service_account})",
+                        Request(Principal(arn=role), "kms:Decrypt", policies.keys[arn], context),
+                        True,
+                        f"reading the {name} secret decrypts it with its key",
+                        "allow kms:Decrypt on the secret's key to the role (and in the key policy)",
+                    )
+                )
     out += _karpenter(ctx, policies, region)
     out += _cloudtrail(ctx, policies, region, buckets)
     out += _audit_immutable(ctx, policies, buckets)
@@ -474,23 +608,67 @@ def _karpenter(ctx: Context, policies: Policies, region: str) -> list[Access]:
     who = "Karpenter (sahab-autoscaling/karpenter)"
     p = Principal(arn=role)
     # The tags Karpenter v1 sends when it creates an instance profile (pkg/providers/instanceprofile).
-    request_tags = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster, "aws:RequestTag/topology.kubernetes.io/region": region, "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": nodeclass}
+    request_tags = {
+        f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": cluster,
+        "aws:RequestTag/topology.kubernetes.io/region": region,
+        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": nodeclass,
+    }
     resource_tags = {k.replace("aws:RequestTag/", "aws:ResourceTag/"): v for k, v in request_tags.items()}
     keys = list(request_tags.keys())
     profile = f"arn:aws:iam::{policies.account}:instance-profile/{cluster}_probe"
     fix = "follow the upstream v1.6 controller policy (aws:RequestTag/... on create and tag) in components/aws/autoscaling.py"
     out = [
-        Access("iam-karpenter-instance-profile", who, Request(p, "iam:CreateInstanceProfile", profile, {**request_tags, "aws:TagKeys": [k.split("/", 1)[1] for k in keys]}), True, "Karpenter creates an instance profile per EC2NodeClass, sending these request tags; a profile that does not exist yet carries no resource tags", fix),
-        Access("iam-karpenter-instance-profile", who, Request(p, "iam:TagInstanceProfile", profile, {**request_tags, **resource_tags}), True, "Karpenter tags the profiles it creates", fix),
-        Access("iam-karpenter-instance-profile", who, Request(p, "iam:AddRoleToInstanceProfile", profile, resource_tags), True, "Karpenter adds the node role to its profiles", fix),
+        Access(
+            "iam-karpenter-instance-profile",
+            who,
+            Request(p, "iam:CreateInstanceProfile", profile, {**request_tags, "aws:TagKeys": [k.split("/", 1)[1] for k in keys]}),
+            True,
+            "Karpenter creates an instance profile per EC2NodeClass, sending these request tags; a profile that does not exist yet carries no resource tags",
+            fix,
+        ),
+        Access(
+            "iam-karpenter-instance-profile",
+            who,
+            Request(p, "iam:TagInstanceProfile", profile, {**request_tags, **resource_tags}),
+            True,
+            "Karpenter tags the profiles it creates",
+            fix,
+        ),
+        Access(
+            "iam-karpenter-instance-profile",
+            who,
+            Request(p, "iam:AddRoleToInstanceProfile", profile, resource_tags),
+            True,
+            "Karpenter adds the node role to its profiles",
+            fix,
+        ),
     ]
     for r in ctx.resources("aws:sqs/queue:Queue"):
         arn = r.outputs.get("arn", "")
-        out.append(Access("iam-karpenter-interruption-queue", who, Request(p, "sqs:ReceiveMessage", arn, {"aws:RequestedRegion": region}), True, "Karpenter reads spot interruption notices from its queue", "grant sqs:ReceiveMessage/DeleteMessage on the queue to the controller role"))
+        out.append(
+            Access(
+                "iam-karpenter-interruption-queue",
+                who,
+                Request(p, "sqs:ReceiveMessage", arn, {"aws:RequestedRegion": region}),
+                True,
+                "Karpenter reads spot interruption notices from its queue",
+                "grant sqs:ReceiveMessage/DeleteMessage on the queue to the controller role",
+            )
+        )
         key = policies.keys.get(arn)
         if key and not key.startswith("alias/aws/"):
             context = {"kms:ViaService": f"sqs.{region}.amazonaws.com", "kms:EncryptionContext:aws:sqs:arn": arn, "kms:CallerAccount": policies.account}
-            out.append(Access("iam-karpenter-interruption-queue", who, Request(p, "kms:Decrypt", key, context), True, "the queue is encrypted with its own key, so receiving decrypts", "allow kms:Decrypt on the queue key to the controller role (or use SSE-SQS as upstream does)"))
+            out.append(
+                Access(
+                    "iam-karpenter-interruption-queue",
+                    who,
+                    Request(p, "kms:Decrypt", key, context),
+                    True,
+                    "the queue is encrypted with its own key, so receiving decrypts",
+                    "allow kms:Decrypt on the queue key to the controller role (or use SSE-SQS as upstream does)",
+                )
+            )
     return out
 
 
@@ -505,15 +683,60 @@ def _cloudtrail(ctx: Context, policies: Policies, region: str, buckets: dict[str
         source = {"aws:SourceArn": arn, "aws:SourceAccount": policies.account, "aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
         who = f"CloudTrail ({t.name})"
         fix_bucket = "allow it to cloudtrail.amazonaws.com in the audit bucket policy with aws:SourceArn of the trail (components/aws/audit.py)"
-        out.append(Access("iam-cloudtrail-delivery", who, Request(p, "s3:GetBucketAcl", f"arn:aws:s3:::{bucket}", source), True, "CloudTrail checks the bucket ACL before delivering", fix_bucket))
+        out.append(
+            Access(
+                "iam-cloudtrail-delivery",
+                who,
+                Request(p, "s3:GetBucketAcl", f"arn:aws:s3:::{bucket}", source),
+                True,
+                "CloudTrail checks the bucket ACL before delivering",
+                fix_bucket,
+            )
+        )
         obj = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{policies.account}/CloudTrail/{region}/probe.json.gz"
-        out.append(Access("iam-cloudtrail-delivery", who, Request(p, "s3:PutObject", obj, {**source, "s3:x-amz-acl": "bucket-owner-full-control"}), True, "CloudTrail writes the log files", fix_bucket))
+        out.append(
+            Access(
+                "iam-cloudtrail-delivery",
+                who,
+                Request(p, "s3:PutObject", obj, {**source, "s3:x-amz-acl": "bucket-owner-full-control"}),
+                True,
+                "CloudTrail writes the log files",
+                fix_bucket,
+            )
+        )
         if key:
             fix_key = "allow it to cloudtrail.amazonaws.com in the logs key policy (components/aws/encryption.py)"
-            out.append(Access("iam-cloudtrail-logs-key", who, Request(p, "kms:GenerateDataKey", key, {**source, "kms:EncryptionContext:aws:cloudtrail:arn": arn}), True, "CloudTrail encrypts each log file with the logs key", fix_key))
-            out.append(Access("iam-cloudtrail-logs-key", who, Request(p, "kms:DescribeKey", key, source), True, "CloudTrail describes the key when the trail is created or updated (DescribeKey carries no encryption context)", fix_key))
+            out.append(
+                Access(
+                    "iam-cloudtrail-logs-key",
+                    who,
+                    Request(p, "kms:GenerateDataKey", key, {**source, "kms:EncryptionContext:aws:cloudtrail:arn": arn}),
+                    True,
+                    "CloudTrail encrypts each log file with the logs key",
+                    fix_key,
+                )
+            )
+            out.append(
+                Access(
+                    "iam-cloudtrail-logs-key",
+                    who,
+                    Request(p, "kms:DescribeKey", key, source),
+                    True,
+                    "CloudTrail describes the key when the trail is created or updated (DescribeKey carries no encryption context)",
+                    fix_key,
+                )
+            )
             if policies.keys.get(f"arn:aws:s3:::{bucket}") == key:
-                out.append(Access("iam-cloudtrail-logs-key", who, Request(p, "kms:Decrypt", key, {**source, "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}"}), True, "with an S3 Bucket Key on the audit bucket, delivering needs kms:Decrypt of the bucket key", fix_key))
+                out.append(
+                    Access(
+                        "iam-cloudtrail-logs-key",
+                        who,
+                        Request(p, "kms:Decrypt", key, {**source, "kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket}"}),
+                        True,
+                        "with an S3 Bucket Key on the audit bucket, delivering needs kms:Decrypt of the bucket key",
+                        fix_key,
+                    )
+                )
     return out
 
 
@@ -524,7 +747,16 @@ def _audit_immutable(ctx: Context, policies: Policies, buckets: dict[str, str]) 
     out = []
     for role_arn in sorted(policies.identity):
         for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"):
-            out.append(Access("iam-audit-immutable", policies.labels.get(role_arn, role_arn), Request(Principal(arn=role_arn), action, _object(bucket, "cloudtrail/"), {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}), False, "audit objects are locked (Object Lock COMPLIANCE): no role may delete them or shorten their retention", "remove the grant from the role's policy"))
+            out.append(
+                Access(
+                    "iam-audit-immutable",
+                    policies.labels.get(role_arn, role_arn),
+                    Request(Principal(arn=role_arn), action, _object(bucket, "cloudtrail/"), {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}),
+                    False,
+                    "audit objects are locked (Object Lock COMPLIANCE): no role may delete them or shorten their retention",
+                    "remove the grant from the role's policy",
+                )
+            )
     return out
 
 
@@ -537,11 +769,19 @@ def check(ctx: Context) -> list:
         try:
             allowed, why = policies.decide(a.request)
         except Unsupported as e:
-            out.append(finding("iam-evaluator-unsupported", f"{a.who}: {a.request.action} on {a.request.resource} could not be decided: {e} is not implemented. Fix: extend sahab/gate/deployability/iam.py condition_holds.", enforcement="advisory"))
+            out.append(
+                finding(
+                    "iam-evaluator-unsupported",
+                    f"{a.who}: {a.request.action} on {a.request.resource} could not be decided: {e} is not implemented. Fix: extend sahab/gate/deployability/iam.py condition_holds.",
+                    enforcement="advisory",
+                )
+            )
             continue
         if allowed == a.allowed:
             continue
-        target = policies.labels.get(a.request.resource) or policies.labels.get(a.request.resource.split("/", 1)[0] if a.request.resource.startswith("arn:aws:s3:::") else "", a.request.resource)
+        target = policies.labels.get(a.request.resource) or policies.labels.get(
+            a.request.resource.split("/", 1)[0] if a.request.resource.startswith("arn:aws:s3:::") else "", a.request.resource
+        )
         urn = policies.urns.get(a.request.principal.arn, "") or policies.urns.get(a.request.resource, "")
         role = policies.labels.get(a.request.principal.arn, str(a.request.principal))
         if a.allowed:

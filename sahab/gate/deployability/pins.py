@@ -10,7 +10,8 @@ and are not third-party pins. A live check of the chart versions is `sahab prefl
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sahab.gate.deployability import Context, finding
 from sahab.gate.deployability.pods import template_of
@@ -37,7 +38,7 @@ def split_image(ref: str) -> tuple[str, str]:
     else:
         slash = ref.rfind("/")
         colon = ref.rfind(":")
-        name, tag = (ref[:colon], ref[colon + 1:]) if colon > slash else (ref, "")
+        name, tag = (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, "")
     return _strip_host(name), tag
 
 
@@ -83,9 +84,25 @@ def check(ctx: Context) -> list:
         urn = ctx.urns.get(rel, "")
         pin = charts.get(name)
         if pin is None:
-            out.append(finding("pins-chart-known", f"{label}: chart {name} {version} is not in the pin table. Fix: add Pin('chart', '{name}', '{version}', '<where you checked it>') to {PIN_TABLE} (CHARTS) after checking the chart index.", urn=urn, resource=str(release.get("release")), file=rel))
+            out.append(
+                finding(
+                    "pins-chart-known",
+                    f"{label}: chart {name} {version} is not in the pin table. Fix: add Pin('chart', '{name}', '{version}', '<where you checked it>') to {PIN_TABLE} (CHARTS) after checking the chart index.",
+                    urn=urn,
+                    resource=str(release.get("release")),
+                    file=rel,
+                )
+            )
         elif pin.version != version:
-            out.append(finding("pins-chart-version", f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: use images.chart() for the release, or move the pin in {PIN_TABLE} after checking the chart index.", urn=urn, resource=str(release.get("release")), file=rel))
+            out.append(
+                finding(
+                    "pins-chart-version",
+                    f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: use images.chart() for the release, or move the pin in {PIN_TABLE} after checking the chart index.",
+                    urn=urn,
+                    resource=str(release.get("release")),
+                    file=rel,
+                )
+            )
         for where, image, tag in _value_images(release.get("values") or {}):
             out += _image_finding(images, label, f"values.{where}", image, tag, rel, urn=urn)
     for rel, container, image, tag in _manifest_images(ctx):
@@ -97,10 +114,26 @@ def check(ctx: Context) -> list:
 def _image_finding(images: dict[str, Any], label: str, where: str, image: str, tag: str, rel: str, urn: str = "") -> list:
     if not image.startswith(MIRROR_PREFIX):
         return []  # not a mirrored third-party image (residency decides where images may come from)
-    upstream = image[len(MIRROR_PREFIX):]
+    upstream = image[len(MIRROR_PREFIX) :]
     pin = images.get(upstream)
     if pin is None:
-        return [finding("pins-image-known", f"{label}: {where} {image}:{tag} mirrors {upstream}, which is not in the pin table. Fix: add Pin('image', '<registry>/{upstream}', '{tag}', '<the chart default it equals>') to {PIN_TABLE} (MIRRORS) and copy it into the mirror (IMAGES.md).", urn=urn, resource=label, file=rel)]
+        return [
+            finding(
+                "pins-image-known",
+                f"{label}: {where} {image}:{tag} mirrors {upstream}, which is not in the pin table. Fix: add Pin('image', '<registry>/{upstream}', '{tag}', '<the chart default it equals>') to {PIN_TABLE} (MIRRORS) and copy it into the mirror (IMAGES.md).",
+                urn=urn,
+                resource=label,
+                file=rel,
+            )
+        ]
     if tag and tag != pin.version:
-        return [finding("pins-image-tag", f"{label}: {where} {image} is tagged {tag}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: take the tag from images.py MIRRORS (images.helm_image()), or move the pin after checking the chart's default.", urn=urn, resource=label, file=rel)]
+        return [
+            finding(
+                "pins-image-tag",
+                f"{label}: {where} {image} is tagged {tag}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: take the tag from images.py MIRRORS (images.helm_image()), or move the pin after checking the chart's default.",
+                urn=urn,
+                resource=label,
+                file=rel,
+            )
+        ]
     return []

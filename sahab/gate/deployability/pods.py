@@ -66,9 +66,14 @@ def manifest_pods(manifests: list[tuple[str, dict[str, Any]]]) -> list[PodTempla
         replicas = (doc.get("spec") or {}).get("replicas")
         out.append(
             PodTemplate(
-                namespace=str(meta.get("namespace") or "default"), name=str(meta.get("name")), kind=str(doc["kind"]),
-                labels=dict((template.get("metadata") or {}).get("labels") or {}), spec=spec,
-                replicas=replicas if isinstance(replicas, int) else 1, file=rel, ports=_ports(spec),
+                namespace=str(meta.get("namespace") or "default"),
+                name=str(meta.get("name")),
+                kind=str(doc["kind"]),
+                labels=dict((template.get("metadata") or {}).get("labels") or {}),
+                spec=spec,
+                replicas=replicas if isinstance(replicas, int) else 1,
+                file=rel,
+                ports=_ports(spec),
             )
         )
     return out
@@ -95,10 +100,16 @@ def chart_pods(releases: list[tuple[str, dict[str, Any]]]) -> tuple[list[PodTemp
             replicas = charts.value(values, w.replicas) if w.replicas else None
             out.append(
                 PodTemplate(
-                    namespace=str(release.get("namespace") or "default"), name=w.name, kind=w.kind,
-                    labels={**w.labels, "app.kubernetes.io/instance": str(release.get("release") or "")}, spec=spec,
-                    replicas=replicas if isinstance(replicas, int) else w.default_replicas, file=rel, release=str(release.get("release") or ""),
-                    scraped_port=w.ports.get(w.metrics_port, 0) if scraped else 0, ports=dict(w.ports),
+                    namespace=str(release.get("namespace") or "default"),
+                    name=w.name,
+                    kind=w.kind,
+                    labels={**w.labels, "app.kubernetes.io/instance": str(release.get("release") or "")},
+                    spec=spec,
+                    replicas=replicas if isinstance(replicas, int) else w.default_replicas,
+                    file=rel,
+                    release=str(release.get("release") or ""),
+                    scraped_port=w.ports.get(w.metrics_port, 0) if scraped else 0,
+                    ports=dict(w.ports),
                 )
             )
     return out, unknown

@@ -61,7 +61,10 @@ def tests_for(alert: str, rule: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             for t in mine:
                 for exp in t.get("exp_alerts") or []:
-                    exp["exp_labels"] = {**{k: str(v) for k, v in (rule.get("labels") or {}).items()}, **{k: str(v) for k, v in (exp.get("exp_labels") or {}).items()}}
+                    exp["exp_labels"] = {
+                        **{k: str(v) for k, v in (rule.get("labels") or {}).items()},
+                        **{k: str(v) for k, v in (exp.get("exp_labels") or {}).items()},
+                    }
                     exp["exp_annotations"] = {**{k: str(v) for k, v in (rule.get("annotations") or {}).items()}, **(exp.get("exp_annotations") or {})}
             out.append({**{k: v for k, v in case.items() if k != "alert_rule_test"}, "alert_rule_test": mine})
     return out
@@ -73,7 +76,10 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def _exported(ctx: Context) -> set[str]:
     names = {charts.chart_name(r.get("chart", "")) for _, r in ctx.releases}
-    names |= {str((d.get("spec") or {}).get("template", {}).get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name", "")) for _, d in ctx.objects("Deployment")}
+    names |= {
+        str((d.get("spec") or {}).get("template", {}).get("metadata", {}).get("labels", {}).get("app.kubernetes.io/name", ""))
+        for _, d in ctx.objects("Deployment")
+    }
     return names
 
 
@@ -83,7 +89,12 @@ def check(ctx: Context) -> list:
         return []
     tool = promtool()
     if tool is None:
-        return [finding("rules-promtool-available", "promtool is not on PATH, so the alert rules were not checked. Fix: install Debian's prometheus package (scripts/servers.sh does in CI).")]
+        return [
+            finding(
+                "rules-promtool-available",
+                "promtool is not on PATH, so the alert rules were not checked. Fix: install Debian's prometheus package (scripts/servers.sh does in CI).",
+            )
+        ]
     out = []
     exported = _exported(ctx)
     with tempfile.TemporaryDirectory(prefix="sahab-rules-") as tmp:
@@ -96,7 +107,15 @@ def check(ctx: Context) -> list:
             label = f"{rel.rsplit('/', 1)[-1].removesuffix('.yaml')} (PrometheusRule)"
             checked = _run([tool, "check", "rules", name], work)
             if checked.returncode != 0:
-                out.append(finding("rules-promtool-check", f"{label}: promtool check rules fails: {(checked.stderr or checked.stdout).strip()[-800:]}. Fix: correct the rule in components/kubernetes/monitoring.py (alert_groups).", urn=urn, resource=label, file=rel))
+                out.append(
+                    finding(
+                        "rules-promtool-check",
+                        f"{label}: promtool check rules fails: {(checked.stderr or checked.stdout).strip()[-800:]}. Fix: correct the rule in components/kubernetes/monitoring.py (alert_groups).",
+                        urn=urn,
+                        resource=label,
+                        file=rel,
+                    )
+                )
                 continue
             for j, group in enumerate(doc["groups"]):
                 # Each alert's tests load only its own group: promtool evaluates every rule it loads
@@ -107,7 +126,15 @@ def check(ctx: Context) -> list:
                     out += _source_finding(alert, rule, exported, label, urn, rel)
                     cases = tests_for(alert, rule)
                     if not cases:
-                        out.append(finding("rules-unit-tested", f"{label}: alert {alert} has no promtool unit test. Fix: add a case for it to sahab/gate/deployability/alert_tests/ (input series, eval_time, expected alert).", urn=urn, resource=label, file=rel))
+                        out.append(
+                            finding(
+                                "rules-unit-tested",
+                                f"{label}: alert {alert} has no promtool unit test. Fix: add a case for it to sahab/gate/deployability/alert_tests/ (input series, eval_time, expected alert).",
+                                urn=urn,
+                                resource=label,
+                                file=rel,
+                            )
+                        )
                         continue
                     test = work / f"test-{i}-{alert}.yaml"
                     test.write_text(yaml.safe_dump({"rule_files": [group_file], "evaluation_interval": "1m", "tests": cases}, sort_keys=False))
@@ -120,7 +147,15 @@ def check(ctx: Context) -> list:
         for (alert, label, urn, rel, _), proc in results:
             if proc.returncode != 0:
                 detail = re.sub(r"\s+", " ", (proc.stdout + proc.stderr).strip())[-900:]
-                out.append(finding("rules-unit-tests", f"{label}: alert {alert} fails its promtool unit test: {detail}. Fix: correct the alert's expression in components/kubernetes/monitoring.py, or its test in sahab/gate/deployability/alert_tests/ if the behaviour changed on purpose.", urn=urn, resource=label, file=rel))
+                out.append(
+                    finding(
+                        "rules-unit-tests",
+                        f"{label}: alert {alert} fails its promtool unit test: {detail}. Fix: correct the alert's expression in components/kubernetes/monitoring.py, or its test in sahab/gate/deployability/alert_tests/ if the behaviour changed on purpose.",
+                        urn=urn,
+                        resource=label,
+                        file=rel,
+                    )
+                )
     return out
 
 
@@ -129,5 +164,13 @@ def _source_finding(alert: str, rule: dict[str, Any], exported: set[str], label:
     for metric in sorted(set(re.findall(r"\b([a-zA-Z_][a-zA-Z0-9_]*)(?=\s*(?:\{|\[))", str(rule.get("expr", ""))))):
         for prefix, (source, what) in METRIC_SOURCES.items():
             if metric.startswith(prefix) and source not in exported:
-                out.append(finding("rules-metric-source", f"{label}: alert {alert} reads {metric}, which only {what} exports, and this plan does not install it, so the alert can never fire. Fix: emit the alert only where its source runs, or alert on a metric this plan exports.", urn=urn, resource=label, file=rel))
+                out.append(
+                    finding(
+                        "rules-metric-source",
+                        f"{label}: alert {alert} reads {metric}, which only {what} exports, and this plan does not install it, so the alert can never fire. Fix: emit the alert only where its source runs, or alert on a metric this plan exports.",
+                        urn=urn,
+                        resource=label,
+                        file=rel,
+                    )
+                )
     return out

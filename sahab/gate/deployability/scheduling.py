@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sahab.gate.deployability import Context, charts, finding
-from sahab.gate.deployability.pods import PodTemplate, all_pods
 from components.constants import GPU_TAINT
 from components.kubernetes._pod import GPU_NODE_LABEL
+from sahab.gate.deployability import Context, charts, finding
+from sahab.gate.deployability.pods import PodTemplate, all_pods
 from stacks.offerings import CAPACITY, Allocatable, allocatable
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -165,7 +165,9 @@ def admits(pod: PodTemplate, pool: Pool, itype: str) -> str:
     for key, want in (pod.spec.get("nodeSelector") or {}).items():
         if labels.get(key) != str(want):
             return f"its nodes lack the label {key}={want} the pod's nodeSelector asks for"
-    required = (((pod.spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
+    required = (((pod.spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get(
+        "nodeSelectorTerms"
+    )
     if required and not any(_term_matches(t, labels) for t in required):
         return "its nodes do not match the pod's required node affinity"
     return ""
@@ -183,9 +185,28 @@ def pools(ctx: Context) -> list[Pool]:
         scaling = i.get("scalingConfig") or {}
         desired = int(scaling.get("desiredSize") or scaling.get("minSize") or 0)
         maximum = int(scaling.get("maxSize") or desired)
-        why = "its scalingConfig.maxSize (the Cluster Autoscaler scales it)" if autoscaled else "its desired size: nothing scales it (no Cluster Autoscaler; Karpenter only launches NodePool nodes)"
-        taints = tuple({"key": t.get("key"), "value": t.get("value", ""), "effect": _EFFECTS.get(str(t.get("effect")), str(t.get("effect")))} for t in i.get("taints") or [])
-        out.append(Pool(str(i.get("nodeGroupName") or r.name.removesuffix("-ng")), "node group", tuple(i.get("instanceTypes") or ()), dict(i.get("labels") or {}), taints, maximum if autoscaled else desired, why, r.urn, str(i.get("capacityType") or "")))
+        why = (
+            "its scalingConfig.maxSize (the Cluster Autoscaler scales it)"
+            if autoscaled
+            else "its desired size: nothing scales it (no Cluster Autoscaler; Karpenter only launches NodePool nodes)"
+        )
+        taints = tuple(
+            {"key": t.get("key"), "value": t.get("value", ""), "effect": _EFFECTS.get(str(t.get("effect")), str(t.get("effect")))}
+            for t in i.get("taints") or []
+        )
+        out.append(
+            Pool(
+                str(i.get("nodeGroupName") or r.name.removesuffix("-ng")),
+                "node group",
+                tuple(i.get("instanceTypes") or ()),
+                dict(i.get("labels") or {}),
+                taints,
+                maximum if autoscaled else desired,
+                why,
+                r.urn,
+                str(i.get("capacityType") or ""),
+            )
+        )
     for rel, d in ctx.objects("NodePool"):
         if not str(d.get("apiVersion", "")).startswith("karpenter.sh/"):
             continue
@@ -194,9 +215,22 @@ def pools(ctx: Context) -> list[Pool]:
         reqs = tuple(spec.get("requirements") or ())
         types = next((tuple(r.get("values") or ()) for r in reqs if r.get("key") == "node.kubernetes.io/instance-type" and r.get("operator") == "In"), None)
         if types is None:
-            families = next((set(r.get("values") or ()) for r in reqs if r.get("key") == "karpenter.k8s.aws/instance-family" and r.get("operator") == "In"), None)
+            families = next(
+                (set(r.get("values") or ()) for r in reqs if r.get("key") == "karpenter.k8s.aws/instance-family" and r.get("operator") == "In"), None
+            )
             types = tuple(sorted(t for t in CAPACITY if families is None or t.split(".")[0] in families))
-        out.append(Pool(d["metadata"]["name"], "Karpenter NodePool", types, dict((template.get("metadata") or {}).get("labels") or {}), tuple(spec.get("taints") or ()), *_nodepool_max(d, types), urn=ctx.urns.get(rel, ""), requirements=reqs))
+        out.append(
+            Pool(
+                d["metadata"]["name"],
+                "Karpenter NodePool",
+                types,
+                dict((template.get("metadata") or {}).get("labels") or {}),
+                tuple(spec.get("taints") or ()),
+                *_nodepool_max(d, types),
+                urn=ctx.urns.get(rel, ""),
+                requirements=reqs,
+            )
+        )
     return out + aks_pools(ctx) + existing_nodes(ctx.spec)
 
 
@@ -220,8 +254,18 @@ def aks_pools(ctx: Context) -> list[Pool]:
         why = "its maxCount (AKS's cluster autoscaler scales it)" if auto else "its count (autoscaling off)"
         labels = {"kubernetes.azure.com/agentpool": name, "agentpool": name, **(p.get("nodeLabels") or {})}
         room = Allocatable(*aks_allocatable(size, int(p.get("maxPods") or 250))) if size in VM_CAPACITY else None
-        return Pool(name, "AKS agent pool", (size,), labels, tuple(taints), maximum, why, urn,
-                    "spot" if p.get("scaleSetPriority") == "Spot" else "on-demand", allocatable=room)
+        return Pool(
+            name,
+            "AKS agent pool",
+            (size,),
+            labels,
+            tuple(taints),
+            maximum,
+            why,
+            urn,
+            "spot" if p.get("scaleSetPriority") == "Spot" else "on-demand",
+            allocatable=room,
+        )
 
     out = [pool(p, r.urn) for r in ctx.resources(AKS_CLUSTER) for p in r.inputs.get("agentPoolProfiles") or []]
     return out + [pool({**r.inputs, "name": r.inputs.get("agentPoolName")}, r.urn) for r in ctx.resources(AKS_POOL)]
@@ -243,11 +287,33 @@ def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
     # the other pods keep to the remaining nodes.
     gpu_pools = spec.get("gpu_pools") or []
     gpu_nodes = sum(int(p.get("max_size") or 1) for p in gpu_pools)
-    out = [Pool("existing nodes", "existing nodes", (EXISTING_NODE,), {}, (), max(n - gpu_nodes, 1), "onprem.minimum.nodes less the GPU nodes (the customer's own; nothing scales them)", allocatable=room)]
+    out = [
+        Pool(
+            "existing nodes",
+            "existing nodes",
+            (EXISTING_NODE,),
+            {},
+            (),
+            max(n - gpu_nodes, 1),
+            "onprem.minimum.nodes less the GPU nodes (the customer's own; nothing scales them)",
+            allocatable=room,
+        )
+    ]
     for p in gpu_pools:
         labels = {**(p.get("labels") or {}), "sahab.ae/pool": f"{spec.get('name')}-{p['name']}", **GPU_NODE_LABEL}
         gpu_room = Allocatable(room.cpu_millicores, room.memory_mib, int(m["gpus"]) // max(gpu_nodes, 1), 110)
-        out.append(Pool(labels["sahab.ae/pool"], "existing nodes", (EXISTING_NODE,), labels, (GPU_TAINT,), int(p.get("max_size") or 1), "gpu_pools[].max_size GPU nodes of the customer's", allocatable=gpu_room))
+        out.append(
+            Pool(
+                labels["sahab.ae/pool"],
+                "existing nodes",
+                (EXISTING_NODE,),
+                labels,
+                (GPU_TAINT,),
+                int(p.get("max_size") or 1),
+                "gpu_pools[].max_size GPU nodes of the customer's",
+                allocatable=gpu_room,
+            )
+        )
     return out
 
 
@@ -282,7 +348,10 @@ def _daemons(ctx: Context, defaults: dict[str, dict[str, Any]]) -> list[tuple[Po
 def node_room(pool: Pool, itype: str, daemons: list[tuple[PodTemplate, Request]]) -> Request:
     """Allocatable on one node, less the daemons that land there."""
     a = _allocatable(pool, itype)
-    used = sum((req for p, req in daemons if not admits(p, pool, itype)), Request(sum(c for c, _ in EKS_NODE_DAEMONS.values()), sum(m for _, m in EKS_NODE_DAEMONS.values())))
+    used = sum(
+        (req for p, req in daemons if not admits(p, pool, itype)),
+        Request(sum(c for c, _ in EKS_NODE_DAEMONS.values()), sum(m for _, m in EKS_NODE_DAEMONS.values())),
+    )
     return Request(a.cpu_millicores - used.cpu, a.memory_mib - used.memory, a.gpus - used.gpus)
 
 
@@ -311,7 +380,14 @@ def check(ctx: Context) -> list:
     for pool in node_pools:
         for t in pool.instance_types:
             if not _known(pool, t):
-                out.append(finding("scheduling-capacity-known", f"{pool.name} ({pool.kind}): instance type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to stacks/offerings.py CAPACITY.", urn=pool.urn, resource=pool.name))
+                out.append(
+                    finding(
+                        "scheduling-capacity-known",
+                        f"{pool.name} ({pool.kind}): instance type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to stacks/offerings.py CAPACITY.",
+                        urn=pool.urn,
+                        resource=pool.name,
+                    )
+                )
     capacity: dict[str, int | None] = {}
     for pod in all_pods(ctx):
         req = pod_request(pod, defaults)
@@ -332,7 +408,15 @@ def check(ctx: Context) -> list:
                     too_small.append(f"{pool.name} {t} leaves {room.text()}")
         if pod.kind == "DaemonSet":
             for line in too_small:
-                out.append(finding("scheduling-daemonset-fits", f"{pod.label}: requests {req.text()} but a node of {line} after kube-reserved and the other daemons, so it stays pending there. Fix: lower its requests in {pod.file}'s source.", urn=urn, resource=f"{pod.namespace}/{pod.name}", file=pod.file))
+                out.append(
+                    finding(
+                        "scheduling-daemonset-fits",
+                        f"{pod.label}: requests {req.text()} but a node of {line} after kube-reserved and the other daemons, so it stays pending there. Fix: lower its requests in {pod.file}'s source.",
+                        urn=urn,
+                        resource=f"{pod.namespace}/{pod.name}",
+                        file=pod.file,
+                    )
+                )
             continue
         if not admitted:
             if too_small:
@@ -341,12 +425,20 @@ def check(ctx: Context) -> list:
             else:
                 what = f"no node pool admits it ({'; '.join(sorted(set(refused))) or 'the plan has no node pools'})"
                 fix = "give the pod the tolerations/nodeSelector of a pool, or add a pool with its labels"
-            out.append(finding("scheduling-pod-fits", f"{pod.label}: {what}, so it stays pending. Fix: {fix}.", urn=urn, resource=f"{pod.namespace}/{pod.name}", file=pod.file))
+            out.append(
+                finding(
+                    "scheduling-pod-fits",
+                    f"{pod.label}: {what}, so it stays pending. Fix: {fix}.",
+                    urn=urn,
+                    resource=f"{pod.namespace}/{pod.name}",
+                    file=pod.file,
+                )
+            )
             capacity[f"{pod.namespace}/{pod.name}"] = 0
             continue
         total: int | None = 0
         counted = set()
-        for pool, t, room in admitted:
+        for pool, _t, _room in admitted:
             if id(pool) in counted:  # a node group and a NodePool may share a name: the pool itself is the key
                 continue
             counted.add(id(pool))
@@ -377,7 +469,23 @@ def _replicas(ctx: Context, capacity: dict[str, int | None]) -> list:
             rel, h = hpas[key]
             want = int((h.get("spec") or {}).get("maxReplicas") or 0)
             if want > cap:
-                out.append(finding("scheduling-hpa-capacity", f"{h['metadata']['name']} (HorizontalPodAutoscaler): maxReplicas {want} for {key}, but its pools hold at most {cap} such pods ({pools_text}), so the rest stay pending. Fix: let the pool grow (a Karpenter NodePool or the Cluster Autoscaler for it, or a larger max_size in {_fix_env(ctx)}), or lower max_replicas.", urn=ctx.urns.get(rel, ""), resource=f"{h['metadata'].get('namespace')}/{h['metadata']['name']}", file=rel))
+                out.append(
+                    finding(
+                        "scheduling-hpa-capacity",
+                        f"{h['metadata']['name']} (HorizontalPodAutoscaler): maxReplicas {want} for {key}, but its pools hold at most {cap} such pods ({pools_text}), so the rest stay pending. Fix: let the pool grow (a Karpenter NodePool or the Cluster Autoscaler for it, or a larger max_size in {_fix_env(ctx)}), or lower max_replicas.",
+                        urn=ctx.urns.get(rel, ""),
+                        resource=f"{h['metadata'].get('namespace')}/{h['metadata']['name']}",
+                        file=rel,
+                    )
+                )
         elif pod.replicas > cap:
-            out.append(finding("scheduling-replicas-fit", f"{pod.label}: {pod.replicas} replicas, but its pools hold at most {cap} such pods ({pools_text}). Fix: lower the replicas or let the pool grow in {_fix_env(ctx)}.", urn=ctx.urns.get(pod.file, ""), resource=key, file=pod.file))
+            out.append(
+                finding(
+                    "scheduling-replicas-fit",
+                    f"{pod.label}: {pod.replicas} replicas, but its pools hold at most {cap} such pods ({pools_text}). Fix: lower the replicas or let the pool grow in {_fix_env(ctx)}.",
+                    urn=ctx.urns.get(pod.file, ""),
+                    resource=key,
+                    file=pod.file,
+                )
+            )
     return out

@@ -220,9 +220,18 @@ def jobs(ctx: Context) -> tuple[list[Job], list[Finding]]:
             if any(t.endswith("with_secrets.py") for t in argv):
                 env, error = with_secrets_env(env)
                 if error:
-                    refused.append(finding(POLICY, f"{label}: {error}, so the container exits before {entries[0]} starts. Fix: make the component "
-                                                   "render SAHAB_SECRET_ENV as a JSON object {\"NAME\": {\"arn\": ..., \"template\": ...}} whose "
-                                                   "templates name the secret's fields.", urn=ctx.urns.get(rel, ""), resource=label, file=rel, description=DESCRIPTION))
+                    refused.append(
+                        finding(
+                            POLICY,
+                            f"{label}: {error}, so the container exits before {entries[0]} starts. Fix: make the component "
+                            'render SAHAB_SECRET_ENV as a JSON object {"NAME": {"arn": ..., "template": ...}} whose '
+                            "templates name the secret's fields.",
+                            urn=ctx.urns.get(rel, ""),
+                            resource=label,
+                            file=rel,
+                            description=DESCRIPTION,
+                        )
+                    )
             out += [Job(rel, label, entry, env, argv) for entry in entries]
     return out, refused
 
@@ -230,8 +239,13 @@ def jobs(ctx: Context) -> tuple[list[Job], list[Finding]]:
 def probe(batch: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Run workload_env_probe.py over `batch` (env, classes, argv): one list of refusals per item."""
     result = subprocess.run(
-        [sys.executable, str(PROBE)], input=json.dumps(batch), capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
-        cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
+        [sys.executable, str(PROBE)],
+        input=json.dumps(batch),
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT_S,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
     )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-5:])
@@ -259,10 +273,17 @@ def check(ctx: Context) -> list[Finding]:
     try:
         results = probe(batch)
     except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-        return out + [finding(POLICY, f"workload settings (probe): the workloads' settings could not be constructed ({exc}), so no container's "
-                                      f"environment was checked. Fix: make `{sys.executable} {PROBE.relative_to(REPO)}` run (the workloads "
-                                      "and their dependencies importable from the repository root).", resource="workload settings (probe)", description=DESCRIPTION)]
-    for j, extra in zip(todo, ctx.extras["workload_env"]):
+        return out + [
+            finding(
+                POLICY,
+                f"workload settings (probe): the workloads' settings could not be constructed ({exc}), so no container's "
+                f"environment was checked. Fix: make `{sys.executable} {PROBE.relative_to(REPO)}` run (the workloads "
+                "and their dependencies importable from the repository root).",
+                resource="workload settings (probe)",
+                description=DESCRIPTION,
+            )
+        ]
+    for j, extra in zip(todo, ctx.extras["workload_env"], strict=False):
         refusals = results[unique[json.dumps({"env": j.env, "classes": list(ENTRY_POINTS[j.entry]), "argv": j.argv}, sort_keys=True)]]
         extra["refused"] = 0
         for refusal in refusals:
@@ -275,12 +296,24 @@ def check(ctx: Context) -> list[Finding]:
             shown = ", ".join(f"{n}={j.env[n]!r}" if n in j.env else f"{n} (unset)" for n in names) or "its environment"
             var = names[0] if names else "the variable"
             why = str(refusal["msg"]).removeprefix("Value error, ").rstrip(".")
-            fix = "" if "Fix:" in why else (f". Fix: render {var} as {cls} ({_class_file(refusal['cls'])}) accepts it in the component "
-                                            f"that builds this container, or teach {cls} the new value")
-            out.append(finding(
-                POLICY, f"{j.label} ({j.entry}): {cls} refuses {shown}, so the workload exits at start: {why}{fix}.",
-                urn=ctx.urns.get(j.file, ""), resource=j.label, file=j.file, description=DESCRIPTION,
-            ))
+            fix = (
+                ""
+                if "Fix:" in why
+                else (
+                    f". Fix: render {var} as {cls} ({_class_file(refusal['cls'])}) accepts it in the component "
+                    f"that builds this container, or teach {cls} the new value"
+                )
+            )
+            out.append(
+                finding(
+                    POLICY,
+                    f"{j.label} ({j.entry}): {cls} refuses {shown}, so the workload exits at start: {why}{fix}.",
+                    urn=ctx.urns.get(j.file, ""),
+                    resource=j.label,
+                    file=j.file,
+                    description=DESCRIPTION,
+                )
+            )
     return out
 
 
@@ -289,8 +322,12 @@ def workload_env_section(result: GateResult) -> list[str]:
     rows = result.extras.get("workload_env")
     if not rows:
         return []
-    lines = ["<details><summary>Workload environments (settings constructed from each container's env)</summary>", "",
-             "| container | entry point | settings | refused |", "|---|---|---|---|"]
+    lines = [
+        "<details><summary>Workload environments (settings constructed from each container's env)</summary>",
+        "",
+        "| container | entry point | settings | refused |",
+        "|---|---|---|---|",
+    ]
     for r in rows:
         classes = ", ".join(c.partition(":")[2] or c for c in r["classes"])
         lines.append(f"| {r['container']} | `{r['entry']}` | {classes} | {r.get('refused', '-')} |")

@@ -29,8 +29,26 @@ MLFLOW_ARTIFACTS_DESTINATION (or the --backend-store-uri / --artifacts-destinati
 # Schemes MLflow's server opens. checked: mlflow 3.17.2 (constraints.txt), sorted keys of
 # mlflow.store.artifact.artifact_repository_registry._artifact_repository_registry._registry, and
 # mlflow/store/db/db_types.py (DATABASE_ENGINES) plus file stores for the backend (2026-12).
-MLFLOW_ARTIFACT_SCHEMES = ("", "abfss", "b2", "dbfs", "file", "ftp", "gs", "hdfs", "http", "https", "mlflow-artifacts",
-                           "models", "r2", "runs", "s3", "sftp", "viewfs", "wasbs")
+MLFLOW_ARTIFACT_SCHEMES = (
+    "",
+    "abfss",
+    "b2",
+    "dbfs",
+    "file",
+    "ftp",
+    "gs",
+    "hdfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "models",
+    "r2",
+    "runs",
+    "s3",
+    "sftp",
+    "viewfs",
+    "wasbs",
+)
 MLFLOW_BACKEND_SCHEMES = ("", "file", "postgresql", "mysql", "sqlite", "mssql")
 
 
@@ -49,12 +67,21 @@ def _scheme(uri: str) -> str:
 
 def mlflow_server(env: dict[str, str], argv: list[str]) -> list[dict[str, Any]]:
     out = []
-    for var, flag, schemes in (("MLFLOW_BACKEND_STORE_URI", "--backend-store-uri", MLFLOW_BACKEND_SCHEMES),
-                               ("MLFLOW_ARTIFACTS_DESTINATION", "--artifacts-destination", MLFLOW_ARTIFACT_SCHEMES)):
+    for var, flag, schemes in (
+        ("MLFLOW_BACKEND_STORE_URI", "--backend-store-uri", MLFLOW_BACKEND_SCHEMES),
+        ("MLFLOW_ARTIFACTS_DESTINATION", "--artifacts-destination", MLFLOW_ARTIFACT_SCHEMES),
+    ):
         value = _flag(argv, flag) or env.get(var)
         if value and _scheme(value) not in schemes:
-            out.append({"cls": MLFLOW_SERVER, "loc": [var], "vars": [var], "input": value,
-                        "msg": f"mlflow server opens no {_scheme(value)}:// store (it takes {', '.join(s + '://' for s in schemes if s)} or a path)"})
+            out.append(
+                {
+                    "cls": MLFLOW_SERVER,
+                    "loc": [var],
+                    "vars": [var],
+                    "input": value,
+                    "msg": f"mlflow server opens no {_scheme(value)}:// store (it takes {', '.join(s + '://' for s in schemes if s)} or a path)",
+                }
+            )
     return out
 
 
@@ -74,10 +101,17 @@ def construct(path: str) -> list[dict[str, Any]]:
         prefix = str(cls.model_config.get("env_prefix") or "")
         cls()
     except ValidationError as exc:
-        return [{"cls": path, "loc": [str(p) for p in e["loc"]], "msg": e["msg"],
-                 "vars": [f"{prefix}{e['loc'][0]}".upper()] if e["loc"] else _named(e["msg"]),
-                 "input": e.get("input") if isinstance(e.get("input"), (str, int, float, bool)) else None} for e in exc.errors()]
-    except Exception as exc:  # what the workload would die of at start, whatever it is
+        return [
+            {
+                "cls": path,
+                "loc": [str(p) for p in e["loc"]],
+                "msg": e["msg"],
+                "vars": [f"{prefix}{e['loc'][0]}".upper()] if e["loc"] else _named(e["msg"]),
+                "input": e.get("input") if isinstance(e.get("input"), (str, int, float, bool)) else None,
+            }
+            for e in exc.errors()
+        ]
+    except Exception as exc:  # noqa: BLE001 (what the workload would die of at start, whatever it is)
         return [{"cls": path, "loc": [], "msg": f"{type(exc).__name__}: {exc}", "vars": _named(str(exc)), "input": None}]
     return []
 

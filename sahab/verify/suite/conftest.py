@@ -27,4 +27,3 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def sahab_context(pytestconfig):
     return parts.context(pytestconfig.getoption("--sahab-context"))
-

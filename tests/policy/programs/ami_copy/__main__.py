@@ -1,4 +1,5 @@
 """An AMI copied in from us-east-1."""
+
 import pulumi
 import pulumi_aws as aws
 

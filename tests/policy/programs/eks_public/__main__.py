@@ -1,4 +1,5 @@
 """An EKS cluster with a public endpoint and no secrets encryption, nodes on IMDSv1."""
+
 import pulumi
 import pulumi_aws as aws
 

@@ -1,4 +1,5 @@
 """A Global Accelerator."""
+
 import pulumi
 import pulumi_aws as aws
 

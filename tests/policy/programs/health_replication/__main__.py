@@ -1,4 +1,5 @@
 """Health data (data-classification: health) replicated, even in-region, with 7-year audit retention."""
+
 import pulumi
 import pulumi_aws as aws
 

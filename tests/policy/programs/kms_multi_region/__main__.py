@@ -1,4 +1,5 @@
 """A multi-region KMS key."""
+
 import pulumi
 import pulumi_aws as aws
 

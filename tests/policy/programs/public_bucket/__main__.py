@@ -1,4 +1,5 @@
 """A public-read bucket with no public access block, no CMK, no TLS policy."""
+
 import pulumi
 import pulumi_aws as aws
 

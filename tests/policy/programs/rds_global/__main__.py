@@ -1,4 +1,5 @@
 """An Aurora global database."""
+
 import pulumi
 import pulumi_aws as aws
 

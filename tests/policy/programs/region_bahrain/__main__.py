@@ -1,4 +1,5 @@
 """A bucket in me-south-1 (Bahrain, not the UAE)."""
+
 import pulumi
 import pulumi_aws as aws
 

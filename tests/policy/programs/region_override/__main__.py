@@ -1,4 +1,5 @@
 """An in-region provider, but the resource overrides its own region (pulumi-aws v7)."""
+
 import pulumi
 import pulumi_aws as aws
 

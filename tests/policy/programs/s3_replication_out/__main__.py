@@ -1,4 +1,5 @@
 """Objects replicated to a bucket in us-east-1."""
+
 import pulumi
 import pulumi_aws as aws
 
