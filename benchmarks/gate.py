@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from sahab import gate
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     console = Console(width=140)
 

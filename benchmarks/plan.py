@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--skip-tests", action="store_true", help="Skip timing the unit-test suite.")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     console = Console(width=130)
     rows = []

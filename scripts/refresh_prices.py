@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Refresh a price snapshot (sahab/prices/<region>.json) from the provider's public price list.
+"""Refresh a price snapshot (sahab/cost/prices/<region>.json) from the provider's public price list.
 
     python scripts/refresh_prices.py me-central-1            AWS Price List bulk API (no credentials)
     python scripts/refresh_prices.py uaenorth                Azure retail prices API (no credentials)
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-PRICES = Path(__file__).resolve().parent.parent / "sahab" / "prices"
+PRICES = Path(__file__).resolve().parent.parent / "sahab" / "cost" / "prices"
 AWS_OFFERS = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws"
 AZURE_PRICES = "https://prices.azure.com/api/retail/prices"
 EXIT_OFFLINE = 3

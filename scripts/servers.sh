@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Azurite (Microsoft's Azure Storage emulator) comes from npm into .node/ (ignored by git; no root).
-# Pin: sahab/local/servers.py AZURITE_VERSION.
-azurite_version=$(sed -n 's/^AZURITE_VERSION = "\([0-9.]*\)".*/\1/p' sahab/local/servers.py)
+# Pin: workloads/local/servers.py AZURITE_VERSION.
+azurite_version=$(sed -n 's/^AZURITE_VERSION = "\([0-9.]*\)".*/\1/p' workloads/local/servers.py)
 install_azurite() {
   [ -x .node/node_modules/.bin/azurite-blob ] && \
     grep -q "\"version\": \"${azurite_version}\"" .node/node_modules/azurite/package.json 2>/dev/null && return 0

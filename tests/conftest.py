@@ -1,6 +1,6 @@
 """Shared fixtures: the repository, plans of the shipped environments, and Pulumi mocks.
 
-The mocks themselves live in `sahab/mocks.py` because the offline engine answers with the very
+The mocks themselves live in `sahab/engine/mocks.py` because the offline engine answers with the very
 same ones: a test and `sahab plan` can never disagree about what a provider returns.
 """
 
@@ -24,14 +24,14 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def uae_plan():
     """The uae-central plan, run once per session on the offline engine."""
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     return plan_environment(REPO, "uae-central")
 
 
 @pytest.fixture(scope="session")
 def smb_plan():
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     return plan_environment(REPO, "smb")
 
@@ -45,7 +45,7 @@ def unit_mocks():
     """
     import pulumi
 
-    from sahab.mocks import ProviderMocks
+    from sahab.engine.mocks import ProviderMocks
 
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(ProviderMocks(stack="unit", default_region="me-central-1"), project="sahab", stack="unit", preview=False)

@@ -4,7 +4,7 @@ A plain module, not a conftest, so any test folder can use them:
 
     from servers import azurite_server, postgres_server, redis_server, s3_server  # noqa: F401  (pytest fixtures)
 
-Each yields a `sahab.local.servers.Server` (`name`, `url`, `pid`, `env`, `healthy()`, `stop()`); the
+Each yields a `workloads.local.servers.Server` (`name`, `url`, `pid`, `env`, `healthy()`, `stop()`); the
 server runs for the whole session under a session temporary folder and is stopped at its end. A
 missing server fails the test with the install hint (CI has them: `make servers`); it never skips.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from sahab.local import servers
+from workloads.local import servers
 
 
 @pytest.fixture(scope="session")

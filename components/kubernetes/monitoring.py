@@ -16,6 +16,7 @@ import pulumi_random as random
 from components.kubernetes import images
 from components.kubernetes._helm import release
 from components.kubernetes._pod import container_security, pod_security, resources
+from workloads.monitoring import alerts
 
 STACK_CHART = images.chart("kube-prometheus-stack")  # pins and where they were checked: images.CHARTS
 PUSHGATEWAY_CHART = images.chart("prometheus-pushgateway")
@@ -246,90 +247,18 @@ def _stack_values(args: MonitoringArgs) -> dict[str, Any]:
 
 
 def alert_groups(args: MonitoringArgs) -> list[dict[str, Any]]:
-    """The platform's alerting rules (also read by tests and the dashboards' documentation)."""
-    serving = f'namespace="{args.serving_namespace}",endpoint!~"/(readyz|livez|metrics)"'
-    budget = 1 - args.slo.availability
-    err_ratio = 'sum(rate(bentoml_service_request_total{{{sel},http_response_code=~"5.."}}[{w}])) / sum(rate(bentoml_service_request_total{{{sel}}}[{w}]))'
-
-    def burn(w: str) -> str:
-        return err_ratio.format(sel=serving, w=w)
-
-    groups = [
-        {
-            "name": "sahab-serving-slo",
-            "rules": [
-                {
-                    "alert": "SahabServingLatencySLO",
-                    "expr": f"histogram_quantile(0.99, sum by (le) (rate(bentoml_service_request_duration_seconds_bucket{{{serving}}}[5m]))) > {args.slo.latency_p99_seconds}",
-                    "for": "10m",
-                    "labels": {"severity": "page", "slo": "latency"},
-                    "annotations": {"summary": f"Serving p99 latency above {args.slo.latency_p99_seconds}s for 10 minutes"},
-                },
-                {
-                    # Multi-window burn rate (Google SRE workbook): 2% of a 30-day budget in 1 hour.
-                    "alert": "SahabServingErrorBudgetBurn",
-                    "expr": f"({burn('5m')}) > {14.4 * budget:.6f} and ({burn('1h')}) > {14.4 * budget:.6f}",
-                    "for": "2m",
-                    "labels": {"severity": "page", "slo": "availability"},
-                    "annotations": {"summary": f"Serving 5xx ratio burns the {args.slo.availability:.3%} availability budget 14x too fast"},
-                },
-                {
-                    "alert": "SahabServingErrorBudgetSlowBurn",
-                    "expr": f"({burn('30m')}) > {6 * budget:.6f} and ({burn('6h')}) > {6 * budget:.6f}",
-                    "for": "15m",
-                    "labels": {"severity": "ticket", "slo": "availability"},
-                    "annotations": {"summary": "Serving 5xx ratio burns the availability budget 6x too fast"},
-                },
-            ],
-        },
-        {
-            "name": "sahab-drift",
-            "rules": [
-                {
-                    "alert": "SahabDriftDetected",
-                    "expr": 'max(sahab_drift_detected{job="sahab-drift"}) == 1',
-                    "labels": {"severity": "ticket"},
-                    "annotations": {"summary": "The drift job found drift in live features; retraining was triggered (see the drift report)"},
-                },
-                {
-                    "alert": "SahabDriftJobStale",
-                    "expr": f'time() - max(sahab_drift_last_run_timestamp_seconds{{job="sahab-drift"}}) > {args.drift_max_age_hours * 3600}',
-                    "for": "10m",
-                    "labels": {"severity": "ticket"},
-                    "annotations": {"summary": f"No drift run reported for {args.drift_max_age_hours} hours"},
-                },
-            ],
-        },
-        {
-            "name": "sahab-gpu",
-            "rules": [
-                rule
-                for rule, wanted in (
-                    (
-                        {
-                            "alert": "SahabGpuIdle",
-                            "expr": f"avg by (Hostname, gpu) (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{args.gpu_idle_minutes}m])) < 5",
-                            "for": "15m",
-                            "labels": {"severity": "ticket", "cost": "gpu"},
-                            "annotations": {"summary": f"A GPU has been under 5% utilisation for {args.gpu_idle_minutes} minutes while its node is up"},
-                        },
-                        args.gpu_alerts,
-                    ),
-                    (
-                        {
-                            "alert": "SahabSpotInterruption",
-                            "expr": 'sum by (message_type) (increase(karpenter_interruption_received_messages_total{message_type=~"spot_interrupted|rebalance_recommendation"}[10m])) > 0',
-                            "labels": {"severity": "info"},
-                            "annotations": {"summary": "Spot interruption notices received; training jobs checkpoint and resume on new capacity"},
-                        },
-                        args.spot_alerts,
-                    ),
-                )
-                if wanted
-            ],
-        },
-    ]
-    return [g for g in groups if g["rules"]]  # a group whose every alert is off is left out
+    """The platform's alerting rules (workloads/monitoring/alerts.py) for this stack's settings."""
+    return alerts.alert_groups(
+        alerts.AlertSettings(
+            serving_namespace=args.serving_namespace,
+            latency_p99_seconds=args.slo.latency_p99_seconds,
+            availability=args.slo.availability,
+            gpu_idle_minutes=args.gpu_idle_minutes,
+            drift_max_age_hours=args.drift_max_age_hours,
+            gpu_alerts=args.gpu_alerts,
+            spot_alerts=args.spot_alerts,
+        )
+    )
 
 
 def _validate(args: MonitoringArgs) -> None:

@@ -5,7 +5,7 @@
 
 The plan's billable resources (node groups from their minimum to their maximum size, NAT gateways,
 the control plane, databases, caches, volumes, buckets, keys, endpoints, load balancers, logs...)
-are priced from the dated snapshot in `sahab/prices/<region>.json` (`snapshot.py`), by the rules
+are priced from the dated snapshot in `sahab/cost/prices/<region>.json` (`snapshot.py`), by the rules
 in `rules.py`. The result is a range: every pool at its minimum (GPU pools from 0 cost nothing
 idle) to every pool at its maximum; spot pools at the snapshot's stated discount; usage the plan
 cannot know (GiB stored, GiB through NAT) at the snapshot's stated assumptions. What cannot be
@@ -60,13 +60,13 @@ def estimate_plan(plan: Any, environment: str | None = None, prices_dir: Path | 
     name, cloud, region, budget = platform_of(config)
     snap = None if cloud == "kubernetes" else load_snapshot(region, prices_dir)
     path = snapshot_path(region, prices_dir)
-    shown = f"sahab/prices/{path.name}" if prices_dir is None else str(path)
+    shown = f"sahab/cost/prices/{path.name}" if prices_dir is None else str(path)
     est = estimate(plan, environment=environment or name, cloud=cloud, region=region, snapshot=snap, snapshot_path=shown if snap else None)
     est.budget_usd = budget
     return est
 
 
 def estimate_environment(repo: Path, env: str, stack: str | None = None, prices_dir: Path | None = None) -> Estimate:
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     return estimate_plan(plan_environment(repo, env, stack), environment=env, prices_dir=prices_dir)

@@ -117,7 +117,7 @@ class Estimate:
 
 
 def _resources(plan: Any) -> list[Resource]:
-    """Resources of a `Plan` (sahab.offline) or of a plan.json document."""
+    """Resources of a `Plan` (sahab.engine.offline) or of a plan.json document."""
     items = plan.resources if hasattr(plan, "resources") else plan["resources"]
     out = []
     for r in items:
@@ -160,7 +160,7 @@ def estimate(plan: Any, *, environment: str, cloud: str, region: str, snapshot: 
     if cloud == "kubernetes":
         result.note = "cloud: kubernetes runs on the customer's own cluster: the plan buys nothing from a cloud; hardware, power and storage are the customer's"
     elif snapshot is None:
-        result.note = f"no price snapshot for {cloud} {region} (sahab/prices/{region}.json): every billable resource is listed as unpriced"
+        result.note = f"no price snapshot for {cloud} {region} (sahab/cost/prices/{region}.json): every billable resource is listed as unpriced"
     for r in resources:
         if not r.custom or r.type == "pulumi:pulumi:Stack":
             continue

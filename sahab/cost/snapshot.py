@@ -1,4 +1,4 @@
-"""The dated price snapshot a cost estimate is priced from (`sahab/prices/<region>.json`).
+"""The dated price snapshot a cost estimate is priced from (`sahab/cost/prices/<region>.json`).
 
 A snapshot is one region of one cloud: its `date`, its `source`, `hours_per_month`, the stated
 `assumptions` (usage the plan cannot know: GiB stored, GiB through a NAT gateway, the spot
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PRICES_DIR = Path(__file__).resolve().parent.parent / "prices"
+PRICES_DIR = Path(__file__).resolve().parent / "prices"
 AED_PER_USD = 3.6725  # the UAE dirham's fixed peg to the US dollar (Central Bank of the UAE, since 1997)
 
 Unit = Literal["hour", "month", "gib-month", "gib", "100k-events"]
@@ -77,4 +77,4 @@ def read_snapshot(path: Path) -> PriceSnapshot:
         raise SnapshotError(f"{path}: not valid JSON ({e}). Fix: regenerate it with scripts/refresh_prices.py.") from None
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors(include_url=False))
-        raise SnapshotError(f"{path}: not a price snapshot ({problems}). Fix: compare it with sahab/prices/me-central-1.json.") from None
+        raise SnapshotError(f"{path}: not a price snapshot ({problems}). Fix: compare it with sahab/cost/prices/me-central-1.json.") from None

@@ -1,5 +1,5 @@
 """checkov (its own venv, .venv-checkov) on the rendered manifests, with Sahab's custom checks
-(sahab/checkov_checks, CKV_SAHAB_*) and the documented suppressions."""
+(sahab/gate/checkov_checks, CKV_SAHAB_*) and the documented suppressions."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Any
 from sahab.gate.model import ADVISORY, MANDATORY, REPO, Finding
 from sahab.gate.schemas import manifest_files
 
-SAHAB_DIR = Path(__file__).resolve().parents[1]
-CHECKS_DIR = SAHAB_DIR / "checkov_checks"
+GATE_DIR = Path(__file__).resolve().parent
+CHECKS_DIR = GATE_DIR / "checkov_checks"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 
 # checkov checks Sahab turns off everywhere, each with its reason (shown in every report).
@@ -78,7 +78,7 @@ def warm_checkov(checkov: Path = CHECKOV) -> subprocess.Popen | None:
         return None
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
     env.pop("PYTHONPATH", None)
-    runner = SAHAB_DIR / "checkov_runner.py"
+    runner = GATE_DIR / "checkov_runner.py"
     return subprocess.Popen([str(python), str(runner)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
@@ -146,7 +146,7 @@ def _release(warm: subprocess.Popen | None) -> None:
 
 def run_checkov(manifest_dir: Path, **options: Any) -> list[Finding]:
     """Run checkov on `manifest_dir` (framework kubernetes, helm/ skipped) from .venv-checkov with
-    Sahab's custom checks (sahab/checkov_checks, CKV_SAHAB_*) and the documented SUPPRESSIONS.
+    Sahab's custom checks (sahab/gate/checkov_checks, CKV_SAHAB_*) and the documented SUPPRESSIONS.
     CKV_SAHAB_* failures are mandatory, checkov's own checks advisory (see `start_checkov`)."""
     return start_checkov(manifest_dir, **options).result()
 

@@ -52,7 +52,7 @@ def _backend_config(repo: Path, env: str, doc: dict[str, Any]) -> dict[str, Any]
 
 def _manifest_urns(plan: Any) -> dict[str, str]:
     """Manifest path (relative to manifests/) -> URN of the resource it was rendered from."""
-    from sahab.render import manifests
+    from sahab.engine.render import manifests
 
     return {rel: r.urn for r in plan.resources if r.type.startswith("kubernetes:") for rel, _ in manifests([r])}
 
@@ -168,7 +168,7 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
     checkov; reports in `out` (default .sahab/<env>/). Exit 0 pass, 1 mandatory violation, 2 error."""
     from rich.console import Console
 
-    from sahab.offline import ProgramError, plan_environment, write_plan
+    from sahab.engine.offline import ProgramError, plan_environment, write_plan
 
     err = Console(stderr=True)
     out_dir = out or repo / ".sahab" / env
@@ -224,7 +224,7 @@ def policy_check(
     Exit 0 pass, 1 mandatory violation, 2 when the program (or the gate's config) fails."""
     from rich.console import Console
 
-    from sahab.offline import ProgramError, read_project, read_stack_config, run_program, write_plan
+    from sahab.engine.offline import ProgramError, read_project, read_stack_config, run_program, write_plan
 
     err = Console(stderr=True)
     program_dir = Path(program_dir).resolve()

@@ -7,6 +7,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def north_plan(repo):
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     return plan_environment(repo, "uae-north")

@@ -11,7 +11,7 @@ import pytest
 from servers import azurite_server  # noqa: F401  (pytest fixture)
 
 from components.kubernetes.mlflow import artifact_uri
-from sahab.local import servers
+from workloads.local import servers
 
 pytestmark = pytest.mark.slow
 CONTAINER = "experiment-artifacts"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sahab import deploy
+from sahab.ops import deploy
 
 BLOB = "azblob://state?storage_account=sahabstate"
 VAULT = "azurekeyvault://sahab-state.vault.azure.net/keys/state"

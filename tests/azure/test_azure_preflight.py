@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from sahab import preflight, preflight_azure
+from sahab.ops import preflight
+from sahab.ops.preflight import azure as preflight_azure
 
 
 def _sku(name: str, zones=("1", "2", "3"), restrictions=()):

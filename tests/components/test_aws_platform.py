@@ -236,7 +236,7 @@ def test_subnets_public_only_for_nat_and_load_balancers(uae_plan):
 
 def _id(plan, urn: str) -> str:
     # Subnet ids come back from the mocks as `subnet-<hash>`; node groups reference those ids.
-    from sahab.mocks import _digest
+    from sahab.engine.mocks import _digest
 
     name = urn.split("::")[-1]
     return f"subnet-{_digest(plan.stack, name, n=17)}"

@@ -329,7 +329,7 @@ def test_service_linked_roles_exist_before_the_key_that_names_them(env, request)
 def test_service_linked_roles_can_be_left_to_an_account_that_has_them():
     """IAM refuses a second service-linked role for a service: `create_service_linked_roles: false`
     plans none, and the key names the account's existing role."""
-    from sahab.offline import read_project, read_stack_config, run_program
+    from sahab.engine.offline import read_project, read_stack_config, run_program
 
     project, entry = read_project(REPO)
     config = read_stack_config(REPO / "environments/smb/Pulumi.smb.yaml", project)

@@ -78,7 +78,7 @@ def _run(prices_dir, *args):
 
 
 def test_confirms_what_the_list_answers_and_keeps_the_rest_unconfirmed(offers, tmp_path):
-    shutil.copy(REPO / "sahab" / "prices" / "me-central-1.json", tmp_path / "me-central-1.json")
+    shutil.copy(REPO / "sahab" / "cost" / "prices" / "me-central-1.json", tmp_path / "me-central-1.json")
     out = _run(tmp_path, "--aws-offers-url", offers)
     assert out.returncode == 0, out.stderr
     assert "2 price(s) confirmed" in out.stdout and "ec2:t3.xlarge" in out.stdout, out.stdout
@@ -91,7 +91,7 @@ def test_confirms_what_the_list_answers_and_keeps_the_rest_unconfirmed(offers, t
 
 
 def test_offline_it_says_so_and_leaves_the_snapshot_alone(tmp_path):
-    shutil.copy(REPO / "sahab" / "prices" / "me-central-1.json", tmp_path / "me-central-1.json")
+    shutil.copy(REPO / "sahab" / "cost" / "prices" / "me-central-1.json", tmp_path / "me-central-1.json")
     before = (tmp_path / "me-central-1.json").read_text()
     out = _run(tmp_path, "--aws-offers-url", "http://127.0.0.1:9/aws", "--timeout", "2")
     assert out.returncode == 3 and "No network here: the snapshot is unchanged" in out.stderr, (out.returncode, out.stderr)

@@ -99,8 +99,8 @@ def test_address_ranges_cover_cidrs():
 
 def test_in_cluster_data_services_of_an_existing_cluster(repo):
     # cloud: kubernetes runs Redis and PostgreSQL as StatefulSets: the flows go to those pods.
+    from sahab.engine.offline import plan_environment
     from sahab.gate.deployability import Context
-    from sahab.offline import plan_environment
 
     ctx = Context.of(plan_environment(repo, "smb-onprem"), repo / "environments" / "smb-onprem")
     flows = {(f.policy, f.dst) for f in connectivity.matrix(ctx, connectivity.all_pods(ctx))}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sahab import preflight as pf
+from sahab.ops import preflight as pf
 
 NO_CREDENTIALS = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
 
@@ -45,7 +45,7 @@ def test_refuses_without_credentials(monkeypatch):
     for k, v in NO_CREDENTIALS.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(pf.PreflightError, match="no credentials.*Fix:"):
-        pf.aws_session("me-central-1")
+        pf.aws.aws_session("me-central-1")
 
 
 @pytest.mark.slow
@@ -57,20 +57,20 @@ def test_cli_refuses_offline_with_exit_2(repo):
 
 
 def test_instance_offerings_name_each_pool_type_and_zone(uae_pf, aws):
-    results = pf.check_instance_offerings(uae_pf, aws)
+    results = pf.aws.check_instance_offerings(uae_pf, aws)
     assert {r.check for r in results} == {"instance-offerings"}
     types = {t for r in uae_pf.resources("aws:eks/nodeGroup:NodeGroup") for t in r.inputs["instanceTypes"]}
     assert all(any(t in r.message for r in results) for t in types), [r.message for r in results]
     group = next(r for r in uae_pf.resources("aws:eks/nodeGroup:NodeGroup"))
     group.inputs["instanceTypes"] = ["x9.nothing"]
-    failed = [r.message for r in pf.check_instance_offerings(uae_pf, aws) if r.level == "fail" and "x9.nothing" in r.message]
+    failed = [r.message for r in pf.aws.check_instance_offerings(uae_pf, aws) if r.level == "fail" and "x9.nothing" in r.message]
     assert failed and f"{group.name} (aws:eks/nodeGroup:NodeGroup): x9.nothing is not offered" in failed[0] and "Fix:" in failed[0], failed
 
 
 def test_endpoint_services_that_do_not_exist_fail(uae_pf, aws):
     endpoint = uae_pf.resources("aws:ec2/vpcEndpoint:VpcEndpoint")[0]
     endpoint.inputs["serviceName"] = "com.amazonaws.me-central-1.nosuchservice"
-    results = {r.message.split(": ")[0]: r for r in pf.check_endpoint_services(uae_pf, aws)}
+    results = {r.message.split(": ")[0]: r for r in pf.aws.check_endpoint_services(uae_pf, aws)}
     bad = results[f"{endpoint.name} (aws:ec2/vpcEndpoint:VpcEndpoint)"]
     assert bad.level == "fail" and "does not exist in me-central-1" in bad.message
     s3 = next(r for r in uae_pf.resources("aws:ec2/vpcEndpoint:VpcEndpoint") if r.inputs["serviceName"].endswith(".s3"))

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from sahab.engine.offline import SECRET, UNKNOWN
 from sahab.gate import deployability, reports
 from sahab.gate.deployability import Context, workload_env
 from sahab.gate.model import GateResult
-from sahab.offline import SECRET, UNKNOWN
 
 KEY_VAULT = "https://sahabuaenorthkv.vault.azure.net/secrets/online-store"
 ABFSS = "abfss://offline-features@sahabuaenorthdata.dfs.core.windows.net"
@@ -286,8 +286,8 @@ def test_the_check_is_registered_and_its_section_is_in_report_md():
 @pytest.mark.slow
 @pytest.mark.parametrize("environment", ["uae-central", "smb", "smb-onprem", "uae-north"])
 def test_every_shipped_environment_passes(environment):
+    from sahab.engine.offline import plan_environment
     from sahab.gate.model import REPO
-    from sahab.offline import plan_environment
 
     ctx = Context.of(plan_environment(REPO, environment), REPO / "environments" / environment)
     found = workload_env.check(ctx)

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def uae_manifests(uae_plan, tmp_path_factory) -> Path:
-    from sahab.offline import write_plan
+    from sahab.engine.offline import write_plan
 
     out = tmp_path_factory.mktemp("uae-central")
     write_plan(uae_plan, out)
@@ -19,7 +19,7 @@ def uae_manifests(uae_plan, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smb_manifests(smb_plan, tmp_path_factory) -> Path:
-    from sahab.offline import write_plan
+    from sahab.engine.offline import write_plan
 
     out = tmp_path_factory.mktemp("smb")
     write_plan(smb_plan, out)

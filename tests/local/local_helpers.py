@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from sahab.local.platform import RUN_MARKER
+from workloads.local.platform import RUN_MARKER
 
 
 def running(identity: dict) -> bool:
@@ -17,7 +17,7 @@ def running(identity: dict) -> bool:
 
 
 def marked(run_id: str) -> list[int]:
-    """PIDs of processes still carrying the platform's run id (sahab.local.platform.RUN_MARKER)."""
+    """PIDs of processes still carrying the platform's run id (workloads.local.platform.RUN_MARKER)."""
     out = []
     for proc in psutil.process_iter(["pid"]):
         try:

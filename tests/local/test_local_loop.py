@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 from local_helpers import marked, running
 
-from sahab.local import LocalOptions, down, platform_env, up
-from sahab.local.platform import BUCKETS, read_state
+from workloads.local import LocalOptions, down, platform_env, up
+from workloads.local.platform import BUCKETS, read_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1500)]
 

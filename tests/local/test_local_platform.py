@@ -16,7 +16,7 @@ import psutil
 import pytest
 from local_helpers import marked, running
 
-from sahab.local import LocalError, LocalOptions, platform_env, status, up
+from workloads.local import LocalError, LocalOptions, platform_env, status, up
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]

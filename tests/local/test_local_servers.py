@@ -10,7 +10,7 @@ import psutil
 import pytest
 from servers import postgres_server, redis_server, s3_server  # noqa: F401  (pytest fixtures)
 
-from sahab.local import servers
+from workloads.local import servers
 
 pytestmark = pytest.mark.slow
 

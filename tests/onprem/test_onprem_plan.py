@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sahab.cost import estimate_plan
-from sahab.offline import plan_environment
+from sahab.engine.offline import plan_environment
 from stacks.spec import SpecError, load_spec
 from tests.conftest import REPO
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from sahab.preflight_onprem import PreflightError, gather, judge, preflight, quantity
+from sahab.ops.preflight.onprem import PreflightError, gather, judge, preflight, quantity
 from stacks.spec import load_spec
 from tests.conftest import REPO
 

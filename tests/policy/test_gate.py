@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from sahab import gate
+from sahab.engine.offline import PlannedResource, read_project, read_stack_config, run_program
 from sahab.gate import deployability
-from sahab.offline import PlannedResource, read_project, read_stack_config, run_program
 from tests.policy.conftest import HERE, PROGRAMS, analyze
 
 REPO = HERE.parent.parent

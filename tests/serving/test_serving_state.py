@@ -12,7 +12,7 @@ import pytest
 import redis
 from servers import redis_server  # noqa: F401  (pytest fixture)
 
-from sahab.local import servers
+from workloads.local import servers
 from workloads.serving import state
 from workloads.serving.state import Experiment, Outcome, RedisStore, SqliteStore, experiment_id
 

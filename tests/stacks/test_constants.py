@@ -30,8 +30,8 @@ def test_uae_region_copies_agree():
     home = set(c.ALL_UAE_REGIONS)
     assert set(pack_config.UAE_REGIONS) == home, "policy_packs/common/config.py UAE_REGIONS differs from components/constants.py"
     assert pack_config.ALLOWED_REGIONS["default"] == pack_config.UAE_REGIONS, "packs' allowedRegions default must be the UAE list"
-    assert set(_module_constant("sahab/checkov_checks/InRegionCloudEndpoints.py", "UAE")) == home, "CKV_SAHAB_3 UAE differs"
-    assert _module_constant("sahab/checkov_checks/InRegionCloudEndpoints.py", "ON_PREMISES") == c.ON_PREMISES, "CKV_SAHAB_3 ON_PREMISES differs"
+    assert set(_module_constant("sahab/gate/checkov_checks/InRegionCloudEndpoints.py", "UAE")) == home, "CKV_SAHAB_3 UAE differs"
+    assert _module_constant("sahab/gate/checkov_checks/InRegionCloudEndpoints.py", "ON_PREMISES") == c.ON_PREMISES, "CKV_SAHAB_3 ON_PREMISES differs"
     assert workload_settings.UAE_AWS_REGIONS == c.UAE_REGIONS["aws"], "workloads/settings.py UAE_AWS_REGIONS differs"
 
 
@@ -45,7 +45,7 @@ def test_gpu_taint_copies_agree():
     assert c.GPU_TOLERATION == {**c.GPU_TAINT, "operator": "Equal"}, "the toleration must match the taint exactly"
     assert pack_kube.GPU == key, "policy_packs/common/kube.py GPU differs"
     assert kubernetes_pods.GPU_TAINT["default"] == key, "kubernetes-baseline gpuTaintKey default differs"
-    assert _module_constant("sahab/checkov_checks/GpuPodsTolerateTaint.py", "GPU") == key, "CKV_SAHAB_2 GPU differs"
+    assert _module_constant("sahab/gate/checkov_checks/GpuPodsTolerateTaint.py", "GPU") == key, "CKV_SAHAB_2 GPU differs"
 
 
 def test_role_arn_pattern_has_one_home():

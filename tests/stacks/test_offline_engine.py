@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sahab.offline import ProgramError, plan_environment, read_stack_config, run_program, write_plan
+from sahab.engine.offline import ProgramError, plan_environment, read_stack_config, run_program, write_plan
 
 PLAN_KEYS = {"urn", "type", "name", "parent", "provider", "provider_inputs", "inputs"}
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sahab import deploy
 from sahab.cli import app
+from sahab.ops import deploy
 
 runner = CliRunner()
 

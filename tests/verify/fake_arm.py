@@ -1,6 +1,6 @@
 """A small Azure Resource Manager on 127.0.0.1 (HTTPS, self-signed), holding the uae-north plan as deployed.
 
-Every pulumi-azure-native resource of the plan is served at its ARM id (sahab.mocks.azure_resource,
+Every pulumi-azure-native resource of the plan is served at its ARM id (sahab.engine.mocks.azure_resource,
 the ids the offline engine gives) the way ARM answers a GET: `id`, `name`, `type`, `location`,
 `tags`, `sku`, `kind`, `identity` at the top, everything else under `properties` with ARM's wire
 names (the provider's input names, except where the REST spec renames them: STORAGE_WIRE). ARM's
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sahab.mocks import AZURE_IDS, AZURE_SCOPED, SUBSCRIPTION_ID, azure_resource
+from sahab.engine.mocks import AZURE_IDS, AZURE_SCOPED, SUBSCRIPTION_ID, azure_resource
 from stacks.azure_offerings import AZURE_REGIONS
 
 TOP_LEVEL = ("location", "tags", "sku", "kind", "identity", "zones", "extendedLocation")

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sahab.offline import Plan
+from sahab.engine.offline import Plan
 
 ACCOUNT = "123456789012"  # moto's default account
 

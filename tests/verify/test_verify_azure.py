@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from fake_arm import FakeArm, serve
 
-from sahab.verify.base import failing
-from sahab.verify.cloud_azure import Arm, AzurePromises, azure_cloud_checks, azure_promises
+from sahab.ops.verify.base import failing
+from sahab.ops.verify.cloud_azure import Arm, AzurePromises, azure_cloud_checks, azure_promises
 
 REGION = "uaenorth"
 
@@ -32,7 +32,7 @@ class StaticToken:
 
 @pytest.fixture(scope="module")
 def north_plan(repo):
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     return plan_environment(repo, "uae-north")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_arm import serve
 
-from sahab.verify.runner import read_junit
+from sahab.ops.verify.runner import read_junit
 
 REPO = Path(__file__).resolve().parents[2]
 # What `az account get-access-token --output json` prints (azure-cli 2.x), for the fake ARM.
@@ -41,7 +41,7 @@ def _sahab(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def north(repo, tmp_path_factory):
-    from sahab.offline import plan_environment
+    from sahab.engine.offline import plan_environment
 
     plan = plan_environment(repo, "uae-north")
     work = tmp_path_factory.mktemp("verify-azure")

@@ -4,7 +4,7 @@ The uae-central plan is deployed into moto (tests/verify/moto_platform.py): ever
 passes. Then one property is broken at a time, the way it happens after a deploy (a console
 click, a script, a drifted setting), and exactly that check fails, naming the resource.
 
-The server is this module's own moto (started with the shared launcher `sahab.local.servers`),
+The server is this module's own moto (started with the shared launcher `workloads.local.servers`),
 reset before each case: the cases need a pristine account each, S3 bucket names are global
 across moto's accounts, and resetting the session-wide `s3_server` would wipe other tests' data.
 """
@@ -20,10 +20,10 @@ from urllib.request import Request, urlopen
 import pytest
 from moto_platform import Moto, deploy
 
-from sahab.local import servers
-from sahab.verify.base import failing
-from sahab.verify.cloud import Aws, cloud_checks
-from sahab.verify.context import parse_outputs, promises_from_plan
+from sahab.ops.verify.base import failing
+from sahab.ops.verify.cloud import Aws, cloud_checks
+from sahab.ops.verify.context import parse_outputs, promises_from_plan
+from workloads.local import servers
 
 pytestmark = pytest.mark.slow
 REGION = "me-central-1"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from sahab.verify.base import failing
-from sahab.verify.cluster import cluster_checks
-from sahab.verify.context import promises_from_plan
+from sahab.ops.verify.base import failing
+from sahab.ops.verify.cluster import cluster_checks
+from sahab.ops.verify.context import promises_from_plan
 
 
 class ManifestCluster:

@@ -18,10 +18,10 @@ import pytest
 from kube_api import TOKEN, FakeApi
 from test_verify_cluster import healthy_cluster
 
-from sahab.verify.base import failing
-from sahab.verify.cluster import Cluster, cluster_checks
-from sahab.verify.context import promises_from_plan
-from sahab.verify.runner import read_junit
+from sahab.ops.verify.base import failing
+from sahab.ops.verify.cluster import Cluster, cluster_checks
+from sahab.ops.verify.context import promises_from_plan
+from sahab.ops.verify.runner import read_junit
 
 REPO = Path(__file__).resolve().parents[2]
 

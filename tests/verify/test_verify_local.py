@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sahab.verify.runner import read_junit
+from sahab.ops.verify.runner import read_junit
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -52,9 +52,9 @@ def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platf
     service proxy, with the proxy forwarding to this platform's real MLflow and serving."""
     from kube_api import FakeApi
 
-    from sahab.verify.base import failing
-    from sahab.verify.context import promises_from_plan
-    from sahab.verify.parts import checks_for
+    from sahab.ops.verify.base import failing
+    from sahab.ops.verify.context import promises_from_plan
+    from sahab.ops.verify.parts import checks_for
 
     services = {s["name"]: s["url"] for s in json.loads((platform / "state.json").read_text())["services"]}
     promises = promises_from_plan(uae_plan.to_json())

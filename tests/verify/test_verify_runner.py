@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from moto_platform import Moto, deploy
 
-from sahab.local import servers
-from sahab.verify.context import VerifyError, pulumi_outputs_command, read_pulumi_outputs
-from sahab.verify.runner import read_junit
+from sahab.ops.verify.context import VerifyError, pulumi_outputs_command, read_pulumi_outputs
+from sahab.ops.verify.runner import read_junit
+from workloads.local import servers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,7 +105,7 @@ def test_unknown_part_is_refused(tmp_path):
 def test_clouds_without_cloud_checks_say_so(env, said, tmp_path):
     import yaml
 
-    from sahab.verify.parts import checks_for
+    from sahab.ops.verify.parts import checks_for
 
     spec = yaml.safe_load((REPO / f"environments/{env}/Pulumi.{env}.yaml").read_text())["config"]["sahab:platform"]
     plan = {"stack": env, "config": {"sahab:platform": spec}, "resources": [], "outputs": {}}

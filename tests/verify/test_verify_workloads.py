@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sahab.verify.workloads import FIXTURE_RECORD, drift_cronjob_last_run, drift_schedule_last_run
+from sahab.ops.verify.workloads import FIXTURE_RECORD, drift_cronjob_last_run, drift_schedule_last_run
 
 CRONJOB = {"metadata": {"name": "drift", "namespace": "sahab-monitoring"}}
 

@@ -41,7 +41,7 @@ class Context:
 
     @classmethod
     def of(cls, plan: Any, environment_dir: Path | None = None) -> Context:
-        from sahab.render import manifests
+        from sahab.engine.render import manifests
 
         docs, urns = [], {}
         for r in plan.resources:

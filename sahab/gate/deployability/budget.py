@@ -60,7 +60,7 @@ def check_budget(ctx: Context) -> list[Finding]:
             finding(
                 "budget-unpriced",
                 f"{RESOURCE}: {len(est.unpriced)} resource(s) could not be priced and are not in the estimate the budget is checked against: "
-                f"{names}{' …' if len(est.unpriced) > 5 else ''}. Fix: add their prices to sahab/prices/{est.region}.json or a rule to sahab/cost/rules.py.",
+                f"{names}{' …' if len(est.unpriced) > 5 else ''}. Fix: add their prices to sahab/cost/prices/{est.region}.json or a rule to sahab/cost/rules.py.",
                 urn=urn,
                 resource=RESOURCE,
                 enforcement=ADVISORY,

@@ -110,7 +110,7 @@ def check(ctx: Context) -> list:
                 out.append(
                     finding(
                         "rules-promtool-check",
-                        f"{label}: promtool check rules fails: {(checked.stderr or checked.stdout).strip()[-800:]}. Fix: correct the rule in components/kubernetes/monitoring.py (alert_groups).",
+                        f"{label}: promtool check rules fails: {(checked.stderr or checked.stdout).strip()[-800:]}. Fix: correct the rule in workloads/monitoring/alerts.py (alert_groups).",
                         urn=urn,
                         resource=label,
                         file=rel,

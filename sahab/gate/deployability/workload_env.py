@@ -87,7 +87,7 @@ FIELD_PLACEHOLDER = "placeholder"
 
 @lru_cache(maxsize=1)
 def _markers() -> tuple[str, ...]:
-    from sahab.offline import SECRET, UNKNOWN
+    from sahab.engine.offline import SECRET, UNKNOWN
 
     return UNKNOWN, SECRET
 

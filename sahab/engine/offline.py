@@ -34,9 +34,9 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import ROOT, Settings, configure
 from pulumi.runtime.stack import run_in_stack
 
-from sahab.mocks import ProviderMocks
+from sahab.engine.mocks import ProviderMocks
 
-log = logging.getLogger("sahab.offline")
+log = logging.getLogger("sahab.engine.offline")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
@@ -357,7 +357,7 @@ def plan_environment(repo: Path, env: str, stack: str | None = None) -> Plan:
 
 def write_plan(plan: Plan, out_dir: Path) -> Path:
     """Write plan.json (and manifests/ for Kubernetes objects) into `out_dir`; return plan.json's path."""
-    from sahab.render import write_manifests
+    from sahab.engine.render import write_manifests
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "plan.json"

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sahab.verify.base import Check, problem
-from sahab.verify.context import Promises, StackOutputs, VerifyError, promises_from_plan
+from sahab.ops.verify.base import Check, problem
+from sahab.ops.verify.context import Promises, StackOutputs, VerifyError, promises_from_plan
 
 PARTS = ("cloud", "cluster", "workloads", "local")
 DEFAULT_MODEL = "transaction-risk"  # workloads/settings.py SahabSettings.model_name
@@ -37,7 +37,7 @@ def _promises(plan_path: str) -> Promises:
 
 @functools.cache
 def _cluster(kubeconfig: str, kube_context: str | None) -> Any:
-    from sahab.verify.cluster import Cluster
+    from sahab.ops.verify.cluster import Cluster
 
     return Cluster(kubeconfig, kube_context)
 
@@ -54,7 +54,7 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
     if part == "cloud" and promises.cloud != "aws":
         return CLOUD_NOT_CHECKED.get(promises.cloud, f"cloud {promises.cloud!r} has no cloud checks")
     if part == "cloud":
-        from sahab.verify.cloud import Aws, cloud_checks
+        from sahab.ops.verify.cloud import Aws, cloud_checks
 
         return cloud_checks(promises, outputs, Aws(region=outputs.region, scan_regions=tuple(ctx["scan_regions"]) if ctx.get("scan_regions") else None))
     if part == "local":
@@ -63,10 +63,10 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
         return "no kubeconfig: the stack outputs carry none and --kubeconfig was not given"
     cluster = _cluster(ctx["kubeconfig"], ctx.get("kube_context"))
     if part == "cluster":
-        from sahab.verify.cluster import cluster_checks
+        from sahab.ops.verify.cluster import cluster_checks
 
         return cluster_checks(promises, cluster)
-    from sahab.verify.workloads import ServiceProxy, Workloads, drift_cronjob_last_run, workload_checks
+    from sahab.ops.verify.workloads import ServiceProxy, Workloads, drift_cronjob_last_run, workload_checks
 
     missing = [s for s in ("mlflow", "serving") if s not in promises.services]
     if missing or not promises.drift_cronjob:
@@ -85,7 +85,7 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
 
 def _azure_cloud(ctx: dict[str, Any], outputs: StackOutputs) -> list[Check] | str:
     """The Azure cloud checks (Resource Manager), or why they cannot run here (no credentials)."""
-    from sahab.verify.cloud_azure import AzureUnavailable, arm_from_environment, azure_cloud_checks, azure_promises, subscription_of
+    from sahab.ops.verify.cloud_azure import AzureUnavailable, arm_from_environment, azure_cloud_checks, azure_promises, subscription_of
 
     try:
         arm = arm_from_environment(subscription_of({**outputs.key_arns, **outputs.bucket_names}))
@@ -102,7 +102,7 @@ def _local(part: str, ctx: dict[str, Any]) -> list[Check] | str:
     env = ctx["local"]["env"]
     if part == "local":
         return local_service_checks(services)
-    from sahab.verify.workloads import DirectHttp, Workloads, drift_schedule_last_run, workload_checks
+    from sahab.ops.verify.workloads import DirectHttp, Workloads, drift_schedule_last_run, workload_checks
 
     for name in ("mlflow", "serving"):
         if name not in services:
@@ -126,8 +126,8 @@ def _local(part: str, ctx: dict[str, Any]) -> list[Check] | str:
 
 
 def _local_targets(url: str) -> list[str]:
-    from sahab.verify.cluster import prometheus_targets_up
-    from sahab.verify.workloads import DirectHttp
+    from sahab.ops.verify.cluster import prometheus_targets_up
+    from sahab.ops.verify.workloads import DirectHttp
 
     status, body = DirectHttp(url).request("GET", "/api/v1/targets?state=active")
     if status != 200:
@@ -160,8 +160,8 @@ def local_service_checks(services: dict[str, dict[str, Any]]) -> list[Check]:
 
 
 def local_snapshot(state_dir: Path) -> dict[str, Any]:
-    """What `sahab verify local` reads from the running platform (sahab.local's Python API)."""
-    from sahab import local
+    """What `sahab verify local` reads from the running platform (workloads.local's Python API)."""
+    from workloads import local
 
     try:
         env = local.platform_env(state_dir)

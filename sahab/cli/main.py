@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from sahab.local.cli import local_app
-from sahab.offline import Plan, ProgramError, plan_environment, write_plan
+from sahab.cli.local import local_app
+from sahab.engine.offline import Plan, ProgramError, plan_environment, write_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sahab: a UAE-resident ML platform on Pulumi.")
 policy_app = typer.Typer(no_args_is_help=True, help="Policy packs on any Pulumi Python program, offline.")
@@ -148,7 +148,7 @@ def preflight(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where preflight.json goes (default: .sahab/<env>/).")] = None,
 ) -> None:
     """Ask the cloud what the offline gate cannot know (credentials needed). Exit 1 on a failed check."""
-    from sahab import preflight as pf
+    from sahab.ops import preflight as pf
 
     repo = _repo()
     try:
@@ -228,7 +228,7 @@ def _cloud_of(repo: Path, env: str, stack: str | None) -> str:
 
 
 def _deploy(action: str, env: str, stack: str | None, backend_url: str | None, secrets_provider: str | None, policies: bool) -> None:
-    from sahab import deploy
+    from sahab.ops import deploy
 
     repo = _repo()
     try:
@@ -285,7 +285,7 @@ def bootstrap(
     region: str = typer.Option("me-central-1", "--region", help="UAE region of the state bucket and key."),
 ) -> None:
     """Create an in-region Pulumi state backend (S3 + KMS) and record it in environments/<env>/backend.yaml."""
-    from sahab import deploy
+    from sahab.ops import deploy
 
     repo = _repo()
     try:
@@ -313,8 +313,8 @@ def verify(
     state_dir: Path | None = typer.Option(None, "--state-dir", help="State folder of `sahab local up` (default: .sahab/local)."),
 ) -> None:
     """Verify the live platform against the plan: cloud, cluster and workloads. Exit 1 on any failed check."""
-    from sahab.verify import runner
-    from sahab.verify.context import VerifyError
+    from sahab.ops.verify import runner
+    from sahab.ops.verify.context import VerifyError
 
     request = runner.VerifyRequest(
         repo=_repo(),

@@ -3,7 +3,7 @@
 The same services the cluster runs, on loopback, configured through the same `SAHAB_*` settings
 the stacks give the pods (`platform_env()`):
 
-    postgres, redis, s3     real servers (sahab.local.servers); absent with --embedded
+    postgres, redis, s3     real servers (workloads.local.servers); absent with --embedded
     mlflow                  tracking server + registry on PostgreSQL (--embedded: SQLite),
                             artifacts in the S3-compatible store (--embedded: a folder)
     bootstrap (one-shot)    data -> Feast -> train -> export -> champion (+ challenger)
@@ -13,7 +13,7 @@ the stacks give the pods (`platform_env()`):
     control                 the A/B control plane (feedback, experiment, promote; bearer token
                             SAHAB_SERVING_CONTROL_TOKEN, generated, in the state file)
     evaluator               the A/B evaluator (the one decision-maker), every EVALUATOR_EVERY_S
-    drift                   the drift job on a schedule (sahab.local.schedule, like its CronJob);
+    drift                   the drift job on a schedule (workloads.local.schedule, like its CronJob);
                             its trigger runs `python -m workloads.pipeline retrain`
     prometheus              scraping serving with the shipped alert rules (where the binary exists)
 
@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sahab.local import servers
-from sahab.local.servers import HealthCheck, ProcessIdentity, Server, ServerError, log_tail
+from workloads.local import servers
+from workloads.local.servers import HealthCheck, ProcessIdentity, Server, ServerError, log_tail
 
 DEFAULT_STATE_DIR = Path(".sahab/local")
 STATE_FILE = "state.json"
@@ -532,7 +532,7 @@ def _bring_up(starter: _Starter) -> None:
             [
                 python,
                 "-m",
-                "sahab.local.schedule",
+                "workloads.local.schedule",
                 "--every",
                 str(options.drift_every_s),
                 "--status",
@@ -578,14 +578,14 @@ def _has_module(name: str) -> bool:
 
 
 def _bootstrap(starter: _Starter, env: dict[str, str]) -> None:
-    """Run `python -m sahab.local.bootstrap` in the platform env; raise LocalError with its log."""
+    """Run `python -m workloads.local.bootstrap` in the platform env; raise LocalError with its log."""
     options = starter.options
     log = starter.logs / "bootstrap.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         sys.executable,
         "-m",
-        "sahab.local.bootstrap",
+        "workloads.local.bootstrap",
         "--rows",
         str(options.rows),
         "--days",
@@ -638,14 +638,15 @@ def _create_buckets(s3: Server) -> None:
 
 def _prometheus_config(state_dir: Path, serving_port: int) -> Path:
     """prometheus.yml scraping serving, with the platform's own alert rules (the ones the cluster's
-    PrometheusRule carries, from components/kubernetes/monitoring.py)."""
+    PrometheusRule carries, from workloads/monitoring/alerts.py)."""
     import yaml
 
-    from components.kubernetes.monitoring import MonitoringArgs, alert_groups
+    from workloads.monitoring.alerts import AlertSettings, alert_groups
 
     folder = state_dir / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
-    args = MonitoringArgs(namespace="monitoring", registry_host="local", storage_class="local", serving_namespace=SERVING_NAMESPACE)
+    # No GPUs and no Karpenter on one machine: those alerts could never fire.
+    args = AlertSettings(serving_namespace=SERVING_NAMESPACE, gpu_alerts=False, spot_alerts=False)
     rules = folder / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": alert_groups(args)}, sort_keys=False))
     config = folder / "prometheus.yml"

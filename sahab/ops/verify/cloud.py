@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sahab.verify.base import Check, problem
-from sahab.verify.context import (
+from sahab.ops.verify.base import Check, problem
+from sahab.ops.verify.context import (
     BucketPromise,
     CachePromise,
     ClusterPromise,

@@ -1,4 +1,4 @@
-"""`python -m sahab.local.bootstrap`: leave a fresh local platform able to serve.
+"""`python -m workloads.local.bootstrap`: leave a fresh local platform able to serve.
 
 Runs in the platform's environment (the `SAHAB_*` variables `sahab local up` gives every service)
 and uses the workloads' own code, as the cluster's Jobs do: generate transactions into the feature
@@ -38,7 +38,7 @@ def validate_settings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sahab.local.bootstrap", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m workloads.local.bootstrap", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=20_000, help="transactions to generate")
     p.add_argument("--days", type=int, default=30, help="days the transactions span")
     p.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """`sahab verify`: gather the run's context, run the shipped suite with pytest, write the evidence.
 
-The suite runs as its own pytest process (`python -m pytest sahab/verify/suite`), so a project's
+The suite runs as its own pytest process (`python -m pytest sahab/ops/verify/suite`), so a project's
 own pytest configuration never changes what is verified. Results: JUnit XML (`--junit FILE`) and a
 Markdown evidence summary (`--report DIR`/verify-report.md): what was checked, when, against which
 stack and account, and the outcome of every check. Exit status: 0 all passed (skips allowed),
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sahab.verify.context import StackOutputs, VerifyError, read_outputs_file, read_pulumi_outputs
-from sahab.verify.parts import PARTS, local_snapshot
+from sahab.ops.verify.context import StackOutputs, VerifyError, read_outputs_file, read_pulumi_outputs
+from sahab.ops.verify.parts import PARTS, local_snapshot
 
 SUITE = Path(__file__).resolve().parent / "suite"
 REPORT_NAME = "verify-report.md"
@@ -103,7 +103,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
     """The suite's context (what to check, against what) and the summary's header facts."""
     ctx: dict[str, Any] = {"target": request.target, "parts": list(request.parts), "model_name": request.model_name}
     if request.target == "local":
-        from sahab.local import DEFAULT_STATE_DIR
+        from workloads.local import DEFAULT_STATE_DIR
 
         state_dir = request.local_state_dir or request.repo / DEFAULT_STATE_DIR
         ctx["local"] = local_snapshot(state_dir)
@@ -114,7 +114,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
         plan_path.write_bytes(Path(request.plan_file).read_bytes())
         plan_source = str(request.plan_file)
     else:
-        from sahab.offline import ProgramError, plan_environment
+        from sahab.engine.offline import ProgramError, plan_environment
 
         try:
             plan = plan_environment(request.repo, request.target, stack)
@@ -151,7 +151,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
 
 
 def _azure_subscription(outputs: StackOutputs) -> str:
-    from sahab.verify.cloud_azure import subscription_of
+    from sahab.ops.verify.cloud_azure import subscription_of
 
     sub = os.environ.get("AZURE_SUBSCRIPTION_ID") or subscription_of({**outputs.key_arns, **outputs.bucket_names})
     return f"Azure subscription {sub or 'unknown'}"
@@ -241,7 +241,7 @@ def evidence_markdown(about: dict[str, str], outcomes: Sequence[Outcome], starte
         "|---|---|",
         f"| checked | {started.isoformat(timespec='seconds')} to {finished.isoformat(timespec='seconds')} |",
         *(f"| {k} | {_cell(v)} |" for k, v in about.items()),
-        "| tool | `sahab verify` (sahab/verify/suite, pytest-testinfra) |",
+        "| tool | `sahab verify` (sahab/ops/verify/suite, pytest-testinfra) |",
         "",
     ]
     for part in PARTS:

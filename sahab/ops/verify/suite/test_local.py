@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sahab.verify.suite import run_check
+from sahab.ops.verify.suite import run_check
 
 PART = "local"
 

@@ -1,12 +1,12 @@
 """Drives the suite from the run's context file (`--sahab-context FILE`, written by
-sahab.verify.runner): each part's module gets one test case per check, named
+sahab.ops.verify.runner): each part's module gets one test case per check, named
 `<check id>[<resource>]`; a part that cannot run here is one skipped case saying why."""
 
 from __future__ import annotations
 
 import pytest
 
-from sahab.verify import parts
+from sahab.ops.verify import parts
 
 
 def pytest_addoption(parser):

@@ -9,7 +9,7 @@ validated the manifests against), schedulable Ready nodes, allocatable CPU, memo
 storage over those nodes, GPUs when the spec asks for them, and a StorageClass of the spec's
 provisioner (proof the provisioner is installed). It needs the cluster: without the kubeconfig or
 a route to the API server it stops and says so (there is nothing to check offline). `Result` and
-`PreflightError` are sahab/preflight.py's, whose PROVIDERS registry runs this for `cloud: kubernetes`.
+`PreflightError` are sahab/ops/preflight/'s, whose PROVIDERS registry runs this for `cloud: kubernetes`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from sahab.preflight import PreflightError, Result
+from sahab.ops.preflight.base import PreflightError, Result
 from stacks.spec import PlatformSpec
 
 GPU = "nvidia.com/gpu"

@@ -14,8 +14,8 @@ import functools
 import json
 from typing import Any, Protocol
 
-from sahab.verify.base import Check, problem
-from sahab.verify.context import PoolPromise, Promises
+from sahab.ops.verify.base import Check, problem
+from sahab.ops.verify.context import PoolPromise, Promises
 
 GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "sahab.ae/pool"

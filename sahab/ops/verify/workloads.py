@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sahab.verify.base import Check, problem
+from sahab.ops.verify.base import Check, problem
 
 # One transaction with every feature of workloads/data/schema.py (a unit test keeps them equal),
 # drawn from the data generator (seed 7).
@@ -68,7 +68,7 @@ class DirectHttp:
 class ServiceProxy:
     """A cluster Service reached through the API server's proxy (no port-forward, no ingress)."""
 
-    cluster: Any  # sahab.verify.cluster.Cluster
+    cluster: Any  # sahab.ops.verify.cluster.Cluster
     ref: str  # namespace/name:port
 
     @property
@@ -210,7 +210,7 @@ def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def drift_schedule_last_run(status_file: Path, log: Path | None = None) -> list[str]:
-    """The local drift schedule's last run exited 0 (`sahab.local.schedule --status FILE`)."""
+    """The local drift schedule's last run exited 0 (`workloads.local.schedule --status FILE`)."""
     label = f"drift ({status_file})"
     try:
         status = json.loads(Path(status_file).read_text())

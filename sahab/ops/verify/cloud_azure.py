@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from sahab.verify.base import Check, problem
+from sahab.ops.verify.base import Check, problem
 from stacks.azure_offerings import AZURE_REGIONS
 from stacks.spec import load_spec
 

@@ -1,4 +1,4 @@
-"""`python -m sahab.local.schedule --every SECONDS -- COMMAND ...`: the local stand-in for a
+"""`python -m workloads.local.schedule --every SECONDS -- COMMAND ...`: the local stand-in for a
 Kubernetes CronJob with `concurrencyPolicy: Forbid`.
 
 Runs COMMAND now and then every SECONDS seconds (counted from each run's start; a run that takes
@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sahab.local.schedule", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m workloads.local.schedule", description=__doc__.split("\n\n")[0])
     p.add_argument("--every", type=float, required=True, help="seconds between run starts")
     p.add_argument("--status", type=Path, help="write the last run's outcome here (JSON)")
     p.add_argument("--max-runs", type=int, help="stop after this many runs (tests)")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sahab.local.platform import DEFAULT_STATE_DIR, LocalError, LocalOptions, down, service_health, status, up
+from workloads.local.platform import DEFAULT_STATE_DIR, LocalError, LocalOptions, down, service_health, status, up
 
 local_app = typer.Typer(no_args_is_help=True, help="The platform on one machine: real services on loopback.")
 console = Console()
@@ -54,7 +54,7 @@ def local_up(
         raise typer.Exit(1) from None
     _table(state_dir)
     console.print(
-        f"[bold green]up[/]: env for clients: python -c 'import sahab.local as l; print(l.platform_env(\"{state_dir}\"))'; stop with: sahab local down",
+        f"[bold green]up[/]: env for clients: python -c 'import workloads.local as l; print(l.platform_env(\"{state_dir}\"))'; stop with: sahab local down",
         markup=True,
         highlight=False,
     )

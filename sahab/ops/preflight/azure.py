@@ -5,7 +5,7 @@ before a long deploy every AKS pool's size (the system pool and the user pools o
 looked up in `az vm list-skus --location <region>`: offered there, in each zone the pool spreads
 over, and not restricted for this subscription (`NotAvailableForSubscription`: ask Microsoft for
 access or quota). Then the Helm charts, as on AWS. `Result` and `PreflightError` are
-sahab/preflight.py's, whose PROVIDERS registry runs this for `cloud: azure`.
+sahab/ops/preflight/'s, whose PROVIDERS registry runs this for `cloud: azure`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from sahab.preflight import PreflightContext, PreflightError, Result, check_charts
+from sahab.ops.preflight.base import PreflightContext, PreflightError, Result, check_charts
 
 CLUSTER, POOL = "azure-native:containerservice:ManagedCluster", "azure-native:containerservice:AgentPool"
 

@@ -1,0 +1,7 @@
+"""The `sahab` command line, thin on top of every other layer (nothing imports it): `main.py` holds the
+commands (plan, check, cost, preflight, up/preview/destroy, bootstrap, verify, policy), `local.py`
+`sahab local` (the single-machine platform of workloads/local)."""
+
+from sahab.cli.main import app, main
+
+__all__ = ["app", "main"]

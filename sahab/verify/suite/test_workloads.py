@@ -1,9 +1,0 @@
-"""Workloads part: MLflow and its champion, serving ready and scoring, the drift job's last run (sahab/verify/workloads.py)."""
-
-from sahab.verify.suite import run_check
-
-PART = "workloads"
-
-
-def test_check(check):
-    run_check(check)
