@@ -21,7 +21,7 @@ def bare(line: str) -> bool:
 
 
 def main() -> int:
-    files = subprocess.run(["git", "ls-files", "*.py"], capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"], capture_output=True, text=True, check=True).stdout.split()
     found = []
     for path in files:
         try:

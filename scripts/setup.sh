@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the project's two virtual environments:
-#   .venv          Sahab, the Pulumi program, the workloads and the test tools
+#   .venv          Sahab, the Pulumi program with both cloud SDKs, the workloads, the test and lint tools
+#                  (the dev extra pulls aws-deploy, azure-deploy, local, verify and azure)
 #   .venv-checkov  checkov alone: it pins packaging<24, which pulumi (>=26) cannot share
 #   .venv-nca      network-config-analyzer alone (the gate's connectivity check)
 # Idempotent: a stamp of the dependency files skips work that is already done.

@@ -17,15 +17,17 @@ from components.aws.service_roles import ServiceLinkedRoles, ServiceLinkedRolesA
 from components.kubernetes.autoscaling import SERVICE_ACCOUNT, CpuPoolSpec
 from components.kubernetes.cloud import EKS, ClusterCloud
 from components.kubernetes.images import required_mirror_repositories
-from components.workloads import NAMESPACES, WORKLOADS
+from components.kubernetes.tenancy import GROUPS
+from components.workloads import NAMESPACES, platform_workloads
+from stacks.capacity import Allocatable
 from stacks.cloud import CloudPlatform
-from stacks.offerings import CAPACITY
-from stacks.spec import PlatformSpec
+from stacks.offerings import CAPACITY, allocatable
+from stacks.spec import AwsPlatformSpec, EksGpuPoolSpec, EksTierSpec
 
 
-def build_aws(spec: PlatformSpec) -> CloudPlatform:
+def build_aws(spec: AwsPlatformSpec) -> CloudPlatform:
     env = spec.name
-    tags = spec.tags.as_aws()
+    tags = spec.tags.resource_tags()
     # One explicit provider pinned to the spec's region; every component inherits it through its
     # parent chain, and its default tags reach every taggable resource.
     provider = aws.Provider(f"{env}-aws", region=spec.region, default_tags={"tags": tags}, skip_region_validation=False)
@@ -151,7 +153,8 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         f"{env}-identity",
         c.WorkloadIdentityArgs(
             cluster_name=cluster.name,
-            workloads=WORKLOADS,
+            # One role per shared workload and per project role, each scoped to its own prefixes.
+            workloads=platform_workloads(b.name for b in spec.kubernetes.projects),
             bucket_arns=storage.bucket_arns,
             data_key_arn=keys.data_key_arn,
             secret_arns=pulumi.Output.all(**{"registry-db": db.master_secret_arn, "online-store": cache.auth_secret_arn}),
@@ -166,19 +169,20 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
         data_key_arn=keys.data_key_arn,
         registry_host=registry_host,
         provider=provider,
+        cluster=EKS,
     )
     return CloudPlatform(
         cluster_name=cluster.name,
         kubeconfig=cluster.kubeconfig,
         bucket_names=storage.bucket_names,
-        key_arns=keys.key_arns,
+        keys=keys.key_arns,
         registry_urls=registry.repository_urls,
         registry_host=registry_host,
         database_endpoint=db.endpoint,
-        database_secret_arn=db.master_secret_arn,
+        database_secret=db.master_secret_arn,
         cache_endpoint=cache.primary_endpoint,
-        cache_secret_arn=cache.auth_secret_arn,
-        role_arns=identity.role_arns,
+        cache_secret=cache.auth_secret_arn,
+        identities=identity.role_arns,
         region=spec.region,
         account_id=account_id,
         provider=provider,
@@ -186,7 +190,9 @@ def build_aws(spec: PlatformSpec) -> CloudPlatform:
     )
 
 
-def _pool_args(pool, cluster: c.Cluster, net: c.Network, keys: c.Encryption, tags: dict[str, str], capacity: str) -> c.NodePoolArgs:
+def _pool_args(
+    pool: EksGpuPoolSpec | EksTierSpec, cluster: c.Cluster, net: c.Network, keys: c.Encryption, tags: dict[str, str], capacity: str
+) -> c.NodePoolArgs:
     return c.NodePoolArgs(
         cluster_name=cluster.name,
         node_role_arn=cluster.node_role_arn,
@@ -205,7 +211,8 @@ def _pool_args(pool, cluster: c.Cluster, net: c.Network, keys: c.Encryption, tag
 
 @dataclass(frozen=True)
 class EksAdapter:
-    """The EKS answers of `stacks.cloud.CloudAdapter`: S3 URIs, EBS storage, access entries, Karpenter."""
+    """The EKS answers of `stacks.cloud.CloudAdapter`: S3 URIs, EBS storage, access entries for IAM
+    roles, Karpenter (or the Cluster Autoscaler), EC2 capacities with the EKS AMI's reservations."""
 
     bucket_names: pulumi.Output[dict[str, str]]
     cluster_name: pulumi.Output[str]
@@ -213,7 +220,7 @@ class EksAdapter:
     data_key_arn: pulumi.Output[str]
     registry_host: pulumi.Output[str]
     provider: pulumi.ProviderResource
-    cluster: ClusterCloud = EKS
+    cluster: ClusterCloud
 
     def _aws_opts(self) -> pulumi.ResourceOptions:
         # The AWS half of the Kubernetes layer (autoscaling IAM, access entries) inherits the cloud
@@ -223,17 +230,39 @@ class EksAdapter:
     def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
         return self.bucket_names.apply(lambda b: f"s3://{b[purpose]}/{prefix}")
 
-    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
+    def cluster_access(self, spec: AwsPlatformSpec) -> None:
+        # IAM roles -> the platform's Kubernetes groups, through EKS access entries.
+        role_groups = {arn: (GROUPS[role],) for arn, role in spec.kubernetes.access.role_groups().items()}
+        # The deployer's role already has its access entry (cluster admin, components/aws/cluster.py): a
+        # second entry for the same principal fails the `up` ("409 ResourceInUseException: The specified
+        # access entry resource is already in use on this cluster": checked terraform-aws-modules/terraform-aws-eks
+        # issues 2977 and 3293). Cluster admin covers every group's rights: the mapping is dropped, with a warning.
+        deployer = spec.cluster.deployer.role_arn if spec.cluster.deployer else None
+        if deployer in role_groups:
+            pulumi.log.warn(
+                f"kubernetes.access: {deployer} is also cluster.deployer.role_arn, which has a cluster-admin access entry already; "
+                "it is not mapped to a group a second time. Fix: list it in one place"
+            )
+            del role_groups[deployer]
         if role_groups:
             ClusterAccess(
                 f"{spec.name}-cluster-access",
-                ClusterAccessArgs(cluster_name=self.cluster_name, role_groups=role_groups, tags=spec.tags.as_aws()),
+                ClusterAccessArgs(cluster_name=self.cluster_name, role_groups=role_groups, tags=spec.tags.resource_tags()),
                 self._aws_opts(),
             )
 
-    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+    def interruption_metrics(self, spec: AwsPlatformSpec) -> bool:
+        # karpenter_interruption_received_messages_total (the spot alert's metric) comes from Karpenter alone.
+        return spec.kubernetes.autoscaler == "karpenter"
+
+    def node_allocatable(self, machine_type: str | None) -> Allocatable | None:
+        if machine_type is None or machine_type not in CAPACITY:
+            return None
+        return allocatable(machine_type)
+
+    def node_autoscaling(self, spec: AwsPlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
         layer, env, ns = spec.kubernetes, spec.name, NAMESPACES["autoscaling"]
-        kind, data_key, tags = layer.autoscaler, self.data_key_arn, spec.tags.as_aws()
+        kind, data_key, tags = layer.autoscaler, self.data_key_arn, spec.tags.resource_tags()
         extra: dict = {}
         if kind == "karpenter":
             identity = KarpenterIdentity(
@@ -289,7 +318,7 @@ class EksAdapter:
         )
 
 
-def _karpenter_cpu_pools(spec: PlatformSpec) -> tuple[CpuPoolSpec, ...]:
+def _karpenter_cpu_pools(spec: AwsPlatformSpec) -> tuple[CpuPoolSpec, ...]:
     """Karpenter capacity for each inference tier: up to its `max_size` nodes in all, the managed
     node group holding `min_size` of them (so the serving HPA's maximum can schedule)."""
     return tuple(

@@ -13,7 +13,9 @@ whatever differs between clusters comes from `CloudPlatform.adapter`, a `CloudAd
 | region variables           | AWS_REGION, AWS_DEFAULT_REGION            | AZURE_LOCATION                                   |
 | workload identity          | EKS Pod Identity (AWS side, nothing on SA)| SA annotation client-id, pod label `use: "true"` |
 | node autoscaling           | Karpenter (or cluster-autoscaler) + IAM   | AKS's managed cluster autoscaler on the pools    |
+| spot interruption metrics  | with Karpenter                            | none                                             |
 | cluster access             | EKS access entries for IAM roles          | Entra ID groups (cloud side, AKS `aadProfile`)   |
+| node allocatable           | EC2 capacity, EKS AMI formula (offerings) | VM size capacity, AKS formula (azure_offerings)  |
 | registry host              | <account>.dkr.ecr.<region>.amazonaws.com  | <name>.azurecr.io                                |
 | object-store URI           | s3://<bucket>/<prefix>                    | abfss://<container>@<account>.dfs.core.windows.net/<prefix> |
 | secret source              | Secrets Manager ARN                       | Key Vault secret id                              |
@@ -21,11 +23,11 @@ whatever differs between clusters comes from `CloudPlatform.adapter`, a `CloudAd
 `cloud: kubernetes` (stacks/onprem.py, an existing cluster): the customer's storage provisioner, no
 load-balancer annotations, `env:` secret sources filled from in-cluster Secrets, `s3://` URIs on the
 in-cluster S3-compatible store (`ClusterCloud.workload_env` names its endpoint), the customer's
-registry, no node autoscaling and no cloud identities; its data services run in the cluster
-(`CloudPlatform.in_cluster`).
+registry, no node autoscaling and no cloud identities, nodes sized by the declared hardware
+(`onprem.minimum`); its data services run in the cluster (`CloudPlatform.in_cluster`).
 
-A third adapter (an existing cluster with in-cluster PostgreSQL/Redis/S3-compatible store)
-implements the same four members; nothing in `components/kubernetes` changes for it.
+Nothing outside an adapter asks which cloud it is: a new cloud is a new adapter, and nothing in
+`components/kubernetes` or stacks/kubernetes.py changes for it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 import pulumi
 
 from components.kubernetes.cloud import ClusterCloud
+from stacks.capacity import Allocatable
 
 if TYPE_CHECKING:
     from stacks.spec import PlatformSpec
@@ -52,7 +55,7 @@ class CloudAdapter(Protocol):
         """URI of `prefix` in the object store of `purpose` (a `components.workloads` bucket purpose)."""
         ...
 
-    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
+    def cluster_access(self, spec: PlatformSpec) -> None:
         """Map the spec's cloud identities to the platform's Kubernetes groups (may register cloud resources)."""
         ...
 
@@ -61,29 +64,38 @@ class CloudAdapter(Protocol):
         where the cloud runs the autoscaler itself (AKS)."""
         ...
 
+    def interruption_metrics(self, spec: PlatformSpec) -> bool:
+        """Whether what `node_autoscaling` installs exports spot-interruption metrics (the spot alerts need them)."""
+        ...
+
+    def node_allocatable(self, machine_type: str | None) -> Allocatable | None:
+        """What pods may request on one node of `machine_type` (None: any node of the cluster), after
+        kube-reserved and eviction thresholds as the cloud configures its kubelets; None when unknown."""
+        ...
+
 
 @dataclass(frozen=True)
 class CloudPlatform:
-    """What the platform layer and the stack outputs need from a cloud layer (AWS, Azure, a cluster).
-
-    The `*_arn(s)` fields are the cloud's own references under their historical names: ARNs on AWS,
-    resource / Key Vault ids on Azure (stack outputs keep these names; workloads read them)."""
+    """What the platform layer and the stack outputs need from a cloud layer (AWS, Azure, a cluster),
+    in neutral words; the values are the cloud's own references (ARNs on AWS, resource / Key Vault
+    ids and client ids on Azure, `env:` sources and in-cluster names on an existing cluster)."""
 
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     bucket_names: pulumi.Output[dict[str, str]]
     """Bucket (AWS) or container (Azure) per purpose."""
-    key_arns: pulumi.Output[dict[str, str]]
+    keys: pulumi.Output[dict[str, str]]
     """Customer-managed key per purpose (`data` encrypts volumes: KMS ARN / disk encryption set id)."""
     registry_urls: pulumi.Output[dict[str, str]]
     registry_host: pulumi.Output[str]
     database_endpoint: pulumi.Output[str]
-    database_secret_arn: pulumi.Output[str]
-    """Where the registry database's credentials are read (Secrets Manager ARN / Key Vault secret id)."""
+    database_secret: pulumi.Output[str]
+    """Where the registry database's credentials are read (Secrets Manager ARN / Key Vault secret id / `env:`)."""
     cache_endpoint: pulumi.Output[str]
-    cache_secret_arn: pulumi.Output[str]
-    role_arns: pulumi.Output[dict[str, str]]
-    """Cloud identity per workload (IAM role ARN / user-assigned identity client id)."""
+    cache_secret: pulumi.Output[str]
+    """Where the online store's password is read (as `database_secret`)."""
+    identities: pulumi.Output[dict[str, str]]
+    """Cloud identity per workload (IAM role ARN / user-assigned identity client id); none on an existing cluster."""
     region: str
     account_id: pulumi.Output[str]
     """AWS account id / Azure subscription id."""

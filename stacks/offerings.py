@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 # The UAE region list lives in components/constants.py (one home); re-exported for the tooling.
 from components.constants import NOT_UAE, UAE_REGIONS  # noqa: F401 (re-exported for the tooling)
+from stacks.capacity import Allocatable
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,6 @@ def kube_reserved_cpu_millicores(vcpus: int) -> int:
 def kube_reserved_memory_mib(max_pods: int) -> int:
     """EKS AMIs (nodeadm getMemoryMebibytesToReserve): 11 MiB per pod the node may run, plus 255."""
     return 11 * max_pods + 255
-
-
-@dataclass(frozen=True)
-class Allocatable:
-    cpu_millicores: int
-    memory_mib: int
-    gpus: int
-    pods: int
 
 
 def allocatable(instance_type: str) -> Allocatable:

@@ -18,24 +18,25 @@ import pulumi
 
 from components.kubernetes.cloud import ClusterCloud
 from components.kubernetes.data_services import ONLINE_STORE_ENV, REGISTRY_DB_ENV, DataServicesArgs, InClusterDataServices, workload_env
-from components.workloads import NAMESPACES, WORKLOADS, team_namespace
+from components.workloads import NAMESPACES, platform_workloads, team_namespace
+from stacks.capacity import Allocatable, declared_node
 from stacks.cloud import CloudPlatform
-from stacks.spec import PlatformSpec
+from stacks.spec import KubernetesPlatformSpec
 
 DATA_SERVICES_NAMESPACE = NAMESPACES["platform"]
 S3_URL = f"http://object-store.{DATA_SERVICES_NAMESPACE}.svc:8333"  # the in-cluster store's Service (data_services.py)
 
 
-def bucket_names(env: str) -> dict[str, str]:
+def bucket_names(env: str, projects: tuple[str, ...] = ()) -> dict[str, str]:
     """One bucket per purpose the workloads use (components/workloads.py), named after the environment."""
     # Grants may name a prefix (`experiment-artifacts/mlflow/`): the bucket is its first segment.
-    purposes = sorted({b.split("/", 1)[0] for w in WORKLOADS for b in (*w.read_buckets, *w.write_buckets)} | {"audit", "data-lake"})
+    table = platform_workloads(projects)
+    purposes = sorted({b.split("/", 1)[0] for w in table for b in (*w.read_buckets, *w.write_buckets)} | {"audit", "data-lake", "offline-features"})
     return {p: f"{env}-{p}" for p in purposes}
 
 
-def cluster_cloud(spec: PlatformSpec) -> ClusterCloud:
+def cluster_cloud(spec: KubernetesPlatformSpec) -> ClusterCloud:
     """What the components need to know about an existing cluster."""
-    assert spec.onprem is not None
     return ClusterCloud(
         name="kubernetes",
         storage_provisioner=spec.onprem.storage_provisioner,
@@ -52,32 +53,41 @@ def cluster_cloud(spec: PlatformSpec) -> ClusterCloud:
 @dataclass(frozen=True)
 class ClusterAdapter:
     """The `stacks.cloud.CloudAdapter` of an existing cluster: s3:// on the in-cluster store, nothing
-    to map (the cluster's own authentication binds users to the platform's groups), no autoscaler."""
+    to map (the cluster's own authentication binds users to the platform's groups), no autoscaler,
+    every node its share of the declared hardware (`onprem.minimum`)."""
 
     buckets: dict[str, str]
     cluster: ClusterCloud
+    node: Allocatable
 
     def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
         return pulumi.Output.from_input(f"s3://{self.buckets[purpose]}/{prefix}")
 
-    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
-        if role_groups:  # the spec refuses IAM roles with cloud: kubernetes; this is the last guard
-            raise pulumi.RunError("kubernetes.access: IAM roles cannot be mapped on your own cluster; bind users to the sahab:* groups in its authentication")
+    def cluster_access(self, spec: KubernetesPlatformSpec) -> None:
+        return None  # users are bound to the sahab:* groups in the cluster's own authentication
 
-    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+    def node_autoscaling(self, spec: KubernetesPlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
         return None  # the customer's nodes: nothing scales them
 
+    def interruption_metrics(self, spec: KubernetesPlatformSpec) -> bool:
+        return False
 
-def build_onprem(spec: PlatformSpec) -> CloudPlatform:
+    def node_allocatable(self, machine_type: str | None) -> Allocatable | None:
+        return self.node  # machine types mean nothing here: every node is the declared share
+
+
+def build_onprem(spec: KubernetesPlatformSpec) -> CloudPlatform:
     onprem = spec.onprem
-    if onprem is None:  # load_spec refuses this; a direct caller gets the same words
-        raise pulumi.RunError("sahab:platform.onprem: cloud: kubernetes needs `onprem:` (kubeconfig, registry_host, ...)")
     env, ns = spec.name, DATA_SERVICES_NAMESPACE
-    buckets = bucket_names(env)
-    workload_namespaces = sorted({w.namespace for w in WORKLOADS} | {team_namespace(t.name) for t in spec.kubernetes.teams})
+    projects = tuple(b.name for b in spec.kubernetes.projects)
+    buckets = bucket_names(env, projects)
+    # No cloud identities here: each project's pods run as its own service accounts (components/workloads.py),
+    # and every workload namespace gets the in-cluster store's credentials.
+    table = platform_workloads(projects)
+    workload_namespaces = sorted({w.namespace for w in table} | {NAMESPACES[n] for n in ("platform", "training", "serving", "monitoring")} | {team_namespace(t.name) for t in spec.kubernetes.teams})
     data = onprem.data_services
 
-    def data_services(spec: PlatformSpec, opts: pulumi.ResourceOptions) -> None:
+    def data_services(spec: KubernetesPlatformSpec, opts: pulumi.ResourceOptions) -> None:
         InClusterDataServices(
             f"{env}-data",
             DataServicesArgs(
@@ -86,7 +96,8 @@ def build_onprem(spec: PlatformSpec) -> CloudPlatform:
                 storage_class="sahab-encrypted",  # components/kubernetes/tenancy.py STORAGE_CLASS, on the customer's provisioner
                 buckets=buckets,
                 object_store_clients=tuple(workload_namespaces),
-                cache_clients=(NAMESPACES["serving"],),
+                # Serving's A/B state; training and monitoring ask it whether an experiment runs.
+                cache_clients=(NAMESPACES["serving"], NAMESPACES["training"], NAMESPACES["monitoring"]),
                 postgres_storage_gib=data.postgres_storage_gib,
                 redis_storage_gib=data.redis_storage_gib,
                 object_store_storage_gib=data.object_store_storage_gib,
@@ -99,18 +110,20 @@ def build_onprem(spec: PlatformSpec) -> CloudPlatform:
         cluster_name=pulumi.Output.from_input(onprem.context or env),
         kubeconfig=pulumi.Output.from_input(os.path.expanduser(onprem.kubeconfig)),
         bucket_names=pulumi.Output.from_input(buckets),
-        key_arns=nothing,
+        keys=nothing,
         registry_urls=pulumi.Output.from_input({}),
         registry_host=pulumi.Output.from_input(onprem.registry_host),
         database_endpoint=pulumi.Output.from_input(f"registry-db.{ns}.svc:5432"),
-        database_secret_arn=pulumi.Output.from_input(f"env:{REGISTRY_DB_ENV}"),
+        database_secret=pulumi.Output.from_input(f"env:{REGISTRY_DB_ENV}"),
         cache_endpoint=pulumi.Output.from_input(f"online-store.{ns}.svc"),
-        cache_secret_arn=pulumi.Output.from_input(f"env:{ONLINE_STORE_ENV}"),
-        role_arns=nothing,
+        cache_secret=pulumi.Output.from_input(f"env:{ONLINE_STORE_ENV}"),
+        identities=nothing,
         region=spec.region,
         account_id=pulumi.Output.from_input(""),
         provider=None,
-        adapter=ClusterAdapter(buckets=buckets, cluster=cluster_cloud(spec)),
+        adapter=ClusterAdapter(
+            buckets=buckets, cluster=cluster_cloud(spec), node=declared_node(onprem.minimum.nodes, onprem.minimum.cpu_cores, onprem.minimum.memory_gib)
+        ),
         kube_context=onprem.context,
         in_cluster=(data_services,),
     )

@@ -1,28 +1,62 @@
 """The program: read `sahab:platform`, validate it, build the cloud layer, export what workloads need.
 
-The cloud layer is chosen by `spec.cloud`; each returns the same `CloudPlatform` shape, so the
-Kubernetes platform layer and the stack outputs do not care which cloud built the cluster.
+The cloud layer is chosen by `spec.cloud` (each cloud's spec model: stacks/spec/); each returns the
+same `CloudPlatform` shape, so the Kubernetes platform layer and the stack outputs do not care which
+cloud built the cluster. The outputs speak neutral words too (`keys`, `workload_identities`, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pulumi
 
-from stacks.aws import build_aws
 from stacks.cloud import CloudPlatform
 from stacks.kubernetes import build_kubernetes
 from stacks.onprem import build_onprem
-from stacks.spec import PlatformSpec, SpecError, load_spec
+from stacks.spec import AwsPlatformSpec, AzurePlatformSpec, PlatformSpec, SpecError, load_spec
+
+# Each cloud's Pulumi SDK is an extra (pyproject.toml): module, distribution, extra that installs it.
+SDKS = {
+    "aws": ("pulumi_aws", "pulumi-aws", "aws-deploy"),
+    "azure": ("pulumi_azure_native", "pulumi-azure-native", "azure-deploy"),
+}
 
 
-def build_azure(spec: PlatformSpec) -> CloudPlatform:
-    # Imported on use: pulumi-azure-native's modules are large, and AWS plans never need them.
-    from stacks.azure import build_azure as build
+@contextmanager
+def cloud_sdk(cloud: str) -> Iterator[None]:
+    """Stop the run naming the extra to install when the cloud layer's SDK is missing."""
+    module, distribution, extra = SDKS[cloud]
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != module:
+            raise
+        raise pulumi.RunError(
+            f"sahab:platform.cloud: {cloud!r} needs the {distribution} SDK, which is not installed. "
+            f"Fix: pip install 'sahab[{extra}]' (scripts/setup.sh installs every extra)"
+        ) from None
+
+
+# The cloud layers are imported on use: an AWS plan never loads pulumi-azure-native, an Azure plan
+# never loads pulumi-aws, and `cloud: kubernetes` needs neither (tests/stacks/test_cloud_sdk_extras.py).
+def build_aws(spec: AwsPlatformSpec) -> CloudPlatform:
+    with cloud_sdk("aws"):
+        from stacks.aws import build_aws as build
 
     return build(spec)
 
 
-CLOUDS = {"aws": build_aws, "azure": build_azure, "kubernetes": build_onprem}
+def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
+    with cloud_sdk("azure"):
+        from stacks.azure import build_azure as build
+
+    return build(spec)
+
+
+CLOUDS: dict[str, Callable[[Any], CloudPlatform]] = {"aws": build_aws, "azure": build_azure, "kubernetes": build_onprem}
 
 
 def read_spec() -> PlatformSpec:
@@ -53,13 +87,13 @@ def export(spec: PlatformSpec, cloud: CloudPlatform) -> None:
     pulumi.export("cluster_name", cloud.cluster_name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cloud.kubeconfig))
     pulumi.export("bucket_names", cloud.bucket_names)
-    pulumi.export("key_arns", cloud.key_arns)
+    pulumi.export("keys", cloud.keys)
     pulumi.export("registry_urls", cloud.registry_urls)
     pulumi.export("registry_database_endpoint", cloud.database_endpoint)
-    pulumi.export("registry_database_secret_arn", cloud.database_secret_arn)
+    pulumi.export("registry_database_secret", cloud.database_secret)
     pulumi.export("online_store_endpoint", cloud.cache_endpoint)
-    pulumi.export("online_store_secret_arn", cloud.cache_secret_arn)
-    pulumi.export("workload_role_arns", cloud.role_arns)
+    pulumi.export("online_store_secret", cloud.cache_secret)
+    pulumi.export("workload_identities", cloud.identities)
 
 
 def main() -> None:

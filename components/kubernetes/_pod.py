@@ -56,11 +56,6 @@ def tmp_volume(name: str = "tmp", size: str = "1Gi") -> dict[str, Any]:
     return {"name": name, "emptyDir": {"sizeLimit": size}}
 
 
-def helm_security_values(uid: int = NONROOT_UID) -> dict[str, Any]:
-    """The pod/container security contexts in the shape most charts accept."""
-    return {"podSecurityContext": pod_security(uid), "securityContext": container_security()}
-
-
 SCRIPTS_DIR = "/opt/sahab"
 
 

@@ -17,12 +17,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.constants import GPU_TAINT
-from components.kubernetes import images
+from components.kubernetes import images, pins
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_RESOURCE, resources
 
-KARPENTER_CHART = images.chart("karpenter")  # pins and where they were checked: images.CHARTS
-CLUSTER_AUTOSCALER_CHART = images.chart("cluster-autoscaler")
+KARPENTER_CHART = pins.chart("karpenter")  # where each pin was checked: components/kubernetes/pins.py
+CLUSTER_AUTOSCALER_CHART = pins.chart("cluster-autoscaler")
 SERVICE_ACCOUNT = {"karpenter": "karpenter", "cluster-autoscaler": "cluster-autoscaler"}
 # AL2023 AMIs pinned by release (Karpenter picks the NVIDIA variant for GPU instance types).
 DEFAULT_AMI_ALIAS = "al2023@v20250915"
@@ -115,13 +115,12 @@ class NodeAutoscaling(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _karpenter(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
-        chart, version, repo = KARPENTER_CHART
         controller = release(
             f"{name}-karpenter",
             release_name="karpenter",
-            chart=chart,
-            version=version,
-            repo=repo,
+            chart=KARPENTER_CHART.name,
+            version=KARPENTER_CHART.version,
+            repo=KARPENTER_CHART.repo,
             namespace=args.namespace,
             values={
                 "settings": {
@@ -169,13 +168,12 @@ class NodeAutoscaling(pulumi.ComponentResource):
             )
 
     def _cluster_autoscaler(self, name: str, args: AutoscalingArgs, child: pulumi.ResourceOptions) -> None:
-        chart, version, repo = CLUSTER_AUTOSCALER_CHART
         release(
             f"{name}-cluster-autoscaler",
             release_name="cluster-autoscaler",
-            chart=chart,
-            version=version,
-            repo=repo,
+            chart=CLUSTER_AUTOSCALER_CHART.name,
+            version=CLUSTER_AUTOSCALER_CHART.version,
+            repo=CLUSTER_AUTOSCALER_CHART.repo,
             namespace=args.namespace,
             values={
                 "cloudProvider": "aws",

@@ -4,8 +4,10 @@ The stack's cloud adapter (stacks/cloud.py) builds a `ClusterCloud` and hands it
 which never branch on the cloud themselves: the storage class's CSI driver and its key parameter,
 the load balancer's annotations, the environment variables naming the region, the workload
 identity wiring (service-account annotations and pod labels), the online store's Redis port and
-secret field, and Feast's store mode (`aws`: s3://, `azure`: abfss://). `EKS` is the default so a component
-built on its own (tests) behaves as it always did on EKS.
+secret field, and Feast's store mode (`aws`: s3://, `azure`: abfss://). Every component takes it as a
+required argument: none assumes a cloud, so a forgotten one fails instead of rendering another
+cloud's settings. `EKS` is the EKS adapter's value (stacks/aws.py); AKS's and an existing cluster's
+are built by their adapters (stacks/azure.py, stacks/onprem.py).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class ClusterCloud:
         params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)
         if self.storage_key_parameter:
             if key is None:
-                raise ValueError(f"volume_key_arn: the {self.name} storage class needs a key for `{self.storage_key_parameter}`")
+                raise ValueError(f"volume_key: the {self.name} storage class needs a key for `{self.storage_key_parameter}`")
             params[self.storage_key_parameter] = key
         return params
 

@@ -27,24 +27,10 @@ import pulumi_tls as tls
 
 from components.kubernetes import _objects as obj
 from components.kubernetes._pod import container_security, labels, pod_security, resources, tmp_volume
-from components.kubernetes.images import DATA_SERVICE_IMAGES
+from components.kubernetes.images import mirror_ref
 
-
-@dataclass(frozen=True)
-class Image:
-    upstream: str
-    """Repository as published (registry host first)."""
-    tag: str
-    checked: str
-    """Where the tag (and the image's user id) was verified."""
-
-    def ref(self, registry_host: pulumi.Input[str]) -> pulumi.Output[str]:
-        """`<host>/sahab/mirror/<upstream path>:<tag>`, the mirror convention of components/kubernetes/images.py."""
-        return pulumi.Output.format("{0}/sahab/mirror/{1}:{2}", registry_host, self.upstream.split("/", 1)[1], self.tag)
-
-
-# The pins live in the one table (images.py DATA_SERVICE_IMAGES, part of PINS the gate checks).
-IMAGES: dict[str, Image] = {key: Image(*pin) for key, pin in DATA_SERVICE_IMAGES.items()}
+# The images are pins of kind `data-service` in components/kubernetes/pins.py (where each was checked),
+# pulled from the customer's registry as `<host>/sahab/mirror/<upstream path>:<tag>`.
 
 POSTGRES_PORT, REDIS_PORT, S3_PORT = 5432, 6379, 8333
 # A high uid of their own each (checkov CKV_K8S_40: never a host user's); the images run as any uid with
@@ -256,7 +242,7 @@ class InClusterDataServices(pulumi.ComponentResource):
             POSTGRES_PORT,
             {
                 "name": "postgres",
-                "image": IMAGES["postgres"].ref(args.registry_host),
+                "image": mirror_ref(args.registry_host, "postgres"),
                 # TLS 1.2+ only, scram passwords; the key file is root-owned 0640 (group = fsGroup), which PostgreSQL accepts.
                 "args": [
                     "-c",
@@ -314,7 +300,7 @@ class InClusterDataServices(pulumi.ComponentResource):
             REDIS_PORT,
             {
                 "name": "redis",
-                "image": IMAGES["redis"].ref(args.registry_host),
+                "image": mirror_ref(args.registry_host, "redis"),
                 # TLS only; the password comes from the mounted config (a Secret), never the environment.
                 "args": [
                     "/etc/redis/redis.conf",
@@ -365,7 +351,7 @@ class InClusterDataServices(pulumi.ComponentResource):
             S3_PORT,
             {
                 "name": "seaweedfs",
-                "image": IMAGES["seaweedfs"].ref(args.registry_host),
+                "image": mirror_ref(args.registry_host, "seaweedfs"),
                 # One process: master, volume, filer and the S3 gateway; buckets are made on first write
                 # by the admin identity (-s3.autoCreateBucket, default true in 4.44).
                 "command": ["/usr/bin/weed"],

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.kubernetes import images
+from components.kubernetes import images, pins
 from components.kubernetes._helm import release
 from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, resources
-from components.kubernetes.cloud import EKS, ClusterCloud
+from components.kubernetes.cloud import ClusterCloud
 
-DEVICE_PLUGIN_CHART = images.chart("nvidia-device-plugin")
-DCGM_CHART = images.chart("dcgm-exporter")  # pins and where they were checked: images.CHARTS
+DEVICE_PLUGIN_CHART = pins.chart("nvidia-device-plugin")  # where each pin was checked: components/kubernetes/pins.py
+DCGM_CHART = pins.chart("dcgm-exporter")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GpuSupportArgs:
     namespace: str
     """Namespace (privileged PSA, see Tenancy) both daemons run in."""
@@ -30,7 +30,7 @@ class GpuSupportArgs:
     """In-region registry host; images come from its `sahab/mirror/...` repositories."""
     monitoring_enabled: bool = True
     """Create the DCGM exporter's ServiceMonitor (needs the Prometheus operator's CRDs)."""
-    cloud: ClusterCloud = EKS
+    cloud: ClusterCloud
     """Extra tolerations GPU nodes need (AKS spot pools); from the stack's adapter."""
 
 
@@ -45,13 +45,12 @@ class GpuSupport(pulumi.ComponentResource):
             "tolerations": [GPU_TOLERATION, *args.cloud.gpu_node_tolerations, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "priorityClassName": "system-node-critical",
         }
-        chart, version, repo = DEVICE_PLUGIN_CHART
         self.device_plugin = release(
             f"{name}-device-plugin",
             release_name="nvidia-device-plugin",
-            chart=chart,
-            version=version,
-            repo=repo,
+            chart=DEVICE_PLUGIN_CHART.name,
+            version=DEVICE_PLUGIN_CHART.version,
+            repo=DEVICE_PLUGIN_CHART.repo,
             namespace=args.namespace,
             values={
                 "image": images.helm_image(args.registry_host, "device-plugin", pullPolicy="IfNotPresent"),
@@ -67,13 +66,12 @@ class GpuSupport(pulumi.ComponentResource):
             },
             opts=child,
         )
-        chart, version, repo = DCGM_CHART
         self.dcgm_exporter = release(
             f"{name}-dcgm-exporter",
             release_name="dcgm-exporter",
-            chart=chart,
-            version=version,
-            repo=repo,
+            chart=DCGM_CHART.name,
+            version=DCGM_CHART.version,
+            repo=DCGM_CHART.repo,
             namespace=args.namespace,
             values={
                 "image": images.helm_image(args.registry_host, "dcgm-exporter", pullPolicy="IfNotPresent"),

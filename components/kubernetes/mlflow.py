@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
-from components.kubernetes.cloud import EKS, ClusterCloud
+from components.kubernetes.cloud import ClusterCloud
 
 PORT = 5000
 # RDS rotates its managed master secret (every 7 days by default) while MLflow reads it once: the
@@ -44,7 +44,7 @@ def allowed_hosts(service: str, namespace: str, port: int = PORT) -> list[str]:
     return [h for n in names for h in (n, f"{n}:{port}")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MlflowArgs:
     namespace: str
     """Namespace (the platform namespace)."""
@@ -54,7 +54,7 @@ class MlflowArgs:
     """Pinned MLflow image from the in-region registry."""
     database_endpoint: pulumi.Input[str]
     """`host:port` of the registry PostgreSQL."""
-    database_secret_arn: pulumi.Input[str]
+    database_secret: pulumi.Input[str]
     """Secrets Manager ARN of the database credentials (JSON with username, password)."""
     artifact_root: pulumi.Input[str]
     """`s3://bucket/prefix` (or `wasbs://container@account.blob.core.windows.net/prefix`, see `artifact_uri`)
@@ -67,8 +67,8 @@ class MlflowArgs:
     """Namespaces whose pods may call the server."""
     replicas: int = 2
     """Server replicas (stateless; spread over nodes)."""
-    cloud: ClusterCloud = EKS
-    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
+    cloud: ClusterCloud
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter (required: no cloud is assumed)."""
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -90,7 +90,7 @@ class Mlflow(pulumi.ComponentResource):
         secret_env = pulumi.Output.json_dumps(
             {
                 "MLFLOW_BACKEND_STORE_URI": {
-                    "arn": args.database_secret_arn,
+                    "arn": args.database_secret,
                     "template": pulumi.Output.format("postgresql://{{username_url}}:{{password_url}}@{0}/mlflow?sslmode=require", args.database_endpoint),
                 }
             }

@@ -52,10 +52,6 @@ def namespace(props: dict[str, Any]) -> str:
     return str(as_map(props.get("metadata")).get("namespace") or "default")
 
 
-def object_name(props: dict[str, Any], fallback: str) -> str:
-    return str(as_map(props.get("metadata")).get("name") or fallback)
-
-
 def registry_host(image: str) -> str:
     """The registry an image reference pulls from (Docker Hub when none is written)."""
     first, sep, _ = image.partition("/")

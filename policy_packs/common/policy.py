@@ -4,6 +4,10 @@ A validator stays a plain typed function `(args, report_violation) -> None` whos
 guards on the type token; after the guard it calls `subject(args, CONFIG)` to get a `Subject`
 (or None when the resource is allow-listed) and reports with `say(subject, what, fix)` so every
 message reads: `<name> (<type>): <what is wrong and why>. Fix: <how>.`
+
+Calls read `report_violation(message, None)`: pulumi_policy types the callback as
+`Callable[[str, Optional[str]], None]` (checked: pulumi_policy 1.21.0 policy.py `ReportViolation`), so
+the urn (ignored for a resource validation) is passed explicitly for mypy.
 """
 
 from __future__ import annotations

@@ -40,18 +40,20 @@ def _memo(name: str, fn: Callable[[Any], Any]) -> Callable[..., Any]:
 
 def share_conversions() -> None:
     """Patch pulumi_policy's servicer module (idempotent)."""
-    from pulumi_policy import policy
+    from pulumi_policy import policy as policy_module
 
+    # Private internals, probed below before anything is patched: they have no public types.
+    policy: Any = policy_module
     if getattr(policy, "_sahab_shared", False):
         return
     needed = ("json_format", "deserialize_properties", "unknown_checking_proxy", "_PolicyAnalyzerServicer")
-    servicer = getattr(policy, "_PolicyAnalyzerServicer", None)
+    servicer: Any = getattr(policy, "_PolicyAnalyzerServicer", None)
     if not all(hasattr(policy, n) for n in needed) or not hasattr(servicer, "_configure_runtime_settings"):
         # A pulumi_policy release moved these internals: run unpatched (correct, only slower)
         # rather than break the pack under the Pulumi CLI.
         return
     json_format = policy.json_format
-    shim = types.ModuleType("json_format_shared")
+    shim: Any = types.ModuleType("json_format_shared")
     shim.__dict__.update(json_format.__dict__)
     shim.MessageToDict = _memo("to_dict", json_format.MessageToDict)
     policy.json_format = shim

@@ -53,7 +53,8 @@ def kubernetes_pods_no_privileged_or_root(args: ResourceValidationArgs, report_v
                     s,
                     f"{_where(field, c)} is privileged: it has every capability and the host's devices",
                     "remove `privileged: true` (GPU access comes from the device plugin's `nvidia.com/gpu` resource)",
-                )
+                ),
+                None,
             )
         if sc.get("allowPrivilegeEscalation") is not False and field != "ephemeralContainers":
             report_violation(
@@ -61,27 +62,29 @@ def kubernetes_pods_no_privileged_or_root(args: ResourceValidationArgs, report_v
                     s,
                     f"{_where(field, c)} does not set `allowPrivilegeEscalation: false`, so setuid binaries can gain root",
                     "set `securityContext.allowPrivilegeEscalation: false`",
-                )
+                ),
+                None,
             )
         run_as_non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
         run_as_user = sc.get("runAsUser", pod_sc.get("runAsUser"))
         if run_as_user is not None and (number(run_as_user, -1) == 0):
-            report_violation(say(s, f"{_where(field, c)} runs as UID 0 (root)", "run as a non-zero UID (`runAsUser: 10001`) with `runAsNonRoot: true`"))
+            report_violation(say(s, f"{_where(field, c)} runs as UID 0 (root)", "run as a non-zero UID (`runAsUser: 10001`) with `runAsNonRoot: true`"), None)
         elif run_as_non_root is not True and run_as_user is None:
             report_violation(
                 say(
                     s,
                     f"{_where(field, c)} may run as root: neither `runAsNonRoot: true` nor a non-zero `runAsUser` is set (pod or container)",
                     "set `securityContext.runAsNonRoot: true` (and a `runAsUser`) on the pod or container",
-                )
+                ),
+                None,
             )
         added = [str(x) for x in as_list(as_map(sc.get("capabilities")).get("add"))]
         risky = [x for x in added if x.upper() in ("ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE")]
         if risky:
-            report_violation(say(s, f"{_where(field, c)} adds capabilities {', '.join(risky)}", "drop them (`capabilities: {drop: [ALL]}`)"))
+            report_violation(say(s, f"{_where(field, c)} adds capabilities {', '.join(risky)}", "drop them (`capabilities: {drop: [ALL]}`)"), None)
     for flag in ("hostPID", "hostIPC", "hostNetwork"):
         if spec.get(flag) is True:
-            report_violation(say(s, f"the pod shares the node's namespaces (`{flag}: true`)", f"remove `{flag}`"))
+            report_violation(say(s, f"the pod shares the node's namespaces (`{flag}: true`)", f"remove `{flag}`"), None)
 
 
 def kubernetes_pods_read_only_root_fs(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -98,7 +101,8 @@ def kubernetes_pods_read_only_root_fs(args: ResourceValidationArgs, report_viola
                     s,
                     f"{_where(field, c)} has a writable root filesystem, so a compromise can persist tools in the image layer",
                     "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir at the paths it writes (/tmp, caches); allow-list it in policy.yaml if it truly cannot",
-                )
+                ),
+                None,
             )
 
 
@@ -121,7 +125,8 @@ def kubernetes_pods_resources_set(args: ResourceValidationArgs, report_violation
                     s,
                     f"{_where(field, c)} does not set {', '.join(missing)}: the scheduler cannot place it safely and it can starve its neighbours",
                     "set `resources.requests` (cpu, memory) and `resources.limits.memory` (a CPU limit is optional)",
-                )
+                ),
+                None,
             )
 
 
@@ -170,7 +175,8 @@ def kubernetes_gpu_pods_scheduling(args: ResourceValidationArgs, report_violatio
                     s,
                     f"{_where(field, c)} requests {GPU} without a limit; extended resources are allocated by their limit",
                     f"set `resources.limits[{GPU}]` (requests, if set, must equal it)",
-                )
+                ),
+                None,
             )
     if gpu_containers and not _tolerates(spec, key):
         report_violation(
@@ -178,7 +184,8 @@ def kubernetes_gpu_pods_scheduling(args: ResourceValidationArgs, report_violatio
                 s,
                 f"requests GPUs but does not tolerate the `{key}` NoSchedule taint of GPU nodes, so it can never be scheduled",
                 f"add the toleration `{{key: {key}, operator: Exists, effect: NoSchedule}}`",
-            )
+            ),
+            None,
         )
     if not gpu_containers and kind != "DaemonSet" and _targets_gpu_nodes(spec, labels, key):
         report_violation(
@@ -186,5 +193,6 @@ def kubernetes_gpu_pods_scheduling(args: ResourceValidationArgs, report_violatio
                 s,
                 f"targets GPU nodes (node selector/affinity or the `{key}` toleration) without requesting `{GPU}`, so it holds an expensive node without using its GPUs",
                 f"request `{GPU}` in the container limits, or remove the GPU node selector and toleration",
-            )
+            ),
+            None,
         )

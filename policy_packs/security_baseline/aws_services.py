@@ -40,7 +40,8 @@ def aws_ebs_cmk_encryption(args: ResourceValidationArgs, report_violation: Repor
                     s,
                     f"{where} is not encrypted with a customer-managed KMS key (`encrypted` and `kmsKeyId` must both be set)",
                     "set `encrypted: true` and `kms_key_id` to the platform's data key",
-                )
+                ),
+                None,
             )
 
 
@@ -57,7 +58,8 @@ def aws_eks_secrets_encryption(args: ResourceValidationArgs, report_violation: R
                 s,
                 "Kubernetes secrets are not envelope-encrypted with a customer-managed KMS key",
                 "set `encryption_config={provider: {key_arn: <cluster key>}, resources: [secrets]}`",
-            )
+            ),
+            None,
         )
 
 
@@ -76,11 +78,13 @@ def aws_eks_private_endpoint(args: ResourceValidationArgs, report_violation: Rep
                 s,
                 f"the API server endpoint is public (reachable from {', '.join(map(str, cidrs))})",
                 "set `endpoint_public_access: false` and `endpoint_private_access: true`; reach it over the VPC (or allow-list the cluster with a justification)",
-            )
+            ),
+            None,
         )
     if not truthy(vpc.get("endpointPrivateAccess")):
         report_violation(
-            say(s, "the private API endpoint is off, so nodes and operators reach the API server over the internet", "set `endpoint_private_access: true`")
+            say(s, "the private API endpoint is off, so nodes and operators reach the API server over the internet", "set `endpoint_private_access: true`"),
+            None,
         )
 
 
@@ -90,7 +94,7 @@ def aws_cloudwatch_log_group_cmk(args: ResourceValidationArgs, report_violation:
     s = subject(args, CONFIG)
     if s is not None and not s.props.get("kmsKeyId"):
         report_violation(
-            say(s, "log events are encrypted with a CloudWatch-owned key, not a customer-managed one", "set `kms_key_id` to the platform's logs key")
+            say(s, "log events are encrypted with a CloudWatch-owned key, not a customer-managed one", "set `kms_key_id` to the platform's logs key"), None
         )
 
 
@@ -107,7 +111,8 @@ def aws_ecr_cmk_encryption(args: ResourceValidationArgs, report_violation: Repor
                 s,
                 "image layers are encrypted with AES256 (AWS-owned), not a customer-managed KMS key",
                 "set `encryption_configurations=[{encryption_type: KMS, kms_key: <data key>}]`",
-            )
+            ),
+            None,
         )
 
 
@@ -123,10 +128,11 @@ def aws_rds_cmk_encryption(args: ResourceValidationArgs, report_violation: Repor
                 s,
                 "storage is not encrypted with a customer-managed KMS key (`storageEncrypted` and `kmsKeyId`)",
                 "set `storage_encrypted: true` and `kms_key_id` to the data key",
-            )
+            ),
+            None,
         )
     if truthy(s.props.get("publiclyAccessible")):
-        report_violation(say(s, "`publiclyAccessible: true` gives the database a public address", "set `publicly_accessible: false`"))
+        report_violation(say(s, "`publiclyAccessible: true` gives the database a public address", "set `publicly_accessible: false`"), None)
 
 
 def aws_rds_tls_required(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -173,10 +179,11 @@ def aws_elasticache_encryption(args: ResourceValidationArgs, report_violation: R
                 s,
                 "data at rest is not encrypted with a customer-managed KMS key (`atRestEncryptionEnabled` and `kmsKeyId`)",
                 "set `at_rest_encryption_enabled: true` and `kms_key_id`",
-            )
+            ),
+            None,
         )
     if s.type.endswith("ServerlessCache") and not s.props.get("kmsKeyId"):
-        report_violation(say(s, "the serverless cache uses an AWS-owned key", "set `kms_key_id`"))
+        report_violation(say(s, "the serverless cache uses an AWS-owned key", "set `kms_key_id`"), None)
 
 
 def aws_elasticache_tls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -185,7 +192,7 @@ def aws_elasticache_tls(args: ResourceValidationArgs, report_violation: ReportVi
     s = subject(args, CONFIG)
     if s is not None and not truthy(s.props.get("transitEncryptionEnabled")):
         report_violation(
-            say(s, "in-transit encryption is off: clients talk to Redis in plain text", "set `transit_encryption_enabled: true` (and an auth token)")
+            say(s, "in-transit encryption is off: clients talk to Redis in plain text", "set `transit_encryption_enabled: true` (and an auth token)"), None
         )
 
 
@@ -197,7 +204,7 @@ def aws_kms_key_rotation(args: ResourceValidationArgs, report_violation: ReportV
         return
     spec = str(s.props.get("customerMasterKeySpec") or s.props.get("keySpec") or "SYMMETRIC_DEFAULT")
     if spec == "SYMMETRIC_DEFAULT" and not truthy(s.props.get("enableKeyRotation")):
-        report_violation(say(s, "automatic key rotation is off", "set `enable_key_rotation: true` (and `rotation_period_in_days`)"))
+        report_violation(say(s, "automatic key rotation is off", "set `enable_key_rotation: true` (and `rotation_period_in_days`)"), None)
 
 
 def aws_ec2_imdsv2(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -210,7 +217,8 @@ def aws_ec2_imdsv2(args: ResourceValidationArgs, report_violation: ReportViolati
                 s,
                 "instance metadata accepts IMDSv1 (no session token), which SSRF can use to steal the node's credentials",
                 "set `metadata_options={http_tokens: required, http_put_response_hop_limit: 1}`",
-            )
+            ),
+            None,
         )
 
 
@@ -227,7 +235,9 @@ def aws_lb_tls(args: ResourceValidationArgs, report_violation: ReportViolation) 
     if protocol in ("HTTPS", "TLS"):
         policy = str(s.props.get("sslPolicy") or "ELBSecurityPolicy-2016-08")
         if not any(m in policy for m in MODERN_TLS):
-            report_violation(say(s, f"SSL policy {policy} still accepts TLS 1.0/1.1", "set `ssl_policy` to ELBSecurityPolicy-TLS13-1-2-2021-06 (TLS 1.2+)"))
+            report_violation(
+                say(s, f"SSL policy {policy} still accepts TLS 1.0/1.1", "set `ssl_policy` to ELBSecurityPolicy-TLS13-1-2-2021-06 (TLS 1.2+)"), None
+            )
     elif protocol in ("HTTP", "TCP", ""):
         redirects = [
             as_map(a)
@@ -240,7 +250,8 @@ def aws_lb_tls(args: ResourceValidationArgs, report_violation: ReportViolation) 
                     s,
                     f"serves {protocol or 'plain'} traffic without TLS",
                     "listen on HTTPS/TLS with a TLS 1.2+ policy, or make this listener only redirect to HTTPS",
-                )
+                ),
+                None,
             )
 
 
@@ -252,10 +263,10 @@ def aws_cloudtrail_integrity(args: ResourceValidationArgs, report_violation: Rep
         return
     if not truthy(s.props.get("enableLogFileValidation")):
         report_violation(
-            say(s, "log file validation is off, so tampering with delivered audit logs would go unnoticed", "set `enable_log_file_validation: true`")
+            say(s, "log file validation is off, so tampering with delivered audit logs would go unnoticed", "set `enable_log_file_validation: true`"), None
         )
     if not s.props.get("kmsKeyId"):
-        report_violation(say(s, "audit logs are encrypted with S3-managed keys", "set `kms_key_id` to the logs key"))
+        report_violation(say(s, "audit logs are encrypted with S3-managed keys", "set `kms_key_id` to the logs key"), None)
 
 
 def aws_cloudtrail_present(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -265,5 +276,6 @@ def aws_cloudtrail_present(args: StackValidationArgs, report_violation: ReportVi
     trails = [t for t in stack_subjects(args, ("aws:cloudtrail/trail:Trail",)) if t.props.get("enableLogging") is None or truthy(t.props.get("enableLogging"))]
     if not trails:
         report_violation(
-            "stack: AWS resources are deployed but no CloudTrail trail is logging, so there is no audit trail of who changed or read them. Fix: add the AuditTrail component (a multi-region trail with log file validation to an Object-Locked bucket)."
+            "stack: AWS resources are deployed but no CloudTrail trail is logging, so there is no audit trail of who changed or read them. Fix: add the AuditTrail component (a multi-region trail with log file validation to an Object-Locked bucket).",
+            None,
         )

@@ -31,7 +31,8 @@ def azure_storage_cmk_encryption(args: ResourceValidationArgs, report_violation:
                 s,
                 "data is encrypted with Microsoft-managed keys, not a customer-managed Key Vault key",
                 "set `encryption={key_source: Microsoft.Keyvault, key_vault_properties: {key_name, key_vault_uri}}` with a user-assigned identity",
-            )
+            ),
+            None,
         )
 
 
@@ -43,9 +44,9 @@ def azure_storage_tls(args: ResourceValidationArgs, report_violation: ReportViol
         return
     tls = str(s.props.get("minimumTlsVersion") or "TLS1_0")
     if tls not in ("TLS1_2", "TLS1_3"):
-        report_violation(say(s, f"accepts {tls} clients (the default is TLS 1.0)", "set `minimum_tls_version: TLS1_2`"))
+        report_violation(say(s, f"accepts {tls} clients (the default is TLS 1.0)", "set `minimum_tls_version: TLS1_2`"), None)
     if s.props.get("enableHttpsTrafficOnly") is False:
-        report_violation(say(s, "accepts plain HTTP", "set `enable_https_traffic_only: true`"))
+        report_violation(say(s, "accepts plain HTTP", "set `enable_https_traffic_only: true`"), None)
 
 
 def azure_storage_no_public_access(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -55,9 +56,9 @@ def azure_storage_no_public_access(args: ResourceValidationArgs, report_violatio
     if s is None:
         return
     if s.type == STORAGE and s.props.get("allowBlobPublicAccess") is not False:
-        report_violation(say(s, "blob public access is not disabled, so any container can later be made public", "set `allow_blob_public_access: false`"))
+        report_violation(say(s, "blob public access is not disabled, so any container can later be made public", "set `allow_blob_public_access: false`"), None)
     if s.type == CONTAINER and str(s.props.get("publicAccess") or "None") != "None":
-        report_violation(say(s, f"public access `{s.props['publicAccess']}` lets anyone read its blobs", "set `public_access: None`"))
+        report_violation(say(s, f"public access `{s.props['publicAccess']}` lets anyone read its blobs", "set `public_access: None`"), None)
 
 
 def azure_compute_disk_cmk(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -75,7 +76,8 @@ def azure_compute_disk_cmk(args: ResourceValidationArgs, report_violation: Repor
                     s,
                     "the disk is encrypted with platform-managed keys",
                     "set `encryption={type: EncryptionAtRestWithCustomerKey, disk_encryption_set_id: <set>}`",
-                )
+                ),
+                None,
             )
         return
     storage = as_map(s.props.get("storageProfile"))
@@ -87,7 +89,8 @@ def azure_compute_disk_cmk(args: ResourceValidationArgs, report_violation: Repor
                     s,
                     f"its {where} has no disk encryption set (platform-managed keys)",
                     "set `managed_disk.disk_encryption_set.id` to the platform's disk encryption set",
-                )
+                ),
+                None,
             )
 
 
@@ -96,7 +99,7 @@ def azure_aks_private_cluster(args: ResourceValidationArgs, report_violation: Re
         return
     s = subject(args, CONFIG)
     if s is not None and not truthy(as_map(s.props.get("apiServerAccessProfile")).get("enablePrivateCluster")):
-        report_violation(say(s, "the AKS API server has a public endpoint", "set `api_server_access_profile={enable_private_cluster: true}`"))
+        report_violation(say(s, "the AKS API server has a public endpoint", "set `api_server_access_profile={enable_private_cluster: true}`"), None)
 
 
 def azure_keyvault_key_rotation(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -107,4 +110,4 @@ def azure_keyvault_key_rotation(args: ResourceValidationArgs, report_violation: 
         return
     actions = as_list(as_map(as_map(s.props.get("properties")).get("rotationPolicy")).get("lifetimeActions"))
     if not any(str(as_map(as_map(a).get("action")).get("type") or "").lower() == "rotate" for a in actions):
-        report_violation(say(s, "the key has no rotation policy", "add `properties.rotation_policy.lifetime_actions` with a `Rotate` action"))
+        report_violation(say(s, "the key has no rotation policy", "add `properties.rotation_policy.lifetime_actions` with a `Rotate` action"), None)

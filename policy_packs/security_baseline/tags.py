@@ -92,5 +92,6 @@ def _check(args: ResourceValidationArgs, report_violation: ReportViolation) -> N
                 s,
                 f"missing required tags {', '.join(missing)} (ownership, cost and data class must be visible on every resource)",
                 "set them in the provider's `default_tags` (AWS) or the resource's `tags`",
-            )
+            ),
+            None,
         )

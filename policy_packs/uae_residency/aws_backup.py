@@ -30,5 +30,6 @@ def aws_backup_copies_in_region(args: ResourceValidationArgs, report_violation: 
                         s,
                         f"rule `{as_map(rule).get('ruleName')}` copies recovery points to vault {vault}, in {region or 'a region that cannot be read from the ARN'}, outside {fmt_regions(regions)}",
                         f"copy only to a vault in {regions[0]} (another account's vault there is fine) or drop the copy action",
-                    )
+                    ),
+                    None,
                 )

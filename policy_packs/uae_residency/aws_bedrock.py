@@ -28,11 +28,13 @@ def aws_bedrock_in_region_inference(args: ResourceValidationArgs, report_violati
                     s,
                     f"`{path}` = {value} is a {m.group(1)}.* cross-region inference profile: Bedrock may process prompts in other regions",
                     "use the in-region model id (no geography prefix) or an application inference profile that copies from an in-region foundation model",
-                )
+                ),
+                None,
             )
             continue
         region = arn_region(value)
         if region and not allowed(region, regions):
             report_violation(
-                say(s, f"`{path}` = {value} names a Bedrock resource in {region}, outside {fmt_regions(regions)}", f"use the model or profile in {regions[0]}")
+                say(s, f"`{path}` = {value} names a Bedrock resource in {region}, outside {fmt_regions(regions)}", f"use the model or profile in {regions[0]}"),
+                None,
             )

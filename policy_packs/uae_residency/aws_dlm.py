@@ -39,5 +39,6 @@ def aws_dlm_copies_in_region(args: ResourceValidationArgs, report_violation: Rep
                     s,
                     f"a cross-region copy rule sends snapshots/AMIs to {target or 'an unspecified region'}, outside {fmt_regions(regions)}",
                     "remove the cross-region copy rule (keep snapshots in-region)",
-                )
+                ),
+                None,
             )

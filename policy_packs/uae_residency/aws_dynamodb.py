@@ -31,7 +31,8 @@ def aws_dynamodb_replicas_in_region(args: ResourceValidationArgs, report_violati
                         s,
                         f"a global-table replica in {region or 'an unspecified region'} copies every item outside {fmt_regions(regions)}",
                         "remove the replica; keep the table single-region (it is already replicated across AZs)",
-                    )
+                    ),
+                    None,
                 )
     else:
         region, source = aws_region(s.props, s.provider)
@@ -42,5 +43,6 @@ def aws_dynamodb_replicas_in_region(args: ResourceValidationArgs, report_violati
                     s,
                     f"the replica in {region} (from {source}) of table {s.props.get('globalTableArn')} ({source_region or 'region unknown'}) moves items between regions not both in {fmt_regions(regions)}",
                     "remove the table replica",
-                )
+                ),
+                None,
             )

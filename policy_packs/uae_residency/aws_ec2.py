@@ -27,5 +27,6 @@ def aws_ec2_copies_in_region(args: ResourceValidationArgs, report_violation: Rep
                 s,
                 f"copies a {'snapshot' if 'snapshot' in s.type else 'machine image'} from {source or 'an unspecified region'} to {region} (from {where}); both ends must be in {fmt_regions(regions)}",
                 f"copy only within {regions[0]}",
-            )
+            ),
+            None,
         )

@@ -30,5 +30,6 @@ def aws_ecr_replication_in_region(args: ResourceValidationArgs, report_violation
                         s,
                         f"rule {i} replicates every pushed image to {region or 'an unspecified region'} (registry {as_map(dest).get('registryId')}), outside {fmt_regions(regions)}",
                         f"remove the destination or use {regions[0]}",
-                    )
+                    ),
+                    None,
                 )

@@ -28,5 +28,6 @@ def aws_edge_services_denied(args: ResourceValidationArgs, report_violation: Rep
             s,
             f"{EDGE[s.type]}, so customer data leaves the UAE",
             "serve through an in-region load balancer (ALB/NLB in me-central-1), or allow-list this resource under `exceptions` in policy.yaml with a recorded justification",
-        )
+        ),
+        None,
     )

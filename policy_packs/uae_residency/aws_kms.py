@@ -29,7 +29,8 @@ def aws_kms_single_region_keys(args: ResourceValidationArgs, report_violation: R
                 s,
                 "`multiRegion: true` makes a key whose material anyone with kms:ReplicateKey can copy to any region, outside the UAE",
                 "set `multiRegion: false` (the default); in-country resilience on AWS is multi-AZ, which single-region keys already have",
-            )
+            ),
+            None,
         )
     if s.type in REPLICAS:
         region, source = aws_region(s.props, s.provider)
@@ -41,5 +42,6 @@ def aws_kms_single_region_keys(args: ResourceValidationArgs, report_violation: R
                     s,
                     f"a replica key copies key material between {primary_region or 'an unknown region'} (primary {primary}) and {region} (from {source}); both must be in {fmt_regions(regions)}",
                     "remove the replica key; AWS has one UAE region, so use single-region keys",
-                )
+                ),
+                None,
             )

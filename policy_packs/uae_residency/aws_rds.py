@@ -28,7 +28,8 @@ def aws_rds_no_cross_region_replicas(args: ResourceValidationArgs, report_violat
                 s,
                 "an Aurora global database replicates storage to secondary regions by design; AWS has one UAE region",
                 "use a regional cluster with Multi-AZ instead",
-            )
+            ),
+            None,
         )
         return
     if s.type == CLUSTER and s.props.get("globalClusterIdentifier"):
@@ -37,7 +38,8 @@ def aws_rds_no_cross_region_replicas(args: ResourceValidationArgs, report_violat
                 s,
                 f"joins global cluster {s.props['globalClusterIdentifier']}, which replicates across regions",
                 "remove `globalClusterIdentifier`; use Multi-AZ for in-country resilience",
-            )
+            ),
+            None,
         )
     source = s.props.get("replicationSourceIdentifier") if s.type == CLUSTER else s.props.get("replicateSourceDb")
     if s.type == BACKUP_REPLICATION:
@@ -52,5 +54,6 @@ def aws_rds_no_cross_region_replicas(args: ResourceValidationArgs, report_violat
                     s,
                     f"replicates from {source} ({source_region}) into {region} (from {where}); both must be in {fmt_regions(regions)}",
                     "replicate only within the region (same-region read replica or Multi-AZ)",
-                )
+                ),
+                None,
             )

@@ -40,7 +40,8 @@ def aws_region_allowed(args: ResourceValidationArgs, report_violation: ReportVio
                 s,
                 f"its region cannot be determined ({source}), so it cannot be proven to stay in the UAE",
                 f"set `region` on its provider (or `aws:region` in the stack config) to one of {fmt_regions(regions)}",
-            )
+            ),
+            None,
         )
     elif not allowed(region, regions):
         report_violation(
@@ -48,5 +49,6 @@ def aws_region_allowed(args: ResourceValidationArgs, report_violation: ReportVio
                 s,
                 f"it would be created in {region} (from {source}), outside the allowed regions {fmt_regions(regions)}: its data would leave the UAE",
                 f"use a provider pinned to {regions[0]} (or drop the resource's own `region` override), or allow-list it in policy.yaml with a justification",
-            )
+            ),
+            None,
         )

@@ -73,5 +73,6 @@ def aws_s3_multi_region_access_point_denied(args: ResourceValidationArgs, report
             s,
             f"a Multi-Region Access Point routes requests and replicates across regions by design (buckets {buckets}); AWS has one UAE region, so it cannot stay in the UAE",
             "use the bucket's regional endpoint (or an S3 Access Point) in me-central-1 instead",
-        )
+        ),
+        None,
     )

@@ -32,5 +32,6 @@ def azure_acr_replication_in_region(args: ResourceValidationArgs, report_violati
                     s,
                     f"geo-replicates the registry's images to {target or 'an unknown location'}, outside {fmt_regions(regions)}",
                     "remove the replication or replicate to uaecentral/uaenorth only",
-                )
+                ),
+                None,
             )

@@ -29,4 +29,6 @@ def azure_cosmosdb_locations_in_region(args: ResourceValidationArgs, report_viol
     regions = s.config["allowedRegions"]
     for loc in cosmos_locations(s.type, s.props):
         if not allowed(loc, regions):
-            report_violation(say(s, f"replicates the account to {loc}, outside {fmt_regions(regions)}", "list only uaenorth/uaecentral under `locations`"))
+            report_violation(
+                say(s, f"replicates the account to {loc}, outside {fmt_regions(regions)}", "list only uaenorth/uaecentral under `locations`"), None
+            )

@@ -36,5 +36,6 @@ def azure_edge_services_denied(args: ResourceValidationArgs, report_violation: R
             s,
             f"{why}, so customer data leaves the UAE",
             "serve through an in-region Application Gateway/load balancer in uaenorth, or allow-list it under `exceptions` in policy.yaml with a justification",
-        )
+        ),
+        None,
     )

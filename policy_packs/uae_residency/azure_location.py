@@ -69,5 +69,6 @@ def azure_location_allowed(args: ResourceValidationArgs, report_violation: Repor
                 s,
                 f"location {location} (from {source}) is outside the allowed locations {fmt_regions(regions)}: its data would leave the UAE",
                 "set `location` to uaenorth (or uaecentral), or allow-list it in policy.yaml with a justification",
-            )
+            ),
+            None,
         )

@@ -41,5 +41,6 @@ def azure_monitor_location_in_region(args: ResourceValidationArgs, report_violat
                 s,
                 f"telemetry (logs, traces, request data) would be stored in {location or 'an unknown location'} (from {source}), outside {fmt_regions(regions)}",
                 "set `location` to uaenorth",
-            )
+            ),
+            None,
         )

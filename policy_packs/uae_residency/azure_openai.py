@@ -25,5 +25,6 @@ def azure_openai_deployment_in_region(args: ResourceValidationArgs, report_viola
                 s,
                 f"deployment type {sku} may process prompts and completions in any region of its geography, outside the UAE",
                 "use a regional deployment type (`Standard` or `ProvisionedManaged`)",
-            )
+            ),
+            None,
         )

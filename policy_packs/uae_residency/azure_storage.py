@@ -41,5 +41,6 @@ def azure_storage_replication_in_region(args: ResourceValidationArgs, report_vio
                 s,
                 f"{redundancy} copies every blob to the pair of {location or 'an unknown location'} ({pair or 'outside the UAE'}); only uaenorth -> uaecentral stays in the UAE and both must be in {fmt_regions(regions)}",
                 "use LRS or ZRS, or GRS/GZRS only on an account in uaenorth with uaecentral allowed",
-            )
+            ),
+            None,
         )

@@ -77,7 +77,8 @@ def uae_health_no_replication(args: ResourceValidationArgs, report_violation: Re
                 s,
                 f"configures {what}; health data may not be replicated or copied at all (ICT Health Law Art. 13)",
                 "remove the replication; rely on in-region multi-AZ durability and in-region backups",
-            )
+            ),
+            None,
         )
 
 
@@ -111,7 +112,8 @@ def uae_health_audit_retention(args: StackValidationArgs, report_violation: Repo
     immutability = [s for s in cloud if s.type == "azure-native:storage:BlobContainerImmutabilityPolicy"]
     if not trails and not immutability:
         report_violation(
-            f"stack: data class is health but no audit trail exists (no CloudTrail trail, no immutable Azure container). Fix: add an audit trail writing to an Object-Locked bucket retained {minimum} days (25 years)."
+            f"stack: data class is health but no audit trail exists (no CloudTrail trail, no immutable Azure container). Fix: add an audit trail writing to an Object-Locked bucket retained {minimum} days (25 years).",
+            None,
         )
         return
     for trail in trails:

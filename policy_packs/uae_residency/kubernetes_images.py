@@ -35,7 +35,8 @@ def kubernetes_images_in_region(args: ResourceValidationArgs, report_violation: 
                     s,
                     f"{fieldname} `{c.get('name')}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})",
                     "mirror the image into the platform's ECR (the Registry component's `mirror/...` repositories) and reference it there",
-                )
+                ),
+                None,
             )
 
 
@@ -54,7 +55,8 @@ def kubernetes_helm_images_in_region(args: ResourceValidationArgs, report_violat
                 s,
                 f"chart {s.props.get('chart')} sets no image in its values, so it pulls the chart's default images from their upstream registries",
                 "override the chart's image repositories in `values` to the in-region mirror (ECR `mirror/...`)",
-            )
+            ),
+            None,
         )
     for path, image in images:
         if not registry_allowed(image, patterns):
@@ -63,5 +65,6 @@ def kubernetes_helm_images_in_region(args: ResourceValidationArgs, report_violat
                     s,
                     f"values `{path}` pulls {image} from {registry_host(image)}, not an in-region registry ({', '.join(patterns)})",
                     "point the value at the in-region mirror (ECR `mirror/...`)",
-                )
+                ),
+                None,
             )

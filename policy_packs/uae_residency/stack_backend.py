@@ -74,5 +74,6 @@ def uae_state_backend_in_region(args: StackValidationArgs, report_violation: Rep
         problems.append(secrets_problem(config["secretsProvider"], regions, config["inRegionKeyVaults"]))
     for problem in filter(None, problems):
         report_violation(
-            f"stack: {problem}. Fix: keep state in an s3:// bucket with `?region=me-central-1` (or azblob in uaenorth) and secrets in awskms://...?region=me-central-1 (`sahab bootstrap` creates both)."
+            f"stack: {problem}. Fix: keep state in an s3:// bucket with `?region=me-central-1` (or azblob in uaenorth) and secrets in awskms://...?region=me-central-1 (`sahab bootstrap` creates both).",
+            None,
         )

@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sahab.cost.projects import ProjectCost, allocate
 from sahab.cost.rules import COVERED, RULES, Charge, Context, NotPriced, Resource, is_free
 from sahab.cost.snapshot import AED_PER_USD, PriceSnapshot
 
@@ -68,6 +69,8 @@ class Estimate:
     unpriced: list[Unpriced] = field(default_factory=list)
     note: str | None = None
     budget_usd: float | None = None
+    projects: list[ProjectCost] = field(default_factory=list)
+    """Each model project's share of the lines (sahab/cost/projects.py): allocations inside the total, not additions."""
 
     @property
     def monthly_min(self) -> float:
@@ -112,6 +115,7 @@ class Estimate:
             "unconfirmed_lines": sum(1 for line in self.lines if not line.confirmed),
             "lines": [line.to_json() for line in self.lines],
             "unpriced": [u.to_json() for u in self.unpriced],
+            "projects": [p.to_json() for p in self.projects],
             "note": self.note,
         }
 
@@ -177,6 +181,7 @@ def estimate(plan: Any, *, environment: str, cloud: str, region: str, snapshot: 
             continue
         for charge in outcome:
             _price(charge, r, component[r.urn], ctx, result)
+    result.projects = allocate(resources, snapshot, cloud, result.lines)
     return result
 
 
@@ -184,7 +189,7 @@ def _price(charge: Charge, r: Resource, component: str, ctx: Context, result: Es
     snap = ctx.snapshot
     keys = (charge.key,) if isinstance(charge.key, str) else charge.key
     found = [(k, snap.prices[k]) for k in keys if snap is not None and k in snap.prices]
-    if not found:
+    if snap is None or not found:
         why = f"no price for {' / '.join(keys)} in the {snap.region} snapshot ({snap.date})" if snap is not None else "no price snapshot for this region"
         result.unpriced.append(Unpriced(component, r.urn, r.type, r.name, f"{charge.item}: {why}"))
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 from sahab.cost.snapshot import PriceSnapshot
 
@@ -45,7 +45,7 @@ class NotPriced:
     reason: str
 
 
-COVERED = "covered"
+COVERED: Final = "covered"
 
 
 @dataclass
@@ -66,10 +66,10 @@ class Context:
         return [s for s in self.children.get(r.parent, []) if s.urn != r.urn]
 
 
-Rule = Callable[[Resource, Context], "list[Charge] | NotPriced | str | None"]
+Rule = Callable[[Resource, Context], "list[Charge] | NotPriced | Literal['covered'] | None"]
 
 # Not billed: identity, routing, configuration of billed resources, in-cluster objects.
-FREE_PREFIXES = ("pulumi:providers:", "random:", "tls:", "aws:iam/", "aws:s3/bucket", "command:")
+FREE_PREFIXES = ("pulumi:providers:", "random:", "tls:", "time:", "aws:iam/", "aws:s3/bucket", "command:")
 FREE_TYPES = frozenset(
     {
         "aws:ec2/vpc:Vpc",
@@ -119,6 +119,9 @@ FREE_TYPES = frozenset(
         "azure-native:dbforpostgresql:Configuration",
         "azure-native:dbforpostgresql:Database",
         "azure-native:dbforpostgresql:FirewallRule",
+        # Container Insights' rule and its association: ingestion is billed on the workspace's line.
+        "azure-native:monitor:DataCollectionRule",
+        "azure-native:monitor:DataCollectionRuleAssociation",
     }
 )
 

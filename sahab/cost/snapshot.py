@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workloads.errors import SahabError
+
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
 AED_PER_USD = 3.6725  # the UAE dirham's fixed peg to the US dollar (Central Bank of the UAE, since 1997)
 
@@ -54,8 +56,10 @@ class PriceSnapshot(_Model):
             raise SnapshotError(f"price snapshot {self.region} ({self.date}): assumption {name!r} is missing. Fix: add it under `assumptions`.") from None
 
 
-class SnapshotError(ValueError):
-    """A snapshot that cannot be used: missing, unreadable or malformed (the message says which)."""
+class SnapshotError(SahabError, ValueError):
+    """A snapshot that cannot be used: missing, unreadable or malformed (the message says which). Exit 2."""
+
+    exit_code = 2
 
 
 def snapshot_path(region: str, prices_dir: Path | None = None) -> Path:

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import pulumi
+from sahab.engine.internals import SIG_KEY, MockCallArgs, MockResourceArgs, Mocks
 
 ACCOUNT_ID = "123456789012"
 
@@ -122,7 +122,12 @@ NAME_ATTRIBUTE = {
     "aws:eks/nodeGroup:NodeGroup": "nodeGroupName",
     "aws:secretsmanager/secret:Secret": "name",
     "aws:cloudwatch/logGroup:LogGroup": "name",
+    # An auto-named rule is still read back by name (EventTarget's `rule` takes it).
+    "aws:cloudwatch/eventRule:EventRule": "name",
 }
+# pulumiverse-time's Sleep: the provider's id is the creation time, RFC 3339 UTC (as the Terraform
+# time provider it bridges: time_sleep "id"); a fixed instant keeps plans deterministic.
+SLEEP_ID = "2026-01-01T00:00:00Z"
 
 # EC2 ids look like `vpc-0abc...`: keep that shape so code that parses them keeps working.
 _ID_PREFIX = {
@@ -144,7 +149,7 @@ def _uuid(seed: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
-class ProviderMocks(pulumi.runtime.Mocks):
+class ProviderMocks(Mocks):
     """Answers resource registrations and invokes like the AWS, Azure, Kubernetes and random providers."""
 
     def __init__(
@@ -152,7 +157,7 @@ class ProviderMocks(pulumi.runtime.Mocks):
         stack: str,
         default_region: str | None,
         account_id: str = ACCOUNT_ID,
-        provider_region: Callable[[str], str | None] | None = None,
+        provider_region: Callable[[str | None], str | None] | None = None,
         default_location: str | None = None,
     ):
         self.stack = stack
@@ -162,10 +167,10 @@ class ProviderMocks(pulumi.runtime.Mocks):
         # Resolves a provider reference (`urn::id`) to that provider's region, if it set one.
         self.provider_region = provider_region or (lambda ref: None)
 
-    def effective_region(self, args: pulumi.runtime.MockResourceArgs) -> str:
+    def effective_region(self, args: MockResourceArgs) -> str:
         return args.inputs.get("region") or self.provider_region(args.provider) or self.default_region
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
         typ, inputs = args.typ, dict(args.inputs)
         if typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", inputs
@@ -174,6 +179,8 @@ class ProviderMocks(pulumi.runtime.Mocks):
         if typ.startswith("azure-native:"):
             location = inputs.get("location") or self.provider_region(args.provider) or self.default_location
             return azure_resource(self.stack, typ, args.name, inputs, location)
+        if typ == "time:index/sleep:Sleep":
+            return SLEEP_ID, inputs
         region = self.effective_region(args)
         name_attr = NAME_ATTRIBUTE.get(typ)
         phys = inputs.get(name_attr) if name_attr else None
@@ -207,7 +214,7 @@ class ProviderMocks(pulumi.runtime.Mocks):
             state.setdefault("status", {"loadBalancer": {}})
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: MockCallArgs) -> dict:  # type: ignore[override]  # MockMonitor also takes a bare dict (pulumi 3.272.0 runtime/mocks.py: `if isinstance(tup, dict)`)
         token = args.token
         if token.startswith("azure-native:"):
             return azure_call(token, dict(args.args))
@@ -235,6 +242,9 @@ AZURE_IDS = {
     "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks/{virtualNetworkName}",
     "azure-native:network:Subnet": "Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}",
     "azure-native:network:NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}",
+    "azure-native:network:NatGateway": "Microsoft.Network/natGateways/{natGatewayName}",
+    "azure-native:network:PublicIPAddress": "Microsoft.Network/publicIPAddresses/{publicIpAddressName}",
+    "azure-native:network:VirtualNetworkPeering": "Microsoft.Network/virtualNetworks/{virtualNetworkName}/virtualNetworkPeerings/{virtualNetworkPeeringName}",
     "azure-native:network:PrivateEndpoint": "Microsoft.Network/privateEndpoints/{privateEndpointName}",
     "azure-native:network:PrivateDnsZoneGroup": "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/{privateDnsZoneGroupName}",
     "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones/{privateZoneName}",
@@ -250,6 +260,7 @@ AZURE_IDS = {
     "azure-native:storage:BlobContainer": "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{containerName}",
     "azure-native:storage:ManagementPolicy": "Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{managementPolicyName}",
     "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces/{workspaceName}",
+    "azure-native:monitor:DataCollectionRule": "Microsoft.Insights/dataCollectionRules/{dataCollectionRuleName}",
     "azure-native:containerservice:ManagedCluster": "Microsoft.ContainerService/managedClusters/{resourceName}",
     "azure-native:containerservice:AgentPool": "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{agentPoolName}",
     "azure-native:containerregistry:Registry": "Microsoft.ContainerRegistry/registries/{registryName}",
@@ -264,6 +275,7 @@ AZURE_IDS = {
 AZURE_SCOPED = {
     "azure-native:authorization:RoleAssignment": ("scope", "Microsoft.Authorization/roleAssignments", "roleAssignmentName"),
     "azure-native:monitor:DiagnosticSetting": ("resourceUri", "Microsoft.Insights/diagnosticSettings", "name"),
+    "azure-native:monitor:DataCollectionRuleAssociation": ("resourceUri", "Microsoft.Insights/dataCollectionRuleAssociations", "associationName"),
 }
 
 
@@ -272,22 +284,27 @@ def _placeholders(template: str) -> list[str]:
 
 
 def _kubeconfig(cluster: str, server: str) -> str:
-    """What listManagedClusterUserCredentials(format=exec) returns for an Entra ID cluster: kubelogin."""
+    """What listManagedClusterUserCredentials(format=exec) returns for an Entra ID cluster: kubelogin
+    with the device-code login, which waits for a person at a browser (as recorded from AKS: `get-token
+    --environment AzurePublicCloud --server-id <AKS server app> --client-id <Azure CLI's app> --tenant-id
+    <tenant> --login devicecode`, env null, an install hint; checked against AKS kubeconfigs quoted in
+    public repositories and Azure/kubelogin's converter, which reads these very arguments). The
+    program, not the mock, has to turn it into a non-interactive login."""
     return (
         f"apiVersion: v1\nkind: Config\nclusters:\n- name: {cluster}\n  cluster:\n    server: https://{server}:443\n"
         f"    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=\n"
         f"contexts:\n- name: {cluster}\n  context: {{cluster: {cluster}, user: clusterUser_{cluster}}}\ncurrent-context: {cluster}\n"
         f"users:\n- name: clusterUser_{cluster}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n"
-        f"      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n"
+        f"      args: [get-token, --environment, AzurePublicCloud, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630,"
+        f" --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, {TENANT_ID}, --login, devicecode]\n"
+        f"      env: null\n      installHint: kubelogin is not installed which is required to connect to AAD enabled cluster.\n"
+        f"      provideClusterInfo: false\n"
     )
-
-
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi's marker of a secret value on the wire
 
 
 def _with(value: Any, extra: dict) -> Any:
     """`value` (an object input, maybe secret as a whole) with computed attributes added; a secret stays one."""
-    if isinstance(value, dict) and _SECRET_SIG in value:
+    if isinstance(value, dict) and SIG_KEY in value:  # Pulumi's wire marker of a special value: here a secret wrapping the object
         return {**value, "value": {**(value.get("value") or {}), **extra}}
     return {**(value or {}), **extra}
 

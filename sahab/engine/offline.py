@@ -27,26 +27,25 @@ from typing import Any
 
 import pulumi
 import yaml
-from google.protobuf import empty_pb2
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.settings import ROOT, Settings, configure
-from pulumi.runtime.stack import run_in_stack
+from google.protobuf import empty_pb2, struct_pb2
 
+from sahab.engine import internals as pi
 from sahab.engine.mocks import ProviderMocks
+from workloads.errors import SahabError
 
 log = logging.getLogger("sahab.engine.offline")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
 
-class ProgramError(RuntimeError):
+class ProgramError(SahabError, RuntimeError):
     """The Pulumi program itself failed (bad config, an exception in the program).
 
     `registered` lists the URNs registered before the failure (besides the root stack), so callers
-    and tests can prove a bad spec stopped the run before any resource.
+    and tests can prove a bad spec stopped the run before any resource. Exit 2: the input is wrong.
     """
+
+    exit_code = 2
 
     def __init__(self, message: str, registered: tuple[str, ...] = ()):
         super().__init__(message)
@@ -110,9 +109,9 @@ class Plan:
 
 def _clean(value: Any) -> Any:
     """Engine values to JSON: secrets masked, unknowns marked, resource references as URNs."""
-    if rpc.is_rpc_secret(value):
+    if pi.is_rpc_secret(value):
         return SECRET
-    if value is rpc.UNKNOWN or (isinstance(value, str) and value == rpc.UNKNOWN):
+    if value is pi.UNKNOWN or (isinstance(value, str) and value == pi.UNKNOWN):
         return UNKNOWN
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
@@ -148,7 +147,7 @@ def _without_api_version_aliases(args: pulumi.ResourceTransformationArgs) -> pul
 
 
 def _program(entry: Path) -> Any:
-    pulumi.runtime.register_stack_transformation(_without_api_version_aliases)
+    pi.register_stack_transformation(_without_api_version_aliases)
     return runpy.run_path(str(entry), run_name="__main__")
 
 
@@ -178,7 +177,7 @@ def _options(request: Any) -> dict[str, Any]:
     return opts
 
 
-class RecordingMonitor(pmocks.MockMonitor):
+class RecordingMonitor(pi.MockMonitor):
     """A MockMonitor that keeps what the engine would see for every registration."""
 
     def __init__(self, mocks: ProviderMocks, project: str, stack: str, config: dict[str, Any]):
@@ -190,8 +189,8 @@ class RecordingMonitor(pmocks.MockMonitor):
         self._lock = threading.Lock()
         mocks.provider_region = self.provider_region
 
-    def provider_region(self, ref: str) -> str | None:
-        found = self._providers.get(ref)
+    def provider_region(self, ref: str | None) -> str | None:
+        found = self._providers.get(ref) if ref else None
         return (found[1].get("region") or found[1].get("location")) if found else None  # AWS region / Azure location
 
     def _default_provider(self, type_token: str) -> tuple[str, dict[str, Any]]:
@@ -204,7 +203,19 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
-        inputs = rpc.deserialize_properties(request.object) if request.type != "pulumi:pulumi:Stack" else {}
+        hidden = [k for k in request.additionalSecretOutputs if k in response.object.fields]
+        if hidden:
+            # The engine makes these outputs secret whatever the provider answers (RandomPassword's
+            # `result`, ...): do the same, in the answer and in the state the plan records.
+            registration = self.resources[response.urn]
+            state = {k: pi.wrap_rpc_secret(v) if k in hidden else v for k, v in registration.state.items()}
+            self.resources[response.urn] = registration._replace(state=state)
+            for key in hidden:
+                wrapped = struct_pb2.Value()
+                wrapped.struct_value.update(pi.wrap_rpc_secret(None))
+                wrapped.struct_value.fields["value"].CopyFrom(response.object.fields[key])
+                response.object.fields[key].CopyFrom(wrapped)
+        inputs = pi.deserialize_properties(request.object) if request.type != "pulumi:pulumi:Stack" else {}
         if request.type.startswith("pulumi:providers:"):
             with self._lock:
                 self._providers[f"{response.urn}::{response.id}"] = (response.urn, _clean(inputs))
@@ -215,7 +226,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                 provider = provider if provider.startswith("urn:") else request.provider.rsplit("::", 1)[0]
             else:
                 provider, provider_inputs = self._default_provider(request.type)
-        state = self.resources.get(response.urn).state if response.urn in self.resources else {}
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
         record = PlannedResource(
             urn=response.urn,
             type=request.type,
@@ -234,7 +245,7 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 (the gRPC method name)
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = _clean(rpc.deserialize_properties(request.outputs))
+            self.stack_outputs = _clean(pi.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
 
@@ -291,16 +302,16 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     mocks = ProviderMocks(stack=stack, default_region=config.get("aws:region"), default_location=config.get("azure-native:location"))
     monitor = RecordingMonitor(mocks, project, stack, config)
 
-    ROOT.set(None)
+    pi.ROOT.set(None)
     # A full Settings, not pulumi's MockSettings: that one keeps the previous run's pending
     # outputs and lock, so a plan after `set_mocks` (or after another plan) would await tasks of
     # a dead event loop forever.
-    settings = Settings(
-        project=project, stack=stack, monitor=monitor, engine=pmocks.MockEngine(logging.getLogger("sahab.program")), dry_run=False, organization="organization"
+    settings = pi.Settings(
+        project=project, stack=stack, monitor=monitor, engine=pi.MockEngine(logging.getLogger("sahab.program")), dry_run=False, organization="organization"
     )
     settings.monitor_features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures)
-    configure(settings)
-    set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    pi.configure(settings)
+    pi.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
 
     added = [p for p in (str(entry.parent), str(program_dir)) if p not in sys.path]
     sys.path[:0] = added
@@ -308,7 +319,7 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
     loop = asyncio.new_event_loop()
     error: BaseException | None = None
     try:
-        contextvars.copy_context().run(lambda: loop.run_until_complete(run_in_stack(lambda: _program(entry))))
+        contextvars.copy_context().run(lambda: loop.run_until_complete(pi.run_in_stack(lambda: _program(entry))))
     except BaseException as exc:  # noqa: BLE001 reported as ProgramError below
         error = exc
     finally:
@@ -321,7 +332,7 @@ def run_program(program_dir: Path, stack: str, config: dict[str, Any], *, projec
         loop.close()
         for p in added:
             sys.path.remove(p)
-        ROOT.set(None)
+        pi.ROOT.set(None)
     if error is not None:
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise error

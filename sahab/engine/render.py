@@ -25,7 +25,7 @@ def is_manifest(resource_type: str) -> bool:
 def manifest(inputs: dict[str, Any]) -> dict[str, Any]:
     """A Kubernetes object from a resource's inputs: apiVersion and kind first, then the rest."""
     body = {k: v for k, v in inputs.items() if not k.startswith("__")}
-    ordered = {k: body.pop(k) for k in ("apiVersion", "kind", "metadata") if k in body}
+    ordered: dict[str, Any] = {k: body.pop(k) for k in ("apiVersion", "kind", "metadata") if k in body}
     return {**ordered, **body}
 
 

@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sahab.gate.model import LEVELS, REPO, Finding, GateError, PackInfo
+
+if TYPE_CHECKING:  # imported lazily at run time (the gRPC modules load only when a pack runs)
+    from sahab.engine.internals import analyzer_pb2
 
 PACKS_DIR = REPO / "policy_packs"
 # The CLI passes its own engine address; Python packs only parse it. Nothing listens here.
@@ -53,14 +56,14 @@ def pack_python(pack_dir: Path) -> str:
     return sys.executable
 
 
-def _level_name(value: int) -> str:
-    from pulumi.runtime.proto import analyzer_pb2
+def _level_name(value: analyzer_pb2.EnforcementLevel.ValueType) -> str:
+    from sahab.engine.internals import analyzer_pb2
 
     return analyzer_pb2.EnforcementLevel.Name(value).lower()
 
 
-def _level_value(name: str) -> int:
-    from pulumi.runtime.proto import analyzer_pb2
+def _level_value(name: str) -> analyzer_pb2.EnforcementLevel.ValueType:
+    from sahab.engine.internals import analyzer_pb2
 
     return analyzer_pb2.EnforcementLevel.Value(name.upper())
 
@@ -110,7 +113,7 @@ def reconcile_config(info: Any, given: dict[str, dict[str, Any]], pack: str) -> 
         }
         defaults = {k: v["default"] for k, v in props_schema.items() if isinstance(v, dict) and "default" in v}
         result[p.name] = {"level": _level_name(p.enforcementLevel), "props": defaults}
-    initial = {
+    initial: dict[str, dict[str, Any]] = {
         k: {"level": _level_name(v.enforcementLevel) if v.enforcementLevel else None, "props": json_format.MessageToDict(v.properties)}
         for k, v in info.initialConfig.items()
     }
@@ -138,14 +141,14 @@ def reconcile_config(info: Any, given: dict[str, dict[str, Any]], pack: str) -> 
 
 
 def _provider_message(urn: str, inputs: dict[str, Any]) -> Any:
-    from pulumi.runtime.proto import analyzer_pb2
+    from sahab.engine.internals import analyzer_pb2
 
     type_part = urn.split("::")[-2] if urn.count("::") >= 3 else "pulumi:providers:unknown"
     return analyzer_pb2.AnalyzerProviderResource(type=type_part.split("$")[-1], urn=urn, name=urn.split("::")[-1], properties=_struct(inputs))
 
 
 def _options_message(r: Any) -> Any:
-    from pulumi.runtime.proto import analyzer_pb2
+    from sahab.engine.internals import analyzer_pb2
 
     o = r.options or {}
     return analyzer_pb2.AnalyzerResourceOptions(
@@ -173,8 +176,7 @@ class PackSession:
         self._stderr = tempfile.TemporaryFile()
 
     def __enter__(self) -> PackSession:
-        import grpc
-        from pulumi.runtime.proto import analyzer_pb2_grpc
+        from sahab.engine.internals import analyzer_pb2_grpc, grpc
 
         env = {
             **os.environ,
@@ -198,8 +200,9 @@ class PackSession:
 
     def _read_port(self) -> int:
         assert self.proc is not None and self.proc.stdout is not None
+        stdout = self.proc.stdout
         lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=lambda: lines.put(self.proc.stdout.readline()), daemon=True).start()
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
         try:
             line = lines.get(timeout=self.start_timeout)
         except queue.Empty:
@@ -229,9 +232,9 @@ class PackSession:
 
     def handshake_and_info(self, tags: dict[str, str] | None = None) -> tuple[Any, str]:
         """Handshake (tolerated when unimplemented, as by the CLI), ConfigureStack, GetAnalyzerInfo, GetPluginInfo."""
-        import grpc
         from google.protobuf import empty_pb2
-        from pulumi.runtime.proto import analyzer_pb2
+
+        from sahab.engine.internals import analyzer_pb2, grpc
 
         try:
             self.stub.Handshake(
@@ -255,7 +258,7 @@ class PackSession:
         return info, plugin.version
 
     def configure(self, reconciled: dict[str, dict[str, Any]]) -> None:
-        from pulumi.runtime.proto import analyzer_pb2
+        from sahab.engine.internals import analyzer_pb2
 
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, cfg in reconciled.items():
@@ -285,7 +288,7 @@ class AnalyzerRequests:
 
     @classmethod
     def of(cls, resources: list[Any]) -> AnalyzerRequests:
-        from pulumi.runtime.proto import analyzer_pb2
+        from sahab.engine.internals import analyzer_pb2
 
         providers: dict[str, Any] = {}
         analyze, stack_resources = [], []
@@ -314,8 +317,8 @@ class AnalyzerRequests:
         return cls(analyze, analyzer_pb2.AnalyzeStackRequest(resources=stack_resources))
 
 
-def _severity_name(value: int) -> str:
-    from pulumi.runtime.proto import analyzer_pb2
+def _severity_name(value: analyzer_pb2.PolicySeverity.ValueType) -> str:
+    from sahab.engine.internals import analyzer_pb2
 
     name = analyzer_pb2.PolicySeverity.Name(value).lower().replace("policy_severity_", "")
     return "" if name == "unspecified" else name
@@ -344,6 +347,8 @@ def run_pack(
 ) -> tuple[PackInfo, list[Finding]]:
     """Start one pack, configure it, analyze the plan, stop it. `requests` (or a Future of them):
     the plan's analyzer messages, when several packs share them."""
+    from sahab.engine.internals import analyzer_pb2
+
     names = {r.urn: f"{r.name} ({r.type})" for r in plan.resources}
     with PackSession(pack_dir, project=plan.project, stack=plan.stack, config=plan.config, env=env) as session:
         info, plugin_version = session.handshake_and_info()
@@ -357,7 +362,7 @@ def run_pack(
             "description": p.description,
             "enforcement": reconciled[p.name]["level"],
             "severity": _severity_name(p.severity),
-            "type": "stack" if p.policy_type == 2 else "resource",
+            "type": "stack" if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK else "resource",
         }
         for p in info.policies
     }

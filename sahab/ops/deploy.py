@@ -18,10 +18,19 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 from stacks.offerings import UAE_REGIONS
+from workloads.errors import SahabError
 
 
-class DeployError(RuntimeError):
-    """Something a person must fix before a deployment can run; the message says what."""
+class DeployError(SahabError, RuntimeError):
+    """Something a person must fix before a deployment can run; the message says what. Exit 2."""
+
+    exit_code = 2
+
+
+class DeployFailed(SahabError, RuntimeError):
+    """The Pulumi CLI ran and the update (up, preview, destroy) failed; the message is its own. Exit 1."""
+
+    exit_code = 1
 
 
 UAE = {r for rs in UAE_REGIONS.values() for r in rs}
@@ -218,7 +227,7 @@ def run(request: DeployRequest, on_output: Callable[[str], None] = print) -> Any
     common: dict[str, Any] = {"on_output": on_output, "color": "auto", "config_file": str(request.config_file)}
     if request.action == "destroy":
         return stack.destroy(**common)
-    policy = {"policy_packs": [str(p) for p in request.policy_packs], "policy_pack_configs": [str(c) for c in request.policy_pack_configs]}
+    policy: dict[str, Any] = {"policy_packs": [str(p) for p in request.policy_packs], "policy_pack_configs": [str(c) for c in request.policy_pack_configs]}
     if request.action == "preview":
         return stack.preview(**common, **policy)
     return stack.up(**common, **policy)
@@ -229,7 +238,11 @@ def bootstrap_program(env: str, region: str) -> Callable[[], None]:
 
     def program() -> None:
         import pulumi
-        import pulumi_aws as aws
+
+        from stacks.platform import cloud_sdk
+
+        with cloud_sdk("aws"):  # pulumi-aws is the aws-deploy extra: say so when it is missing
+            import pulumi_aws as aws
 
         provider = aws.Provider("state", region=region)
         opts = pulumi.ResourceOptions(provider=provider, protect=True)

@@ -1,21 +1,27 @@
-"""The `cloud: kubernetes` half of the spec: an existing conformant cluster (k3s on a server in the
-customer's premises is the reference), and the budget every environment may carry.
+"""`cloud: kubernetes`: an existing conformant cluster (k3s on a server in the customer's premises is
+the reference). Only what the platform layer needs is asked for: no cluster, node pools, storage,
+keys or databases of a cloud (those keys are refused); `onprem:` describes the cluster.
 
 Nothing is created outside the cluster: PostgreSQL, Redis and the S3-compatible object store run
 in it on volumes of its storage class, and every image comes from the registry the customer names.
 `minimum` is the hardware the platform needs; `sahab preflight` checks it against the kubeconfig's
-cluster before a long install starts. With `cloud: kubernetes`, `network.cidr` is the cluster's pod
-network (k3s: 10.42.0.0/16): the network policies allow the in-cluster services there.
+cluster before a long install starts, and the gate's scheduling check sizes the pods against it.
+With `cloud: kubernetes`, `network.cidr` is the cluster's pod network (k3s: 10.42.0.0/16): the network
+policies allow the in-cluster services there. GPU nodes are the customer's, listed as `gpu_pools`
+(name, node count, labels) so training can select and tolerate them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from components.constants import ON_PREMISES  # noqa: F401 (re-exported: the `region` of cloud: kubernetes)
+from components.constants import ON_PREMISES
 from stacks.spec._base import Model
+from stacks.spec.common import PlatformSpecBase
 
 # Where a customer's images must not come from: public registries move code in and telemetry out.
 PUBLIC_REGISTRIES = (
@@ -32,12 +38,6 @@ PUBLIC_REGISTRIES = (
 )
 _HOST = re.compile(r"^(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
 _PROVISIONER = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(/[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?)?$")
-
-
-class BudgetSpec(Model):
-    """The most the environment may cost a month; `sahab check` fails when the maximum estimate exceeds it."""
-
-    monthly_usd_max: float = Field(gt=0, le=10_000_000, description="Monthly budget in USD (the gate compares the maximum estimate).")
 
 
 class HardwareSpec(Model):
@@ -96,3 +96,44 @@ class OnPremSpec(Model):
         if not value:
             raise ValueError("the platform keeps data at rest on the nodes' disks: encrypt them (LUKS or self-encrypting drives) and set disks_encrypted: true")
         return value
+
+
+_ACCESS = (
+    "IAM roles map to groups through EKS access entries; on your own cluster bind your users to the groups "
+    "sahab:platform-admins / sahab:ml-engineers / sahab:auditors in its own authentication (client certificates, OIDC) instead"
+)
+
+
+class KubernetesPlatformSpec(PlatformSpecBase):
+    """`cloud: kubernetes`: the platform layer on a cluster the customer already runs."""
+
+    unknown_key_hints: ClassVar[dict[str, str]] = {
+        "kubernetes.access": _ACCESS,
+        "kubernetes.autoscaler": "an existing cluster's nodes are the customer's; nothing here scales them (remove it)",
+        "cluster": "the cluster is yours: describe it under onprem: (kubeconfig, kubernetes_version); cluster admins are whoever holds the kubeconfig",
+        "inference_tiers": "an existing cluster brings its own nodes; serving runs on any Linux node (remove it)",
+        "gpu_pools[].instance_types": "GPU nodes are yours: list the pool's name, max_size (nodes) and labels",
+    }
+    missing_key_hints: ClassVar[dict[str, str]] = {
+        "onprem": "cloud: kubernetes needs `onprem:` (kubeconfig, storage_class, registry_host; see environments/smb-onprem)",
+    }
+
+    cloud: Literal["kubernetes"]
+    onprem: OnPremSpec = Field(description="The existing cluster: kubeconfig, storage provisioner, registry, minimum hardware.")
+
+    @field_validator("region")
+    @classmethod
+    def _on_premises(cls, region: str) -> str:
+        if region != ON_PREMISES:
+            raise ValueError(f"cloud: kubernetes runs on the customer's own cluster, not in a cloud region; allowed for kubernetes: {[ON_PREMISES]}")
+        return region
+
+    @property
+    def inference_tiers(self) -> tuple[()]:
+        """None: an existing cluster brings its own nodes."""
+        return ()
+
+    def problems(self) -> Iterator[str]:
+        yield from super().problems()
+        if self.gpu_pools and self.onprem.minimum.gpus == 0:
+            yield "onprem.minimum.gpus: gpu_pools lists GPU nodes but the minimum hardware has 0 GPUs; set the GPUs the node advertises"

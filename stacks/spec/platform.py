@@ -1,210 +1,51 @@
 """The environment spec: the `sahab:platform` stack-config object, validated before anything runs.
 
-`load_spec(raw)` turns the raw config object into a frozen `PlatformSpec` or raises `SpecError`
-with one line per bad field: its path (as written in the YAML), the value given, and what is
-allowed. Nothing is registered before this passes.
+`PlatformSpec` is a union discriminated on `cloud` (aws when absent) over one model per cloud:
+`AwsPlatformSpec`, `AzurePlatformSpec`, `KubernetesPlatformSpec` (an existing cluster), each a
+subclass of the shared parts in stacks/spec/common.py. `load_spec(raw)` turns the raw config object
+into one of them, frozen, or raises `SpecError` with one line per bad field: its path (as written in
+the YAML), the value given, and what is allowed. A key the chosen cloud does not take is refused as
+`<path>: unknown key for cloud: <cloud> ...`, saying which cloud takes it. Nothing is registered
+before this passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Literal
+import re
+import typing
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 
-from components.constants import ALL_UAE_REGIONS, NOT_UAE, UAE_REGIONS
-from stacks.azure_offerings import AZURE_REGIONS
-from stacks.offerings import OFFERINGS, family_of
-from stacks.spec._base import Model, Name
-from stacks.spec.azure import AzureSpec, azure_problems, with_azure_defaults
-from stacks.spec.cloud import ClusterSpec, DatabasesSpec, EncryptionSpec, GpuNodePoolSpec, InferenceTierSpec, NetworkSpec, StorageSpec
-from stacks.spec.kubernetes import ACCESS_ROLE_FIELDS, KubernetesSpec, kubernetes_problems
-from stacks.spec.onprem import ON_PREMISES, BudgetSpec, OnPremSpec
+from stacks.spec.aws import AwsPlatformSpec
+from stacks.spec.azure import AzurePlatformSpec
+from stacks.spec.common import PlatformSpecBase
+from stacks.spec.onprem import KubernetesPlatformSpec
+from workloads.errors import SahabError
 
-DataClass = Literal["public", "internal", "confidential", "restricted", "health"]
-Cloud = Literal["aws", "azure", "kubernetes"]  # kubernetes: an existing cluster (stacks/onprem.py)
-
-# ICT Health Law (Federal Law 2/2019) Art. 20: health records are kept 25 years.
-HEALTH_RETENTION_DAYS = 25 * 365
+MODELS: dict[str, type[PlatformSpecBase]] = {"aws": AwsPlatformSpec, "azure": AzurePlatformSpec, "kubernetes": KubernetesPlatformSpec}
+DEFAULT_CLOUD = "aws"
 
 
-class ResidencySpec(Model):
-    allowed_regions: tuple[str, ...] = Field(default=(), description="Regions data may live in; default: the stack's region.")
-    transfer_basis: str | None = Field(
-        default=None,
-        description="For DIFC/ADGM entities: the recorded basis for transfers to onshore UAE (DIFC DP Law Art. 26-27).",
-    )
-
-    @field_validator("allowed_regions")
-    @classmethod
-    def _only_uae(cls, regions: tuple[str, ...]) -> tuple[str, ...]:
-        for region in regions:
-            if region not in ALL_UAE_REGIONS:
-                why = NOT_UAE.get(region, f"{region!r} is not a UAE region")
-                raise ValueError(f"{why}; UAE regions are {sorted(ALL_UAE_REGIONS)}")
-        return regions
+def _cloud_of(value: Any) -> str | None:
+    """The union's tag: the raw object's `cloud` (aws when absent), or a model's own."""
+    cloud = value.get("cloud", DEFAULT_CLOUD) if isinstance(value, dict) else getattr(value, "cloud", None)
+    return cloud if isinstance(cloud, str) else None
 
 
-class TagsSpec(Model):
-    owner: str = Field(min_length=1, description="Team or mailbox accountable for the environment.")
-    cost_center: str = Field(min_length=1, description="Billing code, tagged as `cost-center`.")
-    data_classification: DataClass = Field(description="Highest class of data the platform holds.")
-    extra: dict[str, str] = Field(default_factory=dict, description="More tags, applied everywhere.")
+PlatformSpec = Annotated[
+    Annotated[AwsPlatformSpec, Tag("aws")] | Annotated[AzurePlatformSpec, Tag("azure")] | Annotated[KubernetesPlatformSpec, Tag("kubernetes")],
+    Discriminator(_cloud_of, custom_error_type="cloud", custom_error_message="unknown cloud"),
+]
+"""One environment of the platform: the model of its `cloud`."""
 
-    def as_aws(self) -> dict[str, str]:
-        """The tag set every taggable resource carries."""
-        return {
-            "owner": self.owner,
-            "cost-center": self.cost_center,
-            "data-classification": self.data_classification,
-            "managed-by": "sahab",
-            **self.extra,
-        }
+PLATFORM_SPEC: TypeAdapter[PlatformSpec] = TypeAdapter(PlatformSpec)
 
 
-class PlatformSpec(Model):
-    """One environment of the platform, as written under `sahab:platform`."""
+class SpecError(SahabError, ValueError):
+    """A spec that cannot be deployed: `problems` holds one 'path: value: what is allowed' line each. Exit 2."""
 
-    name: Name = Field(description="Environment name, used in every resource name.")
-    cloud: Cloud = "aws"
-    region: str
-    residency: ResidencySpec = Field(default_factory=ResidencySpec)
-    tags: TagsSpec
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
-    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
-    gpu_pools: tuple[GpuNodePoolSpec, ...] = ()
-    inference_tiers: tuple[InferenceTierSpec, ...] = Field(
-        default=(), validate_default=True, description="CPU node groups; at least one (serving), none for cloud: kubernetes (its nodes exist)."
-    )
-    storage: StorageSpec = Field(default_factory=StorageSpec)
-    encryption: EncryptionSpec = Field(default_factory=EncryptionSpec)
-    databases: DatabasesSpec = Field(default_factory=DatabasesSpec)
-    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
-    onprem: OnPremSpec | None = Field(default=None, description="The existing cluster of `cloud: kubernetes` (required with it, refused without).")
-    budget: BudgetSpec | None = Field(default=None, description="Monthly budget; `sahab check` fails when the maximum estimate exceeds it.")
-    azure: AzureSpec | None = Field(
-        default=None, description="What only `cloud: azure` takes (Entra ID admin groups, restricted-region access); required with it."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _cloud_defaults(cls, raw: Any) -> Any:
-        return with_azure_defaults(raw)
-
-    @field_validator("region")
-    @classmethod
-    def _uae_region(cls, region: str, info: ValidationInfo) -> str:
-        cloud = info.data.get("cloud", "aws")
-        allowed = (ON_PREMISES,) if cloud == "kubernetes" else UAE_REGIONS.get(cloud, ())
-        if region not in allowed:
-            why = NOT_UAE.get(region, f"{region!r} is not a UAE region of {cloud}")
-            if cloud == "kubernetes":
-                why = f"cloud: kubernetes runs on the customer's own cluster, not in a cloud region (got {region!r})"
-            raise ValueError(f"{why}; allowed for {cloud}: {list(allowed)}")
-        return region
-
-    @field_validator("inference_tiers")
-    @classmethod
-    def _at_least_one_tier(cls, tiers: tuple[InferenceTierSpec, ...], info: ValidationInfo) -> tuple[InferenceTierSpec, ...]:
-        if not tiers and info.data.get("cloud") != "kubernetes":  # an existing cluster brings its own nodes
-            raise ValueError("at least one CPU inference tier is needed (serving and platform pods run there)")
-        return tiers
-
-    @model_validator(mode="after")
-    def _cross_field(self) -> PlatformSpec:
-        problems = list(_cross_field_problems(self))
-        if problems:
-            # One line per problem, each already prefixed with its path; load_spec splits them.
-            raise ValueError("\n".join(problems))
-        return self
-
-    @property
-    def allowed_regions(self) -> tuple[str, ...]:
-        return self.residency.allowed_regions or (self.region,)
-
-    @property
-    def availability_zones(self) -> tuple[str, ...]:
-        if self.cloud == "azure":
-            return AZURE_REGIONS[self.region].zones[: self.network.az_count]
-        offer = OFFERINGS.get(self.region)
-        return offer.availability_zones[: self.network.az_count] if offer else ()
-
-
-def _onprem_problems(spec: PlatformSpec) -> Iterator[str]:
-    """Rules of `cloud: kubernetes`: the cluster is described, nothing cloud-only is asked for."""
-    onprem = spec.onprem
-    if onprem is None:
-        yield "onprem: cloud: kubernetes needs `onprem:` (kubeconfig, storage_class, registry_host; see environments/smb-onprem)"
-        return
-    if spec.gpu_pools and onprem.minimum.gpus == 0:
-        yield "onprem.minimum.gpus: gpu_pools lists GPU nodes but the minimum hardware has 0 GPUs; set the GPUs the node advertises"
-    if spec.kubernetes.autoscaler == "karpenter" and "autoscaler" in spec.kubernetes.model_fields_set:
-        yield "kubernetes.autoscaler: an existing cluster's nodes are the customer's; Karpenter needs AWS (leave autoscaler unset)"
-    access = spec.kubernetes.access
-    for field in ACCESS_ROLE_FIELDS:
-        if getattr(access, field):
-            yield f"kubernetes.access.{field}: IAM roles map to groups through EKS access entries; on your own cluster bind your users to the groups sahab:platform-admins / sahab:ml-engineers / sahab:auditors in its own authentication (client certificates, OIDC) instead"
-    if spec.cluster.admin_role_arns:
-        yield "cluster.admin_role_arns: IAM roles mean nothing to your own cluster; remove them (cluster admins are whoever holds the kubeconfig)"
-    yield from kubernetes_problems(spec)
-
-
-def _cross_field_problems(spec: PlatformSpec) -> Iterator[str]:
-    if spec.cloud == "kubernetes":
-        yield from _onprem_problems(spec)
-        return
-    if spec.onprem is not None:
-        yield f"onprem: only meaningful with cloud: kubernetes (this environment is cloud: {spec.cloud}); remove it"
-    region = spec.region
-    if spec.residency.allowed_regions and region not in spec.residency.allowed_regions:
-        yield f"region: {region!r} is outside residency.allowed_regions {list(spec.residency.allowed_regions)}"
-    if spec.cloud == "azure":
-        yield from azure_problems(spec)
-        yield from _retention_problems(spec)
-        yield from kubernetes_problems(spec)
-        return
-    if spec.azure is not None:
-        yield f"azure: only meaningful with cloud: azure (this environment is cloud: {spec.cloud}); remove it"
-    if spec.storage.replication is not None:
-        yield f"storage.replication: an Azure setting (S3 keeps objects in 3 AZs of {region} already); remove it"
-    offer = OFFERINGS.get(region)
-    if offer is None:
-        yield f"cloud: {spec.cloud} in {region!r} is not supported by this release (supported: {sorted(OFFERINGS)})"
-        return
-    if spec.network.az_count > len(offer.availability_zones):
-        yield f"network.az_count: {region} has {len(offer.availability_zones)} zones, asked for {spec.network.az_count}"
-    for field, pools in (("gpu_pools", spec.gpu_pools), ("inference_tiers", spec.inference_tiers)):
-        seen: set[str] = set()
-        for i, pool in enumerate(pools):
-            if pool.name in seen:
-                yield f"{field}[{i}].name: {pool.name!r} is used twice; pool names must be unique"
-            seen.add(pool.name)
-            for j, itype in enumerate(pool.instance_types):
-                path = f"{field}[{i}].instance_types[{j}]"
-                if field == "gpu_pools" and itype not in offer.gpu_instance_types:
-                    yield (f"{path}: {itype!r} is not a GPU type offered in {region}; offered: g5.*, g6.*, p5en.48xlarge (see stacks/offerings.py)")
-                if field == "inference_tiers" and family_of(itype) not in offer.cpu_instance_families:
-                    yield f"{path}: {itype!r} is not a CPU family offered in {region}; offered: {sorted(offer.cpu_instance_families)}"
-    db = spec.databases.registry.instance_class
-    if family_of(db) not in offer.db_instance_families:
-        yield f"databases.registry.instance_class: {db!r} not offered in {region}; families: {sorted(offer.db_instance_families)}"
-    node = spec.databases.online_store.node_type
-    if family_of(node) not in offer.cache_node_families:
-        yield f"databases.online_store.node_type: {node!r} not offered in {region}; families: {sorted(offer.cache_node_families)}"
-    yield from _retention_problems(spec)
-    yield from kubernetes_problems(spec)
-
-
-def _retention_problems(spec: PlatformSpec) -> Iterator[str]:
-    if spec.tags.data_classification == "health" and spec.storage.audit_retention_days < HEALTH_RETENTION_DAYS:
-        yield (
-            f"storage.audit_retention_days: {spec.storage.audit_retention_days} is below the {HEALTH_RETENTION_DAYS} days "
-            "(25 years) the ICT Health Law requires for data_classification 'health'"
-        )
-
-
-class SpecError(ValueError):
-    """A spec that cannot be deployed: `problems` holds one 'path: value: what is allowed' line each."""
+    exit_code = 2
 
     def __init__(self, problems: list[str], source: str = "sahab:platform"):
         self.problems = problems
@@ -225,22 +66,59 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def takes(model: type[BaseModel], path: str) -> bool:
+    """Whether `model` has the field at `path` (`cluster.deployer`, `gpu_pools[0].instance_types`)."""
+    parts = [p for p in re.sub(r"\[\d*\]", "", path).split(".") if p]
+    models = [model]
+    for i, part in enumerate(parts):
+        fields = [m.model_fields[part] for m in models if part in m.model_fields]
+        if not fields:
+            return False
+        if i == len(parts) - 1:
+            return True
+        models = [sub for f in fields for sub in _models_in(f.annotation)]
+    return True
+
+
+def _unknown_key(cloud: str, path: str) -> str:
+    hint = MODELS[cloud].unknown_key_hints.get(re.sub(r"\[\d+\]", "[]", path))
+    if hint is not None:
+        return f"{path}: unknown key for cloud: {cloud}; {hint}"
+    others = [c for c, m in MODELS.items() if c != cloud and takes(m, path)]
+    if others:
+        return f"{path}: unknown key for cloud: {cloud} (a setting of cloud: {' / '.join(others)}); remove it, or set cloud: {others[0]}"
+    return f"{path}: unknown key for cloud: {cloud}; check the spelling (allowed keys are in stacks/spec/)"
+
+
 def load_spec(raw: Any, source: str = "sahab:platform") -> PlatformSpec:
     """Validate the raw config object; raise `SpecError` naming every bad field."""
     if not isinstance(raw, dict):
         raise SpecError([f"expected an object (mapping) of platform settings, got {type(raw).__name__}"], source)
     try:
-        return PlatformSpec.model_validate(raw)
+        return PLATFORM_SPEC.validate_python(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            path = _path(err["loc"])
+            if err["type"] == "cloud":
+                problems.append(f"cloud: {raw.get('cloud')!r} is not a cloud of this release; use one of {sorted(MODELS)} (aws when absent)")
+                continue
+            cloud, loc = str(err["loc"][0]), err["loc"][1:]  # the union's tag first, then the field's path
+            path = _path(loc)
             msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "value_error" and not err["loc"]:
+            if err["type"] == "value_error" and not loc:
                 problems.extend(msg.splitlines())  # cross-field lines carry their own paths
                 continue
             if err["type"] == "extra_forbidden":
-                problems.append(f"{path}: unknown key; check the spelling (allowed keys are in stacks/spec/)")
+                problems.append(_unknown_key(cloud, path))
+                continue
+            if err["type"] == "missing" and path in MODELS[cloud].missing_key_hints:
+                problems.append(f"{path}: {MODELS[cloud].missing_key_hints[path]}")
                 continue
             shown = err.get("input")
             value = "" if isinstance(shown, dict) or err["type"] == "missing" else f" (got {shown!r})"

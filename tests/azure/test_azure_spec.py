@@ -1,5 +1,6 @@
-"""The same PlatformSpec drives Azure: region capabilities (zones in uaenorth, none in uaecentral,
-uaecentral restricted), VM size shapes, GRS rules; every refusal names its field."""
+"""`cloud: azure` (AzurePlatformSpec): Azure's own fields and defaults, region capabilities (zones in
+uaenorth, none in uaecentral, uaecentral restricted), VM size shapes, GRS rules; every refusal names
+its field, and a field of another cloud is refused naming the cloud."""
 
 from __future__ import annotations
 
@@ -25,14 +26,16 @@ def test_shipped_environment_is_valid(raw):
     assert spec.kubernetes.autoscaler == "cluster-autoscaler" and spec.storage.replication == "GRS"
 
 
-def test_azure_defaults_replace_aws_ones(raw):
+def test_azure_defaults_are_azures_own(raw):
     for key in ("databases",):
         raw.pop(key)
     raw["kubernetes"].pop("autoscaler")
     spec = load_spec(raw)
-    assert spec.databases.registry.instance_class == "Standard_D4ds_v5", "an Azure flexible-server size, not db.r6g.large"
-    assert spec.databases.online_store.node_type == "Balanced_B5", "an Azure Managed Redis SKU, not cache.r6g.large"
+    assert spec.databases.registry.sku == "Standard_D4ds_v5", "an Azure flexible-server size, not db.r6g.large"
+    assert spec.databases.online_store.sku == "Balanced_B5", "an Azure Managed Redis SKU, not cache.r6g.large"
     assert spec.kubernetes.autoscaler == "cluster-autoscaler", "AKS scales its pools itself"
+    assert spec.gpu_pools[0].machine_types == ("Standard_NC40ads_H100_v5",), "gpu_pools[0].vm_size: one VM size per AKS pool"
+    assert "instance_types" not in type(spec.gpu_pools[0]).model_fields, "an AKS pool has no EC2 instance types field"
 
 
 def test_uaecentral_is_restricted_and_has_no_zones(raw):
@@ -73,19 +76,42 @@ def test_grs_needs_the_pair_allowed(raw):
 
 
 def test_aws_shapes_are_refused_on_azure(raw):
-    raw["gpu_pools"][0]["instance_types"] = ["p5en.48xlarge"]
+    raw["gpu_pools"][0]["vm_size"] = "p5en.48xlarge"
+    raw["inference_tiers"][1]["vm_size"] = "Standard_NC24ads_A100_v4"
     raw["inference_tiers"][0]["instance_types"] = ["Standard_F8s_v2", "Standard_F16s_v2"]
-    raw["databases"]["registry"]["instance_class"] = "db.r6g.large"
-    raw["databases"]["online_store"]["node_type"] = "cache.r6g.large"
+    raw["databases"]["registry"]["sku"] = "db.r6g.large"
+    raw["databases"]["online_store"]["sku"] = "cache.r6g.large"
     raw["kubernetes"]["autoscaler"] = "karpenter"
     raw["cluster"]["admin_role_arns"] = ["arn:aws:iam::111122223333:role/admin"]
     problems = _problems(raw)
-    assert _has(problems, "gpu_pools[0].instance_types[0]", "p5en.48xlarge", "GPU"), problems
-    assert _has(problems, "inference_tiers[0].instance_types", "one VM size"), problems
-    assert _has(problems, "databases.registry.instance_class", "db.r6g.large"), problems
-    assert _has(problems, "databases.online_store.node_type", "cache.r6g.large"), problems
+    assert _has(problems, "gpu_pools[0].vm_size", "p5en.48xlarge", "GPU"), problems
+    assert _has(problems, "inference_tiers[1].vm_size", "Standard_NC24ads_A100_v4", "CPU"), problems
+    assert _has(problems, "inference_tiers[0].instance_types", "unknown key for cloud: azure", "one VM size", "vm_size"), problems
+    assert _has(problems, "databases.registry.sku", "db.r6g.large", "flexible server"), problems
+    assert _has(problems, "databases.online_store.sku", "cache.r6g.large", "Managed Redis"), problems
     assert _has(problems, "kubernetes.autoscaler", "Karpenter"), problems
-    assert _has(problems, "cluster.admin_role_arns", "Entra ID"), problems
+    assert _has(problems, "cluster.admin_role_arns", "unknown key for cloud: azure", "Entra ID"), problems
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value", "words"),
+    [
+        ("databases.registry", "instance_class", "db.r6g.large", ["unknown key for cloud: azure", "sku"]),
+        ("databases.online_store", "node_type", "cache.r6g.large", ["unknown key for cloud: azure", "sku"]),
+        ("cluster", "deployer", {"role_arn": "arn:aws:iam::111122223333:role/d", "cidrs": ["10.61.0.0/22"]}, ["unknown key for cloud: azure", "VNet"]),
+        ("cluster", "create_service_linked_roles", False, ["unknown key for cloud: azure", "cloud: aws"]),
+        ("network", "nat", "single", ["unknown key for cloud: azure", "cloud: aws"]),
+        ("storage", "force_destroy", True, ["unknown key for cloud: azure", "cloud: aws"]),
+        ("kubernetes", "access", {"auditor_role_arns": ["arn:aws:iam::111122223333:role/a"]}, ["unknown key for cloud: azure", "azure.access_groups"]),
+    ],
+)
+def test_eks_only_fields_are_refused_on_azure(raw, where, key, value, words):
+    node = raw
+    for part in where.split("."):
+        node = node.setdefault(part, {})
+    node[key] = value
+    problems = _problems(raw)
+    assert _has(problems, f"{where}.{key}", *words), problems
 
 
 def test_aks_pool_names(raw):
@@ -105,14 +131,16 @@ def test_azure_only_fields_refused_on_aws(repo):
     raw = copy.deepcopy(doc["config"]["sahab:platform"])
     raw["azure"] = {"admin_group_object_ids": ["00000000-0000-4000-8000-000000000001"]}
     raw["storage"]["replication"] = "GRS"
+    raw["gpu_pools"][0]["vm_size"] = "Standard_NC40ads_H100_v5"
     problems = _problems(raw)
-    assert _has(problems, "azure", "only meaningful with cloud: azure"), problems
-    assert _has(problems, "storage.replication", "Azure setting"), problems
+    assert _has(problems, "azure", "unknown key for cloud: aws", "cloud: azure"), problems
+    assert _has(problems, "storage.replication", "unknown key for cloud: aws", "Azure setting"), problems
+    assert _has(problems, "gpu_pools[0].vm_size", "unknown key for cloud: aws", "cloud: azure"), problems
 
 
 def test_public_endpoint_refused(raw):
     raw["cluster"].update(public_endpoint=True, public_access_cidrs=["203.0.113.0/24"])
-    assert _has(_problems(raw), "cluster.public_endpoint", "private cluster"), "AKS here is private only"
+    assert _has(_problems(raw), "cluster.public_endpoint", "unknown key for cloud: azure", "private cluster"), "AKS here is private only"
 
 
 def test_access_groups_are_roles_with_object_ids(raw):

@@ -1,9 +1,13 @@
-"""Pins: chart versions and mirrored image tags in the plan against components/kubernetes/images.py PINS."""
+"""Pins: chart versions and mirrored image tags in the plan against PINS in components/kubernetes/pins.py."""
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 from gate_helpers import policies, release
 
+from components.kubernetes.pins import of_kind
 from sahab.gate.deployability import pins
 from sahab.gate.deployability.pins import split_image
 
@@ -41,6 +45,33 @@ def test_an_unpinned_chart_and_image_fail(uae_ctx):
     found = policies(pins.check(uae_ctx))
     assert "pins-chart-known" in found and "pins-image-known" in found, found
     assert "acme/unpinned" in found["pins-image-known"][0]
+
+
+@pytest.fixture(scope="module")
+def onprem_plan():
+    from sahab.engine.offline import plan_environment
+    from sahab.gate.model import REPO
+
+    return plan_environment(REPO, "smb-onprem")
+
+
+def test_the_data_services_images_are_checked_against_their_pins(onprem_plan):
+    """`cloud: kubernetes` runs PostgreSQL, Redis and SeaweedFS from the customer's mirror: each
+    container's tag is the `data-service` pin's, and a changed tag fails naming the pin."""
+    from sahab.gate.deployability import Context
+    from sahab.gate.model import REPO
+
+    ctx = Context.of(copy.deepcopy(onprem_plan), REPO / "environments" / "smb-onprem")
+    assert pins.check(ctx) == [], [f.message for f in pins.check(ctx)]
+    wanted = {p.name.split("/", 1)[1]: p for p in of_kind("data-service")}
+    found = {image[len(pins.MIRROR_PREFIX) :]: (rel, tag) for rel, _, image, tag in pins._manifest_images(ctx) if image[len(pins.MIRROR_PREFIX) :] in wanted}
+    assert set(found) == set(wanted), f"smb-onprem manifests: data-service images {sorted(found)}, pins {sorted(wanted)}"
+    rel, _ = found["library/postgres"]
+    doc = next(d for r, d in ctx.manifests if r == rel)
+    container = next(c for c in doc["spec"]["template"]["spec"]["containers"] if "library/postgres" in c["image"])
+    container["image"] = container["image"].rsplit(":", 1)[0] + ":16.0"
+    message = policies(pins.check(ctx))["pins-image-tag"][0]
+    assert "16.0" in message and wanted["library/postgres"].version in message and "pins.py" in message, message
 
 
 def test_image_references_split():

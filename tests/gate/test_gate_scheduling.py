@@ -119,3 +119,111 @@ def test_taints_tolerations_and_affinity():
     }
     assert "affinity" in admits(PodTemplate("ns", "p", "Job", {}, away, 1), pool, "g6.4xlarge")
     assert "label" in admits(PodTemplate("ns", "p", "Job", {}, {**tolerant, "nodeSelector": {"sahab.ae/gpu": "h200"}}, 1), pool, "g6.4xlarge")
+
+
+# --- AKS and an existing cluster: the same check against their own capacities ----------------------
+
+
+@pytest.fixture(scope="module")
+def _north_plan():
+    from sahab.engine.offline import plan_environment
+    from sahab.gate.model import REPO
+
+    return plan_environment(REPO, "uae-north")
+
+
+@pytest.fixture(scope="module")
+def _onprem_plan():
+    from sahab.engine.offline import plan_environment
+    from sahab.gate.model import REPO
+
+    return plan_environment(REPO, "smb-onprem")
+
+
+def _ctx(plan, env):
+    import copy
+
+    from sahab.gate.deployability import Context
+    from sahab.gate.model import REPO
+
+    return Context.of(copy.deepcopy(plan), REPO / "environments" / env)
+
+
+@pytest.fixture
+def north_ctx(_north_plan):
+    return _ctx(_north_plan, "uae-north")
+
+
+@pytest.fixture
+def onprem_ctx(_onprem_plan):
+    return _ctx(_onprem_plan, "smb-onprem")
+
+
+def test_shipped_aks_and_onprem_plans_schedule(north_ctx, onprem_ctx):
+    for ctx in (north_ctx, onprem_ctx):
+        found = policies(scheduling.check(ctx))
+        assert not found, f"{ctx.environment_dir.name}: {found}"
+
+
+def test_aks_pools_are_known_with_the_aks_allocatable(north_ctx):
+    from stacks.azure_offerings import aks_allocatable
+
+    pools = {p.name: p for p in scheduling.pools(north_ctx)}
+    assert {"system", "platform", "serving", "trainh100", "traina10"} <= set(pools), sorted(pools)
+    for name, pool in pools.items():
+        assert pool.kind == "AKS agent pool" and pool.allocatable is not None, f"{name} ({pool.machine_types}): capacity unknown, scheduling unchecked"
+    h100 = pools["trainh100"]
+    assert h100.allocatable == scheduling.Allocatable(*aks_allocatable("Standard_NC40ads_H100_v5")), h100
+    assert (h100.allocatable.gpus, h100.max_nodes) == (1, 2), "gpu_pools[0]: one H100 per node, at most 2 nodes (maxCount)"
+    assert h100.cluster_daemons == scheduling.AKS_NODE_DAEMONS, "AKS pools subtract AKS's own daemons, not EKS's"
+
+
+def test_an_aks_pod_too_large_fails_naming_the_pod_the_pool_and_the_fix(north_ctx):
+    trainer = _template(north_ctx, "sahab-training/cronjob-retrain.yaml")["containers"][0]
+    trainer["resources"]["requests"]["cpu"] = trainer["resources"]["limits"]["cpu"] = "64"
+    found = policies(scheduling.check(north_ctx))
+    message = next(m for m in found["scheduling-pod-fits"] if "retrain" in m)
+    assert "sahab-training/retrain (CronJob)" in message and "64 CPU" in message, message
+    assert "trainh100 Standard_NC40ads_H100_v5 leaves" in message, message  # kubernetes.training.gpu_pool: trainh100
+    assert "Fix:" in message and "give trainh100 a larger VM size (its vm_size" in message and "environments/uae-north/Pulumi.uae-north.yaml" in message, (
+        message
+    )
+
+
+def test_an_aks_pool_of_a_size_without_capacity_is_named(north_ctx):
+    pool = resource(north_ctx, scheduling.AKS_POOL, "traina10")
+    pool.inputs["vmSize"] = "Standard_NV6ads_A10_v5"  # a sixth of an A10: no whole GPU to promise
+    found = policies(scheduling.check(north_ctx))
+    message = next(m for m in found["scheduling-capacity-known"] if "traina10" in m)
+    assert "Standard_NV6ads_A10_v5" in message and "stacks/azure_offerings.py VM_CAPACITY" in message, message
+
+
+def test_an_onprem_pod_larger_than_the_declared_nodes_fails_naming_the_fix(onprem_ctx):
+    rel, serving = workload(onprem_ctx, "Deployment", "serving")
+    c = _template(onprem_ctx, rel)["containers"][0]
+    c["resources"] = {"requests": {"cpu": "12", "memory": "4Gi"}, "limits": {"cpu": "12", "memory": "4Gi"}}
+    found = policies(scheduling.check(onprem_ctx))
+    message = next(m for m in found["scheduling-pod-fits"] if f"sahab-serving/{serving['metadata']['name']} (Deployment)" in m)
+    assert "requests 12." in message and "existing nodes existing-node leaves" in message, message
+    assert "Fix:" in message and "onprem.minimum" in message and "environments/smb-onprem/Pulumi.smb-onprem.yaml" in message, message
+
+
+def test_onprem_nodes_are_the_declared_hardware_share(onprem_ctx):
+    from stacks.capacity import declared_node
+
+    (nodes,) = scheduling.pools(onprem_ctx)
+    minimum = onprem_ctx.spec["onprem"]["minimum"]
+    assert nodes.allocatable == declared_node(minimum["nodes"], minimum["cpu_cores"], minimum["memory_gib"]), nodes
+    assert nodes.cluster_daemons == {}, "the customer's own daemons are not guessed"
+
+
+def test_every_vm_size_of_the_shipped_azure_spec_has_a_capacity():
+    import yaml
+
+    from sahab.gate.model import REPO
+    from stacks.azure_offerings import VM_CAPACITY
+
+    doc = yaml.safe_load((REPO / "environments" / "uae-north" / "Pulumi.uae-north.yaml").read_text())["config"]["sahab:platform"]
+    sizes = {p["name"]: p["vm_size"] for p in doc["gpu_pools"] + doc["inference_tiers"]} | {"system": doc["azure"]["system_vm_size"]}
+    missing = {name: size for name, size in sizes.items() if size not in VM_CAPACITY}
+    assert not missing, f"uae-north pools whose VM size stacks/azure_offerings.py VM_CAPACITY lacks: {missing}"

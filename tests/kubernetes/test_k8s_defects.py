@@ -67,79 +67,65 @@ def test_every_pod_reaches_the_pod_identity_agent_and_never_imds(env, request):
                 assert not any(_rule_admits(rule, ip, port) for rule in spec.get("egress") or []), f"{urn}: egress admits IMDS {ip}:{port}"
 
 
-# Upstream facts, read at the pinned versions (fetched 2026-12; the file each comes from is named):
-# chart -> versions its index lists, and per pinned version the default tag of each image we override.
+# An upstream fact the pin table does not hold: the versions the DCGM exporter's chart index lists
+# (NVIDIA/dcgm-exporter gh-pages helm-charts/index.yaml). The charts' default image tags are the pin
+# table's `chart-image` pins, each naming its chart, values path and where it was checked.
 CHART_INDEX = {
-    # NVIDIA/dcgm-exporter gh-pages helm-charts/index.yaml
     "dcgm-exporter": {"4.0.1", "4.0.3", "4.0.4", "4.1.0", "4.1.1", "4.1.3", "4.2.0", "4.4.0", "4.4.1", "4.5.0", "4.5.2", "4.6.0", "4.7.1", "4.8.0"},
 }
-CHART_DEFAULT_TAGS = {
-    # NVIDIA/dcgm-exporter tag 4.2.3-4.1.3 deployment/values.yaml
-    ("dcgm-exporter", "4.1.3"): {"image": "4.2.3-4.1.3-ubuntu22.04"},
-    # NVIDIA/k8s-device-plugin v0.17.4 (tag empty -> appVersion 0.17.4, published as v0.17.4)
-    ("nvidia-device-plugin", "0.17.4"): {"image": "v0.17.4"},
-    # prometheus-community/helm-charts kube-prometheus-stack-77.6.2 values.yaml and its dependencies
-    # (appVersion v0.85.0; kube-state-metrics 6.3.0 appVersion 2.17.0; grafana 9.4.5 appVersion 12.1.1, sidecar 1.30.10)
-    ("kube-prometheus-stack", "77.6.2"): {
-        "prometheusOperator.image": "v0.85.0",
-        "prometheusOperator.prometheusConfigReloader.image": "v0.85.0",
-        "prometheus.prometheusSpec.image": "v3.5.0",
-        "alertmanager.alertmanagerSpec.image": "v0.28.1",
-        "kube-state-metrics.image": "v2.17.0",
-        "grafana.image": "12.1.1",
-        "grafana.sidecar.image": "1.30.10",
-    },
-    ("prometheus-pushgateway", "3.4.1"): {"image": "v1.11.1"},
-    # aws/karpenter-provider-aws v1.6.3 release commit charts/karpenter/values.yaml
-    ("oci://public.ecr.aws/karpenter/karpenter", "1.6.3"): {"controller.image": "1.6.3"},
-    # kubernetes/autoscaler cluster-autoscaler-chart-9.50.1 charts/cluster-autoscaler/values.yaml
-    ("cluster-autoscaler", "9.50.1"): {"image": "v1.33.0"},
-}
 
 
-def _helm_tags(values: dict[str, Any]) -> dict[str, str]:
-    return {path: ref.rsplit(":", 1)[-1] for path, ref in helm_images(values)}
+def _helm_tags(values: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """values path -> (image path after `/sahab/mirror/`, tag) of every image block."""
+    out = {}
+    for path, ref in helm_images(values):
+        repo, tag = ref.rsplit(":", 1)
+        out[path] = (repo.split("/sahab/mirror/", 1)[-1], tag)
+    return out
 
 
 @pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
 def test_charts_exist_and_overridden_tags_equal_the_charts_defaults(env, request):
     """Defects: DCGM exporter chart 4.2.3 does not exist; operator/config-reloader and
     kube-state-metrics tags differed from kube-prometheus-stack 77.6.2's defaults."""
+    from components.kubernetes.pins import of_kind
+
     plan = request.getfixturevalue(env)
+    charts = {(p.name, p.version): p for p in of_kind("chart")}
     for r in plan.by_type(HELM):
         chart, version = r.inputs["chart"], r.inputs["version"]
         if chart in CHART_INDEX:
             assert version in CHART_INDEX[chart], f"{r.urn}: chart {chart} {version} is not in the chart's index; it has {sorted(CHART_INDEX[chart])}"
-        defaults = CHART_DEFAULT_TAGS.get((chart, version))
-        assert defaults is not None, f"{r.urn}: chart {chart} {version} was not checked upstream (add its default tags here and to images.CHARTS)"
-        for path, tag in _helm_tags(r.inputs["values"]).items():
-            assert path in defaults, f"{r.urn}: values {path} overrides an image the test does not know"
-            assert tag == defaults[path], f"{r.urn}: values {path} tag {tag} differs from {chart} {version}'s default {defaults[path]}"
+        pin = charts.get((chart, version))
+        assert pin is not None, f"{r.urn}: chart {chart} {version} is not pinned (add it to PINS in components/kubernetes/pins.py)"
+        defaults = {p.values_path: p for p in of_kind("chart-image") if p.default_of == pin.key}
+        overridden = _helm_tags(r.inputs["values"])
+        for path, (image, tag) in overridden.items():
+            assert path in defaults, f"{r.urn}: values {path} overrides an image that no chart-image pin of {pin.key} declares (components/kubernetes/pins.py)"
+            want = defaults[path]
+            assert (image, tag) == (want.name.split("/", 1)[1], want.version), (
+                f"{r.urn}: values {path} is {image}:{tag}, but {chart} {version}'s default is {want.name}:{want.version} (pin {want.key}: {want.checked})"
+            )
+        missing = sorted(set(defaults) - set(overridden))
+        assert not missing, f"{r.urn}: values {missing} keep {chart}'s upstream images (set them from the mirror: images.helm_image())"
 
 
 @pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
 def test_one_pin_table_covers_every_chart_and_image_of_the_plan(env, request):
-    from components.kubernetes.images import CHARTS, PINS
+    from components.kubernetes.pins import IMAGE_KINDS, of_kind
 
     plan = request.getfixturevalue(env)
-    pinned = {(p.kind, p.name, p.version) for p in PINS}
-    assert all(p.checked.strip() for p in PINS), [p for p in PINS if not p.checked.strip()]
-    assert {("chart", c.chart, c.version) for c in CHARTS.values()} <= pinned
+    charts = {(p.name, p.version) for p in of_kind("chart")}
+    images = {(p.name.split("/", 1)[1], p.version) for p in of_kind(*IMAGE_KINDS)}
     for r in plan.by_type(HELM):
-        assert ("chart", r.inputs["chart"], r.inputs["version"]) in pinned, f"{r.urn}: chart {r.inputs['chart']} {r.inputs['version']} is not in images.PINS"
-        for path, ref in helm_images(r.inputs["values"]):
-            repo, tag = ref.rsplit(":", 1)
-            upstream = repo.split("/sahab/mirror/", 1)[-1]
-            assert any(p.kind == "image" and p.name.split("/", 1)[1] == upstream and p.version == tag for p in PINS), (
-                f"{r.urn}: values {path} image {ref} is not in images.PINS"
-            )
+        assert (r.inputs["chart"], r.inputs["version"]) in charts, f"{r.urn}: chart {r.inputs['chart']} {r.inputs['version']} is not in pins.PINS"
+        for path, image in _helm_tags(r.inputs["values"]).items():
+            assert image in images, f"{r.urn}: values {path} image {image} is not in pins.PINS"
     for r, spec in pods(plan):
         for c in containers(spec):
             if "/sahab/mirror/" in c["image"]:
                 repo, tag = c["image"].rsplit(":", 1)
-                assert any(p.kind == "image" and p.name.split("/", 1)[1] == repo.split("/sahab/mirror/", 1)[1] and p.version == tag for p in PINS), (
-                    f"{r.urn}: {c['image']} not in images.PINS"
-                )
+                assert (repo.split("/sahab/mirror/", 1)[1], tag) in images, f"{r.urn}: {c['image']} not in pins.PINS"
 
 
 def test_build_bases_have_mirror_repositories(uae_plan, smb_plan):

@@ -1,4 +1,5 @@
-"""The environment spec: shipped environments load; every kind of bad input is named by path."""
+"""The environment spec: one model per cloud (discriminated on `cloud`, aws when absent); shipped
+environments load; every kind of bad input is named by path, a key of another cloud with that cloud."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from stacks.spec import HEALTH_RETENTION_DAYS, PlatformSpec, SpecError, load_spec
+from stacks.spec import (
+    HEALTH_RETENTION_DAYS,
+    PLATFORM_SPEC,
+    AwsPlatformSpec,
+    AzurePlatformSpec,
+    ElastiCacheSpec,
+    KubernetesPlatformSpec,
+    RdsSpec,
+    SpecError,
+    load_spec,
+)
 from tests.stacks.spec_helpers import has as _has
 from tests.stacks.spec_helpers import problems as _problems
 
@@ -150,4 +161,52 @@ def test_not_a_mapping():
 
 def test_model_rejects_extra_keys_directly():
     with pytest.raises(ValidationError):
-        PlatformSpec.model_validate({"name": "abc", "region": "me-central-1", "tags": {}, "inference_tiers": [], "x": 1})
+        PLATFORM_SPEC.validate_python({"name": "abc", "region": "me-central-1", "tags": {}, "inference_tiers": [], "x": 1})
+    with pytest.raises(ValidationError):
+        AwsPlatformSpec.model_validate({"name": "abc", "region": "me-central-1", "tags": {}, "inference_tiers": [], "x": 1})
+
+
+def test_cloud_picks_the_model_and_defaults_to_aws(repo):
+    raw = _env(repo, "smb")
+    raw.pop("cloud")
+    assert type(load_spec(raw)) is AwsPlatformSpec, "a spec without `cloud` is an AWS one"
+    assert type(load_spec(_env(repo, "uae-north"))) is AzurePlatformSpec, "environments/uae-north: cloud: azure"
+    assert type(load_spec(_env(repo, "smb-onprem"))) is KubernetesPlatformSpec, "environments/smb-onprem: cloud: kubernetes"
+    assert isinstance(PLATFORM_SPEC.validate_python(_env(repo, "uae-central")), AwsPlatformSpec), "the TypeAdapter is the same union"
+
+
+def test_an_unknown_cloud_is_named_with_the_choices(raw):
+    raw["cloud"] = "gcp"
+    problems = _problems(raw)
+    assert problems == ["cloud: 'gcp' is not a cloud of this release; use one of ['aws', 'azure', 'kubernetes'] (aws when absent)"], problems
+
+
+def test_defaults_are_each_clouds_own(repo):
+    aws = load_spec(_env(repo, "uae-central"))
+    assert (aws.kubernetes.autoscaler, aws.cluster.private_endpoint) == ("karpenter", True), "EKS defaults: Karpenter, private endpoint"
+    assert (RdsSpec().instance_class, ElastiCacheSpec().node_type) == ("db.r6g.large", "cache.r6g.large"), "RDS / ElastiCache defaults"
+    assert "vm_size" not in type(aws.gpu_pools[0]).model_fields, "an EKS pool has EC2 instance types, no VM size"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path", "words"),
+    [
+        ("azure", {"admin_group_object_ids": ["00000000-0000-4000-8000-000000000001"]}, "azure", ["unknown key for cloud: aws", "cloud: azure"]),
+        ("onprem", {"registry_host": "registry.example.ae"}, "onprem", ["unknown key for cloud: aws", "cloud: kubernetes"]),
+    ],
+)
+def test_another_clouds_block_is_refused_naming_that_cloud(raw, key, value, path, words):
+    raw[key] = value
+    problems = _problems(raw)
+    assert _has(problems, path, *words), problems
+
+
+def test_another_clouds_pool_field_is_refused_with_its_path(raw):
+    raw["gpu_pools"][0]["vm_size"] = "Standard_NC40ads_H100_v5"
+    problems = _problems(raw)
+    assert _has(problems, "gpu_pools[0].vm_size", "unknown key for cloud: aws", "cloud: azure"), problems
+
+
+def test_resource_tags_are_the_neutral_tag_set(repo):
+    tags = load_spec(_env(repo, "smb")).tags.resource_tags()
+    assert tags == {"owner": "it@smb.example.ae", "cost-center": "SMB-ML", "data-classification": "internal", "managed-by": "sahab"}, tags

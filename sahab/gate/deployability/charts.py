@@ -3,7 +3,9 @@ the labels their pods carry (connectivity), their metrics port, and where their 
 pod's resources, node selector, tolerations and affinity (scheduling).
 
 Offline the gate never renders a chart, so this table stands in for the chart's templates; a
-release of a chart missing here gets an advisory finding, never a silent pass.
+release of a chart missing here gets an advisory finding, never a silent pass. Its keys are the
+charts pinned in components/kubernetes/pins.py (tests/kubernetes/test_pins.py proves they agree);
+what it records was read at those pinned versions.
 """
 
 from __future__ import annotations

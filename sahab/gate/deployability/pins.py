@@ -1,5 +1,5 @@
 """Pins: every Helm chart version and every mirrored image tag in the plan agrees with the one pin
-table, `components/kubernetes/images.py: PINS` (each pin says where it was checked).
+table, `components/kubernetes/pins.py: PINS` (each pin says where it was checked).
 
 A chart is matched by the release's `chart` (as Helm fetches it); an image by its path in the
 in-region mirror (`<registry>/sahab/mirror/<upstream path without its host>`), in manifests and in
@@ -13,17 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sahab.gate.deployability import Context, finding
+from components.kubernetes.pins import PINS, Pin
+from sahab.gate.deployability.context import Context, finding
 from sahab.gate.deployability.pods import template_of
 
 MIRROR_PREFIX = "sahab/mirror/"
-PIN_TABLE = "components/kubernetes/images.py PINS"
-
-
-def _pins() -> list[Any]:
-    from components.kubernetes.images import PINS
-
-    return list(PINS)
+PIN_TABLE = "PINS in components/kubernetes/pins.py"
 
 
 def _strip_host(ref: str) -> str:
@@ -74,9 +69,8 @@ def _manifest_images(ctx: Context) -> Iterator[tuple[str, str, str, str]]:
 
 
 def check(ctx: Context) -> list:
-    pins = _pins()
-    charts = {p.name: p for p in pins if p.kind == "chart"}
-    images = {_strip_host(p.name): p for p in pins if p.kind == "image"}
+    charts = {p.name: p for p in PINS if p.kind == "chart"}
+    images = {_strip_host(p.name): p for p in PINS if p.kind != "chart"}
     out = []
     for rel, release in ctx.releases:
         name, version = str(release.get("chart") or ""), str(release.get("version") or "")
@@ -87,7 +81,7 @@ def check(ctx: Context) -> list:
             out.append(
                 finding(
                     "pins-chart-known",
-                    f"{label}: chart {name} {version} is not in the pin table. Fix: add Pin('chart', '{name}', '{version}', '<where you checked it>') to {PIN_TABLE} (CHARTS) after checking the chart index.",
+                    f"{label}: chart {name} {version} is not in the pin table. Fix: check the chart index, add Pin(kind='chart', key=..., name='{name}', version='{version}', repo=..., checked='<where you checked it>') to {PIN_TABLE} and regenerate IMAGES.md (python -m components.kubernetes.pins --write).",
                     urn=urn,
                     resource=str(release.get("release")),
                     file=rel,
@@ -97,7 +91,7 @@ def check(ctx: Context) -> list:
             out.append(
                 finding(
                     "pins-chart-version",
-                    f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: use images.chart() for the release, or move the pin in {PIN_TABLE} after checking the chart index.",
+                    f"{label}: chart {name} is at {version or '(no version)'}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: take the release's chart from pins.chart(), or move the pin in {PIN_TABLE} after checking the chart index.",
                     urn=urn,
                     resource=str(release.get("release")),
                     file=rel,
@@ -111,7 +105,7 @@ def check(ctx: Context) -> list:
     return out
 
 
-def _image_finding(images: dict[str, Any], label: str, where: str, image: str, tag: str, rel: str, urn: str = "") -> list:
+def _image_finding(images: dict[str, Pin], label: str, where: str, image: str, tag: str, rel: str, urn: str = "") -> list:
     if not image.startswith(MIRROR_PREFIX):
         return []  # not a mirrored third-party image (residency decides where images may come from)
     upstream = image[len(MIRROR_PREFIX) :]
@@ -120,7 +114,7 @@ def _image_finding(images: dict[str, Any], label: str, where: str, image: str, t
         return [
             finding(
                 "pins-image-known",
-                f"{label}: {where} {image}:{tag} mirrors {upstream}, which is not in the pin table. Fix: add Pin('image', '<registry>/{upstream}', '{tag}', '<the chart default it equals>') to {PIN_TABLE} (MIRRORS) and copy it into the mirror (IMAGES.md).",
+                f"{label}: {where} {image}:{tag} mirrors {upstream}, which is not in the pin table. Fix: add Pin(kind='chart-image', key=..., name='<registry>/{upstream}', version='{tag}', default_of=..., values_path=..., checked='<the chart default it equals>') to {PIN_TABLE} and copy it into the mirror (IMAGES.md).",
                 urn=urn,
                 resource=label,
                 file=rel,
@@ -130,7 +124,7 @@ def _image_finding(images: dict[str, Any], label: str, where: str, image: str, t
         return [
             finding(
                 "pins-image-tag",
-                f"{label}: {where} {image} is tagged {tag}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: take the tag from images.py MIRRORS (images.helm_image()), or move the pin after checking the chart's default.",
+                f"{label}: {where} {image} is tagged {tag}, but the pin table says {pin.version} (checked: {pin.checked}). Fix: take the image from the pin table (images.helm_image() / images.mirror_ref()), or move the pin in {PIN_TABLE} after checking the chart's default.",
                 urn=urn,
                 resource=label,
                 file=rel,

@@ -1,17 +1,21 @@
 """Scheduling: every pod template fits at least one node pool that admits it, and every HPA's (and
 Deployment's) replicas fit the nodes its pools may grow to.
 
-Pools are what the plan creates: EKS managed node groups (instance types, labels, taints,
-scaling) and Karpenter NodePools (requirements, template labels and taints, limits). A node's
-allocatable CPU/memory/GPUs/pods come from stacks/offerings.py (CAPACITY and the EKS formula),
-less the per-node daemons (the plan's DaemonSets and chart DaemonSets that land there, and the EKS
-add-ons' own). A pool is admitted when the pod tolerates every NoSchedule/NoExecute taint and its
-nodeSelector and required node affinity match the node's labels (the pool's, and the well-known
-ones the node gets: instance type, arch, os, node group / NodePool name, capacity type).
+Pools are what the plan creates, on every cloud: EKS managed node groups (instance types, labels,
+taints, scaling) and Karpenter NodePools (requirements, template labels and taints, limits); AKS
+agent pools (one VM size, labels, taints, min/max count); on an existing cluster (`cloud:
+kubernetes`) the customer's nodes as the spec declares them (`onprem.minimum`, and `gpu_pools`). A
+node's allocatable CPU/memory/GPUs/pods come from the cloud's capacity table and its kubelet
+reservations (stacks/offerings.py: EC2 and the EKS AMI formula; stacks/azure_offerings.py: VM sizes
+and the AKS formula; stacks/capacity.py `declared_node`: the declared hardware), less the per-node
+daemons (the plan's DaemonSets and chart DaemonSets that land there, and the cluster's own add-ons).
+A pool is admitted when the pod tolerates every NoSchedule/NoExecute taint and its nodeSelector and
+required node affinity match the node's labels (the pool's, and the well-known ones the node gets:
+machine type, arch, os, node group / NodePool / agent pool name, capacity type).
 
 A node group grows to its maximum only when something scales it: with the Cluster Autoscaler
 chart installed; otherwise (Karpenter mode) it stays at its desired size. A NodePool grows to its
-`limits` (unbounded without them).
+`limits` (unbounded without them); an AKS pool to its maxCount (AKS's own autoscaler).
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from typing import Any
 
 from components.constants import GPU_TAINT
 from components.kubernetes._pod import GPU_NODE_LABEL
-from sahab.gate.deployability import Context, charts, finding
+from sahab.gate.deployability import charts
+from sahab.gate.deployability.context import Context, finding
 from sahab.gate.deployability.pods import PodTemplate, all_pods
-from stacks.offerings import CAPACITY, Allocatable, allocatable
+from stacks.azure_offerings import VM_CAPACITY, aks_allocatable
+from stacks.capacity import Allocatable, declared_node
+from stacks.offerings import CAPACITY, allocatable
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GPU = "nvidia.com/gpu"
@@ -34,6 +41,11 @@ _EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_S
 # charts/aws-vpc-cni/values.yaml (aws-node requests cpu 25m); EKS kube-proxy add-on DaemonSet
 # (requests cpu 100m). The other add-on DaemonSets set no requests we could check.
 EKS_NODE_DAEMONS = {"aws-node": (25, 0), "kube-proxy": (100, 0)}
+# What AKS itself runs on every node (millicores, MiB), as the upstream charts of its add-ons request it.
+# checked: kubernetes-sigs/cloud-provider-azure helm/cloud-provider-azure/values.yaml (cloud-node-manager
+# 50m / 50Mi), kubernetes-sigs/azuredisk-csi-driver charts/latest values.yaml (csi-azuredisk-node: three
+# containers of 10m / 20Mi), 2026-12. Cilium, azure-cns and the other add-ons: no requests we could check.
+AKS_NODE_DAEMONS = {"cloud-node-manager": (50, 50), "csi-azuredisk-node": (30, 60)}
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,8 @@ class Request:
 @dataclass(frozen=True)
 class Pool:
     name: str
-    kind: str  # "node group" | "Karpenter NodePool"
-    instance_types: tuple[str, ...]
+    kind: str  # "node group" | "Karpenter NodePool" | "AKS agent pool" | "existing nodes"
+    machine_types: tuple[str, ...]
     labels: dict[str, str]
     taints: tuple[dict[str, str], ...]
     max_nodes: int | None  # None: unbounded
@@ -62,7 +74,13 @@ class Pool:
     urn: str = ""
     capacity_type: str = ""
     requirements: tuple[dict[str, Any], ...] = field(default_factory=tuple)
-    allocatable: Allocatable | None = None  # an existing cluster's nodes (cloud: kubernetes): stated, not looked up
+    allocatable: Allocatable | None = None  # AKS pools and an existing cluster's nodes: known per pool, not per type
+    cluster_daemons: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(EKS_NODE_DAEMONS))
+    """What the cluster itself runs on each node (name -> millicores, MiB), beside the plan's DaemonSets."""
+    capacity_table: str = "stacks/offerings.py CAPACITY"
+    """Where a machine type's capacity is added when it is missing."""
+    resize: str = "give {name} a larger instance type (instance_types)"
+    """How the spec gives the pool larger nodes (`{name}`: the pool's)."""
 
     def node_labels(self, itype: str) -> dict[str, str]:
         arch = "arm64" if re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", itype) and not itype.startswith(("g5.", "g6.")) else "amd64"
@@ -240,7 +258,6 @@ AKS_CLUSTER, AKS_POOL = "azure-native:containerservice:ManagedCluster", "azure-n
 def aks_pools(ctx: Context) -> list[Pool]:
     """AKS agent pools (the cluster's system pool and the user pools): one VM size each, scaled by
     AKS's own cluster autoscaler to maxCount; allocatable from stacks/azure_offerings.py."""
-    from stacks.azure_offerings import VM_CAPACITY, aks_allocatable
 
     def pool(p: dict[str, Any], urn: str) -> Pool:
         size, name = str(p.get("vmSize") or ""), str(p.get("name") or p.get("agentPoolName") or "")
@@ -265,6 +282,9 @@ def aks_pools(ctx: Context) -> list[Pool]:
             urn,
             "spot" if p.get("scaleSetPriority") == "Spot" else "on-demand",
             allocatable=room,
+            cluster_daemons=dict(AKS_NODE_DAEMONS),
+            capacity_table="stacks/azure_offerings.py VM_CAPACITY",
+            resize="give {name} a larger VM size (its vm_size; the system pool's: azure.system_vm_size)",
         )
 
     out = [pool(p, r.urn) for r in ctx.resources(AKS_CLUSTER) for p in r.inputs.get("agentPoolProfiles") or []]
@@ -277,11 +297,11 @@ EXISTING_NODE = "existing-node"
 def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
     """`cloud: kubernetes`: the customer's nodes as pools (CPU nodes, and each GPU pool's), each node with its share of `onprem.minimum`
     (allocatable CPU, memory and GPUs over all nodes; the preflight checks the cluster offers them)."""
-    if spec.get("cloud") != "kubernetes":
+    if "onprem" not in spec:  # only cloud: kubernetes takes (and needs) onprem:
         return []
     m = {"nodes": 1, "cpu_cores": 8, "memory_gib": 32, "gpus": 0, **((spec.get("onprem") or {}).get("minimum") or {})}
     n = max(int(m["nodes"]), 1)
-    room = Allocatable(int(m["cpu_cores"]) * 1000 // n, int(m["memory_gib"]) * 1024 // n, 0, 110)
+    room = declared_node(n, int(m["cpu_cores"]), int(m["memory_gib"]))  # the same share stacks/onprem.py sizes pods against
     # GPU nodes the customer labels `sahab.ae/pool=<env>-<pool>`, `sahab.ae/accelerator=nvidia` and taints
     # nvidia.com/gpu=present:NoSchedule (README, on your own server); the GPUs shared out over them, and
     # the other pods keep to the remaining nodes.
@@ -297,11 +317,14 @@ def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
             max(n - gpu_nodes, 1),
             "onprem.minimum.nodes less the GPU nodes (the customer's own; nothing scales them)",
             allocatable=room,
+            cluster_daemons={},
+            capacity_table="onprem.minimum",
+            resize="run larger nodes and declare them in onprem.minimum (cpu_cores, memory_gib over its nodes)",
         )
     ]
     for p in gpu_pools:
         labels = {**(p.get("labels") or {}), "sahab.ae/pool": f"{spec.get('name')}-{p['name']}", **GPU_NODE_LABEL}
-        gpu_room = Allocatable(room.cpu_millicores, room.memory_mib, int(m["gpus"]) // max(gpu_nodes, 1), 110)
+        gpu_room = Allocatable(room.cpu_millicores, room.memory_mib, int(m["gpus"]) // max(gpu_nodes, 1), room.pods)
         out.append(
             Pool(
                 labels["sahab.ae/pool"],
@@ -312,6 +335,9 @@ def existing_nodes(spec: dict[str, Any]) -> list[Pool]:
                 int(p.get("max_size") or 1),
                 "gpu_pools[].max_size GPU nodes of the customer's",
                 allocatable=gpu_room,
+                cluster_daemons={},
+                capacity_table="onprem.minimum",
+                resize="run larger GPU nodes and declare them in onprem.minimum",
             )
         )
     return out
@@ -350,7 +376,7 @@ def node_room(pool: Pool, itype: str, daemons: list[tuple[PodTemplate, Request]]
     a = _allocatable(pool, itype)
     used = sum(
         (req for p, req in daemons if not admits(p, pool, itype)),
-        Request(sum(c for c, _ in EKS_NODE_DAEMONS.values()), sum(m for _, m in EKS_NODE_DAEMONS.values())),
+        Request(sum(c for c, _ in pool.cluster_daemons.values()), sum(m for _, m in pool.cluster_daemons.values())),
     )
     return Request(a.cpu_millicores - used.cpu, a.memory_mib - used.memory, a.gpus - used.gpus)
 
@@ -378,12 +404,12 @@ def check(ctx: Context) -> list:
     daemons = _daemons(ctx, defaults)
     out = []
     for pool in node_pools:
-        for t in pool.instance_types:
+        for t in pool.machine_types:
             if not _known(pool, t):
                 out.append(
                     finding(
                         "scheduling-capacity-known",
-                        f"{pool.name} ({pool.kind}): instance type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to stacks/offerings.py CAPACITY.",
+                        f"{pool.name} ({pool.kind}): machine type {t} is not in the capacity table, so no pod can be proven to fit it. Fix: add {t} (vCPU, memory, GPUs, max pods, with the source) to {pool.capacity_table}.",
                         urn=pool.urn,
                         resource=pool.name,
                     )
@@ -392,9 +418,9 @@ def check(ctx: Context) -> list:
     for pod in all_pods(ctx):
         req = pod_request(pod, defaults)
         urn = ctx.urns.get(pod.file, "")
-        admitted, too_small, refused = [], [], []
+        admitted, too_small, refused, small_pools = [], [], [], []
         for pool in node_pools:
-            for t in pool.instance_types:
+            for t in pool.machine_types:
                 if not _known(pool, t):
                     continue
                 why = admits(pod, pool, t)
@@ -406,6 +432,7 @@ def check(ctx: Context) -> list:
                     admitted.append((pool, t, room))
                 else:
                     too_small.append(f"{pool.name} {t} leaves {room.text()}")
+                    small_pools.append(pool)
         if pod.kind == "DaemonSet":
             for line in too_small:
                 out.append(
@@ -421,7 +448,8 @@ def check(ctx: Context) -> list:
         if not admitted:
             if too_small:
                 what = f"requests {req.text()}, more than any node that admits it can give ({'; '.join(sorted(set(too_small)))})"
-                fix = f"lower the pod's requests, or give its pool a larger instance type in {_fix_env(ctx)}"
+                resize = "; or ".join(dict.fromkeys(p.resize.format(name=p.name) for p in small_pools))
+                fix = f"lower the pod's requests, or {resize} in {_fix_env(ctx)}"
             else:
                 what = f"no node pool admits it ({'; '.join(sorted(set(refused))) or 'the plan has no node pools'})"
                 fix = "give the pod the tolerations/nodeSelector of a pool, or add a pool with its labels"

@@ -28,9 +28,9 @@ from sahab.ops.preflight.base import Level, PreflightContext, PreflightError, Re
 
 
 def preflight_kubernetes(ctx: PreflightContext) -> list[Result]:
-    from stacks.spec import PlatformSpec
+    from stacks.spec import load_spec
 
-    return onprem.preflight(PlatformSpec.model_validate(ctx.spec))
+    return onprem.preflight(load_spec(ctx.spec))
 
 
 # The one registry: cloud (the spec's `cloud`) -> its preflight.

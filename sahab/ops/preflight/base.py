@@ -11,11 +11,15 @@ from typing import Any, Literal
 
 import yaml
 
+from workloads.errors import SahabError
+
 Level = Literal["pass", "warn", "fail"]
 
 
-class PreflightError(RuntimeError):
-    """Preflight cannot run (no credentials, no route to the cloud): the message says what it needs."""
+class PreflightError(SahabError, RuntimeError):
+    """Preflight cannot run (no credentials, no route to the cloud): the message says what it needs. Exit 2."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def check_charts(ctx: PreflightContext, helm: str | None = None) -> list[Result]
                 Result(
                     "chart-versions",
                     "fail",
-                    f"{label}: {chart} {version} is not served by {repo or 'its registry'}: {e}. Fix: pick a version the chart index lists and move its pin in components/kubernetes/images.py.",
+                    f"{label}: {chart} {version} is not served by {repo or 'its registry'}: {e}. Fix: pick a version the chart index lists and move its pin in components/kubernetes/pins.py.",
                 )
             )
             continue

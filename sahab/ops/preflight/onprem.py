@@ -15,11 +15,11 @@ a route to the API server it stops and says so (there is nothing to check offlin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sahab.ops.preflight.base import PreflightError, Result
-from stacks.spec import PlatformSpec
+from stacks.spec import KubernetesPlatformSpec, PlatformSpec
 
 GPU = "nvidia.com/gpu"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -45,7 +45,6 @@ class ClusterFacts:
     git_version: str
     nodes: tuple[Node, ...]
     provisioners: frozenset[str]
-    storage_classes: tuple[str, ...] = field(default=())
 
 
 def quantity(value: Any) -> float:
@@ -83,7 +82,7 @@ def node_from_api(doc: dict[str, Any]) -> Node:
 
 def judge(spec: PlatformSpec, facts: ClusterFacts) -> list[Result]:
     """Every check of `spec.onprem` against what the cluster offers."""
-    if spec.onprem is None:
+    if not isinstance(spec, KubernetesPlatformSpec):
         raise ValueError(f"{spec.name}: preflight of an existing cluster needs cloud: kubernetes with onprem:")
     want, env = spec.onprem.minimum, spec.name
     where = f"environments/{env}/Pulumi.{env}.yaml"
@@ -200,12 +199,11 @@ def gather(kubeconfig: str, context: str | None = None, timeout: float = 10.0) -
         git_version=str(version.git_version),
         nodes=tuple(node_from_api(api.sanitize_for_serialization(n)) for n in nodes.items),
         provisioners=frozenset(str(c.provisioner) for c in classes.items),
-        storage_classes=tuple(sorted(str(c.metadata.name) for c in classes.items)),
     )
 
 
 def preflight(spec: PlatformSpec) -> list[Result]:
     """gather + judge for an environment's spec (raises PreflightError when the cluster cannot be asked)."""
-    if spec.onprem is None:
+    if not isinstance(spec, KubernetesPlatformSpec):
         raise PreflightError(f"{spec.name}: cloud is {spec.cloud}; this preflight is for cloud: kubernetes")
     return judge(spec, gather(spec.onprem.kubeconfig, spec.onprem.context))
