@@ -3,10 +3,12 @@
     .venv/bin/python benchmarks/gate.py [--runs N] [--resources 1000]
 
 Rows:
-  * `sahab check uae-central` as CI runs it (a fresh process: plan, three packs, schemas, checkov,
-    the deployability checks, reports), with the phases it reports in report.json;
-  * each deployability check alone on the uae-central plan (connectivity through NCA, IAM with
-    parliament, scheduling, pins, alert rules through promtool, and any check registered later);
+  * `sahab check uae-central` and `sahab check uae-north` as CI runs them (a fresh process: plan,
+    three packs, schemas, checkov, the deployability checks, reports), with the phases each reports
+    in report.json;
+  * each deployability check alone on each of those plans (connectivity through NCA, IAM with
+    parliament, scheduling, pins, alert rules through promtool, issue 21's create-time, grants,
+    combinations, single-writer and deployer checks, and any check registered later);
   * pack evaluation alone on a generated plan of N resources (the uae-central plan's resources
     cloned until N): each pack on its own (start-up, Configure, Analyze x N, AnalyzeStack), and
     all three in parallel as the gate runs them.
@@ -31,6 +33,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 TARGET_GATE_S = 20.0
 TARGET_PACKS_S = 3.0
+# The AWS main job and the Azure one (issue 21: `sahab check uae-north` within the same 20 s).
+ENVIRONMENTS = ("uae-central", "uae-north")
 
 
 def generated_plan(base, n: int):
@@ -66,20 +70,8 @@ def cli_check(env: str) -> dict:
     return {"wall": wall, "exit": done.returncode, **report["timings"], "resources": report["resources"], "manifests": report["manifests"]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--resources", type=int, default=1000)
-    parser.add_argument("--no-packs", action="store_true", help="skip the pack evaluation on the generated plan")
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    from sahab import gate
-    from sahab.engine.offline import plan_environment
-
-    console = Console(width=140)
-
-    checks = [cli_check("uae-central") for _ in range(args.runs)]
-    phases = Table(title="sahab check uae-central (fresh process each run; seconds)")
+def phases_table(env: str, checks: list[dict]) -> Table:
+    phases = Table(title=f"sahab check {env} (fresh process each run; seconds)")
     for col in (
         "run",
         "exit",
@@ -107,36 +99,57 @@ def main() -> None:
             "yes" if c["total"] <= TARGET_GATE_S else "no",
             f"{c['wall']:.2f}",
         )
-    console.print(phases)
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--resources", type=int, default=1000)
+    parser.add_argument("--no-packs", action="store_true", help="skip the pack evaluation on the generated plan")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from sahab import gate
+    from sahab.engine.offline import plan_environment
+
+    console = Console(width=140)
+
+    by_env = {env: [cli_check(env) for _ in range(args.runs)] for env in ENVIRONMENTS}
+    for env, runs in by_env.items():
+        console.print(phases_table(env, runs))
     console.print("* checkov's import runs while the plan is computed; its column is the time from being handed the manifests.")
     console.print("** alongside the packs and checkov (its own thread); the column is its own duration, not added to the total.")
+    checks = by_env["uae-central"]
 
-    base = plan_environment(REPO, "uae-central")
     from sahab.gate import deployability
 
-    per_check = Table(title=f"Deployability checks alone on uae-central ({args.runs} runs, seconds)")
-    for col in ("check", "median", "min", "max", "findings"):
-        per_check.add_column(col, justify="right" if col != "check" else "left")
-    for check in deployability.CHECKS:
-        samples, found = [], 0
-        for _ in range(args.runs):
-            ctx = deployability.Context.of(base, REPO / "environments" / "uae-central")
-            t = time.perf_counter()
-            found = len(check(ctx))
-            samples.append(time.perf_counter() - t)
-        per_check.add_row(
-            f"{check.__module__.rsplit('.', 1)[-1]}.{check.__name__}",
-            f"{statistics.median(samples):.2f}",
-            f"{min(samples):.2f}",
-            f"{max(samples):.2f}",
-            str(found),
-        )
-    console.print(per_check)
+    bases = {env: plan_environment(REPO, env) for env in ENVIRONMENTS}
+    base = bases["uae-central"]
+    for env, plan_ in bases.items():
+        per_check = Table(title=f"Deployability checks alone on {env} ({args.runs} runs, seconds; a fresh Context each run)")
+        for col in ("check", "median", "min", "max", "findings"):
+            per_check.add_column(col, justify="right" if col != "check" else "left")
+        for check in deployability.CHECKS:
+            samples: list[float] = []
+            found = 0
+            for _ in range(args.runs):
+                ctx = deployability.Context.of(plan_, REPO / "environments" / env)
+                t = time.perf_counter()
+                found = len(check(ctx))
+                samples.append(time.perf_counter() - t)
+            per_check.add_row(
+                f"{check.__module__.rsplit('.', 1)[-1]}.{check.__name__}",
+                f"{statistics.median(samples):.2f}",
+                f"{min(samples):.2f}",
+                f"{max(samples):.2f}",
+                str(found),
+            )
+        console.print(per_check)
     if args.no_packs:
         return
     plan = generated_plan(base, args.resources)
     packs = gate.discover_packs()
-    rows = []
+    rows: list[tuple[str, list[float], float | None]] = []
     for pack in packs:
         samples = []
         for _ in range(args.runs):
@@ -161,10 +174,15 @@ def main() -> None:
     table = Table(title=f"Pack evaluation on a generated plan of {len(plan.resources)} resources (seconds, {args.runs} runs)")
     for col in ("measurement", "median", "min", "max", "target", "within"):
         table.add_column(col, justify="right" if col != "measurement" else "left")
-    for name, s, target in rows:
-        med = statistics.median(s)
+    for name, times, target in rows:
+        med = statistics.median(times)
         table.add_row(
-            name, f"{med:.2f}", f"{min(s):.2f}", f"{max(s):.2f}", f"{target:.1f}" if target else "", ("yes" if med <= target else "no") if target else ""
+            name,
+            f"{med:.2f}",
+            f"{min(times):.2f}",
+            f"{max(times):.2f}",
+            f"{target:.1f}" if target else "",
+            ("yes" if med <= target else "no") if target else "",
         )
     gate_med = statistics.median(c["total"] for c in checks)
     table.add_row(

@@ -63,7 +63,7 @@ def main() -> None:
 
     console = Console(width=130)
     rows = []
-    resources = {}
+    resources: dict[str, int] = {}
     for env in ("uae-central", "smb", "uae-north"):
         plan_environment(REPO, env)  # warm imports once
         cpu: list[float] = []

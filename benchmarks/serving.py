@@ -1,26 +1,33 @@
-"""Serving speed, side by side: onnxruntime against PyTorch, BentoML against a bare ASGI app.
+"""Serving speed of any project, side by side: the generic BentoML service against a bare ASGI app
+holding the same ONNX sessions, and onnxruntime against the framework's own model.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 3] [--rate 100 200] [--skip-http] [--profile N]
+    .venv/bin/python benchmarks/serving.py [--project NAME ...] [--seconds 3]
+        [--rate 100 200] [--servers scorer bare] [--skip-http] [--profile N]
 
-Tables:
-  * model only, batch 1 and 64: onnxruntime fp32 and int8 against PyTorch eager on the same
-    trained model (1 thread each; target: onnxruntime >= 2x PyTorch);
-  * HTTP on 127.0.0.1, one record per request, closed loop at concurrency 1 / 16 / 64: the
-    BentoML service, a bare ASGI app (uvicorn) calling the same onnxruntime session (target:
-    BentoML >= 70% of its throughput) and the same BentoML service shape running PyTorch;
-    p50 / p99 latency and requests/s;
-  * open loop at fixed rates (default 100 and 200 requests/s) against the BentoML service and the
-    bare app, latency measured from the scheduled send time (target: p99 <= 25 ms at 200/s);
+Per project (`--project`, a name under projects/ or a folder; default: the first shipped project):
+  * model only, batch 1 and 64: onnxruntime fp32 (and int8 where the version has it) against the
+    native model (PyTorch eager, LightGBM, ...) on the same trained champion, one thread each;
+  * HTTP on 127.0.0.1, one record per request, closed loop at concurrency 1 / 16 / 64:
+    - `scorer`: `bentoml serve workloads.serving.service:Scorer` as a pod runs it (A/B split 50%,
+      the prediction log on, exposures recorded), with its default settings;
+    - `scorer, shadow`: the same in shadow mode (the champion answers, the challenger scores off
+      the request path and its rows are logged): live latency should not move;
+    - `scorer, BentoML API path`: the same with SAHAB_SERVING_FAST_PATH=false (/score through
+      BentoML's own API machinery: what the fast path saves);
+    - `bare ASGI`: uvicorn calling the same verified sessions (model.load, the same encoder and
+      sticky routing) with no validation, batching, metrics or log;
+    p50 / p99 latency, requests/s, non-200 answers and the share of the bare app's requests/s
+    (targets, issue 19: >= 85% at concurrency 16 and 64, 0 non-200 up to 64, p99 <= 2x bare's);
+  * open loop at fixed rates (default 100 and 200 requests/s), fresh servers, latency from the
+    scheduled send time (target: p99 <= 25 ms at 200/s);
   * resident memory of each server's process group after its closed-loop run;
-  * with --profile N: N /score calls through the service's ASGI app in this process under cProfile
-    (batching on and off), the functions where the time goes.
-Both the BentoML service and the bare app load champion **and** challenger (issue 10: every pod
-serves both) and route each key by its sticky hash, with the challenger at 50%; the BentoML
-service is measured with its adaptive batcher on (the default) and off.
-The model is the local pipeline's champion under .sahab/bench/serving (trained on first use).
-The load generator is a minimal keep-alive HTTP/1.1 client on asyncio so that it takes as little
-of the machine's CPU as possible; it still shares the cores with the servers. Timings are
-reported, never asserted.
+  * with --profile N: N /score calls through the service's ASGI app in this process under
+    cProfile, the functions where the event loop's time goes.
+The versions are trained by the platform's runtime on the project's own generator (or synthetic
+rows) and registered under .sahab/bench/serving (first use only; tests/serving/serving_models.py).
+The load generator is a minimal keep-alive HTTP/1.1 client on asyncio so that it takes as little of
+the machine's CPU as possible; it still shares the cores with the servers. Timings are reported,
+never asserted.
 """
 
 from __future__ import annotations
@@ -36,88 +43,48 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import bentoml
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / ".sahab" / "bench" / "serving"
-TARGET_SPEEDUP, TARGET_BARE_SHARE, TARGET_P99_MS = 2.0, 0.85, 25.0
+TARGET_SPEEDUP, TARGET_BARE_SHARE, TARGET_P99_RATIO, TARGET_P99_MS = 2.0, 0.85, 2.0, 25.0
 logger = logging.getLogger("benchmarks.serving")
 
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for path in (REPO, REPO / "tests" / "serving"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-from workloads.serving.schemas import ScoreRequest, ScoreResponse  # noqa: E402 (after the sys.path line above)
-from workloads.serving.settings import ServingSettings  # noqa: E402 (after the sys.path line above)
+from serving_models import entity_keys, feature_records, register  # type: ignore[import-not-found]  # noqa: E402 (tests/serving, put on sys.path above)
 
-_SETTINGS = ServingSettings()
-
-
-# --- the model under test ----------------------------------------------------------------------
+from workloads.project import Project, resolve  # noqa: E402 (after the sys.path lines above)
+from workloads.serving.settings import ServingSettings  # noqa: E402 (after the sys.path lines above)
 
 
-def ensure_champion(home: Path = HOME):
-    """The champion of the benchmark registry, trained by the local pipeline on first use."""
-    from workloads.pipeline import local_settings, run_local_pipeline
-    from workloads.registry.client import resolve
-
-    settings = local_settings(home)
-    try:
-        champion = resolve("champion", dst=home / "resolved", settings=settings)
-    except LookupError:
-        logger.info("no champion under %s: running the local pipeline once", home)
-        run_local_pipeline(home, seed=0, log=logger.info)
-        champion = resolve("champion", dst=home / "resolved", settings=settings)
-    ensure_challenger(home)
-    return champion
+def bench_env(home: Path = HOME) -> dict[str, str]:
+    return {"SAHAB_HOME": str(home), "SAHAB_MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
 
 
-def ensure_challenger(home: Path = HOME) -> None:
-    """A `challenger` alias for the benchmark: a second version of the champion's run (same
-    artifacts and digests), so every server loads two sessions as a pod does in an experiment."""
-    from workloads.pipeline import local_settings
-    from workloads.registry.client import mlflow_client
-
-    settings = local_settings(home)
-    client = mlflow_client(settings)
-    name = settings.model_name
-    try:
-        client.get_model_version_by_alias(name, "challenger")
-        return
-    except Exception:  # noqa: BLE001 (no challenger alias yet: make one)
-        champion = client.get_model_version_by_alias(name, "champion")
-    mv = client.create_model_version(name, source=champion.source, run_id=champion.run_id, tags=champion.tags)
-    client.set_registered_model_alias(name, "challenger", mv.version)
+# --- the versions under test -------------------------------------------------------------------
 
 
-def torch_model(home: Path = HOME):
-    """The champion's PyTorch weights wrapped to output the probability, like the ONNX graph."""
-    import torch
+def ensure_versions(project: Project, home: Path = HOME) -> None:
+    """A champion and a challenger of `project` in the benchmark registry (trained on first use),
+    and the champion's native model under <home>/native/<project>."""
+    from workloads.registry.client import alias_versions
+    from workloads.settings import SahabSettings
 
-    from workloads.export.onnx import ScoreModel
-    from workloads.pipeline import local_settings
-    from workloads.registry.client import mlflow_client, resolve
-    from workloads.training.trainer import load_model_bundle
-
-    settings = local_settings(home)
-    resolved = resolve("champion", dst=home / "resolved", settings=settings)
-    local = mlflow_client(settings).download_artifacts(resolved.run_id, "torch", str(home / "torch"))
-    model, _, spec = load_model_bundle(Path(local) / "model.pt")
-    torch.set_num_threads(1)
-    return ScoreModel(model).eval(), spec
-
-
-def sample_records(n: int, seed: int = 0) -> list[dict[str, object]]:
-    import math
-
-    from workloads.data.generator import generate
-    from workloads.data.schema import FEATURES
-
-    df = generate(max(n, 10), seed=seed)[list(FEATURES)].head(n)
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    home.mkdir(parents=True, exist_ok=True)
+    settings = SahabSettings(home=home, mlflow_tracking_uri=bench_env(home)["SAHAB_MLFLOW_TRACKING_URI"])
+    live = alias_versions(("champion", "challenger"), name=project.name, settings=settings)
+    if live["champion"] is None:
+        logger.warning("no %s champion under %s: training one (first use)", project.name, home)
+        register(project, home, seed=0, rows=4_000, alias="champion", native_dir=home / "native" / project.name)
+    if live["challenger"] is None:
+        register(project, home, seed=1, rows=4_000, alias="challenger")
 
 
 # --- model only --------------------------------------------------------------------------------
@@ -135,33 +102,36 @@ def time_calls(fn, seconds: float, min_calls: int = 50) -> list[float]:
     return out
 
 
-def bench_model_only(seconds: float) -> list[tuple]:
-    import onnxruntime as ort
-    import torch
+def bench_model_only(project: Project, seconds: float) -> list[tuple]:
+    from workloads.export.native import load_native
+    from workloads.serving.model import load
+    from workloads.training.frameworks import predict_native
 
-    from workloads.features.encoding import FeatureSpec, encode
-    from workloads.serving.model import session_options
+    os.environ.update(bench_env())
+    spec = project.spec
+    models = {"onnxruntime fp32": load("champion", ServingSettings(intra_op_threads=1, precision="fp32"), spec)}
+    int8 = load("champion", ServingSettings(intra_op_threads=1, precision="int8"), spec)
+    if int8.precision == "int8":
+        models["onnxruntime int8"] = int8
+    native = load_native(project, HOME / "native" / project.name)
+    if spec.training.framework == "torch":
+        import torch
 
-    resolved = ensure_champion()
-    spec = FeatureSpec.from_json(resolved.feature_spec.read_text())
-    opts = session_options(ServingSettings(intra_op_threads=1))
-    sessions = {
-        p: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]) for p, path in (("fp32", resolved.fp32_onnx), ("int8", resolved.int8_onnx))
-    }
-    model, _ = torch_model()
+        torch.set_num_threads(1)
+    elif hasattr(native, "set_params"):
+        native.set_params(n_jobs=1)
     rows = []
     for batch in (1, 64):
-        num, cat = encode(sample_records(batch, seed=batch), spec)
-        tn, tc = torch.from_numpy(num), torch.from_numpy(cat)
-
-        def run_torch():
-            with torch.inference_mode():
-                model(tn, tc)  # noqa: B023 (called within this iteration)
-
-        timings = {"pytorch eager": time_calls(run_torch, seconds)}
-        for p, sess in sessions.items():
-            timings[f"onnxruntime {p}"] = time_calls(lambda s=sess: s.run(["score"], {"numeric": num, "categorical": cat}), seconds)  # noqa: B023 (called within this iteration)
-        base = statistics.median(timings["pytorch eager"])
+        numeric, categorical = models["onnxruntime fp32"].encoder(feature_records(project, batch, seed=batch))
+        timings = {
+            f"{spec.training.framework} (native)": time_calls(
+                lambda: predict_native(spec.label.task, native, numeric, categorical, spec.label.classes),  # noqa: B023 (called within this iteration)
+                seconds,
+            )
+        }
+        for name, model in models.items():
+            timings[name] = time_calls(lambda m=model: m.predict_arrays(numeric, categorical), seconds)  # noqa: B023 (called within this iteration)
+        base = statistics.median(next(iter(timings.values())))
         for engine, t in timings.items():
             med = statistics.median(t)
             rows.append((engine, batch, med * 1e6, float(np.percentile(t, 99)) * 1e6, batch / med, base / med))
@@ -210,14 +180,19 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def serve_bare(port: int) -> None:
-    """A bare ASGI app (no validation, no batching, no metrics) on the same verified session."""
+    """A bare ASGI app (no validation, no batching, no metrics, no log) on the same verified
+    sessions, encoder and sticky routing as the service."""
     import uvicorn
 
-    from workloads.serving.abtest import assign
+    from workloads.project import from_env
     from workloads.serving.model import load
+    from workloads.serving.state import Experiment
 
+    project = from_env()
     settings = ServingSettings(ab_mode="split", challenger_weight=0.5, intra_op_threads=1)
-    models = {"champion": load("champion", settings), "challenger": load("challenger", settings)}
+    models = {v: load(v, settings, project.spec) for v in ("champion", "challenger")}
+    experiment = Experiment(project.name, models["champion"].version, models["challenger"].version, settings.ab_salt, 0.5)
+    multiclass = project.spec.label.task == "multiclass"
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -239,19 +214,17 @@ def serve_bare(port: int) -> None:
             more = msg.get("more_body", False)
         out = []
         for req in json.loads(body)["requests"]:
-            variant = assign(req["key"], 0.5, settings.ab_salt)
+            variant = experiment.variant(req["key"])
             model = models[variant]
-            scores = model.score_records(req["records"])
-            out.append(
-                {
-                    "key": req["key"],
-                    "variant": variant,
-                    "model_name": model.name,
-                    "model_version": model.version,
-                    "precision": model.precision,
-                    "scores": scores.tolist(),
-                }
-            )
+            prediction = model.predict(req["records"])
+            answer = {"key": req["key"], "variant": variant, "model_name": model.name, "model_version": model.version, "precision": model.precision}
+            if multiclass and prediction.probabilities is not None:
+                answer.update(probabilities=prediction.probabilities.tolist(), predictions=prediction.predictions, classes=list(model.classes))
+            elif not multiclass and prediction.scores is not None:
+                answer["scores"] = prediction.scores.tolist()
+            else:
+                raise RuntimeError(f"{model.name} v{model.version}: the model returned no {'probabilities' if multiclass else 'scores'}")
+            out.append(answer)
         data = json.dumps(out).encode()
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]}
@@ -259,44 +232,6 @@ def serve_bare(port: int) -> None:
         await send({"type": "http.response.body", "body": data})
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-@bentoml.service(
-    name="transaction_risk_torch", resources={"cpu": _SETTINGS.cpu}, traffic={"timeout": _SETTINGS.timeout_s, "max_concurrency": 2 * _SETTINGS.max_concurrency}
-)
-class TorchRisk:
-    """The same API shape as TransactionRisk (champion only), with PyTorch eager inside."""
-
-    def __init__(self) -> None:
-        self.model, self.spec = torch_model(Path(os.environ.get("SAHAB_HOME", HOME)))
-
-    @bentoml.api(batchable=True, max_batch_size=_SETTINGS.max_batch_size, max_latency_ms=_SETTINGS.max_latency_ms)
-    def score(self, requests: list[ScoreRequest]) -> list[ScoreResponse]:
-        import torch
-
-        from workloads.features.encoding import encode
-
-        records = [rec.__dict__ for req in requests for rec in req.records]
-        num, cat = encode(records, self.spec)
-        with torch.inference_mode():
-            scores = self.model(torch.from_numpy(num), torch.from_numpy(cat)).numpy()
-        out, offset = [], 0
-        for req in requests:
-            n = len(req.records)
-            out.append(
-                ScoreResponse(
-                    request_id="-",
-                    experiment_id=None,
-                    key=req.key,
-                    variant="champion",
-                    model_name="torch",
-                    model_version="eager",
-                    precision="fp32",
-                    scores=scores[offset : offset + n].tolist(),
-                )
-            )
-            offset += n
-        return out
 
 
 # --- load generation ---------------------------------------------------------------------------
@@ -344,7 +279,7 @@ async def closed_loop(port: int, payloads: list[bytes], concurrency: int, second
 
 async def open_loop(port: int, payloads: list[bytes], rate: float, seconds: float) -> tuple[list[float], int]:
     """Send at a fixed rate; latency counts from the scheduled time (no coordinated omission)."""
-    pool: asyncio.Queue = asyncio.Queue()
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(64):
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[float] = []
@@ -354,7 +289,7 @@ async def open_loop(port: int, payloads: list[bytes], rate: float, seconds: floa
         nonlocal errors
         conn = await pool.get()
         try:
-            status = await _exchange(*conn, payload)
+            status = await _exchange(conn[0], conn[1], payload)
         finally:
             pool.put_nowait(conn)
         latencies.append(time.perf_counter() - scheduled)
@@ -394,100 +329,110 @@ def summarize(latencies: list[float], seconds: float, errors: int) -> tuple[floa
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies) / seconds, errors
 
 
+def servers(project: Project, log_root: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """name -> (command, extra environment) of every server compared."""
+    bento = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:Scorer"]
+    return {
+        "scorer": (bento, {"SAHAB_SERVING_PREDICTION_LOG_URI": str(log_root / "split")}),
+        "scorer, shadow": (bento, {"SAHAB_SERVING_AB_MODE": "shadow", "SAHAB_SERVING_PREDICTION_LOG_URI": str(log_root / "shadow")}),
+        "scorer, BentoML API path": (bento, {"SAHAB_SERVING_FAST_PATH": "false", "SAHAB_SERVING_PREDICTION_LOG_URI": str(log_root / "api")}),
+        "bare ASGI": ([sys.executable, str(Path(__file__)), "--serve-bare"], {}),
+    }
+
+
 def bench_http(
-    seconds: float,
-    rates: list[float],
-    open_seconds: float,
-    log_dir: Path,
-    only: list[str] | None = None,
-    max_latency_ms: int | None = None,
-    warmup_seconds: float = 10.0,
+    project: Project, seconds: float, rates: list[float], open_seconds: float, log_dir: Path, only: list[str] | None, warmup_seconds: float, repeat: int
 ):
-    ensure_champion()
-    records = sample_records(512, seed=11)
+    """Closed- and open-loop cells of every server, `repeat` times with the servers interleaved (the
+    machine's other load drifts over minutes: interleaving spreads it over all servers); each cell
+    reports the median run by requests/s (closed) or p99 (open)."""
+    records = feature_records(project, 512, seed=11)
+    keys = entity_keys(project, 512, "bench-")
     env = {
-        "SAHAB_HOME": str(HOME),
+        **bench_env(),
+        "SAHAB_PROJECT": str(project.folder),
         "SAHAB_SERVING_AB_MODE": "split",
         "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
         "SAHAB_SERVING_INTRA_OP_THREADS": "1",
-        "SAHAB_SERVING_MAX_CONCURRENCY": "256",
         "BENTOML_DO_NOT_TRACK": "True",
     }
-    if max_latency_ms:
-        env["SAHAB_SERVING_MAX_LATENCY_MS"] = str(max_latency_ms)
-    bento = [sys.executable, "-m", "bentoml", "serve", "workloads.serving.service:TransactionRisk"]
-    servers = {
-        "bentoml + onnxruntime": (bento, {}),
-        "bentoml, no batcher + onnxruntime": (bento, {"SAHAB_SERVING_ADAPTIVE_BATCHING": "false"}),
-        "bare ASGI + onnxruntime": ([sys.executable, str(Path(__file__)), "--serve-bare"], {}),
-        "bentoml + pytorch": ([sys.executable, "-m", "bentoml", "serve", "benchmarks.serving:TorchRisk"], {}),
-    }
-    closed, opened, memory = [], [], []
-    for name, (cmd, extra) in servers.items():
-        if only and not any(o in name for o in only):
-            continue
-        port = free_port()
-        full = [*cmd, "--port", str(port)] + (["--host", "127.0.0.1"] if cmd[1:3] == ["-m", "bentoml"] else [])
-        slug = name.replace(" ", "").replace(",", "-").replace("+", "-")
-        proc = start(full, {**env, **extra}, port, log_dir / f"{slug}.log")
-        try:
-            payloads = [request_bytes(port, r, f"acct-{random.Random(i).randrange(10**6)}") for i, r in enumerate(records)]
-            asyncio.run(closed_loop(port, payloads, 4, warmup_seconds))  # warm-up (and the batcher's calibration)
-            for c in (1, 16, 64):
-                lat, err = asyncio.run(closed_loop(port, payloads, c, seconds))
-                closed.append((name, c, *summarize(lat, seconds, err)))
-            memory.append((name, group_rss_mib(proc.pid)))
-        finally:
-            stop(proc)
-        # The open loop gets a fresh server: the adaptive batcher calibrates on what it has seen, and
-        # a server just out of the concurrency-64 phase measures that history, not the rate at hand.
-        for rate in rates if "pytorch" not in name else ():
-            port = free_port()
-            full = [*cmd, "--port", str(port)] + (["--host", "127.0.0.1"] if cmd[1:3] == ["-m", "bentoml"] else [])
-            proc = start(full, {**env, **extra}, port, log_dir / f"{slug}-open-{rate:.0f}.log")
+    closed: dict[tuple[str, int], list[tuple]] = {}
+    opened: dict[tuple[str, float], list[tuple]] = {}
+    memory: dict[str, list[float]] = {}
+    log_root = Path(tempfile.mkdtemp(prefix="sahab-bench-log-"))
+    every = servers(project, log_root)
+    # Exact names first (`--servers scorer "bare ASGI"`), else every server whose name contains one.
+    names = [n for n in every if n in (only or ())] or [n for n in every if not only or any(o in n for o in only)]
+    chosen = {n: every[n] for n in names}
+    for _ in range(repeat):
+        for name, (cmd, extra) in chosen.items():
+            slug = name.replace(" ", "").replace(",", "-")
+
+            def launch(tag: str, cmd=cmd, extra=extra, slug=slug) -> tuple[subprocess.Popen, int, list[bytes]]:
+                port = free_port()
+                full = [*cmd, "--port", str(port)] + (["--host", "127.0.0.1"] if cmd[1:3] == ["-m", "bentoml"] else [])
+                proc = start(full, {**env, **extra}, port, log_dir / f"{project.name}-{slug}{tag}.log")
+                order = random.Random(7).sample(range(len(records)), len(records))
+                return proc, port, [request_bytes(port, records[i], keys[i]) for i in order]
+
+            proc, port, payloads = launch("")
             try:
-                payloads = [request_bytes(port, r, f"acct-{random.Random(i).randrange(10**6)}") for i, r in enumerate(records)]
-                # Warm-up at the same rate: a fresh BentoML server answers its first ~10 s of traffic with
-                # p99 near 1 s (measured: 935 ms, then 14 ms and 18 ms over the next two 10 s windows).
-                asyncio.run(open_loop(port, payloads, rate, warmup_seconds))
-                lat, err = asyncio.run(open_loop(port, payloads, rate, open_seconds))
-                opened.append((name, rate, *summarize(lat, open_seconds, err)))
+                asyncio.run(closed_loop(port, payloads, 4, warmup_seconds))  # warm-up
+                for c in (1, 16, 64):
+                    lat, err = asyncio.run(closed_loop(port, payloads, c, seconds))
+                    closed.setdefault((name, c), []).append(summarize(lat, seconds, err))
+                memory.setdefault(name, []).append(group_rss_mib(proc.pid))
             finally:
                 stop(proc)
-    return closed, opened, memory
+            # The open loop gets a fresh server: what the concurrency-64 phase left (queues, caches) is not
+            # what a server at a steady rate sees.
+            for rate in rates:
+                proc, port, payloads = launch(f"-open-{rate:.0f}")
+                try:
+                    asyncio.run(open_loop(port, payloads, rate, warmup_seconds))
+                    lat, err = asyncio.run(open_loop(port, payloads, rate, open_seconds))
+                    opened.setdefault((name, rate), []).append(summarize(lat, open_seconds, err))
+                finally:
+                    stop(proc)
+
+    def median(runs: list[tuple], by: int) -> tuple:
+        return sorted(runs, key=lambda r: r[by])[len(runs) // 2]
+
+    closed_rows = [(name, c, *median(runs, 2), len(runs)) for (name, c), runs in closed.items()]
+    open_rows = [(name, rate, *median(runs, 1), len(runs)) for (name, rate), runs in opened.items()]
+    memory_rows = [(name, statistics.median(v)) for name, v in memory.items()]
+    return closed_rows, open_rows, memory_rows, _shadow_rows(log_root / "shadow")
 
 
-def profile_in_process(calls: int, batching: bool) -> str:
+def _shadow_rows(root: Path) -> dict[str, int]:
+    """Rows per mode the shadow server logged (the shadow comparison exists)."""
+    if not root.exists() or not any(root.rglob("*.parquet")):
+        return {}
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table(columns=["mode"])
+    modes = table.column("mode").to_pylist()
+    return {m: modes.count(m) for m in sorted(set(modes))}
+
+
+def profile_in_process(project: Project, calls: int) -> str:
     """cProfile of `calls` sequential /score calls through the service's ASGI app, driven in this
     thread's event loop (lifespan included), so the framework's own work is what is profiled; the
-    sync API body runs in BentoML's thread pool and the batcher's waits are idle time (wall clock)."""
+    model runs on the batcher's thread (its time shows as the wait for the answer)."""
     import cProfile
-    import importlib
     import io
     import pstats
 
     import httpx
 
-    ensure_champion()
-    os.environ.update(
-        {
-            "SAHAB_HOME": str(HOME),
-            "SAHAB_SERVING_AB_MODE": "split",
-            "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
-            "SAHAB_SERVING_ADAPTIVE_BATCHING": "true" if batching else "false",
-        }
-    )
+    os.environ.update({**bench_env(), "SAHAB_PROJECT": str(project.folder), "SAHAB_SERVING_AB_MODE": "split", "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5"})
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(HOME / "prometheus"))
     (HOME / "prometheus").mkdir(parents=True, exist_ok=True)
-    from prometheus_client import REGISTRY
+    from workloads.serving.service import build_service
 
-    for collector in list(REGISTRY._collector_to_names):  # one BentoML app per process, as it assumes
-        if any(n.startswith("bentoml_") for n in REGISTRY._collector_to_names[collector]):
-            REGISTRY.unregister(collector)
-    import workloads.serving.service as service
-
-    app = importlib.reload(service).TransactionRisk.to_asgi()
-    records = sample_records(64, seed=3)
+    app = build_service(project).to_asgi()
+    records = feature_records(project, 64, seed=3)
+    keys = entity_keys(project, calls + 20, "profile-")
     prof = cProfile.Profile()
 
     async def run() -> float:
@@ -503,11 +448,11 @@ def profile_in_process(calls: int, batching: bool) -> str:
         await started.wait()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
             for i in range(20):
-                await client.post("/score", json={"requests": [{"key": f"w{i}", "records": records[i % 64 : i % 64 + 1]}]})
+                await client.post("/score", json={"requests": [{"key": keys[i], "records": records[i % 64 : i % 64 + 1]}]})
             t0 = time.perf_counter()
             prof.enable()
             for i in range(calls):
-                await client.post("/score", json={"requests": [{"key": f"acct-{i}", "records": records[i % 64 : i % 64 + 1]}]})
+                await client.post("/score", json={"requests": [{"key": keys[20 + i], "records": records[i % 64 : i % 64 + 1]}]})
             prof.disable()
             elapsed = time.perf_counter() - t0
         await inbox.put({"type": "lifespan.shutdown"})
@@ -517,27 +462,73 @@ def profile_in_process(calls: int, batching: bool) -> str:
     per_call = asyncio.run(run()) / calls * 1e3
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
-    busy = stats.total_tt / calls * 1e3
-    stats.sort_stats("tottime").print_stats(14)
+    busy = stats.get_stats_profile().total_tt / calls * 1e3
+    stats.sort_stats("tottime").print_stats(20)
     lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
-    return (
-        f"batching {'on' if batching else 'off'}: {per_call:.2f} ms per call (wall, profiler on), of which "
-        f"{busy:.2f} ms on the event loop's thread\n" + "\n".join(lines[-16:])
-    )
+    return f"{project.name}: {per_call:.2f} ms per call (wall, profiler on), of which {busy:.2f} ms on the event loop's thread\n" + "\n".join(lines[-22:])
 
 
 # --- report ------------------------------------------------------------------------------------
 
 
+def report(project: Project, args, console) -> None:
+    from rich.table import Table
+
+    ensure_versions(project)
+    spec = project.spec
+    title = f"{spec.name} ({spec.training.framework}, {spec.label.task}, {len(spec.numeric)} numeric + {len(spec.categorical)} categorical features)"
+    table = Table(title=f"{title}: model only, one thread")
+    for col in ("engine", "batch", "p50 us", "p99 us", "rows/s", "speed-up vs native"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for engine, batch, p50, p99, rps, speedup in bench_model_only(project, args.seconds):
+        table.add_row(engine, str(batch), f"{p50:.1f}", f"{p99:.1f}", f"{rps:,.0f}", f"{speedup:.2f}x")
+    console.print(table)
+    if args.skip_http:
+        return
+    log_dir = HOME / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    closed, opened, memory, shadow_rows = bench_http(
+        project, args.seconds, args.rate, args.open_seconds, log_dir, args.servers, args.warmup_seconds, args.repeat
+    )
+    bare = {c: (rps, p99) for name, c, _, p99, rps, _, _ in closed if name.startswith("bare")}
+    runs = f", median of {args.repeat} interleaved runs" if args.repeat > 1 else ""
+    table = Table(title=f"{spec.name}: HTTP on loopback, 1 record per request, closed loop, {args.seconds:.0f} s per cell{runs}")
+    for col in ("server", "concurrency", "p50 ms", "p99 ms", "requests/s", "non-200", "share of bare", "p99 / bare's"):
+        table.add_column(col, justify="left" if col == "server" else "right")
+    for name, c, p50, p99, rps, err, _ in closed:
+        share = f"{rps / bare[c][0]:.0%}" if c in bare else "n/a"
+        ratio = f"{p99 / bare[c][1]:.2f}x" if c in bare else "n/a"
+        table.add_row(name, str(c), f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err), share, ratio)
+    console.print(table)
+    console.print(
+        f"targets: scorer >= {TARGET_BARE_SHARE:.0%} of the bare app's requests/s at 16 and 64, 0 non-200 up to 64, p99 <= {TARGET_P99_RATIO:.0f}x the bare app's"
+    )
+    table = Table(title=f"{spec.name}: open loop at a fixed rate for {args.open_seconds:.0f} s (latency from the scheduled send)")
+    for col in ("server", "rate", "p50 ms", "p99 ms", "achieved/s", "non-200", f"p99 <= {TARGET_P99_MS:.0f} ms"):
+        table.add_column(col, justify="left" if col == "server" else "right")
+    for name, rate, p50, p99, rps, err, _ in opened:
+        table.add_row(name, f"{rate:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err), "ok" if p99 <= TARGET_P99_MS and err == 0 else "MISSED")
+    console.print(table)
+    table = Table(title=f"{spec.name}: resident memory of the server's process group (champion and challenger loaded)")
+    for col in ("server", "RSS MiB"):
+        table.add_column(col, justify="left" if col == "server" else "right")
+    for name, rss in memory:
+        table.add_row(name, f"{rss:,.0f}")
+    console.print(table)
+    if shadow_rows:
+        console.print(f"shadow server's prediction log: {shadow_rows} rows per mode")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", nargs="+", default=["transaction-risk"], help="project names under projects/ or folders")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--rate", type=float, nargs="+", default=[100.0, 200.0], help="open-loop requests/s")
+    parser.add_argument("--rate", type=float, nargs="*", default=[100.0, 200.0], help="open-loop requests/s (none: skip the open loop)")
     parser.add_argument("--open-seconds", type=float, default=10.0)
     parser.add_argument("--warmup-seconds", type=float, default=10.0, help="traffic before each measurement on a fresh server")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every HTTP cell, servers interleaved; the median is reported")
     parser.add_argument("--skip-http", action="store_true")
-    parser.add_argument("--servers", nargs="+", help="only servers whose name contains one of these (e.g. bentoml bare)")
-    parser.add_argument("--max-latency-ms", type=int, help="the BentoML batcher's latency budget (default: the service's)")
+    parser.add_argument("--servers", nargs="+", help='only these servers (exact names, e.g. scorer "bare ASGI"), else those whose name contains one')
     parser.add_argument("--profile", type=int, metavar="N", help="only profile N in-process /score calls (cProfile)")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -547,50 +538,19 @@ def main() -> None:
     if args.serve_bare:
         serve_bare(args.port)
         return
-
+    projects = [resolve(p) for p in args.project]
     if args.profile:
-        for batching in (True, False):
-            print(profile_in_process(args.profile, batching), flush=True)
+        for project in projects:
+            ensure_versions(project)
+            print(profile_in_process(project, args.profile), flush=True)
         return
 
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console(width=150)
+    console = Console(width=160)
     console.print(f"cores visible: {os.cpu_count()} (shared with the load generator and other work), load average {os.getloadavg()[0]:.2f}")
-    table = Table(title="Model only (1 thread): onnxruntime vs PyTorch eager")
-    for col in ("engine", "batch", "p50 us", "p99 us", "rows/s", "speed-up vs pytorch"):
-        table.add_column(col, justify="left" if col == "engine" else "right")
-    for engine, batch, p50, p99, rps, speedup in bench_model_only(args.seconds):
-        table.add_row(engine, str(batch), f"{p50:.1f}", f"{p99:.1f}", f"{rps:,.0f}", f"{speedup:.2f}x")
-    console.print(table)
-    console.print(f"target: onnxruntime >= {TARGET_SPEEDUP:.0f}x pytorch eager")
-    if args.skip_http:
-        return
-
-    log_dir = HOME / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    closed, opened, memory = bench_http(args.seconds, args.rate, args.open_seconds, log_dir, args.servers, args.max_latency_ms, args.warmup_seconds)
-    bare = {c: rps for name, c, _, _, rps, _ in closed if name.startswith("bare")}
-    table = Table(title=f"HTTP on loopback, 1 record per request, closed loop, {args.seconds:.0f} s per cell")
-    for col in ("server", "concurrency", "p50 ms", "p99 ms", "requests/s", "non-200", "share of bare ASGI"):
-        table.add_column(col, justify="left" if col == "server" else "right")
-    for name, c, p50, p99, rps, err in closed:
-        table.add_row(name, str(c), f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err), f"{rps / bare[c]:.0%}" if c in bare else "n/a")
-    console.print(table)
-    console.print(f"target: bentoml + onnxruntime >= {TARGET_BARE_SHARE:.0%} of the bare app's requests/s")
-    table = Table(title=f"Open loop at a fixed rate for {args.open_seconds:.0f} s (latency from the scheduled send)")
-    for col in ("server", "rate", "p50 ms", "p99 ms", "achieved/s", "non-200", f"p99 <= {TARGET_P99_MS:.0f} ms"):
-        table.add_column(col, justify="left" if col == "server" else "right")
-    for name, rate, p50, p99, rps, err in opened:
-        table.add_row(name, f"{rate:.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{rps:,.0f}", str(err), "ok" if p99 <= TARGET_P99_MS and err == 0 else "MISSED")
-    console.print(table)
-    table = Table(title="Resident memory of the server's process group (two models loaded where it says onnxruntime)")
-    for col in ("server", "RSS MiB"):
-        table.add_column(col, justify="left" if col == "server" else "right")
-    for name, rss in memory:
-        table.add_row(name, f"{rss:,.0f}")
-    console.print(table)
+    for project in projects:
+        report(project, args, console)
     console.print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

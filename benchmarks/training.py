@@ -1,14 +1,17 @@
 """Trainer overhead and GPU utilisation, side by side.
 
-1. CPU (always): samples/s of the Sahab trainer (`workloads.training.trainer.train`) against a
-   bare PyTorch loop on the same model, data, batch order and optimizer. Target: overhead <= 5%.
-   The trainer runs with checkpoints off and grad clipping off so both do the same arithmetic;
-   what remains is its bookkeeping (sampler state, LR schedule, SIGTERM check, progress).
+1. CPU (always): samples/s of the platform's tabular loop (`workloads.training.tabular.train`,
+   what a torch project's train(ctx) runs) against a bare PyTorch loop on the same model, data,
+   batch order and optimizer. Target: overhead <= 5%. The loop runs with checkpoints off and grad
+   clipping off so both do the same arithmetic; what remains is its bookkeeping (sampler state, LR
+   schedule, the stop-flag check, progress).
 2. GPU (only where CUDA is present): model FLOPs utilisation of the transformer config in bf16,
    plain PyTorch and DeepSpeed ZeRO-2, against the GPU's dense bf16 peak. Target: >= 40%.
    Without CUDA these rows print "skipped: no CUDA device"; nothing is estimated.
 
-Prints a table; never fails on timing. Usage: python benchmarks/training.py [--steps N] [--repeats R]
+Data: a torch project's own generator (`--project DIR`; default the first binary torch project
+under projects/ with a `sources.generator`). Prints a table; never fails on timing.
+Usage: python benchmarks/training.py [--project DIR] [--steps N] [--repeats R]
 """
 
 from __future__ import annotations
@@ -16,35 +19,55 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from workloads.data.generator import generate
-from workloads.training.config import TrainConfig
-from workloads.training.data import EpochSampler, TrainingData, prepare
-from workloads.training.model import build_model, train_flops_per_sample
-from workloads.training.trainer import train
+from workloads.project import TrainContext, discover, load_project
+from workloads.training import tabular
+from workloads.training.checkpoint import NoCheckpoints
+from workloads.training.runtime import prepare_splits
 
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' datasheets.
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
+PROJECTS = Path(__file__).resolve().parents[1] / "projects"
 
 
-def bare_loop(cfg: TrainConfig, data: TrainingData) -> float:
+def default_project() -> Path:
+    """The first binary torch project with a generator (the bare loop below is binary)."""
+    for project in discover(PROJECTS):
+        spec = project.spec
+        if spec.training.framework == "torch" and spec.label.task == "binary" and spec.sources.generator:
+            return project.folder
+    raise SystemExit(f"no binary torch project with sources.generator under {PROJECTS}; pass --project DIR")
+
+
+def context(folder: Path, rows: int, device: str) -> TrainContext:
+    """The TrainContext the runtime would build for the project on `rows` generated rows (no checkpoints)."""
+    project = load_project(folder)
+    if project.spec.sources.generator is None:
+        raise SystemExit(f"{project.file}: sources.generator is not set; the benchmark generates its rows with it")
+    generate = project.entry_point(project.spec.sources.generator, "sources.generator")
+    encoding, train, validation, _ = prepare_splits(project, generate(rows, seed=0))
+    return TrainContext(project.spec, {}, train, validation, encoding, 0, device, NoCheckpoints(10**9), _progress=lambda s: None)
+
+
+def bare_loop(cfg: tabular.TabularConfig, ctx: TrainContext) -> float:
     """The least a PyTorch loop can do: same seed, model, AdamW and batch order. Returns samples/s."""
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(ctx.seed)
     device = torch.device("cuda" if cfg.device == "cuda" else "cpu")
-    model = build_model(data.spec, cfg.model).to(device)
+    model = tabular.build_model(ctx.features, cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
-    num, cat, y = (t.to(device) for t in (data.train.numeric, data.train.categorical, data.train.label))
-    sampler = EpochSampler(len(y), cfg.batch_size, cfg.seed)
+    data = tabular.Dataset.from_arrays(ctx.train.numeric, ctx.train.categorical, ctx.train.y).to(device)
+    sampler = tabular.EpochSampler(len(data), cfg.batch_size, ctx.seed)
     model.train()
     start = time.perf_counter()
     for _ in range(cfg.steps):
-        idx = sampler.next()
+        num, cat, y = data.batch(sampler.next())
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            logits = model(num[idx], cat[idx])
-        loss = F.binary_cross_entropy_with_logits(logits.float(), y[idx])
+            logits = model(num, cat)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -53,16 +76,16 @@ def bare_loop(cfg: TrainConfig, data: TrainingData) -> float:
     return cfg.steps * cfg.batch_size / (time.perf_counter() - start)
 
 
-def sahab(cfg: TrainConfig, data: TrainingData) -> float:
-    return train(cfg, data, log=lambda s: None).samples_per_s
+def sahab(cfg: tabular.TabularConfig, ctx: TrainContext) -> float:
+    return tabular.train(ctx, cfg).samples_per_s
 
 
-def cpu_rows(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
+def cpu_rows(folder: Path, steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
     torch.set_num_threads(1)
-    data = prepare(generate(20_000, seed=0), 0.2)
+    data = context(folder, 20_000, "cpu")
     rows = []
     for kind, model in (("mlp", {"kind": "mlp", "hidden": 64}), ("transformer", {"kind": "transformer", "hidden": 32, "layers": 2, "heads": 4})):
-        cfg = TrainConfig.model_validate(
+        cfg = tabular.TabularConfig.model_validate(
             {
                 "steps": steps,
                 "batch_size": 256,
@@ -85,7 +108,7 @@ def cpu_rows(steps: int, repeats: int) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def gpu_rows(steps: int) -> list[tuple[str, str, str, str]]:
+def gpu_rows(folder: Path, steps: int) -> list[tuple[str, str, str, str]]:
     if not torch.cuda.is_available():
         return [
             ("gpu transformer bf16, plain", "skipped: no CUDA device", "", ""),
@@ -93,12 +116,12 @@ def gpu_rows(steps: int) -> list[tuple[str, str, str, str]]:
         ]
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
-    data = prepare(generate(200_000, seed=0), 0.05)
+    data = context(folder, 200_000, "cuda")
     model_cfg = {"kind": "transformer", "hidden": 1024, "layers": 8, "heads": 16, "dropout": 0.0}
-    flops = train_flops_per_sample(build_model(data.spec, TrainConfig.model_validate({"model": model_cfg}).model))
+    flops = tabular.train_flops_per_sample(tabular.build_model(data.features, tabular.ModelConfig.model_validate(model_cfg)))
     rows = []
     for label, ds in (("plain", False), ("DeepSpeed ZeRO-2", True)):
-        cfg = TrainConfig.model_validate(
+        cfg = tabular.TabularConfig.model_validate(
             {
                 "steps": steps,
                 "batch_size": 8192,
@@ -120,12 +143,14 @@ def gpu_rows(steps: int) -> list[tuple[str, str, str, str]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--project", type=Path, help="a binary torch project folder with sources.generator")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
-    header = ("case", "Sahab trainer samples/s", "bare loop samples/s", "overhead")
-    rows = cpu_rows(args.steps, args.repeats)
-    gpu = gpu_rows(max(20, args.steps // 10))
+    header = ("case", "Sahab tabular loop samples/s", "bare loop samples/s", "overhead")
+    folder = args.project or default_project()
+    rows = cpu_rows(folder, args.steps, args.repeats)
+    gpu = gpu_rows(folder, max(20, args.steps // 10))
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
 
     def line(r):

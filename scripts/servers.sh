@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests and `sahab local` run on loopback, from Debian's
-# packages: redis-server, PostgreSQL 15 (server), prometheus + promtool, npm; and Azurite from npm. Idempotent: it installs only
+# packages: redis-server, PostgreSQL 15 (server), prometheus + promtool, npm, chromium (the evidence
+# pack's PDF and the dashboard's headless-browser test); and Azurite from npm. Idempotent: it installs only
 # what is missing. Needs root (CI runs as root); without it, it says what to install and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then install_azurite; exit 0; fi
 
 if [ "$(id -u)" -ne 0 ]; then

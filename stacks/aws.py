@@ -154,7 +154,7 @@ def build_aws(spec: AwsPlatformSpec) -> CloudPlatform:
         c.WorkloadIdentityArgs(
             cluster_name=cluster.name,
             # One role per shared workload and per project role, each scoped to its own prefixes.
-            workloads=platform_workloads(b.name for b in spec.kubernetes.projects),
+            workloads=platform_workloads((b.name, b.team or b.load().spec.team) for b in spec.kubernetes.projects),
             bucket_arns=storage.bucket_arns,
             data_key_arn=keys.data_key_arn,
             secret_arns=pulumi.Output.all(**{"registry-db": db.master_secret_arn, "online-store": cache.auth_secret_arn}),

@@ -1,6 +1,6 @@
 """The Azure cloud layer: the spec's cloud half on AKS in the UAE (pulumi-azure-native v3), in
 dependency order, and the AKS adapter the Kubernetes layer asks for what is Azure-specific
-(stacks/cloud.py). Same `PlatformSpec`, same `CloudPlatform` shape as stacks/aws.py."""
+(stacks/cloud.py). Its spec is `AzurePlatformSpec`; it returns the same `CloudPlatform` shape as stacks/aws.py."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from components import azure as c
 from components.aws.registry import WORKLOAD_REPOSITORIES
 from components.azure.data_services import REDIS_PORT
 from components.kubernetes.cloud import ClusterCloud
-from components.workloads import WORKLOADS
-from stacks.azure_offerings import AZURE_REGIONS
+from components.workloads import platform_workloads
+from stacks.azure_offerings import AZURE_REGIONS, VM_CAPACITY, aks_allocatable
+from stacks.capacity import Allocatable
 from stacks.cloud import CloudPlatform
-from stacks.spec import PlatformSpec
+from stacks.spec import AksGpuPoolSpec, AksTierSpec, AzurePlatformSpec
 
 # Azure workload identity: the webhook injects the federated token into pods with this label,
 # for the identity the service account's annotation names (checked: azure.github.io/azure-workload-identity
@@ -34,11 +35,9 @@ SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "
 SPOT_TOLERATION = {**SPOT_TAINT, "operator": "Equal"}
 
 
-def build_azure(spec: PlatformSpec) -> CloudPlatform:
-    if spec.azure is None:  # the spec refuses this; a direct caller gets the same words
-        raise ValueError("azure: cloud: azure needs `azure:` (admin_group_object_ids)")
+def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
     env, loc, region = spec.name, spec.region, AZURE_REGIONS[spec.region]
-    tags = spec.tags.as_aws()  # the neutral tag set: owner, cost-center, data-classification, managed-by
+    tags = spec.tags.resource_tags()
     zones = spec.availability_zones
     # One explicit provider pinned to the spec's location; every component inherits it.
     provider = azure_native.Provider(f"{env}-azure", location=loc)
@@ -48,7 +47,21 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
     cluster_name = f"sahab-{env}"
 
     groups = c.ResourceGroups(f"{env}-rg", c.ResourceGroupsArgs(environment=env, location=loc, tags=tags), opts)
-    net = c.Network(f"{env}-net", c.NetworkArgs(environment=env, resource_group=groups.platform, location=loc, cidr=spec.network.cidr, tags=tags), opts)
+    deployer = spec.azure.deployer
+    net = c.Network(
+        f"{env}-net",
+        c.NetworkArgs(
+            environment=env,
+            resource_group=groups.platform,
+            location=loc,
+            cidr=spec.network.cidr,
+            tags=tags,
+            deployer_vnet_id=deployer.vnet_id if deployer else None,
+            deployer_cidrs=deployer.cidrs if deployer else (),
+            peer_deployer=deployer.peer if deployer else False,
+        ),
+        opts,
+    )
     subnets, dns = net.subnet_ids, net.dns_zone_ids
     keys = c.KeyVault(
         f"{env}-keys",
@@ -61,6 +74,7 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             endpoint_subnet_id=subnets["endpoints"],
             dns_zone_id=dns["vault"],
             rotation_days=spec.encryption.rotation_days,
+            rbac_propagation_seconds=spec.azure.rbac_propagation_seconds,
             tags=tags,
         ),
         opts,
@@ -82,6 +96,7 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             blob_zone_id=dns["blob"],
             dfs_zone_id=dns["dfs"],
             audit_retention_days=spec.storage.audit_retention_days,
+            lock_audit_immutability=spec.storage.lock_audit_immutability,
             noncurrent_version_days=spec.storage.noncurrent_version_days,
             infrequent_access_days=spec.storage.infrequent_access_days,
             tags=tags,
@@ -101,11 +116,16 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             subscription_id=subscription,
             admin_group_object_ids=spec.azure.admin_group_object_ids,
             node_subnet_id=subnets["nodes"],
+            apiserver_subnet_id=subnets["apiserver"],
             vault_id=keys.vault_id,
             kms_key_id=keys.cluster_key_versioned_id,
             disk_encryption_set_id=keys.disk_encryption_set_id,
             log_analytics_id=logs.workspace_id,
             system_vm_size=spec.azure.system_vm_size,
+            kubeconfig_login=spec.azure.kubeconfig_login,
+            deployer_vnet_id=deployer.vnet_id if deployer else None,
+            deployer_ready=net.deployer_ready,
+            rbac_propagation_seconds=spec.azure.rbac_propagation_seconds,
             tags=tags,
         ),
         opts,
@@ -142,7 +162,7 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             subnet_id=subnets["data"],
             dns_zone_id=dns["postgres"],
             tenant_id=tenant,
-            sku_name=db_spec.instance_class,
+            sku_name=db_spec.sku,
             storage_gib=max(32, db_spec.allocated_storage_gib),
             version=db_spec.engine_version,
             zone_redundant=db_spec.multi_az and bool(region.zones),
@@ -154,14 +174,16 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
         f"{env}-online-store",
         c.ManagedRedisArgs(
             **data_common,
-            key_id=keys.key_ids["cache"],
+            key_id=keys.versioned_key_ids["cache"],  # Azure Managed Redis takes a versioned key URL only
             endpoint_subnet_id=subnets["endpoints"],
             dns_zone_id=dns["redisEnterprise"],
-            sku_name=cache_spec.node_type,
+            sku_name=cache_spec.sku,
             high_availability=cache_spec.replicas > 0,
         ),
         opts,
     )
+    # One identity per shared workload and per project role, each scoped to its own prefixes (ABAC conditions).
+    workloads = platform_workloads((b.name, b.team or b.load().spec.team) for b in spec.kubernetes.projects)
     identity = c.AzureWorkloadIdentity(
         f"{env}-identity",
         c.AzureWorkloadIdentityArgs(
@@ -169,9 +191,11 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             location=loc,
             subscription_id=subscription,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            workloads=WORKLOADS,
+            workloads=workloads,
             container_ids=storage.container_ids,
-            vault_id=keys.vault_id,
+            # Each workload's Key Vault role is scoped to one secret, an extension of that secret: it
+            # can be created only once the secret exists.
+            vault_id=pulumi.Output.all(keys.vault_id, db.secret_id, cache.secret_id).apply(lambda v: v[0]),
             secret_names={"registry-db": "registry-db", "online-store": "online-store"},
             tags=tags,
         ),
@@ -202,7 +226,7 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             internal_lb_annotations=INTERNAL_LB,
             public_lb_annotations={},
             region_variables=("AZURE_LOCATION",),
-            service_account_annotations={w.service_account: {WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id_outputs[w.name]} for w in WORKLOADS},
+            service_account_annotations={w.service_account: {WORKLOAD_IDENTITY_CLIENT_ID: identity.client_id_outputs[w.name]} for w in workloads},
             pod_labels=WORKLOAD_IDENTITY_USE,
             workload_env={"AZURE_STORAGE_ACCOUNT_NAME": storage.data_account_name},
             # Entra ID tokens carry group object ids: the platform's RoleBindings name those.
@@ -213,6 +237,11 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
             redis_port=REDIS_PORT,
             redis_secret_field="password",  # the Key Vault secret is {"password": <access key>}
             feast_mode="azure",
+            https_outside_vpc=True,  # Entra ID's token endpoint (workload identity) has no address in the VNet
+            # Azure CNI powered by Cilium (components/azure/cluster.py network_dataplane): the API server and the
+            # kubelets are Cilium entities, never an ipBlock (components/kubernetes/api_access.py).
+            cilium=True,
+            api_server_port=443,
         ),
         account_name=storage.data_account_name,
         container_names=storage.container_names,
@@ -221,14 +250,14 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
         cluster_name=cluster.name,
         kubeconfig=cluster.kubeconfig,
         bucket_names=storage.container_names,
-        key_arns=pulumi.Output.all(keys.key_ids, keys.disk_encryption_set_id).apply(lambda kd: {**kd[0], "data": kd[1]}),
+        keys=pulumi.Output.all(keys.key_ids, keys.disk_encryption_set_id).apply(lambda kd: {**kd[0], "data": kd[1]}),
         registry_urls=registry.login_server.apply(lambda host: {w: f"{host}/sahab/{w}" for w in WORKLOAD_REPOSITORIES}),
         registry_host=registry.login_server,
         database_endpoint=db.endpoint,
-        database_secret_arn=db.secret_id,
+        database_secret=db.secret_id,
         cache_endpoint=cache.endpoint,
-        cache_secret_arn=cache.secret_id,
-        role_arns=identity.client_ids,
+        cache_secret=cache.secret_id,
+        identities=identity.client_ids,
         region=loc,
         account_id=subscription,
         provider=provider,
@@ -236,11 +265,14 @@ def build_azure(spec: PlatformSpec) -> CloudPlatform:
     )
 
 
-def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.ResourceGroups, subnets, tags: dict[str, str], *, gpu: bool) -> c.AksNodePoolArgs:
+def _pool_args(
+    spec: AzurePlatformSpec, pool: AksGpuPoolSpec | AksTierSpec, cluster: c.AksCluster, groups: c.ResourceGroups, subnets, tags: dict[str, str], *, gpu: bool
+) -> c.AksNodePoolArgs:
     name = f"{spec.name}-{pool.name}"
+    capacity = pool.capacity if isinstance(pool, AksGpuPoolSpec) else "on-demand"
     labels = {
         "sahab.ae/pool": name,
-        "sahab.ae/capacity": getattr(pool, "capacity", "on-demand"),
+        "sahab.ae/capacity": capacity,
         **({"sahab.ae/accelerator": "nvidia"} if gpu else {}),
         **pool.labels,
     }
@@ -248,15 +280,15 @@ def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.Resour
         cluster_name=cluster.name,
         resource_group=groups.platform,
         pool_name=pool.name,
-        vm_size=pool.instance_types[0],
+        vm_size=pool.vm_size,
         min_count=pool.min_size,
         max_count=pool.max_size,
         zones=spec.availability_zones,
         node_subnet_id=subnets["nodes"],
         disk_gib=pool.disk_gib,
-        spot=gpu and pool.capacity == "spot",
+        spot=capacity == "spot",
         labels=labels,
-        taints=tuple(t.model_dump() for t in pool.taints) + ((SPOT_TAINT,) if gpu and pool.capacity == "spot" else ()),
+        taints=tuple(t.model_dump() for t in pool.taints) + ((SPOT_TAINT,) if capacity == "spot" else ()),
         tags=tags,
     )
 
@@ -264,8 +296,9 @@ def _pool_args(spec: PlatformSpec, pool, cluster: c.AksCluster, groups: c.Resour
 @dataclass(frozen=True)
 class AksAdapter:
     """The AKS answers of `stacks.cloud.CloudAdapter`: abfss URIs on the data account, Azure Disk
-    storage with the disk encryption set, workload identity on the service accounts; cluster
-    access and node autoscaling are AKS's own (Entra ID admin groups, the managed autoscaler)."""
+    storage with the disk encryption set, workload identity on the service accounts, VM size
+    capacities with AKS's reservations; cluster access and node autoscaling are AKS's own (Entra ID
+    groups on the cluster, the managed cluster autoscaler, which exports no interruption metrics)."""
 
     cluster: ClusterCloud
     account_name: pulumi.Output[str]
@@ -274,11 +307,20 @@ class AksAdapter:
     def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
         return pulumi.Output.all(self.account_name, self.container_names).apply(lambda ac: f"abfss://{ac[1][purpose]}@{ac[0]}.dfs.core.windows.net/{prefix}")
 
-    def cluster_access(self, spec: PlatformSpec, role_groups: dict[str, tuple[str, ...]]) -> None:
-        # The spec refuses IAM roles on Azure; admins are aadProfile.adminGroupObjectIDs on the cluster.
-        if role_groups:
-            raise ValueError("kubernetes.access: IAM roles do not exist on Azure")
+    def cluster_access(self, spec: AzurePlatformSpec) -> None:
+        # Admins are aadProfile.adminGroupObjectIDs on the cluster; the platform's roles are bound to
+        # azure.access_groups by Tenancy (ClusterCloud.kubernetes_groups). Nothing to register here.
+        return None
 
-    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+    def node_autoscaling(self, spec: AzurePlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
         # AKS runs the cluster autoscaler itself on every pool with enable_auto_scaling (node_pools.py).
         return None
+
+    def interruption_metrics(self, spec: AzurePlatformSpec) -> bool:
+        return False
+
+    def node_allocatable(self, machine_type: str | None) -> Allocatable | None:
+        # The pools' maxPods is AKS's default for Azure CNI overlay (azure_offerings.AKS_MAX_PODS).
+        if machine_type is None or machine_type not in VM_CAPACITY:
+            return None
+        return Allocatable(*aks_allocatable(machine_type))

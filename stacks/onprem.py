@@ -47,6 +47,11 @@ def cluster_cloud(spec: KubernetesPlatformSpec) -> ClusterCloud:
         # The S3 SDKs sign for a region; the in-cluster store accepts any, so it is the site's name.
         region_variables=("AWS_REGION", "AWS_DEFAULT_REGION"),
         workload_env=workload_env(S3_URL),
+        # kube-router judges egress after the `kubernetes` Service's DNAT: the API server is the endpoint
+        # itself (onprem.api_server), the kubelets are on the nodes (components/kubernetes/api_access.py).
+        api_server_cidrs=(f"{spec.onprem.api_server.address}/{32 if ':' not in spec.onprem.api_server.address else 128}",),
+        api_server_port=spec.onprem.api_server.port,
+        node_cidrs=spec.onprem.node_cidrs,
     )
 
 
@@ -83,8 +88,12 @@ def build_onprem(spec: KubernetesPlatformSpec) -> CloudPlatform:
     buckets = bucket_names(env, projects)
     # No cloud identities here: each project's pods run as its own service accounts (components/workloads.py),
     # and every workload namespace gets the in-cluster store's credentials.
-    table = platform_workloads(projects)
-    workload_namespaces = sorted({w.namespace for w in table} | {NAMESPACES[n] for n in ("platform", "training", "serving", "monitoring")} | {team_namespace(t.name) for t in spec.kubernetes.teams})
+    table = platform_workloads((b.name, b.team or b.load().spec.team) for b in spec.kubernetes.projects)
+    workload_namespaces = sorted(
+        {w.namespace for w in table}
+        | {NAMESPACES[n] for n in ("platform", "training", "serving", "monitoring")}
+        | {team_namespace(t.name) for t in spec.kubernetes.teams}
+    )
     data = onprem.data_services
 
     def data_services(spec: KubernetesPlatformSpec, opts: pulumi.ResourceOptions) -> None:
@@ -96,8 +105,14 @@ def build_onprem(spec: KubernetesPlatformSpec) -> CloudPlatform:
                 storage_class="sahab-encrypted",  # components/kubernetes/tenancy.py STORAGE_CLASS, on the customer's provisioner
                 buckets=buckets,
                 object_store_clients=tuple(workload_namespaces),
-                # Serving's A/B state; training and monitoring ask it whether an experiment runs.
-                cache_clients=(NAMESPACES["serving"], NAMESPACES["training"], NAMESPACES["monitoring"]),
+                # Serving's A/B state; training (and the pipelines' steps) and monitoring ask it whether an experiment runs.
+                # The team namespaces too: each project's pipeline steps run there (components/kubernetes/workflows.py).
+                cache_clients=(
+                    NAMESPACES["serving"],
+                    NAMESPACES["training"],
+                    NAMESPACES["monitoring"],
+                    *(team_namespace(t.name) for t in spec.kubernetes.teams),
+                ),
                 postgres_storage_gib=data.postgres_storage_gib,
                 redis_storage_gib=data.redis_storage_gib,
                 object_store_storage_gib=data.object_store_storage_gib,

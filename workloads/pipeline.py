@@ -1,255 +1,282 @@
-"""The ML workflow: the whole local run in one call (tests, demos, serving fixtures) and the
-retraining the drift job starts.
+"""The retraining pipeline of a project: ingest -> frozen frames -> train -> export -> judge -> register.
 
-    python -m workloads.pipeline retrain [--days 14] [--config train.yaml] [--set steps=300] [--resume]
+    python -m workloads.pipeline retrain [--project DIR] [--key KEY] [--resume] [--set k=v] [--alias challenger]
 
-`retrain` builds a fresh point-in-time training set from the feature store (Feast
-`get_historical_features` over the stored labels), trains, exports (ONNX, parity, int8), logs the
-drift reference profile and registers the result as a new version under the alias `challenger`;
-serving picks the challenger up and the A/B evaluator decides. The same command runs on one
-machine (`SAHAB_DRIFT_RETRAIN_COMMAND`, `sahab local`) and in the cluster's `retrain` Job.
-Exit status: 0 registered, 2 bad settings or data, 143 stopped by SIGTERM after a checkpoint
-(run it again with --resume).
+1. ingest (workloads/features/ingest.py): the prediction log's new live rows, the declared batch
+   sources and label files into the project's offline store (idempotent);
+2. frames, frozen per run key (`--key`, else SAHAB_RETRAIN_KEY, else a new one;
+   workloads/features/frames.py): reused as they are when the key's training set exists, so a
+   resume after a spot reclaim trains on the same rows even when new labels arrived; else built
+   from the sliding window (`training.window`) before the common holdout (`evaluation.holdout`);
+3. the project's training function (workloads/training/runtime.py `run_training`; one MLflow run,
+   rank 0), export to ONNX with its parity gate (workloads/export), the new version and the
+   current champion scored on the same frozen holdout, the project's gate (`evaluation.judge`);
+4. registration: `champion` when there is none and the gate passes; else `challenger` (`--alias`),
+   unless an experiment is running (`workloads.serving.evaluator.experiment_running`): then the
+   version is registered with tag `sahab.queued=true` and no alias (the evaluator makes it the
+   next challenger). A refused gate registers the version with tags `sahab.gate.result=failed` and
+   `sahab.gate.checks`, no alias, and exits 3 printing the failed checks.
+
+These are the steps of workloads/pipelines (ingest, training-set, train, export, evaluate,
+register), run here in one process and on the cluster one Argo step each, with step caching: a
+step whose inputs (code, project, config, the outputs of the steps before it) hash as a stored
+entry's is skipped and its outputs reused, so a second run on the same data and settings skips
+every step and registers nothing new (`--no-cache` runs them all); each step's inputs and outputs
+hashes are tagged on the MLflow run and the version (`sahab.lineage.<step>.inputs` / `.outputs`).
+
+Exit status: 0 registered (or queued), 2 bad settings or data, 3 the gate (or export parity)
+refused, 143 stopped by SIGTERM after a checkpoint: run it again with the same key and `--resume`.
+The last line printed is one JSON object (the version, its alias, the run key, rows, hashes,
+windows, holdout metrics of both versions, the gate, the retrain reason).
+
+Settings: the project (`--project` or SAHAB_PROJECT); SAHAB_HOME and SAHAB_MLFLOW_*
+(SahabSettings); SAHAB_FEAST_* (the project's Feast root); SAHAB_TRAIN_CHECKPOINT_URI (the
+project's checkpoint root; one folder per run key under it; local default
+`<home>/projects/<name>/checkpoints`); SAHAB_SERVING_PREDICTION_LOG_URI (the project's prediction
+log; local default `<home>/projects/<name>/serving-log`); SAHAB_RETRAIN_KEY / _REASON / _WINDOWS
+(set by the drift trigger: tags of the version). `run_project(project, home, ...)` does the same
+in-process (local runs, `sahab project run`, tests).
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+from workloads.features import frames as frozen
 
-from workloads.data.generator import generate
-from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TIMESTAMP
-from workloads.export.onnx import ExportConfig, ExportReport, export_all
-from workloads.features.store import FeatureRepo
-from workloads.monitoring.profile import ReferenceProfile
-from workloads.monitoring.reference import REFERENCE_ARTIFACT, REFERENCE_PROFILE, TAG_REFERENCE
-from workloads.registry import tracking
-from workloads.registry.client import (
-    CHALLENGER,
-    PromotionGate,
-    ResolvedModel,
-    promote,
-    register_version,
-    resolve,
-    sha256_file,
-    sha_tag,
-    verify,
+# The run's settings and helpers live with the steps (workloads/pipelines/context.py); re-exported here.
+from workloads.pipelines.context import (
+    PREDICTION_LOG_VARIABLE,
+    TAG_GATE_CHECKS,
+    TAG_GATE_RESULT,
+    TAG_RUN_KEY,
+    check_config,
+    checkpoint_root,
+    local_settings,
+    parse_overrides,
+    prediction_log_uri,
+    retrain_tags,
 )
-from workloads.settings import FeatureStoreSettings, SahabSettings
-from workloads.training.config import TrainConfig
-from workloads.training.data import TrainingData, prepare
-from workloads.training.trainer import TrainResult, save_model_bundle, train
+from workloads.pipelines.graph import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK
+from workloads.project.project import Project, from_env, resolve
+from workloads.settings import FeatureStoreSettings, SahabSettings, run_cli
 
+if TYPE_CHECKING:
+    from workloads.features.ingest import IngestReport
+
+__all__ = [
+    "PREDICTION_LOG_VARIABLE",
+    "TAG_GATE_CHECKS",
+    "TAG_GATE_RESULT",
+    "TAG_RUN_KEY",
+    "RetrainOutcome",
+    "check_config",
+    "checkpoint_root",
+    "local_settings",
+    "parse_overrides",
+    "prediction_log_uri",
+    "retrain_tags",
+    "run_project",
+]
 Log = Callable[[str], None]
+Status = Literal["registered", "queued", "gate_failed", "interrupted", "follower"]
 
 
 @dataclass(frozen=True)
-class RunOutcome:
-    run_id: str
-    version: str
-    result: TrainResult
-    export: ExportReport
+class RetrainOutcome:
+    """What one run of the pipeline did (`exit_code` is the CLI's status)."""
+
+    status: Status
+    project: str
+    key: str
+    frames: frozen.TrainingFrames
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+    holdout: dict[str, float] = field(default_factory=dict)
+    """The new version on the frozen holdout (through its exported fp32 graph)."""
+    champion_version: str | None = None
+    champion_holdout: dict[str, float] | None = None
+    """The champion on the same holdout (None without a champion)."""
+    gate: Any = None
+    """workloads.evaluation.GateResult (None when training was interrupted)."""
+    ingested: IngestReport | None = None
+    step: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each step of workloads/pipelines: skipped (cache) or not, its inputs and outputs hashes, seconds."""
+
+    @property
+    def exit_code(self) -> int:
+        return {"gate_failed": EXIT_GATE, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_OK)
+
+    @property
+    def skipped(self) -> list[str]:
+        """The steps skipped because the cache held their inputs."""
+        return [name for name, s in self.steps.items() if s["skipped"]]
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON line the CLI prints last."""
+        lineage = self.frames.lineage
+        return {
+            "project": self.project,
+            "model": self.project,
+            "status": self.status,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "key": self.key,
+            "frames_reused": self.frames.reused,
+            "rows": lineage["rows"],
+            "data_sha256": lineage["data_sha256"],
+            "holdout_sha256": lineage["holdout_sha256"],
+            "training_window": self.frames.training_window,
+            "holdout_window": self.frames.holdout_window,
+            "holdout": self.holdout,
+            "champion_version": self.champion_version,
+            "champion_holdout": self.champion_holdout,
+            "gate": self.gate.to_dict() if self.gate is not None else None,
+            "step": self.step,
+            "steps": self.steps,
+            **{k: v for k, v in self.tags.items() if k.startswith("sahab.retrain.")},
+        }
 
 
-def local_settings(home: Path) -> SahabSettings:
-    """Local-mode settings under `home`, whatever SAHAB_* variables the caller's shell holds."""
-    return SahabSettings(home=Path(home), mlflow_tracking_uri=None, mlflow_artifact_location=None)
-
-
-def build_features(home: Path, *, rows: int, seed: int, log: Log = print) -> tuple[FeatureRepo, TrainingData]:
-    """Generate data, load it into the local Feast repo, materialize it, and return the
-    point-in-time training set (split and encoded)."""
-    df = generate(rows, seed=seed)
-    repo = FeatureRepo(home, FeatureStoreSettings(mode="local"))
-    repo.write_source(df)
-    repo.apply()
-    training_set = repo.training_set()
-    repo.materialize(df[TIMESTAMP].min().to_pydatetime(), df[TIMESTAMP].max().to_pydatetime() + timedelta(seconds=1))
-    log(f"features: {len(training_set)} rows from Feast, views {repo.versions()}")
-    return repo, prepare(training_set, 0.2, feature_views=repo.versions())
-
-
-def train_and_register(
-    cfg: TrainConfig,
-    data: TrainingData,
+def run_project(
+    project: Project,
+    home: str | Path | None = None,
     *,
-    settings: SahabSettings,
-    export: ExportConfig | None = None,
-    alias: str | None = CHALLENGER,
-    tags: dict[str, str] | None = None,
+    key: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
     resume: bool = False,
+    alias: str | None = "challenger",
+    reason: str | None = None,
+    windows: str | None = None,
+    settings: SahabSettings | None = None,
+    features: FeatureStoreSettings | None = None,
+    prediction_log: str | None = None,
+    checkpoint_uri: str | None = None,
+    as_of: datetime | None = None,
+    post_drift_since: datetime | None = None,
+    use_cache: bool = True,
     log: Log = print,
-) -> RunOutcome | None:
-    """Train, export, log everything to one MLflow run and register it as a new version.
+) -> RetrainOutcome:
+    """The whole pipeline for `project` (module docstring), in this process, on the steps of
+    workloads/pipelines with their cache (`use_cache=False` runs every step).
 
-    None when training was stopped by SIGTERM (the run is marked KILLED, nothing is registered)."""
-    run_id = tracking.start_run(
-        cfg.model_dump(mode="json"),
-        data_sha256=data.snapshot_sha256,
-        feature_views=data.feature_views,
-        run_name=f"{cfg.model.kind}-seed{cfg.seed}",
+    `home` defaults to SAHAB_HOME; `settings` to local ones under `home` when `home` is given, else
+    SahabSettings() (the environment's); `features` to FeatureStoreSettings() (SAHAB_FEAST_*).
+    `as_of` freezes the labels known at that time (default: now); `post_drift_since` adds the share
+    of training rows after that time to the frames' lineage."""
+    from workloads.features.ingest import IngestReport
+    from workloads.pipelines.context import PipelineRun
+    from workloads.pipelines.runner import run_all
+    from workloads.pipelines.steps import gate_result
+
+    check_config(project, overrides)
+    run = PipelineRun(
+        project,
+        home,
+        key=key,
+        overrides=overrides,
+        resume=resume,
+        alias=alias,
+        reason=reason,
+        windows=windows,
         settings=settings,
+        features=features,
+        prediction_log=prediction_log,
+        checkpoint_uri=checkpoint_uri,
+        as_of=as_of,
+        post_drift_since=post_drift_since,
+        use_cache=use_cache,
+        log=log,
     )
     try:
-        result = train(cfg, data, log=log, resume=resume, on_metrics=lambda step, m: tracking.log_metrics(run_id, step, m, settings=settings))
-        if result.interrupted:
-            tracking.set_tags(run_id, {"sahab.interrupted_at_step": str(result.step)}, settings=settings)
-            tracking.end_run(run_id, "KILLED", settings=settings)
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            bundle = Path(tmp) / "torch"
-            bundle.mkdir()
-            save_model_bundle(bundle / "model.pt", result.model, cfg, data.spec)
-            tracking.log_artifacts(run_id, bundle, "torch", settings=settings)
-            out = Path(tmp) / "onnx"
-            report = export_all(result.model, data.spec, data.val, out, export)
-            tracking.log_metrics(run_id, result.step, report.metrics(), settings=settings)
-            tracking.log_artifacts(run_id, out, "onnx", settings=settings)
-            reference_tags = {}
-            if data.train_frame is not None:
-                monitoring = Path(tmp) / "monitoring"
-                monitoring.mkdir()
-                reference = monitoring / REFERENCE_PROFILE
-                _reference_profile(result.model, data, {"run_id": run_id, "data_sha256": data.snapshot_sha256}).save(reference)
-                tracking.log_artifacts(run_id, monitoring, "monitoring", settings=settings)
-                reference_tags = {TAG_REFERENCE: REFERENCE_ARTIFACT, sha_tag(REFERENCE_PROFILE): sha256_file(reference)}
-            version = register_version(
-                run_id, out, alias=alias, settings=settings, tags={"sahab.data.sha256": data.snapshot_sha256, **reference_tags, **(tags or {})}
-            )
-    except BaseException:
-        tracking.end_run(run_id, "FAILED", settings=settings)
-        raise
-    tracking.end_run(run_id, settings=settings)
-    log(
-        f"registered {settings.model_name} v{version} (run {run_id}): parity {report.parity_max_abs_diff:.2e}, "
-        f"int8 AUC delta {report.int8_auc_delta_points:+.3f} points"
+        was_frozen = frozen.load(run.repo, run.key) is not None
+        result = run_all(run)
+        frames = dataclasses.replace(run.frames(), reused=was_frozen)
+        ingest = result.results.get("ingest")
+        report = ingest.record.info.get("report") if ingest is not None and not ingest.skipped else None
+        ingested = IngestReport(**report) if report else None
+        steps = {name: r.as_dict() for name, r in result.results.items()}
+        name = project.spec.name
+        if result.status != "done":
+            return RetrainOutcome(result.status, name, run.key, frames, ingested=ingested, step=result.stopped_at, tags=run.tags, steps=steps)
+        trained, evaluated, registered = (result.results[s].record.values for s in ("train", "evaluate", "register"))
+    finally:
+        run.close()
+    gate = gate_result(evaluated)
+    holdout, champion, champion_version = evaluated["holdout"], evaluated["champion"], evaluated["champion_version"]
+    primary = project.spec.primary_metric
+    against = f" (champion v{champion_version}: {champion[primary]:.4f})" if champion is not None else ""
+    status, version, chosen = registered["status"], str(registered["version"]), registered["alias"]
+    verdict = {"registered": f"as {chosen}", "queued": "queued (an experiment is running)", "gate_failed": "without an alias: the gate refused it"}[status]
+    again = " (the same inputs as before: nothing re-registered)" if result.results["register"].skipped else ""
+    log(f"registered {name} v{version} {verdict}{again}; holdout {primary} {holdout[primary]:.4f}{against}; gate: {gate.describe()}")
+    return RetrainOutcome(
+        status,
+        name,
+        run.key,
+        frames,
+        version,
+        chosen,
+        str(trained["run_id"]),
+        holdout,
+        champion_version,
+        champion,
+        gate,
+        ingested,
+        int(trained["step"]),
+        run.tags,
+        steps,
     )
-    return RunOutcome(run_id, version, result, report)
 
 
-@torch.no_grad()
-def _reference_profile(model: torch.nn.Module, data: TrainingData, meta: dict[str, str]) -> ReferenceProfile:
-    """The drift job's reference: the training rows' features plus the model's own scores on them,
-    so live scores are compared with what the model produced on the data it learned from."""
-    model.eval()
-    scores = torch.sigmoid(model(data.train.numeric, data.train.categorical)).float().numpy()
-    frame = data.train_frame.assign(score=scores)
-    return ReferenceProfile.fit(frame, [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES), meta=meta)
+# --- the command line ---
 
 
-def run_local_pipeline(
-    home: Path,
-    *,
-    seed: int = 0,
-    rows: int = 20_000,
-    steps: int = 200,
-    challenger: bool = False,
-    gate: PromotionGate | None = None,
-    log: Log = print,
-) -> ResolvedModel:
-    """Run the whole workflow under `home` and return the verified `champion`.
-
-    The first version is promoted to `champion` through the gate; with `challenger=True` a second
-    version (another seed) is registered under the `challenger` alias and left unpromoted.
-    """
-    home = Path(home)
-    settings = local_settings(home)
-    torch.set_num_threads(min(2, torch.get_num_threads()))  # a good neighbour on shared machines
-    _, data = build_features(home, rows=rows, seed=seed, log=log)
-    cfg = TrainConfig.model_validate(
-        {"seed": seed, "steps": steps, "eval_every": steps, "log_every": max(1, steps // 4), "optim": {"warmup_steps": min(20, steps - 1)}}
-    )
-    train_and_register(cfg, data, settings=settings, log=log)
-    promote(gate=gate, settings=settings)
-    if challenger:
-        train_and_register(cfg.model_copy(update={"seed": seed + 1}), data, settings=settings, log=log)
-    resolved = resolve("champion", settings=settings)
-    verify(resolved)
-    return resolved
-
-
-EXIT_INTERRUPTED = 143
-
-
-def retraining_set(repo: FeatureRepo, days: float | None, log: Log = print):
-    """The point-in-time training set over the stored labels (the last `days` of them when given)."""
-    import pandas as pd
-
-    labels = repo.labels()
-    if labels.empty:
-        raise ValueError("the feature store holds no labels to train on (write them with `python -m workloads.features generate`)")
-    if days:
-        ts = pd.to_datetime(labels[TIMESTAMP], utc=True)
-        labels = labels[ts >= ts.max() - pd.Timedelta(days=days)].reset_index(drop=True)
-    frame = repo.training_set(labels)
-    log(f"retrain: {len(frame)} rows from Feast get_historical_features, {frame[TIMESTAMP].min()} .. {frame[TIMESTAMP].max()}, views {repo.versions()}")
-    return frame
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def retrain(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-    import os
-
-    from workloads.settings import TrainJobSettings
-    from workloads.training.__main__ import parse_overrides
-    from workloads.training.config import apply_overrides
-
     p = argparse.ArgumentParser(prog="python -m workloads.pipeline retrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--days", type=float, help="train on the labels of the last DAYS days (default: all)")
-    p.add_argument("--config", type=Path, help="training config (default: SAHAB_TRAIN_CONFIG, else defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--alias", default=CHALLENGER, help="alias of the new version (default: challenger)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (checkpoint.uri)")
+    p.add_argument("--project", help="the project's folder, or its name under SAHAB_PROJECTS_DIR (default: SAHAB_PROJECT)")
+    p.add_argument("--key", help="run key: names the frozen training set and the checkpoints (default: SAHAB_RETRAIN_KEY, else a new one)")
+    p.add_argument("--resume", action="store_true", help="continue from the run key's latest checkpoint (the frames are the frozen ones)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override training.config (repeatable)")
+    p.add_argument("--alias", default="challenger", choices=["challenger", "champion"], help="alias of the new version when the gate passes")
+    p.add_argument("--prediction-log", help=f"prediction log to ingest (default: {PREDICTION_LOG_VARIABLE})")
+    p.add_argument("--no-cache", action="store_true", help="run every step even when the cache holds its inputs")
     args = p.parse_args(argv)
-    settings, job = SahabSettings(), TrainJobSettings()
-    overrides = parse_overrides(args.overrides)
-    if job.checkpoint_uri:
-        overrides.setdefault("checkpoint.uri", job.checkpoint_uri)
-    path = args.config or job.config
-    cfg = TrainConfig.from_file(path, overrides) if path else TrainConfig.model_validate(apply_overrides({}, overrides))
-    repo = FeatureRepo(settings.home, FeatureStoreSettings())
-    data = prepare(retraining_set(repo, args.days), cfg.data.val_fraction, feature_views=repo.versions())
-    tags = {
-        "sahab.retrain.reason": os.environ.get("SAHAB_RETRAIN_REASON", "manual"),
-        "sahab.retrain.key": os.environ.get("SAHAB_RETRAIN_KEY", ""),
-        "sahab.retrain.windows": os.environ.get("SAHAB_RETRAIN_WINDOWS", "")[:5000],
-    }
-
-    def log(line: str) -> None:
-        print(line, flush=True)
-
-    if int(os.environ.get("RANK", "0")) != 0:
-        # Under the DeepSpeed launcher the other ranks train with rank 0, which alone registers.
-        result = train(cfg, data, resume=args.resume, log=lambda line: None)
-        return EXIT_INTERRUPTED if result.interrupted else 0
-    outcome = train_and_register(cfg, data, settings=settings, alias=args.alias, tags=tags, resume=args.resume, log=log)
-    if outcome is None:
-        return EXIT_INTERRUPTED
-    print(
-        json.dumps(
-            {
-                "model": settings.model_name,
-                "version": outcome.version,
-                "run_id": outcome.run_id,
-                "alias": args.alias,
-                "rows": len(data.train) + len(data.val),
-                **tags,
-            }
-        ),
-        flush=True,
+    project = resolve(args.project) if args.project else from_env()
+    outcome = run_project(
+        project,
+        key=args.key,
+        overrides=parse_overrides(args.overrides),
+        resume=args.resume,
+        alias=args.alias,
+        prediction_log=args.prediction_log,
+        use_cache=not args.no_cache,
+        log=_print,
     )
-    return 0
+    if outcome.status == "gate_failed":
+        print(f"error: {project.name} v{outcome.version}: the gate refused it: {outcome.gate.describe()}", file=sys.stderr, flush=True)
+    if outcome.status != "follower":
+        print(json.dumps(outcome.summary(), sort_keys=True, default=str), flush=True)
+    return outcome.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "retrain":
         print("usage: python -m workloads.pipeline retrain [--help]", file=sys.stderr)
@@ -258,8 +285,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from workloads.settings import run_cli
-
     sys.exit(run_cli(main))

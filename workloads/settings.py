@@ -52,9 +52,18 @@ class SahabSettings(BaseSettings):
     """MLflow tracking (and registry) URI; default `sqlite:///<home>/mlflow.db`."""
     mlflow_artifact_location: str | None = None
     """Artifact root for new experiments (`s3://bucket/mlflow` in the cloud); default `<home>/mlartifacts`."""
-    mlflow_experiment: str = "transaction-risk"
-    model_name: str = "transaction-risk"
-    """Registered model name."""
+    mlflow_experiment: str | None = None
+    """MLflow experiment; default: the project's name (`for_project`)."""
+    model_name: str | None = None
+    """Registered model name; default: the project's name (`for_project`)."""
+
+    def for_project(self, project) -> SahabSettings:
+        """These settings for one project (a Project, a ProjectSpec or a name): the registered model
+        and the MLflow experiment are named after it unless SAHAB_MODEL_NAME / SAHAB_MLFLOW_EXPERIMENT say otherwise."""
+        from workloads.project.paths import project_name
+
+        name = project_name(project)
+        return self.model_copy(update={"model_name": self.model_name or name, "mlflow_experiment": self.mlflow_experiment or name})
 
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
@@ -68,16 +77,19 @@ class SahabSettings(BaseSettings):
 
 
 class FeatureStoreSettings(StrictEnvSettings):
-    """Where the Feast repository keeps its registry, offline data and online store.
+    """Where a project's Feast repository keeps its registry, offline data and online store.
 
-    local: everything under SAHAB_HOME; aws: `URI` (or the old spelling `S3_URI`) is `s3://...`, the
-    region an AWS UAE one (or on-premises); azure: `URI` is `abfss://...`, the region an Azure UAE one.
+    local: everything under `<SAHAB_HOME>/projects/<name>/feast` (workloads/project/paths.py);
+    aws: `URI` (or the old spelling `S3_URI`) is `s3://...`, the region an AWS UAE one (or
+    on-premises); azure: `URI` is `abfss://...`, the region an Azure UAE one. In the cloud modes the
+    URI is the project's own Feast root (`.../feast/<project>`), used as given.
     """
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_FEAST_", frozen=True, extra="ignore")
 
     mode: Literal["local", "aws", "azure"] = "local"
-    project: str = "sahab"
+    project: str | None = None
+    """Feast project name; default: the project's (`ProjectSpec.feast_project`). Tests set it to keep Redis keys apart."""
     region: str = "me-central-1"
     """Region of the offline store; must be in the UAE (azure mode: uaenorth, its default, or uaecentral)."""
     uri: str | None = None
@@ -185,20 +197,27 @@ class TrainJobSettings(StrictEnvSettings):
 
 
 def run_cli(main, argv=None) -> int:
-    """Run a CLI `main(argv) -> int`, turning configuration errors into one clear message and
-    exit status 2 instead of a traceback."""
+    """Run a CLI `main(argv) -> int`, turning errors a user can act on into one clear message
+    instead of a traceback: a SahabError ends with its class's `exit_code` (workloads/errors.py:
+    2 bad input or settings, 1 a check that ran and failed, 3 a model gate that refused); invalid
+    settings and the other input errors (ValueError, FileNotFoundError, LookupError) with 2."""
     import sys
 
     from pydantic import ValidationError
+
+    from workloads.errors import EXIT_INPUT, SahabError
 
     try:
         return int(main(argv) or 0)
     except ValidationError as exc:
         print(format_errors(exc), file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except SahabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (ValueError, FileNotFoundError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
 
 
 def format_errors(exc) -> str:

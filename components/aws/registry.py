@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 # Workload images built from workloads/. Mirrors of third-party images are named by the platform
 # layer that runs them (components/kubernetes/images.py) and passed in by the stack.
-WORKLOAD_REPOSITORIES = ("training", "export", "serving", "drift", "features", "mlflow")
+WORKLOAD_REPOSITORIES = ("training", "export", "serving", "drift", "features", "mlflow", "notebook")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pulumi
+import pulumiverse_time as time
 from pulumi_azure_native import authorization, network
 
 # Built-in role definition GUIDs (checked: learn.microsoft.com "Azure built-in roles", and Bicep
@@ -22,7 +23,16 @@ ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Private DNS Zone Contributor": "b12aa53e-6015-4669-85d0-8515ebb3ae7f",
+    "Key Vault Contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
 }
+# Azure RBAC: "it will take up to 10 minutes (600 seconds) after role assignments is changed for role
+# to be applied" (checked: MicrosoftDocs/azure-docs articles/key-vault/general/rbac-guide.md, "Known
+# limits and performance", fetched 2026-12). A resource that uses a grant while it is created (a
+# customer-managed key, the disk encryption set, KMS) waits that long after the grant, so the first
+# `pulumi up` succeeds instead of the second.
+RBAC_PROPAGATION_SECONDS = 600
 # Private DNS zones of the private endpoints (checked: learn.microsoft.com "Azure Private Endpoint
 # private DNS zone values", fetched 2026-12).
 DNS_ZONES = {
@@ -63,6 +73,24 @@ def assign(
         condition_version="2.0" if condition else None,
         opts=opts,
     )
+
+
+def propagated(name: str, grants: list[authorization.RoleAssignment], seconds: int, opts: pulumi.ResourceOptions) -> time.Sleep:
+    """A wait of `seconds` after `grants` exist (pulumiverse-time Sleep; it waits on create only, and
+    again when a grant is replaced: its triggers are the grants' ids)."""
+    if seconds < 0:
+        raise ValueError(f"rbac_propagation_seconds: {seconds} is negative")
+    return time.Sleep(
+        name,
+        create_duration=f"{seconds}s",
+        triggers={f"grant-{i}": g.id for i, g in enumerate(grants)},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(grants))),
+    )
+
+
+def after(value: pulumi.Input[str], ready: pulumi.Resource) -> pulumi.Output[str]:
+    """`value`, available only once `ready` is created: whatever takes it as an input depends on `ready`."""
+    return pulumi.Output.all(value, ready.id).apply(lambda v: v[0])
 
 
 def private_endpoint(

@@ -16,12 +16,19 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_random as random
+import pulumiverse_time as time
 from pulumi_azure_native import dbforpostgresql as pg
 from pulumi_azure_native import keyvault, redisenterprise
 
 from components.azure._common import private_endpoint
 
 REDIS_PORT = 10000  # Azure Managed Redis listens on 10000 (TLS)
+# A flexible server takes one change at a time, and refuses one right after it is created ("ServerIsBusy:
+# Cannot complete operation while server ... is busy processing another operation"; a short wait after
+# the server fixes it, "verified with Azure technical support": checked Azure/azure-postgresql issue 134,
+# and Azure/bicep-registry-modules issue 4451 for the same error on a configuration). So: the server, a
+# settling wait, the configuration, then the database, never two at once.
+SETTLE_SECONDS = 60
 ADMIN_LOGIN = "sahab"
 
 
@@ -106,18 +113,26 @@ class PostgresServer(pulumi.ComponentResource):
             data_encryption=pg.DataEncryptionArgs(type="AzureKeyVault", primary_key_uri=args.key_id, primary_user_assigned_identity_id=args.cmk_identity_id),
             auth_config=pg.AuthConfigArgs(active_directory_auth="Enabled", password_auth="Enabled", tenant_id=args.tenant_id),
             administrator_login=ADMIN_LOGIN,
-            administrator_login_password=password.result,
+            # RandomPassword marks `result` secret (additionalSecretOutputs); this keeps it one even
+            # where that option is not honoured.
+            administrator_login_password=pulumi.Output.secret(password.result),
             tags=args.tags,
             opts=child,
         )
-        pg.Configuration(
+        settled = time.Sleep(
+            f"{name}-settle",
+            create_duration=f"{SETTLE_SECONDS}s",
+            triggers={"server": server.id},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[server]),
+        )
+        tls = pg.Configuration(
             f"{name}-tls",
             configuration_name="ssl_min_protocol_version",
             server_name=server.name,
             resource_group_name=args.resource_group,
             value="TLSv1.2",
             source="user-override",
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[settled]),
         )
         pg.Database(
             f"{name}-mlflow",
@@ -126,7 +141,7 @@ class PostgresServer(pulumi.ComponentResource):
             resource_group_name=args.resource_group,
             charset="UTF8",
             collation="en_US.utf8",
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[tls]),
         )
         secret = _secret(f"{name}-secret", "registry-db", password.result.apply(lambda p: json.dumps({"username": ADMIN_LOGIN, "password": p})), args, child)
         self.server_id = server.id
@@ -137,6 +152,9 @@ class PostgresServer(pulumi.ComponentResource):
 
 @dataclass(frozen=True, kw_only=True)
 class ManagedRedisArgs(_Common):
+    """`key_id` here is the key's versioned URL: Azure Managed Redis takes no other ("Key encryption key
+    Url, versioned only": pulumi-azure-native 3.29.0 redisenterprise ClusterPropertiesCustomerManagedKeyEncryptionArgs)."""
+
     endpoint_subnet_id: pulumi.Input[str]
     """Private-endpoint subnet."""
     dns_zone_id: pulumi.Input[str]

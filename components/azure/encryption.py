@@ -2,7 +2,21 @@
 authorization, purge protection and soft delete, no public network access (a private endpoint
 only), and the identities that unwrap with the keys: one user-assigned identity for the services
 that take one (storage, registry, PostgreSQL, Redis), and a disk encryption set for node disks and
-persistent volumes."""
+persistent volumes.
+
+Every grant a service uses while it is created is followed by a wait for Azure RBAC to propagate,
+and the outputs that name the keys, the CMK identity and the disk encryption set resolve only after
+it: whatever takes one as an input (storage accounts, the registry, PostgreSQL, Redis, the cluster)
+depends on its grant, so the first `pulumi up` succeeds.
+
+The cluster (etcd) and cache keys are the exceptions to "versionless": Azure Managed Redis takes only a
+versioned key URL (checked: pulumi-azure-native 3.29.0 sdk/python redisenterprise/_inputs.py
+ClusterPropertiesCustomerManagedKeyEncryptionArgs.key_encryption_key_url, "versioned only"), and AKS KMS takes a key id with its version and
+is moved to a new version by updating that id (checked: MicrosoftDocs/azure-aks-docs
+articles/aks/use-kms-etcd-encryption.md, "Rotate existing keys in a private key vault", fetched
+2026-12). Their versions therefore expire after three rotation periods, not two: AKS and Redis keep
+using the old version until `pulumi refresh` then `pulumi up` hand them the new one, and AKS needs the
+old one valid until the next rotation (README, "Azure: rotating the etcd key")."""
 
 from __future__ import annotations
 
@@ -11,11 +25,15 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import compute, keyvault, managedidentity
 
-from components.azure._common import assign, compact_name, private_endpoint
+from components.azure._common import RBAC_PROPAGATION_SECONDS, after, assign, compact_name, private_endpoint, propagated
 
 # What each key encrypts. AKS KMS (etcd secrets) takes its own key so it can rotate on its own.
 PURPOSES = ("storage", "disks", "cluster", "database", "cache", "registry")
 ROTATE_MIN_DAYS, ROTATE_MAX_DAYS = 90, 2560
+# A key version expires this many rotation periods after it is created: two for keys the services
+# follow by their versionless id, three for the keys AKS KMS and Redis pin (see the module docstring).
+EXPIRY_PERIODS = {"cluster": 3, "cache": 3}
+DEFAULT_EXPIRY_PERIODS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +54,8 @@ class KeyVaultArgs:
     """`privatelink.vaultcore.azure.net` zone."""
     rotation_days: int = 365
     """Keys rotate this long after creation (90-2560)."""
+    rbac_propagation_seconds: int = RBAC_PROPAGATION_SECONDS
+    """Wait after a grant before anything that needs it is created."""
     tags: dict[str, str]
     """Tags of every taggable child."""
 
@@ -87,7 +107,7 @@ class KeyVault(pulumi.ComponentResource):
         cmk = managedidentity.UserAssignedIdentity(
             f"{name}-cmk", resource_name_=f"{name}-cmk", resource_group_name=rg, location=loc, tags=args.tags, opts=child
         )
-        assign(
+        cmk_grant = assign(
             f"{name}-cmk-crypto",
             subscription_id=args.subscription_id,
             role="Key Vault Crypto Service Encryption User",
@@ -95,6 +115,7 @@ class KeyVault(pulumi.ComponentResource):
             scope=vault.id,
             opts=child,
         )
+        cmk_ready = propagated(f"{name}-cmk-propagation", [cmk_grant], args.rbac_propagation_seconds, child)
         des = compute.DiskEncryptionSet(
             f"{name}-des",
             disk_encryption_set_name=f"{name}-des",
@@ -107,7 +128,7 @@ class KeyVault(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        assign(
+        des_grant = assign(
             f"{name}-des-crypto",
             subscription_id=args.subscription_id,
             role="Key Vault Crypto Service Encryption User",
@@ -115,15 +136,19 @@ class KeyVault(pulumi.ComponentResource):
             scope=vault.id,
             opts=child,
         )
+        des_ready = propagated(f"{name}-des-propagation", [des_grant], args.rbac_propagation_seconds, child)
         self.vault_id = vault.id
         self.vault_name = vault.name
         self.vault_uri = vault.properties.apply(lambda p: p.vault_uri)
-        self.key_ids = pulumi.Output.all(**{p: k.key_uri for p, k in keys.items()})
-        self.key_names = {p: k.name for p, k in keys.items()}
+        # Keys and the identity that unwraps them reach their consumers only once the grant has propagated.
+        self.key_ids = pulumi.Output.all(**{p: after(k.key_uri, cmk_ready) for p, k in keys.items()})
+        self.key_names = {p: after(k.name, cmk_ready) for p, k in keys.items()}
         self.cluster_key_versioned_id = keys["cluster"].key_uri_with_version
-        self.cmk_identity_id = cmk.id
-        self.cmk_identity_client_id = cmk.client_id
-        self.disk_encryption_set_id = des.id
+        # Key ids with their version, for the services that take no other (Azure Managed Redis).
+        self.versioned_key_ids = pulumi.Output.all(**{p: after(k.key_uri_with_version, cmk_ready) for p, k in keys.items()})
+        self.cmk_identity_id = after(cmk.id, cmk_ready)
+        self.cmk_identity_client_id = after(cmk.client_id, cmk_ready)
+        self.disk_encryption_set_id = after(des.id, des_ready)
         self.register_outputs(
             {
                 "vault_id": self.vault_id,
@@ -137,6 +162,7 @@ class KeyVault(pulumi.ComponentResource):
     @staticmethod
     def _key(name: str, purpose: str, vault: keyvault.Vault, rg, args: KeyVaultArgs, child: pulumi.ResourceOptions) -> keyvault.Key:
         days = args.rotation_days
+        expiry_days = EXPIRY_PERIODS.get(purpose, DEFAULT_EXPIRY_PERIODS) * days
         return keyvault.Key(
             f"{name}-{purpose}",
             key_name=f"sahab-{purpose}",
@@ -147,8 +173,9 @@ class KeyVault(pulumi.ComponentResource):
                 key_size=3072 if purpose != "cluster" else 2048,  # AKS KMS documents RSA 2048 keys
                 key_ops=["wrapKey", "unwrapKey", "encrypt", "decrypt"],
                 rotation_policy=keyvault.RotationPolicyArgs(
-                    # Expiry is twice the rotation period: a missed rotation is noticed before data is locked out.
-                    attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=f"P{2 * days}D"),
+                    # Expiry outlives the next rotation: a missed rotation is noticed (notify, 30 days
+                    # before) before data is locked out.
+                    attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=f"P{expiry_days}D"),
                     lifetime_actions=[
                         keyvault.LifetimeActionArgs(action=keyvault.ActionArgs(type="rotate"), trigger=keyvault.TriggerArgs(time_after_create=f"P{days}D")),
                         keyvault.LifetimeActionArgs(action=keyvault.ActionArgs(type="notify"), trigger=keyvault.TriggerArgs(time_before_expiry="P30D")),

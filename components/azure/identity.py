@@ -67,12 +67,14 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: AzureWorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sahab:azure:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        client_ids = {}
+        # Every workload is checked before any is registered: a bad one leaves nothing half-built.
         for w in args.workloads:
             missing = [g for g in (*w.read_buckets, *w.write_buckets) if split_grant(g)[0] not in args.container_ids]
             missing += [s for s in w.secrets if s not in args.secret_names]
             if missing:
                 raise ValueError(f"workloads[{w.name}]: no container or secret for {missing}")
+        client_ids = {}
+        for w in args.workloads:
             uai = managedidentity.UserAssignedIdentity(
                 f"{name}-{w.name}",
                 resource_name_=f"sahab-{w.name}",

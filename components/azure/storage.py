@@ -1,6 +1,8 @@
 """Storage accounts: one ADLS Gen2 account for the platform's data (lake, offline features, model
 and experiment artifacts, one container each) and one for audit records, whose account-level
-immutability policy is time-based and locked. Both: customer-managed key from Key Vault through a
+immutability policy is time-based: created Unlocked, since Azure creates a policy only as Disabled or
+Unlocked, and Locked by a later `up` with `lock_audit_immutability` (irreversible: a locked policy's
+retention can only grow, and the account cannot be deleted while it holds records). Both: customer-managed key from Key Vault through a
 user-assigned identity, TLS 1.2+, HTTPS only, no public blob access, no shared keys (Entra ID
 only), reachable through private endpoints. Replication is LRS/ZRS, or GRS/GZRS from uaenorth
 (its pair uaecentral stays in the UAE); the spec refuses GRS for `health` data."""
@@ -49,7 +51,9 @@ class StorageArgs:
     dfs_zone_id: pulumi.Input[str]
     """`privatelink.dfs.core.windows.net` zone."""
     audit_retention_days: int = 2555
-    """Locked time-based retention of audit records."""
+    """Time-based retention of audit records."""
+    lock_audit_immutability: bool = False
+    """Lock the audit policy (irreversible). Only on an `up` after the one that created the account."""
     noncurrent_version_days: int = 90
     """Old versions kept this long."""
     infrequent_access_days: int = 30
@@ -147,10 +151,15 @@ class Storage(pulumi.ComponentResource):
     ) -> storage.StorageAccount:
         immutability = None
         if immutable_days is not None:
+            # "A policy can only be created in a Disabled or Unlocked state [...] Only a policy in an
+            # Unlocked state can transition to a Locked state which cannot be reverted" (checked:
+            # pulumi-azure-native 3.29.0 sdk/python storage/_inputs.py AccountImmutabilityPolicyPropertiesArgs.state).
             immutability = storage.ImmutableStorageAccountArgs(
                 enabled=True,
                 immutability_policy=storage.AccountImmutabilityPolicyPropertiesArgs(
-                    immutability_period_since_creation_in_days=immutable_days, state="Locked", allow_protected_append_writes=True
+                    immutability_period_since_creation_in_days=immutable_days,
+                    state="Locked" if args.lock_audit_immutability else "Unlocked",
+                    allow_protected_append_writes=True,
                 ),
             )
         return storage.StorageAccount(

@@ -6,6 +6,7 @@ from components.kubernetes.feast import FeatureStore, FeatureStoreArgs
 from components.kubernetes.gpu import GpuSupport, GpuSupportArgs
 from components.kubernetes.mlflow import Mlflow, MlflowArgs
 from components.kubernetes.monitoring import Monitoring, MonitoringArgs
+from components.kubernetes.project import ProjectRef
 from components.kubernetes.serving import Serving, ServingArgs
 from components.kubernetes.tenancy import NamespaceSpec, Tenancy, TenancyArgs
 from components.kubernetes.training import Training, TrainingArgs
@@ -25,6 +26,7 @@ __all__ = [
     "MonitoringArgs",
     "NamespaceSpec",
     "NodeAutoscaling",
+    "ProjectRef",
     "Serving",
     "ServingArgs",
     "Tenancy",

@@ -56,6 +56,24 @@ class ClusterCloud:
     """Field of the online store's secret that holds the Redis password, as scripts/with_secrets.py names
     it: `value` for a plain-string secret (Secrets Manager, in-cluster), `password` for the JSON one
     components/azure/data_services.py writes to Key Vault."""
+    https_outside_vpc: bool = False
+    """Whether workloads need HTTPS to addresses outside the VPC that no CIDR names (S3's gateway endpoint,
+    Entra ID's token endpoint): a notebook's egress then keeps HTTPS to any address but IMDS (notebooks.py)."""
+    pod_identity_agent: bool = False
+    """Whether pods get their cloud credentials from the EKS Pod Identity agent (a link-local address)."""
+    api_server_cidrs: tuple[str, ...] = ()
+    """Where the network policies see the Kubernetes API server, with `api_server_port`: after the `kubernetes`
+    Service's DNAT, as kube-router judges egress (an existing k3s cluster: the server node's IP/32, port 6443).
+    Empty: the baseline's HTTPS to any address reaches it (EKS: the control plane's ENIs in the VPC, 443), or,
+    with `cilium`, a CiliumNetworkPolicy does."""
+    api_server_port: int = 443
+    """Port of the API server's endpoint (k3s 6443; EKS, and AKS's VNet-integrated API server, 443)."""
+    node_cidrs: tuple[str, ...] = ()
+    """Where the kubelets listen (Prometheus scrapes them on 10250): an existing cluster's `onprem.node_cidrs`.
+    Empty: the VPC's CIDR (the nodes' subnets are in it)."""
+    cilium: bool = False
+    """Cilium enforces the network policies (AKS: Azure CNI powered by Cilium). Its `ipBlock` never matches the
+    API server or a node, so those flows are CiliumNetworkPolicies with `toEntities` (components/kubernetes/api_access.py)."""
     feast_mode: Literal["aws", "azure"] = "aws"
     """`SAHAB_FEAST_MODE` of the features workload (workloads/settings.py FeatureStoreSettings): `aws` reads
     an s3:// offline store (EKS, and an existing cluster's S3-compatible store), `azure` an abfss:// one."""
@@ -97,4 +115,6 @@ EKS = ClusterCloud(
     public_lb_annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
     # EKS Pod Identity binds roles to service accounts on the AWS side: nothing to annotate.
     region_variables=("AWS_REGION", "AWS_DEFAULT_REGION"),
+    https_outside_vpc=True,
+    pod_identity_agent=True,
 )

@@ -45,6 +45,9 @@ WORKLOAD_IMAGES: dict[str, WorkloadImage] = {
     "features": WorkloadImage("python-base", ("ml", "aws", "azure")),
     "drift": WorkloadImage("python-base", ("ml", "aws", "azure")),
     "mlflow": WorkloadImage("python-base", ("ml", "aws", "azure"), ("psycopg2-binary",)),
+    # The teams' notebook servers (components/kubernetes/notebooks.py): the workloads' stack with CUDA for
+    # the GPU profiles, JupyterLab and `jupyterhub-singleuser` (the `notebooks` extra).
+    "notebook": WorkloadImage("cuda-base", ("ml", "gpu", "aws", "azure", "notebooks")),
 }
 
 

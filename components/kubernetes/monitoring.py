@@ -13,13 +13,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.kubernetes import images
+from components.kubernetes import images, pins
 from components.kubernetes._helm import release
 from components.kubernetes._pod import container_security, pod_security, resources
 from workloads.monitoring import alerts
 
-STACK_CHART = images.chart("kube-prometheus-stack")  # pins and where they were checked: images.CHARTS
-PUSHGATEWAY_CHART = images.chart("prometheus-pushgateway")
+STACK_CHART = pins.chart("kube-prometheus-stack")  # where each pin was checked: components/kubernetes/pins.py
+PUSHGATEWAY_CHART = pins.chart("prometheus-pushgateway")
 DASHBOARDS = Path(__file__).parent / "dashboards"
 PUSHGATEWAY_SERVICE = "pushgateway"
 PUSHGATEWAY_PORT = 9091
@@ -85,9 +85,9 @@ class Monitoring(pulumi.ComponentResource):
         self.stack = release(
             f"{name}-stack",
             release_name="kube-prometheus-stack",
-            chart=STACK_CHART[0],
-            version=STACK_CHART[1],
-            repo=STACK_CHART[2],
+            chart=STACK_CHART.name,
+            version=STACK_CHART.version,
+            repo=STACK_CHART.repo,
             namespace=ns,
             values=_stack_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
@@ -95,9 +95,9 @@ class Monitoring(pulumi.ComponentResource):
         release(
             f"{name}-pushgateway",
             release_name=PUSHGATEWAY_SERVICE,
-            chart=PUSHGATEWAY_CHART[0],
-            version=PUSHGATEWAY_CHART[1],
-            repo=PUSHGATEWAY_CHART[2],
+            chart=PUSHGATEWAY_CHART.name,
+            version=PUSHGATEWAY_CHART.version,
+            repo=PUSHGATEWAY_CHART.repo,
             namespace=ns,
             values={
                 "fullnameOverride": PUSHGATEWAY_SERVICE,

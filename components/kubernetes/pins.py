@@ -117,6 +117,24 @@ PINS: tuple[Pin, ...] = (
         repo="https://prometheus-community.github.io/helm-charts",
         checked="prometheus-community/helm-charts tag prometheus-pushgateway-3.4.1 Chart.yaml version 3.4.1, appVersion v1.11.1",
     ),
+    # Pipelines (components/kubernetes/workflows.py) and notebooks (notebooks.py), re-read on 2026-12-06.
+    Pin(
+        kind="chart",
+        key="argo-workflows",
+        name="argo-workflows",
+        version="1.0.18",
+        repo="https://argoproj.github.io/argo-helm",
+        checked="argoproj/argo-helm tag argo-workflows-1.0.18 (4f4cc4f9, 2026-06-25) charts/argo-workflows/Chart.yaml version 1.0.18, appVersion v4.0.6",
+    ),
+    Pin(
+        kind="chart",
+        key="jupyterhub",
+        name="jupyterhub",
+        version="4.4.0",
+        repo="https://hub.jupyter.org/helm-chart/",
+        checked="jupyterhub/zero-to-jupyterhub-k8s tag 4.4.0 (5c5f5df7, 2026-06-10): chartpress.yaml baseVersion 4.4.0, Chart.yaml appVersion 5.5.0 "
+        "(JupyterHub 5.5.0); docs/source/jupyterhub/installation.md `helm repo add jupyterhub https://hub.jupyter.org/helm-chart/`",
+    ),
     # Images the charts run, mirrored; each tag equals its chart's default at the pinned version.
     Pin(
         kind="chart-image",
@@ -226,14 +244,62 @@ PINS: tuple[Pin, ...] = (
         values_path="image",
         checked="prometheus-pushgateway-3.4.1 values.yaml image.tag empty -> _helpers.tpl default .Chart.AppVersion v1.11.1",
     ),
+    Pin(
+        kind="chart-image",
+        key="argo-workflow-controller",
+        name="quay.io/argoproj/workflow-controller",
+        version="v4.0.6",
+        default_of="argo-workflows",
+        values_path="controller.image",
+        checked="argo-workflows-1.0.18 values.yaml controller.image (registry quay.io, repository argoproj/workflow-controller, tag empty) "
+        "-> _helpers.tpl argo-workflows.defaultTag .Chart.AppVersion v4.0.6",
+    ),
+    Pin(
+        kind="chart-image",
+        key="argo-exec",
+        name="quay.io/argoproj/argoexec",
+        version="v4.0.6",
+        default_of="argo-workflows",
+        values_path="executor.image",
+        checked="argo-workflows-1.0.18 values.yaml executor.image (quay.io argoproj/argoexec, tag empty) -> defaultTag v4.0.6 (the controller's --executor-image)",
+    ),
+    Pin(
+        kind="chart-image",
+        key="argo-server",
+        name="quay.io/argoproj/argocli",
+        version="v4.0.6",
+        default_of="argo-workflows",
+        values_path="server.image",
+        checked="argo-workflows-1.0.18 values.yaml server.image (quay.io argoproj/argocli, tag empty) -> defaultTag v4.0.6",
+    ),
+    Pin(
+        kind="chart-image",
+        key="jupyterhub-hub",
+        name="quay.io/jupyterhub/k8s-hub",
+        version="4.4.0",
+        default_of="jupyterhub",
+        values_path="hub.image",
+        checked="zero-to-jupyterhub-k8s 4.4.0 values.yaml hub.image.name quay.io/jupyterhub/k8s-hub, tag set by chartpress to the chart version 4.4.0 "
+        "(chartpress.yaml images.hub valuesPath hub.image)",
+    ),
+    Pin(
+        kind="chart-image",
+        key="jupyterhub-proxy",
+        name="quay.io/jupyterhub/configurable-http-proxy",
+        version="5.2.0",
+        default_of="jupyterhub",
+        values_path="proxy.chp.image",
+        checked="zero-to-jupyterhub-k8s 4.4.0 values.yaml proxy.chp.image name quay.io/jupyterhub/configurable-http-proxy tag 5.2.0",
+    ),
     # Build bases of the workload images (IMAGES.md recipe): mirrored too, never pulled from outside.
     Pin(
         kind="build-base",
         key="python-base",
         name="docker.io/library/python",
-        version="3.11-slim",
-        checked="docker-library/official-images library/python at 37079fb (2026-08-21): 3.11-slim is an alias that moves with each release, "
-        "now of 3.11.16-slim-trixie (Debian 13); the mirror keeps whatever it copied first (IMMUTABLE)",
+        version="3.11.16-slim-bookworm",
+        checked="docker-library/official-images library/python at 37079fb (2026-08-21): the exact patch and Debian release, not the moving "
+        "3.11-slim alias (now 3.11.16-slim-trixie, Debian 13); bookworm (Debian 12, glibc 2.36) is the Debian release of the machines the wheels were resolved on; "
+        "the mirror keeps what it copied first (IMMUTABLE); a rebuild of the tag changes its digest, so the recipe records the digest it built from",
     ),
     Pin(
         kind="build-base",

@@ -1,16 +1,19 @@
-"""Serving: one BentoML Deployment whose every pod loads champion and challenger and routes each
-key by its sticky hash (the same on every replica, whatever the replica count or the HPA does),
-with its HPA and PodDisruptionBudget, spread over zones, ready on `/readyz`, behind one Service.
+"""Serving of one model project: a BentoML Deployment `<project>-serving` whose every pod loads
+champion and challenger and routes each key by its sticky hash (the same on every replica, whatever
+the replica count or the HPA does), with its HPA and PodDisruptionBudget, spread over zones, ready
+on `/readyz`, behind its own Service. Every object is named after the project and labelled with it
+(`sahab.ae/project`); its pods read the project from `SAHAB_PROJECT` and run as the project's own
+service account (its identity reaches only the project's model versions, prediction log and labels).
 
 Each pod has a second container, the A/B control plane (`python -m workloads.serving.control`,
-port 3001: `/feedback`, `/experiment`, `/promote`), behind its own ClusterIP Service and reachable
-only from the namespaces named in `control_client_namespaces` (the scoring load balancer only
-forwards port 3000), with a bearer token from the `serving-control-token` Secret (generated here,
-mounted as a file).
-Experiment state lives in the platform's Redis (the online store's, under the `sahab:ab:` key
-prefix), its AUTH token read from the secrets service at start by with_secrets.py; the evaluator
-CronJob (`python -m workloads.serving.evaluator --once`, concurrencyPolicy Forbid) is the one
-decision-maker. The Service is an internal load balancer unless `public` is asked for explicitly,
+port 3001: `/feedback`, `/labels`, `/experiment`, `/promote`), behind its own ClusterIP Service and
+reachable only from the namespaces named in `control_client_namespaces` (the scoring load balancer
+only forwards port 3000), with a bearer token from the `<project>-serving-control-token` Secret
+(generated here, mounted as a file); labels it receives go to the project's label store (its Feast root).
+Experiment state lives in the platform's Redis (the online store's, under the `sahab:ab:<project>:`
+key prefix), its AUTH token read from the secrets service at start by with_secrets.py; the evaluator
+CronJob `<project>-evaluator` (`python -m workloads.serving.evaluator --once`, concurrencyPolicy
+Forbid) is the project's one decision-maker. The Service is an internal load balancer unless `public` is asked for explicitly,
 with source CIDRs.
 """
 
@@ -26,30 +29,33 @@ import pulumi_random as random
 
 from components.kubernetes import _objects as obj
 from components.kubernetes._pod import SCRIPTS_DIR, container_security, env, labels, pod_security, resources, script_volume, tmp_volume
-from components.kubernetes.cloud import EKS, ClusterCloud
+from components.kubernetes.cloud import ClusterCloud
+from components.kubernetes.project import PROJECT_LABEL, ProjectRef
 
 PORT = 3000
 CONTROL_PORT = 3001
 AB_REDIS_PREFIX = "sahab:ab:"
-CONTROL_TOKEN_SECRET = "serving-control-token"
+CONTROL_TOKEN_SECRET = "serving-control-token"  # prefixed by the project: `<project>-serving-control-token`
 TOKEN_DIR = "/var/run/sahab/control-token"
 # The control plane is a small Starlette app: what it takes is subtracted from the pod's size.
 CONTROL_CPU_M, CONTROL_MEMORY_MI = 100, 256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServingArgs:
+    project: ProjectRef
+    """The model project served: prefixes and labels every object, `SAHAB_PROJECT` of every container."""
     namespace: str
     """Serving namespace."""
     service_account: str
-    """Service account bound to the `serving` IAM role."""
+    """Service account bound to the project's serving identity (components/workloads.py `<project>-serving`)."""
     image: pulumi.Input[str]
     """Pinned `sahab/serving` image (BentoML service `workloads.serving`; the control plane and the
     evaluator run from it too)."""
     tracking_uri: pulumi.Input[str]
     """MLflow registry the service resolves its aliases from."""
     feature_server_url: pulumi.Input[str]
-    """Feast feature server URL."""
+    """The project's Feast feature server URL."""
     region: str
     """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
     vpc_cidr: str
@@ -58,10 +64,12 @@ class ServingArgs:
     """Labels of the CPU serving tier."""
     redis_endpoint: pulumi.Input[str] | None = None
     """Host of the platform's Redis (the online store's): the shared experiment state. Required."""
-    redis_secret_arn: pulumi.Input[str] | None = None
+    redis_secret: pulumi.Input[str] | None = None
     """Where with_secrets.py reads the Redis AUTH token (a Secrets Manager ARN, or `env:PREFIX_`). Required."""
     prediction_log_uri: pulumi.Input[str] | None = None
-    """`s3://<offline-features>/serving-log/`: every scored record, for the drift job; None: no log."""
+    """`s3://<offline-features>/serving-log/<project>/`: every scored record, for monitoring and retraining; None: no log."""
+    feast_uri: pulumi.Input[str] | None = None
+    """The project's Feast root (`.../feast/<project>`): the control plane appends labels to its label store; None: local mode."""
     replicas: int = 3
     """Pods at rest (each serves both variants)."""
     max_replicas: int = 12
@@ -69,7 +77,7 @@ class ServingArgs:
     challenger_weight: float = 0.1
     """Share of keys routed to the challenger; 0 runs the champion only."""
     ab_salt: str = "sahab-ab-1"
-    """Salt of the key hash; a new one starts a new, independent assignment."""
+    """Base salt of the key hash (each experiment adds its versions); a new one starts a new, independent assignment."""
     allow_promotion: bool = False
     """Let the evaluator and `/promote` move the registry aliases on a decision."""
     evaluator_schedule: str = "*/5 * * * *"
@@ -84,8 +92,8 @@ class ServingArgs:
     """CPU request and limit per pod (whole cores; the model server's share is also onnxruntime's thread count)."""
     memory: str = "4Gi"
     """Memory request and limit per pod (both containers)."""
-    cloud: ClusterCloud = EKS
-    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
+    cloud: ClusterCloud
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter (required: no cloud is assumed)."""
 
 
 def _millicores(cpu: str) -> int:
@@ -107,24 +115,26 @@ class Serving(pulumi.ComponentResource):
         super().__init__("sahab:kubernetes:Serving", name, None, opts)
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        ns, project = args.namespace, args.project
+        app, token_name, scripts_name = project.named("serving"), project.named(CONTROL_TOKEN_SECRET), project.named("serving-scripts")
         sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
-        scripts = obj.scripts_config_map(f"{name}-scripts", ns, "serving-scripts", ("with_secrets.py",), child)
-        volume, mount = script_volume("serving-scripts")
+        scripts = obj.scripts_config_map(f"{name}-scripts", ns, scripts_name, ("with_secrets.py",), child)
+        volume, mount = script_volume(scripts_name)
         token = random.RandomPassword(f"{name}-control-token", length=48, special=False, opts=child)
         token_secret = k8s.core.v1.Secret(
             f"{name}-control-token",
-            metadata={"name": CONTROL_TOKEN_SECRET, "namespace": ns, "labels": labels("serving", "control-plane")},
+            metadata={"name": token_name, "namespace": ns, "labels": labels("serving", "control-plane", **project.labels)},
             type="Opaque",
             string_data={"token": token.result},
             opts=child,
         )
-        selector = {"app.kubernetes.io/name": "serving"}
-        pod_labels = labels("serving", "model-server", **args.cloud.pod_labels)
+        selector = project.selector("serving")
+        pod_labels = labels("serving", "model-server", **project.labels, **args.cloud.pod_labels)
         model_cpu = f"{_millicores(args.cpu) - CONTROL_CPU_M}m"
         model_memory = f"{_mebibytes(args.memory) - CONTROL_MEMORY_MI}Mi"
         threads = str(max(1, math.floor(_millicores(args.cpu) / 1000)))
         ab = {
+            **project.env,
             "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
             "SAHAB_SERVING_AB_MODE": "split" if args.challenger_weight > 0 else "off",
             "SAHAB_SERVING_CHALLENGER_WEIGHT": f"{args.challenger_weight:.6g}",
@@ -135,11 +145,12 @@ class Serving(pulumi.ComponentResource):
             "HOME": "/tmp",
         }
         shared_state = {
-            "SAHAB_SERVING_AB_REDIS_PREFIX": AB_REDIS_PREFIX,
+            # One project's experiments apart from another's in the shared Redis (ids hash the model name too).
+            "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
             "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
                 {
                     "SAHAB_SERVING_AB_REDIS_URL": {
-                        "arn": args.redis_secret_arn,
+                        "arn": args.redis_secret,
                         "template": pulumi.Output.format(
                             "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, args.cloud.redis_port
                         ),
@@ -184,6 +195,8 @@ class Serving(pulumi.ComponentResource):
                     "SAHAB_SERVING_CONTROL_PORT": str(CONTROL_PORT),
                     # The token is a file (a mounted Secret), not an environment variable.
                     "SAHAB_SERVING_CONTROL_TOKEN_FILE": f"{TOKEN_DIR}/token",
+                    # The label store (/feedback with a label, /labels) under the project's Feast root.
+                    **(args.cloud.feast_env(args.feast_uri, args.region) if args.feast_uri is not None else {}),
                 }
             ),
             "ports": [{"name": "control", "containerPort": CONTROL_PORT}],
@@ -195,7 +208,7 @@ class Serving(pulumi.ComponentResource):
         }
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": "serving", "namespace": ns, "labels": pod_labels, "annotations": {"sahab.ae/ab-weight": f"{args.challenger_weight:.3f}"}},
+            metadata={"name": app, "namespace": ns, "labels": pod_labels, "annotations": {"sahab.ae/ab-weight": f"{args.challenger_weight:.3f}"}},
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": selector},
@@ -226,7 +239,7 @@ class Serving(pulumi.ComponentResource):
                         "volumes": [
                             volume,
                             tmp_volume(size="4Gi"),
-                            {"name": "control-token", "secret": {"secretName": CONTROL_TOKEN_SECRET, "defaultMode": 0o440}},
+                            {"name": "control-token", "secret": {"secretName": token_name, "defaultMode": 0o440}},
                         ],
                     },
                 },
@@ -235,7 +248,7 @@ class Serving(pulumi.ComponentResource):
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",
-            metadata={"name": "serving", "namespace": ns},
+            metadata={"name": app, "namespace": ns, "labels": labels("serving", "model-server", **project.labels)},
             spec={
                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.metadata["name"]},
                 "minReplicas": args.replicas,
@@ -247,14 +260,14 @@ class Serving(pulumi.ComponentResource):
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
-            metadata={"name": "serving", "namespace": ns},
+            metadata={"name": app, "namespace": ns, "labels": labels("serving", "model-server", **project.labels)},
             spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
             opts=child,
         )
-        evaluator_labels = labels("serving-evaluator", "ab-evaluator", **args.cloud.pod_labels)
+        evaluator_labels = labels("serving-evaluator", "ab-evaluator", **project.labels, **args.cloud.pod_labels)
         k8s.batch.v1.CronJob(
             f"{name}-evaluator",
-            metadata={"name": "serving-evaluator", "namespace": ns, "labels": evaluator_labels},
+            metadata={"name": project.named("evaluator"), "namespace": ns, "labels": evaluator_labels},
             spec={
                 "schedule": args.evaluator_schedule,
                 "concurrencyPolicy": "Forbid",  # one decision-maker: never two looks at once
@@ -299,7 +312,7 @@ class Serving(pulumi.ComponentResource):
             annotations, source_ranges = dict(args.cloud.internal_lb_annotations), [args.vpc_cidr]
         svc = k8s.core.v1.Service(
             f"{name}-service",
-            metadata={"name": "serving", "namespace": ns, "labels": labels("serving", "model-server"), "annotations": annotations},
+            metadata={"name": app, "namespace": ns, "labels": labels("serving", "model-server", **project.labels), "annotations": annotations},
             spec={
                 "type": "LoadBalancer",
                 "selector": selector,
@@ -312,24 +325,31 @@ class Serving(pulumi.ComponentResource):
         )
         control_svc = k8s.core.v1.Service(
             f"{name}-control-service",
-            metadata={"name": "serving-control", "namespace": ns, "labels": labels("serving", "control-plane")},
+            metadata={"name": project.named("serving-control"), "namespace": ns, "labels": labels("serving", "control-plane", **project.labels)},
             spec={"type": "ClusterIP", "selector": selector, "ports": [{"name": "control", "port": CONTROL_PORT, "targetPort": "control", "protocol": "TCP"}]},
             opts=child,
         )
         peers = [{"ipBlock": {"cidr": c}} for c in ([args.vpc_cidr] + (list(args.public_source_cidrs) if args.public else []))]
         redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
         obj.network_policy(
-            f"{name}-netpol", ns, "serving", selector, child, ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress
+            f"{name}-netpol", ns, app, selector, child, ingress=[{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}], egress=redis_egress
         )
         obj.network_policy(
             f"{name}-control-netpol",
             ns,
-            "serving-control",
+            project.named("serving-control"),
             selector,
             child,
-            ingress=[{"from": obj.from_namespaces(ns, *args.control_client_namespaces), "ports": [{"protocol": "TCP", "port": CONTROL_PORT}]}],
+            # Its own pods in the serving namespace (never another project's), and the client namespaces.
+            ingress=[
+                {
+                    "from": [{**peer, "podSelector": {"matchLabels": {PROJECT_LABEL: project.name}}} for peer in obj.from_namespaces(ns)]
+                    + obj.from_namespaces(*args.control_client_namespaces),
+                    "ports": [{"protocol": "TCP", "port": CONTROL_PORT}],
+                }
+            ],
         )
-        obj.network_policy(f"{name}-evaluator-netpol", ns, "serving-evaluator", {"app.kubernetes.io/name": "serving-evaluator"}, child, egress=redis_egress)
+        obj.network_policy(f"{name}-evaluator-netpol", ns, project.named("evaluator"), project.selector("serving-evaluator"), child, egress=redis_egress)
         self.service_name = svc.metadata["name"]
         self.control_service_name = control_svc.metadata["name"]
         self.register_outputs({"service_name": self.service_name, "control_service_name": self.control_service_name})
@@ -356,8 +376,8 @@ def _validate(args: ServingArgs) -> None:
         raise ValueError(f"evaluator_schedule: {args.evaluator_schedule!r} is not a 5-field cron expression")
     if _millicores(args.cpu) < 1000 or _mebibytes(args.memory) < 1024:
         raise ValueError(f"cpu/memory: a serving pod needs at least 1 CPU and 1Gi (both variants and the control plane), got {args.cpu} / {args.memory}")
-    if args.redis_endpoint is None or args.redis_secret_arn is None:
+    if args.redis_endpoint is None or args.redis_secret is None:
         raise ValueError(
-            "redis_endpoint, redis_secret_arn: the control plane and the evaluator share the experiment state in the "
+            "redis_endpoint, redis_secret: the control plane and the evaluator share the experiment state in the "
             "platform's Redis; pass the online store's endpoint and AUTH secret"
         )

@@ -1,4 +1,6 @@
-"""Tenancy: namespaces with Pod Security Admission, default-deny network policies, limit ranges,
+"""Tenancy: namespaces with Pod Security Admission, default-deny network policies (model projects
+sharing a namespace kept apart: the namespace's own pods reach only its pods of no project, each
+project's pods admit only what their component allows and Prometheus's scrapes), limit ranges,
 team quotas (GPUs included), the RBAC roles `platform-admin`, `ml-engineer` and `auditor` bound to
 the Kubernetes groups EKS access entries map the cloud identities to, and the encrypted storage
 class every persistent volume uses."""
@@ -11,7 +13,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes._pod import GPU_RESOURCE
-from components.kubernetes.cloud import EKS, ClusterCloud
+from components.kubernetes.api_access import ApiClient, api_server_policies, kubelet_scrape_policy
+from components.kubernetes.cloud import ClusterCloud
+from components.kubernetes.project import NOTEBOOK_LABEL, PROJECT_LABEL
 
 PSA_LEVELS = ("restricted", "baseline", "privileged")
 # Kubernetes groups the cloud identities are mapped to (components/aws/cluster_access.py).
@@ -43,21 +47,24 @@ class NamespaceSpec:
     """CPU cores the namespace may request at once (with a quota)."""
     memory_quota_gib: int = 128
     """Memory the namespace may request at once (with a quota)."""
+    api_clients: tuple[ApiClient, ...] = ()
+    """Its pods that call the Kubernetes API (api_access.API_CLIENTS): each gets egress to the API server
+    as the cluster's policy engine judges it (k3s: node IP:6443; AKS: Cilium's kube-apiserver entity)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TenancyArgs:
     namespaces: tuple[NamespaceSpec, ...]
     """Every namespace of the platform, teams included."""
     vpc_cidr: str
     """The VPC's CIDR: nodes, load balancers, data services and the API server's ENIs live there."""
-    volume_key_arn: pulumi.Input[str]
+    volume_key: pulumi.Input[str]
     """Key of the encrypted storage class: a KMS key ARN (EBS), a disk encryption set id (Azure Disk)."""
     monitoring_namespace: str
     """Namespace whose pods may scrape every namespace."""
     groups: dict[str, str] = field(default_factory=lambda: dict(GROUPS))
     """RBAC role -> Kubernetes group the cloud identities are mapped to."""
-    cloud: ClusterCloud = EKS
+    cloud: ClusterCloud
     """CSI driver and parameters of the encrypted default storage class; from the stack's adapter."""
 
 
@@ -78,7 +85,7 @@ class Tenancy(pulumi.ComponentResource):
             f"{name}-encrypted-gp3",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             provisioner=args.cloud.storage_provisioner,
-            parameters=args.cloud.storage_class_parameters(args.volume_key_arn),
+            parameters=args.cloud.storage_class_parameters(args.volume_key),
             reclaim_policy="Retain",
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
@@ -118,9 +125,27 @@ class Tenancy(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-{spec.name}-baseline",
             metadata={**meta, "name": "allow-baseline"},
-            spec=_baseline_policy(spec.name, args.monitoring_namespace, args.vpc_cidr),
+            spec=_baseline_policy(args.monitoring_namespace),
             opts=in_ns,
         )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-{spec.name}-shared",
+            metadata={**meta, "name": "allow-same-namespace"},
+            spec=_shared_policy(args.monitoring_namespace),
+            opts=in_ns,
+        )
+        # The API server and the kubelets, as the cluster's policy engine sees them (api_access.py).
+        cluster_policies = api_server_policies(spec.name, spec.api_clients, args.cloud)
+        if spec.name == args.monitoring_namespace:
+            cluster_policies.append(kubelet_scrape_policy(args.vpc_cidr, args.cloud))
+        for kind_path, policy_name, policy in cluster_policies:
+            api_version, _, kind = kind_path.rpartition("/")
+            if kind == "NetworkPolicy":
+                k8s.networking.v1.NetworkPolicy(f"{name}-{spec.name}-{policy_name}", metadata={**meta, "name": policy_name}, spec=policy, opts=in_ns)
+            else:
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{spec.name}-{policy_name}", api_version=api_version, kind=kind, metadata={**meta, "name": policy_name}, spec=policy, opts=in_ns
+                )
         k8s.core.v1.LimitRange(
             f"{name}-{spec.name}-limits",
             metadata={**meta, "name": "container-defaults"},
@@ -248,14 +273,17 @@ class Tenancy(pulumi.ComponentResource):
                 )
 
 
-def _baseline_policy(namespace: str, monitoring: str, vpc_cidr: str) -> dict:
+def _baseline_policy(monitoring: str) -> dict:
     """What every namespace needs on top of default-deny. Components add their own ingress rules.
 
     Egress: DNS; the EKS Pod Identity agent (every workload's AWS credentials); HTTPS anywhere but
     the instance metadata service (the API server, AWS interface endpoints and the S3 gateway,
     whose prefix list cannot be written as a CIDR); any pod in the cluster (each pod's own
-    ingress policy decides). IMDS is never allowed: pods use Pod Identity, not the node's role.
-    Ingress: from its own namespace and from the monitoring namespace.
+    ingress policy decides). IMDS is never allowed: pods use Pod Identity, not the node's role. The API
+    server where HTTPS does not reach it (k3s's node IP:6443, AKS's Cilium entity) and Prometheus's scrape
+    of the kubelets are policies of their own, for the pods that need them (api_access.py).
+    Ingress: from Prometheus (the monitoring namespace's scrapes); the rest is `_shared_policy`'s and
+    each component's own.
     """
     dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
     egress = [
@@ -264,14 +292,32 @@ def _baseline_policy(namespace: str, monitoring: str, vpc_cidr: str) -> dict:
         {"to": [{"ipBlock": {"cidr": cidr, "except": [imds]}} for cidr, imds in ANYWHERE_BUT_IMDS], "ports": [{"protocol": "TCP", "port": 443}]},
         {"to": [{"namespaceSelector": {}}]},
     ]
-    if namespace == monitoring:
-        # Prometheus scrapes the kubelets (cAdvisor) on the nodes.
-        egress.append({"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 10250}]})
-    ingress = [
-        {"from": [{"podSelector": {}}]},
-        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring}}}]},
-    ]
-    return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress}
+    # Prometheus pods as the operator labels them: app.kubernetes.io/name=prometheus (operator.ApplicationNameLabelKey;
+    # checked: prometheus-operator pkg/prometheus/server/statefulset_test.go, the pods' spread selector), the label
+    # the gate's charts.py gives the Prometheus workload.
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    ingress = [{"from": [prometheus]}]
+    # Notebook servers are left to their own, narrower egress policy (components/kubernetes/notebooks.py).
+    not_notebooks = {"matchExpressions": [{"key": NOTEBOOK_LABEL, "operator": "DoesNotExist"}]}
+    return {"podSelector": not_notebooks, "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress}
+
+
+def _shared_policy(monitoring: str) -> dict:
+    """Ingress of the namespace's pods that belong to no model project (MLflow, the data services, the
+    Pushgateway, a team's own pods): from the namespace itself and from the monitoring namespace. Pods of
+    a project (label `sahab.ae/project`) are not selected: in a namespace several projects share, one
+    project's pods must not reach another's, so each admits only what its component's policies name."""
+    return {
+        "podSelector": {"matchExpressions": [{"key": PROJECT_LABEL, "operator": "DoesNotExist"}, {"key": NOTEBOOK_LABEL, "operator": "DoesNotExist"}]},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {"from": [{"podSelector": {}}]},
+            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring}}}]},
+        ],
+    }
 
 
 def _validate(args: TenancyArgs) -> None:

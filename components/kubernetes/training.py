@@ -1,60 +1,90 @@
-"""Training: the `retrain` Job template (a suspended CronJob: `kubectl create job --from=cronjob/retrain`,
-or the drift job's trigger) on the GPU pool, and the `export` template that turns the trained
-model into ONNX.
+"""Training of one model project: the `<project>-retrain` Job template (a suspended CronJob: `kubectl
+create job --from=cronjob/<project>-retrain`, or the project's monitoring trigger) and the
+`<project>-export` template that re-exports a registered version as ONNX.
 
-The retrain Job runs `python -m workloads.pipeline retrain --resume`: a fresh point-in-time
-training set from the Feast offline store, training, export, and the new version registered as
-`challenger` (without `feature_store_uri` it trains on `data_path` with `python -m workloads.training`).
-PID 1 is `tini`, which forwards SIGTERM; with several GPUs it starts `workloads.training.launch`,
-which forwards SIGTERM to every rank and waits for their checkpoints (the `deepspeed` launcher
-kills its ranks 30 s after SIGTERM and its runner ignores nothing and dies at once).
+The retrain Job runs `python -m workloads.pipeline retrain --resume` for the project its pods name
+in `SAHAB_PROJECT`: ingest (the project's prediction log and sources into its Feast root), the
+training set frozen per run key, the project's training function, export, evaluation on the common
+holdout and registration. The run key is the Job's name unless the trigger sets one
+(`SAHAB_RETRAIN_KEY`), so every pod of one Job, a spot reclaim's retry included, resumes the same
+frozen frames and checkpoints under `<checkpoint root>/<run key>`. It asks the A/B store (the
+online store's Redis) whether an experiment runs before it names a challenger.
 
-The training pod tolerates the GPU taint, selects its GPU pool, requests whole GPUs, checkpoints to
-S3 under its own Job name, and gets `grace_seconds` after SIGTERM to write a checkpoint before a
-spot reclaim (the trainer exits 143 and the Job's next pod resumes with --resume). Disruptions do
-not count against the retry budget; configuration errors (exit 2) fail the Job at once.
+A project that trains on GPUs (`gpu_pool`): the pod tolerates the GPU taint, selects its GPU pool,
+requests whole GPUs, and gets `grace_seconds` after SIGTERM to checkpoint before a spot reclaim
+(the trainer exits 143 and the Job's next pod resumes). PID 1 is `tini`, which forwards SIGTERM;
+with several GPUs it starts `workloads.training.launch`, which forwards SIGTERM to every rank and
+waits for their checkpoints (the `deepspeed` launcher kills its ranks 30 s after SIGTERM). A
+project that trains on CPUs (LightGBM, XGBoost, sklearn, or torch where the environment has no
+GPUs) selects the CPU nodes `node_selector` names. Disruptions do not count against the retry
+budget; configuration errors (exit 2) fail the Job at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes import _objects as obj
-from components.kubernetes._pod import GPU_NODE_LABEL, GPU_TOLERATION, container_security, env, labels, pod_security, resources, tmp_volume
-from components.kubernetes.cloud import EKS, ClusterCloud
+from components.kubernetes._pod import (
+    GPU_NODE_LABEL,
+    GPU_TOLERATION,
+    SCRIPTS_DIR,
+    container_security,
+    env,
+    labels,
+    pod_security,
+    resources,
+    script_volume,
+    tmp_volume,
+)
+from components.kubernetes.cloud import ClusterCloud
+from components.kubernetes.project import ProjectRef
 
 SUSPENDED_SCHEDULE = "0 0 1 1 *"  # never runs while suspended; the CronJob is a template
 TINI = "/usr/bin/tini"  # Debian / Ubuntu package `tini` in the training image (IMAGES.md)
 SPOT_NOTICE_SECONDS = 120
+AB_REDIS_PREFIX = "sahab:ab:"  # components/kubernetes/serving.py's: the pipeline reads the project's experiments there
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingArgs:
+    project: ProjectRef
+    """The model project trained: prefixes and labels every object, `SAHAB_PROJECT` of every container."""
     namespace: str
     """Training namespace."""
     service_account: str
-    """Service account bound to the `training` IAM role."""
+    """Service account bound to the project's training identity (components/workloads.py `<project>-training`)."""
     training_image: pulumi.Input[str]
-    """Pinned `sahab/training` image (torch, DeepSpeed)."""
+    """Pinned `sahab/training` image (torch, DeepSpeed, LightGBM, XGBoost, sklearn)."""
     export_image: pulumi.Input[str]
     """Pinned `sahab/export` image (ONNX export, int8)."""
-    gpu_pool: str
-    """Node label value `sahab.ae/pool` of the GPU pool to run on."""
     checkpoint_prefix: pulumi.Input[str]
-    """`s3://bucket/prefix`; each Job checkpoints under `<prefix>/<job name>`."""
-    data_path: pulumi.Input[str]
-    """`s3://...` training set written by the features job."""
+    """The project's checkpoint root (`.../checkpoints/<project>`); the pipeline writes each run under `<root>/<run key>`."""
+    feature_store_uri: pulumi.Input[str]
+    """The project's Feast root (`.../feast/<project>`): offline store, labels, frozen training sets."""
+    prediction_log_uri: pulumi.Input[str]
+    """The project's prediction log (`.../serving-log/<project>/`), ingested before each training."""
     tracking_uri: pulumi.Input[str]
     """MLflow tracking URI."""
     artifact_location: pulumi.Input[str]
-    """MLflow artifact root for new experiments (`s3://...`)."""
+    """The project's MLflow artifact location (`.../mlflow/<project>`): where its experiment keeps runs and model versions."""
     region: str
     """Region of the cloud (named in the variables `cloud.region_variables` lists)."""
-    gpus: int = 1
-    """GPUs per Job; >1 starts the DeepSpeed launcher with one process per GPU."""
+    vpc_cidr: str
+    """Where the online store's Redis lives (egress rule: the pipeline reads the A/B state)."""
+    redis_endpoint: pulumi.Input[str]
+    """Host of the platform's Redis (the A/B store the pipeline asks whether an experiment runs)."""
+    redis_secret: pulumi.Input[str]
+    """Where with_secrets.py reads the Redis AUTH token (a Secrets Manager ARN, Key Vault secret id or `env:PREFIX_`)."""
+    gpu_pool: str | None = None
+    """Node label value `sahab.ae/pool` of the GPU pool to run on; None: CPU nodes (`node_selector`)."""
+    node_selector: dict[str, str] = field(default_factory=dict)
+    """Labels of the CPU nodes a CPU-trained project runs on (required without `gpu_pool`)."""
+    gpus: int = 0
+    """GPUs per Job (with `gpu_pool`); >1 starts the DeepSpeed launcher with one process per GPU."""
     grace_seconds: int = 110
     """Time to checkpoint after SIGTERM; must fit in the 2-minute spot notice."""
     cpu: str = "8"
@@ -67,11 +97,8 @@ class TrainingArgs:
     """Memory request (and limit) of the export Job."""
     backoff_limit: int = 6
     """Failed pods (other than disruptions) before the Job gives up."""
-    feature_store_uri: pulumi.Input[str] | None = None
-    """The Feast offline store and registry (`s3://<offline-features>/feast`) the retrain Job builds
-    its training set from; None: it trains on `data_path`."""
-    cloud: ClusterCloud = EKS
-    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter."""
+    cloud: ClusterCloud
+    """What is cloud-specific under the cluster (region variables, workload identity); from the stack's adapter (required: no cloud is assumed)."""
 
 
 class Training(pulumi.ComponentResource):
@@ -81,10 +108,14 @@ class Training(pulumi.ComponentResource):
         super().__init__("sahab:kubernetes:Training", name, None, opts)
         _validate(args)
         child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        ns, project = args.namespace, args.project
+        retrain, scripts_name = project.named("retrain"), project.named("training-scripts")
         sa = obj.service_account(f"{name}-sa", ns, args.service_account, child, annotations=args.cloud.account_annotations(args.service_account))
-        after = pulumi.ResourceOptions(parent=self, depends_on=[sa])
+        scripts = obj.scripts_config_map(f"{name}-scripts", ns, scripts_name, ("with_secrets.py",), child)
+        volume, mount = script_volume(scripts_name)
+        after = pulumi.ResourceOptions(parent=self, depends_on=[sa, scripts])
         common_env = {
+            **project.env,
             "SAHAB_MLFLOW_TRACKING_URI": args.tracking_uri,
             "SAHAB_MLFLOW_ARTIFACT_LOCATION": args.artifact_location,
             "SAHAB_HOME": "/tmp/sahab",
@@ -92,15 +123,12 @@ class Training(pulumi.ComponentResource):
             "HOME": "/tmp",
         }
         job_name_env = {"name": "SAHAB_JOB_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}}
-        if args.feature_store_uri is not None:
-            command = ["python", "-m", "workloads.pipeline", "retrain", "--resume"]
-        else:
-            command = ["python", "-m", "workloads.training", "--resume"]
+        command = ["python", "-m", "workloads.pipeline", "retrain", "--resume"]
         if args.gpus > 1:
             command = ["python", "-m", "workloads.training.launch", "--nproc", str(args.gpus), "--", *command, "--set", "deepspeed.enabled=true"]
-        command = [TINI, "--", *command]  # PID 1 that forwards SIGTERM (and reaps)
-        feast_env = args.cloud.feast_env(args.feature_store_uri, args.region) if args.feature_store_uri is not None else {}
-        train_labels = labels("trainer", "training", **{"sahab.ae/pool": args.gpu_pool}, **args.cloud.pod_labels)
+        # PID 1 that forwards SIGTERM (and reaps); with_secrets.py replaces itself with the command (exec).
+        command = [TINI, "--", "python", f"{SCRIPTS_DIR}/with_secrets.py", *command]
+        train_labels = labels("trainer", "training", **project.labels, **({"sahab.ae/pool": args.gpu_pool} if args.gpu_pool else {}), **args.cloud.pod_labels)
         trainer = {
             "name": "trainer",
             "image": args.training_image,
@@ -111,20 +139,39 @@ class Training(pulumi.ComponentResource):
             + env(
                 {
                     **common_env,
-                    "SAHAB_TRAIN_CHECKPOINT_URI": pulumi.Output.format("{0}/$(SAHAB_JOB_NAME)", args.checkpoint_prefix),
-                    "SAHAB_TRAIN_DATA_PATH": args.data_path,
-                    **feast_env,
-                    "NCCL_DEBUG": "WARN",
+                    "SAHAB_TRAIN_CHECKPOINT_URI": args.checkpoint_prefix,
+                    # One run key per Job, so every pod of it (a reclaimed one's retry) resumes the same run; the
+                    # monitoring trigger replaces it with the episode's key (scripts/retrain_trigger.py).
+                    "SAHAB_RETRAIN_KEY": "$(SAHAB_JOB_NAME)",
+                    **args.cloud.feast_env(args.feature_store_uri, args.region),
+                    "SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri,
+                    "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
+                    "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
+                        {
+                            "SAHAB_SERVING_AB_REDIS_URL": {
+                                "arn": args.redis_secret,
+                                "template": pulumi.Output.format(
+                                    "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, args.cloud.redis_port
+                                ),
+                            }
+                        }
+                    ),
+                    **({"NCCL_DEBUG": "WARN"} if args.gpu_pool else {}),
                 }
             ),
-            "resources": resources(args.cpu, args.memory, gpus=args.gpus),
+            "resources": resources(args.cpu, args.memory, gpus=args.gpus if args.gpu_pool else 0),
             "securityContext": container_security(),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "shm", "mountPath": "/dev/shm"}],
+            "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}, {"name": "shm", "mountPath": "/dev/shm"}],
         }
+        if args.gpu_pool:
+            placement = {"nodeSelector": {**GPU_NODE_LABEL, "sahab.ae/pool": args.gpu_pool}, "tolerations": [GPU_TOLERATION, *args.cloud.gpu_node_tolerations]}
+            shm = "16Gi"  # NCCL and data loaders need shared memory beyond the runtime's 64 MiB default
+        else:
+            placement, shm = {"nodeSelector": dict(args.node_selector)}, "1Gi"
         self._template(
             f"{name}-retrain",
             ns,
-            "retrain",
+            retrain,
             train_labels,
             {
                 "serviceAccountName": args.service_account,
@@ -132,22 +179,20 @@ class Training(pulumi.ComponentResource):
                 "securityContext": pod_security(),
                 "restartPolicy": "Never",
                 "terminationGracePeriodSeconds": args.grace_seconds,
-                "nodeSelector": {**GPU_NODE_LABEL, "sahab.ae/pool": args.gpu_pool},
-                "tolerations": [GPU_TOLERATION, *args.cloud.gpu_node_tolerations],
+                **placement,
                 "containers": [trainer],
-                # NCCL and data loaders need shared memory beyond the runtime's 64 MiB default.
-                "volumes": [tmp_volume(size="50Gi"), {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}],
+                "volumes": [volume, tmp_volume(size="50Gi"), {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}}],
             },
             args.backoff_limit,
             after,
             annotations={"karpenter.sh/do-not-disrupt": "true"},  # no consolidation mid-run; spot reclaims still checkpoint
             container="trainer",
         )
-        export_labels = labels("export", "export", **args.cloud.pod_labels)
+        export_labels = labels("export", "export", **project.labels, **args.cloud.pod_labels)
         self._template(
             f"{name}-export",
             ns,
-            "export",
+            project.named("export"),
             export_labels,
             {
                 "serviceAccountName": args.service_account,
@@ -172,7 +217,10 @@ class Training(pulumi.ComponentResource):
             after,
             container="export",
         )
-        self.template_name = pulumi.Output.from_input("retrain")
+        # The pipeline reads the A/B state in the online store's Redis (in the VPC / data subnets).
+        redis_egress = [{"to": [{"ipBlock": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": args.cloud.redis_port}]}]
+        obj.network_policy(f"{name}-retrain-netpol", ns, retrain, project.selector("trainer"), child, egress=redis_egress)
+        self.template_name = pulumi.Output.from_input(retrain)
         self.register_outputs({"template_name": self.template_name})
 
     def _template(
@@ -224,11 +272,15 @@ class Training(pulumi.ComponentResource):
 
 
 def _validate(args: TrainingArgs) -> None:
-    if not 1 <= args.gpus <= 8:
-        raise ValueError(f"gpus: {args.gpus} is outside 1-8 (one node)")
+    if not 0 <= args.gpus <= 8:
+        raise ValueError(f"gpus: {args.gpus} is outside 0-8 (one node)")
+    if args.gpu_pool and args.gpus < 1:
+        raise ValueError(f"gpus: training on the GPU pool {args.gpu_pool!r} needs at least 1 GPU (or no gpu_pool: CPU nodes)")
+    if not args.gpu_pool and args.gpus:
+        raise ValueError(f"gpu_pool: {args.gpus} GPUs asked for but no GPU pool named (training runs on a GPU pool's nodes)")
+    if not args.gpu_pool and not args.node_selector:
+        raise ValueError("node_selector: a project trained on CPUs must be pinned to CPU nodes (or name a gpu_pool)")
     if not 30 <= args.grace_seconds < SPOT_NOTICE_SECONDS:
         raise ValueError(f"grace_seconds: {args.grace_seconds} must be 30-{SPOT_NOTICE_SECONDS - 1} to checkpoint within the spot notice")
-    if not args.gpu_pool:
-        raise ValueError("gpu_pool: required (training runs only on a GPU pool)")
     if args.backoff_limit < 0:
         raise ValueError(f"backoff_limit: must be >= 0, got {args.backoff_limit}")

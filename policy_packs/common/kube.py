@@ -91,8 +91,9 @@ def is_digest_pinned(image: str) -> bool:
 
 
 def helm_images(values: Any) -> list[tuple[str, str]]:
-    """(values path, image reference) found in Helm values: `image: ref` strings and
-    `{registry?, repository, tag?|digest?}` maps, the shapes charts use."""
+    """(values path, image reference) found in Helm values: `image: ref` strings,
+    `{registry?, repository, tag?|digest?}` maps, and `image: {name, tag?}` maps (Zero to JupyterHub's
+    shape: checked jupyterhub/zero-to-jupyterhub-k8s 4.4.0 values.yaml hub.image), the shapes charts use."""
     found: list[tuple[str, str]] = []
 
     def walk(v: Any, path: str) -> None:
@@ -105,6 +106,10 @@ def helm_images(values: Any) -> list[tuple[str, str]]:
                 elif v.get("tag"):
                     ref += f":{v['tag']}"
                 found.append((path, ref))
+                return
+            name = v.get("name") if isinstance(v.get("name"), str) else None
+            if name and path.endswith("image") and "repository" not in v:
+                found.append((path, f"{name}:{v['tag']}" if isinstance(v.get("tag"), str) and v.get("tag") else name))
                 return
             for k, child in v.items():
                 if k in ("image", "imageName") and isinstance(child, str) and child:

@@ -13,7 +13,8 @@ priced is listed as unpriced, never counted as 0. USD, and AED at the fixed peg 
 
 JSON (`--format json`, a public contract):
 `{"environment", "currency", "price_snapshot", "monthly": {"min", "max"}, "lines": [...], "unpriced": [...]}`
-plus `monthly_aed`, `by_component`, `by_type`, `unconfirmed_lines`.
+plus `monthly_aed`, `by_component`, `by_type`, `unconfirmed_lines`, and `projects` (each model project's
+share of those lines, by its pods' requests: `projects.py`; allocations inside the total, not additions).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sahab.cost.estimate import Estimate, Line, PoolCost, Unpriced, estimate, node_pools
+from sahab.cost.projects import ProjectCost, ProjectShare, allocate
 from sahab.cost.snapshot import AED_PER_USD, PriceSnapshot, SnapshotError, load_snapshot, read_snapshot, snapshot_path
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "load_snapshot",
     "node_pools",
     "PoolCost",
+    "ProjectCost",
+    "ProjectShare",
+    "allocate",
     "read_snapshot",
     "snapshot_path",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -38,7 +38,7 @@ def _snapshot_line(est: Estimate) -> str:
 def text(est: Estimate):
     """A rich renderable: lines per component, totals per type, the unpriced, the assumptions."""
     table = Table(title=f"Monthly cost of {est.environment} ({est.cloud} {est.region}), USD", show_lines=False)
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("component", "left"),
         ("resource", "left"),
         ("item", "left"),
@@ -46,7 +46,8 @@ def text(est: Estimate):
         ("unit price", "right"),
         ("monthly", "right"),
         ("", "left"),
-    ):
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for line in sorted(est.lines, key=lambda li: (li.component, li.name, li.item)):
         table.add_row(
@@ -63,7 +64,28 @@ def text(est: Estimate):
         by_type.add_column(col, justify="left" if col == "type" else "right")
     for typ, (lo, hi) in est.rollup("type").items():
         by_type.add_row(typ, money_range(lo, hi), aed_range(lo, hi))
-    parts = [table, by_type]
+    parts: list[RenderableType] = [table, by_type]
+    if est.projects:
+        per_project = Table(title="Per model project (its share of the lines above, by its pods' requests; not added to the total)", show_lines=False)
+        project_columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("project", "left"),
+            ("team", "left"),
+            ("workload", "left"),
+            ("pods", "right"),
+            ("monthly", "right"),
+            ("basis", "left"),
+        )
+        for col, justify in project_columns:
+            per_project.add_column(col, justify=justify)
+        for p in est.projects:
+            for sh in p.shares:
+                per_project.add_row(
+                    p.project, p.team, f"{sh.workload}: {sh.item}", _count(sh.pods_min, sh.pods_max), money_range(sh.monthly_min, sh.monthly_max), sh.basis
+                )
+            for name, item, lo, hi in p.direct:
+                per_project.add_row(p.project, p.team, f"{name}: {item}", "", money_range(lo, hi), "its own resource")
+            per_project.add_row(p.project, p.team, "total", "", money_range(p.monthly_min, p.monthly_max), "", style="bold")
+        parts.append(per_project)
     if est.unpriced:
         unpriced = Table(title=f"Not priced ({len(est.unpriced)}): not counted in the total", show_lines=False)
         for col in ("resource", "type", "why"):
@@ -103,6 +125,11 @@ def markdown(est: Estimate, budget_usd: float | None = None) -> list[str]:
         out += ["", "<details><summary>per resource type</summary>", "", "| type | monthly USD |", "|---|---:|"]
         out += [f"| `{t}` | {money_range(lo, hi)} |" for t, (lo, hi) in est.rollup("type").items()]
         out += ["", "</details>", ""]
+    if est.projects:
+        out += ["Per model project (its share of the lines above, by its pods' requests; not added to the total):", ""]
+        out += ["| project | team | monthly USD |", "|---|---|---:|"]
+        out += [f"| `{p.project}` | {p.team} | {money_range(p.monthly_min, p.monthly_max)} |" for p in est.projects]
+        out.append("")
     if est.unpriced:
         out += [f"**Not priced ({len(est.unpriced)})**, not in the total:", ""]
         out += [f"- `{u.name}` ({u.type}): {u.reason}" for u in est.unpriced]

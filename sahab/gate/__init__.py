@@ -3,6 +3,8 @@ checked for deployability.
 
     check_environment(repo, env)        `sahab check <env>`: plan + packs + schemas + checkov
                                         + deployability + reports
+    gate_environment(repo, env)         the same run, returning (plan, GateResult, out dir):
+                                        what `sahab evidence` builds its pack on
     policy_check(program_dir, stack)    `sahab policy check DIR`: any Pulumi Python program, packs only
 
 One module per concern:
@@ -53,7 +55,7 @@ from sahab.gate.analyzer import (
     run_packs,
 )
 from sahab.gate.checkov import CHECKOV, CHECKS_DIR, SUPPRESSIONS, CheckovRun, parse_checkov, run_checkov, start_checkov, warm_checkov
-from sahab.gate.entry import check_environment, gate_plan, load_policy_doc, policy_check, write_pack_configs
+from sahab.gate.entry import check_environment, gate_environment, gate_plan, load_policy_doc, policy_check, write_pack_configs
 from sahab.gate.model import ADVISORY, DISABLED, LEVELS, MANDATORY, REMEDIATE, REPO, Finding, GateError, GateResult, PackInfo
 from sahab.gate.reports import SECTIONS, print_table, report_json, report_markdown, report_sarif, write_reports
 from sahab.gate.schemas import DEFAULT_KUBERNETES_VERSION, OFFLINE_PLACEHOLDERS, manifest_files, validate_schemas
@@ -83,6 +85,7 @@ __all__ = [
     "_finding",
     "check_environment",
     "discover_packs",
+    "gate_environment",
     "gate_plan",
     "load_policy_doc",
     "manifest_files",

@@ -122,7 +122,7 @@ def start_checkov(
         ",".join(sorted(skip)),
     ]
     registries = ",".join(allowed_registries)
-    if warm is not None and warm.poll() is None:
+    if warm is not None and warm.poll() is None and warm.stdin is not None:
         # The registry allow-list reaches the custom checks through the environment the runner sets.
         warm.stdin.write((json.dumps({"argv": args, "env": {"SAHAB_ALLOWED_REGISTRIES": registries}}) + "\n").encode())
         warm.stdin.flush()  # not close(): communicate() closes it when collecting the result
@@ -138,7 +138,8 @@ def start_checkov(
 def _release(warm: subprocess.Popen | None) -> None:
     if warm is not None and warm.poll() is None:
         try:
-            warm.stdin.close()
+            if warm.stdin is not None:
+                warm.stdin.close()
         except OSError:
             pass
         warm.wait(timeout=30)

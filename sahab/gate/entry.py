@@ -121,6 +121,7 @@ def gate_plan(
         started = time.perf_counter()
         result.findings.extend(validate_schemas(manifest_dir, kubernetes_version or DEFAULT_KUBERNETES_VERSION, urns))
         result.timings["schemas"] = time.perf_counter() - started
+        assert run is not None  # started above whenever kubernetes is set
         result.findings.extend(run.result())
         result.timings["checkov"] = run.seconds
     result.checks = ["kubernetes-schemas", "checkov"]
@@ -160,23 +161,27 @@ def _kubernetes_version(plan: Any) -> str:
             platform = json.loads(platform)
         except json.JSONDecodeError:
             platform = {}
-    return str(((platform or {}).get("cluster") or {}).get("kubernetes_version") or DEFAULT_KUBERNETES_VERSION)
+    # The cluster's version: `cluster:` on the clouds, `onprem:` on an existing cluster (cloud: kubernetes).
+    where = (platform or {}).get("cluster") or (platform or {}).get("onprem") or {}
+    return str(where.get("kubernetes_version") or DEFAULT_KUBERNETES_VERSION)
 
 
-def check_environment(repo: Path, env: str, stack: str | None = None, out: Path | None = None, fmt: str = "text", packs: Iterable[str] = ()) -> int:
-    """`sahab check <env>`: plan, every pack with environments/<env>/policy.yaml, Kubernetes schemas,
-    checkov; reports in `out` (default .sahab/<env>/). Exit 0 pass, 1 mandatory violation, 2 error."""
-    from rich.console import Console
+def gate_environment(
+    repo: Path, env: str, stack: str | None = None, out: Path | None = None, packs: Iterable[str] = (), baseline: Path | None = None
+) -> tuple[Any, GateResult, Path]:
+    """What `sahab check <env>` runs: plan, every pack with environments/<env>/policy.yaml, Kubernetes
+    schemas, checkov, deployability; plan.json, manifests and the reports in `out` (default
+    .sahab/<env>/). Returns (plan, result, out dir); raises ProgramError or GateError. `baseline`: a
+    previous report.json for the control summary (default: the one already in `out`, if any)."""
+    from sahab.engine.offline import plan_environment, write_plan
 
-    from sahab.engine.offline import ProgramError, plan_environment, write_plan
-
-    err = Console(stderr=True)
     out_dir = out or repo / ".sahab" / env
     t0 = time.perf_counter()
     warm = warm_checkov()  # imports checkov while the plan runs
     try:
         doc = _backend_config(repo, env, load_policy_doc(repo / "environments" / env / "policy.yaml"))
         pack_dirs = discover_packs(packs, repo / "policy_packs" if (repo / "policy_packs").is_dir() else PACKS_DIR)
+        previous = _baseline(baseline or out_dir / "report.json", required=baseline is not None)
         plan = plan_environment(repo, env, stack)
         t_plan = time.perf_counter() - t0
         write_plan(plan, out_dir)
@@ -194,19 +199,52 @@ def check_environment(repo: Path, env: str, stack: str | None = None, out: Path 
             environment_dir=repo / "environments" / env,
             deployability=True,
         )
-    except BaseException as e:
+    except BaseException:
         if warm is not None and warm.poll() is None:
             warm.kill()
             warm.wait()
-        if not isinstance(e, (ProgramError, GateError)):
-            raise
+        raise
+    if previous is not None:
+        result.extras["baseline_report"] = previous  # read by the control summary (sahab/evidence/summary.py)
+    result.timings = {"plan": t_plan, **result.timings, "total": time.perf_counter() - t0}
+    write_reports(result, out_dir)
+    return plan, result, out_dir
+
+
+def _baseline(path: Path, required: bool) -> dict[str, Any] | None:
+    """A previous report.json ({"path", "doc"}), or None when there is none to compare with."""
+    if not path.is_file():
+        if required:
+            raise GateError(f"--baseline {path}: no such file. Fix: pass the base branch's report.json of `sahab check`")
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        if required:
+            raise GateError(f"--baseline {path}: not a report.json ({e}). Fix: pass the base branch's report.json of `sahab check`") from None
+        return None
+    return {"path": str(path), "doc": doc} if isinstance(doc, dict) else None
+
+
+def check_environment(
+    repo: Path, env: str, stack: str | None = None, out: Path | None = None, fmt: str = "text", packs: Iterable[str] = (), baseline: Path | None = None
+) -> int:
+    """`sahab check <env>`: `gate_environment`, then the console table. Exit 0 pass, 1 mandatory
+    violation, 2 error."""
+    from rich.console import Console
+
+    from sahab.engine.offline import ProgramError
+
+    err = Console(stderr=True)
+    try:
+        _, result, out_dir = gate_environment(repo, env, stack, out, packs, baseline)
+    except (ProgramError, GateError) as e:
         err.print(f"[red]error:[/] {e}")
         return 2
-    result.timings = {"plan": t_plan, **result.timings, "total": time.perf_counter() - t0}
-    paths = write_reports(result, out_dir)
     _emit(result, fmt)
     if fmt == "text":
-        Console().print(f"reports: {', '.join(_rel(p, repo) for p in paths.values())}")
+        paths = [out_dir / name for name in ("report.json", "report.md", "report.sarif")]
+        Console().print(f"reports: {', '.join(_rel(p, repo) for p in paths)}")
     return 1 if result.mandatory else 0
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workloads.errors import SahabError
+
 REPO = Path(__file__).resolve().parents[2]
 MANDATORY, ADVISORY, DISABLED, REMEDIATE = "mandatory", "advisory", "disabled", "remediate"
 LEVELS = (ADVISORY, MANDATORY, REMEDIATE, DISABLED)
@@ -68,5 +70,7 @@ class GateResult:
         return sum(1 for f in self.findings if not f.mandatory)
 
 
-class GateError(RuntimeError):
+class GateError(SahabError, RuntimeError):
     """The gate itself cannot run (bad policy.yaml, a pack that does not start): exit 2."""
+
+    exit_code = 2

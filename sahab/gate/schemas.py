@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from sahab.gate import crd_schemas
 from sahab.gate.model import ADVISORY, MANDATORY, Finding, GateError
 
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -118,7 +119,22 @@ def validate_schemas(manifest_dir: Path, kubernetes_version: str = DEFAULT_KUBER
             validator = _validator(schema_dir, kind, api)
             group = api.split("/")[0] if "/" in api else ""
             if validator is None and "." in group and not group.endswith(".k8s.io"):
-                continue  # a custom resource (karpenter.sh, monitoring.coreos.com): its CRD comes with its chart
+                # A custom resource: against its CRD's schema where one is vendored from the pinned chart
+                # (sahab/gate/crd_schemas.py: Argo's WorkflowTemplates); else its CRD comes with its chart.
+                for problem in crd_schemas.errors(doc, OFFLINE_PLACEHOLDERS) or []:
+                    findings.append(
+                        Finding(
+                            "schema",
+                            "kubernetes-schemas",
+                            f"schema-{kind.lower()}",
+                            MANDATORY,
+                            f"{label} in {rel}: `{problem}` ({api} {kind} schema of the pinned chart's CRD, sahab/gate/crds). Fix: correct that field in the resource's inputs.",
+                            urn=urn,
+                            resource=label,
+                            file=rel,
+                        )
+                    )
+                continue
             if validator is None:
                 findings.append(
                     Finding(

@@ -95,15 +95,30 @@ class ProjectServingOverrides(Model):
     replicas: int | None = Field(default=None, ge=2, le=100, description="Pods at rest (HPA minimum); default: the project's serving.replicas.")
     max_replicas: int | None = Field(default=None, ge=2, le=500, description="Pods at peak (HPA maximum); default: the project's serving.max_replicas.")
     challenger_weight: float | None = Field(
-        default=None, ge=0.0, le=0.5, description="Share of keys routed to the challenger here (0: A/B off); default: the project's experiment.challenger_weight."
+        default=None,
+        ge=0.0,
+        le=0.5,
+        description="Share of keys routed to the challenger here (0: A/B off); default: the project's experiment.challenger_weight.",
+    )
+    cpu: float | None = Field(default=None, ge=1, le=64, description="CPU cores per serving pod here; default: the project's serving.resources.cpu.")
+    memory_gib: float | None = Field(
+        default=None, ge=1, le=512, description="Memory (GiB) per serving pod here; default: the project's serving.resources.memory_gib."
     )
 
 
 class ProjectTrainingOverrides(Model):
     """Where an environment trains a project: GPU pool names differ between environments, and a cluster without GPUs trains on CPUs."""
 
-    node_pool: str | None = Field(default=None, description="GPU pool (gpu_pools[].name) of the retrain Job; default: the project's training.node_pool, else kubernetes.training.gpu_pool.")
-    gpus: int | None = Field(default=None, ge=0, le=8, description="GPUs per retrain Job (0: CPU nodes; > 1: the DeepSpeed launcher); default: the project's training.resources.gpus.")
+    node_pool: str | None = Field(
+        default=None,
+        description="GPU pool (gpu_pools[].name) of the retrain Job; default: the project's training.node_pool, else kubernetes.training.gpu_pool.",
+    )
+    gpus: int | None = Field(
+        default=None,
+        ge=0,
+        le=8,
+        description="GPUs per retrain Job (0: CPU nodes; > 1: the DeepSpeed launcher); default: the project's training.resources.gpus.",
+    )
 
 
 class ProjectBinding(Model):
@@ -111,7 +126,9 @@ class ProjectBinding(Model):
 
     name: Name = Field(description="The project's name (its `name:` in project.yaml); prefixes its Kubernetes objects, identities and storage prefixes.")
     team: Name | None = Field(default=None, description="Owning team here (one of kubernetes.teams); default: the project's `team:`.")
-    path: str | None = Field(default=None, description="The project folder, relative to the repository root (as the workload images ship it); default: projects/<name>.")
+    path: str | None = Field(
+        default=None, description="The project folder, relative to the repository root (as the workload images ship it); default: projects/<name>."
+    )
     serving: ProjectServingOverrides = Field(default_factory=ProjectServingOverrides)
     training: ProjectTrainingOverrides = Field(default_factory=ProjectTrainingOverrides)
 
@@ -177,8 +194,8 @@ def deploy(binding: ProjectBinding, gpu_pools: Sequence[str], default_pool: str 
         replicas=binding.serving.replicas or spec.serving.replicas,
         max_replicas=binding.serving.max_replicas or spec.serving.max_replicas,
         challenger_weight=spec.experiment.challenger_weight if binding.serving.challenger_weight is None else binding.serving.challenger_weight,
-        serving_cpu=spec.serving.resources.cpu,
-        serving_memory_gib=spec.serving.resources.memory_gib,
+        serving_cpu=binding.serving.cpu or spec.serving.resources.cpu,
+        serving_memory_gib=binding.serving.memory_gib or spec.serving.resources.memory_gib,
         training_gpus=gpus,
         training_pool=pool,
         training_cpu=spec.training.resources.cpu,

@@ -9,10 +9,20 @@ cluster before a long install starts, and the gate's scheduling check sizes the 
 With `cloud: kubernetes`, `network.cidr` is the cluster's pod network (k3s: 10.42.0.0/16): the network
 policies allow the in-cluster services there. GPU nodes are the customer's, listed as `gpu_pools`
 (name, node count, labels) so training can select and tolerate them.
+
+`onprem.api_server` and `onprem.node_cidrs` are where the cluster's own endpoints live, as its network
+policies judge them: k3s's kube-router applies a pod's egress policy after kube-proxy has rewritten the
+`kubernetes` Service's ClusterIP:443 to a server's node IP:6443, so the policies that let the platform's
+controllers reach the API name that address and port; Prometheus scrapes the kubelets on the node
+addresses (:10250). Read them from the cluster:
+
+    kubectl get endpoints kubernetes -n default    # ENDPOINTS 10.0.0.10:6443 -> api_server {address, port}
+    kubectl get nodes -o wide                      # INTERNAL-IP of every node -> node_cidrs covers them
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import ClassVar, Literal
@@ -58,6 +68,43 @@ class DataServicesSpec(Model):
     object_store_storage_gib: int = Field(default=100, ge=5, le=1_000_000, description="The S3-compatible store (data lake, features, models, audit).")
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address; give the address `kubectl get endpoints kubernetes -n default` lists (e.g. 10.0.0.10)") from None
+    if addr.is_loopback or addr.is_unspecified or addr.is_link_local or addr.is_multicast:
+        raise ValueError(
+            f"{text} is not an address pods can reach the API server at; give the server node's address from `kubectl get endpoints kubernetes -n default`"
+        )
+    return addr
+
+
+class ApiServerSpec(Model):
+    """The Kubernetes API server as pods reach it once the `kubernetes` Service is resolved: an
+    endpoint of `kubectl get endpoints kubernetes -n default` (k3s: the server node's IP, port 6443)."""
+
+    address: str = Field(description="IP address of the API server endpoint (k3s: the server node's INTERNAL-IP).")
+    port: int = Field(default=6443, ge=1, le=65535, description="Port of that endpoint (k3s: 6443, or its --https-listen-port).")
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return str(_address(value.strip()))
+
+
+def _node_cidr(text: str) -> str:
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a CIDR; write the nodes' addresses as CIDRs, e.g. 10.0.0.0/24 or 10.0.0.11/32") from None
+    if net.prefixlen < (8 if net.version == 4 else 32):
+        raise ValueError(f"{text} is wider than any node network; name the range the nodes' INTERNAL-IPs (kubectl get nodes -o wide) are in")
+    if net.is_loopback or net.is_link_local or net.is_multicast:
+        raise ValueError(f"{text} cannot hold the nodes' addresses; use the range of their INTERNAL-IPs (kubectl get nodes -o wide)")
+    return str(net)
+
+
 class OnPremSpec(Model):
     """An existing conformant cluster the platform layer is installed on."""
 
@@ -70,8 +117,21 @@ class OnPremSpec(Model):
     )
     disks_encrypted: bool = Field(default=False, validate_default=True, description="The nodes' data disks are encrypted at rest (LUKS, SED); required: true.")
     registry_host: str = Field(description="The customer's registry, host[:port], every image is pulled from (mirrors of the charts' images too).")
+    api_server: ApiServerSpec = Field(
+        description="The API server endpoint pods reach once the `kubernetes` Service is resolved (kubectl get endpoints kubernetes -n default)."
+    )
+    node_cidrs: tuple[str, ...] = Field(
+        max_length=16, description="CIDRs covering every node's INTERNAL-IP (kubectl get nodes -o wide): where the kubelets listen (:10250)."
+    )
     minimum: HardwareSpec = Field(default_factory=HardwareSpec)
     data_services: DataServicesSpec = Field(default_factory=DataServicesSpec)
+
+    @field_validator("node_cidrs")
+    @classmethod
+    def _node_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        if not cidrs:
+            raise ValueError("list at least one CIDR covering the nodes' INTERNAL-IPs (kubectl get nodes -o wide), e.g. [10.0.0.0/24]")
+        return tuple(_node_cidr(c) for c in cidrs)
 
     @field_validator("registry_host")
     @classmethod
@@ -115,7 +175,9 @@ class KubernetesPlatformSpec(PlatformSpecBase):
         "gpu_pools[].instance_types": "GPU nodes are yours: list the pool's name, max_size (nodes) and labels",
     }
     missing_key_hints: ClassVar[dict[str, str]] = {
-        "onprem": "cloud: kubernetes needs `onprem:` (kubeconfig, storage_class, registry_host; see environments/smb-onprem)",
+        "onprem": "cloud: kubernetes needs `onprem:` (kubeconfig, storage_class, registry_host, api_server, node_cidrs; see environments/smb-onprem)",
+        "onprem.api_server": "give the API server endpoint pods reach: `kubectl get endpoints kubernetes -n default` (k3s: {address: <server node IP>, port: 6443})",
+        "onprem.node_cidrs": "list CIDRs covering the nodes' INTERNAL-IPs (`kubectl get nodes -o wide`), e.g. [10.0.0.0/24]",
     }
 
     cloud: Literal["kubernetes"]
@@ -135,5 +197,15 @@ class KubernetesPlatformSpec(PlatformSpecBase):
 
     def problems(self) -> Iterator[str]:
         yield from super().problems()
+        pods = ipaddress.ip_network(self.network.cidr, strict=False)
+        for i, cidr in enumerate(self.onprem.node_cidrs):
+            if ipaddress.ip_network(cidr).overlaps(pods):
+                yield f"onprem.node_cidrs[{i}]: {cidr} overlaps network.cidr {self.network.cidr}, the pod network; name the nodes' own addresses (kubectl get nodes -o wide)"
+        api = ipaddress.ip_address(self.onprem.api_server.address)
+        if api in pods:
+            yield (
+                f"onprem.api_server.address: {api} is in the pod network {self.network.cidr}; give the endpoint "
+                "`kubectl get endpoints kubernetes -n default` lists (k3s: the server node's address), not a pod or the Service's ClusterIP"
+            )
         if self.gpu_pools and self.onprem.minimum.gpus == 0:
             yield "onprem.minimum.gpus: gpu_pools lists GPU nodes but the minimum hardware has 0 GPUs; set the GPUs the node advertises"

@@ -8,7 +8,9 @@ from abac import BLOBS, Operation, allows, list_blobs, read_blob, write_blob
 from azure_helpers import of
 
 from components.azure.identity import READ_ACTIONS, WRITE_ACTIONS, path_condition
-from components.workloads import WORKLOADS, split_grant
+from components.workloads import ProjectPrefixes, platform_workloads, split_grant
+
+TABLE = platform_workloads(("transaction-risk", "delivery-time"))  # environments/uae-north kubernetes.projects
 
 READER, CONTRIBUTOR = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 # Built-in roles' blob data actions (checked: learn.microsoft.com "Azure built-in roles for Storage",
@@ -59,10 +61,11 @@ def _allowed(grants: list[tuple[str, str | None]], op: Operation) -> bool:
 
 
 def test_each_workload_lists_reads_and_writes_under_its_prefixes_in_the_plan(north_plan):
-    """What the workloads do on AKS: serving lists and reads a model version's folder under mlflow/
-    (mlflow-skinny) and writes its log under serving-log/; drift writes its watermark under drift-state/."""
+    """What the workloads do on AKS: each project's serving lists and reads a model version's folder
+    under mlflow/<project>/ (mlflow-skinny) and writes its log under serving-log/<project>/; its
+    monitoring writes its watermark under drift-state/<project>/."""
     checked = 0
-    for w in WORKLOADS:
+    for w in TABLE:
         assignments = _assignments(north_plan, w.name)
         for verb, grants in (("read", w.read_buckets), ("write", w.write_buckets)):
             for grant in grants:
@@ -80,4 +83,36 @@ def test_each_workload_lists_reads_and_writes_under_its_prefixes_in_the_plan(nor
                     f"{where}: the prefix-conditioned assignment admits blobs outside {prefix}"
                 )
                 checked += 1
-    assert checked >= 4, f"only {checked} prefix grants checked"
+    assert checked >= 16, f"only {checked} prefix grants checked"
+
+
+def test_one_projects_identity_reaches_nothing_of_anothers_in_the_plan(north_plan):
+    """A project's identities cannot list, read or write under the other project's prefixes: its
+    serving neither reads the other's prediction log nor writes the other's labels."""
+    checked = 0
+    for w in TABLE:
+        if not w.project:
+            continue
+        other = "delivery-time" if w.project == "transaction-risk" else "transaction-risk"
+        assignments = _assignments(north_plan, w.name)
+        for grant in ProjectPrefixes(other).all():
+            container, prefix = split_grant(grant)
+            mine = assignments.get(container, [])
+            where = f"{w.name} on {other}'s {container}/{prefix}"
+            assert not _allowed(mine, list_blobs(f"{prefix}date=2026-12-02/")), f"{where}: List Blobs admitted"
+            assert not _allowed(mine, read_blob(f"{prefix}date=2026-12-02/part-0.parquet")), f"{where}: read admitted"
+            assert not _allowed(mine, write_blob(f"{prefix}offline/labels/arrival_date=2026-12-02/part-0.parquet")), f"{where}: write admitted"
+            checked += 1
+    assert checked == 8 * 6, f"checked {checked} (identity, other project's prefix) pairs"
+
+
+def test_a_project_role_widened_to_the_container_is_caught(north_plan):
+    """Broken variant: transaction-risk's serving write grant loses its path condition (the whole
+    offline-features container): the evaluator then admits writing delivery-time's labels."""
+    assignments = _assignments(north_plan, "transaction-risk-serving")
+    widened = [(role, None) for role, _ in assignments["offline-features"]]
+    labels = ProjectPrefixes("delivery-time").labels.split("/", 1)[1]
+    assert _allowed(widened, write_blob(f"{labels}arrival_date=2026-12-02/part-0.parquet")), "an unconditioned Contributor writes every blob"
+    assert not _allowed(assignments["offline-features"], write_blob(f"{labels}arrival_date=2026-12-02/part-0.parquet")), (
+        "the shipped, conditioned assignment refuses delivery-time's labels"
+    )

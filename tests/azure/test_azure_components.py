@@ -88,7 +88,7 @@ def test_bad_arguments_name_the_field(unit_mocks, build, field):
 
 def test_subnets_fit_the_vnet_and_avoid_the_overlay():
     cidrs = plan_subnets("10.50.0.0/16")
-    assert cidrs == {"nodes": "10.50.0.0/17", "endpoints": "10.50.128.0/20", "data": "10.50.144.0/20"}
+    assert cidrs == {"nodes": "10.50.0.0/17", "endpoints": "10.50.128.0/20", "data": "10.50.144.0/20", "apiserver": "10.50.160.0/28"}
     with pytest.raises(ValueError, match="^cidr: .*overlay"):
         plan_subnets("10.244.0.0/16")
 

@@ -8,7 +8,10 @@ from azure_helpers import of, one
 
 from components.azure._common import ROLES
 from components.constants import GPU_TAINT
-from components.workloads import WORKLOADS
+from components.workloads import platform_workloads
+
+# environments/uae-north kubernetes.projects, with their teams (each project's pipeline and each team's notebooks)
+TABLE = platform_workloads((("transaction-risk", "risk"), ("delivery-time", "logistics")))
 
 LOCATIONS = {"uaenorth", "uaecentral"}
 GLOBAL = {"azure-native:privatedns:PrivateZone", "azure-native:privatedns:VirtualNetworkLink"}
@@ -92,10 +95,12 @@ def test_storage_accounts_cmk_private_tls_no_shared_keys(north_plan):
     assert groups.count("blob") == 2 and groups.count("dfs") == 1, groups
 
 
-def test_audit_account_is_locked_immutable(north_plan):
+def test_audit_account_is_immutable_created_unlocked(north_plan):
+    # Azure creates an account immutability policy only Disabled or Unlocked; it is locked by a later
+    # `up` with storage.lock_audit_immutability (issue 21; tests/azure/test_azure_first_up.py).
     audit = next(a for a in of(north_plan, "azure-native:storage:StorageAccount") if a.name.endswith("-audit"))
     policy = audit.inputs["immutableStorageWithVersioning"]
-    assert policy["enabled"] and policy["immutabilityPolicy"]["state"] == "Locked", f"{audit.urn}: {policy}"
+    assert policy["enabled"] and policy["immutabilityPolicy"]["state"] == "Unlocked", f"{audit.urn}: {policy}"
     assert policy["immutabilityPolicy"]["immutabilityPeriodSinceCreationInDays"] == 2555, audit.urn
     container = next(c for c in of(north_plan, "azure-native:storage:BlobContainer") if c.inputs["containerName"] == "audit")
     assert container.inputs["immutableStorageWithVersioning"]["enabled"], container.urn
@@ -183,7 +188,7 @@ def test_log_analytics_and_audit_diagnostics(north_plan):
         ), s.urn
 
 
-@pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
+@pytest.mark.parametrize("w", TABLE, ids=lambda w: w.name)
 def test_workload_identity_federated_and_scoped(north_plan, w):
     creds = [
         c
@@ -205,7 +210,7 @@ def test_workload_identity_federated_and_scoped(north_plan, w):
 def test_service_accounts_carry_the_client_ids(north_plan):
     sas = {r.inputs["metadata"]["name"]: r for r in north_plan.resources if r.type == "kubernetes:core/v1:ServiceAccount"}
     clients = {i.outputs["clientId"] for i in of(north_plan, "azure-native:managedidentity:UserAssignedIdentity")}
-    for w in WORKLOADS:
+    for w in TABLE:
         if w.service_account not in sas:
             continue  # e.g. training only with GPU pools
         annotations = sas[w.service_account].inputs["metadata"].get("annotations") or {}
@@ -215,7 +220,7 @@ def test_service_accounts_carry_the_client_ids(north_plan):
 def test_kubernetes_layer_uses_the_aks_adapter(north_plan):
     sc = one(north_plan, "kubernetes:storage.k8s.io/v1:StorageClass")
     assert sc.inputs["provisioner"] == "disk.csi.azure.com" and "/diskEncryptionSets/" in sc.inputs["parameters"]["diskEncryptionSetID"], sc.urn
-    svc = next(r for r in north_plan.resources if r.type == "kubernetes:core/v1:Service" and r.inputs["metadata"]["name"] == "serving")
+    svc = next(r for r in north_plan.resources if r.type == "kubernetes:core/v1:Service" and r.inputs["metadata"]["name"] == "transaction-risk-serving")
     assert svc.inputs["metadata"]["annotations"] == {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}, svc.urn
     deployments = [
         r
@@ -224,7 +229,7 @@ def test_kubernetes_layer_uses_the_aks_adapter(north_plan):
     ]
     for d in deployments:
         pod = d.inputs["spec"]["template"]
-        if pod["spec"].get("serviceAccountName") in {w.service_account for w in WORKLOADS}:
+        if pod["spec"].get("serviceAccountName") in {w.service_account for w in TABLE}:
             assert pod["metadata"]["labels"].get("azure.workload.identity/use") == "true", f"{d.urn}: no workload-identity label"
             names = {e["name"] for c in pod["spec"]["containers"] for e in c.get("env") or []}
             assert "AZURE_LOCATION" in names and "AWS_REGION" not in names, f"{d.urn}: region variables {sorted(names)}"
@@ -234,8 +239,10 @@ def test_kubernetes_layer_uses_the_aks_adapter(north_plan):
 def test_object_store_uris_are_abfss(north_plan):
     account = next(a.outputs["name"] for a in of(north_plan, "azure-native:storage:StorageAccount") if a.name.endswith("-data"))
     deployments = {r.inputs["metadata"]["name"]: r for r in north_plan.resources if r.type == "kubernetes:apps/v1:Deployment"}
-    feast, mlflow = deployments["feature-server"], deployments["mlflow"]
-    assert f"abfss://offline-features@{account}.dfs.core.windows.net/feast" in str(feast.inputs), f"{feast.urn}: offline store is not the data account"
+    feast, mlflow = deployments["delivery-time-feature-server"], deployments["mlflow"]
+    assert f"abfss://offline-features@{account}.dfs.core.windows.net/feast/delivery-time" in str(feast.inputs), (
+        f"{feast.urn}: offline store is not the data account"
+    )
     # MLflow's own spelling of the same store (stacks/cloud.py contract 1: its Blob artifact repository).
     text = str(mlflow.inputs)
     assert f"wasbs://experiment-artifacts@{account}.blob.core.windows.net/mlflow" in text, f"{mlflow.urn}: artifact root is not the data account"
@@ -246,11 +253,10 @@ def test_stack_outputs_name_azure_resources(north_plan):
     out = north_plan.outputs
     assert out["kubeconfig"] == "[secret]", "the kubeconfig is a secret output"
     assert out["region"] == "uaenorth", out["region"]
-    assert out["registry_database_secret_arn"].startswith("https://") and "/secrets/registry-db" in out["registry_database_secret_arn"], out[
-        "registry_database_secret_arn"
-    ]
+    assert out["registry_database_secret"].startswith("https://") and "/secrets/registry-db" in out["registry_database_secret"], out["registry_database_secret"]
     assert out["online_store_endpoint"].endswith(".uaenorth.redis.azure.net"), out["online_store_endpoint"]
-    assert set(out["workload_role_arns"]) == {w.name for w in WORKLOADS}, "a client id per workload"
+    assert {w.name for w in TABLE} <= set(out["workload_identities"]), "workload_identities: a client id per workload (and per project role)"
+    assert "data" in out["keys"] and "/diskEncryptionSets/" in out["keys"]["data"], f"keys.data: {out['keys']}"
 
 
 def test_platform_roles_bind_entra_groups(north_plan):

@@ -39,6 +39,11 @@ WEBHOOK_ENV = {
 }
 # Variables naming storage the workload writes (the rest it reads).
 WRITTEN = {"SAHAB_SERVING_PREDICTION_LOG_URI", "SAHAB_TRAIN_CHECKPOINT_URI", "MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_DRIFT_STATE_URI"}
+# Entry points that use only the label store under the project's Feast root (SAHAB_FEAST_URI), and
+# whether they write it: the control plane appends labels, the monitoring job reads them.
+LABEL_STORE_USERS = {"python -m workloads.serving.control": True, "python -m workloads.monitoring run": False}
+# Variables of WRITTEN that an entry point only reads: the retrain pipeline ingests the prediction log.
+READ_ONLY = {"python -m workloads.pipeline": {"SAHAB_SERVING_PREDICTION_LOG_URI"}, "python -m workloads.pipelines step": {"SAHAB_SERVING_PREDICTION_LOG_URI"}}
 STORAGE_URI = re.compile(r"(?:abfss://(?P<c1>[^@/]+)@(?P<a1>[^.]+)\.dfs|wasbs://(?P<c2>[^@/]+)@(?P<a2>[^.]+)\.blob)\.core\.windows\.net/?(?P<path>.*)")
 
 
@@ -141,12 +146,18 @@ def test_feature_store_env_is_azure_mode_on_the_data_account(north):
     runs, _, by_type, _ = north
     account = next(a.outputs["name"] for a in by_type["azure-native:storage:StorageAccount"] if a.name.endswith("-data"))
     feast = [(pod, c, env) for pod, c, entry, env in runs if "SAHAB_FEAST_MODE" in env]
-    assert {entry for _, _, entry, env in runs if "SAHAB_FEAST_MODE" in env} == {"python -m workloads.features", "python -m workloads.pipeline"}
+    assert {entry for _, _, entry, env in runs if "SAHAB_FEAST_MODE" in env} >= {
+        "python -m workloads.features",
+        "python -m workloads.pipeline",
+        "python -m workloads.serving.control",
+        "python -m workloads.monitoring run",
+    }
     for pod, c, env in feast:
         where = _label(pod, c)
+        project = pod.labels["sahab.ae/project"]
         assert env["SAHAB_FEAST_MODE"] == "azure", f"{where}: SAHAB_FEAST_MODE={env['SAHAB_FEAST_MODE']}"
-        assert env.get("SAHAB_FEAST_URI") == f"abfss://offline-features@{account}.dfs.core.windows.net/feast", (
-            f"{where}: SAHAB_FEAST_URI={env.get('SAHAB_FEAST_URI')}"
+        assert env.get("SAHAB_FEAST_URI") == f"abfss://offline-features@{account}.dfs.core.windows.net/feast/{project}", (
+            f"{where}: SAHAB_FEAST_URI={env.get('SAHAB_FEAST_URI')} (the project's own Feast root)"
         )
         assert env.get("SAHAB_FEAST_REGION") == "uaenorth", f"{where}: SAHAB_FEAST_REGION={env.get('SAHAB_FEAST_REGION')}"
         assert "SAHAB_FEAST_S3_URI" not in env, f"{where}: the S3 spelling on Azure"
@@ -174,9 +185,13 @@ def test_redis_urls_name_managed_redis_and_its_key(north):
             assert (url.scheme, url.hostname, url.port) == ("rediss", host, REDIS_PORT), f"{where}: A/B state at {url.scheme}://{url.hostname}:{url.port}"
             assert urllib.parse.unquote(url.password or "") == REDIS_KEY, f"{where}: the A/B state's password is not the access key"
             seen.add(entry)
-    assert seen == {"python -m workloads.features", "python -m workloads.serving.control", "python -m workloads.serving.evaluator"}, (
-        f"Redis clients found: {sorted(seen)}"
-    )
+    assert seen >= {
+        "python -m workloads.features",
+        "python -m workloads.serving.control",
+        "python -m workloads.serving.evaluator",
+        "python -m workloads.pipeline",  # experiment_running before it names a challenger
+        "python -m workloads.monitoring run",  # a running experiment holds retraining back
+    }, f"Redis clients found: {sorted(seen)}"
 
 
 def test_redis_egress_reaches_the_private_endpoint(north):
@@ -209,15 +224,17 @@ def test_mlflow_artifacts_are_wasbs_on_the_data_account(north):
     runs, _, by_type, _ = north
     account = next(a.outputs["name"] for a in by_type["azure-native:storage:StorageAccount"] if a.name.endswith("-data"))
     roots = {
-        (_label(pod, c), name): env[name]
+        (_label(pod, c), pod.labels.get("sahab.ae/project"), name): env[name]
         for pod, c, _, env in runs
         for name in ("MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION")
         if name in env
     }
-    assert {name for _, name in roots} == {"MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION"}, f"artifact roots found: {sorted(roots)}"
-    for (where, name), uri in roots.items():
+    assert {name for _, _, name in roots} == {"MLFLOW_ARTIFACTS_DESTINATION", "SAHAB_MLFLOW_ARTIFACT_LOCATION"}, f"artifact roots found: {sorted(roots)}"
+    for (where, project, name), uri in roots.items():
         container, storage_account, path, _ = AzureBlobArtifactRepository.parse_wasbs_uri(uri)
-        assert (container, storage_account, path) == ("experiment-artifacts", account, "mlflow"), f"{where}: {name}={uri}"
+        # The server's root; each project's experiment keeps its artifacts under <root>/<project> (its training pods' location).
+        wanted = "mlflow" if name == "MLFLOW_ARTIFACTS_DESTINATION" else f"mlflow/{project}"
+        assert (container, storage_account, path) == ("experiment-artifacts", account, wanted), f"{where}: {name}={uri}"
 
 
 def test_mlflow_backend_store_is_the_flexible_server_with_the_vault_credentials(north):
@@ -262,9 +279,13 @@ def test_pods_with_cloud_identity_have_the_roles_their_env_needs(north):
     assignments = by_type["azure-native:authorization:RoleAssignment"]
     role_of = {v: k for k, v in ROLES.items()}
     checked = 0
-    for pod, c, _, env in runs:
+    from workloads.features.tables import LABELS_DIR
+
+    for pod, c, entry, env in runs:
         where = _label(pod, c)
         uris = _storage_uris(env)
+        if entry in LABEL_STORE_USERS:
+            uris = [(n, a, ct, f"{p.rstrip('/')}/{LABELS_DIR}/" if n == "SAHAB_FEAST_URI" else p) for n, a, ct, p in uris]
         raw = next((e["value"] for e in c.get("env") or [] if e["name"] == "SAHAB_SECRET_ENV"), None)
         vault_secrets = [item["arn"] for item in json.loads(raw).values()] if raw else []
         if not uris and not vault_secrets:
@@ -282,7 +303,8 @@ def test_pods_with_cloud_identity_have_the_roles_their_env_needs(north):
         for name, account, container, path in uris:
             scope = f"/storageAccounts/{account}/blobServices/default/containers/{container}"
             roles = [a for a in mine if a["scope"].endswith(scope) and _admits(a.get("condition"), path)]
-            wanted = {"Storage Blob Data Contributor"} if name in WRITTEN else {"Storage Blob Data Contributor", "Storage Blob Data Reader"}
+            writes = (name in WRITTEN and name not in READ_ONLY.get(entry, set())) or (name == "SAHAB_FEAST_URI" and LABEL_STORE_USERS.get(entry, False))
+            wanted = {"Storage Blob Data Contributor"} if writes else {"Storage Blob Data Contributor", "Storage Blob Data Reader"}
             assert any(role_of.get(a["roleDefinitionId"].rsplit("/", 1)[-1]) in wanted for a in roles), (
                 f"{where}: {name} names {container}/{path} on {account} but identity {identity.urn} has no {' or '.join(sorted(wanted))} there"
             )

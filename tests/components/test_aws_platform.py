@@ -303,17 +303,22 @@ def test_workload_roles_are_scoped(uae_plan):
         for r in aws(uae_plan, "aws:iam/rolePolicy:RolePolicy")
         if "sahab:aws:WorkloadIdentity$" in r.urn
     }
-    assert set(policies) == {"training", "serving", "features", "drift", "mlflow"}
+    projects = ("transaction-risk", "delivery-time")
+    assert {"mlflow"} | {f"{p}-{role}" for p in projects for role in ("serving", "training", "monitoring", "features")} <= set(policies), sorted(policies)
     for name, doc in policies.items():
         for s in doc["Statement"]:
             assert "*" not in s["Action"] and s["Resource"] != "*", f"workload {name}: wildcard in {s}"
-    serving = policies["serving"]["Statement"]
-    # Serving writes its prediction log and nothing else (issue 9: the ML loop's serving-log/).
-    writes = [res for s in serving if "s3:PutObject" in s["Action"] for res in s["Resource"]]
-    assert writes and all(res.endswith("/serving-log/*") for res in writes), f"serving may write only its prediction log, got {writes}"
-    assert all("model-artifacts" in res for s in serving if s["Sid"].endswith("Buckets") for res in s["Resource"])
+    for project in projects:
+        serving = policies[f"{project}-serving"]["Statement"]
+        # Serving writes its prediction log and its labels (the control plane) and nothing else.
+        writes = [res for s in serving if "s3:PutObject" in s["Action"] for res in s["Resource"]]
+        assert writes and all(res.endswith((f"/serving-log/{project}/*", f"/feast/{project}/offline/labels/*")) for res in writes), (
+            f"{project}-serving may write only its prediction log and labels, got {writes}"
+        )
+        assert not [s for s in serving if s["Sid"].endswith("Buckets")], f"{project}-serving: a whole-bucket grant"
     bindings = {r.inputs["serviceAccount"]: r.inputs["namespace"] for r in aws(uae_plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
-    assert bindings["model-server"] == "sahab-serving" and bindings["trainer"] == "sahab-training"
+    assert bindings["transaction-risk-serving"] == "sahab-serving" and bindings["delivery-time-training"] == "sahab-training", bindings
+    assert bindings["delivery-time-monitoring"] == "sahab-monitoring" and bindings["transaction-risk-features"] == "sahab-platform", bindings
 
 
 def test_stack_outputs_for_workloads(uae_plan):
@@ -322,11 +327,11 @@ def test_stack_outputs_for_workloads(uae_plan):
         "cluster_name",
         "kubeconfig",
         "bucket_names",
-        "key_arns",
+        "keys",
         "registry_urls",
         "registry_database_endpoint",
         "online_store_endpoint",
-        "workload_role_arns",
+        "workload_identities",
     ):
         assert key in out, f"stack output {key} missing"
     assert out["kubeconfig"] == "[secret]", "kubeconfig must be a secret output"

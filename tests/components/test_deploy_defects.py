@@ -208,18 +208,23 @@ def _env_of(plan, kind: str, name: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("env", ["uae_plan", "smb_plan"])
-def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
+@pytest.mark.parametrize("project", ["transaction-risk", "delivery-time"])
+def test_serving_and_drift_reach_what_the_ml_loop_writes(env, project, request):
     """Defect: MLflow writes model artifacts to experiment-artifacts, while the serving role could
-    read only model-artifacts. Also what the loop needs now: serving writes the prediction log,
-    drift reads it and keeps its watermark, and drift reads the registry's artifacts."""
+    read only model-artifacts. Also what the loop needs now, per project: its serving writes its
+    prediction log, its monitoring reads it and keeps its watermark and reads the registry's artifacts
+    under the project's experiment location; neither reaches the other project's."""
     plan = request.getfixturevalue(env)
+    other = "delivery-time" if project == "transaction-risk" else "transaction-risk"
     b = _buckets(plan)
     mlflow_root = _env_of(plan, "Deployment", "mlflow")["MLFLOW_ARTIFACTS_DESTINATION"]
     assert mlflow_root.startswith(f"s3://{b['experiment-artifacts']}/"), mlflow_root
-    model_object = f"arn:aws:s3:::{mlflow_root[len('s3://') :].rstrip('/')}/1/abc123/artifacts/model/model.onnx"
-    serving, drift = _role_policy(plan, "serving"), _role_policy(plan, "drift")
-    log = f"arn:aws:s3:::{b['offline-features']}/serving-log/2026/12/01/10.parquet"
-    state = f"arn:aws:s3:::{b['offline-features']}/drift-state/watermark.json"
+    location = _env_of(plan, "CronJob", f"{project}-retrain")["SAHAB_MLFLOW_ARTIFACT_LOCATION"]
+    assert location == f"{mlflow_root.rstrip('/')}/{project}", f"{project}'s experiment artifact location {location} (MLflow root {mlflow_root})"
+    model_object = f"arn:aws:s3:::{location[len('s3://') :]}/1/abc123/artifacts/model/model.onnx"
+    serving, drift = _role_policy(plan, f"{project}-serving"), _role_policy(plan, f"{project}-monitoring")
+    log = f"arn:aws:s3:::{b['offline-features']}/serving-log/{project}/date=2026-12-01/hour=10/part-a.parquet"
+    state = f"arn:aws:s3:::{b['offline-features']}/drift-state/{project}/state.json"
     checks = [
         (serving, "s3:GetObject", model_object, "serving reads the models MLflow wrote"),
         (serving, "s3:PutObject", log, "serving writes the prediction log"),
@@ -230,17 +235,25 @@ def test_serving_and_drift_reach_what_the_ml_loop_writes(env, request):
     ]
     for policy, action, resource, why in checks:
         assert allowed(policy.inputs["policy"], action, resource), f"{policy.urn}: {action} {resource} denied ({why})"
-    # Serving writes only its log: not the offline store's features, not the models.
-    for resource in (f"arn:aws:s3:::{b['offline-features']}/feast/data.parquet", model_object):
+    # Serving writes only its log and labels: not the offline store's features, not the models, nothing of the other project.
+    for resource in (
+        f"arn:aws:s3:::{b['offline-features']}/feast/{project}/offline/sources/features/batch/data.parquet",
+        model_object,
+        log.replace(f"/{project}/", f"/{other}/"),
+    ):
         assert not allowed(serving.inputs["policy"], "s3:PutObject", resource), f"{serving.urn}: may write {resource}"
+    assert not allowed(drift.inputs["policy"], "s3:GetObject", log.replace(f"/{project}/", f"/{other}/")), f"{drift.urn}: reads {other}'s log"
     # The log the drift job actually reads (its settings) is the one serving may write.
-    drift_log = _env_of(plan, "CronJob", "drift").get("SAHAB_DRIFT_LOG_URI")
-    if drift_log:
-        obj = f"arn:aws:s3:::{drift_log[len('s3://') :].rstrip('/')}/2026/12/01/10.parquet"
-        assert allowed(drift.inputs["policy"], "s3:GetObject", obj), f"{drift.urn}: cannot read its SAHAB_DRIFT_LOG_URI {drift_log}"
-        assert allowed(serving.inputs["policy"], "s3:PutObject", obj), f"{serving.urn}: cannot write the log drift reads ({drift_log})"
-    listing = {"s3:prefix": "serving-log/2026/"}
+    drift_log = _env_of(plan, "CronJob", f"{project}-monitoring").get("SAHAB_DRIFT_LOG_URI")
+    assert drift_log, f"{project}-monitoring: no SAHAB_DRIFT_LOG_URI"
+    obj = f"arn:aws:s3:::{drift_log[len('s3://') :].rstrip('/')}/date=2026-12-01/hour=10/part-a.parquet"
+    assert allowed(drift.inputs["policy"], "s3:GetObject", obj), f"{drift.urn}: cannot read its SAHAB_DRIFT_LOG_URI {drift_log}"
+    assert allowed(serving.inputs["policy"], "s3:PutObject", obj), f"{serving.urn}: cannot write the log drift reads ({drift_log})"
+    listing = {"s3:prefix": f"serving-log/{project}/date=2026-12-01/"}
     assert allowed(drift.inputs["policy"], "s3:ListBucket", f"arn:aws:s3:::{b['offline-features']}", listing), f"{drift.urn}: cannot list the prediction log"
+    assert not allowed(drift.inputs["policy"], "s3:ListBucket", f"arn:aws:s3:::{b['offline-features']}", {"s3:prefix": f"serving-log/{other}/"}), (
+        f"{drift.urn}: lists {other}'s prediction log"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

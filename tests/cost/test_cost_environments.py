@@ -59,7 +59,40 @@ def test_cli_cost_json_and_md(repo, monkeypatch):
     doc = json.loads(result.stdout)
     assert {"environment", "currency", "price_snapshot", "monthly", "lines", "unpriced"} <= set(doc)
     assert doc["environment"] == "smb" and doc["price_snapshot"]["date"]
-    assert doc["monthly_aed"]["max"] == pytest.approx(doc["monthly"]["max"] * AED_PER_USD, abs=0.01)
+    # Both totals are rounded to cents on their own: half a US cent times the peg (0.0184 AED) plus half a fils.
+    assert doc["monthly_aed"]["max"] == pytest.approx(doc["monthly"]["max"] * AED_PER_USD, abs=0.024)
     assert sum(li["monthly"]["max"] for li in doc["lines"]) == pytest.approx(doc["monthly"]["max"], abs=0.05)
+    projects = {p["project"]: p for p in doc["projects"]}
+    assert set(projects) == {"transaction-risk", "delivery-time"}, f"cost json projects: {sorted(projects)}"
+    assert projects["delivery-time"]["team"] == "logistics" and projects["transaction-risk"]["team"] == "risk", projects
+    md = runner.invoke(app, ["cost", "smb", "--format", "md"])
+    assert md.exit_code == 0 and "| `transaction-risk` | risk |" in md.stdout and "| `delivery-time` | logistics |" in md.stdout, md.stdout
     bad = runner.invoke(app, ["cost", "smb", "--format", "yaml"])
     assert bad.exit_code == 2 and "yaml" in bad.output, "a format typo is an error"
+
+
+@pytest.mark.parametrize("fixture", ["smb_plan", "uae_plan"])
+def test_each_project_gets_its_share_of_the_pools_and_its_own_lines(fixture, request):
+    """Per-project lines: each project's pods priced at their dominant share of the node they land on
+    (serving from the HPA's minimum to its maximum, training from none to a month of its GPU node),
+    plus its own load balancer; allocations inside the total, which they never exceed."""
+    est = estimate_plan(request.getfixturevalue(fixture))
+    projects = {p.project: p for p in est.projects}
+    assert set(projects) == {"transaction-risk", "delivery-time"}, f"{fixture}: projects {sorted(projects)}"
+    for name, p in projects.items():
+        shares = {s.workload: s for s in p.shares}
+        serving = shares[f"Deployment sahab-serving/{name}-serving"]
+        assert serving.pods_min >= 2 and serving.pods_max >= serving.pods_min and 0 < serving.monthly_min <= serving.monthly_max, (
+            f"{fixture} {name}: serving {serving}"
+        )
+        assert "serving" in serving.pool and 0 < serving.node_share <= 1, f"{fixture} {name}: serving lands on {serving.pool} ({serving.node_share})"
+        retrain = shares[f"CronJob sahab-training/{name}-retrain"]
+        assert retrain.monthly_min == 0 < retrain.monthly_max, f"{fixture} {name}: training costs nothing idle, a month at most: {retrain}"
+        assert [d for d in p.direct if d[1] == "NLB"], f"{fixture} {name}: its load balancer is its own line: {p.direct}"
+        assert p.monthly_max <= est.monthly_max and p.monthly_min <= est.monthly_min, f"{fixture} {name}: a share exceeds the total"
+    gpu = projects["transaction-risk"].shares
+    assert any(s.pool and "train" in s.pool and "GPU" in s.item for s in gpu), (
+        f"{fixture}: transaction-risk trains on a GPU pool: {[(s.workload, s.pool) for s in gpu]}"
+    )
+    cpu = {s.workload: s.pool for s in projects["delivery-time"].shares}
+    assert "train" not in cpu["CronJob sahab-training/delivery-time-retrain"], f"{fixture}: delivery-time (LightGBM) trains on CPU nodes: {cpu}"

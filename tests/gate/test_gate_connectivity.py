@@ -31,7 +31,55 @@ def test_shipped_environments_pass_the_matrix(ctx_name, request):
         "connectivity-serving-mlflow",
         "connectivity-drift-pushgateway",
         "connectivity-prometheus-scrape",
+        "connectivity-serving-features",
+        "connectivity-project-redis",
+        "connectivity-project-isolation",
     }, "the matrix covers every flow the issue lists"
+
+
+def test_flows_are_checked_per_project(uae_ctx):
+    """Each project's serving reaches its own feature server, never the other's; every project pod that
+    reads the A/B state reaches Redis; and both directions of the isolation are in the matrix."""
+    flows = connectivity.matrix(uae_ctx, connectivity.all_pods(uae_ctx))
+    own = {(f.src.name, f.dst) for f in flows if f.policy == "connectivity-serving-features"}
+    assert own == {
+        ("transaction-risk-serving", "sahab-platform/transaction-risk-feature-server"),
+        ("delivery-time-serving", "sahab-platform/delivery-time-feature-server"),
+    }, own
+    redis = {f.src.name for f in flows if f.policy == "connectivity-project-redis"}
+    for project in ("transaction-risk", "delivery-time"):
+        assert {f"{project}-serving", f"{project}-evaluator", f"{project}-retrain", f"{project}-monitoring"} <= redis, redis
+    isolation = {(f.src.name, f.dst) for f in flows if f.policy == "connectivity-project-isolation"}
+    assert ("delivery-time-serving", "sahab-platform/transaction-risk-feature-server") in isolation, isolation
+    assert ("transaction-risk-monitoring", "sahab-serving/delivery-time-serving") in isolation, isolation
+
+
+def test_a_feature_server_opened_to_every_serving_pod_fails_naming_both_projects(uae_ctx):
+    """Broken variant: delivery-time's feature server admits the whole serving namespace."""
+    policy = doc(uae_ctx, "sahab-platform/networkpolicy-delivery-time-feature-server.yaml")
+    for rule in policy["spec"]["ingress"]:
+        for peer in rule["from"]:
+            peer.pop("podSelector", None)
+    found = policies(connectivity.check(uae_ctx))
+    assert set(found) == {"connectivity-project-isolation"}, found
+    messages = found["connectivity-project-isolation"]
+    assert any(
+        m.startswith("sahab-serving/transaction-risk-serving (Deployment): can reach project delivery-time's feature server")
+        and "project transaction-risk" in m
+        for m in messages
+    ), messages
+
+
+def test_a_project_pod_admitting_its_whole_namespace_fails(uae_ctx):
+    """Broken variant: the namespace-wide allow selects project pods too (as the baseline once did), so
+    one project's serving reaches the other's control plane."""
+    shared = doc(uae_ctx, "sahab-serving/networkpolicy-allow-same-namespace.yaml")
+    shared["spec"]["podSelector"] = {}
+    found = policies(connectivity.check(uae_ctx))
+    messages = found.get("connectivity-project-isolation", [])
+    assert any("transaction-risk-serving (Deployment): can reach project delivery-time's A/B control plane" in m and "TCP 3001" not in m for m in messages), (
+        found
+    )
 
 
 def test_pod_identity_egress_removed_fails_naming_the_pod_flow_and_fix(uae_ctx):
@@ -60,7 +108,7 @@ def test_team_namespaces_opened_to_each_other_fail(uae_ctx):
     baseline["spec"]["ingress"].append({"from": [{"namespaceSelector": {}}]})
     found = policies(connectivity.check(uae_ctx))
     assert list(found) == ["connectivity-team-isolation"], found
-    assert "sahab-team-research/sahab-probe" in found["connectivity-team-isolation"][0] and "sahab-team-risk" in found["connectivity-team-isolation"][0]
+    assert any("sahab-team-research/sahab-probe" in m and "sahab-team-risk" in m for m in found["connectivity-team-isolation"]), found
 
 
 def test_mlflow_without_postgres_egress_fails(uae_ctx):
@@ -107,8 +155,8 @@ def test_in_cluster_data_services_of_an_existing_cluster(repo):
     assert {("connectivity-feast-redis", "sahab-platform/online-store"), ("connectivity-mlflow-postgres", "sahab-platform/registry-db")} <= flows, flows
     assert connectivity.check(ctx) == [], [f.message for f in connectivity.check(ctx)]
     doc(ctx, "sahab-platform/networkpolicy-registry-db.yaml")["spec"]["ingress"] = []
-    baseline = doc(ctx, "sahab-platform/networkpolicy-allow-baseline.yaml")
-    baseline["spec"]["ingress"] = []  # with the namespace's own allow gone too, the database admits nobody
+    shared = doc(ctx, "sahab-platform/networkpolicy-allow-same-namespace.yaml")
+    shared["spec"]["ingress"] = []  # with the namespace's own allow gone too, the database admits nobody
     found = policies(connectivity.check(ctx))
     assert any("registry-db" in m and "TCP 5432" in m for m in found.get("connectivity-mlflow-postgres", [])), found
 

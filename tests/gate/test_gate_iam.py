@@ -23,6 +23,7 @@ def test_shipped_environments_pass_the_matrices(ctx_name, request):
         "iam-workload-reads",
         "iam-serving-reads-mlflow-artifacts",
         "iam-ml-loop-writes",
+        "iam-project-isolation",
         "iam-secret-isolation",
         "iam-cloudtrail-logs-key",
         "iam-audit-immutable",
@@ -48,11 +49,61 @@ def test_karpenter_without_decrypt_on_its_queue_key_fails(uae_ctx):
 
 
 def test_serving_that_may_read_only_model_artifacts_fails_on_mlflow_artifacts(uae_ctx):
-    r = resource(uae_ctx, ROLE_POLICY, "identity-serving")
+    r = resource(uae_ctx, ROLE_POLICY, "identity-transaction-risk-serving")
     set_statements(r, [s for s in statements(r) if s.get("Sid") != "ReadPrefixes"])
     found = policies(iam.check(uae_ctx))
     message = found["iam-serving-reads-mlflow-artifacts"][0]
-    assert "s3:GetObject" in message and "experiment-artifacts" in message and "/mlflow/" in message and "Fix:" in message, message
+    assert "s3:GetObject" in message and "experiment-artifacts" in message and "/mlflow/transaction-risk/" in message and "Fix:" in message, message
+
+
+def _grant(ctx, role: str, sid: str, resources: list[str]) -> None:
+    r = resource(ctx, ROLE_POLICY, f"identity-{role}-access")
+    set_statements(r, statements(r) + [{"Sid": sid, "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": resources}])
+
+
+def _bucket(ctx, purpose: str) -> str:
+    return next(r.outputs["bucket"] for r in ctx.resources("aws:s3/bucket:Bucket") if r.inputs["tags"]["sahab.ae/purpose"] == purpose)
+
+
+def test_every_project_role_is_checked_against_every_other_projects_prefixes(uae_ctx):
+    accesses = [a for a in iam.matrix(uae_ctx, iam.collect(uae_ctx)) if a.policy == "iam-project-isolation"]
+    pairs = {(a.who.split(" ")[0], a.request.resource.split("/")[1] if "/mlflow/" not in a.request.resource else "mlflow") for a in accesses}
+    whos = {who for who, _ in pairs}
+    roles = ("serving", "training", "monitoring", "features", "pipeline")  # pipeline: its Argo steps in the team's namespace
+    assert {f"{p}-{role}" for p in ("transaction-risk", "delivery-time") for role in roles} == whos, whos
+    assert all(not a.allowed for a in accesses), "isolation requests must all be denied"
+    assert any("serving-log/delivery-time/" in a.request.resource and a.who.startswith("transaction-risk-serving") for a in accesses)
+
+
+def test_a_projects_serving_reading_another_projects_log_fails_naming_both(uae_ctx):
+    """Broken variant: transaction-risk's serving role may read delivery-time's prediction log."""
+    bucket = _bucket(uae_ctx, "offline-features")
+    _grant(uae_ctx, "transaction-risk-serving", "LeakLog", [f"arn:aws:s3:::{bucket}/serving-log/delivery-time/*"])
+    found = policies(iam.check(uae_ctx))
+    assert set(found) == {"iam-project-isolation"}, found
+    messages = [m for m in found["iam-project-isolation"] if "transaction-risk-serving" in m]
+    assert any(
+        "s3:GetObject" in m and "serving-log/delivery-time/" in m and "project delivery-time" in m and "project transaction-risk" in m for m in messages
+    ), messages
+    assert all("must not" in m and "Fix:" in m for m in messages), messages
+
+
+def test_a_projects_serving_writing_another_projects_labels_fails_naming_both(uae_ctx):
+    bucket = _bucket(uae_ctx, "offline-features")
+    _grant(uae_ctx, "delivery-time-serving", "LeakLabels", [f"arn:aws:s3:::{bucket}/feast/*"])
+    found = policies(iam.check(uae_ctx))
+    messages = found["iam-project-isolation"]
+    assert any("delivery-time-serving" in m and "s3:PutObject" in m and "feast/transaction-risk/" in m and "project transaction-risk" in m for m in messages), (
+        messages
+    )
+
+
+def test_a_project_role_without_its_own_prefix_fails(uae_ctx):
+    """The other direction: delivery-time's monitoring role loses its read of its own prediction log."""
+    r = resource(uae_ctx, ROLE_POLICY, "identity-delivery-time-monitoring-access")
+    set_statements(r, [s for s in statements(r) if s.get("Sid") != "ReadPrefixes"])
+    found = policies(iam.check(uae_ctx))
+    assert any("delivery-time-monitoring" in m and "serving-log/delivery-time/" in m and "cannot" in m for m in found.get("iam-ml-loop-reads", [])), found
 
 
 def test_cloudtrail_describe_key_under_an_encryption_context_fails(uae_ctx):
@@ -78,14 +129,14 @@ def test_a_workload_reading_another_workloads_secret_fails(uae_ctx):
 
 
 def test_a_role_that_may_delete_audit_objects_fails(uae_ctx):
-    r = resource(uae_ctx, ROLE_POLICY, "identity-training")
+    r = resource(uae_ctx, ROLE_POLICY, "identity-transaction-risk-training")
     set_statements(r, statements(r) + [{"Effect": "Allow", "Action": "s3:Delete*", "Resource": "arn:aws:s3:::*"}])
     found = policies(iam.check(uae_ctx))
     assert any("s3:DeleteObject" in m and "storage-audit" in m for m in found["iam-audit-immutable"]), found
 
 
 def test_a_typo_in_an_action_fails_parliament(uae_ctx):
-    r = resource(uae_ctx, ROLE_POLICY, "identity-drift")
+    r = resource(uae_ctx, ROLE_POLICY, "identity-delivery-time-monitoring")
     set_statements(r, statements(r) + [{"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::x/*"}])
     found = [f for f in iam.check(uae_ctx) if f.policy == "iam-parliament"]
     assert found and found[0].enforcement == "mandatory" and "s3:GetObjekt" in found[0].message, [f.message for f in found]

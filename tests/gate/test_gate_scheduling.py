@@ -17,12 +17,12 @@ def _template(ctx, rel):
 
 
 def test_a_pod_too_large_for_every_pool_fails_naming_it_and_the_fix(uae_ctx):
-    trainer = _template(uae_ctx, "sahab-training/cronjob-retrain.yaml")["containers"][0]
+    trainer = _template(uae_ctx, "sahab-training/cronjob-transaction-risk-retrain.yaml")["containers"][0]
     trainer["resources"]["requests"]["cpu"] = trainer["resources"]["limits"]["cpu"] = "400"
     found = policies(scheduling.check(uae_ctx))
     assert "scheduling-pod-fits" in found, found
     message = next(m for m in found["scheduling-pod-fits"] if "retrain" in m)
-    assert "sahab-training/retrain (CronJob)" in message and "400 CPU" in message and "p5en.48xlarge" in message and "Fix:" in message, message
+    assert "sahab-training/transaction-risk-retrain (CronJob)" in message and "400 CPU" in message and "p5en.48xlarge" in message and "Fix:" in message, message
 
 
 def test_serving_2_cpu_on_t3_large_fails(smb_ctx):
@@ -39,18 +39,48 @@ def test_serving_2_cpu_on_t3_large_fails(smb_ctx):
 def test_training_8_cpu_64_gib_on_g5_xlarge_fails(smb_ctx):
     group = resource(smb_ctx, NODE_GROUP, "train")
     group.inputs["instanceTypes"] = ["g5.xlarge"]
-    c = _template(smb_ctx, "sahab-training/cronjob-retrain.yaml")["containers"][0]
+    c = _template(smb_ctx, "sahab-training/cronjob-transaction-risk-retrain.yaml")["containers"][0]
     c["resources"] = {"requests": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"}, "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"}}
     found = policies(scheduling.check(smb_ctx))
-    assert any("sahab-training/retrain (CronJob)" in m and "g5.xlarge" in m for m in found.get("scheduling-pod-fits", [])), found
+    assert any("sahab-training/transaction-risk-retrain (CronJob)" in m and "g5.xlarge" in m for m in found.get("scheduling-pod-fits", [])), found
 
 
 def test_a_missing_toleration_leaves_no_admitting_pool(uae_ctx):
-    spec = _template(uae_ctx, "sahab-training/cronjob-retrain.yaml")
+    spec = _template(uae_ctx, "sahab-training/cronjob-transaction-risk-retrain.yaml")
     spec["tolerations"] = []
     found = policies(scheduling.check(uae_ctx))
     message = next(m for m in found["scheduling-pod-fits"] if "retrain" in m)
     assert "no node pool admits it" in message and "nvidia.com/gpu" in message, message
+
+
+def test_projects_serving_beyond_their_shared_tier_together_fails_naming_both(smb_ctx):
+    """smb's serving tier grows to 6 one-CPU pods: each project's HPA (max 3) fits alone, and both fit
+    together; at 3 nodes they no longer do, and the finding names both projects' Deployments."""
+    assert not policies(scheduling.check(smb_ctx)).get("scheduling-hpas-fit-together"), "the shipped smb fits"
+    group = resource(smb_ctx, NODE_GROUP, "serving")
+    group.inputs["scalingConfig"]["maxSize"] = 3
+    found = policies(scheduling.check(smb_ctx))
+    assert "scheduling-hpa-capacity" not in found, f"each HPA alone still fits 3 nodes: {found}"
+    (message,) = found["scheduling-hpas-fit-together"]
+    assert "sahab-serving/transaction-risk-serving (max 3)" in message and "sahab-serving/delivery-time-serving (max 3)" in message, message
+    assert "6 pods" in message and "at most 3 pods" in message and "kubernetes.projects[].serving.max_replicas" in message, message
+
+
+@pytest.mark.parametrize("ctx_name", ["uae_ctx", "smb_ctx", "north_ctx", "onprem_ctx"])
+def test_each_projects_pods_fit_the_pools_that_admit_them(ctx_name, request):
+    """Both shipped projects on every environment: each of their pods is admitted by a pool it fits
+    (GPU training on the GPU pool, LightGBM training and every CPU pod on CPU nodes)."""
+    ctx = request.getfixturevalue(ctx_name)
+    found = [f.message for f in scheduling.check(ctx) if f.enforcement == "mandatory"]
+    assert found == [], f"{ctx_name}: " + "\n".join(found)
+    placed = ctx.cache["scheduling"]
+    for project in ("transaction-risk", "delivery-time"):
+        mine = {k for k in placed if f"/{project}-" in k}
+        assert {f"sahab-serving/{project}-serving", f"sahab-training/{project}-retrain", f"sahab-monitoring/{project}-monitoring"} <= mine, (
+            f"{ctx_name}: {project}'s pods placed: {sorted(mine)}"
+        )
+    gpu_pools = {name for name, _, _ in placed["sahab-training/delivery-time-retrain"][1]}
+    assert not any("train" in name for name in gpu_pools), f"{ctx_name}: delivery-time (LightGBM) trains on CPU nodes, admitted by {gpu_pools}"
 
 
 def test_hpa_beyond_the_pools_nodes_fails(uae_ctx):
@@ -179,11 +209,11 @@ def test_aks_pools_are_known_with_the_aks_allocatable(north_ctx):
 
 
 def test_an_aks_pod_too_large_fails_naming_the_pod_the_pool_and_the_fix(north_ctx):
-    trainer = _template(north_ctx, "sahab-training/cronjob-retrain.yaml")["containers"][0]
+    trainer = _template(north_ctx, "sahab-training/cronjob-transaction-risk-retrain.yaml")["containers"][0]
     trainer["resources"]["requests"]["cpu"] = trainer["resources"]["limits"]["cpu"] = "64"
     found = policies(scheduling.check(north_ctx))
     message = next(m for m in found["scheduling-pod-fits"] if "retrain" in m)
-    assert "sahab-training/retrain (CronJob)" in message and "64 CPU" in message, message
+    assert "sahab-training/transaction-risk-retrain (CronJob)" in message and "64 CPU" in message, message
     assert "trainh100 Standard_NC40ads_H100_v5 leaves" in message, message  # kubernetes.training.gpu_pool: trainh100
     assert "Fix:" in message and "give trainh100 a larger VM size (its vm_size" in message and "environments/uae-north/Pulumi.uae-north.yaml" in message, (
         message

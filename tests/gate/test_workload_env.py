@@ -16,6 +16,7 @@ from sahab.gate.deployability import Context, workload_env
 from sahab.gate.model import GateResult
 
 KEY_VAULT = "https://sahabuaenorthkv.vault.azure.net/secrets/online-store"
+PROJECT = "projects/transaction-risk"  # relative to the image's working directory (the probe runs from the repository root)
 ABFSS = "abfss://offline-features@sahabuaenorthdata.dfs.core.windows.net"
 
 
@@ -43,7 +44,7 @@ def _ctx(*docs: dict[str, Any]) -> Context:
 def _feature_server(**env: Any) -> dict[str, Any]:
     """The feature server as uae-north rendered it before Feast had an azure mode."""
     secret = {"SAHAB_FEAST_REDIS_URL": {"arn": KEY_VAULT, "template": "sahab-features.uaenorth.redis.azure.net:10000,ssl=true,password={value}"}}
-    base = {"SAHAB_HOME": "/tmp/sahab", "SAHAB_SECRET_ENV": json.dumps(secret)}
+    base = {"SAHAB_HOME": "/tmp/sahab", "SAHAB_PROJECT": PROJECT, "SAHAB_SECRET_ENV": json.dumps(secret)}
     return _deployment(
         "sahab-platform",
         "feature-server",
@@ -65,15 +66,16 @@ def _serving(**env: Any) -> dict[str, Any]:
         "sahab-serving",
         "serving",
         [
-            {"name": "bentoml", "image": "acr.azurecr.io/sahab/serving:0.1.0", "env": _env(SAHAB_HOME="/tmp/sahab", **env)},
+            {"name": "bentoml", "image": "acr.azurecr.io/sahab/serving:0.1.0", "env": _env(SAHAB_HOME="/tmp/sahab", SAHAB_PROJECT=PROJECT, **env)},
             {
                 "name": "control",
                 "image": "acr.azurecr.io/sahab/serving:0.1.0",
                 "command": ["python", "/opt/sahab/with_secrets.py", "python", "-m", "workloads.serving.control"],
                 "env": _env(
+                    SAHAB_PROJECT=PROJECT,
                     SAHAB_SECRET_ENV=json.dumps(
                         {"SAHAB_SERVING_AB_REDIS_URL": {"arn": KEY_VAULT, "template": "rediss://:{value_url}@sahab-features.uaenorth.redis.azure.net:10000/0"}}
-                    )
+                    ),
                 ),
             },
         ],
@@ -134,11 +136,13 @@ def test_a_misspelt_variable_under_a_workload_prefix_is_refused():
 def test_a_secret_template_is_rendered_with_placeholders_and_checked():
     doc = _serving()
     control = doc["spec"]["template"]["spec"]["containers"][1]
-    control["env"] = _env(SAHAB_SECRET_ENV=json.dumps({"SAHAB_SERVING_AB_REDIS_URL": {"arn": KEY_VAULT, "template": "{value}@redis:10000"}}))
+    control["env"] = _env(
+        SAHAB_PROJECT=PROJECT, SAHAB_SECRET_ENV=json.dumps({"SAHAB_SERVING_AB_REDIS_URL": {"arn": KEY_VAULT, "template": "{value}@redis:10000"}})
+    )
     messages = _messages(workload_env.check(_ctx(doc)))
     assert len(messages) == 1 and "container control (python -m workloads.serving.control)" in messages[0], messages
     assert "SAHAB_SERVING_AB_REDIS_URL='placeholder-value@redis:10000'" in messages[0] and "redis://" in messages[0], messages
-    control["env"] = _env(SAHAB_SECRET_ENV="{not json")
+    control["env"] = _env(SAHAB_PROJECT=PROJECT, SAHAB_SECRET_ENV="{not json")
     messages = _messages(workload_env.check(_ctx(doc)))
     assert len(messages) == 1 and "SAHAB_SECRET_ENV cannot be rendered by with_secrets.py" in messages[0] and "Fix:" in messages[0], messages
 
@@ -152,6 +156,8 @@ def test_a_required_variable_left_unset_is_refused():
                 "name": "drift",
                 "image": "acr.azurecr.io/sahab/drift:0.1.0",
                 "command": ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"],
+                # The prediction log and the state default to the project's local folders: only the
+                # project itself is required (SAHAB_PROJECT), and it is left unset.
                 "env": _env(SAHAB_DRIFT_WINDOW="1h"),
             }
         ],
@@ -159,9 +165,7 @@ def test_a_required_variable_left_unset_is_refused():
     )
     messages = _messages(workload_env.check(_ctx(drift)))
     assert messages and all(
-        m.startswith(
-            "CronJob/sahab-monitoring/drift container drift (python -m workloads.monitoring run): DriftJobSettings refuses SAHAB_DRIFT_LOG_URI (unset)"
-        )
+        m.startswith("CronJob/sahab-monitoring/drift container drift (python -m workloads.monitoring run): from_env refuses SAHAB_PROJECT (unset)")
         for m in messages
     ), messages
 
@@ -280,7 +284,30 @@ def test_the_check_is_registered_and_its_section_is_in_report_md():
     result = GateResult(project="sahab", stack="s", environment="e", checks=["deployability"])
     result.extras = ctx.extras
     lines = workload_env.workload_env_section(result)
-    assert "| Deployment/sahab-serving/serving container bentoml | `bentoml serve` | SahabSettings, ServingSettings | 1 |" in lines, lines
+    assert "| Deployment/sahab-serving/serving container bentoml | `bentoml serve` | SahabSettings, ServingSettings, from_env | 1 |" in lines, lines
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (None, "SAHAB_PROJECT is not set"),
+        ("projects/no-such-project", "no project 'projects/no-such-project'"),
+        ("/app/projects/transaction-risk", "no project '/app/projects/transaction-risk'"),
+    ],
+)
+def test_a_project_the_image_does_not_hold_is_refused(value, why):
+    """Every workload reads its model project from SAHAB_PROJECT at start: unset, or a folder the image
+    does not ship (the images hold the repository's projects/ at their working directory), the pod exits."""
+    doc = _serving()
+    for container in doc["spec"]["template"]["spec"]["containers"]:
+        container["env"] = [e for e in container["env"] if e["name"] != "SAHAB_PROJECT"] + ([{"name": "SAHAB_PROJECT", "value": value}] if value else [])
+    messages = _messages(workload_env.check(_ctx(doc)))
+    assert len(messages) == 2 and all("from_env refuses SAHAB_PROJECT" in m and why in m for m in messages), messages
+    assert {m.split(" (")[0] for m in messages} == {
+        "Deployment/sahab-serving/serving container bentoml",
+        "Deployment/sahab-serving/serving container control",
+    }, messages
+    assert all("workloads/project/project.py from_env" in m or "Fix:" in m for m in messages), messages
 
 
 @pytest.mark.slow

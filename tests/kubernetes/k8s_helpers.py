@@ -44,8 +44,8 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def helm_images(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(path, image reference) for every image in Helm values: `image` strings or
-    {registry?, repository, tag} mappings."""
+    """(path, image reference) for every image in Helm values: `image` strings,
+    {registry?, repository, tag} mappings or {name, tag} ones (Zero to JupyterHub)."""
     if isinstance(values, dict):
         for key, value in values.items():
             here = f"{path}.{key}" if path else key
@@ -53,6 +53,9 @@ def helm_images(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 repo = value["repository"]
                 ref = f"{value['registry']}/{repo}" if value.get("registry") else repo
                 yield here, f"{ref}:{value.get('tag', '')}"
+            elif key == "image" and isinstance(value, dict) and isinstance(value.get("name"), str):
+                # Zero to JupyterHub's shape: {name: <registry>/<repository>, tag}
+                yield here, f"{value['name']}:{value.get('tag', '')}"
             elif key == "image" and isinstance(value, str):
                 yield here, value
             else:

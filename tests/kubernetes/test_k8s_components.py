@@ -16,16 +16,19 @@ from components.aws.autoscaling import KarpenterIdentity, KarpenterIdentityArgs
 from components.aws.cluster_access import ClusterAccess, ClusterAccessArgs
 from components.kubernetes import images
 from components.kubernetes._helm import release
+from components.kubernetes.cloud import EKS
 from stacks.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("unit_mocks")
+PROJECT = kc.ProjectRef(name="churn", team="growth", folder="projects/churn")
 
 
 def _serving(**over) -> kc.ServingArgs:
     base = dict(
+        project=PROJECT,
         namespace="s",
         service_account="sa",
         image="i",
@@ -34,22 +37,30 @@ def _serving(**over) -> kc.ServingArgs:
         region="me-central-1",
         vpc_cidr="10.0.0.0/16",
         node_selector={"a": "b"},
+        cloud=EKS,
     )
     return kc.ServingArgs(**{**base, **over})
 
 
 def _training(**over) -> kc.TrainingArgs:
     base = dict(
+        project=PROJECT,
         namespace="t",
         service_account="sa",
         training_image="i",
         export_image="e",
         gpu_pool="p",
-        checkpoint_prefix="s3://b/c",
-        data_path="s3://b/d",
+        gpus=1,
+        checkpoint_prefix="s3://b/checkpoints/churn",
+        feature_store_uri="s3://b/feast/churn",
+        prediction_log_uri="s3://b/serving-log/churn/",
         tracking_uri="u",
-        artifact_location="s3://b/m",
+        artifact_location="s3://b/mlflow/churn",
         region="me-central-1",
+        vpc_cidr="10.0.0.0/16",
+        redis_endpoint="r",
+        redis_secret="s",
+        cloud=EKS,
     )
     return kc.TrainingArgs(**{**base, **over})
 
@@ -69,8 +80,61 @@ def _autoscaling(**over) -> kc.AutoscalingArgs:
 
 
 def _tenancy(**over) -> kc.TenancyArgs:
-    base = dict(namespaces=(kc.NamespaceSpec("m"),), vpc_cidr="10.0.0.0/16", volume_key_arn="k", monitoring_namespace="m")
+    base = dict(namespaces=(kc.NamespaceSpec("m"),), vpc_cidr="10.0.0.0/16", volume_key="k", monitoring_namespace="m", cloud=EKS)
     return kc.TenancyArgs(**{**base, **over})
+
+
+def _mlflow(**over) -> kc.MlflowArgs:
+    base = dict(
+        namespace="p",
+        service_account="sa",
+        image="i",
+        database_endpoint="e",
+        database_secret="s",
+        artifact_root="s3://b",
+        region="me-central-1",
+        vpc_cidr="10.0.0.0/16",
+        cloud=EKS,
+    )
+    return kc.MlflowArgs(**{**base, **over})
+
+
+def _feast(**over) -> kc.FeatureStoreArgs:
+    base = dict(
+        project=PROJECT,
+        project_client_namespaces=("s",),
+        namespace="p",
+        service_account="sa",
+        image="i",
+        redis_endpoint="r",
+        redis_secret="s",
+        offline_uri="s3://b",
+        region="me-central-1",
+        vpc_cidr="10.0.0.0/16",
+        cloud=EKS,
+    )
+    return kc.FeatureStoreArgs(**{**base, **over})
+
+
+def _drift(**over) -> kc.DriftMonitorArgs:
+    base = dict(
+        project=PROJECT,
+        namespace="m",
+        service_account="sa",
+        image="i",
+        reference_uri="r",
+        current_uri="c",
+        pushgateway_url="p",
+        training_namespace="t",
+        training_service_account="churn-training",
+        retrain_template="churn-retrain",
+        region="me-central-1",
+        vpc_cidr="10.0.0.0/16",
+        redis_endpoint="r",
+        redis_secret="s",
+        cloud=EKS,
+    )
+    return kc.DriftMonitorArgs(**{**base, **over})
 
 
 def _monitoring(**over) -> kc.MonitoringArgs:
@@ -88,7 +152,11 @@ def _monitoring(**over) -> kc.MonitoringArgs:
         (lambda: kc.Serving("s", _serving(node_selector={})), "node_selector"),
         (lambda: kc.Training("t", _training(grace_seconds=130)), "grace_seconds"),
         (lambda: kc.Training("t", _training(gpus=16)), "gpus"),
-        (lambda: kc.Training("t", _training(gpu_pool="")), "gpu_pool"),
+        (lambda: kc.Training("t", _training(gpu_pool=None)), "gpu_pool"),
+        (lambda: kc.Training("t", _training(gpu_pool=None, gpus=0)), "node_selector"),
+        (lambda: kc.Training("t", _training(gpus=0)), "gpus"),
+        (lambda: kc.ProjectRef(name="Churn", team="growth", folder="projects/churn"), "project.name"),
+        (lambda: kc.ProjectRef(name="churn", team="growth", folder="/app/projects/churn"), "project.folder"),
         (lambda: kc.NodeAutoscaling("a", _autoscaling(kind="keda")), "kind"),
         (lambda: kc.NodeAutoscaling("a", _autoscaling(ami_alias="al2023@latest")), "ami_alias"),
         (lambda: kc.NodeAutoscaling("a", _autoscaling(node_role_name=None)), "node_role_name"),
@@ -98,12 +166,10 @@ def _monitoring(**over) -> kc.MonitoringArgs:
         (lambda: kc.Tenancy("t", _tenancy(monitoring_namespace="x")), "monitoring_namespace"),
         (lambda: kc.Monitoring("m", _monitoring(retention_days=0)), "retention_days"),
         (lambda: kc.Monitoring("m", _monitoring(slo=kc.monitoring.SloTargets(availability=1.0))), "slo.availability"),
-        (lambda: kc.Mlflow("m", kc.MlflowArgs("p", "", "i", "e", "s", "s3://b", "me-central-1", "10.0.0.0/16")), "service_account"),
-        (
-            lambda: kc.FeatureStore("f", kc.FeatureStoreArgs("p", "sa", "i", "r", "s", "s3://b", "me-central-1", "10.0.0.0/16", materialize_schedule="hourly")),
-            "materialize_schedule",
-        ),
-        (lambda: kc.DriftMonitor("d", kc.DriftMonitorArgs("m", "sa", "i", "r", "c", "p", "t", "retrain", "me-central-1", schedule="@daily")), "schedule"),
+        (lambda: kc.Mlflow("m", _mlflow(service_account="")), "service_account"),
+        (lambda: kc.FeatureStore("f", _feast(materialize_schedule="hourly")), "materialize_schedule"),
+        (lambda: kc.FeatureStore("f", _feast(project_client_namespaces=())), "client_namespaces"),
+        (lambda: kc.DriftMonitor("d", _drift(schedule="@daily")), "schedule"),
         (
             lambda: release("r", release_name="r", chart="c", version="latest", repo="https://x", namespace="n", values={}, opts=pulumi.ResourceOptions()),
             "version",
@@ -161,8 +227,10 @@ def test_public_serving_needs_the_explicit_flag():
         ({"teams": [{"name": "risk", "gpu_quota": -1}]}, "kubernetes.teams[0].gpu_quota"),
         ({"access": {"auditor_role_arns": ["arn:aws:iam::111122223333:role/platform-admin"]}}, "kubernetes.access.auditor_role_arns"),
         ({"access": {"auditor_role_arns": ["not-an-arn"]}}, "kubernetes.access.auditor_role_arns"),
-        ({"monitoring": {"drift_schedule": "hourly"}}, "kubernetes.monitoring.drift_schedule"),
-        ({"serving": {"replicas": 5, "max_replicas": 3}}, "kubernetes.serving"),
+        ({"monitoring": {"materialize_schedule": "hourly"}}, "kubernetes.monitoring.materialize_schedule"),
+        ({"serving": {"replicas": 5}}, "kubernetes.serving.replicas"),
+        ({"projects": [{"name": "transaction-risk", "serving": {"replicas": 5, "max_replicas": 3}}]}, "kubernetes.projects[0].serving.max_replicas"),
+        ({"projects": [{"name": "transaction-risk", "path": "../elsewhere"}]}, "kubernetes.projects[0].path"),
         ({"surprise": 1}, "kubernetes.surprise"),
     ],
 )
@@ -195,10 +263,30 @@ def test_retrain_trigger_copies_the_template_and_marks_the_reason():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     cronjob = {
-        "metadata": {"name": "retrain", "namespace": "sahab-training"},
+        "metadata": {"name": "churn-retrain", "namespace": "sahab-training"},
         "spec": {"jobTemplate": {"metadata": {"labels": {"a": "b"}}, "spec": {"backoffLimit": 6, "template": {"spec": {"containers": []}}}}},
     }
     job = mod.job_from_cronjob(cronjob, "drift", datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
-    assert job["metadata"]["name"] == "retrain-drift-20250102030405" and job["metadata"]["namespace"] == "sahab-training"
+    assert job["metadata"]["name"] == "churn-retrain-drift-20250102030405" and job["metadata"]["namespace"] == "sahab-training"
     assert job["metadata"]["labels"] == {"a": "b", "sahab.ae/trigger": "drift"}
     assert job["spec"] == cronjob["spec"]["jobTemplate"]["spec"]
+
+
+def test_retrain_trigger_replaces_the_templates_run_key():
+    """The template's SAHAB_RETRAIN_KEY is its Job's name; the trigger's episode key replaces it (one
+    entry, not two: a duplicate name would leave the kubelet's choice to the order)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("retrain_trigger", REPO / "components/kubernetes/scripts/retrain_trigger.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    env = [{"name": "SAHAB_JOB_NAME", "valueFrom": {}}, {"name": "SAHAB_RETRAIN_KEY", "value": "$(SAHAB_JOB_NAME)"}]
+    cronjob = {
+        "metadata": {"name": "churn-retrain", "namespace": "sahab-training"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "trainer", "env": env}]}}}}},
+    }
+    job = mod.job_from_cronjob(cronjob, "drift", datetime(2025, 1, 2, tzinfo=UTC), key="20250102t0000z", extra_env={"SAHAB_RETRAIN_KEY": "20250102t0000z"})
+    got = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    keys = [e for e in got if e["name"] == "SAHAB_RETRAIN_KEY"]
+    assert keys == [{"name": "SAHAB_RETRAIN_KEY", "value": "20250102t0000z"}], f"job env SAHAB_RETRAIN_KEY: {got}"
+    assert job["metadata"]["name"] == "churn-retrain-drift-20250102t0000z", job["metadata"]["name"]

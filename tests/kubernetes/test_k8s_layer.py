@@ -21,7 +21,8 @@ def test_plan_contains_the_whole_layer(uae_plan):
     missing = [c for c in COMPONENTS if f"sahab:kubernetes:{c}" not in types]
     assert not missing, f"uae-central plan lacks components {missing}"
     releases = {r.inputs["name"] for r in uae_plan.by_type(HELM)}
-    assert releases == {"kube-prometheus-stack", "pushgateway", "nvidia-device-plugin", "dcgm-exporter", "karpenter"}, releases
+    expected = {"kube-prometheus-stack", "pushgateway", "nvidia-device-plugin", "dcgm-exporter", "karpenter", "argo-workflows", "jupyterhub"}
+    assert releases == expected, releases
 
 
 def test_kubernetes_resources_use_the_one_cluster_provider(uae_plan):
@@ -59,7 +60,9 @@ def test_every_container_is_restricted_with_requests_and_limits(env, request):
             assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{r.urn} container {c['name']}: capabilities.drop ALL"
             assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{r.urn} container {c['name']}: seccompProfile"
         token = spec.get("automountServiceAccountToken")
-        assert token is False or r.inputs["metadata"]["name"] == "drift", f"{r.urn}: automountServiceAccountToken must be false unless the pod calls the API"
+        app = (r.inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] if r.inputs["kind"] == "CronJob" else {}).get("app.kubernetes.io/name")
+        # The monitoring jobs (app `drift`) start retraining Jobs through the API.
+        assert token is False or app == "drift", f"{r.urn}: automountServiceAccountToken must be false unless the pod calls the API"
     assert seen >= 6, f"only {seen} containers found in {env}"
 
 
@@ -254,7 +257,7 @@ def test_monitoring_volumes_are_encrypted_and_rules_cover_the_slos(uae_plan):
 
 def test_dashboards_are_json_in_the_repo_and_deployed(uae_plan):
     files = sorted(DASHBOARDS.glob("*.json"))
-    assert {p.stem for p in files} == {"serving", "drift", "gpu-utilisation", "cost"}
+    assert {p.stem for p in files} == {"serving", "drift", "gpu-utilisation", "cost", "governance"}
     for p in files:
         doc = json.loads(p.read_text())
         assert doc["uid"].startswith("sahab-") and doc["panels"], f"{p}: not a Grafana dashboard"
@@ -265,7 +268,7 @@ def test_dashboards_are_json_in_the_repo_and_deployed(uae_plan):
 
 
 def test_training_template_checkpoints_within_the_spot_notice(uae_plan):
-    (retrain,) = [r for r in k8s_objects(uae_plan, "CronJob") if r.inputs["metadata"]["name"] == "retrain"]
+    (retrain,) = [r for r in k8s_objects(uae_plan, "CronJob") if r.inputs["metadata"]["name"] == "transaction-risk-retrain"]
     spec = retrain.inputs["spec"]
     assert spec["suspend"] is True, f"{retrain.urn}: the template must never run on its own"
     job = spec["jobTemplate"]["spec"]
@@ -273,14 +276,19 @@ def test_training_template_checkpoints_within_the_spot_notice(uae_plan):
     assert 30 <= pod["terminationGracePeriodSeconds"] < 120, f"{retrain.urn}: grace period must fit the 2-minute spot notice"
     assert pod["nodeSelector"]["sahab.ae/pool"] == "uae-central-train-h200", retrain.urn
     (c,) = pod["containers"]
-    # PID 1 forwards SIGTERM (tini); the launcher hands it to all 8 ranks and waits for their checkpoints.
-    assert c["command"][:8] == ["/usr/bin/tini", "--", "python", "-m", "workloads.training.launch", "--nproc", "8", "--"], f"{retrain.urn}: {c['command']}"
-    assert c["command"][8:12] == ["python", "-m", "workloads.pipeline", "retrain"] and "--resume" in c["command"], f"{retrain.urn}: {c['command']}"
+    # PID 1 forwards SIGTERM (tini); with_secrets.py execs the launcher, which hands it to all 8 ranks
+    # (kubernetes.projects[transaction-risk].training.gpus: 8) and waits for their checkpoints.
+    assert c["command"][:4] == ["/usr/bin/tini", "--", "python", "/opt/sahab/with_secrets.py"], f"{retrain.urn}: {c['command']}"
+    assert c["command"][4:10] == ["python", "-m", "workloads.training.launch", "--nproc", "8", "--"], f"{retrain.urn}: {c['command']}"
+    assert c["command"][10:14] == ["python", "-m", "workloads.pipeline", "retrain"] and "--resume" in c["command"], f"{retrain.urn}: {c['command']}"
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "8", retrain.urn
     envs = {e["name"]: e for e in c["env"]}
-    assert envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].startswith("s3://") and envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].endswith("/$(SAHAB_JOB_NAME)"), (
-        retrain.urn
-    )
+    # The project's checkpoint root; the pipeline adds the run key, which is the Job's name (every pod of
+    # one Job resumes the same run) unless the monitoring trigger names an episode.
+    assert envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].startswith("s3://") and envs["SAHAB_TRAIN_CHECKPOINT_URI"]["value"].endswith(
+        "/checkpoints/transaction-risk"
+    ), f"{retrain.urn}: SAHAB_TRAIN_CHECKPOINT_URI={envs['SAHAB_TRAIN_CHECKPOINT_URI']['value']}"
+    assert envs["SAHAB_RETRAIN_KEY"]["value"] == "$(SAHAB_JOB_NAME)", f"{retrain.urn}: SAHAB_RETRAIN_KEY"
     assert [e["name"] for e in c["env"]].index("SAHAB_JOB_NAME") == 0, f"{retrain.urn}: SAHAB_JOB_NAME must come before its uses"
     rules = job["podFailurePolicy"]["rules"]
     assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules, (
@@ -292,41 +300,49 @@ def test_serving_is_one_deployment_of_both_variants_with_a_private_control_plane
     """Issue 10: every pod loads both variants (routing by key hash, not by pod counts); the control
     plane is a second container behind a ClusterIP Service, never the scoring load balancer."""
     deps = {r.inputs["metadata"]["name"]: r for r in k8s_objects(uae_plan, "Deployment") if r.inputs["metadata"]["namespace"] == "sahab-serving"}
-    assert set(deps) == {"serving"}, deps
-    r = deps["serving"]
-    assert r.inputs["spec"]["replicas"] >= 2 and float(r.inputs["metadata"]["annotations"]["sahab.ae/ab-weight"]) == pytest.approx(0.1)
+    assert set(deps) == {"transaction-risk-serving", "delivery-time-serving"}, f"one Deployment per project: {sorted(deps)}"
+    r = deps["transaction-risk-serving"]
+    # projects/transaction-risk/project.yaml experiment.challenger_weight
+    assert r.inputs["spec"]["replicas"] >= 2 and float(r.inputs["metadata"]["annotations"]["sahab.ae/ab-weight"]) == pytest.approx(0.1), r.urn
     hpas = {r.inputs["spec"]["scaleTargetRef"]["name"] for r in k8s_objects(uae_plan, "HorizontalPodAutoscaler")}
     pdbs = {r.inputs["metadata"]["name"] for r in k8s_objects(uae_plan, "PodDisruptionBudget")}
     pod = r.inputs["spec"]["template"]["spec"]
     containers = {c["name"]: c for c in pod["containers"]}
     assert set(containers) == {"bentoml", "control"}, f"{r.urn}: {sorted(containers)}"
     envs = {e["name"]: e for e in containers["bentoml"]["env"]}
-    assert envs["SAHAB_SERVING_AB_MODE"]["value"] == "split" and envs["SAHAB_SERVING_PREDICTION_LOG_URI"]["value"].endswith("/serving-log/"), r.urn
+    assert envs["SAHAB_SERVING_AB_MODE"]["value"] == "split" and envs["SAHAB_SERVING_PREDICTION_LOG_URI"]["value"].endswith("/serving-log/transaction-risk/"), (
+        r.urn
+    )
     control_env = {e["name"]: e for e in containers["control"]["env"]}
     assert control_env["SAHAB_SERVING_CONTROL_TOKEN_FILE"]["value"].endswith("/token"), f"{r.urn}: the token is a mounted file"
-    assert {"name": "control-token", "secret": {"secretName": "serving-control-token", "defaultMode": 0o440}} in pod["volumes"], r.urn
+    assert {"name": "control-token", "secret": {"secretName": "transaction-risk-serving-control-token", "defaultMode": 0o440}} in pod["volumes"], r.urn
     assert "SAHAB_SERVING_AB_REDIS_URL" in control_env["SAHAB_SECRET_ENV"]["value"], f"{r.urn}: the control plane shares state in Redis"
     assert containers["bentoml"]["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{r.urn}: readiness"
     assert any(t["topologyKey"] == "topology.kubernetes.io/zone" for t in pod["topologySpreadConstraints"]), f"{r.urn}: zone spread"
     assert pod["nodeSelector"] == {"sahab.ae/workload": "serving"}, f"{r.urn}: serving runs on the CPU tier"
-    assert "serving" in hpas and "serving" in pdbs, f"{r.urn}: HPA and PDB"
+    assert "transaction-risk-serving" in hpas and "transaction-risk-serving" in pdbs, f"{r.urn}: HPA and PDB"
     services = {s.inputs["metadata"]["name"]: s for s in k8s_objects(uae_plan, "Service") if s.inputs["metadata"]["namespace"] == "sahab-serving"}
-    assert [p["targetPort"] for p in services["serving"].inputs["spec"]["ports"]] == ["http"], "the load balancer forwards only scoring"
-    assert services["serving-control"].inputs["spec"]["type"] == "ClusterIP"
-    (evaluator,) = [c for c in k8s_objects(uae_plan, "CronJob") if c.inputs["metadata"]["name"] == "serving-evaluator"]
+    assert [p["targetPort"] for p in services["transaction-risk-serving"].inputs["spec"]["ports"]] == ["http"], "the load balancer forwards only scoring"
+    assert services["transaction-risk-serving-control"].inputs["spec"]["type"] == "ClusterIP"
+    (evaluator,) = [c for c in k8s_objects(uae_plan, "CronJob") if c.inputs["metadata"]["name"] == "transaction-risk-evaluator"]
     assert evaluator.inputs["spec"]["concurrencyPolicy"] == "Forbid", f"{evaluator.urn}: one decision-maker"
 
 
 def test_drift_job_triggers_retraining_with_least_privilege(uae_plan):
-    (drift,) = [r for r in k8s_objects(uae_plan, "CronJob") if r.inputs["metadata"]["name"] == "drift"]
+    (drift,) = [r for r in k8s_objects(uae_plan, "CronJob") if r.inputs["metadata"]["name"] == "delivery-time-monitoring"]
     (c,) = drift.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert c["command"][:4] == ["python", "-m", "workloads.monitoring", "run"], drift.urn
+    assert c["command"][2:6] == ["python", "-m", "workloads.monitoring", "run"], drift.urn
     envs = {e["name"]: e["value"] for e in c["env"]}
     assert "retrain_trigger.py" in envs["SAHAB_DRIFT_RETRAIN_COMMAND"] and "SAHAB_MLFLOW_TRACKING_URI" in envs, drift.urn
     assert envs["SAHAB_MONITORING_PUSHGATEWAY_URL"].startswith("http://pushgateway.sahab-monitoring.svc"), drift.urn
-    (role,) = [r for r in k8s_objects(uae_plan, "Role") if r.inputs["metadata"]["name"] == "sahab:retrain-trigger"]
+    # The trigger submits a Workflow of the project's own pipeline in its team's namespace (components/kubernetes/workflows.py).
+    assert envs["SAHAB_RETRAIN_WORKFLOW_TEMPLATE"] == "delivery-time-pipeline", f"{drift.urn}: the trigger starts the project's own template"
+    assert envs["SAHAB_RETRAIN_NAMESPACE"] == "sahab-team-logistics" and "SAHAB_RETRAIN_CRONJOB" not in envs, f"{drift.urn}: {envs['SAHAB_RETRAIN_NAMESPACE']}"
+    (role,) = [r for r in k8s_objects(uae_plan, "Role") if r.inputs["metadata"]["name"] == "sahab:delivery-time-pipeline-trigger"]
     verbs = {(tuple(rule["resources"]), tuple(rule["verbs"])) for rule in role.inputs["rules"]}
-    assert verbs == {(("cronjobs",), ("get",)), (("jobs",), ("create",))}, f"{role.urn}: {verbs}"
+    assert verbs == {(("workflows",), ("create",))}, f"{role.urn}: {verbs}"
+    assert role.inputs["metadata"]["namespace"] == "sahab-team-logistics", f"{role.urn}: only in the project's team namespace"
+    assert not [r for r in k8s_objects(uae_plan, "Role") if r.inputs["metadata"]["name"] == "sahab:delivery-time-retrain-trigger"], "no Job trigger left"
 
 
 def test_workload_settings_come_from_stack_outputs(uae_plan):

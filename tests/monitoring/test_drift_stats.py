@@ -106,3 +106,70 @@ def test_psi_counts_missing_values_as_their_own_bucket():
     assert with_missing(r, 0.1).tolist() == pytest.approx([0.45, 0.45, 0.1])
     # Same shape, 5% of values now missing: invisible to PSI on present values, visible with the bucket.
     assert psi(r, r) == 0.0 and psi(with_missing(r, 0.0), with_missing(r, 0.05)) > 0.2
+
+
+def test_design_effect_is_one_for_distinct_keys_and_kish_for_identical_records():
+    from workloads.monitoring.stats import design_effect, key_codes, kish_bound, numeric_indicators
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=2_000)
+    edges = np.quantile(x, np.linspace(0, 1, 11)[1:-1])
+    distinct, n = key_codes(np.arange(2_000).astype(str), 2_000)
+    assert design_effect(numeric_indicators(x, edges), distinct, n) == 1.0, "one record per key: independent rows"
+    # 16 identical records per key: 2,000 rows carry 125 keys' worth of information.
+    keys = np.repeat(np.arange(125), 16).astype(str)
+    codes, k = key_codes(keys, 2_000)
+    same = np.repeat(rng.normal(size=125), 16)
+    assert kish_bound(codes, k) == pytest.approx(16.0)
+    assert design_effect(numeric_indicators(same, edges), codes, k) == pytest.approx(16.0), "identical records: Kish's bound"
+    # Independent records under repeated keys: close to 1 (the estimate's upper bound, a little above).
+    assert 1.0 <= design_effect(numeric_indicators(x, edges), codes, k) < 2.0
+
+
+def test_ks_and_chi_squared_take_the_effective_sample_size():
+    from workloads.monitoring.stats import effective_counts
+
+    rng = np.random.default_rng(3)
+    ref, cur = np.sort(rng.normal(size=20_000)), rng.normal(0.1, 1.0, 3_000)
+    d, p = ks_sorted(ref, cur)
+    d16, p16 = ks_sorted(ref, cur, 1.0, 16.0)
+    assert d16 == d and p16 > p, "the statistic is the rows'; the p-value the effective sample's"
+    assert p16 == pytest.approx(stats.kstwo.sf(d, round(20_000 * (3_000 / 16) / (20_000 + 3_000 / 16))), rel=1e-6)
+    assert effective_counts(np.array([1_600, 320, 80]), 16.0).tolist() == [100.0, 20.0, 5.0]
+
+
+def test_jackknife_matches_the_standard_error_of_a_mean_and_groups_keys_stably():
+    from workloads.monitoring.stats import jackknife, key_groups
+
+    rng = np.random.default_rng(4)
+    keys = np.arange(4_000).astype(str)
+    groups = key_groups(keys)
+    assert set(groups) == set(range(20)) and np.array_equal(groups, key_groups(keys)), "20 groups, the same every run"
+    x = rng.normal(size=4_000)
+    est, se, dof = jackknife(lambda m: float(x[m].mean()), groups)
+    assert est == pytest.approx(x.mean()) and dof == 19
+    assert se == pytest.approx(x.std(ddof=1) / np.sqrt(4_000), rel=0.4), f"jackknife se {se} vs analytic {x.std() / 63.2}"
+    # Records of one key land in one group: a key's records are left out together.
+    repeated = np.repeat(np.arange(50), 3).astype(str)
+    assert all(len(set(key_groups(repeated)[i * 3 : i * 3 + 3])) == 1 for i in range(50))
+
+
+def test_seasonal_profile_round_trips_with_its_slots(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 24 * 4 * 60
+    ts = pd.Timestamp("2026-11-02", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 4 * 86_400, n)), unit="s")
+    df = pd.DataFrame(
+        {"ts": ts, "k": rng.integers(0, 500, n).astype(str), "x": rng.normal(size=n) + np.sin(ts.hour.to_numpy() / 24 * 6.28), "hour": ts.hour + ts.minute / 60}
+    )
+    df["c"] = rng.choice(["a", "b"], n)
+    prof = ReferenceProfile.fit_seasonal(df, ["x", "hour"], ["c"], timestamp="ts", key="k", meta={"model_version": "2"})
+    assert prof.season == "hour" and len(prof.slots) == 24 and list(prof.clock_features) == ["hour"], (prof.season, prof.clock_features)
+    loaded = ReferenceProfile.load(prof.save(tmp_path / "s.npz"))
+    assert loaded.season == "hour" and set(loaded.slots) == set(prof.slots) and loaded.clock_features == prof.clock_features
+    name, slot = loaded.for_window(pd.Timestamp("2026-12-01T07:00:00Z"))
+    assert name == "h07" and np.array_equal(slot.numeric["x"].sample, prof.slots["h07"].numeric["x"].sample)
+    assert slot.numeric["x"].deff == pytest.approx(prof.slots["h07"].numeric["x"].deff)
+    old = tmp_path / "old.npz"
+    np.savez(old, header=np.array('{"format_version": 1}'))
+    with pytest.raises(ValueError, match="profile the reference again"):
+        ReferenceProfile.load(old)

@@ -219,6 +219,14 @@ VIOLATIONS = [
         "docker.io",
     ),
     (
+        "helm-upstream-name-tag-image",
+        kubernetes_images.kubernetes_helm_images_in_region,
+        "kubernetes:helm.sh/v3:Release",
+        {"chart": "jupyterhub", "values": {"hub": {"image": {"name": "quay.io/jupyterhub/k8s-hub", "tag": "4.4.0"}}}},
+        None,
+        "quay.io",
+    ),
+    (
         "helm-no-image",
         kubernetes_images.kubernetes_helm_images_in_region,
         "kubernetes:helm.sh/v3:Release",
@@ -301,6 +309,13 @@ COMPLIANT = [
         kubernetes_images.kubernetes_images_in_region,
         "kubernetes:apps/v1:Deployment",
         {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": ECR}]}}}},
+        None,
+    ),
+    (
+        "helm-mirrored-name-tag-image",
+        kubernetes_images.kubernetes_helm_images_in_region,
+        "kubernetes:helm.sh/v3:Release",
+        {"chart": "jupyterhub", "values": {"hub": {"image": {"name": ECR.split(":")[0], "tag": "4.4.0"}}}},
         None,
     ),
     (

@@ -1,15 +1,22 @@
-"""The issue's done-when, on real processes: two `bentoml serve` replicas and two control planes
-on loopback over one real Redis and one MLflow registry, and the evaluator CLI.
+"""The A/B loop on real processes: two `bentoml serve` replicas of the generic service and two
+control planes on loopback over one real Redis and one MLflow registry, and the evaluator CLI.
 
-- fed feedback alternately, both control planes report the identical experiment status; a key
-  gets the same variant from both replicas; restarting a control plane loses nothing;
+- a key gets the same variant, experiment and version from both replicas; the replicas record
+  every keyed request as an exposure (off the request path) in the shared store;
+- feedback naming only the generated request ids is attributed to the experiment, alternately
+  through both control planes; both report the identical experiment status once the units seal,
+  and restarting a control plane loses nothing;
 - moving the challenger alias to an untested version makes promotion answer 409;
 - eight concurrent promotions give exactly one `promoted`; the replicas reload the new champion.
+
+The project is the multiclass test project (its gate, logloss <= 1.2, is one a few-second model
+passes); unit window 1 s and no label delay, so units seal within the test.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,9 +28,7 @@ import httpx
 import numpy as np
 import pytest
 from servers import redis_server  # noqa: F401  (pytest fixture)
-from serving_models import REPO, feature_records, start_bentoml_serve, start_module, stop_server
-
-from workloads.serving.abtest import assign
+from serving_models import REPO, entity_keys, feature_records, start_bentoml_serve, start_module, stop_server
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-control-token"
@@ -35,22 +40,28 @@ SALT = "sahab-ab-1"
 def platform(registry, redis_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("replicas")
     shutil.copy(registry.home / "mlflow.db", home / "mlflow.db")
+    versions = registry.versions["multiclass"]
     env = {
         "SAHAB_HOME": str(home),
         "SAHAB_MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "SAHAB_PROJECT": str(versions.project.folder),
         "SAHAB_SERVING_AB_MODE": "split",
         "SAHAB_SERVING_CHALLENGER_WEIGHT": "0.5",
         "SAHAB_SERVING_AB_SALT": SALT,
         "SAHAB_SERVING_AB_REDIS_URL": redis_server.url,
         "SAHAB_SERVING_AB_REDIS_PREFIX": f"replicas-{uuid.uuid4().hex[:8]}:",
         "SAHAB_SERVING_CONTROL_TOKEN": TOKEN,
-        "SAHAB_SERVING_TEST_KEY_OUTCOMES": "1",
         "SAHAB_SERVING_TEST_MIN_SAMPLES": "100",
+        "SAHAB_SERVING_UNIT_WINDOW_S": "1",
+        "SAHAB_SERVING_MAX_LABEL_DELAY_S": "0",
+        "SAHAB_SERVING_MAX_DURATION_S": "3600",
+        # Loopback latencies on a shared machine say nothing about the challenger: no latency guardrail here.
+        "SAHAB_SERVING_MAX_LATENCY_RATIO": "1000",
         "SAHAB_SERVING_ALLOW_PROMOTION": "true",
         "SAHAB_SERVING_RELOAD_INTERVAL_S": "1",
     }
     started = []
-    state = {"env": env, "home": home, "serving": [], "control": [], "registry": registry}
+    state = {"env": env, "home": home, "serving": [], "control": [], "versions": versions}
     try:
         for i in range(2):
             started.append(start_bentoml_serve(env, home / f"serve-{i}.log"))
@@ -78,36 +89,44 @@ def _experiment(url: str) -> dict:
 
 def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     env, (serve_a, serve_b), (ctl_a, ctl_b) = platform["env"], platform["serving"], platform["control"]
-    champion, challenger = platform["registry"].champion, platform["registry"].challenger
+    versions = platform["versions"]
+    project, champion, challenger = versions.project, versions.champion, versions.challenger
 
     # A key gets the same variant, experiment and version from both scoring replicas.
-    records = feature_records(40, seed=21)
-    payload = {"requests": [{"key": f"acct-{i}", "records": records[i : i + 1]} for i in range(40)]}
-    answers = [httpx.post(f"{s.url}/score", json=payload, timeout=60).json() for s in (serve_a, serve_b)]
-    assert [(r["variant"], r["model_version"]) for r in answers[0]] == [(r["variant"], r["model_version"]) for r in answers[1]]
-    assert {r["variant"] for r in answers[0]} == {"champion", "challenger"}
-    experiment_id = answers[0][0]["experiment_id"]
-    assert {r["experiment_id"] for a in answers for r in a} == {experiment_id}
+    keys = entity_keys(project, 600, "user-")
+    records = feature_records(project, 600, seed=21)
+    answers: dict[str, dict] = {}
+    for lo in range(0, 600, 50):
+        payload = {"requests": [{"key": k, "records": records[i : i + 1]} for i, k in enumerate(keys[lo : lo + 50], start=lo)]}
+        a, b = (httpx.post(f"{s.url}/score", json=payload, timeout=60).json() for s in (serve_a, serve_b))
+        assert [(x["variant"], x["model_version"], x["experiment_id"]) for x in a] == [(x["variant"], x["model_version"], x["experiment_id"]) for x in b]
+        answers.update({x["key"]: x for x in (a if lo % 100 else b)})
+    experiment_id = answers[keys[0]]["experiment_id"]
+    assert {x["experiment_id"] for x in answers.values()} == {experiment_id}
+    assert {x["variant"] for x in answers.values()} == {"champion", "challenger"}
 
     # The control plane refuses a call without the token; the scoring port has no /feedback.
     assert httpx.get(f"{ctl_a.url}/experiment", timeout=10).status_code == 401
     assert httpx.post(f"{serve_a.url}/feedback", json={}, timeout=10).status_code == 404
 
-    # Feedback, alternately to both control planes: the challenger is clearly better.
+    # Feedback naming only the generated request ids (the exposures are flushed every second): the
+    # challenger is clearly better.
+    time.sleep(2.5)
     rng = np.random.default_rng(0)
     outcomes = []
-    for i in range(600):
-        key = f"user-{i}"
-        better = assign(key, 0.5, SALT) == "challenger"
-        outcomes.append({"request_id": f"req-{i}", "key": key, "experiment_id": experiment_id, "outcome": float(rng.uniform() < (0.7 if better else 0.3))})
+    for key in keys:
+        better = answers[key]["variant"] == "challenger"
+        outcomes.append({"request_id": answers[key]["request_id"], "key": key, "outcome": float(rng.uniform() < (0.7 if better else 0.3))})
     for n, lo in enumerate(range(0, 600, 100)):
         ack = httpx.post(f"{(ctl_a, ctl_b)[n % 2].url}/feedback", json={"outcomes": outcomes[lo : lo + 100]}, headers=AUTH, timeout=30).json()
-        assert ack["accepted"] == 100 and ack["duplicates"] == 0 and ack["experiment_id"] == experiment_id, ack
+        assert ack["accepted"] == 100 and ack["duplicates"] == 0 and ack["experiments"] == [experiment_id], ack
     retry = httpx.post(f"{ctl_b.url}/feedback", json={"outcomes": outcomes[:100]}, headers=AUTH, timeout=30).json()
     assert retry["accepted"] == 0 and retry["duplicates"] == 100, "a retried feedback call must count once"
 
+    time.sleep(1.5)  # every unit's window (1 s after its first exposure) has passed: they seal at the next look
     status_a, status_b = _experiment(ctl_a.url), _experiment(ctl_b.url)
-    assert status_a == status_b, "both replicas must report the identical experiment status"
+    decision_a, decision_b = ({k: v for k, v in s["decision"].items() if k != "evaluated_at"} for s in (status_a, status_b))
+    assert decision_a == decision_b, "both replicas must report the identical experiment status"
     decision = status_a["decision"]
     assert status_a["experiment_id"] == experiment_id and decision["recommendation"] == "promote", decision
     assert decision["n_champion"] + decision["n_challenger"] == 600 and decision["challenger_version"] == challenger
@@ -116,12 +135,13 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     stop_server(ctl_a)
     ctl_a = start_module("workloads.serving.control", env, platform["home"] / "control-restarted.log", "/healthz")
     platform["control"][0] = ctl_a
-    assert _experiment(ctl_a.url) == status_b
+    again = _experiment(ctl_a.url)["decision"]
+    assert {k: v for k, v in again.items() if k != "evaluated_at"} == decision_b
 
     # The evaluator CLI (one look, not acting) reads the same state and reaches the same decision.
     out = subprocess.run(
         [sys.executable, "-m", "workloads.serving.evaluator", "--once", "--no-apply"],
-        env={**__import__("os").environ, **env, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -129,12 +149,11 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     look = json.loads(out.stdout.strip().splitlines()[-1])
-    assert look["experiment_id"] == experiment_id and look["decision"]["recommendation"] == "promote"
-    assert look["action"] == "none"
+    assert look["experiment_id"] == experiment_id and look["decision"]["recommendation"] == "promote" and look["action"] == "none", look
 
     # The challenger alias moved to an untested version: promotion of what was tested is a 409.
     mlflow = _mlflow(env)
-    name = "transaction-risk"
+    name = project.name
     tested = mlflow.get_model_version(name, challenger)
     untested = mlflow.create_model_version(name, source=tested.source, run_id=tested.run_id, tags=tested.tags).version
     mlflow.set_registered_model_alias(name, "challenger", untested)
@@ -154,8 +173,6 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
     actions = sorted(r.json()["action"] for r in results)
     assert codes == [200] + [409] * 7 and actions == ["conflict"] * 7 + ["promoted"], [r.text[:200] for r in results]
     assert str(mlflow.get_model_version_by_alias(name, "champion").version) == challenger, "the tested version is champion"
-    tags = mlflow.get_model_version(name, challenger).tags
-    assert json.loads(tags["sahab.abtest.decision"])["experiment_id"] == experiment_id
 
     # Both scoring replicas reload the new champion within the reload interval.
     deadline = time.monotonic() + 60
@@ -166,5 +183,6 @@ def test_two_replicas_share_one_experiment_and_promote_exactly_once(platform):
             break
         time.sleep(0.5)
     assert all(m == {"champion": challenger} for m in live.values()), live
+    payload = {"requests": [{"key": k, "records": records[i : i + 1]} for i, k in enumerate(keys[:20])]}
     after = httpx.post(f"{serve_b.url}/score", json=payload, timeout=60).json()
-    assert {r["model_version"] for r in after} == {challenger} and {r["experiment_id"] for r in after} == {None}
+    assert {a["model_version"] for a in after} == {challenger} and {a["experiment_id"] for a in after} == {None}

@@ -20,7 +20,21 @@ def test_settings_refuse_bad_values(monkeypatch):
         ServingSettings(challenger_alias="champion")
     with pytest.raises(ValidationError, match="challenger_weight"):
         ServingSettings(challenger_weight=1.5)
+    with pytest.raises(ValidationError, match="max_batch_size"):
+        ServingSettings(max_batch_size=0)
+    with pytest.raises(ValidationError, match="shadow_queue"):
+        ServingSettings(shadow_queue=0)
     assert ServingSettings(precision="int8").precision == "int8"
+
+
+def test_serving_defaults_for_a_small_pod():
+    """What a 1-2 core pod runs with unless told otherwise (benchmarks/serving.py measured them)."""
+    s = ServingSettings()
+    assert s.precision is None, "unset: the project's serving.precision decides"
+    assert (s.workers, s.intra_op_threads) == (1, 1), "one worker process, one onnxruntime thread"
+    assert s.adaptive_batching and s.fast_path and s.inline_records == 64, "timer-free batching, /score on the fast path, small calls inline"
+    assert not s.access_log and not s.trace_requests, "no per-request log line or spans unless asked for"
+    assert s.max_latency_ms == 1000 and s.max_concurrency == 128
 
 
 def test_load_shedding_answers_503_beyond_the_bound():

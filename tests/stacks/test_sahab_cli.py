@@ -165,3 +165,84 @@ def test_up_with_a_bad_spec_stops_before_the_cli(in_repo, fake_pulumi, tmp_path,
     result = runner.invoke(app, ["up", "bad", "--backend-url", "s3://state?region=me-central-1", "--secrets-provider", "awskms://alias/s?region=me-central-1"])
     assert result.exit_code == 2 and "Bahrain" in result.output, result.output
     assert " up " not in f" {fake_pulumi.read_text()} ", "the Pulumi CLI ran despite an invalid spec"
+
+
+# --- one error base, mapped to exit codes in one place; choices validated --------------------------
+
+
+def _commands(typer_app, prefix=()):
+    """(command path, callback) of every command, sub-apps included."""
+    for info in typer_app.registered_commands:
+        yield (*prefix, info.name or info.callback.__name__), info.callback
+    for group in typer_app.registered_groups:
+        yield from _commands(group.typer_instance, (*prefix, group.name))
+
+
+def test_every_command_maps_errors_through_the_one_handler():
+    commands = dict(_commands(app))
+    assert {("plan",), ("check",), ("policy", "check"), ("local", "status")} <= set(commands), f"commands found: {sorted(commands)}"
+    bare = [" ".join(path) for path, callback in commands.items() if not getattr(callback, "__sahab_exits__", False)]
+    assert not bare, f"decorate these commands with @exits (sahab/cli/errors.py) so a SahabError ends them with its exit code: {bare}"
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["check", "smb", "--format", "xml"], ("'text'", "'json'")),
+        (["policy", "check", "tests/policy/programs", "--format", "xml"], ("'text'", "'json'")),
+        (["cost", "smb", "--format", "xml"], ("'text'", "'json'", "'md'")),
+        (["local", "status", "--format", "xml"], ("'text'", "'json'")),
+        (["verify", "local", "--part", "clod"], ("'cloud'", "'cluster'", "'workloads'", "'local'")),
+    ],
+)
+def test_a_choice_typo_is_an_error_naming_the_allowed_values(in_repo, args, allowed):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, f"sahab {' '.join(args)}: exit {result.exit_code}, expected 2 (a usage error)\n{result.output}"
+    assert all(a in result.output for a in allowed), f"sahab {' '.join(args)}: the error must name {allowed}:\n{result.output}"
+    assert "Traceback" not in result.output, f"sahab {' '.join(args)}: a usage error, not a crash:\n{result.output}"
+
+
+def test_verify_parts_are_the_runners_parts():
+    from sahab.cli.main import VerifyPart
+    from sahab.ops.verify.parts import PARTS
+
+    assert [p.value for p in VerifyPart] == list(PARTS), (
+        f"sahab/cli/main.py VerifyPart {[p.value for p in VerifyPart]} != sahab/ops/verify/parts.py PARTS {PARTS}"
+    )
+
+
+def test_outside_a_checkout_is_an_input_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["plan", "smb"])
+    assert result.exit_code == 2 and "error: run sahab inside a Sahab checkout" in result.output, result.output
+
+
+def test_local_errors_end_with_their_class_exit_code(tmp_path, monkeypatch):
+    from sahab.cli import local as local_cli
+    from workloads.local.platform import LocalError
+
+    (tmp_path / "state.json").write_text(json.dumps({"format": 99, "services": []}))
+    result = runner.invoke(app, ["local", "status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 2, f"an unreadable state file (LocalStateError) must exit 2, got {result.exit_code}: {result.output}"
+    assert "error:" in result.output and "state.json (state): format 99" in result.output, result.output
+
+    def failed(state_dir):
+        raise LocalError("feast (local service): exited with 1 right after start [secret] kept. Fix: read its log.")
+
+    monkeypatch.setattr(local_cli, "status", failed)
+    result = runner.invoke(app, ["local", "status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1, f"a LocalError (a run that failed) must exit 1, got {result.exit_code}: {result.output}"
+    flat = " ".join(result.output.split())
+    assert "error: feast (local service): exited with 1 right after start [secret] kept. Fix: read its log." in flat, (
+        f"message must print as written: {result.output}"
+    )
+
+
+def test_a_failed_deployment_exits_1_with_the_clis_message(in_repo, fake_pulumi):
+    exe = Path(os.environ["PATH"].split(os.pathsep)[0]) / "pulumi"
+    exe.write_text(FAKE_PULUMI.replace('  *) echo "fake pulumi', '  "up "*) echo "error: the fake cloud refused" >&2; exit 1;;\n  *) echo "fake pulumi'))
+    result = runner.invoke(
+        app, ["up", "smb", "--backend-url", "s3://state?region=me-central-1", "--secrets-provider", "awskms://alias/sahab?region=me-central-1"]
+    )
+    assert result.exit_code == 1, f"a deployment that ran and failed must exit 1 (DeployFailed), got {result.exit_code}: {result.output}"
+    assert "error: pulumi up failed" in " ".join(result.output.split()), result.output

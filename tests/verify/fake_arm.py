@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import datetime
 import importlib
+import inspect
 import ipaddress
 import json
 import re
@@ -57,8 +58,8 @@ def _api_versions() -> dict[str, str]:
     out = {}
     for token in [*AZURE_IDS, *AZURE_SCOPED]:
         _, module, name = token.split(":")
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-        source = Path(importlib.import_module(f"pulumi_azure_native.{module}").__file__).parent / f"{snake}.py"
+        # The class's own source file (a name like PublicIPAddress does not snake-case to its file name).
+        source = Path(inspect.getsourcefile(getattr(importlib.import_module(f"pulumi_azure_native.{module}"), name)) or "")
         found = re.search(r"Uses Azure REST API version ([0-9a-z-]+)", source.read_text())
         if found:
             template = AZURE_IDS.get(token) or f"x/providers/{AZURE_SCOPED[token][1]}/{{n}}"

@@ -192,7 +192,7 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         )["DBInstance"]
         database = {
             "registry_database_endpoint": f"{made['Endpoint']['Address']}:{made['Endpoint']['Port']}",
-            "registry_database_secret_arn": made["MasterUserSecret"]["SecretArn"],
+            "registry_database_secret": made["MasterUserSecret"]["SecretArn"],
         }
 
     cache: dict[str, str] = {}
@@ -229,7 +229,7 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         "data_classification": planned["data_classification"],
         "cluster_name": planned["cluster_name"],
         "bucket_names": planned["bucket_names"],
-        "key_arns": {purpose: key(arn) for purpose, arn in planned["key_arns"].items()},
+        "keys": {purpose: key(arn) for purpose, arn in planned["keys"].items()},
         "registry_urls": registry_urls,
-        "online_store_secret_arn": next(iter(secret_arns.values()), None),
+        "online_store_secret": next(iter(secret_arns.values()), None),
     }

@@ -66,7 +66,7 @@ class Deployed:
         return self.outputs["bucket_names"][purpose]
 
     def key(self, purpose: str) -> str:
-        return self.outputs["key_arns"][purpose]
+        return self.outputs["keys"][purpose]
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def _multi_region_key(d: Deployed) -> str:
             "endpointPrivateAccess": vpc["endpointPrivateAccess"],
         },
     )
-    d.outputs["key_arns"]["cluster"] = arn
+    d.outputs["keys"]["cluster"] = arn
     return f"cloud-kms-key-single-region[{arn}]"
 
 
@@ -263,7 +263,7 @@ def _registry_replication(d: Deployed) -> str:
 
 def _secret_key(d: Deployed) -> str:
     other = d.moto.client("kms").create_key(Description="someone's key")["KeyMetadata"]["Arn"]
-    arn = d.outputs["online_store_secret_arn"]
+    arn = d.outputs["online_store_secret"]
     d.moto.client("secretsmanager").update_secret(SecretId=arn, KmsKeyId=other)
     return f"cloud-secret-encrypted-with-stack-key[{arn}]"
 

@@ -20,6 +20,7 @@ from sahab.ops.verify.runner import read_junit
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
+PROJECT = "delivery-time"
 
 
 def _sahab(*args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -30,16 +31,16 @@ def _sahab(*args: str, timeout: float) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     state = tmp_path_factory.mktemp("verify-local") / "local"
-    up = _sahab("local", "up", "--state-dir", str(state), "--rows", "8000", "--steps", "150", "--no-challenger", timeout=900)
+    up = _sahab("local", "up", "--state-dir", str(state), "--project", PROJECT, "--rows", "3000", "--no-challenger", timeout=900)
     try:
         assert up.returncode == 0, f"sahab local up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
-        # The drift schedule runs at once; its first run's outcome is what verify reads.
-        status = state / "logs" / "drift.status.json"
+        # The monitoring schedule runs at once; its first run's outcome is what verify reads.
+        status = state / "logs" / f"monitoring-{PROJECT}.status.json"
         deadline = time.time() + 240
         while not status.exists() and time.time() < deadline:
             time.sleep(2)
         assert status.exists(), (
-            f"the drift job never finished a run: {(state / 'logs' / 'drift.log').read_text(errors='replace')[-2000:] if (state / 'logs' / 'drift.log').exists() else 'no log'}"
+            f"the monitoring job never finished a run: {(state / 'logs' / f'monitoring-{PROJECT}.log').read_text(errors='replace')[-2000:] if (state / 'logs' / f'monitoring-{PROJECT}.log').exists() else 'no log'}"
         )
         yield state
     finally:
@@ -59,10 +60,10 @@ def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platf
     services = {s["name"]: s["url"] for s in json.loads((platform / "state.json").read_text())["services"]}
     promises = promises_from_plan(uae_plan.to_json())
     proxies = {}
-    for name in ("mlflow", "serving"):
+    for name, local_name in (("mlflow", "mlflow"), (f"{PROJECT}-serving", f"serving-{PROJECT}")):
         ns, rest = promises.services[name].split("/", 1)
         svc, port = rest.split(":")
-        proxies[f"/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy"] = services[name]
+        proxies[f"/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy"] = services[local_name]
     ns, cron = promises.drift_cronjob.split("/")
     routes = {
         "/apis/batch/v1/cronjobs": {"kind": "CronJobList", "items": [{"metadata": {"name": cron, "namespace": ns}}]},
@@ -85,6 +86,8 @@ def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platf
             "plan": str(plan_file),
             "outputs": {**uae_plan.outputs, "kubeconfig": None},
             "kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig")),
+            "repo": str(REPO),
+            "model_name": PROJECT,
         }
         checks = checks_for("workloads", ctx)
         assert [c.id for c in checks] == [
@@ -95,7 +98,8 @@ def test_cluster_workloads_part_reaches_the_services_through_the_api_proxy(platf
             "workloads-drift-last-run",
         ]
         assert failing(checks) == {}, "MLflow, serving and the drift job answer through the service proxy"
-        assert ("POST", "/api/v1/namespaces/sahab-serving/services/serving:80/proxy/score") in {(m, p) for m, p, _ in api.seen}, api.seen
+        ns, rest = promises.services[f"{PROJECT}-serving"].split("/", 1)
+        assert ("POST", f"/api/v1/namespaces/{ns}/services/{rest}/proxy/score") in {(m, p) for m, p, _ in api.seen}, api.seen
     finally:
         api.close()
 
@@ -117,7 +121,7 @@ def test_verify_local_passes_then_fails_when_serving_dies(platform, tmp_path):
     assert {o.part for o in outcomes if o.outcome == "skipped"} == {"cloud", "cluster"}, "only the parts without a cloud or a cluster are skipped"
     assert "**Result: PASSED**" in (tmp_path / "ok" / "verify-report.md").read_text()
 
-    serving = next(s for s in json.loads((platform / "state.json").read_text())["services"] if s["name"] == "serving")
+    serving = next(s for s in json.loads((platform / "state.json").read_text())["services"] if s["name"] == f"serving-{PROJECT}")
     # The whole service: BentoML's workers hold the listening socket too (killing only the parent
     # leaves them answering, which verify reports as the recorded process being gone).
     parent = psutil.Process(serving["identity"]["pid"])
@@ -128,6 +132,6 @@ def test_verify_local_passes_then_fails_when_serving_dies(platform, tmp_path):
     bad = _sahab("verify", "local", "--state-dir", str(platform), "--junit", str(tmp_path / "bad.xml"), timeout=300)
     assert bad.returncode == 1, f"a dead serving process must fail verification:\n{bad.stdout[-3000:]}"
     failed = {(o.check, o.subject): o.detail for o in read_junit(tmp_path / "bad.xml") if o.outcome == "failed"}
-    assert ("local-service-healthy", "serving") in failed, f"the serving service must be named: {failed}"
+    assert ("local-service-healthy", f"serving-{PROJECT}") in failed, f"the serving service must be named: {failed}"
     assert ("workloads-serving-ready", serving["url"]) in failed and ("workloads-serving-scores", serving["url"]) in failed, failed
     assert not any(check.startswith("workloads-mlflow") for check, _ in failed), f"MLflow still answers: {failed}"

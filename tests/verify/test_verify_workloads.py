@@ -1,12 +1,18 @@
 """Workloads checks that need no running platform: the drift job's last run (CronJob Jobs as the
-API returns them, the local schedule's status file) and the fixture record serving scores."""
+API returns them, the local schedule's status file), each project's fixture record and the shape
+serving's answer must have per task."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from sahab.ops.verify.workloads import FIXTURE_RECORD, drift_cronjob_last_run, drift_schedule_last_run
+import pytest
 
+from sahab.ops.verify.workloads import drift_cronjob_last_run, drift_schedule_last_run, fixture_record, serving_scores
+from workloads.project import discover, load_project
+
+REPO = Path(__file__).resolve().parents[2]
 CRONJOB = {"metadata": {"name": "drift", "namespace": "sahab-monitoring"}}
 
 
@@ -29,10 +35,39 @@ def _job(name: str, start: str, outcome: str | None) -> dict:
     }
 
 
-def test_fixture_record_has_exactly_the_models_features():
-    from workloads.data.schema import FEATURES
+@pytest.mark.parametrize("name", [p.name for p in discover(REPO / "projects")])
+def test_fixture_record_has_exactly_the_projects_features(name):
+    spec = load_project(REPO / "projects" / name).spec
+    record = fixture_record(spec)
+    assert list(record) == [*spec.numeric, *spec.categorical], f"projects/{name}: the fixture record must carry every feature, in order, and nothing else"
+    assert all(isinstance(record[f], float) for f in spec.numeric) and all(isinstance(record[f], str) for f in spec.categorical), record
 
-    assert list(FIXTURE_RECORD) == list(FEATURES), "the fixture record must carry every feature, in order, and nothing else"
+
+class _Answers:
+    label = "serving"
+
+    def __init__(self, body: object) -> None:
+        self.body = json.dumps(body)
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, str]:
+        return 200, self.body
+
+
+@pytest.mark.parametrize(
+    ("task", "answer", "ok"),
+    [
+        ("binary", {"scores": [0.2], "model_name": "m"}, True),
+        ("binary", {"scores": [1.7], "model_name": "m"}, False),
+        ("regression", {"scores": [31.5], "model_name": "m"}, True),
+        ("regression", {"scores": [float("nan")], "model_name": "m"}, False),
+        ("multiclass", {"probabilities": [[0.2, 0.3, 0.5]], "model_name": "m"}, True),
+        ("multiclass", {"probabilities": [[0.2, 0.3]], "model_name": "m"}, False),
+        ("binary", {"scores": [0.2], "model_name": "other"}, False),
+    ],
+)
+def test_serving_scores_checks_the_tasks_shape(task, answer, ok):
+    found = serving_scores(_Answers([answer]), "m", {"x": 1.0}, task)
+    assert (found == []) is ok, f"{task} answer {answer}: {found}"
 
 
 def test_drift_cronjob_last_finished_run_decides():

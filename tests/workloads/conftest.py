@@ -1,11 +1,10 @@
-"""Fixtures for the workload tests: small data, and one full local pipeline per session.
+"""Fixtures for the workload tests: a small torch project and its rows (the pipeline's own tests
+build theirs in test_e2e.py).
 
 Torch runs on one thread: the machines these tests run on are shared.
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 import torch
@@ -14,23 +13,10 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def small_data():
-    """A small encoded training set (6,000 rows, out-of-time validation split)."""
-    from workloads.data.generator import generate
-    from workloads.training.data import prepare
+def small_data(tmp_path_factory):
+    """A small torch binary project (the platform's tabular library) and 6,000 synthetic rows:
+    (project, frame). Its training.checkpoint_every_steps is 10."""
+    from project_fixtures import synthetic_frame, write_project
 
-    return prepare(generate(6_000, seed=7), 0.25)
-
-
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
-    """The whole local workflow once: champion promoted, a second version as challenger.
-
-    Yields (home, resolved champion, wall seconds).
-    """
-    from workloads.pipeline import run_local_pipeline
-
-    home = tmp_path_factory.mktemp("sahab-home")
-    start = time.perf_counter()
-    resolved = run_local_pipeline(home, seed=0, rows=20_000, steps=200, challenger=True, log=lambda s: None)
-    return home, resolved, time.perf_counter() - start
+    project = write_project(tmp_path_factory.mktemp("projects"), framework="torch", task="binary")
+    return project, synthetic_frame(project.spec, 6_000, seed=7)

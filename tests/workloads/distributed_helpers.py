@@ -1,10 +1,10 @@
-"""Two-rank training on CPU (DeepSpeed's CPU accelerator over gloo), one process per rank, for the
-checkpoint tests. Spawned processes import this module by name (spawn passes sys.path on)."""
+"""Two-rank training on CPU over gloo, one process per rank (plain DDP, or DeepSpeed's CPU
+accelerator), through the platform's runtime. Spawned processes import this module by name
+(spawn passes sys.path on)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 
 
@@ -21,36 +21,51 @@ def s3_client(endpoint: str):
 
 
 def train_rank(
-    rank: int, world: int, port: int, endpoint: str, uri: str, steps: int, resume: bool, sigterm_rank: int | None, sigterm_at: int | None, out: str
+    rank: int,
+    world: int,
+    port: int,
+    project_dir: str,
+    frame_path: str,
+    overrides: dict,
+    uri: str | None,
+    resume: bool,
+    sigterm_rank: int | None,
+    sigterm_at: int | None,
+    out: str,
+    endpoint: str | None = None,
 ) -> None:
-    """Train `steps` on rank `rank` with checkpoints in S3 (`uri` on the moto server at
-    `endpoint`); SIGTERM only rank `sigterm_rank`, at step `sigterm_at`. Writes
-    (step, interrupted) and the final weights to `out`/rank<r>.pt."""
+    """run_training on rank `rank` of `world` (the env a launcher sets), checkpoints under `uri`
+    (S3 on the moto server at `endpoint` when given); SIGTERM only rank `sigterm_rank`, at step
+    `sigterm_at` (the project's train.py is project_fixtures.SIGTERM_TORCH_TRAIN). Writes (step,
+    interrupted) and the final weights to `out`/rank<r>.pt."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1"
     )
+    import pandas as pd
     import torch
 
     torch.set_num_threads(1)
-    from workload_helpers import tiny_config
+    from workloads.project import load_project
+    from workloads.training.runtime import run_training
 
-    from workloads.data.generator import generate
-    from workloads.training.checkpoint import S3Store
-    from workloads.training.data import prepare
-    from workloads.training.trainer import train
+    if sigterm_rank is not None:  # read by project_fixtures.SIGTERM_TORCH_TRAIN: that rank's pod gets the notice
+        os.environ["TEST_SIGTERM_AT"] = f"{sigterm_rank}:{sigterm_at}"
 
-    data = prepare(generate(3_000, seed=7), 0.25)
-    cfg = tiny_config(
-        steps=steps, log_every=1, device="cpu", deepspeed={"enabled": True, "zero_stage": 1}, checkpoint={"uri": uri, "every_steps": 4, "keep_last": 2}
+    client = s3_client(endpoint) if endpoint else None
+    project = load_project(project_dir)
+    outcome = run_training(
+        project,
+        pd.read_parquet(frame_path),
+        overrides=overrides,
+        resume=resume,
+        checkpoint_uri=uri,
+        log=lambda line: None,
+        checkpoint_client=client,
+        keep_last=2,
     )
-
-    def log(line: str) -> None:
-        if rank == sigterm_rank and line.startswith(f"step {sigterm_at}/"):
-            os.kill(os.getpid(), signal.SIGTERM)  # one rank's pod gets the notice first
-
-    result = train(cfg, data, resume=resume, log=log, store=S3Store(uri, s3_client(endpoint)))
+    weights = {k: v.detach().clone() for k, v in outcome.model.state_dict().items()} if outcome.model is not None else {}
     torch.save(
-        {"step": result.step, "interrupted": result.interrupted, "weights": {k: v.detach().clone() for k, v in result.model.state_dict().items()}},
+        {"step": outcome.step, "interrupted": outcome.interrupted, "weights": weights, "rank": outcome.rank, "world": outcome.world_size},
         f"{out}/rank{rank}.pt",
     )
 

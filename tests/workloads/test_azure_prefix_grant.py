@@ -20,7 +20,7 @@ import pytest
 from servers import azurite_server  # noqa: F401  (pytest fixture)
 
 from workloads import storage
-from workloads.data.schema import FEATURES
+from workloads.project import resolve
 
 ACCOUNT = "devstoreaccount1"
 PREFIX = "serving-log/"
@@ -107,10 +107,11 @@ def test_the_prediction_log_writes_with_a_grant_on_its_prefix_alone(granted):
     from workloads.serving.prediction_log import PredictionLog
 
     container, seen = granted
-    log = PredictionLog(f"abfss://{container.container_name}@{ACCOUNT}.dfs.core.windows.net/serving-log/", flush_s=3600, host="pod-a")
+    project = resolve("transaction-risk")
+    log = PredictionLog(f"abfss://{container.container_name}@{ACCOUNT}.dfs.core.windows.net/serving-log/", project, flush_s=3600, host="pod-a")
     try:
         at = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
-        record: dict[str, object] = {f: None for f in FEATURES}
+        record: dict[str, object] = {f: None for f in project.spec.feature_names}
         record["amount"] = 12.5
         assert log.append(request_id="r-1", key="acct-1", experiment_id=None, variant="champion", model_version="3", scores=[0.25], records=[record], ts=at)
         assert log.flush() == 1, f"nothing written; requests: {seen}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 from servers import azurite_server  # noqa: F401  (pytest fixture)
+from workload_helpers import shipped_project
 
 from workloads import storage
 
@@ -88,21 +88,30 @@ def test_the_emulator_override_needs_its_key(monkeypatch):
         storage.filesystem(abfss("logs", "x"))
 
 
-def test_workload_settings_take_abfss_and_name_the_variable_of_a_bad_uri(monkeypatch):
-    from workloads.monitoring.job import DriftJobSettings
+def test_workload_settings_take_abfss_and_name_the_variable_of_a_bad_uri(monkeypatch, tmp_path):
+    from workloads.monitoring.drift import DriftSettings
+    from workloads.monitoring.job import DriftJobSettings, configure
     from workloads.serving.settings import ServingSettings
     from workloads.settings import TrainJobSettings
 
-    uri = "abfss://offline-features@sahabuae.dfs.core.windows.net/serving-log/"
+    spec = shipped_project("transaction-risk").spec
+    account = "abfss://offline-features@sahabuae.dfs.core.windows.net"
+    uri = f"{account}/serving-log/"
     assert ServingSettings(prediction_log_uri=uri).prediction_log_uri == uri
-    assert DriftJobSettings(log_uri=uri).resolved_state_uri() == "abfss://offline-features@sahabuae.dfs.core.windows.net/drift-state"
+    # The drift job's state defaults to drift-state/ beside the log: per project, as the AKS
+    # manifests name the log (components/workloads.py SERVING_LOG: serving-log/<project>/), or
+    # beside a log root that names no project.
+    for log_uri, state_uri in ((f"{account}/serving-log/{spec.name}/", f"{account}/drift-state/{spec.name}"), (uri, f"{account}/drift-state")):
+        cfg = configure(DriftJobSettings(log_uri=log_uri), DriftSettings(), spec, tmp_path)
+        assert (cfg.log_uri, cfg.state_uri) == (log_uri.rstrip("/"), state_uri), f"SAHAB_DRIFT_LOG_URI={log_uri}: log and state {cfg.log_uri}, {cfg.state_uri}"
     for settings, variable in (
         (ServingSettings, "SAHAB_SERVING_PREDICTION_LOG_URI"),
         (DriftJobSettings, "SAHAB_DRIFT_LOG_URI"),
+        (DriftJobSettings, "SAHAB_DRIFT_STATE_URI"),
         (TrainJobSettings, "SAHAB_TRAIN_CHECKPOINT_URI"),
     ):
         monkeypatch.setenv(variable, "abfss://sahabuae.dfs.core.windows.net/x")
-        with pytest.raises(ValidationError, match=f"{variable}=.*names no container"):
+        with pytest.raises(ValidationError, match=f"{variable}='abfss://sahabuae.dfs.core.windows.net/x'.*names no container"):
             settings()
         monkeypatch.delenv(variable)
 
@@ -142,22 +151,29 @@ def test_feast_azure_mode_defaults_to_uaenorth_and_needs_its_uri(monkeypatch, tm
     from workloads.features.repo import repo_config
     from workloads.settings import FeatureStoreSettings
 
+    spec = shipped_project("transaction-risk").spec
     monkeypatch.setenv("SAHAB_FEAST_MODE", "azure")
     settings = FeatureStoreSettings()
     assert settings.region == "uaenorth", "azure mode's default region is uaenorth, not the AWS default"
     with pytest.raises(ValueError, match=r"SAHAB_FEAST_MODE=azure needs SAHAB_FEAST_URI=abfss://"):
-        repo_config(settings, tmp_path)
-    monkeypatch.setenv("SAHAB_FEAST_URI", "abfss://offline-features@sahabuae.dfs.core.windows.net/feast/")
+        repo_config(spec, settings, tmp_path)
+    # The URI is the project's own Feast root, used as given (never suffixed with the project).
+    root = f"abfss://offline-features@sahabuae.dfs.core.windows.net/feast/{spec.name}"
+    monkeypatch.setenv("SAHAB_FEAST_URI", f"{root}/")
     monkeypatch.setenv("SAHAB_FEAST_REDIS_URL", "sahab.uaenorth.redis.azure.net:10000,ssl=true,password=x")
-    cfg = repo_config(FeatureStoreSettings(), tmp_path)
-    assert cfg.registry.path == "abfss://offline-features@sahabuae.dfs.core.windows.net/feast/registry.pb"
-    assert cfg.registry.registry_store_type == "workloads.features.repo.AzureBlobRegistryStore"
-    assert cfg.online_store.type == "redis" and cfg.online_store.connection_string.endswith(":10000,ssl=true,password=x")
+    cfg = repo_config(spec, FeatureStoreSettings(), tmp_path)
+    assert cfg.registry.path == f"{root}/registry.pb", f"registry under SAHAB_FEAST_URI: {cfg.registry.path}"
+    assert cfg.registry.registry_store_type == "workloads.features.repo.AzureBlobRegistryStore", cfg.registry.registry_store_type
+    assert cfg.online_store.type == "redis" and cfg.online_store.connection_string.endswith(":10000,ssl=true,password=x"), (
+        "online store from SAHAB_FEAST_REDIS_URL"
+    )
+    assert cfg.project == spec.feast_project, f"Feast project {cfg.project}"
     # aws mode still takes the old spelling, and on EKS renders exactly what it did.
     monkeypatch.setenv("SAHAB_FEAST_MODE", "aws")
     monkeypatch.delenv("SAHAB_FEAST_URI")
-    monkeypatch.setenv("SAHAB_FEAST_S3_URI", "s3://features/feast")
-    assert repo_config(FeatureStoreSettings(region="me-central-1"), tmp_path).registry.path == "s3://features/feast/registry.pb"
+    monkeypatch.setenv("SAHAB_FEAST_S3_URI", f"s3://features/feast/{spec.name}")
+    aws = repo_config(spec, FeatureStoreSettings(region="me-central-1"), tmp_path)
+    assert aws.registry.path == f"s3://features/feast/{spec.name}/registry.pb", f"SAHAB_FEAST_S3_URI's registry: {aws.registry.path}"
 
 
 def test_on_the_cluster_every_client_goes_to_the_account_with_the_default_credential(monkeypatch, tmp_path):
@@ -198,58 +214,71 @@ def test_objects_written_through_pyarrow_and_fsspec_are_the_same_blobs(container
     assert storage.read_bytes(abfss(container.container_name, "a/none.json")) is None
 
 
-def _live_rows(n: int, seed: int) -> pd.DataFrame:
+def _scored_rows(project, rows: int, seed: int) -> pd.DataFrame:
+    """Rows of the project's own generator (`sources.generator` in its data.py), each with a score."""
     import numpy as np
 
-    from workloads.data.generator import generate
-
-    rows = generate(n, seed=seed, days=1)
-    return rows.assign(score=np.random.default_rng(seed).beta(1, 30, n))
+    generate = project.entry_point(project.spec.sources.generator, "sources.generator")
+    frame = generate(rows, seed=seed, days=30)
+    return frame.assign(score=np.random.default_rng(seed).beta(1, 30, rows))
 
 
 @pytest.mark.slow
 def test_the_drift_job_reads_what_serving_logs_on_azure_once(container, tmp_path, monkeypatch):
     """Serving's writer appends to abfss://; `python -m workloads.monitoring run` tests that hour,
     keeps its state beside the log on Azure, and a second run finds nothing new."""
-    from workloads.data.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
     from workloads.monitoring.__main__ import EXIT_OK, main
-    from workloads.monitoring.profile import ReferenceProfile
+    from workloads.monitoring.reference import build_reference
     from workloads.serving.prediction_log import PredictionLog
 
-    log_uri = abfss(container.container_name, "serving-log/")
-    ref = _live_rows(6_000, seed=1)
+    project = shipped_project("transaction-risk")
+    spec = project.spec
+    # The AKS layout (components/workloads.py SERVING_LOG): the project's log under serving-log/<project>/.
+    log_uri = abfss(container.container_name, f"serving-log/{spec.name}/")
+    # Reference and live rows: disjoint random parts of one generated population.
+    rows = _scored_rows(project, 6_900, seed=1).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    ref, live = rows.iloc[:6_000].reset_index(drop=True), rows.iloc[6_000:].reset_index(drop=True)
     profile_uri = abfss(container.container_name, "profiles/reference.npz")
-    ReferenceProfile.fit(ref, [*NUMERIC_FEATURES, "score"], list(CATEGORICAL_FEATURES), meta={"model_version": "4"}).save(profile_uri)
+    build_reference(project, ref, ref["score"].to_numpy(), meta={"model_version": "4"}).save(profile_uri)
     assert blobs(container, "profiles/") == ["profiles/reference.npz"], "the profile is written to the abfss:// URI"
 
-    live = _live_rows(900, seed=2)
-    log = PredictionLog(log_uri, flush_s=3600, host="pod-a")
+    log = PredictionLog(log_uri, project, flush_s=3600, host="pod-a")
     for i, (_, row) in enumerate(live.iterrows()):
-        record = {f: (None if pd.isna(row[f]) else row[f]) for f in FEATURES}
+        record = {f: (None if pd.isna(row[f]) else row[f]) for f in spec.feature_names}
         assert log.append(
             request_id=f"r{i}",
-            key=str(i),
+            key=str(row[spec.entity.key]),
             experiment_id=None,
             variant="champion",
             model_version="4",
             scores=[float(row["score"])],
             records=[record],
             ts=T0 + timedelta(seconds=3 * i),
-        )
+        ), f"record {i} was dropped"
     log.close()
-    assert (log.written, log.dropped) == (900, 0)
+    assert (log.written, log.dropped) == (900, 0), (log.written, log.dropped)
     parts = blobs(container, "serving-log/")
-    assert len(parts) == 1 and parts[0].startswith("serving-log/date=2026-12-01/hour=10/part-pod-a-"), parts
+    assert len(parts) == 1 and parts[0].startswith(f"serving-log/{spec.name}/date=2026-12-01/hour=10/part-pod-a-"), parts
 
-    monkeypatch.setenv("SAHAB_DRIFT_LOG_URI", log_uri)
-    monkeypatch.setenv("SAHAB_DRIFT_REFERENCE_URI", profile_uri)
+    # What the monitoring CronJob is given (components/kubernetes/drift.py), SAHAB_HOME kept in tmp_path.
+    for key, value in {
+        "SAHAB_PROJECT": str(project.folder),
+        "SAHAB_HOME": str(tmp_path / "home"),
+        "SAHAB_DRIFT_LOG_URI": log_uri,
+        "SAHAB_DRIFT_REFERENCE_URI": profile_uri,
+    }.items():
+        monkeypatch.setenv(key, value)
     out = tmp_path / "run1"
     assert main(["run", "--now", "2026-12-01T11:10:00Z", "--out-dir", str(out)]) == EXIT_OK
     report = json.loads((out / "report.json").read_text())
-    assert [w["n_rows"] for w in report["windows"]] == [900], report["windows"]
-    state = json.loads(container.download_blob("drift-state/state.json").readall())
+    assert [(w["n_rows"], w["tested"]) for w in report["windows"]] == [(900, True)], report["windows"]
+    assert (report["reference"]["model_version"], report["reference"]["source"]) == ("4", profile_uri), report["reference"]
+    assert not report["drift_detected"], f"live rows of the reference's own population read back as drift: {report['reason']}"
+    state_prefix = f"drift-state/{spec.name}/"
+    state = json.loads(container.download_blob(f"{state_prefix}state.json").readall())
     assert state["watermark"] == "2026-12-01T11:00:00+00:00" and state["model_version"] == "4", state
-    assert any(b.startswith("drift-state/reports/") and b.endswith("report.json") for b in blobs(container, "drift-state/"))
+    kept = blobs(container, state_prefix)
+    assert any(b.startswith(f"{state_prefix}reports/") and b.endswith("report.json") for b in kept), f"no report kept beside the state: {kept}"
 
     # An hour later nothing new was logged: the watermark moves on, no window is tested again.
     # A fresh process, configured by the environment alone (what the CronJob runs).
@@ -263,33 +292,31 @@ def test_the_drift_job_reads_what_serving_logs_on_azure_once(container, tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["tested"] == [] and "no log rows" in summary["reason"], summary
-    state = json.loads(container.download_blob("drift-state/state.json").readall())
+    assert summary["tested"] == [] and "no live log rows of v4" in summary["reason"], summary
+    state = json.loads(container.download_blob(f"{state_prefix}state.json").readall())
     assert state["watermark"] == "2026-12-01T12:00:00+00:00", state
 
 
 @pytest.mark.slow
 def test_a_checkpoint_on_azure_resumes_to_the_uninterrupted_weights(container, small_data):
+    from project_fixtures import kill_at, quiet
     from workload_helpers import tiny_config
 
     from workloads.training.checkpoint import LATEST, open_store, step_name
-    from workloads.training.trainer import train
+    from workloads.training.runtime import run_training
 
+    project, frame = small_data  # checkpoints every 10 steps
     uri = abfss(container.container_name, "runs/r1")
-    cfg = tiny_config(steps=30, log_every=13, checkpoint={"uri": uri, "every_steps": 10, "keep_last": 2})
-    reference = train(cfg.model_copy(update={"checkpoint": cfg.checkpoint.model_copy(update={"uri": None})}), small_data, log=lambda s: None)
+    cfg = tiny_config(steps=30, log_every=13)
+    reference = run_training(project, frame, overrides=cfg, log=quiet)
 
-    def kill_at_13(line: str) -> None:
-        if line.startswith("step 13/"):
-            os.kill(os.getpid(), signal.SIGTERM)  # a spot eviction notice
-
-    interrupted = train(cfg, small_data, log=kill_at_13)
+    interrupted = run_training(project, frame, overrides=cfg, checkpoint_uri=uri, keep_last=2, log=kill_at(13))  # a spot eviction notice
     assert interrupted.interrupted and interrupted.step == 13
     assert container.download_blob(f"runs/r1/{LATEST}").readall().decode() == step_name(13)
     assert blobs(container, f"runs/r1/{step_name(13)}/") == [f"runs/r1/{step_name(13)}/state.pt"]
     assert open_store(uri).latest_step() == 13, "a fresh store reads LATEST back from Azure"
 
-    resumed = train(cfg, small_data, resume=True, log=lambda s: None)
+    resumed = run_training(project, frame, overrides=cfg, checkpoint_uri=uri, keep_last=2, resume=True, log=quiet)
     assert not resumed.interrupted and resumed.step == 30
     for name, tensor in reference.model.state_dict().items():
         assert (tensor == resumed.model.state_dict()[name]).all(), f"tensor {name} differs after a resume from abfss://"

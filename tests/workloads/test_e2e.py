@@ -1,104 +1,126 @@
-"""End to end on CPU: generate -> Feast -> train -> register -> export -> parity -> int8 -> promote,
-then what MLflow shows: lineage, artifacts, sha256 tags, aliases, promotion records."""
+"""The retraining loop end to end, for both shipped projects, in-process (`workloads.pipeline.run_project`):
+
+1. baseline data (the project's generator) -> the first version, registered as `champion`;
+2. a concept drift: live traffic (the prediction log) and its labels (naming their served
+   records) after the drift -> a retrain whose frozen training set holds the post-drift rows, with a
+   new data hash, that beats the champion on the common holdout and becomes `challenger`;
+3. a retrain while that experiment runs -> registered `sahab.queued=true`, no alias;
+4. a model that fails the gate -> registered with `sahab.gate.result=failed`, no alias (exit 3).
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
+from workload_helpers import PROJECTS, local_repo, seed_project, shipped_project, write_prediction_log
 
-from workloads.pipeline import local_settings
-from workloads.registry.client import (
-    ARTIFACTS,
-    CHALLENGER,
-    CHAMPION,
-    ArtifactIntegrityError,
-    PromotionGate,
-    PromotionRefused,
-    mlflow_client,
-    promote,
-    resolve,
-    sha_tag,
-    verify,
-)
+from workloads.pipeline import local_settings, run_project
+from workloads.registry.client import CHALLENGER, CHAMPION, alias_versions, mlflow_client
+from workloads.settings import FeatureStoreSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+# Per project: baseline rows and days, drifted rows and days (the training window + holdout + a
+# day, so the retrain's window lies after the drift), training overrides, and the ones that fail the gate.
+SCENARIO = {
+    "transaction-risk": {
+        "rows": 10_000,
+        "days": 30,
+        "drift_rows": 12_000,
+        "drift_days": 33,
+        "overrides": {"steps": 200, "threads": 1, "eval_every": 200, "log_every": 200},
+        "bad": {"steps": 1, "threads": 1, "eval_every": 1, "optim": {"lr": 1e-6, "warmup_steps": 0}},
+    },
+    "delivery-time": {
+        "rows": 6_000,
+        "days": 20,
+        "drift_rows": 6_000,
+        "drift_days": 17,
+        "overrides": {"rounds": 200, "threads": 1},
+        "bad": {"rounds": 1, "threads": 1},
+    },
+}
+LOCAL = FeatureStoreSettings(mode="local")
 
 
-def test_pipeline_runs_within_two_minutes(pipeline):
-    _, resolved, seconds = pipeline
-    assert seconds < 120, f"end-to-end took {seconds:.0f} s"
-    assert resolved.alias == CHAMPION
-    verify(resolved)  # digests of the downloaded files match the registry's tags
-    assert resolved.metrics["onnx_parity_max_abs_diff"] <= 1e-4
-    assert "int8_auc_delta_points" in resolved.metrics and abs(resolved.metrics["int8_auc_delta_points"]) <= 1.0
-    assert resolved.metrics["val_auc"] > 0.8
+def _quiet(line: str) -> None:
+    pass
 
 
-def test_mlflow_shows_lineage_artifacts_and_aliases(pipeline):
-    home, resolved, _ = pipeline
-    settings = local_settings(home)
-    client = mlflow_client(settings)
-    aliases = {k: str(v) for k, v in client.get_registered_model(settings.model_name).aliases.items()}
-    assert aliases == {CHAMPION: "1", CHALLENGER: "2"}, aliases
-    run = client.get_run(resolved.run_id)
-    tags, params = run.data.tags, run.data.params
-    assert len(tags["sahab.data.sha256"]) == 64
-    assert set(json.loads(tags["sahab.feature_views"])) == {"transaction_features", "account_activity"}
-    assert tags["sahab.code_version"]
-    assert params["model.kind"] == "mlp" and params["steps"] == "200"
-    listed = {a.path for a in client.list_artifacts(resolved.run_id, "onnx")}
-    assert listed == {f"onnx/{f}" for f in ARTIFACTS}
-    assert {a.path for a in client.list_artifacts(resolved.run_id)} >= {"config.json", "torch", "onnx"}
-    version = client.get_model_version(settings.model_name, resolved.version)
-    for name in ARTIFACTS:
-        assert len(version.tags[sha_tag(name)]) == 64, name
-    checks = json.loads(version.tags["sahab.promotion.checks"])
-    assert all(c["passed"] for c in checks.values()) and {"min_auc", "max_int8_auc_delta_points"} <= checks.keys()
+@pytest.fixture(scope="module", params=PROJECTS)
+def loop(request, tmp_path_factory):
+    name = request.param
+    s = SCENARIO[name]
+    project = shipped_project(name)
+    spec = project.spec
+    home = tmp_path_factory.mktemp(f"home-{name}")
+    seed_project(project, home, rows=s["rows"], seed=0, start=START, days=s["days"])
+    first = run_project(project, home, key="baseline", overrides=s["overrides"], features=LOCAL, log=_quiet)
+
+    drift_start = START + timedelta(days=s["days"])
+    traffic = project.module("data").generate(s["drift_rows"], seed=11, start=drift_start, days=s["drift_days"], drift={"concept": 1.0})
+    ids = write_prediction_log(str(home / "projects" / name / "serving-log"), project, traffic)
+    labels = pd.concat([traffic[[spec.entity.key, spec.timestamp, spec.label.column, "label_arrival_ts"]].reset_index(drop=True), ids], axis=1)
+    local_repo(project, home).labels.append(labels, source="feedback")
+    second = run_project(project, home, key="after-drift", overrides=s["overrides"], features=LOCAL, post_drift_since=drift_start, reason="drift", log=_quiet)
+    third = run_project(project, home, key="during-experiment", overrides=s["overrides"], features=LOCAL, log=_quiet)
+    refused = run_project(project, home, key="refused", overrides=s["bad"], features=LOCAL, log=_quiet)
+    settings = local_settings(home).for_project(project)
+    tags = {o.version: mlflow_client(settings).get_model_version(name, o.version).tags for o in (first, second, third, refused)}
+    return {"project": project, "home": home, "first": first, "second": second, "third": third, "refused": refused, "tags": tags, "settings": settings}
 
 
-def test_tampered_artifact_is_named(pipeline, tmp_path):
-    home, _, _ = pipeline
-    resolved = resolve(CHAMPION, settings=local_settings(home), dst=tmp_path)
-    resolved.int8_onnx.write_bytes(resolved.int8_onnx.read_bytes() + b"\0")
-    with pytest.raises(ArtifactIntegrityError, match="model.int8.onnx: sha256"):
-        verify(resolved)
-    resolved.feature_spec.unlink()
-    resolved.int8_onnx.unlink()
-    with pytest.raises(ArtifactIntegrityError, match="missing"):
-        verify(resolved)
+def test_the_first_version_becomes_champion_with_its_lineage(loop):
+    first, tags = loop["first"], loop["tags"]
+    name = loop["project"].name
+    assert (first.status, first.alias, first.exit_code) == ("registered", CHAMPION, 0), f"{name}: {first.summary()}"
+    t = tags[first.version]
+    assert t["sahab.data.sha256"] == first.frames.data_sha256 and t["sahab.holdout.sha256"] == first.frames.holdout_sha256, f"{name}: data hashes tagged"
+    assert t["sahab.training.window"] == first.frames.training_window and t["sahab.holdout.window"] == first.frames.holdout_window, f"{name}: windows tagged"
+    primary = loop["project"].spec.primary_metric
+    assert float(t[f"sahab.holdout.{primary}"]) == pytest.approx(first.holdout[primary]), f"{name}: sahab.holdout.{primary}"
+    assert t["sahab.retrain.key"] == "baseline" and t["sahab.gate.result"] == "passed", f"{name}: {t}"
+    assert t["sahab.drift.reference"] == "monitoring/reference.npz", f"{name}: the drift reference is logged with the version"
+    summary = json.loads(json.dumps(first.summary(), default=str))
+    assert summary["version"] == first.version and summary["rows"]["train"] == len(first.frames.train), f"{name}: the JSON summary"
 
 
-def test_promotion_is_gated_then_explicit(pipeline):
-    home, _, _ = pipeline
-    settings = local_settings(home)
-    client = mlflow_client(settings)
-    with pytest.raises(PromotionRefused, match="min_auc"):
-        promote(gate=PromotionGate(min_auc=0.999), settings=settings)
-    assert str(client.get_registered_model(settings.model_name).aliases[CHAMPION]) == "1", "a refusal changes nothing"
-    promoted = promote(gate=PromotionGate(max_auc_regression=0.05), settings=settings)
-    aliases = {k: str(v) for k, v in client.get_registered_model(settings.model_name).aliases.items()}
-    assert promoted == "2" and aliases == {CHAMPION: "2"}
-    assert client.get_model_version(settings.model_name, "2").tags["sahab.promotion.previous"] == "1"
+def test_after_a_drift_the_challenger_learns_the_new_rows_and_beats_the_champion(loop):
+    first, second, tags = loop["first"], loop["second"], loop["tags"]
+    spec = loop["project"].spec
+    name, primary = spec.name, spec.primary_metric
+    assert (second.status, second.alias) == ("registered", CHALLENGER), f"{name}: {second.summary()}"
+    assert second.frames.data_sha256 != first.frames.data_sha256, f"{name}: the retrain's data hash must differ from the champion's"
+    assert tags[second.version]["sahab.data.sha256"] != tags[first.version]["sahab.data.sha256"], f"{name}: sahab.data.sha256 tags"
+    post = second.frames.lineage["post_drift"]
+    assert post["share"] > 0.9 and post["train_rows"] > 3_000, f"{name}: the training set holds the post-drift rows: {post}"
+    rows = second.frames.lineage["rows"]
+    assert rows["exact_join"] == rows["train"] + rows["holdout"], f"{name}: labels naming their served record join it exactly: {rows}"
+    assert second.champion_version == first.version and second.champion_holdout is not None, f"{name}: the champion is scored on the same holdout"
+    new, old = second.holdout[primary], second.champion_holdout[primary]
+    better = new > old + 0.2 if primary == "auc" else new < 0.8 * old
+    assert better, f"{name}: on the common holdout the challenger's {primary} {new:.4f} must clearly beat the champion's {old:.4f}"
+    t = tags[second.version]
+    assert float(t[f"sahab.holdout.champion.{primary}"]) == pytest.approx(old) and t["sahab.retrain.reason"] == "drift", f"{name}: {t}"
 
 
-def test_drift_reference_is_taken_at_training_time(pipeline, tmp_path):
-    """Each registered version carries the profile the drift job compares live traffic with."""
-    from mlflow.artifacts import download_artifacts
+def test_a_retrain_while_the_experiment_runs_is_queued(loop):
+    third, tags = loop["third"], loop["tags"]
+    name = loop["project"].name
+    assert (third.status, third.alias, third.exit_code) == ("queued", None, 0), f"{name}: {third.summary()}"
+    assert tags[third.version]["sahab.queued"] == "true", f"{name}: tag sahab.queued"
+    aliases = alias_versions((CHAMPION, CHALLENGER), name=name, settings=loop["settings"])
+    assert aliases == {CHAMPION: loop["first"].version, CHALLENGER: loop["second"].version}, f"{name}: the running experiment's aliases stay: {aliases}"
 
-    from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-    from workloads.monitoring.profile import ReferenceProfile
-    from workloads.pipeline import REFERENCE_PROFILE, TAG_REFERENCE
-    from workloads.registry.client import sha256_file
 
-    home, resolved, _ = pipeline
-    settings = local_settings(home)
-    client = mlflow_client(settings)
-    version = client.get_model_version(settings.model_name, resolved.version)
-    assert version.tags[TAG_REFERENCE] == f"monitoring/{REFERENCE_PROFILE}"
-    local = download_artifacts(run_id=resolved.run_id, artifact_path=version.tags[TAG_REFERENCE], dst_path=str(tmp_path), tracking_uri=client.tracking_uri)
-    assert sha256_file(__import__("pathlib").Path(local)) == version.tags[sha_tag(REFERENCE_PROFILE)], "reference profile digest differs"
-    profile = ReferenceProfile.load(local)
-    assert set(profile.numeric) == {*NUMERIC_FEATURES, "score"} and set(profile.categorical) == set(CATEGORICAL_FEATURES)
-    assert profile.meta["run_id"] == resolved.run_id
-    assert 0.0 < profile.numeric["score"].mean < 0.5, "scores are fraud probabilities on mostly legitimate rows"
+def test_a_refused_gate_registers_without_an_alias_and_exits_3(loop):
+    refused, tags = loop["refused"], loop["tags"]
+    name = loop["project"].name
+    assert (refused.status, refused.alias, refused.exit_code) == ("gate_failed", None, 3), f"{name}: {refused.summary()}"
+    assert not refused.gate.passed and refused.gate.failed, f"{name}: {refused.gate}"
+    t = tags[refused.version]
+    assert t["sahab.gate.result"] == "failed" and json.loads(t["sahab.gate.checks"]), f"{name}: the failed checks are tagged"
+    assert "sahab.queued" not in t, f"{name}: a refused version is never queued"

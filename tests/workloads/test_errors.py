@@ -52,6 +52,7 @@ INTERNAL = {
     "sahab/gate/deployability/iam.py:Unsupported": "the IAM evaluator's 'operator not implemented', reported as a finding",
     "workloads/project/context.py:Interrupted": "a training function's signal that it checkpointed on ctx.should_stop(), caught by its runner",
     "workloads/serving/batching.py:Overloaded": "a call that waited past the latency budget: the service answers 503, never a command's exit",
+    "workloads/pipelines/steps.py:Follower": "a rank other than 0 finished training: its runner exits 0 and leaves export and registration to rank 0",
 }
 
 

@@ -39,3 +39,16 @@ def test_every_variable_the_manifests_set_is_one_the_workload_reads(uae_plan):
                         seen += 1
                         assert env["name"] in known, f"{r.urn}: {env['name']} is not a field of the workload's settings"
     assert seen >= 5, f"only {seen} prefixed variables found in the manifests"
+
+
+def test_the_model_and_experiment_are_named_after_the_project_unless_set(monkeypatch):
+    from workloads.settings import SahabSettings
+
+    for name in ("SAHAB_MODEL_NAME", "SAHAB_MLFLOW_EXPERIMENT"):
+        monkeypatch.delenv(name, raising=False)
+    plain = SahabSettings()
+    assert plain.model_name is None and plain.mlflow_experiment is None, "no model is built in: SahabSettings has no default model name"
+    mine = plain.for_project("delivery-time")
+    assert (mine.model_name, mine.mlflow_experiment) == ("delivery-time", "delivery-time"), "the project names its registered model and experiment"
+    monkeypatch.setenv("SAHAB_MODEL_NAME", "pinned")
+    assert SahabSettings().for_project("delivery-time").model_name == "pinned", "SAHAB_MODEL_NAME still wins (tests, verify)"

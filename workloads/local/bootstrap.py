@@ -1,16 +1,24 @@
-"""`python -m workloads.local.bootstrap`: leave a fresh local platform able to serve.
+"""`python -m workloads.local.bootstrap`: leave one project of a fresh local platform able to serve.
 
-Runs in the platform's environment (the `SAHAB_*` variables `sahab local up` gives every service)
-and uses the workloads' own code, as the cluster's Jobs do: generate transactions into the feature
-store's offline store (S3 or a folder), `apply` the Feast definitions, materialize them into the
-online store (Redis or SQLite), take the point-in-time training set, train, export and register a
-version (`workloads.pipeline.train_and_register`), promote it to `champion` through the evaluation
-gate and, with `--challenger`, register a second one (another seed) as `challenger`.
+Runs in the project's environment (SAHAB_PROJECT and the `SAHAB_*` variables `sahab local up`
+gives its services) and uses the workloads' own code, as the cluster's Jobs do:
 
-First it builds every settings model the services will read (serving, drift job, feature store),
-so a bad variable stops here with its name rather than in a service's log later. When the registry
-already resolves a verified `champion` (an embedded platform brought up again) nothing is retrained.
-The last line printed is JSON: `{"champion", "challenger", "trained"}`.
+1. builds every settings model the project's services read (serving with the project's A/B
+   settings, the monitoring job, the feature store), so a bad variable stops here with its name
+   rather than in a service's log later;
+2. when the registry already resolves a verified `champion` (an embedded platform brought up
+   again), nothing is trained;
+3. example data: the project's generator (`sources.generator`) into its offline store, unless the
+   store already holds labels (workloads.local.projects.example_data: `--rows` over `--days`,
+   default the training window plus the holdout, ending `experiment.max_label_delay` ago);
+4. the Feast definitions applied and the online store materialized;
+5. the pipeline (`workloads.pipeline.run_project`: ingest, frozen frames, train, export, the gate,
+   register): the first version becomes `champion`; with `--challenger` a second one, on the same
+   data with `training.seed + 1`, becomes `challenger`, so serving runs an A/B test at once.
+
+Exit status: 0 served (or reused), 2 bad settings or data, 3 the gate refused the first version.
+The last line printed is JSON: `{"project", "champion", "challenger", "trained", "data"}` (`data`: the
+example rows generated, their seed and time range; null when none were).
 """
 
 from __future__ import annotations
@@ -18,96 +26,94 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from workloads.settings import FeatureStoreSettings, SahabSettings, run_cli
 
 
-def validate_settings() -> None:
-    """Build each settings model the platform's services read (errors name the variable)."""
-    from workloads.serving.settings import ServingSettings
+def validate_settings(project) -> None:
+    """Build each settings model the project's services read (errors name the variable)."""
+    from workloads.monitoring.job import DriftJobSettings
+    from workloads.serving.settings import ServingSettings, ab_config
 
     SahabSettings()
     FeatureStoreSettings()
-    ServingSettings()
-    try:
-        from workloads.monitoring.job import DriftJobSettings
-    except ImportError:  # the drift job is not part of this checkout
-        return
+    ab_config(project.spec, ServingSettings())
     DriftJobSettings()
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workloads.pipeline import parse_overrides
+
     p = argparse.ArgumentParser(prog="python -m workloads.local.bootstrap", description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=20_000, help="transactions to generate")
-    p.add_argument("--days", type=int, default=30, help="days the transactions span")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=200, help="training steps per version")
+    p.add_argument("--project", help="the project's folder or name (default: SAHAB_PROJECT)")
+    p.add_argument("--rows", type=int, default=20_000, help="example rows to generate")
+    p.add_argument("--days", type=float, help="days the example rows span (default: the training window plus the holdout)")
+    p.add_argument("--seed", type=int, default=0, help="the generator's seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override training.config (repeatable)")
     p.add_argument(
         "--challenger",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also register a challenger (another seed), so serving runs an A/B test at once",
+        help="also register a challenger (training.seed + 1), so serving runs an A/B test at once",
     )
     args = p.parse_args(argv)
-    validate_settings()
 
-    import torch
+    from workloads.project.project import Project, from_env, resolve
 
-    from workloads.data.generator import generate
-    from workloads.data.schema import TIMESTAMP
+    project = resolve(args.project) if args.project else from_env()
+    overrides = parse_overrides(args.overrides)
+    validate_settings(project)
+
     from workloads.features.store import FeatureRepo
-    from workloads.pipeline import train_and_register
-    from workloads.registry.client import CHALLENGER, CHAMPION, PromotionRefused, promote, resolve, verify
-    from workloads.training.config import TrainConfig
-    from workloads.training.data import prepare
+    from workloads.local.projects import example_data
+    from workloads.pipeline import run_project
+    from workloads.registry.client import CHALLENGER, CHAMPION, verify
+    from workloads.registry.client import resolve as resolve_alias
 
-    settings = SahabSettings()
+    spec = project.spec
+    settings = SahabSettings().for_project(project)
     try:
-        existing = resolve(CHAMPION, settings=settings)
+        existing = resolve_alias(CHAMPION, name=spec.name, settings=settings)
         verify(existing)
     except Exception:  # noqa: BLE001 (no registry yet, no alias, or artifacts gone: build it)
         existing = None
     if existing is not None:
-        print(f"bootstrap: {settings.model_name}@{CHAMPION} is v{existing.version}; nothing to train", flush=True)
-        print(json.dumps({"champion": existing.version, "challenger": None, "trained": False}))
+        print(f"bootstrap: {spec.name}@{CHAMPION} is v{existing.version}; nothing to train", flush=True)
+        print(json.dumps({"project": spec.name, "champion": existing.version, "challenger": None, "trained": False}))
         return 0
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    features = FeatureStoreSettings()
-    repo = FeatureRepo(settings.home, features)
-    df = generate(args.rows, seed=args.seed, days=args.days)
-    repo.write_source(df)
+    repo = FeatureRepo(project, settings.home, FeatureStoreSettings())
+    data = None
+    if spec.sources.generator and not repo.labels.files():
+        frame = example_data(project, repo, rows=args.rows, seed=args.seed, days=args.days)
+        times = frame[spec.timestamp]
+        data = {"rows": len(frame), "seed": args.seed, "start": times.min().isoformat(), "end": times.max().isoformat()}
+        log(f"bootstrap: {len(frame)} example rows of {spec.name} ({data['start']} .. {data['end']}) in the {repo.settings.mode} offline store ({repo.root})")
     repo.apply()
-    start, end = df[TIMESTAMP].min().to_pydatetime(), df[TIMESTAMP].max().to_pydatetime() + timedelta(seconds=1)
-    repo.materialize(start, end)
-    log(f"bootstrap: {len(df)} transactions in the {features.mode} feature store, materialized online")
-    data = prepare(repo.training_set(), 0.2, feature_views=repo.versions())
-    cfg = TrainConfig.model_validate(
-        {
-            "seed": args.seed,
-            "steps": args.steps,
-            "eval_every": args.steps,
-            "log_every": max(1, args.steps // 4),
-            "threads": 1,
-            "optim": {"warmup_steps": min(20, args.steps - 1)},
-        }
-    )
-    first = train_and_register(cfg, data, settings=settings, alias=CHALLENGER, log=log)
-    try:
-        champion = promote(settings=settings)
-    except PromotionRefused as exc:
-        print(f"error: {exc}. Fix: train longer or on more data (--steps, --rows).", file=sys.stderr)
+    start, end = repo.materialize_all()
+    log(f"bootstrap: {spec.name}'s features materialized online ({start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M})")
+
+    stamp = f"bootstrap-{datetime.now(UTC):%Y%m%dt%H%M%S}"
+    first = run_project(project, key=stamp, overrides=overrides, alias=CHALLENGER, reason="bootstrap", settings=settings, log=log)
+    if first.status == "gate_failed" or first.alias != CHAMPION:
+        print(
+            f"error: {spec.name} v{first.version}: the gate refused the first version ({first.gate.describe() if first.gate else first.status}). "
+            "Fix: more example rows (--rows), another training config (--set), or a gate the data can pass (evaluation.gate in project.yaml)",
+            file=sys.stderr,
+        )
         return 3
     challenger = None
     if args.challenger:
-        challenger = train_and_register(cfg.model_copy(update={"seed": args.seed + 1}), data, settings=settings, alias=CHALLENGER, log=log).version
-    log(f"bootstrap: {settings.model_name}@{CHAMPION} = v{champion} (run {first.run_id})" + (f", @{CHALLENGER} = v{challenger}" if challenger else ""))
-    print(json.dumps({"champion": champion, "challenger": challenger, "trained": True}))
+        # The same data, another seed: a challenger that is a real second version, judged on the same holdout.
+        reseeded = Project(spec.model_copy(update={"training": spec.training.model_copy(update={"seed": spec.training.seed + 1})}), project.folder)
+        second = run_project(reseeded, key=f"{stamp}-challenger", overrides=overrides, alias=CHALLENGER, reason="bootstrap", settings=settings, log=log)
+        challenger = second.version if second.alias == CHALLENGER else None
+    log(f"bootstrap: {spec.name}@{CHAMPION} = v{first.version}" + (f", @{CHALLENGER} = v{challenger}" if challenger else ""))
+    print(json.dumps({"project": spec.name, "champion": first.version, "challenger": challenger, "trained": True, "data": data}))
     return 0
 
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from workloads.errors import SahabError
+
 LOOPBACK = "127.0.0.1"
 PG_USER = "sahab-pg"
 """The unprivileged OS user PostgreSQL runs as when Sahab is started as root."""
@@ -43,17 +45,53 @@ PG_SUPERUSER = "postgres"
 _PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
 
-class ServerError(RuntimeError):
+class ServerError(SahabError, RuntimeError):
     """A server could not be started or did not become healthy; the message names it, says why
-    (with the tail of its log) and how to fix it."""
+    (with the tail of its log) and how to fix it. Exit 1."""
+
+    exit_code = 1
 
 
-def free_port() -> int:
-    """A free TCP port on loopback (bound to 0 and read back; the caller retries if it is taken
-    before the server binds it)."""
+# Listening ports are drawn below 55536 and outside the kernel's ephemeral range: Redis Cluster
+# listens on port + 10000 too (its bus), and a port from the ephemeral range may be taken at any time
+# by an outgoing connection of another test. (Asking the kernel for port 0 draws from exactly that
+# range: about one CI run in five got a port above 55535 and the clustered Redis could not start.)
+PORT_FLOOR, PORT_CEILING = 10_000, 55_535
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), Linux's default where unreadable."""
+    try:
+        low, high = (int(v) for v in EPHEMERAL_RANGE_FILE.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(*, also: Sequence[int] = ()) -> int:
+    """A free loopback port every server can listen on: at most 55535, outside the ephemeral range,
+    and with `port + offset` free too for each offset in `also` (Redis Cluster's bus: `also=(10000,)`).
+    Random, so parallel test workers rarely meet; a start that loses the race retries (`_with_port_retries`)."""
+    low, high = ephemeral_range()
+    candidates = [p for p in range(PORT_FLOOR, PORT_CEILING + 1 - max(also, default=0)) if not low <= p <= high]
+    if not candidates:
+        raise ServerError(f"no listening port left outside the ephemeral range {low}-{high} below {PORT_CEILING}. Fix: narrow net.ipv4.ip_local_port_range")
+    draw = secrets.SystemRandom()
+    for _ in range(200):
+        port = draw.choice(candidates)
+        if all(_bindable(port + offset) for offset in (0, *also)):
+            return port
+    raise ServerError(f"no free loopback port found in 200 draws between {PORT_FLOOR} and {PORT_CEILING} outside {low}-{high}")
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -309,11 +347,11 @@ def spawn(
     return server
 
 
-def _with_port_retries(start: Callable[[int], Server], attempts: int = 3) -> Server:
+def _with_port_retries(start: Callable[[int], Server], attempts: int = 3, also: Sequence[int] = ()) -> Server:
     last: ServerError | None = None
     for _ in range(attempts):
         try:
-            return start(free_port())
+            return start(free_port(also=also))
         except ServerError as exc:
             if "in use" not in str(exc).lower():
                 raise
@@ -339,6 +377,9 @@ def which(name: str, override_var: str, candidates: Sequence[str] = ()) -> str |
 
 
 # --- Redis -------------------------------------------------------------------------------------
+
+CLUSTER_BUS_OFFSET = 10_000
+"""A cluster-enabled redis-server also listens on port + 10000 (the cluster bus; redis.io cluster spec)."""
 
 
 def redis_binary() -> str | None:
@@ -422,7 +463,7 @@ def start_redis(directory: Path, *, persist: bool = False, cluster: bool = False
             _own_every_slot(server, port, timeout)
         return server
 
-    return _with_port_retries(start)
+    return _with_port_retries(start, also=(CLUSTER_BUS_OFFSET,) if cluster else ())
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

@@ -82,6 +82,23 @@ def alert_groups(args: AlertSettings) -> list[dict[str, Any]]:
             ],
         },
         {
+            "name": "sahab-model-performance",
+            "rules": [
+                {
+                    # The monitoring job judges each window once its labels matured and re-exports
+                    # the last judgement every run; 1 = the check on that metric failed (worse than
+                    # the version's holdout by more than the project's max_degradation, significantly;
+                    # or a binary model's observed / expected positives out of bounds).
+                    "alert": "SahabModelPerformanceDegraded",
+                    "expr": 'max by (project, version, metric) (sahab_model_performance_degraded{job="sahab-drift"}) == 1',
+                    "labels": {"severity": "ticket"},
+                    "annotations": {
+                        "summary": "A model's performance on matured labels is worse than on its holdout; a retraining was triggered (see the monitoring job's performance.json)"
+                    },
+                },
+            ],
+        },
+        {
             "name": "sahab-gpu",
             "rules": [
                 rule

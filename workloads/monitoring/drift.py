@@ -2,12 +2,23 @@
 
 For every window and feature: a distribution test (KS for numeric, pooled chi-squared / Fisher
 for categorical) and a missing-rate test (chi-squared, Fisher where counts are small), with PSI
-(missing values as their own bucket) as the effect size. Benjamini-Hochberg then runs once over
-all p-values of the run (every feature, test and window), so the false discovery rate is
-controlled over features and windows together; a feature drifts in a window when any of its
-tests is rejected *and* its PSI reaches `min_psi` (significance alone flags irrelevant shifts in
-large windows), a window drifts when at least `min_drifted_features` features do, and the run
-reports drift when any window does. Under stationary data the alarm rate is at most `alpha`.
+(missing values as their own bucket) as the effect size.
+
+- The key is the unit: a window's rows are grouped by key (`key_column`), so each test runs on the
+  effective sample sizes n / deff of the window and of the reference (stats.design_effect). With
+  one record per key nothing changes; with 16 near-identical records per key a 1,600-row window
+  counts as about 100 rows, as it should.
+- Seasonality: a window is compared with the reference slot of its hour (profile.for_window, a
+  seasonal profile), or with whatever `references(name, start)` returns (a rolling reference).
+- False alarms over time: Benjamini-Hochberg runs over the tests of one window at the window's
+  level `window_alpha`. The scheduled job spends the project's `drift.alpha` evenly over the
+  windows of `drift.period` (alpha x window / period each: an alpha-spending rule whose union bound
+  holds for any period, sliding or calendar, and whatever the dependence between windows), so
+  stationary traffic raises an alarm in at most `alpha` of the periods. Without `window_alpha`
+  (the `check` command), `alpha` is split evenly over the windows of the call.
+- A feature drifts in a window when one of its tests is rejected *and* its PSI reaches `min_psi`
+  (significance alone flags irrelevant shifts in large windows); a window drifts when at least
+  `min_drifted_features` features do.
 
 Unusable input raises ValueError naming the problem (the CLI exits 2): no rows, profiled columns
 missing, a numeric column whose values are mostly not numbers, a categorical column holding
@@ -16,7 +27,8 @@ numbers where the reference held labels.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,13 +37,21 @@ import pandas as pd
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workloads.monitoring.profile import ReferenceProfile, categorical_values, numeric_values
+from workloads.monitoring.profile import ReferenceProfile, numeric_values, text_values
 from workloads.monitoring.stats import (
+    MISSING_CODE,
+    UNSEEN_CODE,
     benjamini_hochberg,
     bin_proportions,
     categorical_test,
+    category_codes,
+    category_indicators,
+    design_effect,
+    effective_counts,
+    key_codes,
     ks_sorted,
     missing_rate_test,
+    numeric_indicators,
     psi,
     with_missing,
 )
@@ -41,14 +61,18 @@ MAX_UNPARSABLE_SHARE = 0.5
 """A numeric column with more than this share of its non-missing values not numbers is mistyped
 (a shifted column, a schema change), not drift; fewer count as missing values."""
 
+References = Callable[[str, "pd.Timestamp | None"], "tuple[str, ReferenceProfile | None]"]
+"""(window name, window start) -> (slot name, the reference profile, or None: no reference, skip)."""
+
 
 class DriftSettings(StrictEnvSettings):
-    """Drift job settings (env prefix `SAHAB_MONITORING_`); CLI flags override them."""
+    """Drift statistics settings (env prefix `SAHAB_MONITORING_`); CLI flags override them. The
+    scheduled job takes alpha and min_psi from the project unless these variables set them."""
 
     model_config = SettingsConfigDict(env_prefix="SAHAB_MONITORING_", frozen=True, extra="forbid")
 
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
-    """Benjamini-Hochberg level over every test of a run."""
+    """False-alarm level of one `check` call (split over its windows); the job: per `drift.period`."""
     min_drifted_features: int = Field(1, ge=1)
     """A window drifts when at least this many features do."""
     min_psi: float = Field(0.02, ge=0.0)
@@ -62,7 +86,14 @@ class DriftSettings(StrictEnvSettings):
     min_window_rows: int = Field(200, ge=1)
     """Shorter windows are reported as skipped, not tested."""
     timestamp_column: str = "event_timestamp"
+    key_column: str | None = None
+    """Column naming each row's key (the unit rows are grouped by); unset: rows are independent."""
     max_reference_rows: int = Field(100_000, ge=1_000)
+    max_calibration_ratio: float = Field(1.5, gt=1.0)
+    """Performance: a binary model whose observed / expected positives leave [1/this, this] is miscalibrated."""
+    label_match_tolerance: str = "10min"
+    """Performance: a label without a request id is matched to the key's served record nearest its
+    event time within this."""
     pushgateway_url: str | None = None
     """Prometheus Pushgateway to push the run's metrics to (the job is too short-lived to scrape)."""
     job_name: str = "sahab-drift"
@@ -81,9 +112,12 @@ class FeatureTest:
     n_current: int
     missing_reference: float
     missing_current: float
+    deff_reference: float = 1.0
+    deff_current: float = 1.0
+    """Design effects the test's sample sizes were divided by (rows grouped by key)."""
     q_value: float = 1.0
     significant: bool = False
-    """Rejected by Benjamini-Hochberg at alpha."""
+    """Rejected by Benjamini-Hochberg at the window's level."""
     rejected: bool = False
     """Significant and PSI >= min_psi: the test flags the feature."""
 
@@ -97,6 +131,12 @@ class WindowResult:
     tested: bool
     drifted: bool = False
     drifted_features: tuple[str, ...] = ()
+    n_keys: int = 0
+    reference: str = "all"
+    """The reference slot the window was compared with (`h07`, `d4h07`, `rolling`, `all`)."""
+    alpha: float = 0.0
+    """The Benjamini-Hochberg level of the window's tests."""
+    skipped_because: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,15 +181,18 @@ def _window_bounds(frame: pd.DataFrame, column: str) -> tuple[str | None, str | 
     return ts.min().isoformat(), ts.max().isoformat()
 
 
-def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> list[FeatureTest]:
+def window_tests(name: str, frame: pd.DataFrame, profile: ReferenceProfile, keys: np.ndarray | None = None) -> list[FeatureTest]:
+    """Every test of one window against `profile` (unadjusted p-values); `keys` groups the rows."""
     out: list[FeatureTest] = []
     n = len(frame)
+    codes_of_keys, n_keys = key_codes(keys, n)
     for feat, ref in profile.numeric.items():
         if feat not in frame.columns:
-            continue  # a column the live data lacks is a schema problem, reported by the caller
+            continue  # a column the live data lacks is a schema problem, reported by check_usable
         values = numeric_values(frame[feat])
         missing = int(np.isnan(values).sum())
-        d, p = ks_sorted(ref.sample, values)
+        deff = design_effect(numeric_indicators(values, ref.edges), codes_of_keys, n_keys) if n_keys < n else 1.0
+        d, p = ks_sorted(ref.sample, values, ref.deff, deff)
         effect = psi(with_missing(ref.proportions, ref.n_missing / ref.n_rows), with_missing(bin_proportions(values, ref.edges), missing / max(n, 1)))
         common = dict(
             window=name,
@@ -160,23 +203,24 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
             n_current=n,
             missing_reference=ref.n_missing / ref.n_rows,
             missing_current=missing / max(n, 1),
+            deff_reference=ref.deff,
+            deff_current=deff,
         )
         out.append(FeatureTest(test="ks", statistic=d, p_value=p, **common))
-        chi2, pm = missing_rate_test(ref.n_missing, ref.n_rows, missing, n)
+        chi2, pm = _missing_test(ref.n_missing, ref.n_rows, ref.deff, missing, n, deff)
         out.append(FeatureTest(test="missing", statistic=chi2, p_value=pm, **common))
     for feat, ref in profile.categorical.items():
         if feat not in frame.columns:
             continue
-        values, missing = categorical_values(frame[feat])
-        counts = values.value_counts()
-        index = {c: i for i, c in enumerate(ref.categories)}
-        cur_counts = np.zeros(len(ref.categories) + 1, dtype=np.int64)  # last slot: unseen values
-        for cat, count in counts.items():
-            cur_counts[index.get(cat, len(ref.categories))] += count
+        codes = category_codes(text_values(frame[feat]), ref.categories)
+        missing = int((codes == MISSING_CODE).sum())
+        deff = design_effect(category_indicators(codes, len(ref.categories)), codes_of_keys, n_keys) if n_keys < n else 1.0
+        # last slot: values never seen in the reference
+        cur_counts = np.append(np.bincount(codes[codes >= 0], minlength=len(ref.categories)), int((codes == UNSEEN_CODE).sum()))
         ref_counts = np.append(ref.counts, 0)
         ref_props = with_missing(ref_counts / max(ref_counts.sum(), 1), ref.n_missing / ref.n_rows)
         cur_props = with_missing(cur_counts / max(cur_counts.sum(), 1), missing / max(n, 1))
-        chi2, p = categorical_test(ref_counts, cur_counts)
+        chi2, p = categorical_test(effective_counts(ref_counts, ref.deff), effective_counts(cur_counts, deff))
         common = dict(
             window=name,
             feature=feat,
@@ -186,11 +230,20 @@ def _test_window(name: str, frame: pd.DataFrame, profile: ReferenceProfile) -> l
             n_current=n,
             missing_reference=ref.n_missing / ref.n_rows,
             missing_current=missing / max(n, 1),
+            deff_reference=ref.deff,
+            deff_current=deff,
         )
         out.append(FeatureTest(test="chi2", statistic=chi2, p_value=p, **common))
-        chi2m, pm = missing_rate_test(ref.n_missing, ref.n_rows, missing, n)
+        chi2m, pm = _missing_test(ref.n_missing, ref.n_rows, ref.deff, missing, n, deff)
         out.append(FeatureTest(test="missing", statistic=chi2m, p_value=pm, **common))
     return out
+
+
+def _missing_test(ref_missing: int, ref_n: int, ref_deff: float, cur_missing: int, cur_n: int, cur_deff: float) -> tuple[float, float]:
+    """The missing-rate test on effective counts (rows grouped by key)."""
+    rm, rp = effective_counts(np.array([ref_missing, ref_n - ref_missing]), ref_deff)
+    cm, cp = effective_counts(np.array([cur_missing, cur_n - cur_missing]), cur_deff)
+    return missing_rate_test(int(rm), int(rm + rp), int(cm), int(cm + cp))
 
 
 def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
@@ -200,7 +253,7 @@ def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
     expected = [*profile.numeric, *profile.categorical]
     absent = [c for c in expected if c not in current.columns]
     if absent:
-        raise ValueError(f"current data lacks the profiled columns {absent}")
+        raise ValueError(f"current data lacks the profiled columns {absent}. Fix: send every feature of the project (null when unknown)")
     mistyped = []
     for feat in profile.numeric:
         column = current[feat]
@@ -221,46 +274,72 @@ def check_usable(profile: ReferenceProfile, current: pd.DataFrame) -> None:
         raise ValueError("current data has mistyped columns: " + "; ".join(mistyped) + ". Fix: send the schema's types")
 
 
-def detect_drift(profile: ReferenceProfile, current: pd.DataFrame, settings: DriftSettings | None = None) -> DriftReport:
-    """Compare `current` (one or more windows) with `profile`; see the module docstring."""
+def detect_drift(
+    profile: ReferenceProfile,
+    current: pd.DataFrame,
+    settings: DriftSettings | None = None,
+    *,
+    window_alpha: float | None = None,
+    references: References | None = None,
+) -> DriftReport:
+    """Compare `current` (one or more windows) with `profile`; see the module docstring.
+
+    `window_alpha`: the level of each window (the job's alpha spending); default `alpha` split
+    over the windows tested. `references`: a window's reference other than the profile's own slot
+    (the rolling reference)."""
     settings = settings or DriftSettings()
     check_usable(profile, current)
-    windows: list[WindowResult] = []
-    tests: list[FeatureTest] = []
+    keyed = settings.key_column and settings.key_column in current.columns
+    windows: list[tuple[WindowResult, pd.DataFrame, ReferenceProfile | None]] = []
     for name, frame in split_windows(current, settings):
         start, end = _window_bounds(frame, settings.timestamp_column)
-        tested = len(frame) >= settings.min_window_rows
-        windows.append(WindowResult(name=name, n_rows=len(frame), start=start, end=end, tested=tested))
-        if tested:
-            tests.extend(_test_window(name, frame, profile))
-    rejected, q = benjamini_hochberg(np.array([t.p_value for t in tests]), settings.alpha)
-    tests = [
-        FeatureTest(**{**asdict(t), "q_value": float(qi), "significant": bool(r), "rejected": bool(r) and t.psi >= settings.min_psi})
-        for t, qi, r in zip(tests, q, rejected, strict=False)
-    ]
-    decided = []
-    for w in windows:
-        feats = tuple(sorted({t.feature for t in tests if t.window == w.name and t.rejected}))
-        decided.append(WindowResult(**{**asdict(w), "drifted_features": feats, "drifted": len(feats) >= settings.min_drifted_features}))
-    n_drifted = sum(w.drifted for w in decided)
-    if not any(w.tested for w in decided):
-        reason = f"no window reached min_window_rows={settings.min_window_rows}; nothing tested"
-    elif n_drifted:
-        feats = sorted({f for w in decided for f in w.drifted_features})
-        reason = f"{n_drifted} of {sum(w.tested for w in decided)} windows drifted; features: {', '.join(feats)}"
-    elif any(t.significant for t in tests):
-        reason = (
-            f"no drift: {sum(t.significant for t in tests)} of {len(tests)} tests significant at BH level {settings.alpha}, none with PSI >= {settings.min_psi}"
-        )
-    else:
-        reason = f"no test rejected at BH level {settings.alpha} over {len(tests)} tests"
+        begins = pd.Timestamp(name) if settings.window else None
+        if references is not None:
+            slot, ref = references(name, begins)
+        elif begins is not None:
+            slot, ref = profile.for_window(begins)
+        else:
+            slot, ref = "all", profile
+        n_keys = int(frame[settings.key_column].nunique()) if keyed else len(frame)
+        why = "" if len(frame) >= settings.min_window_rows else f"{len(frame)} rows < min_window_rows={settings.min_window_rows}"
+        why = why or ("" if ref is not None else f"no {slot} reference for this window")
+        windows.append((WindowResult(name, len(frame), start, end, not why, n_keys=n_keys, reference=slot, skipped_because=why), frame, ref))
+    n_tested = sum(w.tested for w, _, _ in windows)
+    level = window_alpha if window_alpha is not None else settings.alpha / max(n_tested, 1)
+    decided: list[WindowResult] = []
+    tests: list[FeatureTest] = []
+    for w, frame, ref in windows:
+        if not w.tested or ref is None:
+            decided.append(replace(w, alpha=level))
+            continue
+        found = window_tests(w.name, frame, ref, frame[settings.key_column].to_numpy() if keyed else None)
+        rejected, q = benjamini_hochberg(np.array([t.p_value for t in found]), level)
+        found = [
+            replace(t, q_value=float(qi), significant=bool(r), rejected=bool(r) and t.psi >= settings.min_psi)
+            for t, qi, r in zip(found, q, rejected, strict=True)
+        ]
+        tests.extend(found)
+        feats = tuple(sorted({t.feature for t in found if t.rejected}))
+        decided.append(replace(w, alpha=level, drifted_features=feats, drifted=len(feats) >= settings.min_drifted_features))
     return DriftReport(
         created_at=datetime.now(UTC).isoformat(),
-        alpha=settings.alpha,
+        alpha=level,
         n_tests=len(tests),
-        drift_detected=n_drifted > 0,
-        reason=reason,
+        drift_detected=any(w.drifted for w in decided),
+        reason=_reason(decided, tests, settings, level),
         windows=decided,
         tests=tests,
-        reference={"n_rows": profile.n_rows, **profile.meta},
+        reference={"n_rows": profile.n_rows, "season": profile.season, "clock_features": sorted(profile.clock_features), **profile.meta},
     )
+
+
+def _reason(windows: list[WindowResult], tests: list[FeatureTest], settings: DriftSettings, level: float) -> str:
+    n_drifted = sum(w.drifted for w in windows)
+    if not any(w.tested for w in windows):
+        return "nothing tested: " + "; ".join(sorted({w.skipped_because for w in windows if w.skipped_because})[:3])
+    if n_drifted:
+        feats = sorted({f for w in windows for f in w.drifted_features})
+        return f"{n_drifted} of {sum(w.tested for w in windows)} windows drifted; features: {', '.join(feats)}"
+    if any(t.significant for t in tests):
+        return f"no drift: {sum(t.significant for t in tests)} of {len(tests)} tests significant at the window level {level:.3g}, none with PSI >= {settings.min_psi}"
+    return f"no test rejected at the window level {level:.3g} over {len(tests)} tests"

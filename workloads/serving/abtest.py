@@ -1,25 +1,37 @@
-"""A/B testing: sticky variant assignment and an always-valid sequential test.
+"""A/B testing: sticky assignment, units by event time, an always-valid sequential test, guardrails.
+
+Assignment: a request key (the project's entity key: an account, a courier) is hashed with a salt
+into a uniform number in [0, 1); it sees the challenger when that number is below the challenger
+weight. The same key and salt always give the same variant (sticky), with no state to share
+between replicas. Each experiment has its own salt (`state.Experiment.experiment_salt`: the base
+salt and both versions), so a new experiment reshuffles the keys and the same keys are not the
+challenger's in every experiment.
+
+Units by event time (the unit of analysis is the key; its outcomes are correlated): a key's unit
+is the mean of its outcomes whose *event time* lies in [first exposure, first exposure + W]
+(W = `experiment.unit_window`), and it is sealed (entered into the test) only once first
+exposure + W + D has passed (D = `experiment.max_label_delay`), in order of first exposure.
+Outcomes of a sealed key are ignored and counted (`late`). So a unit's value is a fixed function
+of the key's exposures and outcomes, whatever order they arrive in, and an arm whose failures are
+known later than the other's (a chargeback weeks later, a complaint the next day) is not valued on
+the outcomes that happen to arrive first: that was the bias of the arrival-order units this
+replaces (24% false promotions at 48 h vs 24 h on a 90/10 split, 100% at 240 h;
+benchmarks/abtest.py). `unit_value` is the one definition; state.py's Redis script and SQLite
+store compute exactly it (same order of summation, so the same bits), `EventTimeUnits` is its
+in-memory form for offline replay and tests.
 
 (The mSPRT below is kept only as the benchmark's point of comparison: with a plug-in variance it
 is far above its alpha when failures are rare; `SequentialTest` is the betting test further down.)
-
-Assignment: a request key (an account id, a session id) is hashed with a salt into a uniform
-number in [0, 1); the variant is the first whose cumulative weight exceeds it. The same key and
-salt always give the same variant (sticky), with no state to share between replicas; changing
-the salt reshuffles every key.
-
-Sequential test: mSPRT (mixture sequential probability ratio test; Johari, Pekelis, Walsh,
-"Always Valid Inference", 2017/2022) on the difference theta = mean(challenger) - mean(champion)
-of a per-decision outcome reported through feedback (higher is better; for the fraud model the
-outcome is 1 when the decision taken on the score proved right, 0 otherwise). Under H0 theta=0,
-with a normal mixture N(0, tau^2) over theta and the plug-in variance V = s_A^2/n_A + s_B^2/n_B,
+mSPRT (Johari, Pekelis, Walsh, "Always Valid Inference", 2017/2022) on theta = mean(challenger) -
+mean(champion) with a normal mixture N(0, tau^2) and the plug-in variance V = s_A^2/n_A + s_B^2/n_B:
 
     Lambda_n = sqrt(V / (V + tau^2)) * exp(theta_hat^2 * tau^2 / (2 V (V + tau^2)))
 
-and the always-valid p-value p_n = min(1, min_k 1/Lambda_k). Rejecting when p_n <= alpha keeps
-the type-I error at alpha however often the result is looked at (continuous monitoring); the
-matching always-valid confidence interval is theta_hat +/- half_width(V). The recommendation is
-`promote` (challenger significantly better), `rollback` (significantly worse) or `keep`.
+rejecting when 1/Lambda_n <= alpha.
+
+Guardrails (`error_rate_guardrail`, `latency_guardrail`): operational brakes on the per-variant
+request / error / latency counters serving flushes into the store (exposures.py); a breach stops
+the challenger whatever the outcome test says.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +67,78 @@ def assign(key: str, challenger_weight: float, salt: str = "") -> Variant:
     return "challenger" if bucket(key, salt) < challenger_weight else "champion"
 
 
+# --- units by event time -----------------------------------------------------------------------
+
+
+def unit_value(first_exposure: float, observations: Iterable[tuple[float, float]], window_s: float) -> tuple[float | None, int, int]:
+    """The unit of a key: (mean of the outcomes with event time in [first_exposure, first_exposure +
+    window_s], or None when there is none; how many were inside; how many outside).
+
+    `observations` are (event time, value) pairs in any order. They are summed in (event time,
+    value) order, left to right, in plain float64 (not math.fsum, not Python 3.12's compensated
+    sum): the Redis script does the same, so both stores give the same bits for the same key."""
+    hi = first_exposure + window_s
+    total, inside, outside = 0.0, 0, 0
+    for t, v in sorted(observations):
+        if first_exposure <= t <= hi:
+            total += v
+            inside += 1
+        else:
+            outside += 1
+    return (total / inside if inside else None), inside, outside
+
+
+@dataclass
+class EventTimeUnits:
+    """The stores' unit semantics in memory (state.py has the shared versions): for replaying a
+    recorded stream offline and as the reference the stores are tested against.
+
+    `expose` keeps the earliest exposure per key (any flush order); `outcome` is idempotent by id;
+    `seal(now)` returns the units due by `now` in order of (first exposure, key)."""
+
+    unit_window_s: float
+    max_label_delay_s: float
+    _first: dict[str, tuple[float, Variant]] = field(default_factory=dict)
+    _obs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    _seen: set[str] = field(default_factory=set)
+    _sealed: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: {"late": 0, "outside_window": 0, "empty": 0, "duplicates": 0})
+
+    def expose(self, key: str, variant: Variant, served_at: float) -> None:
+        if key in self._sealed:
+            return
+        current = self._first.get(key)
+        if current is None or served_at < current[0]:
+            self._first[key] = (served_at, current[1] if current else variant)
+
+    def outcome(self, outcome_id: str, key: str, event_time: float, value: float) -> str:
+        """'accepted', 'duplicate' or 'late' (the key was sealed already)."""
+        if outcome_id in self._seen:
+            self.counts["duplicates"] += 1
+            return "duplicate"
+        self._seen.add(outcome_id)
+        if key in self._sealed:
+            self.counts["late"] += 1
+            return "late"
+        self._obs.setdefault(key, []).append((float(event_time), float(value)))
+        return "accepted"
+
+    def seal(self, now: float) -> list[tuple[Variant, float]]:
+        cutoff = now - self.unit_window_s - self.max_label_delay_s
+        due = sorted((fe, key) for key, (fe, _) in self._first.items() if fe <= cutoff)
+        units: list[tuple[Variant, float]] = []
+        for fe, key in due:
+            variant = self._first.pop(key)[1]
+            value, _, outside = unit_value(fe, self._obs.pop(key, []), self.unit_window_s)
+            self.counts["outside_window"] += outside
+            if value is None:
+                self.counts["empty"] += 1
+            else:
+                units.append((variant, value))
+            self._sealed.add(key)
+        return units
+
+
 # --- mSPRT -------------------------------------------------------------------------------------
 
 
@@ -64,18 +149,10 @@ def msprt_log_lambda(theta_hat, variance, tau: float):
     return 0.5 * np.log(v / (v + t2)) + np.square(theta_hat) * t2 / (2.0 * v * (v + t2))
 
 
-def msprt_half_width(variance, tau: float, alpha: float):
-    """Half width of the always-valid (1 - alpha) confidence interval for theta."""
-    v = np.maximum(np.asarray(variance, dtype=np.float64), _MIN_VARIANCE)
-    t2 = tau * tau
-    return np.sqrt(v * (v + t2) / t2 * (2.0 * math.log(1.0 / alpha) + np.log((v + t2) / v)))
-
-
 # --- betting test (the decision) ---------------------------------------------------------------
 #
-# Units: the key is the unit of analysis (outcomes of one key are correlated, ICC); a key enters
-# the test once, with the mean of its first `key_outcomes` outcomes, normalised to x in [0, 1] by
-# the declared outcome range. Its arm B (challenger) was drawn by the key hash with the known
+# Units: one per key (above), normalised to x in [0, 1] by the declared outcome range, entered in
+# order of first exposure. Its arm B (challenger) was drawn by the key hash with the known
 # probability p = challenger weight, independently of everything before it.
 #
 # Inverse-propensity increments with a predictable baseline c_t (the pooled running mean):
@@ -86,24 +163,53 @@ def msprt_half_width(variance, tau: float, alpha: float):
 # by betting", JRSS-B; Howard et al. 2021) bet on either sign of phi - m:
 #     K+_t(m) = prod (1 + l+_i (phi_i - m)),   K-_t(m) = prod (1 - l-_i (phi_i - m))
 # with predictable aGRAPA bets l = clip(+-mu/(s^2 + mu^2), 0, 1/(2(M+1))) (mu, s^2: running mean and
-# variance of phi - m before unit i). By Ville's inequality sup_t K(m) >= 2/alpha has probability
+# variance of phi - m before unit i). Each side is the average of two such bettors: one whose mu, s^2
+# cover every unit so far, one whose estimates forget with a half-life of RECENT_HALF_LIFE units. The
+# first is the most efficient when the effect is constant; but after a long phase in which the
+# challenger was better, its mean stays positive for as long again, so it would not bet against a
+# challenger that turned harmful (benchmarks/abtest.py: no rollback within a week of the turn); the
+# second follows the turn within about a half-life. Any predictable bet in [0, cap] keeps each
+# product a test supermartingale, and so does the average of two (at the cost of at most log 2 of
+# evidence on a constant effect). By Ville's inequality sup_t K(m) >= 2/alpha has probability
 # <= alpha/2 for the true m, for any stopping rule, without a variance estimate to go to 0 on a run
-# of successes. Promote when K+(0) crossed, roll back when K-(0) crossed; the running confidence
-# sequence for Delta is {m : neither K(m) ever crossed}. Both crossed (a reversal) or an empty
-# sequence: `keep` with an alert, never promote.
+# of successes. K+(0) is a supermartingale whenever Delta_t <= 0 at every t, K-(0) whenever
+# Delta_t >= 0 at every t: crossing K- rejects "the challenger is never worse", so a rollback on it
+# is justified even if K+ crossed earlier (a challenger that turned harmful). The rule:
+#   K-(0) crossed                        -> rollback (never blocked by a reversal; alert when K+ crossed too)
+#   empty confidence sequence            -> keep, with an alert (inconsistent with one effect; never promote)
+#   K+(0) crossed                        -> promote
+# The running confidence sequence for Delta is {m : neither K(m) ever crossed}.
 
 GRID = np.linspace(-1.0, 1.0, 401)
 """Candidate effects m (normalised units) for the confidence sequence; GRID[200] == 0."""
 _ZERO = 200
 _PRIOR_VAR = 1.0
+RECENT_HALF_LIFE = 300
+"""Units after which the recent bettor's estimates weigh a unit half as much."""
+_GAMMA = 0.5 ** (1.0 / RECENT_HALF_LIFE)
+BETTORS = ("all", "recent")
 
 
-def betting_increments(x, is_b, p: float, m, *, n0=0, sum_x=0.0, s1=0.0, s2=0.0):
+def _discounted_before(v: np.ndarray, carry, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sum_{i<t} gamma^(t-1-i) v_i + gamma^t carry for each t along the last axis, the sum after the last)."""
+    # y_t = v_t + gamma y_{t-1} in C; with b=[1], a=[1, -gamma] the one delay holds gamma * y_{-1}, so
+    # zi = gamma * carry continues a previous chunk (checked: scipy 1.17.1 scipy/signal/_signaltools.py
+    # lfilter, "zi: initial conditions for the filter delays"; and by the chunked-vs-whole replay test).
+    from scipy.signal import lfilter
+
+    carry = np.broadcast_to(np.asarray(carry, dtype=np.float64), v.shape[:-1])
+    y, _ = lfilter([1.0], [1.0, -gamma], v, axis=-1, zi=(gamma * carry)[..., None])
+    before = np.concatenate([carry[..., None], y[..., :-1]], axis=-1)
+    return before, y[..., -1]
+
+
+def betting_increments(x, is_b, p: float, m, *, n0=0, sum_x=0.0, s1=0.0, s2=0.0, bettor: str = "all", d1=0.0, d2=0.0):
     """log-wealth increments (log1p of each bet) of K+ and K- for units x (last axis) and effects m.
 
     `x` in [0, 1] and `is_b` (challenger) share a shape [..., n]; `m` is a scalar or an array [G]
     (broadcast as a trailing axis). `n0`, `sum_x`, `s1`, `s2` carry the state of units before
     these (count, sum of x, sum of phi, sum of phi^2): the bets use only what came before.
+    `bettor="recent"` sizes the bets on discounted sums (`d1`, `d2` carry them) instead of `s1`, `s2`.
     Returns (inc_pos, inc_neg, phi) with inc of shape [..., n] (+ [G] when m is an array).
     """
     x = np.asarray(x, dtype=np.float64)
@@ -112,10 +218,18 @@ def betting_increments(x, is_b, p: float, m, *, n0=0, sum_x=0.0, s1=0.0, s2=0.0)
     t_prev = n0 + np.arange(x.shape[-1], dtype=np.float64)
     c = (sum_x + np.cumsum(x, axis=-1) - x + 0.5) / (t_prev + 1.0)
     phi = (x - c) * w
-    s1_prev = s1 + np.cumsum(phi, axis=-1) - phi
-    s2_prev = s2 + np.cumsum(phi * phi, axis=-1) - phi * phi
-    mean_prev = np.where(t_prev > 0, s1_prev / np.maximum(t_prev, 1.0), 0.0)
-    var_prev = np.maximum(_PRIOR_VAR + s2_prev - t_prev * mean_prev**2, 1e-12) / (t_prev + 1.0)
+    if bettor == "all":
+        count = t_prev
+        s1_prev = s1 + np.cumsum(phi, axis=-1) - phi
+        s2_prev = s2 + np.cumsum(phi * phi, axis=-1) - phi * phi
+    elif bettor == "recent":
+        count = (1.0 - _GAMMA**t_prev) / (1.0 - _GAMMA)  # discounted number of units before t
+        s1_prev, _ = _discounted_before(phi, d1, _GAMMA)
+        s2_prev, _ = _discounted_before(phi * phi, d2, _GAMMA)
+    else:
+        raise ValueError(f"bettor must be one of {BETTORS}, got {bettor!r}")
+    mean_prev = np.where(t_prev > 0, s1_prev / np.maximum(count, 1e-12), 0.0)
+    var_prev = np.maximum(_PRIOR_VAR + s2_prev - count * mean_prev**2, 1e-12) / (count + 1.0)
     m = np.asarray(m, dtype=np.float64)
     if m.ndim:
         phi_m, mean_m, var_m = phi[..., None] - m, mean_prev[..., None] - m, var_prev[..., None]
@@ -125,6 +239,32 @@ def betting_increments(x, is_b, p: float, m, *, n0=0, sum_x=0.0, s1=0.0, s2=0.0)
     bet = mean_m / (var_m + mean_m * mean_m)
     lam_pos, lam_neg = np.clip(bet, 0.0, cap), np.clip(-bet, 0.0, cap)
     return np.log1p(lam_pos * phi_m), np.log1p(-lam_neg * phi_m), phi
+
+
+def log_wealth(x, is_b, p: float, m=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """log K+ and log K- of the shipped test (the average of both bettors) after each unit of whole
+    sequences x, is_b [..., n] (the benchmark and tests; SequentialTest computes the same in chunks)."""
+    paths = [betting_increments(x, is_b, p, m, bettor=b)[:2] for b in BETTORS]
+    return tuple(np.logaddexp(np.cumsum(paths[0][side], axis=-1), np.cumsum(paths[1][side], axis=-1)) - math.log(2.0) for side in (0, 1))
+
+
+def recommend(crossed_up: bool, crossed_down: bool, empty: bool, units_per_arm: int, min_units: int) -> tuple[Recommendation, str, str | None]:
+    """The decision rule of the comment above: (recommendation, reason, alert); `units_per_arm` is the
+    smaller arm's count, nothing but keep before it reaches `min_units`."""
+    alert = None
+    if crossed_up and crossed_down:
+        alert = "reversal: the challenger was significantly better at one time and significantly worse at another; inspect the experiment"
+    elif empty:
+        alert = "empty confidence sequence: the outcomes are inconsistent with one fixed effect"
+    if units_per_arm < min_units:
+        return "keep", f"fewer than {min_units} units (keys) on an arm yet", alert
+    if crossed_down:
+        return "rollback", "challenger significantly worse than champion", alert
+    if empty:
+        return "keep", "inconsistent evidence (empty confidence sequence)", alert
+    if crossed_up:
+        return "promote", "challenger significantly better than champion", alert
+    return "keep", "no significant difference yet", alert
 
 
 @dataclass(frozen=True)
@@ -152,7 +292,9 @@ class Decision:
     """Always-valid two-sided p-value min(1, 2 / sup K(0))."""
     alpha: float
     challenger_weight: float
-    test: str = "betting test martingales (aGRAPA), IPW increments, key as unit (Waudby-Smith & Ramdas 2023)"
+    test: str = (
+        "betting test martingales (aGRAPA, all-time and recent bettors averaged), IPW increments, key as unit by event time (Waudby-Smith & Ramdas 2023)"
+    )
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready: an empty sequence's infinite bounds become null."""
@@ -164,11 +306,10 @@ class SequentialTest:
     """Always-valid two-arm test fed unit by unit; thread-safe. See the comment above.
 
     `observe(variant, outcomes)` enters each outcome as its own unit (independent outcomes);
-    `observe(variant, outcomes, key=k)` aggregates a key's outcomes and enters the key once it has
-    `key_outcomes` of them (`seal()` enters the keys still pending); `observe_units` enters
-    already-aggregated units (the evaluator replaying the shared store). `min_samples` units per arm
-    are needed before anything but `keep` is reported (the bets are valid from the first unit;
-    the gate only avoids decisions on a handful of keys).
+    `observe_units(variants, values)` enters units already built (the evaluator replaying the
+    shared store's sealed units, or `EventTimeUnits.seal()` offline). `min_samples` units per arm
+    are needed before anything but `keep` is reported (the bets are valid from the first unit; the
+    gate only avoids decisions on a handful of keys).
     """
 
     alpha: float = 0.05
@@ -176,9 +317,6 @@ class SequentialTest:
     challenger_weight: float = 0.5
     outcome_min: float = 0.0
     outcome_max: float = 1.0
-    key_outcomes: int = 10
-    tau: float = 0.05
-    """Unused (the mSPRT's mixture scale); accepted so old callers keep working."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -197,10 +335,9 @@ class SequentialTest:
         with self._lock:
             self._n = {v: 0 for v in VARIANTS}
             self._sum = {v: 0.0 for v in VARIANTS}
-            self._t, self._sum_x, self._s1, self._s2 = 0, 0.0, 0.0, 0.0
-            self._logk = np.zeros((2, GRID.size))
-            self._sup = np.zeros((2, GRID.size))
-            self._pending: dict[str, list] = {}
+            self._t, self._sum_x, self._s1, self._s2, self._d1, self._d2 = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+            self._logk = np.zeros((2, len(BETTORS), GRID.size))  # [side, bettor, m]
+            self._sup = np.zeros((2, GRID.size))  # sup over t of the averaged wealth, [side, m]
 
     def _check(self, variant: str, outcomes) -> np.ndarray:
         if variant not in VARIANTS:
@@ -212,39 +349,12 @@ class SequentialTest:
             raise ValueError(f"outcomes must lie in the declared range [{self.outcome_min}, {self.outcome_max}]")
         return values
 
-    def observe(self, variant: Variant, outcomes, key: str | None = None) -> None:
-        """Record outcomes of `variant` (a number or an array); see the class docstring for `key`."""
+    def observe(self, variant: Variant, outcomes) -> None:
+        """Record outcomes of `variant` (a number or an array), each as its own unit."""
         values = self._check(variant, outcomes)
-        if key is None:
-            self.observe_units([variant] * values.size, values)
-            return
-        sealed: list[tuple[str, float]] = []
-        with self._lock:
-            entry = self._pending.setdefault(key, [variant, 0, 0.0])
-            if entry[0] != variant:
-                raise ValueError(f"key {key!r} was served by {entry[0]}, not {variant}")
-            for v in values:
-                if entry[1] < 0:  # sealed already: later outcomes of the key are not new units
-                    break
-                entry[1] += 1
-                entry[2] += float(v)
-                if entry[1] >= self.key_outcomes:
-                    sealed.append((variant, entry[2] / entry[1]))
-                    entry[1] = -1
-        if sealed:
-            self.observe_units([v for v, _ in sealed], np.array([u for _, u in sealed]))
+        self.observe_units([variant] * values.size, values)
 
-    def seal(self) -> int:
-        """Enter every key still short of `key_outcomes` outcomes with what it has; returns how many."""
-        with self._lock:
-            units = [(e[0], e[2] / e[1]) for e in self._pending.values() if e[1] > 0]
-            for e in self._pending.values():
-                e[1] = -1
-        if units:
-            self.observe_units([v for v, _ in units], np.array([u for _, u in units]))
-        return len(units)
-
-    def observe_units(self, variants, values) -> None:
+    def observe_units(self, variants: Sequence[str], values) -> None:
         """Enter units in order: `variants[i]` served the unit whose mean outcome is `values[i]`."""
         values = np.atleast_1d(np.asarray(values, dtype=np.float64))
         is_b = np.array([v == "challenger" for v in variants], dtype=bool)
@@ -256,15 +366,22 @@ class SequentialTest:
         with self._lock:
             for lo in range(0, x.size, 2048):  # bounded memory: [chunk, grid] arrays
                 xc, bc = x[lo : lo + 2048], is_b[lo : lo + 2048]
-                inc_pos, inc_neg, phi = betting_increments(xc, bc, self.challenger_weight, GRID, n0=self._t, sum_x=self._sum_x, s1=self._s1, s2=self._s2)
-                for side, inc in enumerate((inc_pos, inc_neg)):
-                    path = self._logk[side] + np.cumsum(inc, axis=0)
-                    self._sup[side] = np.maximum(self._sup[side], path.max(axis=0))
-                    self._logk[side] = path[-1]
+                state = {"n0": self._t, "sum_x": self._sum_x, "s1": self._s1, "s2": self._s2, "d1": self._d1, "d2": self._d2}
+                incs = [betting_increments(xc, bc, self.challenger_weight, GRID, bettor=b, **state) for b in BETTORS]
+                for side in (0, 1):
+                    paths = [self._logk[side, b] + np.cumsum(incs[b][side], axis=0) for b in range(len(BETTORS))]
+                    mixed = np.logaddexp(paths[0], paths[1]) - math.log(2.0)
+                    self._sup[side] = np.maximum(self._sup[side], mixed.max(axis=0))
+                    for b in range(len(BETTORS)):
+                        self._logk[side, b] = paths[b][-1]
+                phi = incs[0][2]
                 self._t += xc.size
                 self._sum_x += float(xc.sum())
                 self._s1 += float(phi.sum())
                 self._s2 += float(np.square(phi).sum())
+                _, d1 = _discounted_before(phi, self._d1, _GAMMA)
+                _, d2 = _discounted_before(phi * phi, self._d2, _GAMMA)
+                self._d1, self._d2 = float(d1), float(d2)
             for variant in VARIANTS:
                 sel = is_b if variant == "challenger" else ~is_b
                 self._n[variant] += int(sel.sum())
@@ -283,23 +400,7 @@ class SequentialTest:
                 ci_low, ci_high = float(GRID[inside].min() * scale), float(GRID[inside].max() * scale)
             else:
                 ci_low, ci_high = math.inf, -math.inf
-            p_value = min(1.0, 2.0 * math.exp(-max(up, down)))
-            alert = None
-            if up >= threshold and down >= threshold:
-                alert = "reversal: the evidence crossed for and against the challenger; inspect the experiment"
-            elif not inside.any():
-                alert = "empty confidence sequence: the outcomes are inconsistent with one fixed effect"
-            if alert:
-                rec: Recommendation = "keep"
-                reason = f"inconsistent evidence ({alert.split(':')[0]})"
-            elif min(n_a, n_b) < self.min_samples:
-                rec, reason = "keep", f"fewer than {self.min_samples} units (keys) on an arm yet"
-            elif up >= threshold:
-                rec, reason = "promote", "challenger significantly better than champion"
-            elif down >= threshold:
-                rec, reason = "rollback", "challenger significantly worse than champion"
-            else:
-                rec, reason = "keep", "no significant difference yet"
+            rec, reason, alert = recommend(up >= threshold, down >= threshold, not inside.any(), min(n_a, n_b), self.min_samples)
             return Decision(
                 recommendation=rec,
                 reason=reason,
@@ -313,7 +414,76 @@ class SequentialTest:
                 ci_high=ci_high,
                 log_wealth_promote=up,
                 log_wealth_rollback=down,
-                p_value=p_value,
+                p_value=min(1.0, 2.0 * math.exp(-max(up, down))),
                 alpha=self.alpha,
                 challenger_weight=self.challenger_weight,
             )
+
+
+# --- guardrails --------------------------------------------------------------------------------
+#
+# Counters are cumulative per experiment and variant (exposures.py). These are per-look checks
+# with a wide margin (z = 3 one-sided), not always-valid tests: a guardrail is an operational brake
+# for a challenger that is broken (errors) or slow, where stopping a little too eagerly costs
+# little and the default margins (1 point of error rate, 1.5x p99) are far from ordinary noise.
+
+GUARDRAIL_Z = 3.0
+
+
+@dataclass(frozen=True)
+class GuardrailCheck:
+    name: str
+    breached: bool
+    detail: str
+    champion: float | None
+    challenger: float | None
+    bound: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def error_rate_guardrail(requests: Mapping[str, int], errors: Mapping[str, int], max_increase: float, min_requests: int) -> GuardrailCheck:
+    """Breached when the challenger's error rate exceeds the champion's + `max_increase` with a one-sided
+    z = 3 margin, once each variant has `min_requests` requests."""
+    n_a, n_b = requests.get("champion", 0), requests.get("challenger", 0)
+    if min(n_a, n_b) < min_requests:
+        return GuardrailCheck("error_rate", False, f"fewer than {min_requests} requests on a variant", None, None, max_increase)
+    rate_a, rate_b = errors.get("champion", 0) / n_a, errors.get("challenger", 0) / n_b
+    # Jeffreys-style rates for the standard error only, so 0 errors still has a width.
+    pa, pb = (errors.get("champion", 0) + 0.5) / (n_a + 1), (errors.get("challenger", 0) + 0.5) / (n_b + 1)
+    se = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
+    low = rate_b - rate_a - GUARDRAIL_Z * se
+    breached = low > max_increase
+    detail = f"challenger error rate {rate_b:.4f} vs champion {rate_a:.4f} (difference lower bound {low:.4f}, allowed {max_increase:.4f})"
+    return GuardrailCheck("error_rate", breached, detail, rate_a, rate_b, max_increase)
+
+
+def histogram_quantile(counts: Sequence[int], bounds: Sequence[float], q: float) -> tuple[float, float] | None:
+    """The bucket (lower, upper edge) holding quantile `q` of a histogram whose bucket i counts values
+    in (bounds[i-1], bounds[i]] (the last bucket, index len(bounds), is (bounds[-1], inf)); None if empty."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    running = 0
+    for i, c in enumerate(counts):
+        running += c
+        if running >= q * total:
+            lower = bounds[i - 1] if i > 0 else 0.0
+            upper = bounds[i] if i < len(bounds) else math.inf
+            return lower, upper
+    return bounds[-1], math.inf
+
+
+def latency_guardrail(hist: Mapping[str, Sequence[int]], bounds: Sequence[float], max_ratio: float, min_requests: int) -> GuardrailCheck:
+    """Breached when the challenger's p99 is surely above `max_ratio` x the champion's: the lower edge
+    of its p99 bucket above the ratio times the upper edge of the champion's (bucket width never
+    passes for a breach)."""
+    a, b = list(hist.get("champion", ())), list(hist.get("challenger", ()))
+    if min(sum(a), sum(b)) < min_requests:
+        return GuardrailCheck("latency_p99", False, f"fewer than {min_requests} timed calls on a variant", None, None, max_ratio)
+    qa, qb = histogram_quantile(a, bounds, 0.99), histogram_quantile(b, bounds, 0.99)
+    assert qa is not None and qb is not None  # both totals are >= min_requests >= 1
+    breached = qb[0] > max_ratio * qa[1]
+    detail = f"challenger p99 in ({qb[0] * 1e3:.1f}, {qb[1] * 1e3:.1f}] ms vs champion ({qa[0] * 1e3:.1f}, {qa[1] * 1e3:.1f}] ms; allowed ratio {max_ratio:g}"
+    return GuardrailCheck("latency_p99", breached, detail, qa[1], qb[0], max_ratio)

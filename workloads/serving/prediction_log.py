@@ -1,28 +1,38 @@
 """Prediction log: every scored record appended to Parquet, off the request path.
 
-Contract (the drift job of issue 11 reads it; keep it exactly):
+Contract (the features pipeline ingests it, the monitoring job reads it; keep it exactly):
 
     <SAHAB_SERVING_PREDICTION_LOG_URI>/date=YYYY-MM-DD/hour=HH/part-<host>-<uuid>.parquet
 
 The URI is a local folder (or `file://` URL), `s3://bucket/prefix/` (on EKS
-`s3://<offline-features bucket>/serving-log/`) or
-`abfss://<container>@<account>.dfs.core.windows.net/<prefix>/` (on AKS); workloads/storage.py
-writes each file as one whole object (`storage.write_bytes`: endpoints, credentials, the Azurite override). Hive partitions are the UTC date and hour of `ts`. Columns, in order (`SCHEMA`):
+`s3://<offline-features bucket>/serving-log/<project>/`) or
+`abfss://<container>@<account>.dfs.core.windows.net/<prefix>/` (on AKS); it already names the
+project (the writer never appends it). workloads/storage.py writes each file as one whole object
+(`storage.write_bytes`: endpoints, credentials, the Azurite override). Hive partitions are the UTC
+date and hour of `ts`. Columns, in order (`log_schema(project)`):
 
-    request_id    string            the keyed request's id (echoed in the /score answer)
-    ts            timestamp[us, UTC] when the record was scored
-    key           string            the A/B key
-    experiment_id string, nullable  null when no experiment ran (champion only)
-    variant       string            "champion" | "challenger" (the variant that served)
-    model_version string            the registry version that served
-    score         float64
-    <each NUMERIC_FEATURE>     float64 (null when missing)
-    <each CATEGORICAL_FEATURE> string  (null when missing)
+    request_id    string               the keyed request's id (echoed in the /score answer)
+    record        int32                index of the record in its keyed request
+    ts            timestamp[us, UTC]   the answer's served_at
+    key           string               the entity key's value (the request's key)
+    experiment_id string, nullable     null when no experiment ran (champion only, shadow)
+    variant       string               "champion" | "challenger" (the variant that scored it)
+    model_version string               the registry version that scored it
+    mode          string               "live" (what was answered) | "shadow" (the challenger, not answered)
+    score         float64              binary: P(positive); regression: the value; multiclass: P(predicted class)
+    prediction    string, nullable     multiclass: the predicted class
+    probabilities list<float64>, nullable   multiclass: every class's probability, in label.classes order
+    reasons       list<struct<feature string, contribution float64>>, nullable
+                                       the reason codes answered with the record, when the request asked
+                                       for an explanation (issue 22; names features, never values)
+    <each numeric feature>      float64 (null when missing), in the project's order
+    <each categorical feature>  string  (null when missing)
 
-Shadow scores are not logged: the log holds what was served. `append()` only queues (a deque under
-a lock, a few microseconds); a background thread converts and writes every `flush_s` seconds and
-on `close()`. At most `max_rows` rows wait in memory: beyond that a batch is dropped whole and
-counted (`sahab_serving_prediction_log_dropped_total`), never blocking a request.
+`append()` only queues (a deque under a lock, a few microseconds); a background thread converts
+the queue into Arrow tables every `stage_s` (1 s: Python objects held for long make every full
+garbage collection longer) and writes one file per hour partition every `flush_s` seconds and on
+`close()`. At most `max_rows` rows wait in memory: beyond that a batch is dropped whole and counted
+(`sahab_serving_prediction_log_dropped_total`), never blocking a request.
 """
 
 from __future__ import annotations
@@ -30,36 +40,57 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workloads import storage
-from workloads.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
+if TYPE_CHECKING:
+    from workloads.project.project import Project
+    from workloads.project.spec import ProjectSpec
 
 logger = logging.getLogger(__name__)
 VARIABLE = "SAHAB_SERVING_PREDICTION_LOG_URI"
+MODES = ("live", "shadow")
+PARTITIONING = ("date", "hour")
 
-SCHEMA = pa.schema(
+REASON = pa.struct([pa.field("feature", pa.string()), pa.field("contribution", pa.float64())])
+HEAD = pa.schema(
     [
         pa.field("request_id", pa.string(), nullable=False),
+        pa.field("record", pa.int32(), nullable=False),
         pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("key", pa.string(), nullable=False),
         pa.field("experiment_id", pa.string(), nullable=True),
         pa.field("variant", pa.string(), nullable=False),
         pa.field("model_version", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
-        *(pa.field(name, pa.float64()) for name in NUMERIC_FEATURES),
-        *(pa.field(name, pa.string()) for name in CATEGORICAL_FEATURES),
+        pa.field("prediction", pa.string(), nullable=True),
+        pa.field("probabilities", pa.list_(pa.float64()), nullable=True),
+        pa.field("reasons", pa.list_(REASON), nullable=True),
     ]
 )
-PARTITIONING = ("date", "hour")
+"""The platform's columns, before the project's features."""
+
+
+def _spec(project: Project | ProjectSpec) -> ProjectSpec:
+    return getattr(project, "spec", project)
+
+
+def log_schema(project: Project | ProjectSpec) -> pa.Schema:
+    """The prediction log's columns for `project`: HEAD, then its numeric and categorical features."""
+    spec = _spec(project)
+    return pa.schema([*HEAD, *(pa.field(n, pa.float64()) for n in spec.numeric), *(pa.field(n, pa.string()) for n in spec.categorical)])
 
 
 @dataclass(frozen=True)
@@ -72,56 +103,72 @@ class _Batch:
     experiment_id: str | None
     variant: str
     model_version: str
+    mode: str
     scores: Sequence[float]
     records: Sequence[dict[str, object]]
+    predictions: Sequence[str] | None = None
+    probabilities: Sequence[Sequence[float]] | None = None
+    reasons: Sequence[Sequence[dict] | None] | None = None
 
 
-def to_table(batches: Sequence[_Batch]) -> pa.Table:
-    """The batches as one table with SCHEMA (records x features, metadata repeated per record)."""
+def to_table(batches: Sequence[_Batch], schema: pa.Schema, numeric: Sequence[str], categorical: Sequence[str]) -> pa.Table:
+    """The batches as one table with `schema` (records x features, metadata repeated per record)."""
     counts = [len(b.scores) for b in batches]
     total = sum(counts)
 
-    def repeat(values: list[object]) -> list[object]:
-        return [v for v, n in zip(values, counts, strict=False) for _ in range(n)]
+    def repeat(values: list[Any]) -> list[Any]:
+        return [v for v, n in zip(values, counts, strict=True) for _ in range(n)]
 
     records = [r for b in batches for r in b.records]
-    columns: dict[str, object] = {
+    columns: dict[str, Any] = {
         "request_id": repeat([b.request_id for b in batches]),
+        "record": np.concatenate([np.arange(n, dtype=np.int32) for n in counts]) if batches else np.empty(0, np.int32),
         "ts": repeat([b.ts for b in batches]),
         "key": repeat([b.key for b in batches]),
         "experiment_id": repeat([b.experiment_id for b in batches]),
         "variant": repeat([b.variant for b in batches]),
         "model_version": repeat([b.model_version for b in batches]),
+        "mode": repeat([b.mode for b in batches]),
         "score": np.fromiter((s for b in batches for s in b.scores), dtype=np.float64, count=total),
+        "prediction": [p for b in batches for p in (b.predictions if b.predictions is not None else [None] * len(b.scores))],
+        "probabilities": [
+            (list(p) if p is not None else None) for b in batches for p in (b.probabilities if b.probabilities is not None else [None] * len(b.scores))
+        ],
+        "reasons": [r for b in batches for r in (b.reasons if b.reasons is not None else [None] * len(b.scores))],
     }
-    for name in NUMERIC_FEATURES:
+    for name in (*numeric, *categorical):
         columns[name] = [r.get(name) for r in records]
-    for name in CATEGORICAL_FEATURES:
-        columns[name] = [r.get(name) for r in records]
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 class PredictionLog:
-    """Buffered, bounded Parquet writer of scored records; see the module docstring."""
+    """Buffered, bounded Parquet writer of scored records for one project; see the module docstring."""
 
     def __init__(
         self,
         uri: str,
+        project: Project | ProjectSpec,
         *,
         flush_s: float = 10.0,
         max_rows: int = 200_000,
+        stage_s: float = 1.0,
         host: str | None = None,
         on_drop: Callable[[int], None] | None = None,
         on_write: Callable[[int], None] | None = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
-        self.uri, self.flush_s, self.max_rows = uri, flush_s, max_rows
+        spec = _spec(project)
+        self.schema = log_schema(spec)
+        self.numeric, self.categorical = tuple(spec.numeric), tuple(spec.categorical)
+        self.uri, self.flush_s, self.max_rows, self.stage_s = uri, flush_s, max_rows, min(stage_s, flush_s)
         self.host = "".join(c if c.isalnum() or c in "-_" else "_" for c in (host or socket.gethostname()))
         storage.parse(uri, VARIABLE)  # an unusable URI fails here, at start, not at the first flush
         self._on_drop, self._on_write = on_drop, on_write
         self._queue: deque[_Batch] = deque()
+        self._staged: dict[tuple[str, str], list[pa.Table]] = {}
         self._rows = 0
+        """Rows queued or staged (what max_rows bounds)."""
         self.dropped = 0
         self.written = 0
         self._lock = threading.Lock()
@@ -141,38 +188,77 @@ class PredictionLog:
         scores: Sequence[float],
         records: Sequence[dict[str, object]],
         ts: datetime | None = None,
+        mode: str = "live",
+        predictions: Sequence[str] | None = None,
+        probabilities: Sequence[Sequence[float]] | None = None,
+        reasons: Sequence[Sequence[dict] | None] | None = None,
     ) -> bool:
-        """Queue one keyed request's records; False (and counted) when the buffer is full."""
-        if len(scores) != len(records):
-            raise ValueError(f"prediction log: {len(scores)} scores for {len(records)} records")
+        """Queue one keyed request's records (record i scored `scores[i]`); False (and counted) when
+        the buffer is full. Multiclass answers also give `predictions` and `probabilities` per record;
+        an explained request its `reasons` per record ([{feature, contribution}])."""
         n = len(records)
+        for name, values in (("scores", scores), ("predictions", predictions), ("probabilities", probabilities), ("reasons", reasons)):
+            if values is not None and len(values) != n:
+                raise ValueError(f"prediction log: {len(values)} {name} for {n} records")
+        if mode not in MODES:
+            raise ValueError(f"prediction log: mode {mode!r} is not one of {MODES}")
+        batch = _Batch(
+            request_id, ts or datetime.now(UTC), key, experiment_id, variant, model_version, mode, scores, records, predictions, probabilities, reasons
+        )
         with self._lock:
             if self._stop.is_set() or self._rows + n > self.max_rows:
                 self.dropped += n
                 dropped = True
             else:
-                self._queue.append(_Batch(request_id, ts or datetime.now(UTC), key, experiment_id, variant, model_version, scores, records))
+                self._queue.append(batch)
                 self._rows += n
                 dropped = False
         if dropped and self._on_drop:
             self._on_drop(n)
         return not dropped
 
-    def flush(self) -> int:
-        """Write what is queued now; returns the rows written. Safe to call from any thread."""
-        with self._flush_lock:
+    def stage(self) -> int:
+        """Convert what is queued into Arrow tables, grouped by hour (the rows written at the next
+        flush); returns the rows staged. The queue holds Python objects (a dict per record) that the
+        garbage collector walks on every full collection, the longer the more of them: staged in
+        Arrow buffers every `stage_s` instead, ten seconds of traffic stay out of its view (measured:
+        full collections of 100-430 ms with the rows held as objects until the flush)."""
+        with self._lock:
+            batches, self._queue = list(self._queue), deque()
+        if not batches:
+            return 0
+        by_hour: dict[tuple[str, str], list[_Batch]] = {}
+        for b in batches:
+            ts = b.ts.astimezone(UTC)
+            by_hour.setdefault((ts.strftime("%Y-%m-%d"), ts.strftime("%H")), []).append(b)
+        staged = 0
+        for hour, group in by_hour.items():
+            try:
+                table = to_table(group, self.schema, self.numeric, self.categorical)
+            except Exception:  # rows that do not fit the schema: count the loss, keep the writer alive
+                rows = sum(len(b.scores) for b in group)
+                logger.exception("prediction log: cannot convert %d rows", rows)
+                with self._lock:
+                    self.dropped += rows
+                    self._rows -= rows
+                if self._on_drop:
+                    self._on_drop(rows)
+                continue
             with self._lock:
-                batches, self._queue = list(self._queue), deque()
-                self._rows = 0
-            if not batches:
-                return 0
-            by_hour: dict[tuple[str, str], list[_Batch]] = {}
-            for b in batches:
-                ts = b.ts.astimezone(UTC)
-                by_hour.setdefault((ts.strftime("%Y-%m-%d"), ts.strftime("%H")), []).append(b)
+                self._staged.setdefault(hour, []).append(table)
+            staged += table.num_rows
+        return staged
+
+    def flush(self) -> int:
+        """Write what is queued or staged now; returns the rows written. Safe to call from any thread."""
+        with self._flush_lock:
+            self.stage()
+            with self._lock:
+                staged, self._staged = self._staged, {}
+                self._rows -= sum(t.num_rows for tables in staged.values() for t in tables)
             written = 0
-            for (date, hour), group in by_hour.items():
-                table = to_table(group)
+            for (date, hour), tables in staged.items():
+                table = pa.concat_tables(tables)
                 folder = storage.join(self.uri, f"date={date}", f"hour={hour}")
                 try:
                     # One whole object per file (storage.write_bytes): a reader never sees half a file,
@@ -194,9 +280,15 @@ class PredictionLog:
             return written
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.flush_s):
+        next_flush = time.monotonic() + self.flush_s
+        while not self._stop.wait(self.stage_s):
             try:
-                self.flush()
+                if time.monotonic() >= next_flush:
+                    next_flush = time.monotonic() + self.flush_s
+                    self.flush()
+                else:
+                    with self._flush_lock:
+                        self.stage()
             except Exception:  # never let the writer thread die
                 logger.exception("prediction log flush failed")
 

@@ -6,20 +6,26 @@ The registry location and model name come from the shared `SAHAB_*` settings
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from workloads.settings import StrictEnvSettings
 
+if TYPE_CHECKING:
+    from workloads.project.spec import ProjectSpec
+
 
 class ServingSettings(StrictEnvSettings):
     model_config = SettingsConfigDict(env_prefix="SAHAB_SERVING_", frozen=True, extra="forbid")
 
-    precision: Literal["fp32", "int8"] = "fp32"
-    """Which exported ONNX file to run."""
+    precision: Literal["fp32", "int8"] | None = None
+    """Which exported ONNX file to run; unset: the project's serving.precision. A version without an
+    int8 graph (tree models) runs fp32 and says so."""
     intra_op_threads: int = Field(1, ge=1, le=64)
     """onnxruntime threads inside one operator; set to the pod's CPU request."""
     inter_op_threads: int = Field(1, ge=1, le=64)
@@ -29,22 +35,34 @@ class ServingSettings(StrictEnvSettings):
     ab_mode: Literal["off", "split", "shadow"] = "split"
     """split: keys see the challenger with `challenger_weight`; shadow: the challenger scores every
     request but only the champion's scores are returned; off: champion only."""
-    challenger_weight: float = Field(0.1, ge=0.0, le=1.0)
+    # --- A/B: unset (None) takes the project's value (project.yaml `experiment:` and `serving.outcome`);
+    # a variable set here overrides it (tests, an operator's emergency change). `ab_config()` merges them.
+    challenger_weight: float | None = Field(None, ge=0.0, le=1.0)
+    """Share of keys routed to the challenger (project: experiment.challenger_weight)."""
     ab_salt: str = "sahab-ab-1"
-    """Changing the salt starts a new, independent assignment of keys."""
-    test_alpha: float = Field(0.05, gt=0.0, lt=1.0)
-    test_tau: float = Field(0.05, gt=0.0)
-    """Kept for compatibility (the mSPRT's mixture scale); the betting test does not use it."""
-    test_min_samples: int = Field(200, ge=2)
-    """Units (keys) per arm before a decision other than `keep` may be reported."""
-    test_key_outcomes: int = Field(10, ge=1, le=10_000)
-    """The key is the unit of analysis: a key enters the test once, with the mean of its first
-    this-many outcomes (or of those it has when the evaluator seals it after TEST_KEY_IDLE_S)."""
-    test_key_idle_s: float = Field(3600.0, ge=0.0)
-    """A key with fewer than TEST_KEY_OUTCOMES outcomes and none for this long is sealed as it is."""
-    outcome_min: float = Field(0.0, ge=-1e6, le=1e6)
-    """Declared range of a feedback outcome: anything outside [OUTCOME_MIN, OUTCOME_MAX] is a 400."""
-    outcome_max: float = Field(1.0, ge=-1e6, le=1e6)
+    """Base salt: each experiment assigns keys with `<AB_SALT>:<champion>:<challenger>`; changing it
+    starts new experiments with a new, independent assignment of keys."""
+    test_alpha: float | None = Field(None, gt=0.0, lt=1.0)
+    """Type-I error of the sequential test (project: experiment.alpha)."""
+    test_min_samples: int | None = Field(None, ge=2)
+    """Units (keys) per arm before a decision other than `keep` (project: experiment.min_units)."""
+    unit_window_s: float | None = Field(None, gt=0.0)
+    """A key's unit: its outcomes with event time within this after its first exposure (project: experiment.unit_window)."""
+    max_label_delay_s: float | None = Field(None, ge=0.0)
+    """A unit is sealed UNIT_WINDOW_S + this after the first exposure (project: experiment.max_label_delay)."""
+    max_duration_s: float | None = Field(None, gt=0.0)
+    """An undecided experiment ends as `keep champion` after this (project: experiment.max_duration)."""
+    rollback: bool | None = None
+    """Roll back a significantly worse challenger, or one breaking a guardrail, without asking (project: experiment.rollback)."""
+    max_error_rate_increase: float | None = Field(None, ge=0.0, le=1.0)
+    """Guardrail: the challenger's error rate may exceed the champion's by this (project: experiment.max_error_rate_increase)."""
+    max_latency_ratio: float | None = Field(None, ge=1.0)
+    """Guardrail: the challenger's p99 latency may be this times the champion's (project: experiment.max_latency_ratio)."""
+    guardrail_min_requests: int = Field(500, ge=10)
+    """Requests (and timed calls) per variant before a guardrail may stop the challenger."""
+    outcome_min: float | None = Field(None, ge=-1e6, le=1e6)
+    """Declared range of a feedback outcome (project: serving.outcome.min / max); outside it, a 400."""
+    outcome_max: float | None = Field(None, ge=-1e6, le=1e6)
 
     ab_redis_url: SecretStr | None = None
     """Experiment state in Redis (`redis://host:6379/2`, `rediss://:password@host:6379/0` for
@@ -78,23 +96,40 @@ class ServingSettings(StrictEnvSettings):
     A maximal call (64 x 256 records) is about 6 MB of JSON and parses into roughly ten times that,
     so 64 MiB admits about 11 of them (well under 1 GiB parsed) where 128 small ones would pass."""
     allow_promotion: bool = False
-    """Let the `promote` endpoint move registry aliases (needs registry write access)."""
+    """Let the evaluator (and `/promote`) promote a significantly better challenger (needs registry
+    write access). Rollback, guardrail stops and the maximum duration act without it (ROLLBACK)."""
 
     max_records: int = Field(256, ge=1, le=10_000)
     """Records in one keyed request; larger requests are refused with 400."""
     max_requests: int = Field(64, ge=1, le=10_000)
     """Keyed requests in one HTTP call."""
     adaptive_batching: bool = True
-    """Merge keyed requests of concurrent callers into one model call (BentoML's batcher)."""
-    max_batch_size: int = Field(64, ge=2)
-    """Adaptive batching: keyed requests merged into one model call."""
-    max_latency_ms: int = Field(100, ge=1)
-    """Adaptive batching's latency budget: the batcher never waits past it to fill a batch, and sheds
-    (503) what it cannot serve within it. Measured on 2 cores (benchmarks/serving.py): 200 ms let
-    the batcher hold requests (p50 41 ms at 100 req/s); 25 ms shed a third of the requests at
-    concurrency 16; 100 ms gave p50 6 ms / p99 12 ms at 100 req/s with few 503s."""
+    """Merge the keyed requests of concurrent callers into one model call. No timer: a call starts as
+    soon as the model is free, with everything that arrived meanwhile (one request alone waits for
+    nothing); off: one model call per HTTP call."""
+    max_batch_size: int = Field(64, ge=1)
+    """Keyed requests merged into one model call at most (one HTTP call's requests are never split)."""
+    inline_records: int = Field(64, ge=0)
+    """Calls of at most this many records are scored on the event loop (no thread hand-off, which
+    costs more than the model for small calls); larger ones on the model thread (0: always)."""
+    max_latency_ms: int = Field(1000, ge=1)
+    """Queueing budget: a call that waited this long for the model is answered 503 (+ Retry-After)
+    instead of being scored late; under steady overload the queue stays bounded by it."""
+    shadow_queue: int = Field(256, ge=1)
+    """AB_MODE=shadow: scored batches waiting for the challenger (off the request path); beyond it
+    a batch is dropped and counted (sahab_serving_shadow_dropped_total), never the answer delayed."""
     max_concurrency: int = Field(128, ge=1)
-    """In-flight HTTP requests per service; beyond it BentoML answers 503 instead of queueing."""
+    """In-flight /score calls per pod (divided by WORKERS); beyond it LoadShedding answers 503 instead of queueing."""
+    fast_path: bool = True
+    """Answer JSON `POST /score` from the service's own ASGI handler (service.FastScore: the API's
+    models, BentoML's middlewares around it) instead of BentoML's API machinery, which costs more
+    than the model per one-record request; false: everything through BentoML."""
+    trace_requests: bool = False
+    """OpenTelemetry spans for /score (BentoML's tracing middleware): only useful with a tracing
+    exporter configured; off, /score, /status and the probes are excluded from tracing."""
+    access_log: bool = False
+    """BentoML's access log line per request: off by default (it cost more than the model per
+    one-record request); the sahab_serving_* and bentoml_service_* metrics count every request."""
     timeout_s: int = Field(10, ge=1)
     workers: int = Field(1, ge=1)
     cpu: str = "2"
@@ -123,7 +158,7 @@ class ServingSettings(StrictEnvSettings):
     def _aliases_differ(self) -> ServingSettings:
         if self.champion_alias == self.challenger_alias:
             raise ValueError("SAHAB_SERVING_CHALLENGER_ALIAS must differ from SAHAB_SERVING_CHAMPION_ALIAS")
-        if self.outcome_min >= self.outcome_max:
+        if self.outcome_min is not None and self.outcome_max is not None and self.outcome_min >= self.outcome_max:
             raise ValueError(f"SAHAB_SERVING_OUTCOME_MIN ({self.outcome_min}) must be below SAHAB_SERVING_OUTCOME_MAX ({self.outcome_max})")
         return self
 
@@ -142,3 +177,70 @@ class ServingSettings(StrictEnvSettings):
     def state_path(self, home: Path) -> Path:
         """The embedded experiment store's file under `home` (SAHAB_HOME) unless AB_STATE_PATH is set."""
         return self.ab_state_path or home / "serving" / "ab-state.sqlite"
+
+
+@dataclass(frozen=True)
+class ABConfig:
+    """The A/B settings in force: the project's `experiment:` and `serving.outcome`, overridden by
+    the SAHAB_SERVING_* variables that are set (`ab_config`)."""
+
+    challenger_weight: float
+    salt: str
+    alpha: float
+    min_units: int
+    unit_window_s: float
+    max_label_delay_s: float
+    max_duration_s: float
+    rollback: bool
+    max_error_rate_increase: float
+    max_latency_ratio: float
+    guardrail_min_requests: int
+    outcome_min: float
+    outcome_max: float
+
+    @property
+    def seal_after_s(self) -> float:
+        """A key's unit is sealed this long after its first exposure."""
+        return self.unit_window_s + self.max_label_delay_s
+
+
+def ab_config(spec: ProjectSpec, settings: ServingSettings) -> ABConfig:
+    """Merge the project's A/B settings with the SAHAB_SERVING_* overrides; ValueError names the
+    field (and its variable) when the result cannot run an experiment."""
+    exp, outcome = spec.experiment, spec.serving.outcome
+
+    def pick(override, value):
+        return value if override is None else override
+
+    config = ABConfig(
+        challenger_weight=pick(settings.challenger_weight, exp.challenger_weight),
+        salt=settings.ab_salt,
+        alpha=pick(settings.test_alpha, exp.alpha),
+        min_units=pick(settings.test_min_samples, exp.min_units),
+        unit_window_s=pick(settings.unit_window_s, exp.unit_window.total_seconds()),
+        max_label_delay_s=pick(settings.max_label_delay_s, exp.max_label_delay.total_seconds()),
+        max_duration_s=pick(settings.max_duration_s, exp.max_duration.total_seconds()),
+        rollback=pick(settings.rollback, exp.rollback),
+        max_error_rate_increase=pick(settings.max_error_rate_increase, exp.max_error_rate_increase),
+        max_latency_ratio=pick(settings.max_latency_ratio, exp.max_latency_ratio),
+        guardrail_min_requests=settings.guardrail_min_requests,
+        outcome_min=pick(settings.outcome_min, outcome.min),
+        outcome_max=pick(settings.outcome_max, outcome.max),
+    )
+    if config.outcome_min >= config.outcome_max:
+        raise ValueError(
+            f"{spec.name}: the outcome range [{config.outcome_min}, {config.outcome_max}] is empty "
+            "(serving.outcome.min / max, or SAHAB_SERVING_OUTCOME_MIN / _MAX). Fix: min below max"
+        )
+    if config.max_duration_s <= config.seal_after_s:
+        from workloads.project.spec import format_duration
+
+        def shown(seconds: float) -> str:
+            return format_duration(timedelta(seconds=seconds))
+
+        raise ValueError(
+            f"{spec.name}: experiment.max_duration ({shown(config.max_duration_s)}) must be longer than experiment.unit_window + "
+            f"experiment.max_label_delay ({shown(config.seal_after_s)}): no unit would be sealed before the experiment ends as keep champion "
+            "(or SAHAB_SERVING_MAX_DURATION_S / UNIT_WINDOW_S / MAX_LABEL_DELAY_S). Fix: a longer max_duration, or a shorter window or delay"
+        )
+    return config

@@ -1,1 +1,3 @@
-"""Training: typed config, deterministic trainer (plain PyTorch or DeepSpeed), checkpoints."""
+"""Training: the runtime that calls a project's training function (runtime.py), what it may return
+(frameworks.py), checkpoints (checkpoint.py), the rank launcher (launch.py) and the platform's
+tabular torch library (tabular/)."""

@@ -1,20 +1,37 @@
-"""`python -m workloads.training`: train the transaction-risk model and log it to MLflow.
+"""`python -m workloads.training`: one training of a project on a frozen training set, logged to MLflow.
 
-Exit status: 0 done, 2 bad config, 143 stopped by SIGTERM after writing a checkpoint (run the
-same command with --resume to continue; a Kubernetes Job with restarts does exactly that).
+    python -m workloads.training --project projects/<name> --data training-set.parquet \
+        [--set steps=50] [--checkpoint-uri s3://.../checkpoints/<project>/<key>] [--resume]
+
+The run (one per training, rank 0 only, in the project's experiment) holds the metrics, the
+config, and `native/`: the fitted model in its framework's format, its encoding, the project and a
+validation sample, which `python -m workloads.export --run-id` turns into a registered version.
+The whole loop (frames, training, export, holdout evaluation, registration) is
+`python -m workloads.pipeline retrain`; this is its training step alone.
+
+Environment: SAHAB_PROJECT, SAHAB_TRAIN_DATA_PATH, SAHAB_TRAIN_CHECKPOINT_URI, SAHAB_HOME,
+SAHAB_MLFLOW_TRACKING_URI, SAHAB_MLFLOW_ARTIFACT_LOCATION; RANK / WORLD_SIZE under a launcher.
+Exit status: 0 done, 2 bad project / config / data, 143 stopped by SIGTERM after writing a
+checkpoint (run the same command with --resume to continue; a Kubernetes Job with restarts does).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from workloads.errors import SahabError
 from workloads.settings import SahabSettings, TrainJobSettings, run_cli
 
 EXIT_INTERRUPTED = 143
+SAMPLE_ROWS = 4096
+NATIVE_DIR = "native"
+SAMPLE_FILE = "validation.parquet"
 
 
 def parse_overrides(items: list[str]) -> dict[str, object]:
@@ -33,85 +50,119 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m workloads.training",
-        description="Train the transaction-risk model (plain PyTorch, or DeepSpeed with deepspeed.enabled=true). "
-        "Environment: SAHAB_TRAIN_CONFIG, SAHAB_TRAIN_CHECKPOINT_URI, SAHAB_TRAIN_DATA_PATH, "
-        "SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI, SAHAB_MLFLOW_ARTIFACT_LOCATION.",
+        description="Train a project's model on a training set (its own function, any framework) and log it to MLflow. "
+        "Environment: SAHAB_PROJECT, SAHAB_TRAIN_DATA_PATH, SAHAB_TRAIN_CHECKPOINT_URI, SAHAB_HOME, SAHAB_MLFLOW_TRACKING_URI.",
     )
-    p.add_argument("--config", type=Path, help="JSON or YAML training config (default: SAHAB_TRAIN_CONFIG, else defaults)")
+    p.add_argument("--project", help="the project folder (or its name under SAHAB_PROJECTS_DIR); default SAHAB_PROJECT")
+    p.add_argument("--data", help="the training set: Parquet, a local path, s3:// or abfss:// (default SAHAB_TRAIN_DATA_PATH)")
     p.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, dotted (repeatable): --set model.kind=transformer",
+        help="override a training.config field, dotted (repeatable): --set steps=50",
     )
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in checkpoint.uri")
+    p.add_argument("--checkpoint-uri", help="where checkpoints go (default SAHAB_TRAIN_CHECKPOINT_URI; none: no checkpoints)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under --checkpoint-uri")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
-    p.add_argument("--print-config", action="store_true", help="print the validated config (and DeepSpeed JSON) and exit")
+    p.add_argument("--print-config", action="store_true", help="print the run's validated training config and exit")
     return p
+
+
+def read_frame(uri: str) -> Any:
+    import pandas as pd
+
+    from workloads import storage
+
+    data = storage.read_bytes(uri, "--data")
+    if data is None:
+        raise FileNotFoundError(f"--data {uri} does not exist (a training set written by the pipeline: training-sets/<key>/frame.parquet)")
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def run_config(project: Any, overrides: dict[str, object]) -> dict[str, Any]:
+    """training.config with the overrides, validated by the function's `config_model` when it declares one."""
+    from workloads.training.runtime import apply_overrides
+
+    config = apply_overrides(project.spec.training.config, overrides)
+    model = getattr(project.entry_point(project.spec.training.entry_point), "config_model", None)
+    return model.model_validate(config).model_dump(mode="json") if model is not None else config
+
+
+def log_native(handle: Any, project: Any, outcome: Any) -> None:
+    """The fitted model, its encoding, the project and a validation sample under `native/`."""
+    from workloads.export.native import save_native
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / NATIVE_DIR
+        save_native(project.spec.training.framework, outcome.model, folder)
+        (folder / "feature_spec.json").write_text(outcome.encoding.to_json())
+        (folder / "project.json").write_text(project.spec.model_dump_json(indent=2))
+        outcome.validation.frame.head(SAMPLE_ROWS).to_parquet(folder / SAMPLE_FILE, index=False)
+        handle.log_artifacts(folder, NATIVE_DIR)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from workloads.project import from_env, resolve
+
     job = TrainJobSettings()
+    project = resolve(args.project) if args.project else from_env()
     overrides = parse_overrides(args.overrides)
-    if job.checkpoint_uri:
-        overrides.setdefault("checkpoint.uri", job.checkpoint_uri)
-    if job.data_path:
-        overrides.setdefault("data.source", "parquet")
-        overrides.setdefault("data.path", job.data_path)
-
-    from workloads.training.config import TrainConfig, apply_overrides, deepspeed_json, validate_deepspeed_json
-
-    path = args.config or job.config
-    cfg = TrainConfig.from_file(path, overrides) if path else TrainConfig.model_validate(apply_overrides({}, overrides))
-    if cfg.deepspeed.enabled:
-        validate_deepspeed_json(deepspeed_json(cfg))
+    config = run_config(project, overrides)
     if args.print_config:
-        print(cfg.model_dump_json(indent=2))
-        if cfg.deepspeed.enabled:
-            print(json.dumps(deepspeed_json(cfg), indent=2))
+        print(json.dumps(config, indent=2, sort_keys=True))
+        if config.get("deepspeed", {}).get("enabled"):
+            from workloads.training.tabular import TabularConfig, deepspeed_json
+
+            print(json.dumps(deepspeed_json(TabularConfig.model_validate(config)), indent=2))
         return 0
+    data = args.data or job.data_path
+    if not data:
+        raise ValueError("no training set: give --data PATH (Parquet) or set SAHAB_TRAIN_DATA_PATH")
+    frame = read_frame(data)
 
-    from workloads.training.data import prepare
-    from workloads.training.data_source import load_frame
-    from workloads.training.trainer import save_model_bundle, train
+    from workloads.registry.tracking import training_run
+    from workloads.training.runtime import prepare_frame, run_training
 
-    frame, views = load_frame(cfg.data)
-    data = prepare(frame, cfg.data.val_fraction, feature_views=views)
-    print(f"data: {len(data.train)} train / {len(data.val)} validation rows, snapshot {data.snapshot_sha256[:12]}", flush=True)
+    _, sha = prepare_frame(project, frame)
     settings = SahabSettings()
-    run_id = None
-    if not args.no_track:
-        from workloads.registry import tracking  # MLflow is imported only when it is used
 
-        run_id = tracking.start_run(cfg.model_dump(mode="json"), data_sha256=data.snapshot_sha256, feature_views=data.feature_views, settings=settings)
-        print(f"mlflow run {run_id} at {settings.tracking_uri()}", flush=True)
+    def log(line: str) -> None:
+        print(line, flush=True)
 
-    def log_metrics(step: int, metrics: dict[str, float]) -> None:
-        if run_id:
-            tracking.log_metrics(run_id, step, metrics, settings=settings)
-
-    try:
-        result = train(cfg, data, resume=args.resume, on_metrics=log_metrics, log=lambda s: print(s, flush=True))
-    except BaseException:
-        if run_id:
-            tracking.end_run(run_id, "FAILED", settings=settings)
-        raise
-    if result.interrupted:
-        if run_id:
-            tracking.set_tags(run_id, {"sahab.interrupted_at_step": str(result.step)}, settings=settings)
-            tracking.end_run(run_id, "KILLED", settings=settings)
-        return EXIT_INTERRUPTED
-    if run_id:
-        with tempfile.TemporaryDirectory() as tmp:
-            save_model_bundle(Path(tmp) / "model.pt", result.model, cfg, data.spec)
-            tracking.log_artifacts(run_id, Path(tmp), "torch", settings=settings)
-        tracking.end_run(run_id, settings=settings)
-        print(f"run_id={run_id}", flush=True)
+    if args.no_track:
+        outcome = run_training(project, frame, overrides=overrides, resume=args.resume, checkpoint_uri=args.checkpoint_uri or job.checkpoint_uri, log=log)
+        return EXIT_INTERRUPTED if outcome.interrupted else 0
+    with training_run(project.name, config, data_sha256=sha, run_name=f"{project.name}-train", settings=settings) as handle:
+        outcome = run_training(
+            project,
+            frame,
+            overrides=overrides,
+            resume=args.resume,
+            checkpoint_uri=args.checkpoint_uri or job.checkpoint_uri,
+            log=log,
+            on_metrics=handle.log_metrics if handle else None,
+        )
+        if handle is None:  # another rank: rank 0 logs and keeps the model
+            return EXIT_INTERRUPTED if outcome.interrupted else 0
+        if outcome.interrupted:
+            handle.interrupted = True
+            handle.set_tags({"sahab.interrupted_at_step": str(outcome.step)})
+            return EXIT_INTERRUPTED
+        log_native(handle, project, outcome)
+        print(f"run_id={handle.run_id}", flush=True)
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    try:
+        return run_cli(main, argv)
+    except SahabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(cli())

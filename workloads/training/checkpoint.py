@@ -1,14 +1,16 @@
 """Checkpoints: what goes into one (the Checkpointer) and where it is kept (the stores).
 
 The Checkpointer (after torchtitan's `components/checkpoint.py`) saves and restores everything a
-run needs to continue bit for bit: model, optimizer, LR schedule, step, data-order state, RNG
-states (torch CPU, CUDA, numpy, python), the config and the sha256 of the training data. It refuses
-to resume under another config or on other data. RNG states are always loaded onto the CPU:
-`torch.set_rng_state` takes only a CPU ByteTensor, so a `map_location` of the GPU must never
-reach them (model and optimizer tensors move to their parameters' device on load anyway).
+run needs to continue bit for bit: the state the training function hands over through
+`ctx.checkpoint` (for `workloads.training.tabular`: model, optimizer, LR schedule, data order), the
+step, the RNG states (torch CPU, CUDA, numpy, python), the config and the sha256 of the training
+data. It refuses to resume under another config or on other data. RNG states are always loaded
+onto the CPU: `torch.set_rng_state` takes only a CPU ByteTensor, so a `map_location` of the GPU
+must never reach them (model and optimizer tensors move to their parameters' device on load).
+`StoreHook` is the `CheckpointHook` of workloads/project/context.py over it.
 
-A checkpoint is a folder `step-<NNNNNNNN>/` (the plain trainer writes `state.pt` into it,
-DeepSpeed one model file and one optimizer shard per rank). Saving under several ranks:
+A checkpoint is a folder `step-<NNNNNNNN>/` (plain torch: rank 0 writes `state.pt` into it;
+DeepSpeed: one model file and one optimizer shard per rank). Saving under several ranks:
 rank 0 clears the staging area, a barrier, every rank writes and uploads its own files, a
 barrier, then rank 0 alone points `LATEST` at the new checkpoint and prunes. A checkpoint is
 visible through `LATEST` only once every rank's files are stored, so a run killed mid-save
@@ -28,21 +30,20 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from workloads.training.trainer import TrainState
+from workloads.errors import SahabError
 
 LATEST = "LATEST"
 INDEX = "CHECKPOINTS"
-FORMAT = 2
+FORMAT = 3
 # Fields that may differ between an interrupted run and its resumption without changing results.
-RESUME_FREE = {"checkpoint", "threads", "log_every"}
+RESUME_FREE = {"threads", "log_every", "eval_every"}
 
 
 def step_name(step: int) -> str:
@@ -372,26 +373,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def load_payload(path: Path) -> dict[str, Any]:
-    """A plain-trainer `state.pt`, every tensor on the CPU (see the module docstring)."""
+    """A plain `state.pt`, every tensor on the CPU (see the module docstring)."""
     # weights_only=False: the payload holds numpy / python RNG states. Checkpoints come only
     # from this run's own store, never from users.
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def check_resumable(meta: dict[str, Any], config: dict[str, Any], data_sha256: str) -> None:
-    """ValueError when the checkpoint was written under another config or on other data."""
-    differ = sorted(k for k in set(meta["config"]) | set(config) if k not in RESUME_FREE and meta["config"].get(k) != config.get(k))
+    """CheckpointMismatch when the checkpoint was written under another config or on other data."""
+    if meta.get("format") != FORMAT:
+        raise CheckpointMismatch(
+            f"cannot resume: the checkpoint has format {meta.get('format')!r}, this platform writes {FORMAT}; start a new run (another checkpoint URI, or without --resume)"
+        )
+    saved_config = meta.get("config") or {}
+    differ = sorted(k for k in set(saved_config) | set(config) if k not in RESUME_FREE and saved_config.get(k) != config.get(k))
     if differ:
-        raise ValueError(
+        raise CheckpointMismatch(
             f"cannot resume: the checkpoint was written with a different config in {differ}; use the same config, or start a new run without --resume"
         )
     saved = meta.get("data_sha256")
     if saved != data_sha256:
-        raise ValueError(
+        raise CheckpointMismatch(
             f"cannot resume: the checkpoint was trained on data {str(saved)[:16]}..., this run's data is "
-            f"{data_sha256[:16]}... (the training set changed); resume with the same training set, "
-            "or start a new run (another checkpoint.uri, or without --resume)"
+            f"{data_sha256[:16]}... (the training set changed); resume with the same training set (the same run key), "
+            "or start a new run (another checkpoint URI, or without --resume)"
         )
+
+
+class CheckpointMismatch(SahabError, ValueError):
+    """A checkpoint that belongs to another config or other data: resuming from it would lie."""
 
 
 class Distributed:
@@ -404,7 +414,7 @@ class Distributed:
         if self.world_size > 1:
             torch.distributed.barrier()
 
-    def any(self, flag: bool, device: torch.device) -> bool:
+    def any(self, flag: bool, device: torch.device | str = "cpu") -> bool:
         """True on every rank when `flag` is true on any: the SIGTERM stop flag, all-reduced so
         every rank leaves the loop at the same step (a rank alone in a collective save hangs)."""
         if self.world_size == 1:
@@ -416,67 +426,104 @@ class Distributed:
 
 
 class Checkpointer:
-    """Save and restore a TrainState in a CheckpointStore (see the module docstring)."""
+    """Save and restore a training function's state in a CheckpointStore (see the module docstring).
 
-    def __init__(self, store: CheckpointStore, dist: Distributed | None = None, on_saved: Callable[[int], None] | None = None) -> None:
+    `config` and `data_sha256` identify the run: they are written into every checkpoint and a
+    resume under another config or on other data is refused (CheckpointMismatch). The state is
+    whatever the function hands over (torch.save's types); with a DeepSpeed `engine` the engine
+    writes its own files (model states, one optimizer shard per rank) and the state rides along as
+    its client state.
+    """
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        dist: Distributed | None = None,
+        *,
+        config: dict[str, Any],
+        data_sha256: str,
+        keep_last: int = 2,
+        on_saved: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.dist = dist or Distributed()
+        self.config = config
+        self.data_sha256 = data_sha256
+        self.keep_last = keep_last
         self.on_saved = on_saved
 
-    def meta(self, state: TrainState) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "step": state.step,
-            "sampler": state.sampler.state_dict(),
-            "rng": rng_state(),
-            "config": state.cfg.model_dump(mode="json"),
-            "feature_spec": state.spec.to_json(),
-            "data_sha256": state.data_sha256,
-        }
+    def _meta(self, step: int) -> dict[str, Any]:
+        return {"format": FORMAT, "step": step, "rng": rng_state(), "config": self.config, "data_sha256": self.data_sha256}
 
-    def save(self, state: TrainState) -> None:
-        step, rank = state.step, self.dist.rank
+    def save(self, state: Mapping[str, Any], step: int, *, engine: Any = None) -> None:
+        """Every rank calls it (collective): rank 0 writes the state, each DeepSpeed rank its shard."""
+        rank = self.dist.rank
         if rank == 0:
             self.store.prepare(step)
         self.dist.barrier()  # nobody writes before rank 0 has cleared the staging area
         folder = self.store.staging(step)
-        meta = self.meta(state)
-        if state.engine is not None:
-            # Collective: every rank writes its own optimizer shard, rank 0 the model states.
-            state.engine.save_checkpoint(str(folder), tag="engine", client_state=meta, save_latest=False)
-        else:
-            payload = {**meta, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict()}
+        payload = {**self._meta(step), "state": dict(state)}
+        if engine is not None:
+            engine.save_checkpoint(str(folder), tag="engine", client_state=payload, save_latest=False)
+        elif rank == 0:  # plain torch (DDP included): every rank holds the same state; one writes it
             tmp = folder / "state.pt.tmp"
             torch.save(payload, tmp)
             os.replace(tmp, folder / "state.pt")
         self.store.upload(step)
         self.dist.barrier()  # every rank's files are stored before LATEST may name them
         if rank == 0:
-            self.store.publish(step, state.cfg.checkpoint.keep_last)
+            self.store.publish(step, self.keep_last)
         self.dist.barrier()
         if self.on_saved:
             self.on_saved(step)
 
-    def load_latest(self, state: TrainState) -> int | None:
-        """Restore the latest checkpoint into `state`; its step, or None when there is none."""
+    def load(self, *, engine: Any = None) -> tuple[dict[str, Any], int] | None:
+        """The latest checkpoint's (state, step), RNG states restored; None when there is none."""
         latest = self.store.latest_step()
-        if latest is not None:
-            self.load(state, self.store.fetch(latest))
-        return latest
-
-    def load(self, state: TrainState, folder: Path) -> None:
-        """Restore everything `save` wrote; refuse another config or other data (ValueError)."""
-        if state.engine is not None:
-            _, meta = state.engine.load_checkpoint(str(folder), tag="engine")
+        if latest is None:
+            return None
+        folder = self.store.fetch(latest)
+        if engine is not None:
+            _, meta = engine.load_checkpoint(str(folder), tag="engine")
             if meta is None:
                 raise FileNotFoundError(f"no DeepSpeed checkpoint in {folder}")
         else:
             meta = load_payload(folder / "state.pt")
-        check_resumable(meta, state.cfg.model_dump(mode="json"), state.data_sha256)
-        if state.engine is None:
-            state.model.load_state_dict(meta["model"])
-            state.optimizer.load_state_dict(meta["optimizer"])  # moves its state to the parameters' device
-            state.scheduler.load_state_dict(meta["scheduler"])
-        state.sampler.load_state_dict(meta["sampler"])
+        check_resumable(meta, self.config, self.data_sha256)
         set_rng_state(meta["rng"])
-        state.step = int(meta["step"])
+        return dict(meta["state"]), int(meta["step"])
+
+
+class StoreHook:
+    """The `CheckpointHook` a TrainContext carries (workloads/project/context.py) over a
+    Checkpointer. `save` / `load` take an optional DeepSpeed `engine` (workloads.training.tabular
+    passes its own); `last_step` is the newest step saved or loaded in this process."""
+
+    def __init__(self, checkpointer: Checkpointer, every_steps: int) -> None:
+        self.checkpointer = checkpointer
+        self.every_steps = every_steps
+        self.last_step: int | None = None
+
+    def save(self, state: Mapping[str, Any], step: int, *, engine: Any = None) -> None:
+        self.checkpointer.save(state, step, engine=engine)
+        self.last_step = step
+
+    def load(self, *, engine: Any = None) -> tuple[dict[str, Any], int] | None:
+        loaded = self.checkpointer.load(engine=engine)
+        if loaded is not None:
+            self.last_step = loaded[1]
+        return loaded
+
+
+class NoCheckpoints:
+    """The hook of a run without a checkpoint URI: saving keeps nothing, loading finds nothing."""
+
+    def __init__(self, every_steps: int) -> None:
+        self.every_steps = every_steps
+        self.last_step: int | None = None
+
+    def save(self, state: Mapping[str, Any], step: int, *, engine: Any = None) -> None:
+        self.last_step = step
+
+    def load(self, *, engine: Any = None) -> tuple[dict[str, Any], int] | None:
+        return None

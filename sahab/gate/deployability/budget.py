@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sahab.cost import Estimate, estimate_plan, node_pools
 from sahab.cost.render import markdown, usd
-from sahab.gate.deployability import Context, finding
+from sahab.gate.deployability.context import Context, finding
 from sahab.gate.model import ADVISORY, Finding, GateResult
 
 RESOURCE = "budget (sahab:platform.budget)"

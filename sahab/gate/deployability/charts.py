@@ -156,6 +156,58 @@ CHARTS: dict[str, list[ChartWorkload]] = {
         )
     ],
     "nvidia-device-plugin": [ChartWorkload("nvidia-device-plugin", "DaemonSet", {"app.kubernetes.io/name": "nvidia-device-plugin"})],
+    # checked: argoproj/argo-helm argo-workflows-1.0.18 templates/_helpers.tpl (selectorLabels: name
+    # `argo-workflows-<component>`, instance), controller deployment (metrics port from
+    # controller.metricsConfig, 9090 `metrics`), server deployment (port 2746 `web`), values.yaml paths.
+    "argo-workflows": [
+        ChartWorkload(
+            "workflow-controller",
+            "Deployment",
+            {"app.kubernetes.io/name": "argo-workflows-workflow-controller"},
+            {"metrics": 9090},
+            "metrics",
+            resources="controller.resources",
+            node_selector="controller.nodeSelector",
+            tolerations="controller.tolerations",
+            affinity="controller.affinity",
+            replicas="controller.replicas",
+            scraped_when="controller.serviceMonitor.enabled",
+        ),
+        ChartWorkload(
+            "argo-server",
+            "Deployment",
+            {"app.kubernetes.io/name": "argo-workflows-server"},
+            {"web": 2746},
+            resources="server.resources",
+            node_selector="server.nodeSelector",
+            tolerations="server.tolerations",
+            affinity="server.affinity",
+            replicas="server.replicas",
+        ),
+    ],
+    # checked: jupyterhub/zero-to-jupyterhub-k8s 4.4.0 templates/_helpers.tpl (legacy labels app:
+    # jupyterhub, component: hub | proxy), hub deployment (port 8081 `http`), proxy deployment (8000
+    # `http`, 8001 `api`), values.yaml paths. The users' servers are KubeSpawner's pods (profiles).
+    "jupyterhub": [
+        ChartWorkload(
+            "hub",
+            "Deployment",
+            {"app": "jupyterhub", "component": "hub"},
+            {"http": 8081},
+            resources="hub.resources",
+            node_selector="hub.nodeSelector",
+            tolerations="hub.tolerations",
+        ),
+        ChartWorkload(
+            "proxy",
+            "Deployment",
+            {"app": "jupyterhub", "component": "proxy"},
+            {"http": 8000, "api": 8001},
+            resources="proxy.chp.resources",
+            node_selector="proxy.chp.nodeSelector",
+            tolerations="proxy.chp.tolerations",
+        ),
+    ],
 }
 
 

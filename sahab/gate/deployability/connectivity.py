@@ -8,11 +8,20 @@ connectivity report (`--connectivity -o txt_no_fw_rules`) is parsed into allowed
 (source, destination, protocol, port) sets, and every flow of the matrix is looked up there:
 
     required  every pod -> kube-dns UDP+TCP 53; every pod -> the EKS Pod Identity agent
-              169.254.170.23 TCP 80; serving -> MLflow and the feature server; training -> MLflow;
-              Feast -> Redis (the data subnets); MLflow -> PostgreSQL (the data subnets);
+              169.254.170.23 TCP 80; serving -> MLflow and its own project's feature server;
+              training (the retrain Job, each step of the Argo pipeline) -> MLflow; Feast -> Redis (the
+              data subnets); serving, its evaluator, training and monitoring -> Redis (the A/B state); MLflow -> PostgreSQL (the data subnets);
               Prometheus -> every scraped port (ServiceMonitors, charts' monitors); drift -> pushgateway
     denied    every pod -> IMDS 169.254.169.254; one team namespace -> another; serving -> PostgreSQL;
-              the internet -> MLflow and the feature server
+              the internet -> MLflow and the feature servers; one project's serving and training ->
+              another project's feature server, and its serving -> another's control plane
+Every model project renders its own pods (label `sahab.ae/project`), so each flow is checked per
+project: `connectivity-project-isolation` names both projects when one reaches the other.
+
+The cluster's own endpoints are flow endpoints too (cluster_flows.py): every pod that mounts a token or
+runs a chart's controller -> the API server, Prometheus -> the kubelets (TCP 10250), per cluster kind
+(EKS 443, AKS's API subnet 443, k3s node IP 6443) with its CNI's semantics (Cilium: entities, never an
+ipBlock; kube-router: judged after the Service's DNAT).
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sahab.gate.deployability import Context, finding
+from sahab.gate.deployability import cluster_flows
+from sahab.gate.deployability.context import Context, finding
 from sahab.gate.deployability.pods import PodTemplate, all_pods, selector_matches
 from sahab.gate.model import REPO
 
@@ -37,6 +47,8 @@ INTERNET_SOURCE = "203.0.113.10"  # TEST-NET-3: stands for any address outside t
 DNS = "kube-system/kube-dns-livesim"  # the kube-dns pod NCA adds when the input has none
 PROBE = "sahab-probe"  # the Deployment synthesised in namespaces that run no workload
 TEAM_PREFIX = "sahab-team-"
+PROJECT_LABEL = "sahab.ae/project"  # components/kubernetes/project.py
+CONTROL_PORT = 3001  # components/kubernetes/serving.py: the A/B control plane
 
 
 @dataclass(frozen=True)
@@ -215,6 +227,19 @@ def _named(pods: list[PodTemplate], name: str) -> list[PodTemplate]:
     return [p for p in pods if p.labels.get("app.kubernetes.io/name") == name]
 
 
+def _project(p: PodTemplate) -> str:
+    """The model project a pod belongs to ('' for the platform's shared pods)."""
+    return p.labels.get(PROJECT_LABEL, "")
+
+
+def _redis_targets(ctx: Context, pods: list[PodTemplate]) -> list[tuple[str, int, str]]:
+    """(destination, port, label) of the online store's Redis: the data subnets (cloud), or the in-cluster pod."""
+    port = next((int(r.inputs.get("port") or 6379) for r in ctx.resources("aws:elasticache/replicationGroup:ReplicationGroup")), 6379)
+    out = [(cidr, port, f"Redis in {cidr}") for cidr in _data_cidrs(ctx)]
+    out += [(_key(d), _port(d, "6379", 6379), "the in-cluster Redis") for d in _named(pods, "online-store")]
+    return out
+
+
 def _data_cidrs(ctx: Context) -> list[str]:
     return sorted(
         str(r.inputs.get("cidrBlock"))
@@ -317,6 +342,8 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
                 )
             )
         for dst in features:
+            if _project(dst) != _project(src):
+                continue  # another project's: denied below (connectivity-project-isolation)
             flows.append(
                 Flow(
                     "connectivity-serving-features",
@@ -324,7 +351,7 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
                     _key(dst),
                     (("TCP", _port(dst, "http", 6566)),),
                     True,
-                    "serving reads online features from the feature server",
+                    "serving reads online features from its project's feature server",
                     "allow it in the feature server's NetworkPolicy (components/kubernetes/feast.py)",
                     "the feature server",
                 )
@@ -342,7 +369,7 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
                     f"PostgreSQL in {cidr}",
                 )
             )
-    for src in _named(pods, "trainer"):
+    for src in _named(pods, "trainer") + _named(pods, "pipeline"):  # the retrain Job, and each step of the project's Argo pipeline
         for dst in mlflow:
             flows.append(
                 Flow(
@@ -441,6 +468,32 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
                     "the pushgateway",
                 )
             )
+    # The A/B state in the online store's Redis: serving's control plane and evaluator keep it; the
+    # retrain pipeline and the monitoring job ask it whether an experiment runs.
+    for app, who in (
+        ("serving", "serving's A/B control plane"),
+        ("serving-evaluator", "the A/B evaluator"),
+        ("trainer", "the retrain pipeline"),
+        ("pipeline", "the pipeline's Argo steps"),
+        ("drift", "the monitoring job"),
+    ):
+        for src in _named(pods, app):
+            if not _project(src):
+                continue
+            for target, port, label in _redis_targets(ctx, pods):
+                flows.append(
+                    Flow(
+                        "connectivity-project-redis",
+                        src,
+                        target,
+                        (("TCP", port),),
+                        True,
+                        f"{who} of project {_project(src)} reads the A/B state in the online store's Redis",
+                        f"allow egress to {target} TCP {port} in the project's NetworkPolicies (components/kubernetes/serving.py, training.py, workflows.py, drift.py)",
+                        label,
+                    )
+                )
+    flows += _project_isolation(pods)
     teams = sorted({p.namespace for p in pods if p.namespace.startswith(TEAM_PREFIX)})
     for a in teams:
         for b in teams:
@@ -472,6 +525,31 @@ def matrix(ctx: Context, pods: list[PodTemplate]) -> list[Flow]:
                 dst.name,
             )
         )
+    return flows
+
+
+def _project_isolation(pods: list[PodTemplate]) -> list[Flow]:
+    """One project's pods never reach another project's feature server or control plane."""
+    flows = []
+    targets = [(d, _port(d, "http", 6566), "feature server", "components/kubernetes/feast.py") for d in _named(pods, "feature-server")]
+    targets += [(d, _port(d, "control", CONTROL_PORT), "A/B control plane", "components/kubernetes/serving.py") for d in _named(pods, "serving")]
+    sources = [p for p in pods if _project(p) and p.labels.get("app.kubernetes.io/name") in ("serving", "serving-evaluator", "trainer", "pipeline", "drift")]
+    for dst, port, what, where in targets:
+        for src in sources:
+            if not _project(dst) or _project(dst) == _project(src):
+                continue
+            flows.append(
+                Flow(
+                    "connectivity-project-isolation",
+                    src,
+                    _key(dst),
+                    (("TCP", port),),
+                    False,
+                    f"project {_project(src)}'s pods must not reach project {_project(dst)}'s {what}",
+                    f"admit only project {_project(dst)}'s pods (podSelector {PROJECT_LABEL}: {_project(dst)}) in the {what}'s NetworkPolicy ({where})",
+                    f"project {_project(dst)}'s {what}",
+                )
+            )
     return flows
 
 
@@ -536,4 +614,5 @@ def check(ctx: Context) -> list:
                 file=flow.src.file,
             )
         )
-    return out
+    # The API server and the kubelets, as the cluster's CNI judges a flow to them (cluster_flows.py).
+    return out + cluster_flows.findings(ctx, report, pods)

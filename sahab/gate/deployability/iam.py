@@ -25,7 +25,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from sahab.gate.deployability import Context, finding
+from sahab.gate.deployability.context import Context, finding
+from sahab.gate.model import REPO
 
 # ---------------------------------------------------------------------------------------------
 # The evaluator
@@ -473,81 +474,124 @@ def _s3(
     return out
 
 
+def _projects(ctx: Context) -> list[str]:
+    """The model projects the environment deploys (`kubernetes.projects[].name`)."""
+    return [str(b.get("name")) for b in ((ctx.spec.get("kubernetes") or {}).get("projects") or []) if isinstance(b, dict) and b.get("name")]
+
+
+def _bindings(ctx: Context) -> list[tuple[str, str]]:
+    """(project, team) of each deployed project: the binding's team, else its project.yaml's `team:`."""
+    from workloads.project import load_project
+
+    out = []
+    for b in (ctx.spec.get("kubernetes") or {}).get("projects") or []:
+        if not isinstance(b, dict) or not b.get("name"):
+            continue
+        team = b.get("team") or load_project(REPO / str(b.get("path") or f"projects/{b['name']}")).spec.team
+        out.append((str(b["name"]), str(team)))
+    return out
+
+
+def _table(ctx: Context) -> list:
+    from components.workloads import platform_workloads
+
+    # With their teams: each project's pipeline identity and each team's notebooks (components/workloads.py).
+    return list(platform_workloads(_bindings(ctx)))
+
+
+def _grant_probe(grant: str) -> tuple[str, str]:
+    """(purpose, prefix) of a `components.workloads` grant, the prefix ending in `/` when there is one."""
+    from components.workloads import split_grant
+
+    purpose, prefix = split_grant(grant)
+    return purpose, prefix
+
+
 def matrix(ctx: Context, policies: Policies) -> list[Access]:
-    from components.workloads import DRIFT_STATE, SERVING_LOG, WORKLOADS
+    from components.workloads import ProjectPrefixes
 
     region = _region(ctx)
     buckets = _buckets(ctx)
     out: list[Access] = []
-    roles = {w.name: _role_of(ctx, w.namespace, w.service_account) for w in WORKLOADS}
-    fix_identity = "grant it in the workload's role (components/workloads.py WORKLOADS feeds components/aws/identity.py)"
-    for w in WORKLOADS:
+    table = _table(ctx)
+    roles = {w.name: _role_of(ctx, w.namespace, w.service_account) for w in table}
+    fix_identity = "grant it in the workload's role (components/workloads.py feeds components/aws/identity.py)"
+    for w in table:
         role = roles[w.name]
         if not role:
             continue
         who = f"{w.name} ({w.namespace}/{w.service_account})"
-        for purpose in w.read_buckets:
-            if purpose in buckets:
-                out += _s3(
-                    policies, region, who, role, "s3:GetObject", buckets[purpose], "", f"it reads the {purpose} bucket", fix_identity, "iam-workload-reads"
-                )
-        for purpose in w.write_buckets:
-            if purpose in buckets:
-                out += _s3(
-                    policies, region, who, role, "s3:PutObject", buckets[purpose], "", f"it writes the {purpose} bucket", fix_identity, "iam-workload-writes"
-                )
-    # Serving downloads models from wherever MLflow writes them.
+        for grants, action, verb, policy in (
+            (w.read_buckets, "s3:GetObject", "reads", "iam-workload-reads"),
+            (w.write_buckets, "s3:PutObject", "writes", "iam-workload-writes"),
+        ):
+            for grant in grants:
+                purpose, prefix = _grant_probe(grant)
+                if purpose in buckets:
+                    where = f"{purpose}/{prefix}" if prefix else f"the {purpose} bucket"
+                    out += _s3(policies, region, who, role, action, buckets[purpose], prefix, f"it {verb} {where}", fix_identity, policy)
+    # Each project's serving and monitoring load its model versions from its experiment's artifact
+    # location under MLflow's root (`<root>/<project>/`, set by its training pods).
     for root in _mlflow_artifact_roots(ctx):
         bucket, _, prefix = root[len("s3://") :].partition("/")
         prefix = prefix.rstrip("/") + "/" if prefix else ""
-        for name in ("serving", "drift"):
-            if roles.get(name):
-                out += _s3(
-                    policies,
-                    region,
-                    name,
-                    roles[name],
-                    "s3:GetObject",
-                    bucket,
-                    prefix,
-                    f"it loads the registered models MLflow writes under {root}",
-                    "grant s3:GetObject on MLflow's artifact root to the serving role (components/workloads.py MLFLOW_ARTIFACTS)",
-                    "iam-serving-reads-mlflow-artifacts",
-                )
-    for purpose_prefix, writer, readers in ((SERVING_LOG, "serving", ("drift",)), (DRIFT_STATE, "drift", ("drift",))):
-        purpose, _, prefix = purpose_prefix.partition("/")
-        if purpose not in buckets:
-            continue
-        if roles.get(writer):
+        for w in table:
+            if w.role not in ("serving", "monitoring") or not roles.get(w.name):
+                continue
             out += _s3(
                 policies,
                 region,
-                writer,
-                roles[writer],
-                "s3:PutObject",
-                buckets[purpose],
-                prefix,
-                f"it writes {purpose_prefix}",
-                f"grant s3:PutObject on {purpose_prefix}* to the {writer} role (components/workloads.py)",
-                "iam-ml-loop-writes",
+                f"{w.name} ({w.namespace}/{w.service_account})",
+                roles[w.name],
+                "s3:GetObject",
+                bucket,
+                f"{prefix}{w.project}/",
+                f"it loads project {w.project}'s registered models, which MLflow writes under {root}/{w.project}/",
+                f"grant s3:GetObject on {prefix}{w.project}/* to the role (components/workloads.py ProjectPrefixes.mlflow)",
+                "iam-serving-reads-mlflow-artifacts",
             )
-        for reader in readers:
-            if roles.get(reader):
+    # The ML loop of each project hands objects from one role to the next under the project's prefixes.
+    by_project: dict[str, dict[str, str]] = {}
+    for w in table:
+        if w.project and roles.get(w.name):
+            by_project.setdefault(w.project, {})[w.role] = w.name
+    for project, named in sorted(by_project.items()):
+        p = ProjectPrefixes(project)
+        loop = (
+            (p.serving_log, "serving", ("monitoring", "training"), "its prediction log"),
+            (p.labels, "serving", ("monitoring", "training"), "its label store"),
+            (p.drift_state, "monitoring", ("monitoring",), "its monitoring state"),
+            (p.checkpoints, "training", ("training",), "its training checkpoints"),
+            (p.feast, "training", ("training", "features"), "its Feast root (sources, frozen training sets, registry)"),
+            (p.mlflow, "training", ("serving", "monitoring"), "its MLflow artifacts (runs, model versions)"),
+        )
+        for grant, writer, readers, what in loop:
+            purpose, prefix = _grant_probe(grant)
+            if purpose not in buckets:
+                continue
+            for role_name, action, verb, policy in [(writer, "s3:PutObject", "writes", "iam-ml-loop-writes")] + [
+                (r, "s3:GetObject", "reads", "iam-ml-loop-reads") for r in readers
+            ]:
+                name = named.get(role_name)
+                if not name:
+                    continue
+                w = next(x for x in table if x.name == name)
                 out += _s3(
                     policies,
                     region,
-                    reader,
-                    roles[reader],
-                    "s3:GetObject",
+                    f"{name} ({w.namespace}/{w.service_account})",
+                    roles[name],
+                    action,
                     buckets[purpose],
                     prefix,
-                    f"it reads {purpose_prefix}",
-                    f"grant s3:GetObject on {purpose_prefix}* to the {reader} role",
-                    "iam-ml-loop-reads",
+                    f"project {project}'s {role_name} {verb} {what} ({grant})",
+                    f"grant {action} on {grant}* to the {name} role (components/workloads.py project_workloads)",
+                    policy,
                 )
+    out += _project_isolation(table, roles, buckets, policies, region)
     # Each workload reads its own secrets and no other's.
     secrets = _secrets(ctx, policies)
-    for w in WORKLOADS:
+    for w in table:
         role = roles[w.name]
         if not role:
             continue
@@ -583,6 +627,41 @@ def matrix(ctx: Context, policies: Policies) -> list[Access]:
     out += _karpenter(ctx, policies, region)
     out += _cloudtrail(ctx, policies, region, buckets)
     out += _audit_immutable(ctx, policies, buckets)
+    return out
+
+
+def _project_isolation(table: list, roles: dict[str, str], buckets: dict[str, str], policies: Policies, region: str) -> list[Access]:
+    """No project's identity reads or writes under another project's prefixes: its prediction log,
+    labels, monitoring state, Feast root, checkpoints, model artifacts or batch sources."""
+    from components.workloads import ProjectPrefixes
+
+    out: list[Access] = []
+    projects = sorted({w.project for w in table if w.project})
+    for w in table:
+        if not w.project or not roles.get(w.name):
+            continue
+        who = f"{w.name} ({w.namespace}/{w.service_account})"
+        for other in projects:
+            if other == w.project:
+                continue
+            for grant in ProjectPrefixes(other).all():
+                purpose, prefix = _grant_probe(grant)
+                if purpose not in buckets:
+                    continue
+                for action in ("s3:GetObject", "s3:PutObject"):
+                    out += _s3(
+                        policies,
+                        region,
+                        who,
+                        roles[w.name],
+                        action,
+                        buckets[purpose],
+                        prefix,
+                        f"{grant} belongs to project {other}; project {w.project}'s identities keep to their own prefixes",
+                        f"scope the {w.name} role to project {w.project}'s prefixes (components/workloads.py project_workloads)",
+                        "iam-project-isolation",
+                        allowed=False,
+                    )
     return out
 
 

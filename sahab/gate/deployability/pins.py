@@ -15,7 +15,7 @@ from typing import Any
 
 from components.kubernetes.pins import PINS, Pin
 from sahab.gate.deployability.context import Context, finding
-from sahab.gate.deployability.pods import template_of
+from sahab.gate.deployability.pods import templates_of
 
 MIRROR_PREFIX = "sahab/mirror/"
 PIN_TABLE = "PINS in components/kubernetes/pins.py"
@@ -59,13 +59,11 @@ def _value_images(values: Any, path: str = "") -> Iterator[tuple[str, str, str]]
 def _manifest_images(ctx: Context) -> Iterator[tuple[str, str, str, str]]:
     """(manifest path, container, image path without host, tag) of every container."""
     for rel, doc in ctx.manifests:
-        template = template_of(doc)
-        if not isinstance(template, dict):
-            continue
-        spec = template.get("spec") or {}
-        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-            if isinstance(c.get("image"), str):
-                yield rel, str(c.get("name")), *split_image(c["image"])
+        for _, template in templates_of(doc):
+            spec = template.get("spec") or {}
+            for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+                if isinstance(c.get("image"), str):
+                    yield rel, str(c.get("name")), *split_image(c["image"])
 
 
 def check(ctx: Context) -> list:

@@ -1,5 +1,6 @@
 """Every pod the plan would run: the pod templates of its Deployments, StatefulSets, DaemonSets, Jobs
-and CronJobs, and the main workloads of its Helm releases (from their values, see charts.py)."""
+and CronJobs, one per step of its Argo WorkflowTemplates (the pods the controller creates from them),
+and the main workloads of its Helm releases (from their values, see charts.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,53 @@ def template_of(doc: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+ARGO_KINDS = ("WorkflowTemplate", "Workflow", "ClusterWorkflowTemplate")
+ARGO_WAIT = "wait"
+"""The executor container Argo adds beside every step's main one (the emissary executor's `wait`)."""
+
+
+def _argo_pods(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(`<object>/<template>`, pod template) of each container template of an Argo Workflow(Template): the
+    pod Argo would create for that step (the workflow's pod-level settings, the template's node
+    placement and labels, its main container and the executor's `wait` container with the requests and
+    limits the controller gives it, components/kubernetes/workflows.py EXECUTOR_RESOURCES)."""
+    from components.kubernetes.workflows import EXECUTOR_RESOURCES
+
+    spec = doc.get("spec") or {}
+    name = str((doc.get("metadata") or {}).get("name"))
+    pod_labels = dict((spec.get("podMetadata") or {}).get("labels") or {})
+    out = []
+    for t in spec.get("templates") or []:
+        container = t.get("container")
+        if not isinstance(container, dict):
+            continue
+        labels = {**pod_labels, **((t.get("metadata") or {}).get("labels") or {})}
+        main = {"name": "main", **container}
+        wait = {"name": ARGO_WAIT, "resources": EXECUTOR_RESOURCES}
+        pod = {
+            "serviceAccountName": t.get("serviceAccountName") or spec.get("serviceAccountName") or "default",
+            "automountServiceAccountToken": t.get("automountServiceAccountToken", spec.get("automountServiceAccountToken")),
+            "securityContext": t.get("securityContext") or spec.get("securityContext") or {},
+            "nodeSelector": t.get("nodeSelector") or spec.get("nodeSelector") or {},
+            "tolerations": t.get("tolerations") or spec.get("tolerations") or [],
+            "affinity": t.get("affinity") or spec.get("affinity") or {},
+            "volumes": [*(spec.get("volumes") or []), *(t.get("volumes") or [])],
+            "containers": [main, wait],
+        }
+        out.append(
+            (f"{name}/{t.get('name')}", {"metadata": {"labels": labels, "annotations": (t.get("metadata") or {}).get("annotations") or {}}, "spec": pod})
+        )
+    return out
+
+
+def templates_of(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, pod template) of every pod an object runs: its own for a workload, one per step of an Argo workflow."""
+    if doc.get("kind") in ARGO_KINDS and str(doc.get("apiVersion") or "").startswith("argoproj.io/"):
+        return _argo_pods(doc)
+    template = template_of(doc)
+    return [(str((doc.get("metadata") or {}).get("name")), template)] if isinstance(template, dict) else []
+
+
 def _ports(spec: dict[str, Any]) -> dict[str, int]:
     out = {}
     for c in spec.get("containers") or []:
@@ -58,24 +106,22 @@ def _ports(spec: dict[str, Any]) -> dict[str, int]:
 def manifest_pods(manifests: list[tuple[str, dict[str, Any]]]) -> list[PodTemplate]:
     out = []
     for rel, doc in manifests:
-        template = template_of(doc)
-        if not isinstance(template, dict):
-            continue
         meta = doc.get("metadata") or {}
-        spec = template.get("spec") or {}
-        replicas = (doc.get("spec") or {}).get("replicas")
-        out.append(
-            PodTemplate(
-                namespace=str(meta.get("namespace") or "default"),
-                name=str(meta.get("name")),
-                kind=str(doc["kind"]),
-                labels=dict((template.get("metadata") or {}).get("labels") or {}),
-                spec=spec,
-                replicas=replicas if isinstance(replicas, int) else 1,
-                file=rel,
-                ports=_ports(spec),
+        for name, template in templates_of(doc):
+            spec = template.get("spec") or {}
+            replicas = (doc.get("spec") or {}).get("replicas")
+            out.append(
+                PodTemplate(
+                    namespace=str(meta.get("namespace") or "default"),
+                    name=name,
+                    kind=str(doc["kind"]),
+                    labels=dict((template.get("metadata") or {}).get("labels") or {}),
+                    spec=spec,
+                    replicas=replicas if isinstance(replicas, int) else 1,
+                    file=rel,
+                    ports=_ports(spec),
+                )
             )
-        )
     return out
 
 

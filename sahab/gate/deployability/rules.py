@@ -20,13 +20,15 @@ from typing import Any
 
 import yaml
 
-from sahab.gate.deployability import Context, charts, finding
+from sahab.gate.deployability import charts
+from sahab.gate.deployability.context import Context, finding
 
 TESTS_DIR = Path(__file__).resolve().parent / "alert_tests"
 # Which release or workload exports each metric family the shipped alerts read.
 METRIC_SOURCES: dict[str, tuple[str, str]] = {
     "bentoml_": ("serving", "the serving Deployments (BentoML's /metrics, ServiceMonitor sahab-serving)"),
     "sahab_drift_": ("prometheus-pushgateway", "the drift job through the pushgateway (ServiceMonitor sahab-drift)"),
+    "sahab_model_": ("prometheus-pushgateway", "the monitoring job's performance metrics through the pushgateway (ServiceMonitor sahab-drift)"),
     "DCGM_": ("dcgm-exporter", "the dcgm-exporter chart"),
     "karpenter_": ("karpenter", "the Karpenter chart"),
     "cluster_autoscaler_": ("cluster-autoscaler", "the cluster-autoscaler chart"),

@@ -1,5 +1,6 @@
-"""Scheduling: every pod template fits at least one node pool that admits it, and every HPA's (and
-Deployment's) replicas fit the nodes its pools may grow to.
+"""Scheduling: every pod template fits at least one node pool that admits it, every HPA's (and
+Deployment's) replicas fit the nodes its pools may grow to, and the HPAs that share pools (each model
+project's serving on the one serving tier) fit them together at their maxima.
 
 Pools are what the plan creates, on every cloud: EKS managed node groups (instance types, labels,
 taints, scaling) and Karpenter NodePools (requirements, template labels and taints, limits); AKS
@@ -415,6 +416,7 @@ def check(ctx: Context) -> list:
                     )
                 )
     capacity: dict[str, int | None] = {}
+    placement: dict[str, tuple[Request, list[tuple[Pool, str, Request]]]] = {}
     for pod in all_pods(ctx):
         req = pod_request(pod, defaults)
         urn = ctx.urns.get(pod.file, "")
@@ -474,9 +476,60 @@ def check(ctx: Context) -> list:
             least = min(per_node(req, r, _allocatable(p2, t2).pods) for p2, t2, r in admitted if p2 is pool)
             total = None if total is None or pool.max_nodes is None else total + least * pool.max_nodes
         capacity[f"{pod.namespace}/{pod.name}"] = total
+        placement[f"{pod.namespace}/{pod.name}"] = (req, admitted)
         pools_of = {(p.kind, p.name): (f"{p.name} ({p.kind})", p.max_nodes, p.why_max) for p, _, _ in admitted}
         ctx.cache.setdefault("scheduling", {})[f"{pod.namespace}/{pod.name}"] = (req, list(pools_of.values()))
     out += _replicas(ctx, capacity)
+    out += _together(ctx, placement)
+    return out
+
+
+def _together(ctx: Context, placement: dict[str, tuple[Request, list[tuple[Pool, str, Request]]]]) -> list:
+    """HPAs whose pods the same pools admit, at their maxima at once: whole pods per node as the
+    scheduler packs them, the largest pod bounding the packing (each alone may fit, all together not)."""
+    groups: dict[frozenset[int], list[tuple[str, str, Request, int]]] = {}
+    pools_by_id: dict[int, Pool] = {}
+    rooms: dict[int, list[tuple[str, Request]]] = {}
+    for rel, h in ctx.objects("HorizontalPodAutoscaler"):
+        target = ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+        key = f"{h['metadata'].get('namespace')}/{target}"
+        if key not in placement:
+            continue
+        req, admitted = placement[key]
+        ids = frozenset(id(p) for p, _, _ in admitted)
+        for p, t, room in admitted:
+            pools_by_id[id(p)] = p
+            rooms.setdefault(id(p), []).append((t, room))
+        groups.setdefault(ids, []).append((rel, key, req, int((h.get("spec") or {}).get("maxReplicas") or 0)))
+    out = []
+    for ids, hpas in groups.items():
+        if len(hpas) < 2 or any(pools_by_id[i].max_nodes is None for i in ids):
+            continue
+        largest = Request(max(r.cpu for _, _, r, _ in hpas), max(r.memory for _, _, r, _ in hpas))
+        capacity = 0
+        for i in ids:
+            pool = pools_by_id[i]
+            least = min(per_node(largest, room, _allocatable(pool, t).pods) for t, room in rooms[i])
+            capacity += least * int(pool.max_nodes or 0)
+        wanted = sum(n for _, _, _, n in hpas)
+        if wanted <= capacity:
+            continue
+        names = ", ".join(f"{key} (max {n})" for _, key, _, n in hpas)
+        where = "; ".join(
+            f"{pools_by_id[i].name}: at most {pools_by_id[i].max_nodes} nodes, {pools_by_id[i].why_max}" for i in sorted(ids, key=lambda i: pools_by_id[i].name)
+        )
+        rel = hpas[0][0]
+        out.append(
+            finding(
+                "scheduling-hpas-fit-together",
+                f"{names}: {wanted} pods at the HPAs' maxima together, but the pools that admit them hold at most {capacity} pods of "
+                f"{largest.text()} ({where}), so some stay pending when they peak at once. Fix: let the pool grow (a larger max_size in "
+                f"{_fix_env(ctx)}), or lower the projects' max_replicas (kubernetes.projects[].serving.max_replicas).",
+                urn=ctx.urns.get(rel, ""),
+                resource=names,
+                file=rel,
+            )
+        )
     return out
 
 

@@ -7,7 +7,9 @@ misspelt variable under their prefix); a plan can render such a value and pass e
 For every rendered container (init containers too) whose command runs a workload entry point,
 `ENTRY_POINTS` names the settings classes that entry point constructs at start; those classes are
 constructed, in a child process (workload_env_probe.py), from the container's environment as the
-pod would see it:
+pod would see it, and so is the model project the entry point reads (`workloads.project.from_env`:
+`SAHAB_PROJECT` must name a valid project folder, relative to the image's working directory, which
+ships the repository's `projects/`; the probe runs from the repository root):
 
 - `env` values with Kubernetes' `$(VAR)` expansion; `envFrom` and `configMapKeyRef` from the
   plan's ConfigMaps; `fieldRef` a placeholder name, `resourceFieldRef` "1";
@@ -36,9 +38,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sahab.gate.deployability import Context, finding
+from sahab.gate.deployability.context import Context, finding
 from sahab.gate.deployability.pins import split_image
-from sahab.gate.deployability.pods import template_of
+from sahab.gate.deployability.pods import templates_of
 from sahab.gate.model import Finding, GateResult
 
 POLICY = "workload-env-accepted"
@@ -54,25 +56,30 @@ TRAIN = "workloads.settings:TrainJobSettings"
 SERVING = "workloads.serving.settings:ServingSettings"
 DRIFT = "workloads.monitoring.drift:DriftSettings"
 DRIFT_JOB = "workloads.monitoring.job:DriftJobSettings"
+PROJECT = "workloads.project:from_env"  # the project of SAHAB_PROJECT, loaded and validated
 MLFLOW = "mlflow-server"  # workload_env_probe.MLFLOW_SERVER
 
 # Entry point -> the settings classes it constructs at start (read from each main(): features/__main__.py
-# main(), pipeline.py retrain(), training/__main__.py, export/__main__.py, registry/__main__.py,
-# monitoring/__main__.py cmd_run (DriftJobSettings, DriftSettings; job.run: SahabSettings) and
-# cmd_check (DriftSettings), serving/control.py and evaluator.py main(), serving/service.py (what
-# `bentoml serve` imports: ServingSettings at import, SahabSettings in the service).
+# main(), pipeline.py retrain() (ServingSettings: evaluator.experiment_running before it names a
+# challenger), training/__main__.py, export/__main__.py, registry/__main__.py, monitoring/__main__.py
+# cmd_run (DriftJobSettings, DriftSettings; job.run: SahabSettings, FeatureStoreSettings for the label
+# store, ServingSettings for experiment_running) and cmd_check (DriftSettings), serving/control.py
+# (FeatureStoreSettings: the label store) and evaluator.py main(), serving/service.py (what `bentoml
+# serve` imports: ServingSettings at import, SahabSettings in the service). Every entry point but
+# `monitoring check` and MLflow reads its project from SAHAB_PROJECT (PROJECT).
 # `<module> <subcommand>` wins over `<module>`.
 ENTRY_POINTS: dict[str, tuple[str, ...]] = {
-    "python -m workloads.features": (SAHAB, FEAST),
-    "python -m workloads.pipeline": (SAHAB, TRAIN, FEAST),
-    "python -m workloads.training": (SAHAB, TRAIN),
-    "python -m workloads.export": (SAHAB,),
+    "python -m workloads.features": (SAHAB, FEAST, PROJECT),
+    "python -m workloads.pipeline": (SAHAB, TRAIN, FEAST, SERVING, PROJECT),
+    "python -m workloads.pipelines step": (SAHAB, TRAIN, FEAST, SERVING, PROJECT),
+    "python -m workloads.training": (SAHAB, TRAIN, PROJECT),
+    "python -m workloads.export": (SAHAB, PROJECT),
     "python -m workloads.registry": (SAHAB,),
-    "python -m workloads.monitoring run": (SAHAB, DRIFT_JOB, DRIFT),
+    "python -m workloads.monitoring run": (SAHAB, DRIFT_JOB, DRIFT, FEAST, SERVING, PROJECT),
     "python -m workloads.monitoring check": (DRIFT,),
-    "python -m workloads.serving.control": (SAHAB, SERVING),
-    "python -m workloads.serving.evaluator": (SAHAB, SERVING),
-    "bentoml serve": (SAHAB, SERVING),
+    "python -m workloads.serving.control": (SAHAB, SERVING, FEAST, PROJECT),
+    "python -m workloads.serving.evaluator": (SAHAB, SERVING, PROJECT),
+    "bentoml serve": (SAHAB, SERVING, PROJECT),
     "mlflow server": (MLFLOW,),
 }
 SERVING_IMAGE = "sahab/serving"
@@ -99,6 +106,8 @@ def _unknown(value: Any) -> bool:
 @lru_cache(maxsize=1)
 def _with_secrets() -> Any:
     spec = importlib.util.spec_from_file_location("sahab_with_secrets", WITH_SECRETS)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{WITH_SECRETS}: not loadable as a Python module. Fix: restore components/kubernetes/scripts/with_secrets.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -204,35 +213,33 @@ def jobs(ctx: Context) -> tuple[list[Job], list[Finding]]:
     """Every (container, entry point) to probe, and the with_secrets.py failures found on the way."""
     out, refused = [], []
     for rel, doc in ctx.manifests:
-        template = template_of(doc)
-        if not isinstance(template, dict):
-            continue
         meta = doc.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
-        spec = template.get("spec") or {}
-        for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-            entries = entry_points(container)
-            if not entries:
-                continue
-            label = f"{doc.get('kind')}/{namespace}/{meta.get('name')} container {container.get('name')}"
-            argv = [str(t) for t in (container.get("command") or []) + (container.get("args") or [])]
-            env = container_env(ctx, namespace, container)
-            if any(t.endswith("with_secrets.py") for t in argv):
-                env, error = with_secrets_env(env)
-                if error:
-                    refused.append(
-                        finding(
-                            POLICY,
-                            f"{label}: {error}, so the container exits before {entries[0]} starts. Fix: make the component "
-                            'render SAHAB_SECRET_ENV as a JSON object {"NAME": {"arn": ..., "template": ...}} whose '
-                            "templates name the secret's fields.",
-                            urn=ctx.urns.get(rel, ""),
-                            resource=label,
-                            file=rel,
-                            description=DESCRIPTION,
+        for pod_name, template in templates_of(doc):
+            spec = template.get("spec") or {}
+            for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                entries = entry_points(container)
+                if not entries:
+                    continue
+                label = f"{doc.get('kind')}/{namespace}/{pod_name} container {container.get('name')}"
+                argv = [str(t) for t in (container.get("command") or []) + (container.get("args") or [])]
+                env = container_env(ctx, namespace, container)
+                if any(t.endswith("with_secrets.py") for t in argv):
+                    env, error = with_secrets_env(env)
+                    if error:
+                        refused.append(
+                            finding(
+                                POLICY,
+                                f"{label}: {error}, so the container exits before {entries[0]} starts. Fix: make the component "
+                                'render SAHAB_SECRET_ENV as a JSON object {"NAME": {"arn": ..., "template": ...}} whose '
+                                "templates name the secret's fields.",
+                                urn=ctx.urns.get(rel, ""),
+                                resource=label,
+                                file=rel,
+                                description=DESCRIPTION,
+                            )
                         )
-                    )
-            out += [Job(rel, label, entry, env, argv) for entry in entries]
+                out += [Job(rel, label, entry, env, argv) for entry in entries]
     return out, refused
 
 
@@ -254,7 +261,11 @@ def probe(batch: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 def _class_file(cls: str) -> str:
-    return "MLflow's server start-up" if cls == MLFLOW else f"{cls.partition(':')[0].replace('.', '/')}.py {cls.partition(':')[2]}"
+    if cls == MLFLOW:
+        return "MLflow's server start-up"
+    if cls == PROJECT:
+        return "workloads/project/project.py from_env, a folder with a valid project.yaml"
+    return f"{cls.partition(':')[0].replace('.', '/')}.py {cls.partition(':')[2]}"
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -263,7 +274,7 @@ def check(ctx: Context) -> list[Finding]:
     if not todo:
         return out
     unique: dict[str, int] = {}
-    batch = []
+    batch: list[dict[str, Any]] = []
     for j in todo:
         item = {"env": j.env, "classes": list(ENTRY_POINTS[j.entry]), "argv": j.argv}
         key = json.dumps(item, sort_keys=True)

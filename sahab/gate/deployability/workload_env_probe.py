@@ -85,6 +85,10 @@ def mlflow_server(env: dict[str, str], argv: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+# Loaders that are functions rather than settings classes: the variables they read, for the finding.
+FUNCTION_VARIABLES = {"workloads.project:from_env": ["SAHAB_PROJECT"]}
+
+
 def _named(message: str) -> list[str]:
     """The environment variables a message names (a model-level error names no field)."""
     return sorted(k for k in os.environ if re.search(rf"(?<![A-Z0-9_]){re.escape(k)}(?![A-Z0-9_])", message))
@@ -98,7 +102,7 @@ def construct(path: str) -> list[dict[str, Any]]:
     module, _, name = path.partition(":")
     try:
         cls = getattr(importlib.import_module(module), name)
-        prefix = str(cls.model_config.get("env_prefix") or "")
+        prefix = str(getattr(cls, "model_config", {}).get("env_prefix") or "")
         cls()
     except ValidationError as exc:
         return [
@@ -112,7 +116,8 @@ def construct(path: str) -> list[dict[str, Any]]:
             for e in exc.errors()
         ]
     except Exception as exc:  # noqa: BLE001 (what the workload would die of at start, whatever it is)
-        return [{"cls": path, "loc": [], "msg": f"{type(exc).__name__}: {exc}", "vars": _named(str(exc)), "input": None}]
+        variables = FUNCTION_VARIABLES.get(path) or _named(str(exc))
+        return [{"cls": path, "loc": [], "msg": f"{type(exc).__name__}: {exc}", "vars": variables, "input": None}]
     return []
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sahab.ops.verify.base import Check, problem
@@ -74,7 +75,7 @@ class Aws:
 def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Check]:
     """Every cloud check for this stack, built from the promises and outputs (no calls yet)."""
     checks = [Check(id="cloud-tagged-resources-in-region", subject=_tag_label(promises.tags), run=lambda: tagged_resources_in_region(promises, aws))]
-    for purpose, arn in sorted(outputs.key_arns.items()):
+    for purpose, arn in sorted(outputs.keys.items()):
         checks += _key_checks(purpose, arn, promises, aws)
     for bucket in promises.buckets:
         name = outputs.bucket_names.get(bucket.purpose)
@@ -84,7 +85,7 @@ def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Ch
     for repo in promises.repositories:
         checks += _repository_checks(repo, outputs, aws)
     for group in promises.log_groups:
-        checks.append(Check(id="cloud-logs-encrypted-with-stack-key", subject=group.name, run=lambda group=group: log_group_encrypted(group, outputs, aws)))
+        checks.append(Check(id="cloud-logs-encrypted-with-stack-key", subject=group.name, run=partial(log_group_encrypted, group, outputs, aws)))
     for cluster in promises.clusters:
         checks += _eks_checks(cluster, outputs, aws)
     if outputs.registry_database_endpoint:
@@ -92,16 +93,18 @@ def cloud_checks(promises: Promises, outputs: StackOutputs, aws: Aws) -> list[Ch
         for db in promises.databases[:1]:  # the registry's database (the one the outputs name)
             checks += _rds_checks(identifier, db, outputs, aws)
     if outputs.online_store_endpoint and promises.caches:
-        group = _replication_group_id(outputs.online_store_endpoint)
+        replication_group = _replication_group_id(outputs.online_store_endpoint)
         checks.append(
-            Check(id="cloud-elasticache-encrypted-with-stack-key", subject=group, run=lambda: cache_encrypted(group, promises.caches[0], outputs, aws))
+            Check(
+                id="cloud-elasticache-encrypted-with-stack-key",
+                subject=replication_group,
+                run=partial(cache_encrypted, replication_group, promises.caches[0], outputs, aws),
+            )
         )
     checks.append(Check(id="cloud-ecr-replication-in-region", subject=f"registry {promises.region}", run=lambda: registry_replication_in_region(promises, aws)))
-    for label, arn in (("registry database", outputs.registry_database_secret_arn), ("online store", outputs.online_store_secret_arn)):
-        if arn:
-            checks.append(
-                Check(id="cloud-secret-encrypted-with-stack-key", subject=arn, run=lambda arn=arn, label=label: secret_encrypted(arn, label, outputs, aws))
-            )
+    for label, secret_arn in (("registry database", outputs.registry_database_secret), ("online store", outputs.online_store_secret)):
+        if secret_arn:
+            checks.append(Check(id="cloud-secret-encrypted-with-stack-key", subject=secret_arn, run=partial(secret_encrypted, secret_arn, label, outputs, aws)))
     return checks
 
 
@@ -269,8 +272,8 @@ def _or_missing(read: Callable[[], Any], resource: str, kind: str) -> Any:
 def _wrong_key(resource: str, kind: str, ref: str | None, purpose: str | None, outputs: StackOutputs, aws: Aws, fix: str) -> list[str]:
     """The finding when the key `ref` names is not the stack's `purpose` key (any stack key when
     the plan's own reference could not be traced to a purpose)."""
-    want = outputs.key_arns.get(purpose or "")
-    allowed = {want} if want else set(outputs.key_arns.values())
+    want = outputs.keys.get(purpose or "")
+    allowed = {want} if want else set(outputs.keys.values())
     got = (aws.key_arn(ref) or ref) if ref else None
     if got in allowed:
         return []
@@ -278,7 +281,7 @@ def _wrong_key(resource: str, kind: str, ref: str | None, purpose: str | None, o
         problem(
             resource,
             kind,
-            f"it is encrypted with {got or 'no customer-managed key'}, not the stack's {purpose + ' ' if want else ''}key {want or sorted(allowed)}",
+            f"it is encrypted with {got or 'no customer-managed key'}, not the stack's {f'{purpose} ' if want else ''}key {want or sorted(allowed)}",
             fix,
         )
     ]

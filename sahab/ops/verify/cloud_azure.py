@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from sahab.ops.verify.base import Check, problem
 from stacks.azure_offerings import AZURE_REGIONS
 from stacks.spec import load_spec
+from workloads.errors import SahabError
 
 ARM_ENDPOINT = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -53,8 +54,11 @@ GEO_REDUNDANCY = ("GRS", "RAGRS", "GZRS", "RAGZRS")
 JUDGED_ELSEWHERE = frozenset({"microsoft.containerregistry/registries/replications", "microsoft.operationalinsights/workspaces"})
 
 
-class AzureUnavailable(RuntimeError):
-    """The Azure part cannot run here (no credentials, no subscription); the message says why."""
+class AzureUnavailable(SahabError, RuntimeError):
+    """The Azure part cannot run here (no credentials, no subscription); the message says why. `sahab verify`
+    reports it as the reason the part was skipped; exit 2 where it escapes."""
+
+    exit_code = 2
 
 
 # --- promises ------------------------------------------------------------------------------------
@@ -69,6 +73,8 @@ class StorageAccountPromise(BaseModel):
     key: str | None
     immutability_days: int | None = None
     """Version-level WORM policy the plan gave the account (the audit store), None when none."""
+    immutability_state: str = "Locked"
+    """Its state in the plan: Unlocked until an `up` with storage.lock_audit_immutability (Azure creates none Locked)."""
     worm_containers: tuple[str, ...] = ()
 
 
@@ -151,6 +157,7 @@ def azure_promises(plan: dict[str, Any]) -> AzurePromises:
                 vault=_vault_of(kv.get("keyVaultUri")),
                 key=kv.get("keyName"),
                 immutability_days=worm.get("immutabilityPeriodSinceCreationInDays"),
+                immutability_state=worm.get("state") or "Locked",
                 worm_containers=tuple(sorted(containers.get(a["accountName"], ()))),
             )
         )
@@ -168,7 +175,7 @@ def azure_promises(plan: dict[str, Any]) -> AzurePromises:
     return AzurePromises(
         region=spec.region,
         allowed_regions=tuple(spec.allowed_regions),
-        tags=spec.tags.as_aws(),
+        tags=spec.tags.resource_tags(),
         data_class=str(spec.tags.data_classification),
         groups=tuple(dict.fromkeys(groups)),
         storage_accounts=tuple(sorted(accounts, key=lambda a: a.name)),
@@ -369,12 +376,12 @@ class _Resource:
             doc = _read(lambda: arm.get(self.rel, self.arm_type), arm.rid(self.rel), self.kind)
             return doc if isinstance(doc, Unreadable) else rule(doc)
 
-        return [Check(id=f"{prefix}-{what}", subject=subject, run=lambda rule=rule: run(rule)) for what, rule in rules.items()]
+        return [Check(id=f"{prefix}-{what}", subject=subject, run=partial(run, rule)) for what, rule in rules.items()]
 
 
 def azure_cloud_checks(p: AzurePromises, arm: Arm) -> list[Check]:
     """Every Azure cloud check for this stack (no calls until they run)."""
-    checks = [Check(id="cloud-azure-resources-in-region", subject=g, run=lambda g=g: group_in_region(g, p, arm)) for g in p.groups]
+    checks = [Check(id="cloud-azure-resources-in-region", subject=g, run=partial(group_in_region, g, p, arm)) for g in p.groups]
     checks.append(
         Check(
             id="cloud-azure-tagged-resources-in-region", subject=",".join(f"{k}={v}" for k, v in sorted(p.tags.items())), run=lambda: tagged_in_region(p, arm)
@@ -385,7 +392,7 @@ def azure_cloud_checks(p: AzurePromises, arm: Arm) -> list[Check]:
     for v in p.vaults:
         checks += _vault_checks(v, arm)
     for k in p.keys:
-        checks.append(Check(id="cloud-azure-keyvault-key-rotation", subject=k.name, run=lambda k=k: key_rotation(k, arm)))
+        checks.append(Check(id="cloud-azure-keyvault-key-rotation", subject=k.name, run=partial(key_rotation, k, arm)))
     for c in p.clusters:
         checks += _aks_checks(c, arm)
     for r in p.registries:
@@ -397,15 +404,13 @@ def azure_cloud_checks(p: AzurePromises, arm: Arm) -> list[Check]:
     for w in p.workspaces:
         rel = f"resourceGroups/{w.group}/providers/Microsoft.OperationalInsights/workspaces/{w.name}"
         res = _Resource(rel, "Microsoft.OperationalInsights/workspaces", "log analytics workspace")
-        checks += res.checks(
-            arm, "cloud-azure-log-analytics", w.name, {"in-region": lambda d, rel=rel: _located(d, arm.rid(rel), "log analytics workspace", p)}
-        )
+        checks += res.checks(arm, "cloud-azure-log-analytics", w.name, {"in-region": partial(_located, rid=arm.rid(rel), kind="log analytics workspace", p=p)})
     for d in p.diagnostics:
         checks.append(
             Check(
                 id="cloud-azure-diagnostics-to-audit",
                 subject=d.resource.split("/providers/", 1)[-1].split("/", 1)[-1],
-                run=lambda d=d: diagnostics_to_audit(d, arm),
+                run=partial(diagnostics_to_audit, d, arm),
             )
         )
     return checks
@@ -554,13 +559,15 @@ def _storage_checks(a: StorageAccountPromise, p: AzurePromises, arm: Arm) -> lis
         worm = _props(doc).get("immutableStorageWithVersioning") or {}
         policy = worm.get("immutabilityPolicy") or {}
         days = int(policy.get("immutabilityPeriodSinceCreationInDays") or 0)
-        if not worm.get("enabled") or policy.get("state") != "Locked" or days < (a.immutability_days or 0):
+        # A plan that says Unlocked (the first `up`) accepts Locked too: locking only ever tightens it.
+        states = ("Locked",) if a.immutability_state == "Locked" else ("Unlocked", "Locked")
+        if not worm.get("enabled") or policy.get("state") not in states or days < (a.immutability_days or 0):
             return [
                 problem(
                     rid,
                     kind,
-                    f"its version-level immutability policy is {'on' if worm.get('enabled') else 'off'}, {policy.get('state') or 'no'} state, {days} days; the plan promised Locked for {a.immutability_days} days",
-                    f"enable immutableStorageWithVersioning with a Locked policy of {a.immutability_days} days (a Locked policy cannot be shortened)",
+                    f"its version-level immutability policy is {'on' if worm.get('enabled') else 'off'}, {policy.get('state') or 'no'} state, {days} days; the plan promised {a.immutability_state} for {a.immutability_days} days",
+                    f"enable immutableStorageWithVersioning with a {a.immutability_state} policy of {a.immutability_days} days (a Locked policy cannot be shortened)",
                 )
             ]
         return []

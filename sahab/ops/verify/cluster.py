@@ -62,10 +62,12 @@ class Cluster:
         if auth:
             headers["Authorization"] = auth
         verify: Any = (cfg.ssl_ca_cert or True) if cfg.verify_ssl else False
-        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file else None
+        cert: str | tuple[str, str] | None = None
+        if cfg.cert_file:
+            cert = (cfg.cert_file, cfg.key_file) if cfg.key_file else cfg.cert_file
         try:
             with httpx.Client(base_url=cfg.host, verify=verify, cert=cert, timeout=30) as http:
-                r = http.request(method, path, params=query, json=body, headers=headers)
+                r = http.request(method, path, params=tuple(query) if query is not None else None, json=body, headers=headers)
         except httpx.HTTPError as e:
             return 0, f"{type(e).__name__}: {e}"
         return r.status_code, r.text
@@ -102,26 +104,36 @@ def _in(objs: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
 
 def cluster_checks(promises: Promises, view: ClusterView) -> list[Check]:
     """Every cluster check for the stack, built from the promises (the API is read when they run)."""
-    checks: list[Check] = []
-    for pool in promises.pools:
-        checks += [
-            Check(id="cluster-pool-ready-nodes", subject=pool.name, run=lambda pool=pool: pool_ready_nodes(pool, view.list("Node"))),
-            Check(id="cluster-pool-labels-taints", subject=pool.name, run=lambda pool=pool: pool_labels_taints(pool, view.list("Node"))),
+    namespaces = lambda: platform_namespaces(promises, view.list("Namespace"))  # noqa: E731 read when run
+
+    # One closure per item (the API is read when a check runs, not when it is built).
+    def pool_checks(pool: PoolPromise) -> list[Check]:
+        checks = [
+            Check(id="cluster-pool-ready-nodes", subject=pool.name, run=lambda: pool_ready_nodes(pool, view.list("Node"))),
+            Check(id="cluster-pool-labels-taints", subject=pool.name, run=lambda: pool_labels_taints(pool, view.list("Node"))),
         ]
         if pool.gpu:
-            checks.append(
-                Check(id="cluster-gpu-device-plugin", subject=pool.name, run=lambda pool=pool: gpu_device_plugin(pool, view.list("Node"), view.list("Pod")))
-            )
-    for ref in promises.deployments:
-        checks.append(Check(id="cluster-planned-deployment-exists", subject=ref, run=lambda ref=ref: deployment_exists(ref, view.list("Deployment"))))
-    namespaces = lambda: platform_namespaces(promises, view.list("Namespace"))  # noqa: E731 read when run
-    for ns in promises.namespaces:
-        checks += [
-            Check(id="cluster-namespace-workloads-ready", subject=ns, run=lambda ns=ns: workloads_ready(ns, view.list("Deployment"), view.list("DaemonSet"))),
-            Check(id="cluster-default-deny", subject=ns, run=lambda ns=ns: default_deny(ns, namespaces(), view.list("NetworkPolicy"))),
-            Check(id="cluster-containers-non-root", subject=ns, run=lambda ns=ns: containers_non_root(ns, namespaces(), view.list("Pod"))),
-            Check(id="cluster-containers-read-only-root", subject=ns, run=lambda ns=ns: containers_read_only_root(ns, namespaces(), view.list("Pod"))),
+            checks.append(Check(id="cluster-gpu-device-plugin", subject=pool.name, run=lambda: gpu_device_plugin(pool, view.list("Node"), view.list("Pod"))))
+        return checks
+
+    def deployment_check(ref: str) -> Check:
+        return Check(id="cluster-planned-deployment-exists", subject=ref, run=lambda: deployment_exists(ref, view.list("Deployment")))
+
+    def namespace_checks(ns: str) -> list[Check]:
+        return [
+            Check(id="cluster-namespace-workloads-ready", subject=ns, run=lambda: workloads_ready(ns, view.list("Deployment"), view.list("DaemonSet"))),
+            Check(id="cluster-default-deny", subject=ns, run=lambda: default_deny(ns, namespaces(), view.list("NetworkPolicy"))),
+            Check(id="cluster-containers-non-root", subject=ns, run=lambda: containers_non_root(ns, namespaces(), view.list("Pod"))),
+            Check(id="cluster-containers-read-only-root", subject=ns, run=lambda: containers_read_only_root(ns, namespaces(), view.list("Pod"))),
         ]
+
+    checks: list[Check] = []
+    for pool in promises.pools:
+        checks += pool_checks(pool)
+    for ref in promises.deployments:
+        checks.append(deployment_check(ref))
+    for ns in promises.namespaces:
+        checks += namespace_checks(ns)
     checks.append(
         Check(
             id="cluster-namespaces-default-deny",
@@ -129,14 +141,9 @@ def cluster_checks(promises: Promises, view: ClusterView) -> list[Check]:
             run=lambda: [p for ns in namespaces() if ns not in promises.namespaces for p in default_deny(ns, namespaces(), view.list("NetworkPolicy"))],
         )
     )
-    if promises.monitoring_namespace:
-        checks.append(
-            Check(
-                id="cluster-prometheus-targets-up",
-                subject=promises.monitoring_namespace,
-                run=lambda: prometheus_targets_up(view.prometheus_targets(promises.monitoring_namespace)),
-            )
-        )
+    monitoring = promises.monitoring_namespace
+    if monitoring:
+        checks.append(Check(id="cluster-prometheus-targets-up", subject=monitoring, run=lambda: prometheus_targets_up(view.prometheus_targets(monitoring))))
     return checks
 
 
@@ -251,7 +258,7 @@ def _deployment_problems(d: dict[str, Any]) -> list[str]:
     want = (d.get("spec") or {}).get("replicas", 1)
     status = d.get("status") or {}
     available = status.get("availableReplicas") or 0
-    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), {})
+    cond: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Available"), {})
     if available < want or cond.get("status") != "True":
         why = f" ({cond.get('reason')}: {cond.get('message')})" if cond.get("reason") else ""
         return [

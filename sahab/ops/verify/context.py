@@ -17,10 +17,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stacks.spec import load_spec
+from workloads.errors import SahabError
 
 
-class VerifyError(RuntimeError):
-    """Verification could not start (missing outputs, bad file, no CLI); the message says how to fix it."""
+class VerifyError(SahabError, RuntimeError):
+    """Verification could not start (missing outputs, bad file, no CLI); the message says how to fix it. Exit 2."""
+
+    exit_code = 2
 
 
 class StackOutputs(BaseModel):
@@ -34,19 +37,19 @@ class StackOutputs(BaseModel):
     cluster_name: str | None = None
     kubeconfig: Any = None
     bucket_names: dict[str, str] = Field(default_factory=dict)
-    key_arns: dict[str, str] = Field(default_factory=dict)
+    keys: dict[str, str] = Field(default_factory=dict)
     registry_urls: dict[str, str] = Field(default_factory=dict)
     registry_database_endpoint: str | None = None
     online_store_endpoint: str | None = None
-    registry_database_secret_arn: str | None = None
-    online_store_secret_arn: str | None = None
+    registry_database_secret: str | None = None
+    online_store_secret: str | None = None
 
 
 class BucketPromise(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     purpose: str
-    key: str | None = Field(description="Purpose of the KMS key the plan encrypts it with (a key_arns key).")
+    key: str | None = Field(description="Purpose of the KMS key the plan encrypts it with (a `keys` output key).")
     versioning: bool
     object_lock_mode: str | None = None
     object_lock_days: int | None = None
@@ -149,7 +152,7 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
     except KeyError:
         raise VerifyError("the plan has no `sahab:platform` config; pass a plan.json written by `sahab plan <env>`") from None
     outputs = plan.get("outputs") or {}
-    key_of = {arn: purpose for purpose, arn in (outputs.get("key_arns") or {}).items()}
+    key_of = {arn: purpose for purpose, arn in (outputs.get("keys") or {}).items()}
     bucket_of = {name: purpose for purpose, name in (outputs.get("bucket_names") or {}).items()}
     resources = plan.get("resources") or []
 
@@ -255,7 +258,7 @@ def promises_from_plan(plan: dict[str, Any]) -> Promises:
         cloud=spec.cloud,
         region=spec.region,
         allowed_regions=tuple(spec.allowed_regions),
-        tags=spec.tags.as_aws(),
+        tags=spec.tags.resource_tags(),
         buckets=buckets,
         repositories=repositories,
         trails=trails,

@@ -101,7 +101,7 @@ def run(request: VerifyRequest, on_output: Callable[[str], None] = lambda line: 
 
 def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """The suite's context (what to check, against what) and the summary's header facts."""
-    ctx: dict[str, Any] = {"target": request.target, "parts": list(request.parts), "model_name": request.model_name}
+    ctx: dict[str, Any] = {"target": request.target, "parts": list(request.parts), "model_name": request.model_name, "repo": str(request.repo)}
     if request.target == "local":
         from workloads.local import DEFAULT_STATE_DIR
 
@@ -143,7 +143,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
         "target": f"environment {request.target}, stack {stack}, region {outputs.region}",
         "outputs": str(request.outputs_file) if request.outputs_file else f"pulumi stack output --stack {stack}",
         "plan": f"{plan_source} (sha256 {hashlib.sha256(plan_path.read_bytes()).hexdigest()[:16]})",
-        "deployed": f"cluster {outputs.cluster_name}; buckets {', '.join(sorted(outputs.bucket_names.values()))}; keys {', '.join(f'{k} {v}' for k, v in sorted(outputs.key_arns.items()))}; {len(outputs.registry_urls)} {'ACR' if cloud == 'azure' else 'ECR'} repositories",
+        "deployed": f"cluster {outputs.cluster_name}; buckets {', '.join(sorted(outputs.bucket_names.values()))}; keys {', '.join(f'{k} {v}' for k, v in sorted(outputs.keys.items()))}; {len(outputs.registry_urls)} {'ACR' if cloud == 'azure' else 'ECR'} repositories",
     }
     if "cloud" in request.parts:
         about["account"] = _azure_subscription(outputs) if cloud == "azure" else _caller(outputs.region)
@@ -153,7 +153,7 @@ def _context(request: VerifyRequest, work: Path) -> tuple[dict[str, Any], dict[s
 def _azure_subscription(outputs: StackOutputs) -> str:
     from sahab.ops.verify.cloud_azure import subscription_of
 
-    sub = os.environ.get("AZURE_SUBSCRIPTION_ID") or subscription_of({**outputs.key_arns, **outputs.bucket_names})
+    sub = os.environ.get("AZURE_SUBSCRIPTION_ID") or subscription_of({**outputs.keys, **outputs.bucket_names})
     return f"Azure subscription {sub or 'unknown'}"
 
 

@@ -1,5 +1,5 @@
-"""Workloads part of `sahab verify`: MLflow answers and holds the champion, serving is ready and
-scores a fixture record, the drift job's last run succeeded.
+"""Workloads part of `sahab verify`, per project: MLflow answers and holds the project's champion, its
+serving is ready and scores a record of the project's features, its monitoring job's last run succeeded.
 
 The same checks run on the cluster (HTTP through the Kubernetes API's service proxy, the drift
 CronJob's Jobs) and on the local platform (its loopback URLs, the drift schedule's status file).
@@ -8,37 +8,32 @@ CronJob's Jobs) and on the local platform (its loopback URLs, the drift schedule
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from sahab.ops.verify.base import Check, problem
 
-# One transaction with every feature of workloads/data/schema.py (a unit test keeps them equal),
-# drawn from the data generator (seed 7).
-FIXTURE_RECORD: dict[str, Any] = {
-    "amount": 80.35,
-    "amount_zscore_30d": -0.1384,
-    "txn_count_24h": 5.0,
-    "txn_count_7d": 23.0,
-    "account_age_days": 213.0,
-    "avg_amount_30d": 87.31,
-    "distance_from_home_km": 14.9762,
-    "hours_since_last_txn": 7.1513,
-    "merchant_category": "travel",
-    "channel": "mobile",
-    "country": "GB",
-    "device_type": "android",
-}
+VERIFY_KEY = "sahab-verify"
+
+
+def fixture_record(spec: Any) -> dict[str, Any]:
+    """One record for any project (a ProjectSpec): every numeric feature 1.0, every categorical one
+    a value no model has seen (encoded as unknown): what serving must answer for whatever it serves."""
+    return {name: 1.0 for name in spec.numeric} | {name: VERIFY_KEY for name in spec.categorical}
+
+
 CHAMPION = "champion"
 
 
 class Http(Protocol):
     """An HTTP service: `request` answers (status, body); status 0 when nothing answered."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, str]: ...
 
@@ -88,6 +83,9 @@ class Workloads:
     model_name: str
     drift_last_run: Callable[[], list[str]]
     drift_label: str
+    record: dict[str, Any] = field(default_factory=dict)
+    """A record of the project's features (`fixture_record(spec)`)."""
+    task: str = "binary"
 
 
 def workload_checks(w: Workloads) -> list[Check]:
@@ -95,7 +93,7 @@ def workload_checks(w: Workloads) -> list[Check]:
         Check(id="workloads-mlflow-answers", subject=w.mlflow.label, run=lambda: mlflow_answers(w.mlflow)),
         Check(id="workloads-mlflow-champion", subject=w.model_name, run=lambda: mlflow_champion(w.mlflow, w.model_name)),
         Check(id="workloads-serving-ready", subject=w.serving.label, run=lambda: serving_ready(w.serving)),
-        Check(id="workloads-serving-scores", subject=w.serving.label, run=lambda: serving_scores(w.serving, w.model_name)),
+        Check(id="workloads-serving-scores", subject=w.serving.label, run=lambda: serving_scores(w.serving, w.model_name, w.record, w.task)),
         Check(id="workloads-drift-last-run", subject=w.drift_label, run=w.drift_last_run),
     ]
 
@@ -144,8 +142,10 @@ def serving_ready(serving: Http) -> list[str]:
     )
 
 
-def serving_scores(serving: Http, model: str) -> list[str]:
-    status, body = serving.request("POST", "/score", {"requests": [{"key": "sahab-verify", "records": [FIXTURE_RECORD]}]})
+def serving_scores(serving: Http, model: str, record: dict[str, Any], task: str = "binary") -> list[str]:
+    """One record of the project's features is answered with the task's shape: binary one
+    probability, regression one finite value, multiclass one distribution over the classes."""
+    status, body = serving.request("POST", "/score", {"requests": [{"key": VERIFY_KEY, "records": [record]}]})
     if status != 200:
         return [
             problem(
@@ -157,14 +157,22 @@ def serving_scores(serving: Http, model: str) -> list[str]:
         ]
     try:
         answer = json.loads(body)[0]
-        scores = answer["scores"]
+        values = answer["probabilities"] if task == "multiclass" else answer["scores"]
     except (ValueError, LookupError, TypeError):
         return [problem(serving.label, "serving", f"/score answered an unexpected body: {body[:300]}", "check the serving image is the one the plan pins")]
-    if len(scores) != 1 or not all(isinstance(s, (int, float)) and 0.0 <= s <= 1.0 for s in scores):
-        return [problem(serving.label, "serving", f"scores {scores} are not one probability for one record", "check the exported model's output contract")]
+    if len(values) != 1 or not _shaped(values[0], task):
+        return [problem(serving.label, "serving", f"{values} is not one {task} answer for one record", "check the exported model's output contract")]
     if answer.get("model_name") not in (None, model):
-        return [problem(serving.label, "serving", f"it serves {answer.get('model_name')}, not {model}", "point SAHAB_MODEL_NAME at the registered model")]
+        return [problem(serving.label, "serving", f"it serves {answer.get('model_name')}, not {model}", "point SAHAB_PROJECT at the project of this service")]
     return []
+
+
+def _shaped(value: Any, task: str) -> bool:
+    if task == "multiclass":
+        return isinstance(value, list) and len(value) >= 2 and all(isinstance(p, int | float) and 0.0 <= p <= 1.0 for p in value) and abs(sum(value) - 1) < 1e-3
+    if task == "regression":
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, int | float) and 0.0 <= value <= 1.0
 
 
 # --- the drift job ---------------------------------------------------------------------------------
@@ -192,8 +200,8 @@ def drift_cronjob_last_run(ref: str, cronjobs: list[dict[str, Any]], jobs: list[
             )
         ]
     last = max(finished, key=lambda j: (j.get("status") or {}).get("startTime") or (j.get("metadata") or {}).get("creationTimestamp") or "")
-    if _condition(last, "Failed"):
-        cond = _condition(last, "Failed")
+    cond = _condition(last, "Failed")
+    if cond:
         return [
             problem(
                 f"{namespace}/{last['metadata']['name']}",
@@ -210,15 +218,17 @@ def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def drift_schedule_last_run(status_file: Path, log: Path | None = None) -> list[str]:
-    """The local drift schedule's last run exited 0 (`workloads.local.schedule --status FILE`)."""
-    label = f"drift ({status_file})"
+    """A local monitoring schedule's last run exited 0 (`workloads.local.schedule --status FILE`)."""
+    label = f"monitoring ({status_file})"
     try:
         status = json.loads(Path(status_file).read_text())
     except OSError:
-        return [problem(label, "local drift job", "it has not finished a run yet", "wait for its first run (`sahab local status`), then verify again")]
+        return [problem(label, "local monitoring job", "it has not finished a run yet", "wait for its first run (`sahab local status`), then verify again")]
     except ValueError as e:
-        return [problem(label, "local drift job", f"its status file is not JSON ({e})", "restart the platform (`sahab local down && sahab local up`)")]
+        return [problem(label, "local monitoring job", f"its status file is not JSON ({e})", "restart the platform (`sahab local down && sahab local up`)")]
     if status.get("last_exit") != 0:
         when = datetime.fromtimestamp(status.get("last_start") or 0, UTC).isoformat(timespec="seconds")
-        return [problem(label, "local drift job", f"its last run (started {when}) exited {status.get('last_exit')}", f"see its log{f' {log}' if log else ''}")]
+        return [
+            problem(label, "local monitoring job", f"its last run (started {when}) exited {status.get('last_exit')}", f"see its log{f' {log}' if log else ''}")
+        ]
     return []

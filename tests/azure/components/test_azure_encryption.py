@@ -71,9 +71,10 @@ def test_every_key_is_hsm_backed_and_rotates(vault: Built, purpose: str):
     expect(key, "vaultName", vault.child("keys-vault").outputs["name"])
     expect(key, "properties.kty", "RSA-HSM")
     expect(key, "properties.keySize", 2048 if purpose == "cluster" else 3072)
-    # The cluster key's version is pinned by AKS KMS until `pulumi up` hands it the next one, and the
-    # old version must stay valid until the rotation after (use-kms-etcd-encryption.md): three periods.
-    expect(key, "properties.rotationPolicy.attributes.expiryTime", "P540D" if purpose == "cluster" else "P360D")
+    # The cluster and cache keys' versions are pinned (AKS KMS, Azure Managed Redis) until `pulumi up`
+    # hands them the next one, and the old version must stay valid until the rotation after
+    # (use-kms-etcd-encryption.md): three periods.
+    expect(key, "properties.rotationPolicy.attributes.expiryTime", "P540D" if purpose in ("cluster", "cache") else "P360D")
     actions = {a["action"]["type"]: a["trigger"] for a in prop(key, "properties.rotationPolicy.lifetimeActions")}
     assert actions == {"rotate": {"timeAfterCreate": "P180D"}, "notify": {"timeBeforeExpiry": "P30D"}}, (
         f"{key.urn}: properties.rotationPolicy.lifetimeActions {actions}"
@@ -110,14 +111,17 @@ def test_rotation_below_90_days_is_refused_before_any_resource():
     assert not refusal.children, f"KeyVault registered {[r.urn for r in refusal.children]} before refusing rotation_days"
 
 
-def test_cluster_key_version_outlives_the_next_rotation(vault: Built):
-    """AKS KMS takes a versioned key id (it cannot follow rotations by itself): the pinned version
-    must stay valid past the next rotation, or the API server loses etcd (issue 21)."""
-    key = vault.child("keys-cluster", "azure-native:keyvault:Key")
+@pytest.mark.parametrize("purpose", ["cluster", "cache"])
+def test_pinned_key_versions_outlive_the_next_rotation(vault: Built, purpose: str):
+    """AKS KMS and Azure Managed Redis take a versioned key id (they cannot follow rotations by
+    themselves): the pinned version must stay valid past the next rotation, or the API server loses
+    etcd (issue 21)."""
+    key = vault.child(f"keys-{purpose}", "azure-native:keyvault:Key")
     days = int(prop(key, "properties.rotationPolicy.attributes.expiryTime")[1:-1])
     rotate = int(next(a["trigger"]["timeAfterCreate"] for a in prop(key, "properties.rotationPolicy.lifetimeActions") if a["action"]["type"] == "rotate")[1:-1])
     assert days > 2 * rotate, f"{key.urn}: expires after {days} days, not past the second rotation ({2 * rotate} days)"
-    assert vault.component.cluster_key_versioned_id is not None, f"{vault.urn}: no versioned cluster key id for AKS KMS"
+    versioned = vault.output("versioned_key_ids").value[purpose]
+    assert versioned == key.outputs["keyUriWithVersion"], f"{vault.urn}: versioned_key_ids[{purpose}] {versioned}"
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,14 @@ import pytest
 from components.azure._common import ROLES
 from components.azure.identity import AUDIENCE, AzureWorkloadIdentity, AzureWorkloadIdentityArgs
 from components.azure.storage import CONTAINERS
-from components.workloads import WORKLOADS, Workload, split_grant
+from components.workloads import Workload, platform_workloads, split_grant
 from tests.components.component_helpers import LOCATION, Built, build, expect, prop, refused
 
 ISSUER = f"https://{LOCATION}.oic.prod-aks.azure.com/tenant/cluster/"
 CONTAINER_IDS = {p: f"/accounts/data/blobServices/default/containers/{p}" for p in CONTAINERS}
 VAULT = "/vaults/sahabunitkv"
+# The shared workloads and two projects' four roles each (components/workloads.py).
+WORKLOADS = platform_workloads(("churn", "eta"))
 BY_NAME = {w.name: w for w in WORKLOADS}
 ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
@@ -61,15 +63,8 @@ def test_roles_reach_only_the_workloads_containers_and_secrets(identity: Built, 
     w = BY_NAME[workload]
     principal = identity.child(f"wi-{workload}").outputs["principalId"]
     mine = [a for a in identity.of_type(ASSIGNMENT) if prop(a, "principalId") == principal]
-    expected = {}
-    for grant in w.read_buckets:
-        if grant not in w.write_buckets:
-            expected[(CONTAINER_IDS[split_grant(grant)[0]], _role("Storage Blob Data Reader"))] = split_grant(grant)[1]
-    for grant in w.write_buckets:
-        expected[(CONTAINER_IDS[split_grant(grant)[0]], _role("Storage Blob Data Contributor"))] = split_grant(grant)[1]
-    for secret in w.secrets:
-        expected[(f"{VAULT}/secrets/{secret}", _role("Key Vault Secrets User"))] = ""
-    got = {(prop(a, "scope"), prop(a, "roleDefinitionId")): a for a in mine}
+    got = {(prop(a, "scope"), prop(a, "roleDefinitionId"), _prefix(prop(a, "condition", None))): a for a in mine}
+    expected = {(scope, role, prefix): prefix for (scope, role, prefix) in expected_keys(w)}
     assert sorted(got) == sorted(expected), f"{identity.urn}: {workload}'s role assignments {sorted(got)}, expected {sorted(expected)}"
     for key, prefix in expected.items():
         a = got[key]
@@ -80,6 +75,33 @@ def test_roles_reach_only_the_workloads_containers_and_secrets(identity: Built, 
         else:
             assert condition is None, f"{a.urn}: condition {condition!r} on a whole-container grant"
         expect(a, "principalType", "ServicePrincipal")
+
+
+def _prefix(condition: str | None) -> str:
+    """The prefix a path condition limits blobs to ('' for none)."""
+    if not condition:
+        return ""
+    return condition.split("StringStartsWith '", 1)[1].split("'", 1)[0]
+
+
+def expected_keys(w: Workload) -> list[tuple[str, str, str]]:
+    """(scope, role, prefix) of each assignment `w` must get: one per grant (two grants in one container are two assignments)."""
+    out = [(CONTAINER_IDS[split_grant(g)[0]], _role("Storage Blob Data Reader"), split_grant(g)[1]) for g in w.read_buckets if g not in w.write_buckets]
+    out += [(CONTAINER_IDS[split_grant(g)[0]], _role("Storage Blob Data Contributor"), split_grant(g)[1]) for g in w.write_buckets]
+    return out + [(f"{VAULT}/secrets/{s}", _role("Key Vault Secrets User"), "") for s in w.secrets]
+
+
+@pytest.mark.parametrize("workload", [w.name for w in WORKLOADS if w.project])
+def test_a_project_identity_has_no_grant_on_another_projects_prefixes(identity: Built, workload: str):
+    w = BY_NAME[workload]
+    other = "eta" if w.project == "churn" else "churn"
+    principal = identity.child(f"wi-{workload}").outputs["principalId"]
+    for a in identity.of_type(ASSIGNMENT):
+        if prop(a, "principalId") != principal or "/containers/" not in prop(a, "scope"):
+            continue
+        prefix = _prefix(prop(a, "condition", None))
+        assert prefix, f"{a.urn}: a project's blob role on a whole container"
+        assert f"/{other}/" not in f"/{prefix}" and w.project in prefix, f"{a.urn}: {workload}'s grant under {prefix!r}, not its own project's"
 
 
 def test_client_ids_output_names_every_workload(identity: Built):

@@ -95,7 +95,7 @@ def test_internet_inbound_is_denied_on_every_subnet(net: Built, role: str):
 
 # Inbound allows per subnet: (source role, ports); everything else from the VNet is denied after them.
 ADMITTED = {
-    "data": {("nodes", frozenset({str(POSTGRES_PORT)})), ("data", frozenset({str(POSTGRES_PORT)}))},
+    "data": {("nodes", frozenset({str(POSTGRES_PORT)})), ("data", frozenset({str(POSTGRES_PORT), "6432"}))},
     "endpoints": {("nodes", frozenset({"443"})), ("nodes", frozenset({"10000"}))},
     "apiserver": {("nodes", frozenset({"443", "4443"})), ("AzureLoadBalancer", frozenset({"9988"}))},
 }
@@ -120,7 +120,7 @@ def test_postgres_subnet_reaches_only_storage_and_entra_through_a_nat_gateway(ne
     data = plan_subnets(CIDR)["data"]
     out = _rules(net, "data", "Outbound")
     allowed = {(r["destinationAddressPrefix"], frozenset(_ports(r))) for r in out if r["access"] == "Allow"}
-    assert allowed == {(data, frozenset({"5432"})), ("Storage.UAENorth", frozenset({"443"})), ("AzureActiveDirectory", frozenset({"443"}))}, (
+    assert allowed == {(data, frozenset({"5432", "6432"})), ("Storage.UAENorth", frozenset({"443"})), ("AzureActiveDirectory", frozenset({"443"}))}, (
         f"net-data-nsg: outbound allows {sorted(allowed)}"
     )
     denied = [r for r in out if r["access"] == "Deny"]

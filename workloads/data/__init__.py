@@ -1,1 +1,0 @@
-"""Synthetic transaction data for the reference use case (generated here, never downloaded)."""
