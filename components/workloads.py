@@ -145,7 +145,8 @@ def project_workloads(project: str, team: str | None = None) -> tuple[Workload, 
     """
     p = ProjectPrefixes(project)
     ns = NAMESPACES
-    rows = (
+    # (role, namespace, what it reads, what it writes)
+    rows: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
         ("serving", ns["serving"], (p.mlflow,), (p.serving_log, p.labels)),
         ("training", ns["training"], (p.serving_log, p.data_lake), (p.feast, p.checkpoints, p.mlflow)),
         ("monitoring", ns["monitoring"], (p.serving_log, p.labels, p.mlflow), (p.drift_state,)),

@@ -25,7 +25,7 @@ from stacks.offerings import CAPACITY, allocatable
 from stacks.spec import AwsPlatformSpec, EksGpuPoolSpec, EksTierSpec
 
 
-def build_aws(spec: AwsPlatformSpec) -> CloudPlatform:
+def build_aws(spec: AwsPlatformSpec) -> CloudPlatform[AwsPlatformSpec]:
     env = spec.name
     tags = spec.tags.resource_tags()
     # One explicit provider pinned to the spec's region; every component inherits it through its

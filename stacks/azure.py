@@ -35,7 +35,7 @@ SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "
 SPOT_TOLERATION = {**SPOT_TAINT, "operator": "Equal"}
 
 
-def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
+def build_azure(spec: AzurePlatformSpec) -> CloudPlatform[AzurePlatformSpec]:
     env, loc, region = spec.name, spec.region, AZURE_REGIONS[spec.region]
     tags = spec.tags.resource_tags()
     zones = spec.availability_zones
@@ -153,11 +153,16 @@ def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
         opts,
     )
     db_spec, cache_spec = spec.databases.registry, spec.databases.online_store
-    data_common = dict(environment=env, resource_group=groups.data, location=loc, vault_name=keys.vault_name, cmk_identity_id=keys.cmk_identity_id, tags=tags)
+    # Both data services: in the data resource group, their secrets in the platform's vault, encrypted by the CMK identity.
     db = c.PostgresServer(
         f"{env}-registry-db",
         c.PostgresServerArgs(
-            **data_common,
+            environment=env,
+            resource_group=groups.data,
+            location=loc,
+            vault_name=keys.vault_name,
+            cmk_identity_id=keys.cmk_identity_id,
+            tags=tags,
             key_id=keys.key_ids["database"],
             subnet_id=subnets["data"],
             dns_zone_id=dns["postgres"],
@@ -173,7 +178,12 @@ def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
     cache = c.ManagedRedis(
         f"{env}-online-store",
         c.ManagedRedisArgs(
-            **data_common,
+            environment=env,
+            resource_group=groups.data,
+            location=loc,
+            vault_name=keys.vault_name,
+            cmk_identity_id=keys.cmk_identity_id,
+            tags=tags,
             key_id=keys.versioned_key_ids["cache"],  # Azure Managed Redis takes a versioned key URL only
             endpoint_subnet_id=subnets["endpoints"],
             dns_zone_id=dns["redisEnterprise"],
@@ -230,7 +240,7 @@ def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
             pod_labels=WORKLOAD_IDENTITY_USE,
             workload_env={"AZURE_STORAGE_ACCOUNT_NAME": storage.data_account_name},
             # Entra ID tokens carry group object ids: the platform's RoleBindings name those.
-            kubernetes_groups=dict(spec.azure.access_groups),
+            kubernetes_groups={role: group for role, group in spec.azure.access_groups.items()},
             gpu_node_tolerations=(SPOT_TOLERATION,) if any(p.capacity == "spot" for p in spec.gpu_pools) else (),
             # Azure Managed Redis listens on its database's port, reached through the private endpoint in the
             # endpoints subnet (inside spec.network.cidr, which the workloads' Redis egress rules name).

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import pulumi
 
@@ -44,27 +44,33 @@ from stacks.capacity import Allocatable
 if TYPE_CHECKING:
     from stacks.spec import PlatformSpec
 
+SpecT = TypeVar("SpecT", bound="PlatformSpec", contravariant=True)
+"""The spec model of one cloud (`AwsPlatformSpec`, ...): its adapter reads only that cloud's fields."""
 
-class CloudAdapter(Protocol):
-    """What the Kubernetes layer asks the cloud for. Implementations are small frozen dataclasses."""
 
-    cluster: ClusterCloud
-    """The components' view: storage class, load balancer annotations, region variables, identity wiring."""
+class CloudAdapter(Protocol[SpecT]):
+    """What the Kubernetes layer asks the cloud for. Implementations are small frozen dataclasses, each
+    for its own cloud's spec (`EksAdapter` is a `CloudAdapter[AwsPlatformSpec]`)."""
+
+    @property
+    def cluster(self) -> ClusterCloud:
+        """The components' view: storage class, load balancer annotations, region variables, identity wiring."""
+        ...
 
     def object_uri(self, purpose: str, prefix: str) -> pulumi.Output[str]:
         """URI of `prefix` in the object store of `purpose` (a `components.workloads` bucket purpose)."""
         ...
 
-    def cluster_access(self, spec: PlatformSpec) -> None:
+    def cluster_access(self, spec: SpecT) -> None:
         """Map the spec's cloud identities to the platform's Kubernetes groups (may register cloud resources)."""
         ...
 
-    def node_autoscaling(self, spec: PlatformSpec, k8s_opts: pulumi.ResourceOptions) -> None:
+    def node_autoscaling(self, spec: SpecT, k8s_opts: pulumi.ResourceOptions) -> None:
         """Whatever scales the nodes: cloud-side identity plus in-cluster controller, or nothing in-cluster
         where the cloud runs the autoscaler itself (AKS)."""
         ...
 
-    def interruption_metrics(self, spec: PlatformSpec) -> bool:
+    def interruption_metrics(self, spec: SpecT) -> bool:
         """Whether what `node_autoscaling` installs exports spot-interruption metrics (the spot alerts need them)."""
         ...
 
@@ -75,7 +81,7 @@ class CloudAdapter(Protocol):
 
 
 @dataclass(frozen=True)
-class CloudPlatform:
+class CloudPlatform(Generic[SpecT]):
     """What the platform layer and the stack outputs need from a cloud layer (AWS, Azure, a cluster),
     in neutral words; the values are the cloud's own references (ARNs on AWS, resource / Key Vault
     ids and client ids on Azure, `env:` sources and in-cluster names on an existing cluster)."""
@@ -101,10 +107,10 @@ class CloudPlatform:
     """AWS account id / Azure subscription id."""
     provider: pulumi.ProviderResource | None
     """The cloud layer's provider (region-pinned, default tags): later layers reuse it. None without a cloud."""
-    adapter: CloudAdapter
+    adapter: CloudAdapter[SpecT]
     """Everything cloud-specific the Kubernetes layer needs."""
     kube_context: str | None = None
     """Context of `kubeconfig` to use (an existing cluster's kubeconfig may hold several); None: its current one."""
-    in_cluster: tuple[Callable[[PlatformSpec, pulumi.ResourceOptions], None], ...] = ()
+    in_cluster: tuple[Callable[[SpecT, pulumi.ResourceOptions], None], ...] = ()
     """What the cloud layer runs inside the cluster once the platform namespaces exist (called with the
     Kubernetes provider, after tenancy): an existing cluster's PostgreSQL, Redis and object store. Empty on EKS/AKS."""

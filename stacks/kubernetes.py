@@ -8,6 +8,7 @@ autoscaling and what it exports, what a node leaves for pods) comes from `cloud.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,6 +23,7 @@ from components.kubernetes.tenancy import GROUPS
 from components.kubernetes.workflows import ProjectPipeline, ProjectPipelineArgs, WorkflowEngine, WorkflowEngineArgs
 from components.workloads import NAMESPACES, ProjectPrefixes, project_workloads, split_grant, team_namespace, workload
 from stacks import prices
+from stacks.capacity import Allocatable
 from stacks.cloud import CloudAdapter, CloudPlatform
 from stacks.spec import DeployedProject, PlatformSpec, deploy
 
@@ -29,15 +31,20 @@ from stacks.spec import DeployedProject, PlatformSpec, deploy
 # socket: hostPath volumes, which only the `privileged` level admits.
 GPU_NAMESPACE_REASON = "NVIDIA device plugin and DCGM exporter mount kubelet hostPath sockets (device-plugins, pod-resources)"
 
+Spec = TypeVar("Spec", bound=PlatformSpec)
+"""One cloud's spec model, and the cloud layer built from it (its adapter reads that model)."""
 
-def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
+
+def build_kubernetes(spec: Spec, cloud: CloudPlatform[Spec]) -> None:
     layer, env = spec.kubernetes, spec.name
     provider = k8s.Provider(f"{env}-k8s", kubeconfig=cloud.kubeconfig, context=cloud.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(providers=[provider])
     adapter = cloud.adapter
     on = adapter.cluster  # what the components need to know about the cluster's cloud
     host, cidr, release = cloud.registry_host, spec.network.cidr, layer.release
-    data_key = cloud.keys.apply(lambda k: k.get("data"))  # none on an existing cluster (its disks' own encryption)
+    # The storage class's key where it takes one (EKS, AKS: the cloud layer's `data` key); an existing
+    # cluster's has none (its disks' own encryption).
+    data_key = cloud.keys.apply(lambda k: k["data"]) if on.storage_key_parameter else None
     bucket_uri = adapter.object_uri
     # MLflow's own spelling of the artifact store (wasbs:// on Azure), for its server and new experiments.
     mlflow_artifacts = bucket_uri("experiment-artifacts", "mlflow").apply(artifact_uri)
@@ -150,9 +157,10 @@ def build_kubernetes(spec: PlatformSpec, cloud: CloudPlatform) -> None:
         build_project(spec, project, shared)
 
 
-def _offer(adapter: CloudAdapter, region: str, name: str, selector: dict[str, str], machine_types: tuple[str, ...], tolerations: tuple = ()) -> NodeOffer:
+def _offer(adapter: CloudAdapter[Any], region: str, name: str, selector: dict[str, str], machine_types: tuple[str, ...], tolerations: tuple = ()) -> NodeOffer:
     """The nodes a notebook profile lands on: the smallest machine type's allocatable room and its price."""
-    rooms = [(t, adapter.node_allocatable(t)) for t in machine_types] or [(None, adapter.node_allocatable(None))]
+    rooms: list[tuple[str | None, Allocatable | None]] = [(t, adapter.node_allocatable(t)) for t in machine_types]
+    rooms = rooms or [(None, adapter.node_allocatable(None))]
     known = [(t, a) for t, a in rooms if a is not None]
     if not known:
         return NodeOffer(name, selector, tolerations)
@@ -169,7 +177,7 @@ def _offer(adapter: CloudAdapter, region: str, name: str, selector: dict[str, st
     )
 
 
-def _notebooks(spec: PlatformSpec, cloud: CloudPlatform, deployed: list[DeployedProject], tracking_uri, storage_class, opts: pulumi.ResourceOptions) -> None:
+def _notebooks(spec: Spec, cloud: CloudPlatform[Spec], deployed: list[DeployedProject], tracking_uri, storage_class, opts: pulumi.ResourceOptions) -> None:
     """JupyterHub with one profile list from the teams' quotas and the GPU pools (components/kubernetes/notebooks.py)."""
     env, adapter, on, ns = spec.name, cloud.adapter, cloud.adapter.cluster, NAMESPACES
     feast = {p.name: adapter.object_uri(*split_grant(ProjectPrefixes(p.name).feast)).apply(lambda u: u.rstrip("/")) for p in deployed}
@@ -215,7 +223,8 @@ class _Shared:
     """What every project's components share: the cluster's adapter, images, MLflow, the Pushgateway, the online store."""
 
     env: str
-    adapter: CloudAdapter
+    adapter: CloudAdapter[Any]
+    """Only its spec-free answers (object URIs, node capacity) are asked here."""
     host: pulumi.Input[str]
     release: str
     cidr: str
@@ -267,13 +276,18 @@ def build_project(spec: PlatformSpec, project: DeployedProject, shared: _Shared)
         shared.opts,
     )
     training = roles["training"]
+    # Where training runs: a GPU pool (by its node label), or the platform's CPU tier (by its labels).
+    gpu_pool: str | None = None
+    gpus = 0
+    node_selector: dict[str, str] = {}
     if project.training_pool is not None:
         pool = next(p for p in spec.gpu_pools if p.name == project.training_pool)
-        placement: dict = {"gpu_pool": f"{env}-{pool.name}", "gpus": project.training_gpus}
+        gpu_pool, gpus = f"{env}-{pool.name}", project.training_gpus
         sized = _sized(adapter, pool.machine_types, cpu=project.training_cpu, memory_gib=project.training_memory_gib, gpu_node=True)
     else:
-        placement = {"node_selector": _cpu_tier(spec, "platform")}
+        node_selector = _cpu_tier(spec, "platform")
         sized = _sized(adapter, _tier_types(spec, "platform"), cpu=project.training_cpu, memory_gib=project.training_memory_gib)
+    step = _sized(adapter, _tier_types(spec, "platform"), cpu=2, memory_gib=8)  # the export Job and the pipeline's CPU steps
     retrain = kc.Training(
         f"{env}-{name}-training",
         kc.TrainingArgs(
@@ -292,9 +306,12 @@ def build_project(spec: PlatformSpec, project: DeployedProject, shared: _Shared)
             redis_endpoint=shared.redis_endpoint,
             redis_secret=shared.redis_secret,
             grace_seconds=layer.training.checkpoint_grace_seconds,
-            **placement,
+            gpu_pool=gpu_pool,
+            gpus=gpus,
+            node_selector=node_selector,
             **sized,
-            **{f"export_{k}": v for k, v in _sized(adapter, _tier_types(spec, "platform"), cpu=2, memory_gib=8).items()},
+            export_cpu=step["cpu"],
+            export_memory=step["memory"],
             cloud=on,
         ),
         shared.opts,
@@ -318,11 +335,12 @@ def build_project(spec: PlatformSpec, project: DeployedProject, shared: _Shared)
             redis_endpoint=shared.redis_endpoint,
             redis_secret=shared.redis_secret,
             node_selector=_cpu_tier(spec, "platform"),
-            gpu_pool=placement.get("gpu_pool"),
-            gpus=int(placement.get("gpus") or 0),
+            gpu_pool=gpu_pool,
+            gpus=gpus,
             train_cpu=sized["cpu"],
             train_memory=sized["memory"],
-            **{f"step_{k}": v for k, v in _sized(adapter, _tier_types(spec, "platform"), cpu=2, memory_gib=8).items()},
+            step_cpu=step["cpu"],
+            step_memory=step["memory"],
             grace_seconds=layer.training.checkpoint_grace_seconds,
             trigger_namespace=roles["monitoring"].namespace,
             trigger_service_account=roles["monitoring"].service_account,
@@ -439,7 +457,14 @@ NODE_DAEMONS = (250, 512)  # (CPU millicores, MiB)
 GPU_NODE_DAEMONS = (150, 320)
 
 
-def _sized(adapter: CloudAdapter, machine_types: tuple[str, ...], *, cpu: float, memory_gib: float, gpu_node: bool = False) -> dict[str, str]:
+class PodSize(TypedDict):
+    """A container's resource requests, in Kubernetes quantities (`cpu="7"`, `memory="31Gi"`)."""
+
+    cpu: str
+    memory: str
+
+
+def _sized(adapter: CloudAdapter[Any], machine_types: tuple[str, ...], *, cpu: float, memory_gib: float, gpu_node: bool = False) -> PodSize:
     """Requests of a pod that wants `cpu` cores and `memory_gib` GiB, cut down (to whole cores, whole
     GiB) to what one node of the smallest of `machine_types` leaves after kube-reserved, eviction and
     the DaemonSets: otherwise it never schedules and the autoscaler never adds a node for it. No
@@ -449,7 +474,7 @@ def _sized(adapter: CloudAdapter, machine_types: tuple[str, ...], *, cpu: float,
     rooms = [adapter.node_allocatable(t) for t in machine_types or (None,)]
     known = [r for r in rooms if r is not None]
     if not known or len(known) < len(rooms):
-        return {"cpu": _cpu(want_m), "memory": _memory(want_mi)}
+        return PodSize(cpu=_cpu(want_m), memory=_memory(want_mi))
     node = min(known, key=lambda a: (a.cpu_millicores, a.memory_mib))
     daemons = [NODE_DAEMONS, GPU_NODE_DAEMONS] if gpu_node else [NODE_DAEMONS]
     free_cpu = node.cpu_millicores - sum(d[0] for d in daemons)
@@ -458,7 +483,7 @@ def _sized(adapter: CloudAdapter, machine_types: tuple[str, ...], *, cpu: float,
     if cpu_m <= 0 or mem_mi <= 0:
         where = f"machine types {list(machine_types)}" if machine_types else "the cluster's nodes (onprem.minimum)"
         raise pulumi.RunError(f"{where}: a node leaves {free_cpu}m CPU / {free_mib}Mi for pods, too little for one; use larger machines")
-    return {"cpu": _cpu(cpu_m), "memory": _memory(mem_mi)}
+    return PodSize(cpu=_cpu(cpu_m), memory=_memory(mem_mi))
 
 
 def _cpu(millicores: int) -> str:

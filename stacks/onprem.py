@@ -81,7 +81,7 @@ class ClusterAdapter:
         return self.node  # machine types mean nothing here: every node is the declared share
 
 
-def build_onprem(spec: KubernetesPlatformSpec) -> CloudPlatform:
+def build_onprem(spec: KubernetesPlatformSpec) -> CloudPlatform[KubernetesPlatformSpec]:
     onprem = spec.onprem
     env, ns = spec.name, DATA_SERVICES_NAMESPACE
     projects = tuple(b.name for b in spec.kubernetes.projects)

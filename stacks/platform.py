@@ -42,21 +42,22 @@ def cloud_sdk(cloud: str) -> Iterator[None]:
 
 # The cloud layers are imported on use: an AWS plan never loads pulumi-azure-native, an Azure plan
 # never loads pulumi-aws, and `cloud: kubernetes` needs neither (tests/stacks/test_cloud_sdk_extras.py).
-def build_aws(spec: AwsPlatformSpec) -> CloudPlatform:
+def build_aws(spec: AwsPlatformSpec) -> CloudPlatform[AwsPlatformSpec]:
     with cloud_sdk("aws"):
         from stacks.aws import build_aws as build
 
     return build(spec)
 
 
-def build_azure(spec: AzurePlatformSpec) -> CloudPlatform:
+def build_azure(spec: AzurePlatformSpec) -> CloudPlatform[AzurePlatformSpec]:
     with cloud_sdk("azure"):
         from stacks.azure import build_azure as build
 
     return build(spec)
 
 
-CLOUDS: dict[str, Callable[[Any], CloudPlatform]] = {"aws": build_aws, "azure": build_azure, "kubernetes": build_onprem}
+# Each builder takes its own cloud's spec model; `build` hands it the one `spec.cloud` names.
+CLOUDS: dict[str, Callable[[Any], CloudPlatform[Any]]] = {"aws": build_aws, "azure": build_azure, "kubernetes": build_onprem}
 
 
 def read_spec() -> PlatformSpec:
@@ -70,7 +71,7 @@ def read_spec() -> PlatformSpec:
         raise pulumi.RunError(str(e)) from None
 
 
-def build(spec: PlatformSpec) -> CloudPlatform:
+def build(spec: PlatformSpec) -> CloudPlatform[Any]:
     if spec.cloud not in CLOUDS:
         raise pulumi.RunError(f"sahab:platform.cloud: {spec.cloud!r} is not implemented in this release; available: {sorted(CLOUDS)}")
     cloud = CLOUDS[spec.cloud](spec)
@@ -79,7 +80,7 @@ def build(spec: PlatformSpec) -> CloudPlatform:
     return cloud
 
 
-def export(spec: PlatformSpec, cloud: CloudPlatform) -> None:
+def export(spec: PlatformSpec, cloud: CloudPlatform[Any]) -> None:
     """Stack outputs: the names workloads read as environment variables (never hard-coded)."""
     pulumi.export("environment", spec.name)
     pulumi.export("region", cloud.region)

@@ -113,10 +113,11 @@ class Cluster(pulumi.ComponentResource):
             association = admins.get(args.deployer_role_arn) or _cluster_admin(f"{name}-deployer", cluster, args.deployer_role_arn, self)
             deployer_ready.append(association.id)
             cluster_sg = cluster.vpc_config.apply(lambda v: v["cluster_security_group_id"] if isinstance(v, dict) else v.cluster_security_group_id)
-            sources = [{"cidr_ipv4": c} for c in args.deployer_cidrs] + (
-                [{"referenced_security_group_id": args.deployer_security_group_id}] if args.deployer_security_group_id else []
-            )
-            for i, source in enumerate(sources):
+            # One rule per source: (CIDR, None) per deployer CIDR, or (None, the deployer's security group).
+            sources: list[tuple[str | None, str | None]] = [(c, None) for c in args.deployer_cidrs]
+            if args.deployer_security_group_id:
+                sources.append((None, args.deployer_security_group_id))
+            for i, (cidr, group) in enumerate(sources):
                 rule = aws.vpc.SecurityGroupIngressRule(
                     f"{name}-deployer-api-{i}",
                     security_group_id=cluster_sg,
@@ -124,7 +125,8 @@ class Cluster(pulumi.ComponentResource):
                     from_port=443,
                     to_port=443,
                     description="pulumi up (the deployer) to the private API endpoint",
-                    **source,
+                    cidr_ipv4=cidr,  # None: not sent (the SDK drops None inputs)
+                    referenced_security_group_id=group,
                     opts=child,
                 )
                 deployer_ready.append(rule.id)
@@ -160,11 +162,11 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         for addon in ADDONS:
-            extra = {}
+            # None: not sent (the SDK drops None inputs), as for the addons without either.
+            pod_identity: list[aws.eks.AddonPodIdentityAssociationArgsDict] | None = None
             if addon == "aws-ebs-csi-driver":
-                extra["pod_identity_associations"] = [{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}]
-            if addon in ADDON_CONFIGURATION:
-                extra["configuration_values"] = json.dumps(ADDON_CONFIGURATION[addon])
+                pod_identity = [{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}]
+            configuration = json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None
             # vpc-cni, coredns and kube-proxy come pre-installed (self-managed): OVERWRITE on create
             # takes them over instead of failing on their conflicting fields.
             aws.eks.Addon(
@@ -173,7 +175,8 @@ class Cluster(pulumi.ComponentResource):
                 addon_name=addon,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
-                **extra,
+                pod_identity_associations=pod_identity,
+                configuration_values=configuration,
                 opts=child,
             )
 

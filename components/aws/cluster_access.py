@@ -4,6 +4,7 @@ No access policy is associated: what a group may do is Kubernetes RBAC, reviewab
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -18,7 +19,7 @@ _RESERVED = ("system:", "eks:", "amazon:", "aws:", "iam:", "kubernetes-")
 class ClusterAccessArgs:
     cluster_name: pulumi.Input[str]
     """EKS cluster the entries belong to."""
-    role_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    role_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """IAM role ARN -> Kubernetes groups it is mapped to."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags of the access entries."""

@@ -3,8 +3,10 @@ EKS Pod Identity, each scoped to its own buckets, the data key and its own secre
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -49,12 +51,17 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 cluster_name=args.cluster_name,
                 namespace=w.namespace,
                 service_account=w.service_account,
-                policy=pulumi.Output.all(args.bucket_arns, args.secret_arns, args.data_key_arn).apply(lambda a, w=w: _access_policy(w, *a)),
+                policy=pulumi.Output.all(args.bucket_arns, args.secret_arns, args.data_key_arn).apply(functools.partial(_resolved_policy, w)),
                 description=f"Sahab {w.name} workload ({w.namespace}/{w.service_account})",
             )
             arns[w.name] = role.arn
         self.role_arns = pulumi.Output.all(**arns)
         self.register_outputs({"role_arns": self.role_arns})
+
+
+def _resolved_policy(w: Workload, resolved: list[Any]) -> str:
+    """`_access_policy` over what `Output.all(bucket_arns, secret_arns, data_key_arn)` resolved to."""
+    return _access_policy(w, *resolved)
 
 
 def _access_policy(w: Workload, buckets: dict[str, str], secrets: dict[str, str], key_arn: str) -> str:

@@ -42,6 +42,8 @@ def plan_subnets(cidr: str, zones: int) -> dict[str, list[str]]:
     Deterministic, non-overlapping, and leaves 5/8 of the space free for later tiers.
     """
     net = ipaddress.ip_network(cidr)
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ValueError(f"cidr: {cidr} is not an IPv4 range; a VPC's primary range is IPv4 (e.g. 10.40.0.0/16)")
     eighths = list(net.subnets(new_prefix=net.prefixlen + 3))
     data_block, public_block = eighths[zones], eighths[zones + 1]
     return {

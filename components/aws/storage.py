@@ -107,8 +107,8 @@ class Storage(pulumi.ComponentResource):
         self.register_outputs({"bucket_names": self.bucket_names, "bucket_arns": self.bucket_arns})
 
 
-def _lifecycle_rules(purpose: str, args: StorageArgs) -> list[dict]:
-    rules: list[dict] = [
+def _lifecycle_rules(purpose: str, args: StorageArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+    rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
         {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {}, "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
     ]
     if purpose != "audit":

@@ -88,7 +88,7 @@ def propagated(name: str, grants: list[authorization.RoleAssignment], seconds: i
     )
 
 
-def after(value: pulumi.Input[str], ready: pulumi.Resource) -> pulumi.Output[str]:
+def after(value: pulumi.Input[str], ready: pulumi.CustomResource) -> pulumi.Output[str]:
     """`value`, available only once `ready` is created: whatever takes it as an input depends on `ready`."""
     return pulumi.Output.all(value, ready.id).apply(lambda v: v[0])
 

@@ -16,6 +16,7 @@ names, never the device code AKS answers with."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,14 @@ INSIGHTS_STREAMS = (
     "Microsoft-ContainerNodeInventory",
     "Microsoft-Perf",
 )
+
+
+def kubelet_object_id(identity_profile: Mapping[str, cs.outputs.UserAssignedIdentityManagedClusterResponse] | None) -> str:
+    """The object id of the kubelet's identity (the one that pulls images), from the cluster's `identityProfile`."""
+    kubelet = (identity_profile or {}).get("kubeletidentity")
+    if kubelet is None or kubelet.object_id is None:
+        raise ValueError(f"identityProfile: AKS reported no kubelet identity object id (got {identity_profile!r}); the registry's AcrPull needs it")
+    return kubelet.object_id
 
 
 def use_login(kubeconfig: str, login: str) -> str:
@@ -165,7 +174,7 @@ class AksCluster(pulumi.ComponentResource):
             kubernetes_version=args.kubernetes_version,
             node_resource_group=args.node_resource_group,
             sku=cs.ManagedClusterSKUArgs(name="Base", tier="Standard"),
-            identity=cs.ManagedClusterIdentityArgs(type="UserAssigned", user_assigned_identities=[identity.id]),
+            identity=cs.ManagedClusterIdentityArgs(type=cs.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[identity.id]),
             enable_rbac=True,
             disable_local_accounts=True,
             aad_profile=cs.ManagedClusterAADProfileArgs(
@@ -301,7 +310,7 @@ class AksCluster(pulumi.ComponentResource):
         self.id = cluster.id
         self.control_plane_principal_id = identity.principal_id
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
-        self.kubelet_object_id = cluster.identity_profile.apply(lambda p: (p or {})["kubeletidentity"].object_id)
+        self.kubelet_object_id = cluster.identity_profile.apply(kubelet_object_id)
         login = args.kubeconfig_login
         answered = creds.kubeconfigs.apply(lambda ks: base64.b64decode(ks[0].value).decode())
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(answered, *ready).apply(lambda a: use_login(a[0], login)))

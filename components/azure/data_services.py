@@ -94,6 +94,9 @@ class PostgresServer(pulumi.ComponentResource):
             raise ValueError(f"backup_retention_days: {args.backup_retention_days} is outside 7-35 (flexible server)")
         child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
+        # RandomPassword marks `result` secret (additionalSecretOutputs); this keeps it one even
+        # where that option is not honoured. (Annotated: mypy cannot solve `secret`'s Input[T] from an Output alone.)
+        admin_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         server = pg.Server(
             f"{name}-server",
             server_name=f"sahab-{args.environment}-mlflow",
@@ -108,14 +111,14 @@ class PostgresServer(pulumi.ComponentResource):
                 delegated_subnet_resource_id=args.subnet_id, private_dns_zone_arm_resource_id=args.dns_zone_id, public_network_access="Disabled"
             ),
             identity=pg.UserAssignedIdentityArgs(
-                type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})
+                type="UserAssigned",
+                # ARM's {"<identity id>": {}}: the identity's client and principal ids are ARM's to fill in.
+                user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: pg.UserIdentityArgs()}),
             ),
             data_encryption=pg.DataEncryptionArgs(type="AzureKeyVault", primary_key_uri=args.key_id, primary_user_assigned_identity_id=args.cmk_identity_id),
             auth_config=pg.AuthConfigArgs(active_directory_auth="Enabled", password_auth="Enabled", tenant_id=args.tenant_id),
             administrator_login=ADMIN_LOGIN,
-            # RandomPassword marks `result` secret (additionalSecretOutputs); this keeps it one even
-            # where that option is not honoured.
-            administrator_login_password=pulumi.Output.secret(password.result),
+            administrator_login_password=admin_password,
             tags=args.tags,
             opts=child,
         )

@@ -81,7 +81,7 @@ class KeyVault(pulumi.ComponentResource):
             location=loc,
             properties=keyvault.VaultPropertiesArgs(
                 tenant_id=args.tenant_id,
-                sku=keyvault.SkuArgs(family="A", name="premium"),  # HSM-backed keys
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.PREMIUM),  # HSM-backed keys
                 enable_rbac_authorization=True,
                 enable_purge_protection=True,
                 enable_soft_delete=True,
@@ -177,8 +177,14 @@ class KeyVault(pulumi.ComponentResource):
                     # before) before data is locked out.
                     attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=f"P{expiry_days}D"),
                     lifetime_actions=[
-                        keyvault.LifetimeActionArgs(action=keyvault.ActionArgs(type="rotate"), trigger=keyvault.TriggerArgs(time_after_create=f"P{days}D")),
-                        keyvault.LifetimeActionArgs(action=keyvault.ActionArgs(type="notify"), trigger=keyvault.TriggerArgs(time_before_expiry="P30D")),
+                        keyvault.LifetimeActionArgs(
+                            action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
+                            trigger=keyvault.TriggerArgs(time_after_create=f"P{days}D"),
+                        ),
+                        keyvault.LifetimeActionArgs(
+                            action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
+                            trigger=keyvault.TriggerArgs(time_before_expiry="P30D"),
+                        ),
                     ],
                 ),
             ),

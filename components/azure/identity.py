@@ -93,7 +93,10 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
                 audiences=[AUDIENCE],
                 opts=child,
             )
-            grants = [(g, "Storage Blob Data Reader", READ_ACTIONS, "read") for g in w.read_buckets if g not in w.write_buckets]
+            # (grant, role, the data actions its condition narrows, verb)
+            grants: list[tuple[str, str, tuple[str, ...], str]] = [
+                (g, "Storage Blob Data Reader", READ_ACTIONS, "read") for g in w.read_buckets if g not in w.write_buckets
+            ]
             grants += [(g, "Storage Blob Data Contributor", WRITE_ACTIONS, "write") for g in w.write_buckets]
             for grant, role, actions, verb in grants:
                 purpose, prefix = split_grant(grant)

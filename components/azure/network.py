@@ -69,6 +69,8 @@ class NetworkArgs:
 def plan_subnets(cidr: str) -> dict[str, str]:
     """nodes: half the space; private endpoints and data: a sixteenth each; the API server: a /28 after them."""
     net = ipaddress.ip_network(cidr)
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ValueError(f"cidr: {cidr} is not an IPv4 range; the VNet's subnets are IPv4 (e.g. 10.40.0.0/16)")
     for other in (POD_CIDR, SERVICE_CIDR):
         if net.overlaps(ipaddress.ip_network(other)):
             raise ValueError(f"cidr: {cidr} overlaps the cluster's overlay range {other}; pick another private range (e.g. 10.40.0.0/16)")
@@ -155,7 +157,8 @@ class Network(pulumi.ComponentResource):
         cidrs = plan_subnets(args.cidr)
         if args.deployer_cidrs and not args.deployer_vnet_id:
             raise ValueError("deployer_vnet_id: deployer_cidrs name where the deployer runs; give its VNet too (its DNS resolves the private zones)")
-        deployer = vnet_parts(args.deployer_vnet_id) if args.deployer_vnet_id else None
+        if args.deployer_vnet_id:
+            vnet_parts(args.deployer_vnet_id)  # a malformed id fails here, before any resource
         for c in args.deployer_cidrs:
             if ipaddress.ip_network(c, strict=False).overlaps(ipaddress.ip_network(args.cidr)):
                 raise ValueError(f"deployer_cidrs: {c} overlaps the VNet {args.cidr}; peered networks need disjoint address spaces")
@@ -227,14 +230,16 @@ class Network(pulumi.ComponentResource):
                 # Subnets of one VNet are updated one at a time by ARM: chain them.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(subnets.values())),
             )
-        peerings = self._peer(name, vnet, deployer, args) if deployer and args.peer_deployer else []
+        peerings = self._peer(name, vnet, args.deployer_vnet_id, args) if args.deployer_vnet_id and args.peer_deployer else []
         zones = {**DNS_ZONES, "postgres": f"sahab-{args.environment}.private.postgres.database.azure.com"}
         zone_ids = {}
         for key, zone_name in zones.items():
             zone = privatedns.PrivateZone(
                 f"{name}-zone-{key}", private_zone_name=zone_name, resource_group_name=rg, location="global", tags=args.tags, opts=child
             )
-            linked = {"vnet": vnet.id, **({"deployer": args.deployer_vnet_id} if args.deployer_vnet_id and key == "registry" else {})}
+            linked: dict[str, pulumi.Input[str]] = {"vnet": vnet.id}
+            if args.deployer_vnet_id and key == "registry":
+                linked["deployer"] = args.deployer_vnet_id
             for which, vnet_id in linked.items():
                 privatedns.VirtualNetworkLink(
                     f"{name}-zone-{key}-link" if which == "vnet" else f"{name}-zone-{key}-deployer-link",
@@ -256,28 +261,29 @@ class Network(pulumi.ComponentResource):
         self.deployer_ready = pulumi.Output.all(*[p.id for p in peerings]).apply(lambda ids: ",".join(ids))
         self.register_outputs({"vnet_id": self.vnet_id, "subnet_ids": self.subnet_ids, "dns_zone_ids": self.dns_zone_ids})
 
-    def _peer(self, name: str, vnet: network.VirtualNetwork, deployer: tuple[str, str], args: NetworkArgs) -> list[network.VirtualNetworkPeering]:
+    def _peer(self, name: str, vnet: network.VirtualNetwork, deployer_vnet_id: str, args: NetworkArgs) -> list[network.VirtualNetworkPeering]:
         """Both halves of the peering (a peering connects only once each side has one)."""
-        remote_rg, remote_name = deployer
+        remote_rg, remote_name = vnet_parts(deployer_vnet_id)
         child = pulumi.ResourceOptions(parent=self)
-        common = dict(allow_virtual_network_access=True, allow_forwarded_traffic=False, allow_gateway_transit=False, use_remote_gateways=False)
+
+        def half(
+            resource_name: str, peering_name: pulumi.Input[str], rg: pulumi.Input[str], vnet_name: pulumi.Input[str], remote_id: pulumi.Input[str]
+        ) -> network.VirtualNetworkPeering:
+            # Both halves alike: traffic between the two VNets only, nothing forwarded, no gateway transit.
+            return network.VirtualNetworkPeering(
+                resource_name,
+                virtual_network_peering_name=peering_name,
+                resource_group_name=rg,
+                virtual_network_name=vnet_name,
+                remote_virtual_network=network.SubResourceArgs(id=remote_id),
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=False,
+                allow_gateway_transit=False,
+                use_remote_gateways=False,
+                opts=child,
+            )
+
         return [
-            network.VirtualNetworkPeering(
-                f"{name}-to-deployer",
-                virtual_network_peering_name=f"to-{remote_name}",
-                resource_group_name=args.resource_group,
-                virtual_network_name=vnet.name,
-                remote_virtual_network=network.SubResourceArgs(id=args.deployer_vnet_id),
-                **common,
-                opts=child,
-            ),
-            network.VirtualNetworkPeering(
-                f"{name}-from-deployer",
-                virtual_network_peering_name=pulumi.Output.concat("to-", vnet.name),
-                resource_group_name=remote_rg,
-                virtual_network_name=remote_name,
-                remote_virtual_network=network.SubResourceArgs(id=vnet.id),
-                **common,
-                opts=child,
-            ),
+            half(f"{name}-to-deployer", f"to-{remote_name}", args.resource_group, vnet.name, deployer_vnet_id),
+            half(f"{name}-from-deployer", pulumi.Output.concat("to-", vnet.name), remote_rg, remote_name, vnet.id),
         ]

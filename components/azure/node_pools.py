@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pulumi
 from pulumi_azure_native import containerservice as cs
@@ -15,9 +16,19 @@ from components.constants import GPU_TAINT
 # Azure GPU VM sizes are the N family (NC, ND, NV). Which ones uaenorth offers is checked at
 # preflight (`az vm list-skus -l uaenorth`): no authoritative public per-SKU list exists (UAE.md).
 GPU_SIZE = re.compile(r"^Standard_N[CDV]\w+$")
+
+
+class NodeHardening(TypedDict):
+    """The keywords both an `AgentPool` and a `ManagedClusterAgentPoolProfileArgs` take for it."""
+
+    os_type: str
+    os_disk_type: str
+    enable_encryption_at_host: bool
+
+
 # Every AKS node, system or user pool: Linux, managed OS disk (encrypted with the cluster's disk
 # encryption set), host encryption of temp disks and caches (the EncryptionAtHost feature).
-NODE_HARDENING = {"os_type": "Linux", "os_disk_type": "Managed", "enable_encryption_at_host": True}
+NODE_HARDENING = NodeHardening(os_type="Linux", os_disk_type="Managed", enable_encryption_at_host=True)
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
 

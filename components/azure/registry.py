@@ -62,7 +62,9 @@ class AcrRegistry(pulumi.ComponentResource):
             data_endpoint_enabled=True,
             zone_redundancy="Enabled" if args.zone_redundant else "Disabled",
             identity=acr.IdentityPropertiesArgs(
-                type="UserAssigned", user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: {}})
+                type=acr.ResourceIdentityType.USER_ASSIGNED,
+                # ARM's {"<identity id>": {}}: the identity's client and principal ids are ARM's to fill in.
+                user_assigned_identities=pulumi.Output.from_input(args.cmk_identity_id).apply(lambda i: {i: acr.UserIdentityPropertiesArgs()}),
             ),
             encryption=acr.EncryptionPropertyArgs(
                 status="enabled", key_vault_properties=acr.KeyVaultPropertiesArgs(key_identifier=args.key_id, identity=args.cmk_identity_client_id)

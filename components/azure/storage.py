@@ -111,7 +111,7 @@ class Storage(pulumi.ComponentResource):
         )
         containers = {
             purpose: storage.BlobContainer(
-                f"{name}-{purpose}", container_name=purpose, account_name=data.name, resource_group_name=rg, public_access="None", opts=child
+                f"{name}-{purpose}", container_name=purpose, account_name=data.name, resource_group_name=rg, public_access=storage.PublicAccess.NONE, opts=child
             )
             for purpose in CONTAINERS
         }
@@ -120,7 +120,7 @@ class Storage(pulumi.ComponentResource):
             container_name=AUDIT_CONTAINER,
             account_name=audit.name,
             resource_group_name=rg,
-            public_access="None",
+            public_access=storage.PublicAccess.NONE,
             immutable_storage_with_versioning=storage.ImmutableStorageWithVersioningArgs(enabled=True),
             opts=child,
         )
@@ -170,7 +170,7 @@ class Storage(pulumi.ComponentResource):
             kind="StorageV2",
             sku=storage.SkuArgs(name=f"Standard_{args.replication}"),
             is_hns_enabled=hns,
-            access_tier="Hot",
+            access_tier=storage.AccessTier.HOT,
             identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[args.cmk_identity_id]),
             encryption=storage.EncryptionArgs(
                 key_source="Microsoft.Keyvault",
@@ -187,7 +187,9 @@ class Storage(pulumi.ComponentResource):
             # Audit: diagnostic settings deliver through the trusted-services exception, which
             # needs "selected networks" (no IP rules) rather than public access disabled.
             public_network_access="Enabled" if immutable_days is not None else "Disabled",
-            network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices" if immutable_days is not None else "None"),
+            network_rule_set=storage.NetworkRuleSetArgs(
+                default_action=storage.DefaultAction.DENY, bypass="AzureServices" if immutable_days is not None else "None"
+            ),
             immutable_storage_with_versioning=immutability,
             tags=args.tags,
             opts=child,

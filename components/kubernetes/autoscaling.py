@@ -298,6 +298,6 @@ def _validate(args: AutoscalingArgs) -> None:
             raise ValueError(f"cpu_pools[{cpu.name}]: only with kind 'karpenter' (the Cluster Autoscaler scales the tiers' node groups)")
         if cpu.max_cpu < 0 or not cpu.instance_types:
             raise ValueError(f"cpu_pools[{cpu.name}]: needs instance types and max_cpu >= 0")
-    names = [p.name for p in (*args.gpu_pools, *args.cpu_pools)]
+    names = [p.name for p in args.gpu_pools] + [p.name for p in args.cpu_pools]
     if len(set(names)) != len(names):
         raise ValueError(f"gpu_pools/cpu_pools: pool names must be unique, got {names}")

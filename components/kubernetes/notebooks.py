@@ -281,7 +281,7 @@ def _split_image(ref: pulumi.Input[str]) -> dict[str, Any]:
     """`host/repo:tag` -> the chart's {name, tag}."""
     if isinstance(ref, str):
         return _split(ref)
-    out = pulumi.Output.from_input(ref)
+    out: pulumi.Output[str] = pulumi.Output.from_input(ref)
     return {"name": out.apply(lambda r: r.rsplit(":", 1)[0]), "tag": out.apply(lambda r: r.rsplit(":", 1)[1] if ":" in r.rsplit("/", 1)[-1] else "latest")}
 
 

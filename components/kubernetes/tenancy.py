@@ -58,8 +58,9 @@ class TenancyArgs:
     """Every namespace of the platform, teams included."""
     vpc_cidr: str
     """The VPC's CIDR: nodes, load balancers, data services and the API server's ENIs live there."""
-    volume_key: pulumi.Input[str]
-    """Key of the encrypted storage class: a KMS key ARN (EBS), a disk encryption set id (Azure Disk)."""
+    volume_key: pulumi.Input[str] | None
+    """Key of the encrypted storage class: a KMS key ARN (EBS), a disk encryption set id (Azure Disk); None where
+    the storage class takes none (`ClusterCloud.storage_key_parameter`: an existing cluster's disks encrypt themselves)."""
     monitoring_namespace: str
     """Namespace whose pods may scrape every namespace."""
     groups: dict[str, str] = field(default_factory=lambda: dict(GROUPS))

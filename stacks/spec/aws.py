@@ -204,7 +204,8 @@ class AwsPlatformSpec(CloudPlatformSpecBase):
             return
         if self.network.az_count > len(offer.availability_zones):
             yield f"network.az_count: {region} has {len(offer.availability_zones)} zones, asked for {self.network.az_count}"
-        for field, pools in (("gpu_pools", self.gpu_pools), ("inference_tiers", self.inference_tiers)):
+        groups: tuple[tuple[str, tuple[EksGpuPoolSpec | EksTierSpec, ...]], ...] = (("gpu_pools", self.gpu_pools), ("inference_tiers", self.inference_tiers))
+        for field, pools in groups:
             for i, pool in enumerate(pools):
                 for j, itype in enumerate(pool.instance_types):
                     path = f"{field}[{i}].instance_types[{j}]"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RepoConfig, ValueType
+from feast.feast_object import FeastObject
 from feast.infra.registry.contrib.azure.azure_registry_store import AzBlobRegistryStore
 from feast.types import Float64, Int64, String
 
@@ -120,7 +121,7 @@ class Definitions:
     views: tuple[FeatureView, ...]
     service: FeatureService
 
-    def objects(self) -> list[object]:
+    def objects(self) -> list[FeastObject]:
         return [self.entity, *self.views, self.service]
 
 

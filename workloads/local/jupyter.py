@@ -61,7 +61,7 @@ START_CELLS = (
 
 def starter_notebook() -> dict[str, Any]:
     """The notebook written into the server's folder: the project, its feature rows, its champion."""
-    cells = [
+    cells: list[dict[str, Any]] = [
         {"cell_type": "code", "execution_count": None, "id": f"sahab-{i}", "metadata": {}, "outputs": [], "source": src} for i, src in enumerate(START_CELLS)
     ]
     kernel = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

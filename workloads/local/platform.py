@@ -310,7 +310,7 @@ SERVERS = ("postgres", "redis", "s3")
 def _stop_records(records: list[ServiceRecord]) -> list[tuple[ServiceRecord, bool]]:
     """Stop the services at once, then the servers they use at once (a graceful stop can take
     seconds each: MLflow's uvicorn, BentoML's arbiter); returns (record, was it running)."""
-    out = []
+    out: list[tuple[ServiceRecord, bool]] = []
     for batch in ([r for r in records if r.name not in SERVERS], [r for r in records if r.name in SERVERS]):
         if not batch:
             continue
@@ -427,7 +427,7 @@ class _Starter:
         raised once every start has finished, so nothing is left half-recorded."""
         with ThreadPoolExecutor(max_workers=len(starts) or 1) as pool:
             futures = [pool.submit(start) for start in starts]
-        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [exc for f in futures if (exc := f.exception()) is not None]
         if errors:
             raise errors[0]
 

@@ -340,6 +340,10 @@ def _dry_run(project: Project, home: Path, rows: int, overrides: Mapping[str, An
         )
     with step("registry"):
         with tracking.training_run(spec.name, {"dry_run": True}, data_sha256=frames.data_sha256, run_name="dry-run", settings=settings) as run:
+            if run is None:  # training_run gives a run to rank 0 only
+                raise RuntimeError(
+                    f"the dry run runs as rank {os.environ.get('RANK')} (RANK is set), and only rank 0 records a run. Fix: unset RANK and validate again"
+                )
             run.log_artifacts(out, "onnx")
             record = VersionRecord(data_sha256=frames.data_sha256, holdout_metrics=report.metrics)
             version = register_version(run.run_id, out, name=project, record=record, alias=CHAMPION, settings=settings)
@@ -372,10 +376,11 @@ def _one_request(project: Project, rows: pd.DataFrame, graph: Path, encoding: An
             raise RuntimeError(f"POST /score answered {reply.status_code}: {reply.text[:500]}")
         (answer,) = reply.json()
     expected = predict_onnx(graph, encoding, request["records"])
-    if spec.label.task == "multiclass":
-        got, want = np.asarray(answer["probabilities"], dtype=float), expected.probabilities
-    else:
-        got, want = np.asarray(answer["scores"], dtype=float), expected.score
+    multiclass = spec.label.task == "multiclass"
+    got = np.asarray(answer["probabilities" if multiclass else "scores"], dtype=float)
+    want = expected.probabilities if multiclass else expected.score
+    if want is None:
+        raise RuntimeError(f"the exported graph {graph} gave no class probabilities for the multiclass project {spec.name}")
     if got.shape != want.shape or not np.allclose(got, want, atol=1e-5):
         raise RuntimeError(f"the service answered {got.tolist()} where the registered graph gives {np.asarray(want).tolist()}")
     return answer

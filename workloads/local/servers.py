@@ -193,7 +193,13 @@ class HealthCheck:
     path: str = "/"
     status: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind != "alive" and self.port is None:
+            raise ValueError(f"HealthCheck(kind={self.kind!r}) has no port to check. Fix: pass port=<the service's port>")
+
     def __call__(self) -> str | None:
+        if self.kind == "alive" or self.port is None:  # the port is None only for "alive" (__post_init__)
+            return None
         if self.kind == "http":
             return _http_check(self.port, self.path, self.status)
         if self.kind == "redis":
@@ -284,6 +290,15 @@ class Server:
         self.stop()
 
 
+def _run_as(user: str | None) -> tuple[int | None, int | None, list[int] | None]:
+    """subprocess's (user, group, extra_groups): `user`'s ids without supplementary groups, or
+    (None, None, None) for this process's own (subprocess's defaults)."""
+    if user is None:
+        return None, None, None
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid, []
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -309,10 +324,7 @@ def spawn(
     with open(log, "ab") as out:
         out.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
         out.flush()
-        kwargs = {}
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        uid, gid, groups = _run_as(user)
         try:
             process = subprocess.Popen(
                 list(argv),
@@ -322,7 +334,9 @@ def spawn(
                 env=dict(env or {}) if replace_env else {**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
-                **kwargs,
+                user=uid,
+                group=gid,
+                extra_groups=groups,
             )
         except OSError as exc:
             raise ServerError(f"{name} (server): cannot run {argv[0]}: {exc}. Fix: install it (`make servers`).") from exc
@@ -552,10 +566,7 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
             os.chown(data, entry.pw_uid, entry.pw_gid)
             os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         pwfile.chmod(0o600)
-        kwargs = {}
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        uid, gid, groups = _run_as(user)
         with open(log, "ab") as out:
             result = subprocess.run(
                 [
@@ -575,7 +586,9 @@ def start_postgres(directory: Path, *, timeout: float = 60.0) -> Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd="/",
-                **kwargs,
+                user=uid,
+                group=gid,
+                extra_groups=groups,
             )
         pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -637,6 +650,8 @@ def create_database(server: Server, name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"database name {name!r}: only letters, digits and '_'")
     bindir = postgres_bin_dir()
+    if bindir is None:
+        raise ServerError("postgres (server): psql not found. Fix: `make servers` (Debian postgresql-15) or set SAHAB_LOCAL_PG_BIN to its bin folder.")
     base = server.url.rsplit("/", 1)[0]
     psql = [str(bindir / "psql"), server.url, "-v", "ON_ERROR_STOP=1", "-tAc"]
     env = {**os.environ, **server.env}

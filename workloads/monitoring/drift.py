@@ -194,10 +194,13 @@ def window_tests(name: str, frame: pd.DataFrame, profile: ReferenceProfile, keys
         deff = design_effect(numeric_indicators(values, ref.edges), codes_of_keys, n_keys) if n_keys < n else 1.0
         d, p = ks_sorted(ref.sample, values, ref.deff, deff)
         effect = psi(with_missing(ref.proportions, ref.n_missing / ref.n_rows), with_missing(bin_proportions(values, ref.edges), missing / max(n, 1)))
-        common = dict(
+        ks = FeatureTest(
             window=name,
             feature=feat,
             kind="numeric",
+            test="ks",
+            statistic=d,
+            p_value=p,
             psi=effect,
             n_reference=ref.n_rows,
             n_current=n,
@@ -206,36 +209,39 @@ def window_tests(name: str, frame: pd.DataFrame, profile: ReferenceProfile, keys
             deff_reference=ref.deff,
             deff_current=deff,
         )
-        out.append(FeatureTest(test="ks", statistic=d, p_value=p, **common))
+        out.append(ks)
         chi2, pm = _missing_test(ref.n_missing, ref.n_rows, ref.deff, missing, n, deff)
-        out.append(FeatureTest(test="missing", statistic=chi2, p_value=pm, **common))
-    for feat, ref in profile.categorical.items():
+        out.append(replace(ks, test="missing", statistic=chi2, p_value=pm))
+    for feat, cref in profile.categorical.items():
         if feat not in frame.columns:
             continue
-        codes = category_codes(text_values(frame[feat]), ref.categories)
+        codes = category_codes(text_values(frame[feat]), cref.categories)
         missing = int((codes == MISSING_CODE).sum())
-        deff = design_effect(category_indicators(codes, len(ref.categories)), codes_of_keys, n_keys) if n_keys < n else 1.0
+        deff = design_effect(category_indicators(codes, len(cref.categories)), codes_of_keys, n_keys) if n_keys < n else 1.0
         # last slot: values never seen in the reference
-        cur_counts = np.append(np.bincount(codes[codes >= 0], minlength=len(ref.categories)), int((codes == UNSEEN_CODE).sum()))
-        ref_counts = np.append(ref.counts, 0)
-        ref_props = with_missing(ref_counts / max(ref_counts.sum(), 1), ref.n_missing / ref.n_rows)
+        cur_counts = np.append(np.bincount(codes[codes >= 0], minlength=len(cref.categories)), int((codes == UNSEEN_CODE).sum()))
+        ref_counts = np.append(cref.counts, 0)
+        ref_props = with_missing(ref_counts / max(ref_counts.sum(), 1), cref.n_missing / cref.n_rows)
         cur_props = with_missing(cur_counts / max(cur_counts.sum(), 1), missing / max(n, 1))
-        chi2, p = categorical_test(effective_counts(ref_counts, ref.deff), effective_counts(cur_counts, deff))
-        common = dict(
+        chi2, p = categorical_test(effective_counts(ref_counts, cref.deff), effective_counts(cur_counts, deff))
+        chi = FeatureTest(
             window=name,
             feature=feat,
             kind="categorical",
+            test="chi2",
+            statistic=chi2,
+            p_value=p,
             psi=psi(ref_props, cur_props),
-            n_reference=ref.n_rows,
+            n_reference=cref.n_rows,
             n_current=n,
-            missing_reference=ref.n_missing / ref.n_rows,
+            missing_reference=cref.n_missing / cref.n_rows,
             missing_current=missing / max(n, 1),
-            deff_reference=ref.deff,
+            deff_reference=cref.deff,
             deff_current=deff,
         )
-        out.append(FeatureTest(test="chi2", statistic=chi2, p_value=p, **common))
-        chi2m, pm = _missing_test(ref.n_missing, ref.n_rows, ref.deff, missing, n, deff)
-        out.append(FeatureTest(test="missing", statistic=chi2m, p_value=pm, **common))
+        out.append(chi)
+        chi2m, pm = _missing_test(cref.n_missing, cref.n_rows, cref.deff, missing, n, deff)
+        out.append(replace(chi, test="missing", statistic=chi2m, p_value=pm))
     return out
 
 

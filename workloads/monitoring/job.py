@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow.fs as pafs
@@ -389,7 +389,7 @@ def run(
         update={"window": _freq(cfg.window), "window_rows": None, "timestamp_column": LOG_TIMESTAMP, "key_column": LOG_KEY, "min_psi": cfg.min_psi}
     )
     drift = _drift(cfg, stats, spec, ref, state, now_ts)
-    perf = (
+    perf: dict[str, Any] = (
         _performance(cfg, stats, spec, ref, state, now_ts, sahab)
         if cfg.performance
         else {"reason": "performance monitoring is off (SAHAB_DRIFT_PERFORMANCE=false)"}

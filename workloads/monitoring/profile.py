@@ -180,18 +180,20 @@ class ReferenceProfile:
         numeric = [n for n in numeric if n not in clock]
         overall = cls.fit(df, numeric, categorical, key=key, max_rows=max_rows, seed=seed, meta=meta)
         span = ts.max() - ts.min() if len(ts) else pd.Timedelta(0)
-        chosen, members = "none", {}
-        for candidate in ("week", "hour"):
+        chosen: Season = "none"
+        members: dict[int, list[int]] = {}
+        candidates: tuple[Season, ...] = ("week", "hour")
+        for candidate in candidates:
             if season not in ("auto", candidate) or span < MIN_SPAN[candidate]:
                 continue
             if candidate == "week" and season == "auto" and not weekly_pattern(df, numeric, hour_of_week):
                 continue
             ring = hour_of_week if candidate == "week" else hour_of_week % 24
-            members = slot_members(ring, 168 if candidate == "week" else 24, min_slot_rows, MAX_WIDEN[candidate])
-            if members is not None:
-                chosen = candidate
+            found = slot_members(ring, 168 if candidate == "week" else 24, min_slot_rows, MAX_WIDEN[candidate])
+            if found is not None:
+                chosen, members = candidate, found
                 break
-        slots = {}
+        slots: dict[str, ReferenceProfile] = {}
         if chosen != "none":
             ring = hour_of_week if chosen == "week" else hour_of_week % 24
             per_slot = max(min_slot_rows, max_rows * SLOT_ROWS_FACTOR // len(members))
@@ -233,7 +235,8 @@ class ReferenceProfile:
                 # Positional keys: feature names are free text, npz keys are file names.
                 arrays[f"p{j}_n{i}_sample"], arrays[f"p{j}_n{i}_edges"], arrays[f"p{j}_n{i}_props"] = nump.sample, nump.edges, nump.proportions
         with open_uri(path, "wb") as fh:
-            np.savez(fh, **arrays)
+            # allow_pickle=False: no array here holds objects, and load() reads with allow_pickle=False.
+            np.savez(fh, allow_pickle=False, **arrays)
         return path
 
     @classmethod
@@ -293,7 +296,7 @@ def slot_members(ring: np.ndarray, size: int, min_rows: int, max_widen: int) -> 
     """Slot -> the ring positions (hours) it takes its rows from: itself, widened symmetrically
     until it holds `min_rows`; None when some slot cannot within `max_widen` hours each side."""
     counts = np.bincount(ring, minlength=size)
-    out = {}
+    out: dict[int, list[int]] = {}
     for s in range(size):
         for k in range(max_widen + 1):
             hours = [(s + d) % size for d in range(-k, k + 1)]
@@ -307,7 +310,7 @@ def slot_members(ring: np.ndarray, size: int, min_rows: int, max_widen: int) -> 
 
 def clock_features(df: pd.DataFrame, numeric: Sequence[str], hour_of_week: np.ndarray) -> dict[str, float]:
     """Numeric features whose R^2 on the hour of the week reaches CLOCK_R2 -> that R^2."""
-    out = {}
+    out: dict[str, float] = {}
     if len(df) < 2 * 24:
         return out
     for name in numeric:

@@ -18,11 +18,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from workloads.features.encoding import project_spec
 from workloads.monitoring.profile import ReferenceProfile
 from workloads.settings import SahabSettings
 
@@ -40,14 +41,10 @@ HOLDOUT_META = "sahab.holdout."
 """A profile file's meta keys `sahab.holdout.<metric>` stand in for the registry's tags (fixed references)."""
 
 
-def _spec(project: Project | ProjectSpec) -> ProjectSpec:
-    return getattr(project, "spec", project)
-
-
 def monitored_columns(project: Project | ProjectSpec) -> tuple[list[str], list[str]]:
     """(numeric, categorical) columns the drift job tests: the project's features, the model's
     `score` and, for a multiclass model, its predicted class."""
-    spec = _spec(project)
+    spec = project_spec(project)
     categorical = [*spec.categorical, *((PREDICTION,) if spec.label.task == "multiclass" else ())]
     return [*spec.numeric, SCORE], categorical
 
@@ -75,7 +72,7 @@ def build_reference(
     features) with its scores (`predictions`: a workloads.evaluation.Predictions, or the scores as
     an array), seasonal or not as `monitoring.drift.reference` says (a rolling reference falls
     back on it until the log holds a week)."""
-    spec = _spec(project)
+    spec = project_spec(project)
     numeric, categorical = monitored_columns(spec)
     score = np.asarray(getattr(predictions, "score", predictions), dtype=np.float64)
     if score.shape != (len(frame),):
@@ -86,7 +83,7 @@ def build_reference(
         if predicted is None:
             raise ValueError(f"build_reference: {spec.name} is multiclass; pass the Predictions (its predicted classes are profiled too)")
         rows = rows.assign(**{PREDICTION: np.asarray(predicted, dtype=object)})
-    season = "none" if spec.monitoring.drift.reference == "training" else "auto"
+    season: Literal["none", "auto"] = "none" if spec.monitoring.drift.reference == "training" else "auto"
     return ReferenceProfile.fit_seasonal(
         rows,
         numeric,
@@ -136,6 +133,11 @@ def registry_reference(
         raise LookupError(
             f"{name} v{mv.version} ({alias}) has no tag {TAG_REFERENCE}: it was registered without a drift reference; "
             f"retrain it with `python -m workloads.pipeline retrain` or set SAHAB_DRIFT_REFERENCE_URI"
+        )
+    if mv.run_id is None:
+        raise LookupError(
+            f"{name} v{mv.version} ({alias}) has the tag {TAG_REFERENCE} but no run to download it from: it was registered "
+            f"from a path, not a run; retrain it with `python -m workloads.pipeline retrain` or set SAHAB_DRIFT_REFERENCE_URI"
         )
     dst = (cache or settings.home / "drift-references") / name / str(mv.version)
     dst.mkdir(parents=True, exist_ok=True)

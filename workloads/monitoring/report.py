@@ -262,7 +262,7 @@ def write_html(
                 cur = numeric_values(frame[feat])
                 cur = cur[~np.isnan(cur)]
                 lo, hi = np.quantile(np.concatenate((ref, cur)), [0.005, 0.995])
-                bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+                bins = np.linspace(lo, hi if hi > lo else lo + 1, 40).tolist()  # a list: Axes.hist's stubs take a Sequence, not an ndarray
                 ax.hist(ref, bins=bins, density=True, alpha=0.5, label="reference")
                 ax.hist(cur, bins=bins, density=True, alpha=0.5, label="current")
             else:

@@ -73,7 +73,7 @@ def _digests(key: bytes, data: bytes, offsets: np.ndarray) -> bytes:
     inner, outer = _pads(key)
     new_inner, new_outer = inner.copy, outer.copy
     ends = offsets.tolist()
-    out = []
+    out: list[bytes] = []
     append = out.append
     for a, b in zip(ends, ends[1:], strict=False):
         i = new_inner()

@@ -111,7 +111,7 @@ class MicroBatcher:
         self._flush_scheduled = False
         pending, self._inline = self._inline, []
         while pending:
-            size, batch = 0, []
+            size, batch = 0, list[_Call]()
             while pending and (not batch or size + len(pending[0].items) <= self.max_items):
                 size += len(pending[0].items)
                 batch.append(pending.pop(0))

@@ -10,6 +10,10 @@ import bisect
 import functools
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported in serving_metrics(), not here: see the module docstring
+    from prometheus_client import Counter, Gauge, Histogram
 
 SCORE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -18,17 +22,17 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 @dataclass(frozen=True)
 class ServingMetrics:
-    requests: object
-    records: object
-    errors: object
-    latency: object
-    scores: object
-    batch_records: object
-    ready: object
-    log_written: object
-    log_dropped: object
-    shadow_dropped: object
-    explain: object
+    requests: Counter
+    records: Counter
+    errors: Counter
+    latency: Histogram
+    scores: Histogram
+    batch_records: Histogram
+    ready: Gauge
+    log_written: Counter
+    log_dropped: Counter
+    shadow_dropped: Counter
+    explain: Histogram
 
 
 @functools.cache

@@ -90,7 +90,8 @@ class Encoder:
         self.numeric = spec.numeric
         self.categorical = spec.categorical
         self.means = np.asarray([spec.numeric_means[n] for n in spec.numeric], dtype=np.float64)
-        self.index = [{v: i + 1 for i, v in enumerate(spec.vocabularies[c])} for c in spec.categorical]
+        # Keyed by str | None: a null value is looked up too (and takes OOV_INDEX).
+        self.index: list[dict[str | None, int]] = [{v: i + 1 for i, v in enumerate(spec.vocabularies[c])} for c in spec.categorical]
 
     def __call__(self, records: Sequence[Mapping[str, object]]) -> tuple[np.ndarray, np.ndarray]:
         n = len(records)
@@ -109,7 +110,7 @@ class Encoder:
         return numeric, categorical
 
 
-def _category(value: object) -> object:
+def _category(value: object) -> str | None:
     """The vocabulary's spelling of a value (str(), as the encoding fits it); None stays None."""
     if value is None or isinstance(value, str):
         return value

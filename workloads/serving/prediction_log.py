@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -84,7 +84,9 @@ HEAD = pa.schema(
 
 
 def _spec(project: Project | ProjectSpec) -> ProjectSpec:
-    return getattr(project, "spec", project)
+    from workloads.project.project import Project  # here, not at the top: the log needs no project unless given one
+
+    return project.spec if isinstance(project, Project) else project
 
 
 def log_schema(project: Project | ProjectSpec) -> pa.Schema:
@@ -105,7 +107,7 @@ class _Batch:
     model_version: str
     mode: str
     scores: Sequence[float]
-    records: Sequence[dict[str, object]]
+    records: Sequence[Mapping[str, object]]
     predictions: Sequence[str] | None = None
     probabilities: Sequence[Sequence[float]] | None = None
     reasons: Sequence[Sequence[dict] | None] | None = None
@@ -186,7 +188,7 @@ class PredictionLog:
         variant: str,
         model_version: str,
         scores: Sequence[float],
-        records: Sequence[dict[str, object]],
+        records: Sequence[Mapping[str, object]],
         ts: datetime | None = None,
         mode: str = "live",
         predictions: Sequence[str] | None = None,

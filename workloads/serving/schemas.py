@@ -155,7 +155,7 @@ def scoring_schemas(spec: ProjectSpec, *, max_records: int = 256) -> ScoringSche
             ),
         ),
         records=(
-            list[record],  # type: ignore[valid-type]  # a model class built by create_model
+            list[record],  # a model class built by create_model
             Field(..., min_length=1, max_length=max_records, description=f"at most {max_records} records (SAHAB_SERVING_MAX_RECORDS)"),
         ),
         explain=(bool, Field(False, description="answer with reason codes per record (explanations)")),

@@ -277,7 +277,7 @@ class ScoringCore:
             model = models[variant]
             prediction = self._run(model, variant, [records[i] for i in idx], len(idx), experiment_id)
             scores = prediction.scores.tolist()
-            probabilities = prediction.probabilities.tolist() if multiclass else None
+            probabilities, predictions = _multiclass(model, prediction) if multiclass else (None, None)
             tail = {"variant": variant, "model_name": model.name, "model_version": model.version, "precision": model.precision}
             parts, offset = {}, 0
             for i in idx:
@@ -288,14 +288,14 @@ class ScoringCore:
                 part = parts[i]
                 # The answer model's field order (schemas._Answer), so both paths write the same bytes.
                 answer = {"request_id": request_ids[i], "experiment_id": experiment_id, "served_at": served_text, "key": keys[i], **tail}
-                if multiclass:
-                    answer.update(classes=list(model.classes), probabilities=probabilities[part], predictions=prediction.predictions[part])
+                if probabilities is not None and predictions is not None:  # multiclass
+                    answer.update(classes=list(model.classes), probabilities=probabilities[part], predictions=predictions[part])
                 else:
                     answer["scores"] = scores[part]
                 explanations, error = explained.get(i, (None, None))
                 answer.update(explanations=explanations, explanation_error=error)
                 answers[i] = answer
-                if exposures is not None:
+                if exposures is not None and experiment_id is not None:
                     exposures.record(experiment_id, keys[i], variant, served, request_ids[i])
                 if log is not None:
                     log.append(
@@ -305,8 +305,8 @@ class ScoringCore:
                         variant=variant,
                         model_version=model.version,
                         scores=scores[part],
-                        predictions=prediction.predictions[part] if multiclass else None,
-                        probabilities=probabilities[part] if multiclass else None,
+                        predictions=predictions[part] if predictions is not None else None,
+                        probabilities=probabilities[part] if probabilities is not None else None,
                         records=records[i],
                         ts=served_at,
                         reasons=[e["reasons"] for e in explanations] if explanations else None,
@@ -342,7 +342,8 @@ class ScoringCore:
         except Exception as exc:  # an attribution that failed is reported in the answer, the scores still go out
             logger.exception("explanation failed (%s v%s)", model.name, model.version)
             return {i: (None, f"explanation failed: {type(exc).__name__}: {exc}") for i in wanted}
-        out, row = {}, 0
+        out: dict[int, tuple[list | None, str | None]] = {}
+        row = 0
         for i in wanted:
             k = requests[i].top_k
             items = []
@@ -485,6 +486,21 @@ class FastScore:
         return _reply(200, json.dumps(answers, separators=(",", ":")).encode())
 
 
+def _multiclass(model: LoadedModel, prediction: Prediction) -> tuple[list[list[float]], list[str]]:
+    """(probabilities, predicted classes) of a multiclass project's answer."""
+    if prediction.probabilities is None or prediction.predictions is None:
+        raise ModelUnavailable(
+            f"{model.name} v{model.version} answers as a {model.task} model, but the project's label.task is multiclass. "
+            "Fix: register a version trained on this project (or correct label.task in project.yaml)"
+        )
+    return prediction.probabilities.tolist(), prediction.predictions
+
+
+def _records_in(requests: Sequence[Any]) -> int:
+    """Records in keyed requests (the `/score` body's models, built per project)."""
+    return sum(len(r.records) for r in requests)
+
+
 def _json_body(scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
@@ -539,7 +555,7 @@ def build_service(project: Project, settings: ServingSettings | None = None) -> 
                 serving_metrics().errors.labels(variant="none", reason="unready").inc(len(requests))
                 raise ServiceUnavailable(f"no verified model loaded: {self.core._reason}")
             try:
-                answers = await self.core.batcher.submit(requests, records=sum(len(r.records) for r in requests))
+                answers = await self.core.batcher.submit(requests, records=_records_in(requests))
                 return [response_type.model_validate(a) for a in answers]
             except Overloaded as exc:
                 serving_metrics().errors.labels(variant="none", reason="overloaded").inc(len(requests))
