@@ -11,7 +11,7 @@ plan: setup  ## the main job: the uae-central platform as a credential-free plan
 	@.venv/bin/sahab plan uae-central
 
 test: setup servers  ## the whole test suite (what CI runs)
-	@.venv/bin/python -m pytest -q -n 3 --dist loadfile --durations=20
+	@.venv/bin/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=20
 
 # Stops at the first tool that finds something; each is configured in pyproject.toml.
 lint: setup  ## ruff, suppressions with reasons, import contracts and cycles, declared dependencies, mypy (CI runs it)

@@ -17,9 +17,10 @@ os.environ.setdefault("PULUMI_TEST_MODE", "true")
 
 # The files that take minutes of wall clock (a whole platform on loopback, trainings, drift windows
 # of seconds), longest first. `make test` hands whole files to its workers in collection order
-# (`--dist loadfile`); started last, one of these would run alone at the end while the other
-# workers idle, so they are collected first (longest-processing-time-first scheduling). The order
-# of everything else is unchanged. Seconds measured in one full run on 2 cores: see the README.
+# (`--dist loadfile --no-loadscope-reorder`: xdist would otherwise queue the files with the most
+# tests first, and these have few); started last, one of these would run alone at the end while the
+# other workers idle, so they are collected first (longest-processing-time-first scheduling). The
+# order of everything else is unchanged. Seconds measured in one full run on 2 cores: see the README.
 LONG_FIRST = (
     "tests/local/test_local_loop_transaction_risk.py",  # ~450 s
     "tests/local/test_local_loop_delivery_time.py",  # ~450 s
