@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 import pulumi
 
+AB_REDIS_PREFIX = "sahab:ab:"
+"""Prefix of every A/B state key in the platform's Redis; a project's keys continue with `<project>:` (ab_state_env)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterCloud:
@@ -89,6 +92,23 @@ class ClusterCloud:
     def region_env(self, region: str) -> dict[str, Any]:
         """The environment every workload container gets from the cloud: the region variables and `workload_env`."""
         return {**{variable: region for variable in self.region_variables}, **self.workload_env}
+
+    def ab_state_env(self, project: str, redis_secret: pulumi.Input[str], redis_endpoint: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+        """Where a project's A/B experiment state lives in the platform's Redis, for serving, its retrain
+        Job, its pipeline and its monitoring job alike: the project's key prefix (one project's
+        experiments apart from another's; ids hash the model name too) and the Redis URL that
+        with_secrets.py builds from the cache secret (`redis_secret_field`) at start."""
+        return {
+            "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project}:",
+            "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
+                {
+                    "SAHAB_SERVING_AB_REDIS_URL": {
+                        "arn": redis_secret,
+                        "template": pulumi.Output.format("rediss://:{{" + self.redis_secret_field + "_url}}@{0}:{1}/0", redis_endpoint, self.redis_port),
+                    }
+                }
+            ),
+        }
 
     def account_annotations(self, account: str) -> dict[str, pulumi.Input[str]]:
         return dict(self.service_account_annotations.get(account, {}))

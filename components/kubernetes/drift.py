@@ -26,7 +26,6 @@ from components.kubernetes.project import ProjectRef
 
 EXIT_USAGE = 2  # unusable input or settings: retrying cannot help (exit 1, a failed trigger, is retried)
 COMMAND = ["python", "-m", "workloads.monitoring", "run", "--out-dir", "/tmp/drift"]
-AB_REDIS_PREFIX = "sahab:ab:"  # components/kubernetes/serving.py's: the job reads the project's experiments there
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,19 +222,7 @@ class DriftMonitor(pulumi.ComponentResource):
                                                 **({"SAHAB_DRIFT_WINDOW": args.window} if args.window is not None else {}),
                                                 **({"SAHAB_DRIFT_COOLDOWN": args.cooldown} if args.cooldown is not None else {}),
                                                 **(args.cloud.feast_env(args.feast_uri, args.region) if args.feast_uri is not None else {}),
-                                                "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
-                                                "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                                                    {
-                                                        "SAHAB_SERVING_AB_REDIS_URL": {
-                                                            "arn": args.redis_secret,
-                                                            "template": pulumi.Output.format(
-                                                                "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0",
-                                                                args.redis_endpoint,
-                                                                args.cloud.redis_port,
-                                                            ),
-                                                        }
-                                                    }
-                                                ),
+                                                **args.cloud.ab_state_env(project.name, args.redis_secret, args.redis_endpoint),
                                                 "SAHAB_DRIFT_RETRAIN_COMMAND": f"python {SCRIPTS_DIR}/retrain_trigger.py",
                                                 "SAHAB_HOME": "/tmp/sahab",
                                                 "SAHAB_MONITORING_PUSHGATEWAY_URL": args.pushgateway_url,

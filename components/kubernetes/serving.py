@@ -34,7 +34,6 @@ from components.kubernetes.project import PROJECT_LABEL, ProjectRef
 
 PORT = 3000
 CONTROL_PORT = 3001
-AB_REDIS_PREFIX = "sahab:ab:"
 CONTROL_TOKEN_SECRET = "serving-control-token"  # prefixed by the project: `<project>-serving-control-token`
 TOKEN_DIR = "/var/run/sahab/control-token"
 # The control plane is a small Starlette app: what it takes is subtracted from the pod's size.
@@ -144,20 +143,8 @@ class Serving(pulumi.ComponentResource):
             **args.cloud.region_env(args.region),
             "HOME": "/tmp",
         }
-        shared_state = {
-            # One project's experiments apart from another's in the shared Redis (ids hash the model name too).
-            "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
-            "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                {
-                    "SAHAB_SERVING_AB_REDIS_URL": {
-                        "arn": args.redis_secret,
-                        "template": pulumi.Output.format(
-                            "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, args.cloud.redis_port
-                        ),
-                    }
-                }
-            ),
-        }
+        assert args.redis_secret is not None and args.redis_endpoint is not None  # _validate refused None above
+        shared_state = args.cloud.ab_state_env(project.name, args.redis_secret, args.redis_endpoint)
         with_secrets = ["python", f"{SCRIPTS_DIR}/with_secrets.py", "python", "-m"]
         model_server = {
             "name": "bentoml",

@@ -46,7 +46,6 @@ from components.kubernetes.project import ProjectRef
 SUSPENDED_SCHEDULE = "0 0 1 1 *"  # never runs while suspended; the CronJob is a template
 TINI = "/usr/bin/tini"  # Debian / Ubuntu package `tini` in the training image (IMAGES.md)
 SPOT_NOTICE_SECONDS = 120
-AB_REDIS_PREFIX = "sahab:ab:"  # components/kubernetes/serving.py's: the pipeline reads the project's experiments there
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,17 +144,7 @@ class Training(pulumi.ComponentResource):
                     "SAHAB_RETRAIN_KEY": "$(SAHAB_JOB_NAME)",
                     **args.cloud.feast_env(args.feature_store_uri, args.region),
                     "SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri,
-                    "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
-                    "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-                        {
-                            "SAHAB_SERVING_AB_REDIS_URL": {
-                                "arn": args.redis_secret,
-                                "template": pulumi.Output.format(
-                                    "rediss://:{{" + args.cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, args.cloud.redis_port
-                                ),
-                            }
-                        }
-                    ),
+                    **args.cloud.ab_state_env(project.name, args.redis_secret, args.redis_endpoint),
                     **({"NCCL_DEBUG": "WARN"} if args.gpu_pool else {}),
                 }
             ),

@@ -61,7 +61,6 @@ API_VERSION = "argoproj.io/v1alpha1"
 # `executor.resources`, rendered into the controller's ConfigMap `executor:`).
 EXECUTOR_RESOURCES = resources("100m", "128Mi", cpu_limit="500m", memory_limit="256Mi")
 SERVER_PORT = 2746
-AB_REDIS_PREFIX = "sahab:ab:"  # components/kubernetes/serving.py's: register asks the project's A/B state whether an experiment runs
 KEY_EXPRESSION = "{{=workflow.parameters.key == '' ? workflow.name : workflow.parameters.key}}"
 """The run key of every step: the `key` parameter (the trigger's episode), else the Workflow's name.
 checked: argoproj/argo-workflows v4.0.6 docs/variables.md (expression tags `{{=...}}`, workflow.name,
@@ -350,15 +349,7 @@ def step_env(args: ProjectPipelineArgs) -> dict[str, Any]:
         "SAHAB_TRAIN_CHECKPOINT_URI": args.checkpoint_prefix,
         **cloud.feast_env(args.feature_store_uri, args.region),
         "SAHAB_SERVING_PREDICTION_LOG_URI": args.prediction_log_uri,
-        "SAHAB_SERVING_AB_REDIS_PREFIX": f"{AB_REDIS_PREFIX}{project.name}:",
-        "SAHAB_SECRET_ENV": pulumi.Output.json_dumps(
-            {
-                "SAHAB_SERVING_AB_REDIS_URL": {
-                    "arn": args.redis_secret,
-                    "template": pulumi.Output.format("rediss://:{{" + cloud.redis_secret_field + "_url}}@{0}:{1}/0", args.redis_endpoint, cloud.redis_port),
-                }
-            }
-        ),
+        **cloud.ab_state_env(project.name, args.redis_secret, args.redis_endpoint),
         "SAHAB_RETRAIN_REASON": "{{workflow.parameters.reason}}",
         "SAHAB_RETRAIN_WINDOWS": "{{workflow.parameters.windows}}",
         **cloud.region_env(args.region),
