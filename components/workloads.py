@@ -43,6 +43,11 @@ CHECKPOINTS = "experiment-artifacts/checkpoints/"
 """Training checkpoints: `checkpoints/<project>/<run key>/`."""
 DATA_LAKE = "data-lake/"
 """Where a project's declared batch sources live: `data-lake/<project>/`."""
+PRIVACY = "offline-features/privacy/"
+"""The environment's tokenisation key (workloads/privacy/keys.py), one object for every project: a
+prefix no project name can take (projects live one level down, under `feast/`, `serving-log/`, ...)."""
+PRIVACY_KEY = f"{PRIVACY}tokenisation-key.json"
+"""The wrapped key object itself (`SAHAB_PRIVACY_KEY_URI`, components/kubernetes/cloud.py privacy_env)."""
 LABELS_DIR = "offline/labels/"
 """The label store under a project's Feast root (a copy of workloads/features/tables.py LABELS_DIR,
 which imports pandas and pyarrow; tests/kubernetes/test_projects_layer.py proves they agree)."""
@@ -119,6 +124,9 @@ class Workload:
     """One of PROJECT_ROLES for a project's row, of TEAM_ROLES for a team's."""
     team: str | None = None
     """The team a team's row (and a project's `pipeline` row) runs for."""
+    keys: tuple[str, ...] = ()
+    """Keys it wraps and unwraps with: `tokenisation` (the environment's tokenisation key, PRIVACY). AWS:
+    the data key the role already uses; Azure: a Key Vault Crypto User assignment on that one key."""
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -160,8 +168,11 @@ def project_workloads(project: str, team: str | None = None) -> tuple[Workload, 
             namespace,
             f"{project}-{role}",
             read_buckets=read,
-            write_buckets=write,
+            # Every role may create the environment's tokenisation key (create-only, the first pod
+            # that needs it) and read it back: tokens of one environment join across its projects.
+            write_buckets=(*write, PRIVACY),
             secrets=("online-store",),
+            keys=("tokenisation",),
             project=project,
             role=role,
             team=team if role == "pipeline" else None,

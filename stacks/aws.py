@@ -3,7 +3,7 @@ the EKS adapter the Kubernetes layer asks for what is AWS-specific (stacks/cloud
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
@@ -169,7 +169,9 @@ def build_aws(spec: AwsPlatformSpec) -> CloudPlatform[AwsPlatformSpec]:
         data_key_arn=keys.data_key_arn,
         registry_host=registry_host,
         provider=provider,
-        cluster=EKS,
+        # The project pods wrap the tokenisation key with the data key: their roles hold kms:GenerateDataKey and
+        # kms:Decrypt on it already (components/aws/identity.py UseDataKey), its policy delegates to IAM.
+        cluster=replace(EKS, privacy_wrapping={"SAHAB_PRIVACY_KMS_KEY": keys.data_key_arn}),
     )
     return CloudPlatform(
         cluster_name=cluster.name,

@@ -207,6 +207,7 @@ def build_azure(spec: AzurePlatformSpec) -> CloudPlatform[AzurePlatformSpec]:
             # can be created only once the secret exists.
             vault_id=pulumi.Output.all(keys.vault_id, db.secret_id, cache.secret_id).apply(lambda v: v[0]),
             secret_names={"registry-db": "registry-db", "online-store": "online-store"},
+            key_ids={"tokenisation": keys.key_resource_ids["tokenisation"]},
             tags=tags,
         ),
         opts,
@@ -247,6 +248,8 @@ def build_azure(spec: AzurePlatformSpec) -> CloudPlatform[AzurePlatformSpec]:
             redis_port=REDIS_PORT,
             redis_secret_field="password",  # the Key Vault secret is {"password": <access key>}
             feast_mode="azure",
+            # The vault's own tokenisation key (versionless: the wrapped object records the version it used).
+            privacy_wrapping={"SAHAB_PRIVACY_VAULT_KEY": keys.key_ids.apply(lambda k: k["tokenisation"])},
             https_outside_vpc=True,  # Entra ID's token endpoint (workload identity) has no address in the VNet
             # Azure CNI powered by Cilium (components/azure/cluster.py network_dataplane): the API server and the
             # kubelets are Cilium entities, never an ipBlock (components/kubernetes/api_access.py).

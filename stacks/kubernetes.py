@@ -21,7 +21,7 @@ from components.kubernetes.mlflow import artifact_uri
 from components.kubernetes.notebooks import NodeOffer, Notebooks, NotebooksArgs, TeamNotebooks
 from components.kubernetes.tenancy import GROUPS
 from components.kubernetes.workflows import ProjectPipeline, ProjectPipelineArgs, WorkflowEngine, WorkflowEngineArgs
-from components.workloads import NAMESPACES, ProjectPrefixes, project_workloads, split_grant, team_namespace, workload
+from components.workloads import NAMESPACES, PRIVACY_KEY, ProjectPrefixes, project_workloads, split_grant, team_namespace, workload
 from stacks import prices
 from stacks.capacity import Allocatable
 from stacks.cloud import CloudAdapter, CloudPlatform
@@ -243,7 +243,9 @@ def build_project(spec: PlatformSpec, project: DeployedProject, shared: _Shared)
     (components/workloads.py) over the project's own URIs (`ProjectPrefixes`)."""
     layer, env, adapter, on = spec.kubernetes, shared.env, shared.adapter, shared.adapter.cluster
     name, ns = project.name, NAMESPACES
-    ref = kc.ProjectRef(name=name, team=project.team, folder=project.folder)
+    # One tokenisation key per environment (not per project): tokens of one environment join across its pods.
+    privacy = on.privacy_env(adapter.object_uri(*split_grant(PRIVACY_KEY)), env)
+    ref = kc.ProjectRef(name=name, team=project.team, folder=project.folder, privacy=privacy)
     roles = {w.role: w for w in project_workloads(name, project.team)}
     prefixes = ProjectPrefixes(name)
 

@@ -30,6 +30,7 @@ LONG_FIRST = (
     "tests/local/test_local_platform.py",  # ~130 s
     "tests/verify/test_verify_local.py",  # ~125 s
     "tests/local/test_local_notebooks.py",  # ~110 s
+    "tests/privacy/test_pii_project.py",  # ~110 s (run, then `sahab local up`)
     "tests/serving/test_serving_http.py",  # ~100 s
     "tests/workloads/test_e2e.py",  # ~100 s
     "tests/projects/test_scaffold.py",  # ~85 s

@@ -28,7 +28,12 @@ from pulumi_azure_native import compute, keyvault, managedidentity
 from components.azure._common import RBAC_PROPAGATION_SECONDS, after, assign, compact_name, private_endpoint, propagated
 
 # What each key encrypts. AKS KMS (etcd secrets) takes its own key so it can rotate on its own.
-PURPOSES = ("storage", "disks", "cluster", "database", "cache", "registry")
+# `tokenisation` wraps the environment's tokenisation key (workloads/privacy/keys.py VaultWrapper, RSA-OAEP-256)
+# for the project pods' own identities: apart from the services' keys, so those identities can unwrap nothing else.
+PURPOSES = ("storage", "disks", "cluster", "database", "cache", "registry", "tokenisation")
+# Operations a key allows: the services' keys wrap, and some encrypt; the tokenisation key only wraps.
+KEY_OPS = {"tokenisation": ["wrapKey", "unwrapKey"]}
+DEFAULT_KEY_OPS = ["wrapKey", "unwrapKey", "encrypt", "decrypt"]
 ROTATE_MIN_DAYS, ROTATE_MAX_DAYS = 90, 2560
 # A key version expires this many rotation periods after it is created: two for keys the services
 # follow by their versionless id, three for the keys AKS KMS and Redis pin (see the module docstring).
@@ -146,6 +151,8 @@ class KeyVault(pulumi.ComponentResource):
         self.cluster_key_versioned_id = keys["cluster"].key_uri_with_version
         # Key ids with their version, for the services that take no other (Azure Managed Redis).
         self.versioned_key_ids = pulumi.Output.all(**{p: after(k.key_uri_with_version, cmk_ready) for p, k in keys.items()})
+        # ARM ids of the keys (`<vault id>/keys/<name>`): the scope of a role assignment on one key.
+        self.key_resource_ids = {p: k.id for p, k in keys.items()}
         self.cmk_identity_id = after(cmk.id, cmk_ready)
         self.cmk_identity_client_id = after(cmk.client_id, cmk_ready)
         self.disk_encryption_set_id = after(des.id, des_ready)
@@ -171,7 +178,9 @@ class KeyVault(pulumi.ComponentResource):
             properties=keyvault.KeyPropertiesArgs(
                 kty="RSA-HSM",
                 key_size=3072 if purpose != "cluster" else 2048,  # AKS KMS documents RSA 2048 keys
-                key_ops=["wrapKey", "unwrapKey", "encrypt", "decrypt"],
+                # checked: pulumi-azure-native 3.29.0 keyvault/_inputs.py KeyPropertiesArgs (kty, key_size, key_ops,
+                # rotation_policy) and keyvault/key.py (key_uri, key_uri_with_version; `id` is the ARM id, an RBAC scope)
+                key_ops=KEY_OPS.get(purpose, DEFAULT_KEY_OPS),
                 rotation_policy=keyvault.RotationPolicyArgs(
                     # Expiry outlives the next rotation: a missed rotation is noticed (notify, 30 days
                     # before) before data is locked out.

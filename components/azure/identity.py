@@ -1,7 +1,7 @@
 """Workload identity: one user-assigned identity per workload (components/workloads.py), federated
 with its Kubernetes service account through the cluster's OIDC issuer, and role assignments
 scoped to exactly what the workload touches: the containers it reads or writes, the Key Vault
-secrets it reads."""
+secrets it reads, the Key Vault keys it wraps with."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ class AzureWorkloadIdentityArgs:
     """Key Vault of the secrets."""
     secret_names: Mapping[str, str]
     """Key Vault secret name per workload secret (`registry-db`, `online-store`)."""
+    key_ids: Mapping[str, pulumi.Input[str]]
+    """ARM id of the Key Vault key per workload key (`tokenisation`): the scope of its Key Vault Crypto User role."""
     tags: dict[str, str]
     """Tags of every identity."""
 
@@ -71,8 +73,9 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
         for w in args.workloads:
             missing = [g for g in (*w.read_buckets, *w.write_buckets) if split_grant(g)[0] not in args.container_ids]
             missing += [s for s in w.secrets if s not in args.secret_names]
+            missing += [k for k in w.keys if k not in args.key_ids]
             if missing:
-                raise ValueError(f"workloads[{w.name}]: no container or secret for {missing}")
+                raise ValueError(f"workloads[{w.name}]: no container, secret or key for {missing}")
         client_ids = {}
         for w in args.workloads:
             uai = managedidentity.UserAssignedIdentity(
@@ -117,6 +120,17 @@ class AzureWorkloadIdentity(pulumi.ComponentResource):
                     role="Key Vault Secrets User",
                     principal_id=uai.principal_id,
                     scope=pulumi.Output.format("{0}/secrets/{1}", args.vault_id, args.secret_names[secret]),
+                    opts=child,
+                )
+            for key in w.keys:
+                # wrapKey/unwrapKey on that one key (Key Vault Crypto User: keys/wrap/action, keys/unwrap/action),
+                # the least of the built-in roles that has both.
+                assign(
+                    f"{name}-{w.name}-key-{key}",
+                    subscription_id=args.subscription_id,
+                    role="Key Vault Crypto User",
+                    principal_id=uai.principal_id,
+                    scope=args.key_ids[key],
                     opts=child,
                 )
             client_ids[w.name] = uai.client_id

@@ -80,6 +80,10 @@ class ClusterCloud:
     feast_mode: Literal["aws", "azure"] = "aws"
     """`SAHAB_FEAST_MODE` of the features workload (workloads/settings.py FeatureStoreSettings): `aws` reads
     an s3:// offline store (EKS, and an existing cluster's S3-compatible store), `azure` an abfss:// one."""
+    privacy_wrapping: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The key that wraps the environment's tokenisation key, as workloads/privacy/keys.py PrivacySettings reads
+    it: EKS `SAHAB_PRIVACY_KMS_KEY` (the data key), AKS `SAHAB_PRIVACY_VAULT_KEY` (the vault's tokenisation key
+    URL). Empty (an existing cluster): no SAHAB_PRIVACY_* at all, the workloads keep SAHAB_HOME's key file."""
 
     def storage_class_parameters(self, key: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
         params: dict[str, pulumi.Input[str]] = dict(self.storage_parameters)
@@ -109,6 +113,14 @@ class ClusterCloud:
                 }
             ),
         }
+
+    def privacy_env(self, key_uri: pulumi.Input[str], environment: str) -> dict[str, pulumi.Input[str]]:
+        """Where a project's pods find the environment's tokenisation key: one wrapped object per environment
+        (`key_uri`), the key that wraps it and the environment's name (in the encryption context). Nothing
+        where the cloud has no wrapping key (`privacy_wrapping` empty): a remote object needs one."""
+        if not self.privacy_wrapping:
+            return {}
+        return {"SAHAB_PRIVACY_KEY_URI": key_uri, "SAHAB_PRIVACY_ENVIRONMENT": environment, **self.privacy_wrapping}
 
     def account_annotations(self, account: str) -> dict[str, pulumi.Input[str]]:
         return dict(self.service_account_annotations.get(account, {}))

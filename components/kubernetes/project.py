@@ -1,10 +1,13 @@
 """The model project a component renders for: the prefix of every object it creates, the labels that
-say whose an object is, and the `SAHAB_PROJECT` its pods read (workloads.project.from_env)."""
+say whose an object is, and the `SAHAB_PROJECT` (and the environment's SAHAB_PRIVACY_*) its pods read
+(workloads.project.from_env, workloads.privacy.keys.PrivacySettings)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 PROJECT_LABEL = "sahab.ae/project"
@@ -22,6 +25,9 @@ class ProjectRef:
     folder: str
     """`SAHAB_PROJECT` of its pods: the project folder relative to the image's working directory
     (every workload image ships the repository's `projects/`, components/kubernetes/IMAGES.md)."""
+    privacy: Mapping[str, Any] = field(default_factory=dict)
+    """SAHAB_PRIVACY_* of its pods (ClusterCloud.privacy_env): the environment's tokenisation key, so every
+    container that reads the project tokenises with the same key. Empty: SAHAB_HOME's key (on-prem, tests)."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -45,5 +51,6 @@ class ProjectRef:
         return {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": self.name}
 
     @property
-    def env(self) -> dict[str, str]:
-        return {"SAHAB_PROJECT": self.folder}
+    def env(self) -> dict[str, Any]:
+        """SAHAB_PROJECT and SAHAB_PRIVACY_* of every container that works on the project."""
+        return {"SAHAB_PROJECT": self.folder, **self.privacy}

@@ -200,7 +200,7 @@ def test_workload_identity_federated_and_scoped(north_plan, w):
     assert cred.inputs["audiences"] == ["api://AzureADTokenExchange"] and cred.inputs["issuer"].startswith("https://uaenorth.oic.prod-aks.azure.com/"), cred.urn
     grants = [ra for ra in of(north_plan, "azure-native:authorization:RoleAssignment") if f"-identity-{w.name}-" in ra.name]
     scopes = {ra.inputs["scope"].rsplit("/", 1)[-1] for ra in grants}
-    wanted = {g.split("/")[0] for g in (*w.read_buckets, *w.write_buckets)} | set(w.secrets)
+    wanted = {g.split("/")[0] for g in (*w.read_buckets, *w.write_buckets)} | set(w.secrets) | {f"sahab-{k}" for k in w.keys}
     assert scopes == wanted, f"{w.name}: roles scoped to {sorted(scopes)}, expected exactly {sorted(wanted)}"
     for ra in grants:
         prefixed = any("/" in g.rstrip("/") for g in (*w.read_buckets, *w.write_buckets) if ra.name.endswith(g.rstrip("/").replace("/", "-")))

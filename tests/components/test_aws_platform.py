@@ -310,10 +310,13 @@ def test_workload_roles_are_scoped(uae_plan):
             assert "*" not in s["Action"] and s["Resource"] != "*", f"workload {name}: wildcard in {s}"
     for project in projects:
         serving = policies[f"{project}-serving"]["Statement"]
-        # Serving writes its prediction log and its labels (the control plane) and nothing else.
+        # Serving writes its prediction log, its labels (the control plane) and the environment's tokenisation
+        # key (created once by whichever pod needs it first, components/workloads.py PRIVACY), nothing else.
         writes = [res for s in serving if "s3:PutObject" in s["Action"] for res in s["Resource"]]
-        assert writes and all(res.endswith((f"/serving-log/{project}/*", f"/feast/{project}/offline/labels/*")) for res in writes), (
-            f"{project}-serving may write only its prediction log and labels, got {writes}"
+        key = [res for res in writes if res.endswith("/privacy/*") and "-offline-features-" in res]
+        assert len(key) == 1, f"{project}-serving cannot create the tokenisation key (offline-features/privacy/): {writes}"
+        assert all(res.endswith((f"/serving-log/{project}/*", f"/feast/{project}/offline/labels/*")) for res in writes if res not in key), (
+            f"{project}-serving may write only its prediction log, labels and the tokenisation key, got {writes}"
         )
         assert not [s for s in serving if s["Sid"].endswith("Buckets")], f"{project}-serving: a whole-bucket grant"
     bindings = {r.inputs["serviceAccount"]: r.inputs["namespace"] for r in aws(uae_plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}

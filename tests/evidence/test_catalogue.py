@@ -37,6 +37,7 @@ def verify_check_ids(uae_plan, north_plan) -> set[str]:
     from sahab.ops.verify.cluster import cluster_checks
     from sahab.ops.verify.context import StackOutputs, promises_from_plan
     from sahab.ops.verify.parts import local_service_checks
+    from sahab.ops.verify.privacy import cloud_privacy_checks, privacy_checks
     from sahab.ops.verify.workloads import Workloads, workload_checks
 
     aws = promises_from_plan(uae_plan.to_json())
@@ -56,6 +57,8 @@ def verify_check_ids(uae_plan, north_plan) -> set[str]:
     checks += workload_checks(Workloads(mlflow=http, serving=http, model_name="m", drift_last_run=lambda: [], drift_label="drift"))
     checks += azure_cloud_checks(azure_promises(north_plan.to_json()), Arm(subscription="sub", credential=None))
     checks += local_service_checks({"mlflow": {"name": "mlflow", "healthy": True}})
+    checks += cloud_privacy_checks(uae_plan.to_json(), outputs.bucket_names, "me-central-1")
+    checks += privacy_checks({"p": {"SAHAB_FEAST_URI": "/tmp/feast", "SAHAB_SERVING_PREDICTION_LOG_URI": "/tmp/log"}})
     ids = {c.id for c in checks} | {"workloads-prometheus-targets-up", "cluster-prometheus-targets-up"}
     # The suite's plain tests, as runner.read_junit names them (`<part>-<test name>`).
     for module in Path(suite.__file__).parent.glob("test_*.py"):

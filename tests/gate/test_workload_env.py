@@ -127,6 +127,18 @@ def test_serving_refuses_a_prediction_log_it_cannot_open():
     assert not any("container control" in m for m in messages), f"the control plane's env is valid: {messages}"
 
 
+def test_a_tokenisation_key_in_an_object_store_without_its_wrapping_key_is_refused():
+    """Issue 22: PrivacySettings is built from every project container's env: an s3:// key object with no
+    SAHAB_PRIVACY_KMS_KEY (the key would sit in the bucket unwrapped) fails the gate; with it, it passes."""
+    uri = "s3://offline/privacy/tokenisation-key.json"
+    messages = _messages(workload_env.check(_ctx(_serving(SAHAB_PRIVACY_KEY_URI=uri, SAHAB_PRIVACY_ENVIRONMENT="uae-central"))))
+    privacy = "Deployment/sahab-serving/serving container bentoml (bentoml serve): PrivacySettings refuses "
+    assert len(messages) == 1 and messages[0].startswith(privacy) and "SAHAB_PRIVACY_KMS_KEY" in messages[0], messages
+    assert "Fix:" in messages[0], messages
+    kms = "arn:aws:kms:me-central-1:111122223333:key/0b7c3f4e-1111-2222-3333-444455556666"
+    assert workload_env.check(_ctx(_serving(SAHAB_PRIVACY_KEY_URI=uri, SAHAB_PRIVACY_KMS_KEY=kms))) == [], "SAHAB_PRIVACY_* with its KMS key is accepted"
+
+
 def test_a_misspelt_variable_under_a_workload_prefix_is_refused():
     messages = _messages(workload_env.check(_ctx(_serving(SAHAB_SERVING_CHALENGER_WEIGHT="0.2"))))
     assert len(messages) == 1 and messages[0].startswith(BENTO + "SAHAB_SERVING_CHALENGER_WEIGHT='0.2'"), messages
@@ -284,7 +296,9 @@ def test_the_check_is_registered_and_its_section_is_in_report_md():
     result = GateResult(project="sahab", stack="s", environment="e", checks=["deployability"])
     result.extras = ctx.extras
     lines = workload_env.workload_env_section(result)
-    assert "| Deployment/sahab-serving/serving container bentoml | `bentoml serve` | SahabSettings, ServingSettings, from_env | 1 |" in lines, lines
+    assert (
+        "| Deployment/sahab-serving/serving container bentoml | `bentoml serve` | SahabSettings, ServingSettings, from_env, PrivacySettings | 1 |" in lines
+    ), lines
 
 
 @pytest.mark.parametrize(

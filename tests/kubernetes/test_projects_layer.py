@@ -8,6 +8,7 @@ and the project file."""
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 
@@ -324,3 +325,68 @@ def test_a_binding_names_the_project_it_points_at():
     assert any(p.startswith("kubernetes.projects[2].name: 'churn' but projects/delivery-time/project.yaml is project 'delivery-time'") for p in problems), (
         problems
     )
+
+
+def _project_containers(plan) -> list[tuple[str, dict[str, str]]]:
+    """(where, plain env) of every container of the plan's Kubernetes objects, in any shape (Deployments,
+    CronJobs, Argo templates), whose environment sets SAHAB_PROJECT."""
+    out: list[tuple[str, dict[str, str]]] = []
+
+    def walk(node, where: str) -> None:
+        if isinstance(node, dict):
+            env = node.get("env")
+            if isinstance(env, list) and any(isinstance(e, dict) and e.get("name") == "SAHAB_PROJECT" for e in env):
+                out.append((f"{where} container {node.get('name')}", {e["name"]: e.get("value") for e in env if isinstance(e, dict) and "value" in e}))
+            for value in node.values():
+                walk(value, where)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, where)
+
+    for r in k8s_objects(plan):
+        meta = r.inputs.get("metadata") or {}
+        walk(r.inputs, f"{r.inputs.get('kind')} {meta.get('namespace', '')}/{meta.get('name')}")
+    return out
+
+
+@pytest.mark.parametrize(("env", "wrapping"), [("uae-central", "SAHAB_PRIVACY_KMS_KEY"), ("uae-north", "SAHAB_PRIVACY_VAULT_KEY")])
+def test_every_project_container_finds_the_environments_one_tokenisation_key(plans, env, wrapping, monkeypatch):
+    """Issue 22: wherever SAHAB_PROJECT is set, SAHAB_PRIVACY_* name the environment's one wrapped key object
+    (`offline-features/privacy/tokenisation-key.json`), its name and the cloud's wrapping key, and
+    PrivacySettings accepts them (a pod would otherwise mint its own key under SAHAB_HOME)."""
+    from workloads.privacy.keys import PrivacySettings
+
+    found = _project_containers(plans[env])
+    assert len(found) >= 10, f"{env}: only {len(found)} containers set SAHAB_PROJECT"
+    uris, wrappers = set(), set()
+    for where, values in found:
+        for name in ("SAHAB_PRIVACY_KEY_URI", "SAHAB_PRIVACY_ENVIRONMENT", wrapping):
+            assert values.get(name), f"{env}: {where} sets SAHAB_PROJECT but not {name}"
+        assert values["SAHAB_PRIVACY_ENVIRONMENT"] == env, f"{env}: {where}: SAHAB_PRIVACY_ENVIRONMENT={values['SAHAB_PRIVACY_ENVIRONMENT']}"
+        uris.add(values["SAHAB_PRIVACY_KEY_URI"])
+        wrappers.add(values[wrapping])
+        for name in [k for k in os.environ if k.startswith("SAHAB_PRIVACY_")]:
+            monkeypatch.delenv(name)
+        for name, value in values.items():
+            if name.startswith("SAHAB_PRIVACY_"):
+                monkeypatch.setenv(name, value)
+        settings = PrivacySettings()
+        assert settings.wrapping == ("aws-kms" if wrapping.endswith("KMS_KEY") else "azure-keyvault"), f"{env}: {where}: wrapping {settings.wrapping}"
+    assert len(uris) == 1, f"{env}: SAHAB_PRIVACY_KEY_URI differs between containers: {sorted(uris)} (one key object per environment)"
+    (uri,) = uris
+    assert re.match(r"^(s3|abfss)://", uri) and uri.endswith("/privacy/tokenisation-key.json"), f"{env}: SAHAB_PRIVACY_KEY_URI={uri}"
+    assert "offline-features" in uri, f"{env}: SAHAB_PRIVACY_KEY_URI={uri} is not in the offline-features store"
+    assert len(wrappers) == 1, f"{env}: {wrapping} differs between containers: {sorted(wrappers)}"
+    (key,) = wrappers
+    if env == "uae-central":
+        assert key.startswith("arn:aws:kms:me-central-1:"), f"{env}: SAHAB_PRIVACY_KMS_KEY={key} is not the data key's ARN"
+    else:
+        assert key.startswith("https://") and key.endswith("/keys/sahab-tokenisation"), f"{env}: SAHAB_PRIVACY_VAULT_KEY={key} is not the tokenisation key"
+
+
+def test_an_existing_cluster_renders_no_privacy_key_and_keeps_sahab_homes(plans):
+    """On-prem (`cloud: kubernetes`) has no wrapping key: nothing under SAHAB_PRIVACY_ is rendered."""
+    found = _project_containers(plans["smb-onprem"])
+    assert found, "smb-onprem: no container sets SAHAB_PROJECT"
+    for where, values in found:
+        assert not [k for k in values if k.startswith("SAHAB_PRIVACY_")], f"smb-onprem: {where} sets {[k for k in values if k.startswith('SAHAB_PRIVACY_')]}"

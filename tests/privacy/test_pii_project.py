@@ -9,17 +9,25 @@ and model card), on a state folder of its own (issue 22):
 - the model trained on tokens (its vocabularies are tokens of the environment's key version);
 - the frozen training frame joined the two feature views and the labels on the tokenised key: each
   row carries the tokens of that customer's own phone and e-mail and the amount of its own event;
-- the registered version has its importance and `card/model_card.html`, naming the features and metrics.
+- the registered version has its importance and `card/model_card.html`, naming the features and metrics;
+- `sahab local up` serves it: a request's clear values are tokenised before scoring and logging, and
+  `sahab verify local` and a byte scan after `sahab local down` find no clear value.
 Small on purpose (600 rows, 12 trees): CI runs it on 2 cores.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -29,6 +37,7 @@ from workloads.privacy.scan import scan_uri
 
 pytestmark = pytest.mark.slow
 FOLDER = Path(__file__).resolve().parent / "pii-churn"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +168,66 @@ def test_the_card_command_regenerates_it(ran, capsys):
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and f"{project.name} v{outcome.version}" in html, f"{out}: {html[:200]}"
     assert "model card logged" in capsys.readouterr().out
+
+
+def _sahab(*args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SAHAB_")}
+    return subprocess.run([sys.executable, "-m", "sahab", *args], cwd=REPO, env={**base, **env}, capture_output=True, text=True, timeout=timeout)
+
+
+def test_served_by_sahab_local_up_it_tokenises_requests_and_writes_nothing_clear(ran):
+    """`sahab local up --embedded` serves the run's champion; a /score carrying a clear Emirates ID,
+    phone, e-mail and note is answered under the key's token (the environment's key: the same token
+    the ingestion made), the prediction log holds tokens, `sahab verify local` finds no clear personal
+    data, and after `sahab local down` no byte under the state folder holds a clear value."""
+    import httpx
+
+    from sahab.ops.verify.runner import read_junit
+    from workloads.local import served_projects
+    from workloads.local.projects import request_for
+
+    project, state, outcome, _ = ran
+    name = project.name
+    env = {"SAHAB_PROJECTS_DIR": str(project.folder.parent)}
+    up = _sahab("local", "up", "--embedded", "--state-dir", str(state), "--project", name, "--no-prometheus", "--no-feature-server", env=env, timeout=900)
+    try:
+        assert up.returncode == 0, f"sahab local up exited {up.returncode}:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
+        assert "reused from the last run" in up.stdout, f"the bootstrap retrained instead of serving the run's champion:\n{up.stdout[-2000:]}"
+        people = _clear_values(project)
+        rows = project.module("data").generate(6, seed=11, start=datetime.now(UTC), days=0.01)
+        request = request_for(project.spec, rows)
+        clear_key = request["key"]
+        assert clear_key in people["emirates_id"] and request["records"][0]["phone"] in people["phone"], f"the request carries clear values: {request}"
+        reply = httpx.post(f"{served_projects(state)[name]['serving']}/score", json={"requests": [request]}, timeout=60)
+        assert reply.status_code == 200, f"/score of serving-{name}: {reply.status_code} {reply.text[:500]}"
+        answer = reply.json()[0]
+        privacy = for_project(project, state / "home", create=False)
+        assert privacy is not None
+        assert answer["key"] == privacy.tokeniser.token(clear_key, "emirates_id"), (
+            f"the answer's key is the token the ingestion made of {name}'s entity (the environment's key): {answer['key']}"
+        )
+        assert clear_key not in reply.text and request["records"][0]["email"] not in reply.text, "the answer echoes no clear value"
+        assert len(answer["scores"]) == 6 and all(0.0 <= s <= 1.0 for s in answer["scores"]), answer
+        from workloads.project.paths import local_paths
+
+        log = local_paths(state / "home", name).serving_log
+        deadline = time.monotonic() + 30  # the log flushes every 10 s (SAHAB_SERVING_PREDICTION_LOG_FLUSH_S)
+        while not list(log.rglob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        parts = list(log.rglob("*.parquet"))
+        assert parts, f"no prediction log under {log} 30 s after the request"
+        logged = pd.concat(pd.read_parquet(p) for p in parts)
+        assert set(logged["key"]) == {answer["key"]} and logged["phone"].map(privacy.tokeniser.is_token).all(), (
+            f"{parts[0]}: the prediction log holds the key's and the phone's tokens"
+        )
+        junit = state.parent / "verify.xml"
+        verify = _sahab("verify", "local", "--state-dir", str(state), "--part", "local", "--junit", str(junit), env={}, timeout=300)
+        assert verify.returncode == 0, f"sahab verify local --part local found a problem:\n{verify.stdout[-3000:]}\n{verify.stderr[-2000:]}"
+        scanned = sorted(o.subject for o in read_junit(junit) if o.check == "local-privacy-no-clear-personal-data" and o.outcome == "passed")
+        assert len(scanned) == 2 and all(s.startswith(name) for s in scanned), f"verify scanned {name}'s offline store and prediction log: {scanned}"
+    finally:
+        down = _sahab("local", "down", "--state-dir", str(state), env={}, timeout=300)
+        assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
+    needles = [v.encode() for values in _clear_values(project).values() for v in values]
+    found = sorted({str(p.relative_to(state)) for p in state.rglob("*") if p.is_file() for n in needles if n in p.read_bytes()})
+    assert not found, f"clear personal data in bytes the platform wrote while serving: {found[:10]}"

@@ -122,6 +122,26 @@ def test_column_tokens_keep_nulls_and_match_one_by_one():
     assert out[2] != out[0], "two values, two tokens"
 
 
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("phone", ["+971501234567", "+97142223333", "+5", None]),  # already E.164: the fast path
+        ("phone", ["+971501234567", "00971 50 123 4567", "+00971501234567", "+", "", "050-123-4567", "+٩٧١٥٠", None, "n/a"]),
+        ("emirates_id", ["784199012345671", "784200112345678", None]),  # digits only: the fast path
+        ("emirates_id", ["784-1990-1234567-1", "784199012345671", "", "٧٨٤", None, "unknown"]),
+    ],
+)
+def test_column_normalisation_spells_every_value_as_one_value_is_spelled(kind, values):
+    import pyarrow as pa
+
+    from workloads.privacy.patterns import normalise, normalise_array
+
+    column = normalise_array(kind, pa.array(values, type=pa.large_string())).to_pylist()
+    assert column == [None if v is None else normalise(kind, v) for v in values], f"{kind}: {values} -> {column}"
+    tok = Tokeniser(KEY, 1)
+    assert list(tok.tokens(values, kind)) == [None if v is None else tok.token(v, kind) for v in values], f"{kind}: column tokens = one by one"
+
+
 def test_column_tokens_parallel_equals_serial():
     tok = Tokeniser(KEY, 1)
     values = [f"+9715{i:08d}" for i in range(250_000)]

@@ -105,7 +105,9 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
             },
         )
     for r in plan.by_type("aws:s3/bucketPolicy:BucketPolicy"):
-        s3.put_bucket_policy(Bucket=r.inputs["bucket"], Policy=r.inputs["policy"])
+        policy = _without_conditional_denies(r.inputs["policy"])
+        if policy:
+            s3.put_bucket_policy(Bucket=r.inputs["bucket"], Policy=policy)
 
     trail_client = moto.client("cloudtrail")
     for r in plan.by_type("aws:cloudtrail/trail:Trail"):
@@ -233,3 +235,16 @@ def deploy(plan: Plan, moto: Moto) -> dict[str, Any]:
         "registry_urls": registry_urls,
         "online_store_secret": next(iter(secret_arns.values()), None),
     }
+
+
+def _without_conditional_denies(policy: str | dict[str, Any]) -> str | None:
+    """The policy without its conditional Deny statements (None when nothing is left).
+
+    moto enforces a bucket policy on object operations but ignores its Conditions (checked: moto 5.2.5
+    moto/s3/models.py `S3Backend.put_bucket_policy`: "Conditions are not taken into account"), so the
+    plan's `DenyInsecureTransport` (aws:SecureTransport false) and `DenyOutdatedTLS` would deny every
+    object read, HTTPS or not; the personal-data scan (issue 22) reads objects. No cloud check reads
+    the bucket policy."""
+    doc = json.loads(policy) if isinstance(policy, str) else dict(policy)
+    doc["Statement"] = [s for s in doc.get("Statement") or [] if not (s.get("Effect") == "Deny" and s.get("Condition"))]
+    return json.dumps(doc) if doc["Statement"] else None

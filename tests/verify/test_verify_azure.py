@@ -76,7 +76,9 @@ def test_every_check_passes_on_the_plan_as_deployed(arm, promises):
         "cloud-azure-log-analytics-in-region",
         "cloud-azure-diagnostics-to-audit",
     } <= ids
-    assert len([c for c in checks if c.id == "cloud-azure-keyvault-key-rotation"]) == 6, "one rotation check per planned key"
+    from components.azure.encryption import PURPOSES
+
+    assert len([c for c in checks if c.id == "cloud-azure-keyvault-key-rotation"]) == len(PURPOSES) == 7, "one rotation check per planned key"
     assert run(arm, promises) == {}, "every Azure check passes on the plan as deployed"
     assert any("/resources?" in r and "$skiptoken" in r for r in arm.requests), "the data group's listing spans pages (nextLink followed)"
 

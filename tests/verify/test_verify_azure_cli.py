@@ -50,8 +50,31 @@ def north(repo, tmp_path_factory):
     return plan, work
 
 
+@pytest.fixture(scope="module")
+def plan_storage(north, tmp_path_factory):
+    """Azurite serving the plan's data storage account (AZURITE_ACCOUNTS, with its well-known account
+    for the health check) with the containers the outputs name: the cloud part's personal-data scan
+    (issue 22) reads them through the emulator override, empty: 0 hits."""
+    from azure.storage.blob import BlobServiceClient
+
+    from sahab.ops.verify.privacy import project_locations
+    from workloads.local import servers
+
+    plan, _ = north
+    account = project_locations(plan.to_json())["delivery-time"][0][1].split("@", 1)[1].split(".", 1)[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AZURITE_ACCOUNTS", f"{servers.AZURITE_ACCOUNT}:{servers.AZURITE_KEY};{account}:{servers.AZURITE_KEY}")
+        with servers.start_azurite(tmp_path_factory.mktemp("verify-azurite")) as server:
+            url = server.env["SAHAB_AZURE_BLOB_ENDPOINT"]
+            connection = f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={servers.AZURITE_KEY};BlobEndpoint={url}/{account};"
+            client = BlobServiceClient.from_connection_string(connection)
+            for purpose in ("offline-features", "data-lake"):
+                client.create_container(plan.outputs["bucket_names"][purpose])
+            yield {"SAHAB_AZURE_BLOB_ENDPOINT": url, "AZURE_STORAGE_ACCOUNT_KEY": servers.AZURITE_KEY}
+
+
 @pytest.mark.slow
-def test_verify_uae_north_passes_then_fails_on_a_public_vault(north, tmp_path):
+def test_verify_uae_north_passes_then_fails_on_a_public_vault(north, plan_storage, tmp_path):
     plan, work = north
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -59,7 +82,7 @@ def test_verify_uae_north_passes_then_fails_on_a_public_vault(north, tmp_path):
     (bin_dir / "az").chmod(0o755)
     args = ["verify", "uae-north", "--outputs", str(work / "outputs.json"), "--plan", str(work / "plan.json")]
     with serve(plan, tmp_path) as fake:
-        env = {"SAHAB_AZURE_ARM_ENDPOINT": fake.url, "REQUESTS_CA_BUNDLE": str(fake.cert), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        env = {"SAHAB_AZURE_ARM_ENDPOINT": fake.url, "REQUESTS_CA_BUNDLE": str(fake.cert), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **plan_storage}
         ok = _sahab(*args, "--junit", str(tmp_path / "ok" / "junit.xml"), "--report", str(tmp_path / "ok"), env=env)
         assert ok.returncode == 0, f"sahab verify uae-north must pass on the plan as deployed:\n{ok.stdout[-3000:]}\n{ok.stderr[-2000:]}"
         assert fake.tokens == {"Bearer fake-cli-token"}, f"DefaultAzureCredential's token (from az) reached ARM: {fake.tokens}"

@@ -131,6 +131,21 @@ _ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"
 """What `str.split()` splits on within ASCII (Python counts 0x1c-0x1f as whitespace, RE2's `\\s` does not)."""
 
 
+def _already_normal(kind: str, values: Any) -> bool:
+    """Whether every value of an Arrow string array is spelled as `normalise` spells it: an Emirates
+    ID of ASCII digits only, a phone `+` and ASCII digits not starting `+00` (E.164, how most
+    systems store them). One pass of cheap kernels, against the regular expressions of the general
+    path (benchmarks/privacy.py: a tenth of the time)."""
+    import pyarrow.compute as pc
+
+    if kind == "emirates_id":
+        normal = pc.ascii_is_decimal(values)
+    else:
+        normal = pc.and_(pc.starts_with(values, "+"), pc.ascii_is_decimal(pc.utf8_slice_codeunits(values, 1)))
+        normal = pc.and_(normal, pc.invert(pc.starts_with(values, "+00")))
+    return bool(pc.all(pc.fill_null(normal, True)).as_py())
+
+
 def normalise_array(kind: str, values: Any) -> Any:
     """`normalise` over an Arrow string array, with Arrow's kernels: the same spelling for every
     value (ASCII values vectorised; the few others, whose case folding and digits Python defines
@@ -140,11 +155,13 @@ def normalise_array(kind: str, values: Any) -> Any:
 
     if kind not in ("emirates_id", "phone", "iban", "email", "name") or len(values) == 0:
         return values
+    if kind in ("emirates_id", "phone") and _already_normal(kind, values):
+        return values
     if kind in ("emirates_id", "phone"):
         digits = pc.replace_substring_regex(values, "[^0-9]", "")
         if kind == "phone":
             digits = pc.replace_substring_regex(digits, "^00", "")
-            digits = pc.binary_join_element_wise("+", digits, "")
+            digits = pc.binary_join_element_wise(pa.scalar("+", digits.type), digits, pa.scalar("", digits.type))
         out = pc.if_else(pc.greater(pc.utf8_length(digits), 1 if kind == "phone" else 0), digits, values)
     elif kind == "iban":
         out = pc.ascii_upper(pc.replace_substring(values, " ", ""))

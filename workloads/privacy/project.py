@@ -126,8 +126,12 @@ class ProjectPrivacy:
             out.append(d)
         return out
 
-    def frame(self, frame: Any, workers: int = 1) -> Any:
-        """Ingestion: a copy of `frame` with every marked column it has tokenised (a column at a time)."""
+    def frame(self, frame: Any, workers: int | None = None) -> Any:
+        """Ingestion: a copy of `frame` with every marked column it has tokenised (a column at a time;
+        columns of at least tokens.PARALLEL_MIN_VALUES values over `workers` processes, default one per CPU)."""
+        from workloads.privacy.tokens import default_workers
+
+        workers = default_workers() if workers is None else workers
         present = [c for c in self.columns if c.name in frame.columns]
         if not present:
             return frame

@@ -20,15 +20,18 @@ Why these choices:
   tokenised twice. A token of another version is refused: joining two key versions is silently
   wrong, so it is an error naming both versions.
 
-Speed (benchmarks/privacy.py): the only per-value Python left in a column is the HMAC itself.
-HMAC's inner and outer SHA-256 states after the key blocks are computed once and copied per value
-(RFC 2104 notes this precomputation: about 1 us per value, against 2.5 us for `hmac.new` and 2.2 us
-for OpenSSL's one-shot `hmac.digest`, which re-keys every call); a column is tokenised once per
-distinct value (Arrow's `dictionary_encode`), normalised with Arrow compute kernels
-(`patterns.normalise_array`), and the tokens are assembled from the digests with numpy into one
-Arrow string array. With `workers > 1` this process and `workers - 1` worker processes each hash a
-share, handed over as one value buffer and its offsets (no per-value pickling).
-checked: pyarrow 21 `Array.dictionary_encode`, `LargeStringArray.from_buffers`, `pyarrow.compute`
+Speed (benchmarks/privacy.py; target 1 million values/s on 2 cores): the only per-value Python
+left in a column is the HMAC itself. HMAC's inner and outer SHA-256 states after the key blocks are
+computed once and copied per value (RFC 2104 notes this precomputation: about 0.9 us per value,
+against 2.5 us for `hmac.new` and 1.6 us for OpenSSL's one-shot `hmac.digest`, which re-keys every
+call; feeding `map` chains of `sha256` from C was slower, 1.0 us, as it hashes the key block again).
+The column is cut into one share per worker, and every step runs inside the share, in parallel:
+the distinct values (Arrow's `dictionary_encode`), their normalisation (Arrow compute kernels,
+`patterns.normalise_array`), one HMAC each, and the token characters from the digests with one
+numpy table lookup. This process takes the first share and `workers - 1` worker processes the
+others, each handed one value buffer and its offsets and returning one character buffer (no
+per-value pickling). A value repeated across shares is hashed once per share: the same token.
+checked: pyarrow 25 `Array.dictionary_encode`, `LargeStringArray.from_buffers`, `pyarrow.compute`
 `replace_substring_regex` / `if_else` / `take` (arrow/python/pyarrow/array.pxi, compute.py).
 """
 
@@ -37,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
 from multiprocessing import get_context
 from typing import Any
 
@@ -69,19 +73,58 @@ def _pads(key: bytes) -> tuple[Any, Any]:
 
 
 def _digests(key: bytes, data: bytes, offsets: np.ndarray) -> bytes:
-    """The first 16 bytes of HMAC-SHA256 of each value (value i is data[offsets[i]:offsets[i+1]]), concatenated."""
+    """HMAC-SHA256 of each value (value i is data[offsets[i]:offsets[i+1]]), 32 bytes each, concatenated
+    (a token keeps the first 16: `_token_chars`; slicing here would cost one more object per value)."""
     inner, outer = _pads(key)
     new_inner, new_outer = inner.copy, outer.copy
     ends = offsets.tolist()
     out: list[bytes] = []
     append = out.append
-    for a, b in zip(ends, ends[1:], strict=False):
+    for a, b in zip(ends, islice(ends, 1, None), strict=False):  # the offsets: one more than the values
         i = new_inner()
         i.update(data[a:b])
         o = new_outer()
         o.update(i.digest())
-        append(o.digest()[:16])
+        append(o.digest())
     return b"".join(out)
+
+
+# Two hex characters per byte value: one table lookup turns (n, 16) digest bytes into (n, 32) characters.
+_HEX2 = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), dtype=np.uint16)
+
+
+def _token_chars(prefix: bytes, digests: bytes, n: int) -> np.ndarray:
+    """(n, len(prefix) + 32) characters: each row `<prefix><32 hex>` of the first 16 bytes of its 32-byte
+    digest, built without a Python loop."""
+    width = len(prefix) + HEX_CHARS
+    chars = np.empty((n, width), dtype=np.uint8)
+    chars[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    hexed = _HEX2[np.frombuffer(digests, dtype=np.uint8).reshape(n, 32)[:, :16]]
+    chars[:, len(prefix) :] = hexed.view(np.uint8).reshape(n, HEX_CHARS)
+    return chars
+
+
+def _share_chars(key: bytes, prefix: bytes, kind: str, data: bytes, offsets: np.ndarray) -> bytes:
+    """One share of a column (its values as one buffer and their offsets): each distinct value
+    normalised for its kind and hashed once, and the token characters of every value in order
+    (len(prefix) + 32 bytes each)."""
+    import pyarrow as pa
+
+    from workloads.privacy.patterns import normalise_array
+
+    n = len(offsets) - 1
+    if n == 0:
+        return b""
+    base = offsets[0]
+    values = pa.LargeStringArray.from_buffers(n, pa.py_buffer((offsets - base).tobytes()), pa.py_buffer(data))
+    encoded = values.dictionary_encode()
+    plain = normalise_array(kind, encoded.dictionary).cast(pa.large_string())
+    _, plain_offsets, plain_data = plain.buffers()
+    m = len(plain)
+    ends = np.frombuffer(plain_offsets, dtype=np.int64)[plain.offset : plain.offset + m + 1]
+    digests = _digests(key, plain_data.to_pybytes() if plain_data is not None else b"", ends)
+    chars = _token_chars(prefix, digests, m)
+    return chars[encoded.indices.to_numpy()].tobytes()
 
 
 _WORKER: dict[str, Any] = {}
@@ -91,26 +134,8 @@ def _worker_init(key: bytes) -> None:
     _WORKER["key"] = key
 
 
-def _worker_digests(data: bytes, offsets: np.ndarray) -> bytes:
-    return _digests(_WORKER["key"], data, offsets)
-
-
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
-def _token_array(prefix: str, digests: bytes, n: int) -> Any:
-    """`n` tokens `<prefix><32 hex>` as one Arrow string array, built from the digests without a Python loop."""
-    import pyarrow as pa
-
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(n, 16)
-    head = np.frombuffer(prefix.encode(), dtype=np.uint8)
-    width = len(head) + HEX_CHARS
-    chars = np.empty((n, width), dtype=np.uint8)
-    chars[:, : len(head)] = head
-    chars[:, len(head) :: 2] = _HEX[raw >> 4]
-    chars[:, len(head) + 1 :: 2] = _HEX[raw & 15]
-    offsets = np.arange(n + 1, dtype=np.int64) * width
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(chars.tobytes()))
+def _worker_chars(prefix: bytes, kind: str, data: bytes, offsets: np.ndarray) -> bytes:
+    return _share_chars(_WORKER["key"], prefix, kind, data, offsets)
 
 
 class Tokeniser:
@@ -160,49 +185,50 @@ class Tokeniser:
 
     def tokens(self, values: Any, kind: str = "free_text", workers: int = 1) -> np.ndarray:
         """Tokens of a column (list, array or Series) as an object array: None / NaN stay None, a
-        token of this version stays itself; one HMAC per distinct value, the same token `token()`
-        gives each value (the normalisation runs vectorised: patterns.normalise_array)."""
+        token of this version stays itself; the same token `token()` gives each value. The column
+        is cut into one share per worker (this process takes the first); each share normalises its
+        distinct values with Arrow's kernels (patterns.normalise_array) and hashes each once."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from workloads.privacy.patterns import normalise_array
-
-        column = _strings(values)
-        encoded = column.dictionary_encode()
-        uniques = encoded.dictionary
-        if len(uniques) == 0:
-            return np.full(len(column), None, dtype=object)
-        is_token = pc.match_substring_regex(uniques, TOKEN_REGEX)
+        column = _strings(values).cast(pa.large_string())
+        n = len(column)
+        if n == column.null_count:
+            return np.full(n, None, dtype=object)
+        is_token = pc.match_substring_regex(column, TOKEN_REGEX)
         if pc.any(is_token).as_py():
-            foreign = pc.and_(is_token, pc.invert(pc.starts_with(uniques, self.prefix)))
+            foreign = pc.and_(is_token, pc.invert(pc.starts_with(column, self.prefix)))
             if pc.any(foreign).as_py():
-                self._check_foreign(pc.filter(uniques, foreign)[0].as_py())
-        plain = normalise_array(kind, uniques).cast(pa.large_string())
-        digests = self._digests(plain, workers)
-        tokens = pc.if_else(is_token, uniques.cast(pa.large_string()), _token_array(self.prefix, digests, len(uniques)))
-        return pc.take(tokens, encoded.indices).to_numpy(zero_copy_only=False)
+                self._check_foreign(pc.filter(column, foreign)[0].as_py())
+        filled = pc.fill_null(column, "") if column.null_count else column
+        chars = self._chars(filled, kind, workers)
+        width = len(self.prefix) + HEX_CHARS
+        hashed = pa.LargeStringArray.from_buffers(n, pa.py_buffer((np.arange(n + 1, dtype=np.int64) * width).tobytes()), pa.py_buffer(chars))
+        # a null's is_token is null, and if_else gives null for it: None stays None
+        return pc.if_else(is_token, column, hashed).to_numpy(zero_copy_only=False)
 
-    def _digests(self, plain: Any, workers: int) -> bytes:
-        """Truncated HMACs of every value of a large_string array: this process takes one share, each
-        worker process another (value buffers and offsets are passed whole: no per-value pickling)."""
-        n = len(plain)
-        _, offsets_buf, data_buf = plain.buffers()
-        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[plain.offset : plain.offset + n + 1]
+    def _chars(self, column: Any, kind: str, workers: int) -> bytes:
+        """The token characters of every value of a null-free large_string array: this process takes
+        one share, each worker process another (value buffers and offsets are passed whole: no per-value pickling)."""
+        n = len(column)
+        _, offsets_buf, data_buf = column.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[column.offset : column.offset + n + 1]
         data = data_buf.to_pybytes() if data_buf is not None else b""
+        prefix = self.prefix.encode()
         workers = workers if n >= PARALLEL_MIN_VALUES else 1
         if workers <= 1:
-            return _digests(self._key, data, offsets)
+            return _share_chars(self._key, prefix, kind, data[offsets[0] : offsets[-1]], offsets)
         if self._pool is None or self._pool_size != workers - 1:
             self.close()
             # spawn, not fork: a serving or training process has threads a fork would copy mid-lock.
             self._pool = ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(self._key,))
             self._pool_size = workers - 1
         bounds = [n * i // workers for i in range(workers + 1)]
-        futures = []
-        for a, b in zip(bounds[1:], bounds[2:], strict=False):
-            lo, hi = int(offsets[a]), int(offsets[b])
-            futures.append(self._pool.submit(_worker_digests, data[lo:hi], offsets[a : b + 1] - lo))
-        mine = _digests(self._key, data, offsets[: bounds[1] + 1])
+        futures = [
+            self._pool.submit(_worker_chars, prefix, kind, data[offsets[a] : offsets[b]], offsets[a : b + 1])
+            for a, b in zip(bounds[1:], bounds[2:], strict=False)
+        ]
+        mine = _share_chars(self._key, prefix, kind, data[offsets[0] : offsets[bounds[1]]], offsets[: bounds[1] + 1])
         return mine + b"".join(f.result() for f in futures)
 
     def close(self) -> None:

@@ -42,8 +42,10 @@ path"): BentoML's adaptive batcher held lone requests and shed with 503 under lo
 batching without a timer, small calls on the event loop); BentoML's API machinery cost more than
 the model per one-record request (FastScore below answers JSON /score with the API's own input
 model, inside BentoML's middlewares); full garbage collections of the whole heap stalled every
-request in flight for 0.6-0.9 s (gc.freeze after loading; the prediction log stages its rows into
-Arrow); OpenTelemetry spans and the access log per request are off unless asked for
+request in flight for 0.6-0.9 s (gc.freeze after loading), and under load the requests in flight,
+promoted by young collections every few hundred microseconds, still set off full ones (a young
+threshold of 50,000 allocations, SAHAB_SERVING_GC_YOUNG_THRESHOLD; the prediction log buffers no
+object the collector tracks); OpenTelemetry spans and the access log per request are off unless asked for
 (SAHAB_SERVING_TRACE_REQUESTS, _ACCESS_LOG); the metrics of the scoring path are added up and
 written once a second (metrics.Tally).
 """
@@ -156,6 +158,10 @@ class ScoringCore:
         # 64: 811 ms, against 142 ms with it). The Instagram recipe; checked: CPython docs, gc.freeze.
         gc.collect()
         gc.freeze()
+        # Fewer young collections, so a request's objects die before one sees them: promoted objects of the
+        # requests in flight would set off full collections, each a stop of every request (settings.py).
+        _threshold, middle, old = gc.get_threshold()
+        gc.set_threshold(self.settings.gc_young_threshold, max(middle, 20), old)
 
     def close(self) -> None:
         self._stop.set()

@@ -57,6 +57,9 @@ SERVING = "workloads.serving.settings:ServingSettings"
 DRIFT = "workloads.monitoring.drift:DriftSettings"
 DRIFT_JOB = "workloads.monitoring.job:DriftJobSettings"
 PROJECT = "workloads.project:from_env"  # the project of SAHAB_PROJECT, loaded and validated
+# Where the environment's tokenisation key is (SAHAB_PRIVACY_*): rendered wherever SAHAB_PROJECT is
+# (components/kubernetes/project.py ProjectRef.env), read by every entry point that reads the project.
+PRIVACY = "workloads.privacy.keys:PrivacySettings"
 MLFLOW = "mlflow-server"  # workload_env_probe.MLFLOW_SERVER
 
 # Entry point -> the settings classes it constructs at start (read from each main(): features/__main__.py
@@ -66,20 +69,20 @@ MLFLOW = "mlflow-server"  # workload_env_probe.MLFLOW_SERVER
 # store, ServingSettings for experiment_running) and cmd_check (DriftSettings), serving/control.py
 # (FeatureStoreSettings: the label store) and evaluator.py main(), serving/service.py (what `bentoml
 # serve` imports: ServingSettings at import, SahabSettings in the service). Every entry point but
-# `monitoring check` and MLflow reads its project from SAHAB_PROJECT (PROJECT).
+# `monitoring check` and MLflow reads its project from SAHAB_PROJECT (PROJECT) and its tokenisation key (PRIVACY).
 # `<module> <subcommand>` wins over `<module>`.
 ENTRY_POINTS: dict[str, tuple[str, ...]] = {
-    "python -m workloads.features": (SAHAB, FEAST, PROJECT),
-    "python -m workloads.pipeline": (SAHAB, TRAIN, FEAST, SERVING, PROJECT),
-    "python -m workloads.pipelines step": (SAHAB, TRAIN, FEAST, SERVING, PROJECT),
-    "python -m workloads.training": (SAHAB, TRAIN, PROJECT),
-    "python -m workloads.export": (SAHAB, PROJECT),
+    "python -m workloads.features": (SAHAB, FEAST, PROJECT, PRIVACY),
+    "python -m workloads.pipeline": (SAHAB, TRAIN, FEAST, SERVING, PROJECT, PRIVACY),
+    "python -m workloads.pipelines step": (SAHAB, TRAIN, FEAST, SERVING, PROJECT, PRIVACY),
+    "python -m workloads.training": (SAHAB, TRAIN, PROJECT, PRIVACY),
+    "python -m workloads.export": (SAHAB, PROJECT, PRIVACY),
     "python -m workloads.registry": (SAHAB,),
-    "python -m workloads.monitoring run": (SAHAB, DRIFT_JOB, DRIFT, FEAST, SERVING, PROJECT),
+    "python -m workloads.monitoring run": (SAHAB, DRIFT_JOB, DRIFT, FEAST, SERVING, PROJECT, PRIVACY),
     "python -m workloads.monitoring check": (DRIFT,),
-    "python -m workloads.serving.control": (SAHAB, SERVING, FEAST, PROJECT),
-    "python -m workloads.serving.evaluator": (SAHAB, SERVING, PROJECT),
-    "bentoml serve": (SAHAB, SERVING, PROJECT),
+    "python -m workloads.serving.control": (SAHAB, SERVING, FEAST, PROJECT, PRIVACY),
+    "python -m workloads.serving.evaluator": (SAHAB, SERVING, PROJECT, PRIVACY),
+    "bentoml serve": (SAHAB, SERVING, PROJECT, PRIVACY),
     "mlflow server": (MLFLOW,),
 }
 SERVING_IMAGE = "sahab/serving"

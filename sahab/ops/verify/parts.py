@@ -54,8 +54,11 @@ def checks_for(part: str, ctx: dict[str, Any]) -> list[Check] | str:
         return CLOUD_NOT_CHECKED.get(promises.cloud, f"cloud {promises.cloud!r} has no cloud checks")
     if part == "cloud":
         from sahab.ops.verify.cloud import Aws, cloud_checks
+        from sahab.ops.verify.privacy import cloud_privacy_checks
 
-        return cloud_checks(promises, outputs, Aws(region=outputs.region, scan_regions=tuple(ctx["scan_regions"]) if ctx.get("scan_regions") else None))
+        aws = Aws(region=outputs.region, scan_regions=tuple(ctx["scan_regions"]) if ctx.get("scan_regions") else None)
+        # issue 22: each project's offline store, prediction log and lake prefix hold no UAE personal data in clear
+        return cloud_checks(promises, outputs, aws) + cloud_privacy_checks(_load(ctx["plan"]), outputs.bucket_names, outputs.region)
     if part == "local":
         return "the local part runs with `sahab verify local`"
     if not ctx.get("kubeconfig"):
@@ -124,7 +127,10 @@ def _azure_cloud(ctx: dict[str, Any], outputs: StackOutputs) -> list[Check] | st
         arm = arm_from_environment(subscription_of({**outputs.keys, **outputs.bucket_names}))
     except AzureUnavailable as e:
         return str(e)
-    return azure_cloud_checks(azure_promises(_load(ctx["plan"])), arm)
+    from sahab.ops.verify.privacy import cloud_privacy_checks
+
+    # issue 22: the stored data scanned with DefaultAzureCredential (workloads/storage.py's abfss:// reader)
+    return azure_cloud_checks(azure_promises(_load(ctx["plan"])), arm) + cloud_privacy_checks(_load(ctx["plan"]), outputs.bucket_names)
 
 
 def _local(part: str, ctx: dict[str, Any]) -> list[Check] | str:

@@ -11,7 +11,7 @@ import pytest
 from components.azure._common import ROLES
 from components.azure.identity import AUDIENCE, AzureWorkloadIdentity, AzureWorkloadIdentityArgs
 from components.azure.storage import CONTAINERS
-from components.workloads import Workload, platform_workloads, split_grant
+from components.workloads import PRIVACY, Workload, platform_workloads, split_grant
 from tests.components.component_helpers import LOCATION, Built, build, expect, prop, refused
 
 ISSUER = f"https://{LOCATION}.oic.prod-aks.azure.com/tenant/cluster/"
@@ -33,6 +33,7 @@ def _args(workloads=WORKLOADS) -> AzureWorkloadIdentityArgs:
         container_ids=CONTAINER_IDS,
         vault_id=VAULT,
         secret_names={"registry-db": "registry-db", "online-store": "online-store"},
+        key_ids={"tokenisation": f"{VAULT}/keys/sahab-tokenisation"},
         tags={"sahab.ae/env": "unit"},
     )
 
@@ -88,6 +89,7 @@ def expected_keys(w: Workload) -> list[tuple[str, str, str]]:
     """(scope, role, prefix) of each assignment `w` must get: one per grant (two grants in one container are two assignments)."""
     out = [(CONTAINER_IDS[split_grant(g)[0]], _role("Storage Blob Data Reader"), split_grant(g)[1]) for g in w.read_buckets if g not in w.write_buckets]
     out += [(CONTAINER_IDS[split_grant(g)[0]], _role("Storage Blob Data Contributor"), split_grant(g)[1]) for g in w.write_buckets]
+    out += [(f"{VAULT}/keys/sahab-{k}", _role("Key Vault Crypto User"), "") for k in w.keys]
     return out + [(f"{VAULT}/secrets/{s}", _role("Key Vault Secrets User"), "") for s in w.secrets]
 
 
@@ -101,6 +103,8 @@ def test_a_project_identity_has_no_grant_on_another_projects_prefixes(identity: 
             continue
         prefix = _prefix(prop(a, "condition", None))
         assert prefix, f"{a.urn}: a project's blob role on a whole container"
+        if f"{split_grant(PRIVACY)[0]}/{prefix}" == PRIVACY:
+            continue  # the environment's tokenisation key, shared by every project on purpose (issue 22)
         assert f"/{other}/" not in f"/{prefix}" and w.project in prefix, f"{a.urn}: {workload}'s grant under {prefix!r}, not its own project's"
 
 

@@ -68,14 +68,15 @@ def test_policy_reaches_only_the_workloads_buckets_key_and_secrets(identity: Bui
 
 
 def test_prefix_grants_stay_under_the_prefix(identity: Built):
-    # churn's serving writes only its prediction log and its labels, under its own prefixes of offline-features.
+    # churn's serving writes only its prediction log and its labels, under its own prefixes of offline-features,
+    # and the environment's tokenisation key (privacy/, shared by every project: issue 22).
     by_sid = statements(identity.child("id-churn-serving-access"))
     lake = BUCKET_ARNS["offline-features"]
-    own = [f"{lake}/serving-log/churn/*", f"{lake}/feast/churn/offline/labels/*"]
+    own = [f"{lake}/serving-log/churn/*", f"{lake}/feast/churn/offline/labels/*", f"{lake}/privacy/*"]
     assert _resources(by_sid["ReadWritePrefixes"]) == own, f"id-churn-serving-access: policy ReadWritePrefixes {by_sid['ReadWritePrefixes']}"
     listing = by_sid["ListOfflineFeaturesPrefixes"]
     assert listing["Action"] == ["s3:ListBucket"] and listing["Condition"] == {
-        "StringLike": {"s3:prefix": ["feast/churn/offline/labels/*", "serving-log/churn/*"]}
+        "StringLike": {"s3:prefix": ["feast/churn/offline/labels/*", "privacy/*", "serving-log/churn/*"]}
     }, f"id-churn-serving-access: policy ListOfflineFeaturesPrefixes {listing}"
     writes = [r for s in by_sid.values() if "s3:PutObject" in s["Action"] for r in _resources(s)]
     assert writes == own, f"id-churn-serving-access: policy lets serving write {writes}"
