@@ -15,13 +15,16 @@ RANK = """
 import json, os, signal, sys, time
 out = sys.argv[1]
 rank = os.environ["RANK"]
+def publish(name, text):  # whole or not at all: the test polls for the file and reads it at once
+    with open(f"{out}/.{name}", "w") as f:
+        f.write(text)
+    os.replace(f"{out}/.{name}", f"{out}/{name}")
 def on_term(signum, frame):
     time.sleep(2.0)  # a checkpoint being written
-    open(f"{out}/done-{rank}", "w").write("checkpointed")
+    publish(f"done-{rank}", "checkpointed")
     sys.exit(143)
 signal.signal(signal.SIGTERM, on_term)
-json.dump({k: os.environ[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")},
-          open(f"{out}/started-{rank}", "w"))
+publish(f"started-{rank}", json.dumps({k: os.environ[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}))
 if rank == os.environ.get("CRASH_RANK"):
     sys.exit(3)
 time.sleep(60)
