@@ -54,7 +54,7 @@ TOKEN_REGEX = "^" + TOKEN.pattern + "$"
 TOKEN_PREFIX = "tok:v"
 HEX_CHARS = 32
 PARALLEL_MIN_VALUES = 200_000
-"""Distinct values below this are tokenised in this process (a worker pool costs more to start)."""
+"""A column of fewer values is tokenised in this process alone (a worker pool costs more to start)."""
 
 
 class TokenVersionError(SahabError):

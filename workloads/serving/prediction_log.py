@@ -101,16 +101,15 @@ def log_schema(project: Project | ProjectSpec) -> pa.Schema:
 class _Hour:
     """One hour partition's buffered rows, a list per column of the log's schema (module docstring)."""
 
-    __slots__ = ("columns", "lists", "rows")
+    __slots__ = ("lists", "rows")
 
-    def __init__(self, names: Sequence[str]) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in names}
-        self.lists = tuple(self.columns.values())
-        """The same lists in the schema's order (a record appends to each in one pass)."""
+    def __init__(self, width: int) -> None:
+        self.lists: tuple[list[Any], ...] = tuple([] for _ in range(width))
+        """One list per column, in the schema's order (a record appends to each in one pass)."""
         self.rows = 0
 
     def table(self, schema: pa.Schema) -> pa.Table:
-        return pa.Table.from_pydict(self.columns, schema=schema)
+        return pa.Table.from_pydict(dict(zip(schema.names, self.lists, strict=True)), schema=schema)
 
 
 class PredictionLog:
@@ -137,7 +136,6 @@ class PredictionLog:
         self.host = "".join(c if c.isalnum() or c in "-_" else "_" for c in (host or socket.gethostname()))
         storage.parse(uri, VARIABLE)  # an unusable URI fails here, at start, not at the first flush
         self._on_drop, self._on_write = on_drop, on_write
-        self._names = tuple(self.schema.names)
         self._features = (*self.numeric, *self.categorical)
         self._buffers: dict[int, _Hour] = {}
         """Rows not yet staged, by hour (hours since the epoch, UTC)."""
@@ -186,7 +184,7 @@ class PredictionLog:
             else:
                 buffer = self._buffers.get(hour)
                 if buffer is None:
-                    buffer = self._buffers[hour] = _Hour(self._names)
+                    buffer = self._buffers[hour] = _Hour(len(self.schema))
                 # One pass per record over the columns' lists (a scoring service mostly sees one record).
                 for i, record in enumerate(records):
                     row = (
@@ -216,7 +214,7 @@ class PredictionLog:
     def stage(self) -> int:
         """Convert what is buffered into Arrow tables, one per hour partition (the rows written at the
         next flush); returns the rows staged. Arrow's buffers are a fraction of the Python objects'
-        memory, and converting every second keeps each conversion short."""
+        memory, and converting every `stage_s` keeps each conversion short."""
         with self._lock:
             buffers, self._buffers = self._buffers, {}
         staged = 0

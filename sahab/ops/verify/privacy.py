@@ -157,6 +157,8 @@ def project_locations(plan: Mapping[str, Any]) -> dict[str, list[tuple[str, str]
     labelled `sahab.ae/project`), and its prefix of the data lake when the plan has a `data-lake`
     bucket. Deduplicated, each URI ending in `/` (a prefix); URIs as the plan has them (bucket names
     may be the offline engine's: `deployed_uri` puts the stack's in)."""
+    from workloads import storage
+
     found: dict[str, dict[str, str]] = {}
     for resource in plan.get("resources") or []:
         if not str(resource.get("type", "")).startswith("kubernetes:"):
@@ -172,13 +174,10 @@ def project_locations(plan: Mapping[str, Any]) -> dict[str, list[tuple[str, str]
     lake = ((plan.get("outputs") or {}).get("bucket_names") or {}).get(PURPOSE["lake"])
     out = {}
     for project, uris in sorted(found.items()):
-        if lake:
-            scheme = next((u.split("://", 1)[0] for u in uris), "s3")
-            account = next((u.split("@", 1)[1].split(".", 1)[0] for u in uris if u.startswith("abfss://") and "@" in u), None)
-            if scheme == "s3":
-                uris.setdefault(f"s3://{lake}/{project}/", "lake")
-            elif account:
-                uris.setdefault(f"abfss://{lake}@{account}.dfs.core.windows.net/{project}/", "lake")
+        if lake:  # the lake is beside the project's other stores: their scheme and account, the lake's bucket
+            near = storage.parse(next(iter(uris)))
+            if near.scheme != "file":
+                uris.setdefault(replace(near, container=lake, path=project).uri + "/", "lake")
         out[project] = sorted(((what, uri) for uri, what in uris.items()), key=lambda wu: (_ORDER.index(wu[0]), wu[1]))
     return out
 
